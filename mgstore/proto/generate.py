@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -87,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     fresh = generate()
     if args.check:
-        stale = sorted(str(p) for p in set(fresh) | set(committed()) if fresh.get(p) != committed().get(p))
+        stale = sorted(
+            str(p) for p in set(fresh) | set(committed()) if fresh.get(p) != committed().get(p)
+        )
         for p in stale:
             print(f"out of date: mgstore/proto/{p}", file=sys.stderr)
         return 1 if stale else 0

@@ -1,0 +1,1 @@
+"""Database plumbing: the schema (models), engines and transactions (engine), migrations."""

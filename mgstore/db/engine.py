@@ -1,0 +1,117 @@
+"""Engines per dialect and the one transaction helper every database access goes through.
+
+SQLite gets WAL, foreign keys and a busy timeout, and write transactions start with
+``BEGIN IMMEDIATE`` so that concurrent writers queue instead of failing half-way. Database
+errors leave as mgstore errors: ``ConflictError`` for a lost race (retryable), ``StoreError``
+otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from mgstore.errors import ConflictError, InputError, StoreError
+
+DEFAULT_URL = "sqlite:///mgstore.db"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+WRITE_RETRIES = 8
+T = TypeVar("T")
+
+
+def resolve_url(url: str | None) -> str:
+    """The database URL to use: ``url``, else ``$MGSTORE_DB``, else ``sqlite:///mgstore.db``."""
+    return url or os.environ.get("MGSTORE_DB") or DEFAULT_URL
+
+
+def create(url: str) -> Engine:
+    """An engine for ``url`` set up for mgstore (pragmas, transactions, psycopg for PostgreSQL)."""
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        raise InputError(f"{url!r} is not a database URL (e.g. sqlite:///mgstore.db)") from None
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(parsed, poolclass=NullPool)
+            _configure_sqlite(engine)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=True)
+    except ModuleNotFoundError as error:
+        raise StoreError(
+            f"the driver for {parsed.drivername} is not installed ({error.name}); "
+            "for PostgreSQL: pip install 'mgstore[postgres]'"
+        ) from None
+    except (exc.ArgumentError, exc.NoSuchModuleError) as error:
+        raise InputError(f"{parsed.render_as_string(hide_password=True)}: {error}") from None
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("mgstore_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+    """One transaction: commits on success, rolls back on any error, maps database errors."""
+    try:
+        with engine.connect() as conn:
+            if write:
+                conn = conn.execution_options(mgstore_write=True)
+            with conn.begin():
+                yield conn
+    except exc.IntegrityError as error:
+        raise ConflictError(f"a concurrent change conflicted: {_reason(error)}") from error
+    except exc.OperationalError as error:
+        if _is_transient(error):
+            raise ConflictError(f"the database is busy: {_reason(error)}") from error
+        raise StoreError(f"database error: {_reason(error)}") from error
+    except exc.DBAPIError as error:
+        if _is_transient(error):
+            raise ConflictError(f"the database is busy: {_reason(error)}") from error
+        raise StoreError(f"database error: {_reason(error)}") from error
+    except exc.SQLAlchemyError as error:
+        raise StoreError(f"database error: {error}") from error
+
+
+def retrying(operation: Callable[[], T], retries: int = WRITE_RETRIES) -> T:
+    """Run ``operation`` again (with backoff) when it loses a race, a bounded number of times."""
+    for attempt in range(retries):
+        try:
+            return operation()
+        except ConflictError:
+            if attempt == retries - 1:
+                raise
+            time.sleep(min(0.05 * 2**attempt, 1.0))
+    raise AssertionError("unreachable")
+
+
+def _reason(error: exc.DBAPIError) -> str:
+    return str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+
+
+def _is_transient(error: exc.DBAPIError) -> bool:
+    text = str(error.orig).lower()
+    code = getattr(error.orig, "sqlstate", None)
+    return "database is locked" in text or "deadlock" in text or code in {"40001", "40P01", "55P03"}

@@ -1,0 +1,134 @@
+"""The SQL schema: SQLAlchemy table definitions, owned by the Alembic migrations in migrations/.
+
+How a graph is kept (content-addressed, so a version costs about its change, not its size):
+
+* ``blobs``: every distinct serialized part (a NodeDef, a CollectionDef, the graph-level frame
+  of a MetaGraphDef, a GraphDebugInfo) once, keyed by its SHA-256.
+* ``nodes``: one row per node *while its content stays the same*: ``first_version`` and
+  ``last_version`` (NULL while it is still current) bound the versions of its graph that
+  contain it, so an unchanged node adds no row to a new version. The columns that queries
+  filter on (name, op, device) sit beside the blob reference, indexed.
+* ``edges``: the inputs of each distinct NodeDef, keyed by that node's blob.
+* ``versions``: one row per immutable, numbered version, with the node order (a compressed
+  array of ``nodes.id``) and the blobs that frame the nodes, so a checkout concatenates bytes.
+* ``collections`` and ``collection_members``: each version's collections, and the op names
+  each distinct CollectionDef refers to, for collection queries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Blob(Base):
+    __tablename__ = "blobs"
+
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class Graph(Base):
+    __tablename__ = "graphs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(512), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class Version(Base):
+    __tablename__ = "versions"
+    __table_args__ = (UniqueConstraint("graph_id", "number", name="uq_versions_graph_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    graph_id: Mapped[int] = mapped_column(ForeignKey("graphs.id"), nullable=False)
+    number: Mapped[int] = mapped_column(Integer, nullable=False)
+    content_hash: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    debug_hash: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    created_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    node_count: Mapped[int] = mapped_column(Integer, nullable=False)
+    size: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    node_order: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    has_graph_def: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    head_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), nullable=False)
+    graph_tail_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), nullable=False)
+    tail_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), nullable=False)
+    debug_sha256: Mapped[bytes | None] = mapped_column(ForeignKey("blobs.sha256"))
+    source_path: Mapped[str | None] = mapped_column(Text)
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    source_format: Mapped[str | None] = mapped_column(String(64))
+
+
+class Tag(Base):
+    __tablename__ = "version_tags"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    __table_args__ = (
+        Index("ix_nodes_graph_name", "graph_id", "name"),
+        Index("ix_nodes_graph_op", "graph_id", "op"),
+        Index("ix_nodes_graph_device", "graph_id", "device"),
+        Index("ix_nodes_blob", "blob_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    graph_id: Mapped[int] = mapped_column(ForeignKey("graphs.id"), nullable=False)
+    name: Mapped[str] = mapped_column(Text, nullable=False)
+    op: Mapped[str] = mapped_column(Text, nullable=False)
+    device: Mapped[str] = mapped_column(Text, nullable=False)
+    blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), nullable=False)
+    first_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class Edge(Base):
+    __tablename__ = "edges"
+    __table_args__ = (Index("ix_edges_src", "src_name"),)
+
+    blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    src_name: Mapped[str] = mapped_column(Text, nullable=False)
+    src_output: Mapped[int] = mapped_column(Integer, nullable=False)
+    control: Mapped[bool] = mapped_column(Boolean, nullable=False)
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), nullable=False)
+
+
+class CollectionMember(Base):
+    __tablename__ = "collection_members"
+    __table_args__ = (Index("ix_collection_members_node", "node_name"),)
+
+    blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
+    node_name: Mapped[str] = mapped_column(Text, primary_key=True)

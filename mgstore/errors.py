@@ -1,0 +1,98 @@
+"""mgstore's exceptions: one hierarchy, so callers can catch ``MgstoreError`` and nothing else.
+
+::
+
+    MgstoreError
+    ├── InputError (ValueError)                  input that cannot be used as given
+    │   ├── SourceNotFoundError (FileNotFoundError)   a path that does not exist
+    │   ├── FormatError                          bytes or text that are not the expected message
+    │   ├── AmbiguousInputError                  e.g. a SavedModel whose tag sets need choosing
+    │   ├── InvalidGraphError                    a graph mgstore cannot represent or export
+    │   └── UnsafePathError                      a path that escapes where it must stay
+    ├── ArgumentTypeError (TypeError)            an argument of the wrong type
+    ├── OutputError (OSError)                    a file could not be written; nothing was left
+    ├── NotFoundError (LookupError)              an unknown name, version or hash prefix
+    │   └── AmbiguousRefError                    a hash prefix that matches several versions
+    └── StoreError                               the database could not do what was asked
+        ├── SchemaError                          the database is at another schema revision
+        └── ConflictError                        a concurrent change won; retrying may succeed
+
+Errors that stand for TensorFlow's own exceptions also derive from the built-in type TensorFlow
+raises (``ValueError``, ``TypeError``...), so code written against TensorFlow keeps working.
+"""
+
+from __future__ import annotations
+
+
+class MgstoreError(Exception):
+    """The root of every error mgstore raises on purpose."""
+
+
+class InputError(MgstoreError, ValueError):
+    """Input that cannot be used as given: the message says what was expected and where."""
+
+
+class SourceNotFoundError(InputError, FileNotFoundError):
+    """A path that does not exist."""
+
+
+class FormatError(InputError):
+    """Bytes or text that do not hold the expected protobuf message."""
+
+
+class AmbiguousInputError(InputError):
+    """Input that needs a choice mgstore will not guess (e.g. a SavedModel's tag set)."""
+
+
+class InvalidGraphError(InputError):
+    """A graph that mgstore cannot represent or export (duplicate names, malformed inputs...)."""
+
+
+class UnsafePathError(InputError):
+    """A path that would leave the place it must stay in."""
+
+
+class ArgumentTypeError(MgstoreError, TypeError):
+    """An argument of the wrong type."""
+
+
+class OutputError(MgstoreError, OSError):
+    """A file could not be written (permissions, a full disk...); no partial file is left."""
+
+
+class NotFoundError(MgstoreError, LookupError):
+    """An unknown graph name, version number, export id or hash prefix."""
+
+
+class AmbiguousRefError(NotFoundError):
+    """A hash prefix that matches more than one version."""
+
+
+class StoreError(MgstoreError):
+    """The database could not do what was asked."""
+
+
+class SchemaError(StoreError):
+    """The database is not at the schema revision this mgstore needs."""
+
+
+class ConflictError(StoreError):
+    """A concurrent change won the race; the operation may succeed when retried."""
+
+
+__all__ = [
+    "AmbiguousInputError",
+    "AmbiguousRefError",
+    "ArgumentTypeError",
+    "ConflictError",
+    "FormatError",
+    "InputError",
+    "InvalidGraphError",
+    "MgstoreError",
+    "NotFoundError",
+    "OutputError",
+    "SchemaError",
+    "SourceNotFoundError",
+    "StoreError",
+    "UnsafePathError",
+]

@@ -1,0 +1,387 @@
+"""Read and write MetaGraphDefs, GraphDefs, SavedModels and GraphDebugInfo files.
+
+Formats are detected from the content: text or binary from the bytes, and the message type from
+which candidate parses cleanly (no unknown fields where TensorFlow would write none). The file
+extension only breaks ties that the content cannot (an empty file, say). Everything read comes
+back as mgstore's own messages (``mgstore.proto``); messages of TensorFlow's own classes are
+accepted too and copied by their bytes, so TensorFlow is never imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import message as _message
+from google.protobuf import text_format
+from google.protobuf import unknown_fields as _unknown_fields
+from google.protobuf.descriptor import FieldDescriptor
+
+from mgstore.errors import (
+    AmbiguousInputError,
+    ArgumentTypeError,
+    FormatError,
+    InputError,
+    OutputError,
+    SourceNotFoundError,
+)
+from mgstore.proto import POOL, GraphDebugInfo, GraphDef, MetaGraphDef, SavedModel
+
+Message = Any  # a protobuf message of one of mgstore's classes
+
+#: The message kinds mgstore reads, by the name used in errors and in ``Loaded.format``.
+KINDS: dict[str, Any] = {
+    "MetaGraphDef": MetaGraphDef,
+    "GraphDef": GraphDef,
+    "SavedModel": SavedModel,
+    "GraphDebugInfo": GraphDebugInfo,
+}
+_BY_FULL_NAME = {cls.DESCRIPTOR.full_name: kind for kind, cls in KINDS.items()}
+_GRAPH_KINDS = ("MetaGraphDef", "GraphDef", "SavedModel")
+SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
+SAVED_MODEL_DEBUG_FILE = Path("debug") / "saved_model_debug_info.pb"
+
+# Bytes that never occur in a text-format file but almost always occur early in a binary one
+# (tags and lengths of small fields are below 0x20).
+_TEXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t\n\r"
+_UNKNOWN_CHECK_BUDGET = 4096
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A graph read from somewhere, with where it came from.
+
+    ``format`` is ``"<Kind>/<binary|text>"`` for files and bytes (``"SavedModel/binary"``...) or
+    ``"<Kind>/message"`` for a message passed in; ``sha256`` is that of the file or bytes read.
+    """
+
+    meta_graph: Message
+    debug_info: Message | None
+    format: str
+    path: Path | None = None
+    sha256: str | None = None
+
+
+def load(source: object, *, tags: Iterable[str] | None = None) -> Loaded:
+    """Read a graph from a path, bytes or a message, as a MetaGraphDef plus optional debug info.
+
+    ``source`` may be a MetaGraphDef/GraphDef/SavedModel file (binary or text), a SavedModel
+    directory, bytes of any of those, or a message (mgstore's or TensorFlow's). A GraphDef is
+    wrapped as ``MetaGraphDef(graph_def=...)``. For a SavedModel, ``tags`` picks the MetaGraphDef
+    whose tag set equals it; without ``tags`` the SavedModel must hold exactly one. The debug
+    information TensorFlow writes beside a ``.meta`` (``<stem>.debug``) or inside a SavedModel
+    (``debug/saved_model_debug_info.pb``) is read when present.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return _load_path(Path(source), tags)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        kind, message, fmt = parse(data, expected=_GRAPH_KINDS)
+        meta = _as_meta_graph(kind, message, tags, where="the given bytes")
+        return Loaded(meta, None, f"{kind}/{fmt}", None, hashlib.sha256(data).hexdigest())
+    kind, message = coerce_message(source, expected=_GRAPH_KINDS)
+    meta = _as_meta_graph(kind, message, tags, where=f"the given {kind}")
+    return Loaded(meta, None, f"{kind}/message")
+
+
+def read_meta_graph(source: object, *, tags: Iterable[str] | None = None) -> Message:
+    """The MetaGraphDef of ``source`` (see :func:`load`), without debug info."""
+    return load(source, tags=tags).meta_graph
+
+
+def read_debug_info(source: object) -> Message:
+    """A GraphDebugInfo from a path, bytes or message (binary or text)."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        _, message, _ = parse(_read_bytes(path), expected=("GraphDebugInfo",), where=str(path))
+        return message
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        _, message, _ = parse(bytes(source), expected=("GraphDebugInfo",))
+        return message
+    return coerce_message(source, expected=("GraphDebugInfo",))[1]
+
+
+def debug_path_for(path: str | os.PathLike[str]) -> Path:
+    """Where TensorFlow puts the debug info of a graph file: ``splitext(path)[0] + ".debug"``."""
+    return Path(os.path.splitext(os.fspath(path))[0] + ".debug")
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse(
+    data: bytes,
+    *,
+    expected: Iterable[str] = tuple(KINDS),
+    hint: str | None = None,
+    where: str = "the given bytes",
+) -> tuple[str, Message, str]:
+    """Detect and parse ``data`` as one of the ``expected`` kinds: ``(kind, message, format)``.
+
+    ``format`` is ``"text"`` or ``"binary"``. ``hint`` (a kind) only breaks ties between kinds
+    that parse equally cleanly. Raises FormatError naming ``where`` and what was expected.
+    """
+    kinds = list(expected)
+    if hint in kinds:
+        kinds.remove(hint)
+        kinds.insert(0, hint)
+    wanted = " or ".join(kinds)
+    if _looks_like_text(data):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FormatError(f"{where}: not valid UTF-8 text ({exc}); expected {wanted}") from None
+        errors: list[str] = []
+        for kind in kinds:
+            message = KINDS[kind]()
+            try:
+                text_format.Parse(text, message, descriptor_pool=POOL)
+            except text_format.ParseError as exc:
+                errors.append(f"as {kind}: {exc}")
+                continue
+            return kind, message, "text"
+        raise FormatError(f"{where}: text that is not a {wanted} ({errors[0]})")
+    fallback: tuple[str, Message] | None = None
+    for kind in kinds:
+        message = KINDS[kind]()
+        try:
+            message.ParseFromString(data)
+        except _message.DecodeError:
+            continue
+        if not _has_unknown_fields(message, [_UNKNOWN_CHECK_BUDGET]):
+            return kind, message, "binary"
+        fallback = fallback or (kind, message)
+    if fallback is not None and len(kinds) == 1:
+        # The only kind asked for parses, with fields this TensorFlow version does not know.
+        return fallback[0], fallback[1], "binary"
+    what = "truncated or corrupt" if fallback is None else "a protobuf of another message type"
+    raise FormatError(f"{where}: {len(data)} bytes that are {what}; expected a {wanted}")
+
+
+def coerce_message(obj: object, *, expected: Iterable[str] = tuple(KINDS)) -> tuple[str, Message]:
+    """``(kind, copy)`` of a message of one of the ``expected`` kinds, mgstore's or TensorFlow's."""
+    kinds = tuple(expected)
+    descriptor = getattr(obj, "DESCRIPTOR", None)
+    kind = _BY_FULL_NAME.get(getattr(descriptor, "full_name", ""))
+    if kind is None or kind not in kinds or not hasattr(obj, "SerializeToString"):
+        got = getattr(descriptor, "full_name", None) or type(obj).__name__
+        raise ArgumentTypeError(
+            f"expected a path, bytes or a {' / '.join(f'tensorflow.{k}' for k in kinds)} "
+            f"message; got {got}"
+        )
+    if isinstance(obj, KINDS[kind]):
+        copy = KINDS[kind]()
+        copy.CopyFrom(obj)
+        return kind, copy
+    return kind, KINDS[kind].FromString(obj.SerializeToString())  # type: ignore[attr-defined]
+
+
+def _looks_like_text(data: bytes) -> bool:
+    head = data[:4096]
+    return bool(head) and not head.translate(None, _TEXT_BYTES)
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    # protobuf 7 dropped ``label``; 6.x has both.
+    if hasattr(field, "is_repeated"):
+        return bool(field.is_repeated)
+    return bool(field.label == FieldDescriptor.LABEL_REPEATED)
+
+
+def _has_unknown_fields(message: Message, budget: list[int]) -> bool:
+    """Whether ``message`` or (within a budget of visits) its sub-messages look mis-typed.
+
+    An unknown field numbered within the range a message declares is what parsing bytes as the
+    wrong type produces; one above that range is what a newer TensorFlow adds, and is kept.
+    """
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    unknown = _unknown_fields.UnknownFieldSet(message)
+    if len(unknown):
+        highest = max((f.number for f in message.DESCRIPTOR.fields), default=0)
+        if any(item.field_number <= highest for item in unknown):
+            return True
+    for field, value in message.ListFields():
+        if field.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            value_field = field.message_type.fields_by_name["value"]
+            if value_field.type != FieldDescriptor.TYPE_MESSAGE:
+                continue
+            items: Iterable[Message] = value.values()
+        elif _is_repeated(field):
+            items = value
+        else:
+            items = (value,)
+        for item in items:
+            if budget[0] < 0:
+                return False
+            if _has_unknown_fields(item, budget):
+                return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# Paths
+
+
+def _load_path(path: Path, tags: Iterable[str] | None) -> Loaded:
+    if path.is_dir():
+        for name in SAVED_MODEL_FILES:
+            if (path / name).is_file():
+                return _load_path(path / name, tags)
+        raise InputError(
+            f"{path}: a directory without a SavedModel; expected {' or '.join(SAVED_MODEL_FILES)} "
+            "in it, or the path of a graph file"
+        )
+    data = _read_bytes(path)
+    hint = _kind_hint(path)
+    kind, message, fmt = parse(data, expected=_GRAPH_KINDS, hint=hint, where=str(path))
+    meta = _as_meta_graph(kind, message, tags, where=str(path))
+    debug_file = (
+        path.parent / SAVED_MODEL_DEBUG_FILE if kind == "SavedModel" else debug_path_for(path)
+    )
+    debug = None
+    if debug_file != path and debug_file.is_file():
+        debug = read_debug_info(debug_file)
+    return Loaded(meta, debug, f"{kind}/{fmt}", path.resolve(), hashlib.sha256(data).hexdigest())
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SourceNotFoundError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory; expected a file") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _kind_hint(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.startswith("saved_model."):
+        return "SavedModel"
+    if name.endswith((".pb", ".pbtxt", ".graphdef")):
+        return "GraphDef"
+    if name.endswith(".debug"):
+        return "GraphDebugInfo"
+    return None
+
+
+def _as_meta_graph(kind: str, message: Message, tags: Iterable[str] | None, where: str) -> Message:
+    if kind == "MetaGraphDef":
+        return message
+    if kind == "GraphDef":
+        meta = MetaGraphDef()
+        meta.graph_def.CopyFrom(message)
+        return meta
+    return select_meta_graph(message, tags, where=where)
+
+
+def select_meta_graph(saved_model: Message, tags: Iterable[str] | None, where: str) -> Message:
+    """The MetaGraphDef of a SavedModel whose tag set equals ``tags`` (see :func:`load`)."""
+    graphs = list(saved_model.meta_graphs)
+    available = (
+        ", ".join("{" + ", ".join(sorted(m.meta_info_def.tags)) + "}" for m in graphs) or "none"
+    )
+    if tags is None:
+        if len(graphs) == 1:
+            return graphs[0]
+        if not graphs:
+            raise InputError(f"{where}: a SavedModel without any MetaGraphDef")
+        raise AmbiguousInputError(
+            f"{where}: the SavedModel holds {len(graphs)} MetaGraphDefs; choose one by its tags: "
+            f"{available}"
+        )
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    wanted = {t.strip() for t in tags if t.strip()}
+    matches = [m for m in graphs if set(m.meta_info_def.tags) == wanted]
+    if len(matches) != 1:
+        problem = "no MetaGraphDef" if not matches else f"{len(matches)} MetaGraphDefs"
+        raise AmbiguousInputError(
+            f"{where}: {problem} with tags {{{', '.join(sorted(wanted))}}}; tag sets there are: "
+            f"{available}"
+        )
+    return matches[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def serialize(message: Message, *, as_text: bool = False) -> bytes:
+    """The bytes TensorFlow writes for ``message``: deterministic binary, or its text format."""
+    if as_text:
+        return text_format.MessageToString(message, descriptor_pool=POOL).encode("utf-8")
+    data: bytes = message.SerializeToString(deterministic=True)
+    return data
+
+
+def write_message(message: Message, path: str | os.PathLike[str], *, as_text: bool = False) -> Path:
+    """Write ``message`` to ``path`` atomically (see :func:`write_bytes`); returns the path."""
+    return write_bytes(serialize(message, as_text=as_text), path)
+
+
+def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
+    """Write ``data`` to ``path`` atomically: a crash leaves the old file or none, never half.
+
+    Missing parent directories are created (as TensorFlow does) and removed again on failure.
+    """
+    target = Path(path)
+    if target.name in ("", ".", "..") or os.fspath(path).endswith(os.sep):
+        raise InputError(f"{path}: not a file name")
+    with _created_parents(target.parent):
+        try:
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        except OSError as exc:
+            raise OutputError(f"{target}: cannot be written ({exc.strerror or exc})") from None
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise OutputError(f"{target}: cannot be written ({exc.strerror or exc})") from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    return target
+
+
+@contextlib.contextmanager
+def _created_parents(directory: Path) -> Iterator[None]:
+    """Create ``directory`` and missing parents; remove the ones it made if the body fails."""
+    made: list[Path] = []
+    probe = directory
+    while not probe.exists():
+        made.append(probe)
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    try:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"{directory}: cannot create directory ({exc.strerror or exc})"
+            ) from None
+        yield
+    except BaseException:
+        for d in made:
+            with contextlib.suppress(OSError):
+                d.rmdir()
+        raise

@@ -1,0 +1,541 @@
+"""``Store``: named graphs kept as immutable, numbered versions in SQL.
+
+Refs name versions: ``name`` (the latest), ``name@N``, or a unique prefix (at least 4 hex
+digits) of a version's content hash. See :mod:`mgstore.db.models` for how versions are stored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import re
+import socket
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from types import MappingProxyType, TracebackType
+from typing import Any
+
+import networkx as nx
+from sqlalchemy import Connection, Row, and_, func, or_, select, update
+
+from mgstore import collections as colls
+from mgstore import graph as nxgraph
+from mgstore import io, wire
+from mgstore.db import engine as db
+from mgstore.db import migrate
+from mgstore.db.inserts import insert_ignore
+from mgstore.db.models import Blob, Collection, CollectionMember, Edge, Graph, Node, Tag, Version
+from mgstore.entities import GraphInfo, Summary, VersionInfo
+from mgstore.errors import AmbiguousRefError, ArgumentTypeError, InputError, NotFoundError
+from mgstore.proto import GraphDebugInfo, MetaGraphDef
+
+Progress = Callable[[str, int, int], None]
+_HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
+_CHUNK = 500
+
+B, G, V, N, E = Blob.__table__, Graph.__table__, Version.__table__, Node.__table__, Edge.__table__
+C, CM, T = Collection.__table__, CollectionMember.__table__, Tag.__table__
+
+
+class Store:
+    """A versioned graph store in one SQL database (SQLite by default, or PostgreSQL).
+
+    ``url`` is an SQLAlchemy URL; without it, ``$MGSTORE_DB``, else ``sqlite:///mgstore.db`` in
+    the working directory. A new database is created at the current schema; one at an older
+    schema raises SchemaError (run ``mgstore db upgrade``).
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = db.resolve_url(url)
+        self.engine = db.create(self.url)
+        migrate.ensure(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: tuple[type[BaseException], BaseException, TracebackType]) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    # ----------------------------------------------------------------------------------------
+    # Writing
+
+    def ingest(
+        self,
+        source: object,
+        name: str,
+        message: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        *,
+        saved_model_tags: Iterable[str] | None = None,
+        progress: Progress | None = None,
+    ) -> VersionInfo:
+        """Store ``source`` as the next version of ``name`` and return that version.
+
+        ``source`` is a path, bytes or message (anything :func:`mgstore.io.load` reads; pick a
+        SavedModel's MetaGraphDef with ``saved_model_tags``); a networkx graph in the form of
+        :mod:`mgstore.graph` works too. If the content equals the latest version of ``name``,
+        that version is returned and nothing is added. The whole ingest is one transaction.
+        """
+        _check_name(name)
+        tag_map = _check_tags(tags)
+        report = progress or (lambda stage, done, total: None)
+        report("read", 0, 3)
+        if isinstance(source, nx.MultiDiGraph):
+            g, loaded = source, None
+        else:
+            loaded = io.load(source, tags=saved_model_tags)
+            g = nxgraph.to_networkx(loaded.meta_graph, loaded.debug_info)
+        report("encode", 1, 3)
+        stored = wire.split(g)
+        report("write", 2, 3)
+        version_id = db.retrying(
+            lambda: self._write_version(name, stored, message, tag_map, loaded)
+        )
+        report("done", 3, 3)
+        with db.transaction(self.engine) as conn:
+            return self._version_info(conn, _version_row(conn, version_id))
+
+    def _write_version(
+        self,
+        name: str,
+        stored: wire.StoredGraph,
+        message: str | None,
+        tags: dict[str, str],
+        loaded: io.Loaded | None,
+    ) -> int:
+        now = datetime.now(timezone.utc)
+        with db.transaction(self.engine, write=True) as conn:
+            graph_id = self._lock_graph(conn, name, now)
+            latest = conn.execute(
+                select(V).where(V.c.graph_id == graph_id).order_by(V.c.number.desc()).limit(1)
+            ).first()
+            if (
+                latest is not None
+                and latest.content_hash == stored.content_hash
+                and latest.debug_hash == stored.debug_hash
+            ):
+                return int(latest.id)
+            number = 1 if latest is None else latest.number + 1
+            order = self._write_nodes(conn, graph_id, number, stored)
+            parts = [stored.head, stored.graph_tail, stored.tail]
+            if stored.debug is not None:
+                parts.append(stored.debug)
+            _insert_blobs(conn, ((wire.sha256(p), p) for p in parts))
+            version_id = conn.execute(
+                V.insert().returning(V.c.id),
+                {
+                    "graph_id": graph_id,
+                    "number": number,
+                    "content_hash": stored.content_hash,
+                    "debug_hash": stored.debug_hash,
+                    "message": message,
+                    "created_at": now,
+                    "created_by": _whoami(),
+                    "node_count": len(stored.nodes),
+                    "size": stored.size,
+                    "node_order": wire.pack_ids(order),
+                    "has_graph_def": stored.has_graph_def,
+                    "head_sha256": wire.sha256(stored.head),
+                    "graph_tail_sha256": wire.sha256(stored.graph_tail),
+                    "tail_sha256": wire.sha256(stored.tail),
+                    "debug_sha256": None if stored.debug is None else wire.sha256(stored.debug),
+                    "source_path": None
+                    if loaded is None or loaded.path is None
+                    else str(loaded.path),
+                    "source_sha256": None if loaded is None else loaded.sha256,
+                    "source_format": None if loaded is None else loaded.format,
+                },
+            ).scalar_one()
+            if tags:
+                conn.execute(
+                    T.insert(),
+                    [
+                        {"version_id": version_id, "key": k, "value": v}
+                        for k, v in sorted(tags.items())
+                    ],
+                )
+            self._write_collections(conn, version_id, stored.collections)
+            return int(version_id)
+
+    def _lock_graph(self, conn: Connection, name: str, now: datetime) -> int:
+        """The graph's id, creating it if need be, locked against concurrent version writes."""
+        conn.execute(insert_ignore(conn, G, ["name"]), {"name": name, "created_at": now})
+        query = select(G.c.id).where(G.c.name == name)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return int(conn.execute(query).scalar_one())
+
+    def _write_nodes(
+        self, conn: Connection, graph_id: int, number: int, stored: wire.StoredGraph
+    ) -> list[int]:
+        """Close the rows of nodes that changed, add rows for new content; the order of ids."""
+        current = {
+            row.name: (row.id, row.blob_sha256)
+            for row in conn.execute(
+                select(N.c.id, N.c.name, N.c.blob_sha256).where(
+                    N.c.graph_id == graph_id, N.c.last_version.is_(None)
+                )
+            )
+        }
+        keep: dict[str, int] = {}
+        fresh: list[wire.StoredNode] = []
+        for node in stored.nodes:
+            row = current.get(node.name)
+            if row is not None and row[1] == node.sha256:
+                keep[node.name] = row[0]
+            else:
+                fresh.append(node)
+        closing = sorted(row_id for n, (row_id, _) in current.items() if n not in keep)
+        for i in range(0, len(closing), _CHUNK):
+            conn.execute(
+                update(N).where(N.c.id.in_(closing[i : i + _CHUNK])).values(last_version=number - 1)
+            )
+        _insert_blobs(conn, ((n.sha256, n.data) for n in fresh))
+        edges = {
+            (n.sha256, slot): (src, output, control)
+            for n in fresh
+            for slot, (src, output, control) in enumerate(n.inputs)
+        }
+        if edges:
+            conn.execute(
+                insert_ignore(conn, E, ["blob_sha256", "slot"]),
+                [
+                    {
+                        "blob_sha256": sha,
+                        "slot": slot,
+                        "src_name": src,
+                        "src_output": output,
+                        "control": control,
+                    }
+                    for (sha, slot), (src, output, control) in sorted(edges.items())
+                ],
+            )
+        if fresh:
+            ids = (
+                conn.execute(
+                    N.insert().returning(N.c.id, sort_by_parameter_order=True),
+                    [
+                        {
+                            "graph_id": graph_id,
+                            "name": n.name,
+                            "op": n.op,
+                            "device": n.device,
+                            "blob_sha256": n.sha256,
+                            "first_version": number,
+                            "last_version": None,
+                        }
+                        for n in fresh
+                    ],
+                )
+                .scalars()
+                .all()
+            )
+            keep.update(zip((n.name for n in fresh), ids, strict=True))
+        return [keep[n.name] for n in stored.nodes]
+
+    def _write_collections(
+        self, conn: Connection, version_id: int, collections: Mapping[str, Any]
+    ) -> None:
+        if not collections:
+            return
+        rows, blobs, members = [], [], []
+        for key, collection in sorted(collections.items()):
+            data = io.serialize(collection)
+            sha = wire.sha256(data)
+            blobs.append((sha, data))
+            rows.append(
+                {
+                    "version_id": version_id,
+                    "key": key,
+                    "kind": colls.kind(collection),
+                    "size": colls.size(collection),
+                    "blob_sha256": sha,
+                }
+            )
+            members.extend(
+                {"blob_sha256": sha, "node_name": n} for n in sorted(colls.members(key, collection))
+            )
+        _insert_blobs(conn, blobs)
+        conn.execute(C.insert(), rows)
+        if members:
+            conn.execute(insert_ignore(conn, CM, ["blob_sha256", "node_name"]), members)
+
+    # ----------------------------------------------------------------------------------------
+    # Reading
+
+    def checkout(self, ref: str) -> Any:
+        """The MetaGraphDef of a version, exactly as ingested."""
+        return MetaGraphDef.FromString(self.checkout_bytes(ref))
+
+    def checkout_bytes(self, ref: str, *, as_text: bool = False) -> bytes:
+        """The version's MetaGraphDef as file bytes: deterministic binary, or text format."""
+        with db.transaction(self.engine) as conn:
+            row = self._resolve(conn, ref)
+            data = _assemble(conn, row)
+        if as_text:
+            return io.serialize(MetaGraphDef.FromString(data), as_text=True)
+        return data
+
+    def debug_info(self, ref: str) -> Any | None:
+        """The GraphDebugInfo stored with a version (from the ``.debug`` companion), or None."""
+        with db.transaction(self.engine) as conn:
+            row = self._resolve(conn, ref)
+            if row.debug_sha256 is None:
+                return None
+            data = conn.execute(select(B.c.data).where(B.c.sha256 == row.debug_sha256)).scalar_one()
+        return GraphDebugInfo.FromString(data)
+
+    def graph(self, ref: str) -> nx.MultiDiGraph:
+        """The version as a networkx graph (see :mod:`mgstore.graph`)."""
+        with db.transaction(self.engine) as conn:
+            row = self._resolve(conn, ref)
+            meta = MetaGraphDef.FromString(_assemble(conn, row))
+            debug = None
+            if row.debug_sha256 is not None:
+                debug = GraphDebugInfo.FromString(
+                    conn.execute(
+                        select(B.c.data).where(B.c.sha256 == row.debug_sha256)
+                    ).scalar_one()
+                )
+        return nxgraph.to_networkx(meta, debug)
+
+    def graphs(self) -> list[GraphInfo]:
+        """Every named graph, by name."""
+        query = (
+            select(
+                G.c.name,
+                G.c.created_at,
+                func.count(V.c.id).label("versions"),
+                func.max(V.c.number).label("latest"),
+                func.max(V.c.created_at).label("updated"),
+            )
+            .join(V, V.c.graph_id == G.c.id)
+            .group_by(G.c.id, G.c.name, G.c.created_at)
+            .order_by(G.c.name)
+        )
+        with db.transaction(self.engine) as conn:
+            return [
+                GraphInfo(
+                    r.name, int(r.versions), int(r.latest), _utc(r.created_at), _utc(r.updated)
+                )
+                for r in conn.execute(query)
+            ]
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        """The log of a graph: its versions, newest first."""
+        with db.transaction(self.engine) as conn:
+            graph_id = self._graph_id(conn, name)
+            rows = conn.execute(
+                select(V).where(V.c.graph_id == graph_id).order_by(V.c.number.desc())
+            ).all()
+            return [self._version_info(conn, r, name) for r in rows]
+
+    def version(self, ref: str) -> VersionInfo:
+        """The version a ref names."""
+        with db.transaction(self.engine) as conn:
+            return self._version_info(conn, self._resolve(conn, ref))
+
+    def summary(self, ref: str) -> Summary:
+        """Node and op counts, top-level scopes, devices, collections, signatures of a version."""
+        with db.transaction(self.engine) as conn:
+            row = self._resolve(conn, ref)
+            info = self._version_info(conn, row)
+            nodes = conn.execute(
+                select(N.c.name, N.c.op, N.c.device).where(_at(row.graph_id, row.number))
+            ).all()
+            collections = {
+                r.key: int(r.size)
+                for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
+            }
+            tail = conn.execute(select(B.c.data).where(B.c.sha256 == row.tail_sha256)).scalar_one()
+            graph_tail = conn.execute(
+                select(B.c.data).where(B.c.sha256 == row.graph_tail_sha256)
+            ).scalar_one()
+        rest = MetaGraphDef.FromString(tail)
+        library = MetaGraphDef.FromString(wire.assemble(b"", graph_tail, b"", True, ())).graph_def
+        return Summary(
+            version=info,
+            op_counts=MappingProxyType(dict(Counter(n.op for n in nodes).most_common())),
+            scopes=MappingProxyType(
+                dict(sorted(Counter(n.name.split("/", 1)[0] for n in nodes).items()))
+            ),
+            devices=MappingProxyType(dict(Counter(n.device for n in nodes).most_common())),
+            collections=MappingProxyType(collections),
+            signatures=tuple(sorted(rest.signature_def)),
+            functions=len(library.library.function),
+            has_saver=rest.HasField("saver_def"),
+            has_debug_info=row.debug_sha256 is not None,
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # Refs
+
+    def _resolve(self, conn: Connection, ref: str) -> Row[Any]:
+        if not isinstance(ref, str) or not ref:
+            raise ArgumentTypeError(
+                f"a ref is a non-empty str (name, name@N or hash prefix); got {ref!r}"
+            )
+        name, at, number = ref.rpartition("@")
+        if at and number.isdigit() and name:
+            graph_id = self._graph_id(conn, name)
+            row = conn.execute(
+                select(V).where(V.c.graph_id == graph_id, V.c.number == int(number))
+            ).first()
+            if row is None:
+                latest = conn.execute(
+                    select(func.max(V.c.number)).where(V.c.graph_id == graph_id)
+                ).scalar()
+                raise NotFoundError(
+                    f"{name!r} has no version {number}; it has versions 1 to {latest}"
+                )
+            return row
+        graph_id_row = conn.execute(select(G.c.id).where(G.c.name == ref)).first()
+        if graph_id_row is not None:
+            return conn.execute(
+                select(V)
+                .where(V.c.graph_id == graph_id_row.id)
+                .order_by(V.c.number.desc())
+                .limit(1)
+            ).one()
+        if _HEX_PREFIX.fullmatch(ref):
+            rows = conn.execute(
+                select(V).where(V.c.content_hash.startswith(ref, autoescape=True)).limit(10)
+            ).all()
+            if len(rows) == 1:
+                return rows[0]
+            if len(rows) > 1:
+                names = ", ".join(
+                    f"{self._graph_name(conn, r.graph_id)}@{r.number} ({r.content_hash[:12]})"
+                    for r in rows
+                )
+                raise AmbiguousRefError(f"hash prefix {ref!r} matches several versions: {names}")
+        raise NotFoundError(
+            f"no graph, version or content hash matches {ref!r}{self._nearby(conn, ref)}"
+        )
+
+    def _graph_id(self, conn: Connection, name: str) -> int:
+        row = conn.execute(select(G.c.id).where(G.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(f"no graph named {name!r}{self._nearby(conn, name)}")
+        return int(row.id)
+
+    def _graph_name(self, conn: Connection, graph_id: int) -> str:
+        return str(conn.execute(select(G.c.name).where(G.c.id == graph_id)).scalar_one())
+
+    def _nearby(self, conn: Connection, name: str) -> str:
+        names = list(conn.execute(select(G.c.name).order_by(G.c.name)).scalars())
+        if not names:
+            return " (the store is empty)"
+        close = difflib.get_close_matches(name.split("@")[0], names, n=5, cutoff=0.5)
+        shown = close or names[:10]
+        label = "did you mean" if close else "graphs here"
+        more = "" if close or len(names) <= 10 else f", … ({len(names)} in all)"
+        return f"; {label}: {', '.join(shown)}{more}"
+
+    def _version_info(
+        self, conn: Connection, row: Row[Any], name: str | None = None
+    ) -> VersionInfo:
+        tags = {
+            r.key: r.value
+            for r in conn.execute(select(T.c.key, T.c.value).where(T.c.version_id == row.id))
+        }
+        return VersionInfo(
+            name=name or self._graph_name(conn, row.graph_id),
+            number=int(row.number),
+            content_hash=row.content_hash,
+            created_at=_utc(row.created_at),
+            created_by=row.created_by,
+            message=row.message,
+            tags=MappingProxyType(tags),
+            node_count=int(row.node_count),
+            size=int(row.size),
+            debug_hash=row.debug_hash,
+            source_path=row.source_path,
+            source_sha256=row.source_sha256,
+            source_format=row.source_format,
+        )
+
+
+def _at(graph_id: int, number: int) -> Any:
+    """The SQL condition for the node rows of version ``number`` of a graph."""
+    return and_(
+        N.c.graph_id == graph_id,
+        N.c.first_version <= number,
+        or_(N.c.last_version.is_(None), N.c.last_version >= number),
+    )
+
+
+def _assemble(conn: Connection, row: Row[Any]) -> bytes:
+    """The deterministic MetaGraphDef bytes of a version, from its stored parts."""
+    nodes = conn.execute(
+        select(N.c.id, B.c.data)
+        .join(B, B.c.sha256 == N.c.blob_sha256)
+        .where(_at(row.graph_id, row.number))
+    )
+    data = {node_id: blob for node_id, blob in nodes}
+    parts = conn.execute(
+        select(B.c.sha256, B.c.data).where(
+            B.c.sha256.in_([row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
+        )
+    )
+    frame = {sha: blob for sha, blob in parts}
+    order = wire.unpack_ids(row.node_order)
+    return wire.assemble(
+        frame[row.head_sha256],
+        frame[row.graph_tail_sha256],
+        frame[row.tail_sha256],
+        row.has_graph_def,
+        (data[i] for i in order),
+    )
+
+
+def _version_row(conn: Connection, version_id: int) -> Row[Any]:
+    return conn.execute(select(V).where(V.c.id == version_id)).one()
+
+
+def _insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None:
+    # Sorted, so concurrent writers lock shared rows in one order and cannot deadlock.
+    rows = [{"sha256": sha, "data": data} for sha, data in sorted(dict(blobs).items())]
+    if rows:
+        conn.execute(insert_ignore(conn, B, ["sha256"]), rows)
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"a graph name is a non-empty str; got {name!r}")
+    if name != name.strip() or any(c in name for c in "@\n\r\t\0"):
+        raise InputError(
+            f"graph name {name!r}: no '@', control characters or surrounding spaces allowed"
+        )
+    if _HEX_PREFIX.fullmatch(name):
+        raise InputError(f"graph name {name!r} looks like a content hash; choose another name")
+
+
+def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise ArgumentTypeError(f"tags are a mapping of str to str; got {type(tags).__name__}")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key or not isinstance(value, str):
+            raise InputError(f"tag {key!r}={value!r}: keys are non-empty str, values str")
+    return dict(tags)
+
+
+def _whoami() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
