@@ -1,0 +1,71 @@
+"""mgstore: a versioned, SQL-backed store for TensorFlow graphs.
+
+Ingest MetaGraphDefs, GraphDefs and SavedModels into SQL tables as immutable, numbered
+versions; check them out byte for byte; work with them as networkx graphs. TensorFlow is never
+imported.
+
+    >>> import mgstore
+    >>> with mgstore.Store("sqlite:///graphs.db") as store:      # doctest: +SKIP
+    ...     v = store.ingest("model.meta", name="resnet")
+    ...     g = store.graph("resnet@1")                           # a networkx.MultiDiGraph
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+
+from mgstore.entities import GraphInfo, Summary, VersionInfo
+from mgstore.errors import (
+    AmbiguousInputError,
+    AmbiguousRefError,
+    ArgumentTypeError,
+    ConflictError,
+    FormatError,
+    InputError,
+    InvalidGraphError,
+    MgstoreError,
+    NotFoundError,
+    OutputError,
+    SchemaError,
+    SourceNotFoundError,
+    StoreError,
+    UnsafePathError,
+)
+from mgstore.graph import add_op, from_networkx, to_networkx
+from mgstore.io import load, read_debug_info, read_meta_graph, write_message
+from mgstore.store import Store
+
+try:
+    __version__ = _version("mgstore")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AmbiguousInputError",
+    "AmbiguousRefError",
+    "ArgumentTypeError",
+    "ConflictError",
+    "FormatError",
+    "GraphInfo",
+    "InputError",
+    "InvalidGraphError",
+    "MgstoreError",
+    "NotFoundError",
+    "OutputError",
+    "SchemaError",
+    "SourceNotFoundError",
+    "Store",
+    "StoreError",
+    "Summary",
+    "UnsafePathError",
+    "VersionInfo",
+    "__version__",
+    "add_op",
+    "from_networkx",
+    "load",
+    "read_debug_info",
+    "read_meta_graph",
+    "to_networkx",
+    "write_message",
+]

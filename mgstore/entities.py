@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ class GraphInfo:
     updated_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return _jsonable(_fields(self))
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class VersionInfo:
         return f"{self.name}@{self.number}"
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
+        data = _fields(self)
         data["tags"] = dict(self.tags)
         data["ref"] = self.ref
         return _jsonable(data)
@@ -68,10 +68,14 @@ class Summary:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in vars(self).items()}
+        data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in _fields(self).items()}
         data["version"] = self.version.to_dict()
         data["signatures"] = list(self.signatures)
         return _jsonable(data)
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:

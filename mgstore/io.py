@@ -180,7 +180,7 @@ def coerce_message(obj: object, *, expected: Iterable[str] = tuple(KINDS)) -> tu
         copy = KINDS[kind]()
         copy.CopyFrom(obj)
         return kind, copy
-    return kind, KINDS[kind].FromString(obj.SerializeToString())  # type: ignore[attr-defined]
+    return kind, KINDS[kind].FromString(obj.SerializeToString())
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -322,7 +322,8 @@ def select_meta_graph(saved_model: Message, tags: Iterable[str] | None, where: s
 def serialize(message: Message, *, as_text: bool = False) -> bytes:
     """The bytes TensorFlow writes for ``message``: deterministic binary, or its text format."""
     if as_text:
-        return text_format.MessageToString(message, descriptor_pool=POOL).encode("utf-8")
+        text: str = text_format.MessageToString(message, descriptor_pool=POOL)
+        return text.encode("utf-8")
     data: bytes = message.SerializeToString(deterministic=True)
     return data
 

@@ -25,7 +25,7 @@ from mgstore import io, wire
 from mgstore.db import engine as db
 from mgstore.db import migrate
 from mgstore.db.inserts import insert_ignore
-from mgstore.db.models import Blob, Collection, CollectionMember, Edge, Graph, Node, Tag, Version
+from mgstore.db.models import Base
 from mgstore.entities import GraphInfo, Summary, VersionInfo
 from mgstore.errors import AmbiguousRefError, ArgumentTypeError, InputError, NotFoundError
 from mgstore.proto import GraphDebugInfo, MetaGraphDef
@@ -34,8 +34,9 @@ Progress = Callable[[str, int, int], None]
 _HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
 _CHUNK = 500
 
-B, G, V, N, E = Blob.__table__, Graph.__table__, Version.__table__, Node.__table__, Edge.__table__
-C, CM, T = Collection.__table__, CollectionMember.__table__, Tag.__table__
+_TABLES = Base.metadata.tables
+B, G, V, N, E = (_TABLES[t] for t in ("blobs", "graphs", "versions", "nodes", "edges"))
+C, CM, T = (_TABLES[t] for t in ("collections", "collection_members", "version_tags"))
 
 
 class Store:
@@ -245,7 +246,9 @@ class Store:
     ) -> None:
         if not collections:
             return
-        rows, blobs, members = [], [], []
+        rows: list[dict[str, Any]] = []
+        blobs: list[tuple[bytes, bytes]] = []
+        members: list[dict[str, Any]] = []
         for key, collection in sorted(collections.items()):
             data = io.serialize(collection)
             sha = wire.sha256(data)

@@ -44,3 +44,84 @@ def protoc():  # type: ignore[no-untyped-def]
     from grpc_tools import protoc as module
 
     return module
+
+
+# ------------------------------------------------------------------------------------------
+# Stores: a fresh one per test, on SQLite and on PostgreSQL (a schema of its own, dropped after)
+
+PG_URL = os.environ.get("MGSTORE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_available() -> tuple[bool, str]:
+    if not _has_module("psycopg"):
+        return False, "psycopg is not installed (pip install 'mgstore[postgres]')"
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(PG_URL, connect_args={"connect_timeout": 3})
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:  # any failure means: no usable server here
+        return False, f"PostgreSQL is not reachable at {PG_URL} ({type(exc).__name__})"
+    return True, ""
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The PostgreSQL URL, once it is known to answer."""
+    ok, why = _pg_available()
+    need("postgres", ok, why)
+    return PG_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str):  # type: ignore[no-untyped-def]
+    """A URL whose search_path is a fresh schema, dropped after the test."""
+    import uuid
+
+    import sqlalchemy
+
+    schema = f"mgstore_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(pg_server)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{pg_server}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):  # type: ignore[no-untyped-def]
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request):  # type: ignore[no-untyped-def]
+    """A fresh, empty database URL: one SQLite file, or one PostgreSQL schema."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def store(db_url):  # type: ignore[no-untyped-def]
+    """A fresh Store on each database."""
+    from mgstore import Store
+    from mgstore.db.migrate import upgrade_database
+
+    if not db_url.startswith("sqlite"):
+        upgrade_database(db_url)  # a server database is set up explicitly, as users do
+    with Store(db_url) as s:
+        yield s
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir():  # type: ignore[no-untyped-def]
+    return FIXTURES

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
-from mgstore.errors import SchemaError, StoreError
+from mgstore.errors import InputError, SchemaError, StoreError
 
 
 def migrations_dir() -> Path:
@@ -56,28 +59,42 @@ def current(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(config(engine), revision)
+    _run(command.upgrade, engine, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    command.downgrade(config(engine), revision)
+    _run(command.downgrade, engine, revision)
+
+
+def _run(step: Any, engine: Engine, revision: str) -> None:
+    try:
+        step(config(engine), revision)
+    except CommandError as error:
+        raise InputError(f"schema revision {revision!r}: {error}") from None
+    except SQLAlchemyError as error:
+        raise StoreError(f"migration to {revision!r} failed: {error}") from error
 
 
 def ensure(engine: Engine) -> None:
-    """Create the schema in an empty database; refuse one at another revision.
+    """Create the schema in an empty SQLite database; refuse one at another revision.
 
-    A database is never migrated silently: an older one raises SchemaError telling the user to
-    run ``mgstore db upgrade``.
+    A shared server's database (PostgreSQL) is set up explicitly with ``mgstore db upgrade``,
+    never as a side effect of a typo'd URL. A database is never migrated silently: an older one
+    raises SchemaError telling the user to run ``mgstore db upgrade``.
     """
     found = current(engine)
     wanted = head()
     if found == wanted:
         return
+    where = engine.url.render_as_string(hide_password=True)
     if found is None:
         if inspect(engine).get_table_names():
             raise SchemaError(
-                f"{engine.url.render_as_string(hide_password=True)} has tables but no mgstore "
-                "schema revision; it is not an mgstore database"
+                f"{where} has tables but no mgstore schema revision; it is not an mgstore database"
+            )
+        if engine.dialect.name != "sqlite":
+            raise SchemaError(
+                f"{where} has no mgstore schema yet: run `mgstore db upgrade` to create it"
             )
         upgrade(engine)
         return
@@ -91,3 +108,38 @@ def ensure(engine: Engine) -> None:
         f"the database is at schema revision {found}, unknown to this mgstore (which needs "
         f"{wanted}); it was written by a newer mgstore: upgrade mgstore"
     )
+
+
+def upgrade_database(url: str | None = None, revision: str = "head") -> str | None:
+    """Migrate the database at ``url`` (default: $MGSTORE_DB...) up to ``revision``; the result."""
+    engine = _engine(url)
+    try:
+        upgrade(engine, revision)
+        return current(engine)
+    finally:
+        engine.dispose()
+
+
+def downgrade_database(url: str | None, revision: str) -> str | None:
+    """Migrate the database at ``url`` down to ``revision`` (``base`` removes every table)."""
+    engine = _engine(url)
+    try:
+        downgrade(engine, revision)
+        return current(engine)
+    finally:
+        engine.dispose()
+
+
+def database_revision(url: str | None = None) -> str | None:
+    """The schema revision of the database at ``url`` (None if mgstore never touched it)."""
+    engine = _engine(url)
+    try:
+        return current(engine)
+    finally:
+        engine.dispose()
+
+
+def _engine(url: str | None) -> Engine:
+    from mgstore.db.engine import create, resolve_url
+
+    return create(resolve_url(url))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -51,15 +52,23 @@ def adapt(source: str) -> str:
 def generate() -> dict[Path, str]:
     """Compile every .proto under protos/ and return {path relative to the package: source}."""
     import grpc_tools  # dev-only dependency
-    from grpc_tools import protoc
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
-
     sources = sorted(p.relative_to(PROTO_ROOT).as_posix() for p in PROTO_ROOT.rglob("*.proto"))
     with tempfile.TemporaryDirectory() as tmp:
-        args = ["protoc", f"-I{PROTO_ROOT}", f"-I{well_known}", f"--python_out={tmp}", *sources]
-        if protoc.main(args) != 0:
-            raise RuntimeError(f"protoc failed on {PROTO_ROOT}")
+        # protoc runs in a process of its own: in-process it crashes once TensorFlow is loaded.
+        args = [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO_ROOT}",
+            f"-I{well_known}",
+            f"--python_out={tmp}",
+            *sources,
+        ]
+        result = subprocess.run(args, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"protoc failed on {PROTO_ROOT}:\n{result.stderr}")
         files: dict[Path, str] = {}
         for path in sorted(Path(tmp).rglob("*_pb2.py")):
             rel = path.relative_to(tmp)

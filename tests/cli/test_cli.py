@@ -1,0 +1,123 @@
+"""The command line: one command per API call, one line per error, JSON where data is printed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mgstore import Store, io
+from mgstore.cli import main
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_ingest_prints_the_ref_last(capsys: pytest.CaptureFixture[str], db: str,
+                                    fixtures_dir: Path) -> None:
+    status, out, _ = run(capsys, "--db", db, "ingest", str(fixtures_dir / "dense.meta"),
+                         "--name", "dense", "--message", "m", "--tag", "a=b", "--tag", "c=d=e")
+    assert status == 0
+    assert out.splitlines()[-1] == "dense@1"
+    with Store(db) as store:
+        version = store.version("dense")
+    assert dict(version.tags) == {"a": "b", "c": "d=e"}
+    assert version.message == "m"
+
+
+def test_db_option_after_the_command(capsys: pytest.CaptureFixture[str], db: str,
+                                     fixtures_dir: Path) -> None:
+    status, out, _ = run(capsys, "ingest", str(fixtures_dir / "empty.meta"), "--name", "e",
+                         "--db", db)
+    assert (status, out.splitlines()[-1]) == (0, "e@1")
+    assert Store(db).version("e").number == 1
+
+
+def test_ls_log_show_json(capsys: pytest.CaptureFixture[str], db: str, fixtures_dir: Path) -> None:
+    run(capsys, "--db", db, "ingest", str(fixtures_dir / "dense.meta"), "--name", "dense")
+    run(capsys, "--db", db, "ingest", str(fixtures_dir / "dense.meta"), "--name", "dense")
+    _, out, _ = run(capsys, "--db", db, "ls", "--json")
+    assert [(g["name"], g["versions"]) for g in json.loads(out)] == [("dense", 1)]
+    _, out, _ = run(capsys, "--db", db, "log", "dense", "--json")
+    log = json.loads(out)
+    assert [v["ref"] for v in log] == ["dense@1"]
+    _, out, _ = run(capsys, "--db", db, "show", "dense@1", "--json")
+    shown = json.loads(out)
+    assert shown["version"]["node_count"] == log[0]["node_count"]
+    assert shown["has_saver"] is True
+    status, out, _ = run(capsys, "--db", db, "show", "dense")
+    assert status == 0 and "dense@1" in out and "collections" in out
+
+
+def test_checkout_writes_identical_bytes_and_debug(capsys: pytest.CaptureFixture[str], db: str,
+                                                   fixtures_dir: Path, tmp_path: Path) -> None:
+    run(capsys, "--db", db, "ingest", str(fixtures_dir / "dense.meta"), "--name", "dense")
+    target = tmp_path / "out" / "dense.meta"
+    status, out, _ = run(capsys, "--db", db, "checkout", "dense", "-o", str(target))
+    assert status == 0
+    assert out.split() == [str(target), str(tmp_path / "out" / "dense.debug")]
+    assert target.read_bytes() == (fixtures_dir / "dense.meta").read_bytes()
+    assert (tmp_path / "out" / "dense.debug").read_bytes() == io.serialize(
+        io.read_debug_info(fixtures_dir / "dense.debug"))
+    text = tmp_path / "dense.meta.txt"
+    run(capsys, "--db", db, "checkout", "dense", "-o", str(text), "--as-text", "--no-debug")
+    assert text.read_bytes() == io.serialize(io.read_meta_graph(fixtures_dir / "dense.meta"),
+                                             as_text=True)
+    assert not (tmp_path / "dense.meta.debug").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["show", "nope"], "no graph, version or content hash matches 'nope'"),
+        (["log", "nope"], "no graph named 'nope'"),
+        (["ingest", "/no/such/file.meta", "--name", "x"], "/no/such/file.meta: no such file"),
+        (["ingest", "__FIXTURE__", "--name", "x", "--tag", "novalue"], "expected KEY=VALUE"),
+        (["ingest", "__FIXTURE__", "--name", "bad@name"], "no '@'"),
+        (["db", "downgrade", "nosuchrev"], "nosuchrev"),
+    ],
+)
+def test_errors_are_one_line_and_exit_1(capsys: pytest.CaptureFixture[str], db: str,
+                                        fixtures_dir: Path, argv: list[str], needle: str) -> None:
+    argv = [str(fixtures_dir / "empty.meta") if a == "__FIXTURE__" else a for a in argv]
+    status, out, err = run(capsys, "--db", db, *argv)
+    assert status == 1
+    assert err.count("\n") == 1 and err.startswith("mgstore: error: ")
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_bad_database_url_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = run(capsys, "--db", "not a url", "ls")
+    assert status == 1 and "is not a database URL" in err
+
+
+def test_db_current_and_upgrade(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'fresh.db'}"
+    _, out, _ = run(capsys, "--db", db, "db", "current", "--json")
+    assert json.loads(out)["current"] is None
+    _, out, _ = run(capsys, "--db", db, "db", "upgrade")
+    assert "0001" in out
+    _, out, _ = run(capsys, "--db", db, "db", "current")
+    assert out.startswith("0001 (up to date)")
+
+
+def test_console_script_and_piped_output_has_no_progress_bar(db: str, fixtures_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mgstore.cli", "--db", db, "ingest",
+         str(fixtures_dir / "dense.meta"), "--name", "dense"],
+        capture_output=True, text=True, check=True,
+    )
+    assert result.stdout.splitlines()[-1] == "dense@1"
+    assert result.stderr == ""
