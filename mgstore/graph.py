@@ -55,7 +55,7 @@ GRAPH_KEYS: dict[str, str] = {
     "debug_info": "the companion GraphDebugInfo (the .debug file) or None",
 }
 
-_NODE_FIELDS = (
+NODE_FIELDS = (
     "name",
     "op",
     "input",
@@ -64,8 +64,8 @@ _NODE_FIELDS = (
     "experimental_debug_info",
     "experimental_type",
 )
-_GRAPH_DEF_FIELDS = ("node", "library", "version", "versions", "debug_info")
-_META_FIELDS = (
+GRAPH_DEF_FIELDS = ("node", "library", "version", "versions", "debug_info")
+META_FIELDS = (
     "meta_info_def",
     "graph_def",
     "saver_def",
@@ -83,8 +83,10 @@ def parse_input(text: str) -> tuple[str, int, bool]:
     """
     if text.startswith("^"):
         return text[1:], -1, True
+    if ":" not in text:
+        return text, 0, False
     name, sep, index = text.rpartition(":")
-    if sep and index.isdigit():
+    if sep and index.isascii() and index.isdigit():  # not "²", which int() refuses
         return name, int(index), False
     return text, 0, False
 
@@ -114,13 +116,13 @@ def to_networkx(meta_graph: Message, debug_info: Message | None = None) -> nx.Mu
         versions=graph_def.versions if graph_def.HasField("versions") else None,
         graph_def_version=graph_def.version,
         graph_def_debug_info=graph_def.debug_info if graph_def.HasField("debug_info") else None,
-        graph_def_unknown_fields=_unknown_bytes(graph_def, GraphDef, _GRAPH_DEF_FIELDS),
+        graph_def_unknown_fields=unknown_field_bytes(graph_def, GraphDef, GRAPH_DEF_FIELDS),
         saver_def=meta.saver_def if meta.HasField("saver_def") else None,
         collection_def=dict(meta.collection_def),
         signature_def=dict(meta.signature_def),
         asset_file_def=list(meta.asset_file_def),
         object_graph_def=meta.object_graph_def if meta.HasField("object_graph_def") else None,
-        unknown_fields=_unknown_bytes(meta, MetaGraphDef, _META_FIELDS),
+        unknown_fields=unknown_field_bytes(meta, MetaGraphDef, META_FIELDS),
         debug_info=_copy(debug_info),
     )
     nodes = graph_def.node
@@ -129,7 +131,9 @@ def to_networkx(meta_graph: Message, debug_info: Message | None = None) -> nx.Mu
         seen: set[str] = set()
         dup = next(n.name for n in nodes if n.name in seen or seen.add(n.name))  # type: ignore[func-returns-value]
         raise InvalidGraphError(f"node {dup!r} is not unique; node names must be")
-    g.add_edges_from(_edges(g))
+    add_edge = g.add_edge
+    for src, dst, slot, data in _edges(g):
+        add_edge(src, dst, slot, **data)
     return g
 
 
@@ -209,14 +213,19 @@ def add_op(
     attr: Mapping[str, Message] | None = None,
 ) -> None:
     """Add (or replace) a node with its inputs and the edges that mirror them."""
+    # Check everything before touching ``g``, so a refused call leaves it as it was.
+    texts = [] if isinstance(inputs, (str, bytes)) else list(inputs)
+    if isinstance(inputs, (str, bytes)) or not all(isinstance(t, str) for t in texts):
+        raise ArgumentTypeError(f"inputs of {name!r} must be an iterable of str; got {inputs!r}")
+    attrs = {k: _attr_value(v) for k, v in (attr or {}).items()}
     if name in g:
         g.remove_edges_from(list(g.in_edges(name, keys=True)))
     g.add_node(
         name,
         op=op,
         device=device,
-        inputs=list(inputs),
-        attr={k: _attr_value(v) for k, v in (attr or {}).items()},
+        inputs=texts,
+        attr=attrs,
         experimental_debug_info=None,
         experimental_type=None,
         unknown_fields=b"",
@@ -247,7 +256,7 @@ def _node_data(node: Message) -> dict[str, Any]:
         "experimental_type": (
             node.experimental_type if node.HasField("experimental_type") else None
         ),
-        "unknown_fields": _unknown_bytes(node, NodeDef, _NODE_FIELDS),
+        "unknown_fields": unknown_field_bytes(node, NodeDef, NODE_FIELDS),
     }
 
 
@@ -259,7 +268,7 @@ def _edges(g: nx.MultiDiGraph) -> Iterable[tuple[str, str, int, dict[str, Any]]]
                 yield src, name, slot, {"input": slot, "output": output, "control": control}
 
 
-def _unknown_bytes(message: Message, cls: Any, known: tuple[str, ...]) -> bytes:
+def unknown_field_bytes(message: Message, cls: Any, known: tuple[str, ...]) -> bytes:
     """The serialized unknown fields of ``message`` (b"" in the usual case, cheaply)."""
     if not len(_unknown_fields.UnknownFieldSet(message)):
         return b""

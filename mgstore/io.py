@@ -99,7 +99,8 @@ def read_debug_info(source: object) -> Message:
     """A GraphDebugInfo from a path, bytes or message (binary or text)."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
-        _, message, _ = parse(_read_bytes(path), expected=("GraphDebugInfo",), where=str(path))
+        data = _read_bytes(path, "a GraphDebugInfo file")
+        _, message, _ = parse(data, expected=("GraphDebugInfo",), where=str(path))
         return message
     if isinstance(source, (bytes, bytearray, memoryview)):
         _, message, _ = parse(bytes(source), expected=("GraphDebugInfo",))
@@ -138,17 +139,20 @@ def parse(
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise FormatError(f"{where}: not valid UTF-8 text ({exc}); expected {wanted}") from None
-        errors: list[str] = []
+        errors: list[tuple[tuple[int, int], str]] = []
         for kind in kinds:
             message = KINDS[kind]()
             try:
                 text_format.Parse(text, message, descriptor_pool=POOL)
             except text_format.ParseError as exc:
-                errors.append(f"as {kind}: {exc}")
+                position = (exc.GetLine() or 0, exc.GetColumn() or 0)
+                errors.append((position, f"as {kind}: {exc}"))
                 continue
             return kind, message, "text"
-        raise FormatError(f"{where}: text that is not a {wanted} ({errors[0]})")
-    fallback: tuple[str, Message] | None = None
+        # The kind whose parse got furthest names the real mistake (the first of equals).
+        furthest = max(errors, key=lambda error: error[0])[1]
+        raise FormatError(f"{where}: text that is not a {wanted} ({furthest})")
+    parsed = False
     for kind in kinds:
         message = KINDS[kind]()
         try:
@@ -157,11 +161,8 @@ def parse(
             continue
         if not _has_unknown_fields(message, [_UNKNOWN_CHECK_BUDGET]):
             return kind, message, "binary"
-        fallback = fallback or (kind, message)
-    if fallback is not None and len(kinds) == 1:
-        # The only kind asked for parses, with fields this TensorFlow version does not know.
-        return fallback[0], fallback[1], "binary"
-    what = "truncated or corrupt" if fallback is None else "a protobuf of another message type"
+        parsed = True  # but with unknown fields where this kind has its own: another type
+    what = "a protobuf of another message type" if parsed else "truncated or corrupt"
     raise FormatError(f"{where}: {len(data)} bytes that are {what}; expected a {wanted}")
 
 
@@ -185,7 +186,12 @@ def coerce_message(obj: object, *, expected: Iterable[str] = tuple(KINDS)) -> tu
 
 def _looks_like_text(data: bytes) -> bool:
     head = data[:4096]
-    return bool(head) and not head.translate(None, _TEXT_BYTES)
+    if not head or head.translate(None, _TEXT_BYTES):
+        return False
+    # Text opens with a field name, "[" (an extension or Any) or a "#" comment; binary whose
+    # bytes are all printable (only fields numbered 4 and up, say) mostly opens otherwise.
+    start = head.lstrip()[:1]
+    return not start or start.isalpha() or start in b"_[#"
 
 
 def _is_repeated(field: FieldDescriptor) -> bool:
@@ -242,7 +248,7 @@ def _load_path(path: Path, tags: Iterable[str] | None) -> Loaded:
             f"{path}: a directory without a SavedModel; expected {' or '.join(SAVED_MODEL_FILES)} "
             "in it, or the path of a graph file"
         )
-    data = _read_bytes(path)
+    data = _read_bytes(path, "a MetaGraphDef, GraphDef or SavedModel file or directory")
     hint = _kind_hint(path)
     kind, message, fmt = parse(data, expected=_GRAPH_KINDS, hint=hint, where=str(path))
     meta = _as_meta_graph(kind, message, tags, where=str(path))
@@ -255,13 +261,15 @@ def _load_path(path: Path, tags: Iterable[str] | None) -> Loaded:
     return Loaded(meta, debug, f"{kind}/{fmt}", path.resolve(), hashlib.sha256(data).hexdigest())
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, expected: str) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise SourceNotFoundError(f"{path}: no such file") from None
+        raise SourceNotFoundError(
+            f"{path}: no such file or directory; expected {expected}"
+        ) from None
     except IsADirectoryError:
-        raise InputError(f"{path}: is a directory; expected a file") from None
+        raise InputError(f"{path}: is a directory; expected {expected}") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
@@ -339,7 +347,8 @@ def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
     Missing parent directories are created (as TensorFlow does) and removed again on failure.
     """
     target = Path(path)
-    if target.name in ("", ".", "..") or os.fspath(path).endswith(os.sep):
+    # pathlib drops a trailing "/" or "/.", which would make "file.meta/." name file.meta
+    if os.path.basename(os.fspath(path)) in ("", ".", ".."):
         raise InputError(f"{path}: not a file name")
     with _created_parents(target.parent):
         try:

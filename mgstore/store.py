@@ -24,7 +24,7 @@ from mgstore import graph as nxgraph
 from mgstore import io, wire
 from mgstore.db import engine as db
 from mgstore.db import migrate
-from mgstore.db.inserts import insert_ignore
+from mgstore.db.inserts import executemany, fetch_raw, insert_ignore
 from mgstore.db.models import Base
 from mgstore.entities import GraphInfo, Summary, VersionInfo
 from mgstore.errors import AmbiguousRefError, ArgumentTypeError, InputError, NotFoundError
@@ -36,6 +36,7 @@ _CHUNK = 500
 
 _TABLES = Base.metadata.tables
 B, G, V, N, E = (_TABLES[t] for t in ("blobs", "graphs", "versions", "nodes", "edges"))
+P = _TABLES["packs"]
 C, CM, T = (_TABLES[t] for t in ("collections", "collection_members", "version_tags"))
 
 
@@ -88,13 +89,16 @@ class Store:
         tag_map = _check_tags(tags)
         report = progress or (lambda stage, done, total: None)
         report("read", 0, 3)
+        # Rows are cut from the MetaGraphDef itself: the networkx form is another view of it,
+        # and building one here only to discard it would double the ingest time.
+        loaded = None
         if isinstance(source, nx.MultiDiGraph):
-            g, loaded = source, None
+            meta, debug = nxgraph.from_networkx(source), source.graph.get("debug_info")
         else:
             loaded = io.load(source, tags=saved_model_tags)
-            g = nxgraph.to_networkx(loaded.meta_graph, loaded.debug_info)
+            meta, debug = loaded.meta_graph, loaded.debug_info
         report("encode", 1, 3)
-        stored = wire.split(g)
+        stored = wire.split(meta, debug)
         report("write", 2, 3)
         version_id = db.retrying(
             lambda: self._write_version(name, stored, message, tag_map, loaded)
@@ -124,7 +128,7 @@ class Store:
             ):
                 return int(latest.id)
             number = 1 if latest is None else latest.number + 1
-            order = self._write_nodes(conn, graph_id, number, stored)
+            locations = self._write_nodes(conn, graph_id, number, stored)
             parts = [stored.head, stored.graph_tail, stored.tail]
             if stored.debug is not None:
                 parts.append(stored.debug)
@@ -141,7 +145,7 @@ class Store:
                     "created_by": _whoami(),
                     "node_count": len(stored.nodes),
                     "size": stored.size,
-                    "node_order": wire.pack_ids(order),
+                    "node_order": wire.pack_locations(locations),
                     "has_graph_def": stored.has_graph_def,
                     "head_sha256": wire.sha256(stored.head),
                     "graph_tail_sha256": wire.sha256(stored.graph_tail),
@@ -175,71 +179,90 @@ class Store:
 
     def _write_nodes(
         self, conn: Connection, graph_id: int, number: int, stored: wire.StoredGraph
-    ) -> list[int]:
-        """Close the rows of nodes that changed, add rows for new content; the order of ids."""
+    ) -> list[tuple[int, int, int]]:
+        """Close the rows of nodes that changed, add rows (and a pack) for new ones.
+
+        Returns each node's location (pack, offset, length), in graph order.
+        """
         current = {
-            row.name: (row.id, row.blob_sha256)
-            for row in conn.execute(
-                select(N.c.id, N.c.name, N.c.blob_sha256).where(
+            name: (node_id, sha, (pack, offset, length))
+            for node_id, name, sha, pack, offset, length in fetch_raw(
+                conn,
+                select(N.c.id, N.c.name, N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
                     N.c.graph_id == graph_id, N.c.last_version.is_(None)
-                )
+                ),
             )
         }
-        keep: dict[str, int] = {}
+        locations: dict[str, tuple[int, int, int]] = {}
         fresh: list[wire.StoredNode] = []
         for node in stored.nodes:
             row = current.get(node.name)
             if row is not None and row[1] == node.sha256:
-                keep[node.name] = row[0]
+                locations[node.name] = row[2]
             else:
                 fresh.append(node)
-        closing = sorted(row_id for n, (row_id, _) in current.items() if n not in keep)
+        closing = sorted(row[0] for name, row in current.items() if name not in locations)
         for i in range(0, len(closing), _CHUNK):
             conn.execute(
                 update(N).where(N.c.id.in_(closing[i : i + _CHUNK])).values(last_version=number - 1)
             )
-        _insert_blobs(conn, ((n.sha256, n.data) for n in fresh))
-        edges = {
-            (n.sha256, slot): (src, output, control)
-            for n in fresh
-            for slot, (src, output, control) in enumerate(n.inputs)
-        }
-        if edges:
-            conn.execute(
-                insert_ignore(conn, E, ["blob_sha256", "slot"]),
-                [
-                    {
-                        "blob_sha256": sha,
-                        "slot": slot,
-                        "src_name": src,
-                        "src_output": output,
-                        "control": control,
-                    }
-                    for (sha, slot), (src, output, control) in sorted(edges.items())
-                ],
+        if not fresh:
+            return [locations[n.name] for n in stored.nodes]
+        known = self._locate(conn, {n.sha256 for n in fresh})
+        new_content = {n.sha256: n for n in fresh if n.sha256 not in known}
+        if new_content:
+            pack_id, offset, chunks = 0, 0, []
+            for sha, node in new_content.items():
+                known[sha] = (0, offset, len(node.framed))  # pack id filled in below
+                chunks.append(node.framed)
+                offset += len(node.framed)
+            pack_id = conn.execute(
+                P.insert().returning(P.c.id), {"data": b"".join(chunks)}
+            ).scalar_one()
+            for sha in new_content:
+                _, off, length = known[sha]
+                known[sha] = (pack_id, off, length)
+            executemany(
+                conn,
+                insert_ignore(conn, E, ["sha256", "slot"]),
+                ("sha256", "slot", "src_name", "src_output", "control"),
+                sorted(
+                    (sha, slot, *edge)
+                    for sha, node in new_content.items()
+                    for slot, edge in enumerate(node.inputs)
+                ),
             )
-        if fresh:
-            ids = (
-                conn.execute(
-                    N.insert().returning(N.c.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "graph_id": graph_id,
-                            "name": n.name,
-                            "op": n.op,
-                            "device": n.device,
-                            "blob_sha256": n.sha256,
-                            "first_version": number,
-                            "last_version": None,
-                        }
-                        for n in fresh
-                    ],
+        executemany(
+            conn,
+            N.insert(),
+            (
+                "graph_id",
+                "name",
+                "op",
+                "device",
+                "sha256",
+                "pack_id",
+                "offset",
+                "length",
+                "first_version",
+            ),
+            ((graph_id, n.name, n.op, n.device, n.sha256, *known[n.sha256], number) for n in fresh),
+        )
+        locations.update((n.name, known[n.sha256]) for n in fresh)
+        return [locations[n.name] for n in stored.nodes]
+
+    def _locate(self, conn: Connection, shas: set[bytes]) -> dict[bytes, tuple[int, int, int]]:
+        """Where the store already holds NodeDefs with these hashes (content addressing)."""
+        found: dict[bytes, tuple[int, int, int]] = {}
+        ordered = sorted(shas)
+        for i in range(0, len(ordered), _CHUNK):
+            rows = conn.execute(
+                select(N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
+                    N.c.sha256.in_(ordered[i : i + _CHUNK])
                 )
-                .scalars()
-                .all()
             )
-            keep.update(zip((n.name for n in fresh), ids, strict=True))
-        return [keep[n.name] for n in stored.nodes]
+            found.update((sha, (pack, offset, length)) for sha, pack, offset, length in rows)
+        return found
 
     def _write_collections(
         self, conn: Connection, version_id: int, collections: Mapping[str, Any]
@@ -248,7 +271,7 @@ class Store:
             return
         rows: list[dict[str, Any]] = []
         blobs: list[tuple[bytes, bytes]] = []
-        members: list[dict[str, Any]] = []
+        members: set[tuple[bytes, str]] = set()
         for key, collection in sorted(collections.items()):
             data = io.serialize(collection)
             sha = wire.sha256(data)
@@ -262,13 +285,15 @@ class Store:
                     "blob_sha256": sha,
                 }
             )
-            members.extend(
-                {"blob_sha256": sha, "node_name": n} for n in sorted(colls.members(key, collection))
-            )
+            members.update((sha, n) for n in colls.members(key, collection))
         _insert_blobs(conn, blobs)
         conn.execute(C.insert(), rows)
-        if members:
-            conn.execute(insert_ignore(conn, CM, ["blob_sha256", "node_name"]), members)
+        executemany(
+            conn,
+            insert_ignore(conn, CM, ["blob_sha256", "node_name"]),
+            ("blob_sha256", "node_name"),
+            sorted(members),
+        )
 
     # ----------------------------------------------------------------------------------------
     # Reading
@@ -362,7 +387,7 @@ class Store:
                 select(B.c.data).where(B.c.sha256 == row.graph_tail_sha256)
             ).scalar_one()
         rest = MetaGraphDef.FromString(tail)
-        library = MetaGraphDef.FromString(wire.assemble(b"", graph_tail, b"", True, ())).graph_def
+        library = MetaGraphDef.FromString(wire.assemble(b"", graph_tail, b"", True, b"")).graph_def
         return Summary(
             version=info,
             op_counts=MappingProxyType(dict(Counter(n.op for n in nodes).most_common())),
@@ -476,27 +501,27 @@ def _at(graph_id: int, number: int) -> Any:
 
 
 def _assemble(conn: Connection, row: Row[Any]) -> bytes:
-    """The deterministic MetaGraphDef bytes of a version, from its stored parts."""
-    nodes = conn.execute(
-        select(N.c.id, B.c.data)
-        .join(B, B.c.sha256 == N.c.blob_sha256)
-        .where(_at(row.graph_id, row.number))
-    )
-    data = {node_id: blob for node_id, blob in nodes}
-    parts = conn.execute(
-        select(B.c.sha256, B.c.data).where(
-            B.c.sha256.in_([row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
-        )
-    )
-    frame = {sha: blob for sha, blob in parts}
-    order = wire.unpack_ids(row.node_order)
+    """The deterministic MetaGraphDef bytes of a version: frames plus slices of its packs."""
+    locations = wire.unpack_locations(row.node_order)
+    pack_ids = sorted({pack for pack, _, _ in locations})
+    packs: dict[int, memoryview] = {}
+    for i in range(0, len(pack_ids), _CHUNK):
+        rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(pack_ids[i : i + _CHUNK])))
+        packs.update((pack_id, memoryview(data)) for pack_id, data in rows)
+    body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in locations])
+    frame = _blobs(conn, [row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
     return wire.assemble(
         frame[row.head_sha256],
         frame[row.graph_tail_sha256],
         frame[row.tail_sha256],
         row.has_graph_def,
-        (data[i] for i in order),
+        body,
     )
+
+
+def _blobs(conn: Connection, shas: list[bytes]) -> dict[bytes, bytes]:
+    rows = conn.execute(select(B.c.sha256, B.c.data).where(B.c.sha256.in_(shas)))
+    return {sha: data for sha, data in rows}
 
 
 def _version_row(conn: Connection, version_id: int) -> Row[Any]:
@@ -505,9 +530,9 @@ def _version_row(conn: Connection, version_id: int) -> Row[Any]:
 
 def _insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None:
     # Sorted, so concurrent writers lock shared rows in one order and cannot deadlock.
-    rows = [{"sha256": sha, "data": data} for sha, data in sorted(dict(blobs).items())]
-    if rows:
-        conn.execute(insert_ignore(conn, B, ["sha256"]), rows)
+    executemany(
+        conn, insert_ignore(conn, B, ["sha256"]), ("sha256", "data"), sorted(dict(blobs).items())
+    )
 
 
 def _check_name(name: object) -> None:

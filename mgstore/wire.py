@@ -5,8 +5,8 @@ The deterministic serialization of a MetaGraphDef is, field by field::
     [1: meta_info_def] [2: graph_def = [1: node]* [2..5 + unknown]] [3..7 + unknown]
 
 so a version is kept as three framing blobs (``head``, ``graph_tail``, ``tail``) and its NodeDefs,
-each serialized on its own. Writing the MetaGraphDef back is concatenation: a repeated message
-field on the wire is a tag, a length and the message's bytes.
+each serialized on its own and *framed* (a repeated message field on the wire is a tag, a length
+and the message's bytes). Writing the MetaGraphDef back is concatenation of byte slices.
 """
 
 from __future__ import annotations
@@ -14,27 +14,45 @@ from __future__ import annotations
 import hashlib
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 
-from mgstore.graph import from_networkx, node_def, parse_input
+from mgstore.errors import InvalidGraphError
+from mgstore.graph import (
+    GRAPH_DEF_FIELDS as _GRAPH_DEF_FIELDS,
+)
+from mgstore.graph import (
+    META_FIELDS as _META_FIELDS,
+)
+from mgstore.graph import (
+    from_networkx,
+    parse_input,
+    unknown_field_bytes,
+)
 from mgstore.io import serialize
 from mgstore.proto import GraphDef, MetaGraphDef
 
+_META_TAIL_FIELDS = (
+    "saver_def",
+    "collection_def",
+    "signature_def",
+    "asset_file_def",
+    "object_graph_def",
+)
+_REPEATED_META_FIELDS = ("collection_def", "signature_def", "asset_file_def")
 _NODE_TAG = b"\x0a"  # GraphDef.node: field 1, wire type 2
 _GRAPH_DEF_TAG = b"\x12"  # MetaGraphDef.graph_def: field 2, wire type 2
 
 
-@dataclass(frozen=True)
-class StoredNode:
+class StoredNode(NamedTuple):
     name: str
     op: str
     device: str
-    data: bytes  # the NodeDef, deterministically serialized
-    sha256: bytes
+    framed: bytes  # the NodeDef, deterministically serialized, framed as a GraphDef.node field
+    sha256: bytes  # of the NodeDef's bytes (unframed)
     inputs: tuple[tuple[str, int, bool], ...]  # (producer, output, control) per input slot
 
 
@@ -61,36 +79,45 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def split(g: nx.MultiDiGraph) -> StoredGraph:
-    """The stored parts of a graph in the networkx form of :mod:`mgstore.graph`."""
+def split(meta_graph: Any, debug_info: Any | None = None) -> StoredGraph:
+    """The stored parts of a MetaGraphDef (and its companion debug info, if any)."""
     nodes = []
-    for name, data in g.nodes(data=True):
-        node = node_def(name, data, g)
+    names: set[str] = set()
+    for node in meta_graph.graph_def.node:
         blob = node.SerializeToString(deterministic=True)
         nodes.append(
             StoredNode(
-                name=name,
+                name=node.name,
                 op=node.op,
                 device=node.device,
-                data=blob,
+                framed=frame(blob),
                 sha256=sha256(blob),
                 inputs=tuple(parse_input(text) for text in node.input),
             )
         )
-    frame = from_networkx(_without_nodes(g))
+        names.add(node.name)
+    if len(names) != len(nodes):
+        seen: set[str] = set()
+        dup = next(n.name for n in nodes if n.name in seen or seen.add(n.name))  # type: ignore[func-returns-value]
+        raise InvalidGraphError(f"node {dup!r} is not unique; node names must be")
     head = MetaGraphDef()
-    if frame.HasField("meta_info_def"):
-        head.meta_info_def.CopyFrom(frame.meta_info_def)
-    graph_tail = GraphDef()
-    graph_tail.CopyFrom(frame.graph_def)
+    if meta_graph.HasField("meta_info_def"):
+        head.meta_info_def.CopyFrom(meta_graph.meta_info_def)
+    graph_tail = _graph_def_without_nodes(meta_graph.graph_def)
     rest = MetaGraphDef()
-    rest.CopyFrom(frame)
-    rest.ClearField("meta_info_def")
-    rest.ClearField("graph_def")
-    debug_info = g.graph.get("debug_info")
-    has_graph_def = bool(g.graph.get("has_graph_def", True)) or len(g) > 0
+    for field in _META_TAIL_FIELDS:
+        value = getattr(meta_graph, field)
+        if field in _REPEATED_META_FIELDS:
+            getattr(rest, field).MergeFrom(value)
+        elif meta_graph.HasField(field):
+            getattr(rest, field).CopyFrom(value)
+    unknown = unknown_field_bytes(meta_graph, MetaGraphDef, _META_FIELDS)
+    if unknown:
+        rest.MergeFromString(unknown)
+    has_graph_def = meta_graph.HasField("graph_def")
     parts = (serialize(head), serialize(graph_tail), serialize(rest))
-    content = assemble(parts[0], parts[1], parts[2], has_graph_def, (n.data for n in nodes))
+    body = b"".join(n.framed for n in nodes)
+    content = assemble(parts[0], parts[1], parts[2], has_graph_def, body)
     return StoredGraph(
         nodes=nodes,
         head=parts[0],
@@ -98,47 +125,83 @@ def split(g: nx.MultiDiGraph) -> StoredGraph:
         tail=parts[2],
         has_graph_def=has_graph_def,
         debug=None if debug_info is None else serialize(debug_info),
-        collections=dict(frame.collection_def),
+        collections=dict(rest.collection_def),
         content_hash=hashlib.sha256(content).hexdigest(),
         size=len(content),
     )
 
 
-def assemble(
-    head: bytes, graph_tail: bytes, tail: bytes, has_graph_def: bool, nodes: Iterable[bytes]
-) -> bytes:
-    """The deterministic MetaGraphDef bytes of the stored parts (see the module docstring)."""
-    body = b"".join(b"".join((_NODE_TAG, _varint(len(n)), n)) for n in nodes) + graph_tail
-    graph_def = _GRAPH_DEF_TAG + _varint(len(body)) + body if has_graph_def or body else b""
-    return b"".join((head, graph_def, tail))
+def split_networkx(g: nx.MultiDiGraph) -> StoredGraph:
+    """The stored parts of a graph in the networkx form of :mod:`mgstore.graph`."""
+    return split(from_networkx(g), g.graph.get("debug_info"))
 
 
-def pack_ids(ids: Sequence[int]) -> bytes:
-    """A compact, order-preserving encoding of node row ids (deltas, zlib-compressed)."""
-    deltas = array("q", (b - a for a, b in zip((0, *ids), ids, strict=False)))
-    return zlib.compress(deltas.tobytes(), 6)
-
-
-def unpack_ids(data: bytes) -> list[int]:
-    deltas = array("q")
-    deltas.frombytes(zlib.decompress(data))
-    total, out = 0, []
-    for d in deltas:
-        total += d
-        out.append(total)
+def _graph_def_without_nodes(graph_def: Any) -> Any:
+    out = GraphDef()
+    for field in ("library", "versions", "debug_info"):
+        if graph_def.HasField(field):
+            getattr(out, field).CopyFrom(getattr(graph_def, field))
+    out.version = graph_def.version
+    unknown = unknown_field_bytes(graph_def, GraphDef, _GRAPH_DEF_FIELDS)
+    if unknown:
+        out.MergeFromString(unknown)
     return out
 
 
-def _without_nodes(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
-    frame = nx.MultiDiGraph()
-    frame.graph.update(g.graph)
-    return frame
+def frame(node: bytes) -> bytes:
+    """A serialized NodeDef as a ``GraphDef.node`` field: tag, length, bytes."""
+    return b"".join((_NODE_TAG, _varint(len(node)), node))
+
+
+def assemble(
+    head: bytes, graph_tail: bytes, tail: bytes, has_graph_def: bool, body: bytes
+) -> bytes:
+    """The deterministic MetaGraphDef bytes from its parts; ``body`` is the framed nodes."""
+    graph_def = body + graph_tail
+    if not (has_graph_def or graph_def):
+        return head + tail
+    return b"".join((head, _GRAPH_DEF_TAG, _varint(len(graph_def)), graph_def, tail))
+
+
+def pack_locations(locations: Sequence[tuple[int, int, int]]) -> bytes:
+    """A compact encoding of (pack, offset, length) per node, in order (deltas, zlib).
+
+    Consecutive nodes of one pack give zero deltas, so a version costs a few bytes per node.
+    """
+    out = array("q")
+    previous_pack = previous_end = 0
+    for pack, offset, length in locations:
+        out.extend((pack - previous_pack, offset - previous_end, length))
+        previous_pack, previous_end = pack, offset + length
+    return zlib.compress(out.tobytes(), 6)
+
+
+def unpack_locations(data: bytes) -> list[tuple[int, int, int]]:
+    values = array("q")
+    values.frombytes(zlib.decompress(data))
+    out = []
+    pack = end = 0
+    for i in range(0, len(values), 3):
+        pack += values[i]
+        offset = end + values[i + 1]
+        end = offset + values[i + 2]
+        out.append((pack, offset, values[i + 2]))
+    return out
 
 
 def _varint(value: int) -> bytes:
+    if value < len(_SMALL_VARINTS):
+        return _SMALL_VARINTS[value]
+    return _encode_varint(value)
+
+
+def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_SMALL_VARINTS = [_encode_varint(i) for i in range(1 << 14)]

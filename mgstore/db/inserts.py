@@ -1,15 +1,62 @@
-"""Dialect-specific INSERT forms that plain SQLAlchemy Core does not spell portably."""
+"""Bulk statements: dialect-specific INSERT forms and executemany without per-row overhead.
+
+SQLAlchemy's per-row parameter processing costs more than the database itself when a version
+brings 80,000 nodes, so bulk statements are compiled once for the connection's dialect and the
+rows handed to the driver as they are. The SQL still comes from SQLAlchemy constructs and every
+value is a bound parameter.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 
 def insert_ignore(conn: Connection, table: Table, keys: Sequence[str]) -> Any:
     """``INSERT ... ON CONFLICT (keys) DO NOTHING`` for the connection's dialect."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+
+def executemany(
+    conn: Connection,
+    statement: ClauseElement,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """Run ``statement`` once per row; ``rows`` hold values in the order of ``columns``."""
+    batch = list(rows)
+    if not batch:
+        return
+    compiled = _compile(conn, statement, column_keys=list(columns))
+    positions = compiled.positiontup
+    if positions is not None:  # qmark/format paramstyles: reorder to the statement's order
+        order = [columns.index(name) for name in positions]
+        params: list[Any] = [tuple(row[i] for i in order) for row in batch]
+    else:  # named/pyformat paramstyles
+        params = [dict(zip(columns, row, strict=True)) for row in batch]
+    conn.exec_driver_sql(compiled.string, params)
+
+
+def fetch_raw(conn: Connection, statement: ClauseElement) -> list[tuple[Any, ...]]:
+    """All rows of a SELECT as plain tuples, skipping SQLAlchemy's per-value result processing.
+
+    For statements without expanding parameters (``IN`` lists): those need SQLAlchemy's own
+    execution.
+    """
+    compiled = _compile(conn, statement)
+    params = compiled.params
+    positions = compiled.positiontup
+    args: Any = tuple(params[name] for name in positions) if positions is not None else params
+    return list(conn.exec_driver_sql(compiled.string, args).fetchall())
+
+
+def _compile(conn: Connection, statement: ClauseElement, **kw: Any) -> SQLCompiler:
+    compiled = statement.compile(dialect=conn.dialect, **kw)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled

@@ -2,15 +2,19 @@
 
 How a graph is kept (content-addressed, so a version costs about its change, not its size):
 
-* ``blobs``: every distinct serialized part (a NodeDef, a CollectionDef, the graph-level frame
-  of a MetaGraphDef, a GraphDebugInfo) once, keyed by its SHA-256.
+* ``packs``: the NodeDefs an ingest brought that the store did not hold yet (by SHA-256),
+  each framed as a GraphDef ``node`` field and concatenated: one pack per version.
 * ``nodes``: one row per node *while its content stays the same*: ``first_version`` and
   ``last_version`` (NULL while it is still current) bound the versions of its graph that
-  contain it, so an unchanged node adds no row to a new version. The columns that queries
-  filter on (name, op, device) sit beside the blob reference, indexed.
-* ``edges``: the inputs of each distinct NodeDef, keyed by that node's blob.
-* ``versions``: one row per immutable, numbered version, with the node order (a compressed
-  array of ``nodes.id``) and the blobs that frame the nodes, so a checkout concatenates bytes.
+  contain it, so an unchanged node adds no row to a new version. Each row has its content's
+  SHA-256 and where those bytes sit (pack, offset, length), and the columns that queries
+  filter on (name, op, device), indexed. Identical content anywhere in the store is found by
+  its hash and stored once.
+* ``edges``: the inputs of each distinct NodeDef, keyed by its SHA-256.
+* ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
+  a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
+* ``versions``: one row per immutable, numbered version, with its node order as a compressed
+  array of locations and the blobs that frame the nodes, so a checkout joins byte slices.
 * ``collections`` and ``collection_members``: each version's collections, and the op names
   each distinct CollectionDef refers to, for collection queries.
 """
@@ -42,6 +46,13 @@ class Blob(Base):
     __tablename__ = "blobs"
 
     sha256: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class Pack(Base):
+    __tablename__ = "packs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
 
 
@@ -92,7 +103,7 @@ class Node(Base):
         Index("ix_nodes_graph_name", "graph_id", "name"),
         Index("ix_nodes_graph_op", "graph_id", "op"),
         Index("ix_nodes_graph_device", "graph_id", "device"),
-        Index("ix_nodes_blob", "blob_sha256"),
+        Index("ix_nodes_sha256", "sha256"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -100,16 +111,19 @@ class Node(Base):
     name: Mapped[str] = mapped_column(Text, nullable=False)
     op: Mapped[str] = mapped_column(Text, nullable=False)
     device: Mapped[str] = mapped_column(Text, nullable=False)
-    blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), nullable=False)
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    pack_id: Mapped[int] = mapped_column(ForeignKey("packs.id"), nullable=False)
+    offset: Mapped[int] = mapped_column(Integer, nullable=False)
+    length: Mapped[int] = mapped_column(Integer, nullable=False)
     first_version: Mapped[int] = mapped_column(Integer, nullable=False)
     last_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class Edge(Base):
     __tablename__ = "edges"
-    __table_args__ = (Index("ix_edges_src", "src_name"),)
+    __table_args__ = (Index("ix_edges_src", "src_name"), {"sqlite_with_rowid": False})
 
-    blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     src_name: Mapped[str] = mapped_column(Text, nullable=False)
     src_output: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -128,7 +142,10 @@ class Collection(Base):
 
 class CollectionMember(Base):
     __tablename__ = "collection_members"
-    __table_args__ = (Index("ix_collection_members_node", "node_name"),)
+    __table_args__ = (
+        Index("ix_collection_members_node", "node_name"),
+        {"sqlite_with_rowid": False},
+    )
 
     blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
     node_name: Mapped[str] = mapped_column(Text, primary_key=True)

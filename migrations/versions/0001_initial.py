@@ -1,8 +1,8 @@
-"""The initial schema: blobs, graphs, versions, temporal node rows, edges, collections, tags.
+"""The initial schema: packs, blobs, graphs, versions, temporal node rows, edges, collections.
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-23 21:16:23.144031
+Create Date: 2026-11-23 21:28:03.072632
 """
 
 from __future__ import annotations
@@ -26,12 +26,31 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sha256"),
     )
     op.create_table(
+        "edges",
+        sa.Column("sha256", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("slot", sa.Integer(), nullable=False),
+        sa.Column("src_name", sa.Text(), nullable=False),
+        sa.Column("src_output", sa.Integer(), nullable=False),
+        sa.Column("control", sa.Boolean(), nullable=False),
+        sa.PrimaryKeyConstraint("sha256", "slot"),
+        sqlite_with_rowid=False,
+    )
+    with op.batch_alter_table("edges", schema=None) as batch_op:
+        batch_op.create_index("ix_edges_src", ["src_name"], unique=False)
+
+    op.create_table(
         "graphs",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=512), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("name"),
+    )
+    op.create_table(
+        "packs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
         "collection_members",
@@ -42,25 +61,10 @@ def upgrade() -> None:
             ["blobs.sha256"],
         ),
         sa.PrimaryKeyConstraint("blob_sha256", "node_name"),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("collection_members", schema=None) as batch_op:
         batch_op.create_index("ix_collection_members_node", ["node_name"], unique=False)
-
-    op.create_table(
-        "edges",
-        sa.Column("blob_sha256", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("slot", sa.Integer(), nullable=False),
-        sa.Column("src_name", sa.Text(), nullable=False),
-        sa.Column("src_output", sa.Integer(), nullable=False),
-        sa.Column("control", sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["blob_sha256"],
-            ["blobs.sha256"],
-        ),
-        sa.PrimaryKeyConstraint("blob_sha256", "slot"),
-    )
-    with op.batch_alter_table("edges", schema=None) as batch_op:
-        batch_op.create_index("ix_edges_src", ["src_name"], unique=False)
 
     op.create_table(
         "nodes",
@@ -69,24 +73,27 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("op", sa.Text(), nullable=False),
         sa.Column("device", sa.Text(), nullable=False),
-        sa.Column("blob_sha256", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("sha256", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("pack_id", sa.Integer(), nullable=False),
+        sa.Column("offset", sa.Integer(), nullable=False),
+        sa.Column("length", sa.Integer(), nullable=False),
         sa.Column("first_version", sa.Integer(), nullable=False),
         sa.Column("last_version", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["blob_sha256"],
-            ["blobs.sha256"],
-        ),
         sa.ForeignKeyConstraint(
             ["graph_id"],
             ["graphs.id"],
         ),
+        sa.ForeignKeyConstraint(
+            ["pack_id"],
+            ["packs.id"],
+        ),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("nodes", schema=None) as batch_op:
-        batch_op.create_index("ix_nodes_blob", ["blob_sha256"], unique=False)
         batch_op.create_index("ix_nodes_graph_device", ["graph_id", "device"], unique=False)
         batch_op.create_index("ix_nodes_graph_name", ["graph_id", "name"], unique=False)
         batch_op.create_index("ix_nodes_graph_op", ["graph_id", "op"], unique=False)
+        batch_op.create_index("ix_nodes_sha256", ["sha256"], unique=False)
 
     op.create_table(
         "versions",
@@ -175,19 +182,20 @@ def downgrade() -> None:
 
     op.drop_table("versions")
     with op.batch_alter_table("nodes", schema=None) as batch_op:
+        batch_op.drop_index("ix_nodes_sha256")
         batch_op.drop_index("ix_nodes_graph_op")
         batch_op.drop_index("ix_nodes_graph_name")
         batch_op.drop_index("ix_nodes_graph_device")
-        batch_op.drop_index("ix_nodes_blob")
 
     op.drop_table("nodes")
-    with op.batch_alter_table("edges", schema=None) as batch_op:
-        batch_op.drop_index("ix_edges_src")
-
-    op.drop_table("edges")
     with op.batch_alter_table("collection_members", schema=None) as batch_op:
         batch_op.drop_index("ix_collection_members_node")
 
     op.drop_table("collection_members")
+    op.drop_table("packs")
     op.drop_table("graphs")
+    with op.batch_alter_table("edges", schema=None) as batch_op:
+        batch_op.drop_index("ix_edges_src")
+
+    op.drop_table("edges")
     op.drop_table("blobs")
