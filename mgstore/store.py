@@ -12,12 +12,13 @@ import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from types import MappingProxyType, TracebackType
 from typing import Any
 
 import networkx as nx
-from sqlalchemy import Connection, Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, func, or_, select, text, update
 
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
@@ -32,6 +33,23 @@ from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
 Progress = Callable[[str, int, int], None]
 _HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
+_ROW_BATCH = 8192
+_NODE_COLUMNS = (
+    "id",
+    "graph_id",
+    "name",
+    "op",
+    "device",
+    "sha256",
+    "sha_prefix",
+    "pack_id",
+    "offset",
+    "length",
+    "first_version",
+)
+_EDGE_COLUMNS = ("node_id", "slot", "src_name", "src_output", "control")
+MAX_NAME = 512  # graphs.name
+MAX_TAG_KEY = 256  # version_tags.key
 _CHUNK = 500
 
 _TABLES = Base.metadata.tables
@@ -86,6 +104,7 @@ class Store:
         that version is returned and nothing is added. The whole ingest is one transaction.
         """
         _check_name(name)
+        _check_message(message)
         tag_map = _check_tags(tags)
         report = progress or (lambda stage, done, total: None)
         report("read", 0, 3)
@@ -128,7 +147,11 @@ class Store:
             ):
                 return int(latest.id)
             number = 1 if latest is None else latest.number + 1
-            locations = self._write_nodes(conn, graph_id, number, stored)
+            # Collections are prepared in a worker while the nodes are written.
+            with ThreadPoolExecutor(max_workers=1) as worker:
+                collections = worker.submit(_prepare_collections, stored.collections)
+                locations = self._write_nodes(conn, graph_id, number, stored)
+                prepared = collections.result()
             parts = [stored.head, stored.graph_tail, stored.tail]
             if stored.debug is not None:
                 parts.append(stored.debug)
@@ -166,7 +189,7 @@ class Store:
                         for k, v in sorted(tags.items())
                     ],
                 )
-            self._write_collections(conn, version_id, stored.collections)
+            self._write_collections(conn, version_id, prepared)
             return int(version_id)
 
     def _lock_graph(self, conn: Connection, name: str, now: datetime) -> int:
@@ -182,117 +205,118 @@ class Store:
     ) -> list[tuple[int, int, int]]:
         """Close the rows of nodes that changed, add rows (and a pack) for new ones.
 
-        Returns each node's location (pack, offset, length), in graph order.
+        Returns each node's location (pack, offset, length), in graph order. Rows are matched
+        by content hash: within one version, identical bytes mean the same node.
         """
+        nodes = stored.nodes
         current = {
-            name: (node_id, sha, (pack, offset, length))
-            for node_id, name, sha, pack, offset, length in fetch_raw(
+            sha: (node_id, (pack, offset, length))
+            for node_id, sha, pack, offset, length in fetch_raw(
                 conn,
-                select(N.c.id, N.c.name, N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
+                select(N.c.id, N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
                     N.c.graph_id == graph_id, N.c.last_version.is_(None)
                 ),
             )
         }
-        locations: dict[str, tuple[int, int, int]] = {}
-        fresh: list[wire.StoredNode] = []
-        for node in stored.nodes:
-            row = current.get(node.name)
-            if row is not None and row[1] == node.sha256:
-                locations[node.name] = row[2]
-            else:
-                fresh.append(node)
-        closing = sorted(row[0] for name, row in current.items() if name not in locations)
+        incoming = set(nodes.shas)
+        closing = sorted(node_id for sha, (node_id, _) in current.items() if sha not in incoming)
         for i in range(0, len(closing), _CHUNK):
             conn.execute(
                 update(N).where(N.c.id.in_(closing[i : i + _CHUNK])).values(last_version=number - 1)
             )
+        fresh = [i for i, sha in enumerate(nodes.shas) if sha not in current]
+        known = {sha: location for sha, (_, location) in current.items()}
         if not fresh:
-            return [locations[n.name] for n in stored.nodes]
-        known = self._locate(conn, {n.sha256 for n in fresh})
-        new_content = {n.sha256: n for n in fresh if n.sha256 not in known}
-        if new_content:
-            pack_id, offset, chunks = 0, 0, []
-            for sha, node in new_content.items():
-                known[sha] = (0, offset, len(node.framed))  # pack id filled in below
-                chunks.append(node.framed)
-                offset += len(node.framed)
-            pack_id = conn.execute(
-                P.insert().returning(P.c.id), {"data": b"".join(chunks)}
-            ).scalar_one()
-            for sha in new_content:
-                _, off, length = known[sha]
-                known[sha] = (pack_id, off, length)
-            executemany(
-                conn,
-                insert_ignore(conn, E, ["sha256", "slot"]),
-                ("sha256", "slot", "src_name", "src_output", "control"),
-                sorted(
-                    (sha, slot, *edge)
-                    for sha, node in new_content.items()
-                    for slot, edge in enumerate(node.inputs)
-                ),
-            )
-        executemany(
-            conn,
-            N.insert(),
-            (
-                "graph_id",
-                "name",
-                "op",
-                "device",
-                "sha256",
-                "pack_id",
-                "offset",
-                "length",
-                "first_version",
-            ),
-            ((graph_id, n.name, n.op, n.device, n.sha256, *known[n.sha256], number) for n in fresh),
-        )
-        locations.update((n.name, known[n.sha256]) for n in fresh)
-        return [locations[n.name] for n in stored.nodes]
+            return [known[sha] for sha in nodes.shas]
+        known.update(self._locate(conn, graph_id, bool(current), {nodes.shas[i] for i in fresh}))
+        chunks: list[bytes] = []
+        offset = 0
+        unplaced: dict[bytes, tuple[int, int]] = {}
+        for i in fresh:
+            sha = nodes.shas[i]
+            if sha not in known and sha not in unplaced:
+                framed = nodes.framed[i]
+                unplaced[sha] = (offset, len(framed))
+                chunks.append(framed)
+                offset += len(framed)
+        if chunks:
+            pack = conn.execute(P.insert().returning(P.c.id), {"data": b"".join(chunks)})
+            pack_id = pack.scalar_one()
+            known.update((sha, (pack_id, off, length)) for sha, (off, length) in unplaced.items())
+        ids = _reserve_node_ids(conn, len(fresh))
 
-    def _locate(self, conn: Connection, shas: set[bytes]) -> dict[bytes, tuple[int, int, int]]:
+        def rows(start: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+            batch = range(start, min(start + _ROW_BATCH, len(fresh)))
+            node_rows: list[tuple[Any, ...]] = []
+            edge_rows: list[tuple[Any, ...]] = []
+            parse = nxgraph.parse_input
+            for k in batch:
+                i, node_id = fresh[k], ids[k]
+                sha = nodes.shas[i]
+                node_rows.append(
+                    (
+                        node_id,
+                        graph_id,
+                        nodes.names[i],
+                        nodes.ops[i],
+                        nodes.devices[i],
+                        sha,
+                        _prefix(sha),
+                        *known[sha],
+                        number,
+                    )
+                )
+                edge_rows.extend(
+                    (node_id, slot, *parse(text)) for slot, text in enumerate(nodes.defs[i].input)
+                )
+            return node_rows, edge_rows
+
+        # Rows of the next batch are built in a worker thread while the database inserts the
+        # current one (the driver releases the GIL while it writes): two cores, half the wait.
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            for node_rows, edge_rows in worker.map(rows, range(0, len(fresh), _ROW_BATCH)):
+                executemany(conn, N.insert(), _NODE_COLUMNS, node_rows)
+                executemany(conn, E.insert(), _EDGE_COLUMNS, edge_rows)
+        return [known[sha] for sha in nodes.shas]
+
+    def _locate(
+        self, conn: Connection, graph_id: int, has_rows: bool, shas: set[bytes]
+    ) -> dict[bytes, tuple[int, int, int]]:
         """Where the store already holds NodeDefs with these hashes (content addressing)."""
+        others = conn.execute(select(N.c.id).where(N.c.graph_id != graph_id).limit(1)).first()
+        if not has_rows and others is None:
+            closed = conn.execute(select(N.c.id).where(N.c.graph_id == graph_id).limit(1)).first()
+            if closed is None:
+                return {}  # nothing stored anywhere could match
         found: dict[bytes, tuple[int, int, int]] = {}
-        ordered = sorted(shas)
-        for i in range(0, len(ordered), _CHUNK):
+        by_prefix = sorted({_prefix(sha) for sha in shas})
+        for i in range(0, len(by_prefix), _CHUNK):
             rows = conn.execute(
                 select(N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
-                    N.c.sha256.in_(ordered[i : i + _CHUNK])
+                    N.c.sha_prefix.in_(by_prefix[i : i + _CHUNK])
                 )
             )
-            found.update((sha, (pack, offset, length)) for sha, pack, offset, length in rows)
+            found.update(
+                (sha, (pack, offset, length)) for sha, pack, offset, length in rows if sha in shas
+            )
         return found
 
     def _write_collections(
-        self, conn: Connection, version_id: int, collections: Mapping[str, Any]
+        self, conn: Connection, version_id: int, prepared: _PreparedCollections
     ) -> None:
-        if not collections:
+        rows, blobs, members = prepared
+        if not rows:
             return
-        rows: list[dict[str, Any]] = []
-        blobs: list[tuple[bytes, bytes]] = []
-        members: set[tuple[bytes, str]] = set()
-        for key, collection in sorted(collections.items()):
-            data = io.serialize(collection)
-            sha = wire.sha256(data)
-            blobs.append((sha, data))
-            rows.append(
-                {
-                    "version_id": version_id,
-                    "key": key,
-                    "kind": colls.kind(collection),
-                    "size": colls.size(collection),
-                    "blob_sha256": sha,
-                }
-            )
-            members.update((sha, n) for n in colls.members(key, collection))
-        _insert_blobs(conn, blobs)
+        for row in rows:
+            row["version_id"] = version_id
+        stored = set(conn.execute(select(B.c.sha256).where(B.c.sha256.in_(list(blobs)))).scalars())
+        _insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in stored))
         conn.execute(C.insert(), rows)
         executemany(
             conn,
-            insert_ignore(conn, CM, ["blob_sha256", "node_name"]),
+            CM.insert(),
             ("blob_sha256", "node_name"),
-            sorted(members),
+            [member for member in members if member[0] not in stored],
         )
 
     # ----------------------------------------------------------------------------------------
@@ -528,6 +552,51 @@ def _version_row(conn: Connection, version_id: int) -> Row[Any]:
     return conn.execute(select(V).where(V.c.id == version_id)).one()
 
 
+_PreparedCollections = tuple[list[dict[str, Any]], dict[bytes, bytes], list[tuple[bytes, str]]]
+
+
+def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections:
+    """Rows, blobs and (sorted) member rows of a version's collections; no database needed."""
+    rows: list[dict[str, Any]] = []
+    blobs: dict[bytes, bytes] = {}
+    members: set[tuple[bytes, str]] = set()
+    for key, collection in sorted(collections.items()):
+        data = io.serialize(collection)
+        sha = wire.sha256(data)
+        blobs[sha] = data
+        rows.append(
+            {
+                "key": key,
+                "kind": colls.kind(collection),
+                "size": colls.size(collection),
+                "blob_sha256": sha,
+            }
+        )
+        members.update((sha, name) for name in colls.members(key, collection))
+    return rows, blobs, sorted(members)
+
+
+def _prefix(sha: bytes) -> int:
+    return int.from_bytes(sha[:8], "big", signed=True)
+
+
+def _reserve_node_ids(conn: Connection, count: int) -> list[int]:
+    """``count`` fresh ids for node rows, so edges can refer to them without a read-back."""
+    if conn.dialect.name == "postgresql":
+        return list(
+            conn.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence('nodes', 'id'))"
+                    " FROM generate_series(1, :n)"
+                ),
+                {"n": count},
+            ).scalars()
+        )
+    # SQLite: writes hold the database lock (BEGIN IMMEDIATE), so nobody else takes ids.
+    start = conn.execute(select(func.coalesce(func.max(N.c.id), 0))).scalar_one()
+    return list(range(start + 1, start + 1 + count))
+
+
 def _insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None:
     # Sorted, so concurrent writers lock shared rows in one order and cannot deadlock.
     executemany(
@@ -538,6 +607,8 @@ def _insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> Non
 def _check_name(name: object) -> None:
     if not isinstance(name, str) or not name.strip():
         raise InputError(f"a graph name is a non-empty str; got {name!r}")
+    if len(name) > MAX_NAME:
+        raise InputError(f"graph name {name[:40]!r}...: at most {MAX_NAME} characters")
     if name != name.strip() or any(c in name for c in "@\n\r\t\0"):
         raise InputError(
             f"graph name {name!r}: no '@', control characters or surrounding spaces allowed"
@@ -554,7 +625,20 @@ def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
     for key, value in tags.items():
         if not isinstance(key, str) or not key or not isinstance(value, str):
             raise InputError(f"tag {key!r}={value!r}: keys are non-empty str, values str")
+        if len(key) > MAX_TAG_KEY:
+            raise InputError(f"tag key {key[:40]!r}...: at most {MAX_TAG_KEY} characters")
+        if "\0" in key or "\0" in value:
+            raise InputError(f"tag {key!r}: NUL characters are not allowed")
     return dict(tags)
+
+
+def _check_message(message: object) -> None:
+    if message is None:
+        return
+    if not isinstance(message, str):
+        raise InputError(f"a message is a str; got {type(message).__name__}")
+    if "\0" in message:
+        raise InputError("the message has a NUL character, which databases cannot keep")
 
 
 def _whoami() -> str:

@@ -15,14 +15,17 @@ def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
         engine = create(resolve_url(config.get_main_option("sqlalchemy.url") or None))
+    # One write transaction for the whole run (BEGIN IMMEDIATE on SQLite), so processes that
+    # open a new database at once queue here and the later ones find it migrated.
     with engine.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
-            compare_type=True,
-        )
-        with context.begin_transaction():
+        connection = connection.execution_options(mgstore_write=True)
+        with connection.begin():
+            context.configure(
+                connection=connection,
+                target_metadata=target_metadata,
+                render_as_batch=connection.dialect.name == "sqlite",
+                compare_type=True,
+            )
             context.run_migrations()
 
 

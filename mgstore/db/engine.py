@@ -60,6 +60,7 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA page_size = 16384")  # takes effect only in a new database
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
@@ -74,26 +75,28 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 @contextmanager
-def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
-    """One transaction: commits on success, rolls back on any error, maps database errors."""
+def errors_mapped() -> Iterator[None]:
+    """Turn database errors raised in the body into mgstore errors."""
     try:
-        with engine.connect() as conn:
-            if write:
-                conn = conn.execution_options(mgstore_write=True)
-            with conn.begin():
-                yield conn
+        yield
     except exc.IntegrityError as error:
         raise ConflictError(f"a concurrent change conflicted: {_reason(error)}") from error
-    except exc.OperationalError as error:
-        if _is_transient(error):
-            raise ConflictError(f"the database is busy: {_reason(error)}") from error
-        raise StoreError(f"database error: {_reason(error)}") from error
     except exc.DBAPIError as error:
         if _is_transient(error):
             raise ConflictError(f"the database is busy: {_reason(error)}") from error
         raise StoreError(f"database error: {_reason(error)}") from error
     except exc.SQLAlchemyError as error:
         raise StoreError(f"database error: {error}") from error
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
+    """One transaction: commits on success, rolls back on any error, maps database errors."""
+    with errors_mapped(), engine.connect() as conn:
+        if write:
+            conn = conn.execution_options(mgstore_write=True)
+        with conn.begin():
+            yield conn
 
 
 def retrying(operation: Callable[[], T], retries: int = WRITE_RETRIES) -> T:

@@ -8,6 +8,7 @@ value is a bound parameter.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -37,7 +38,11 @@ def executemany(
     positions = compiled.positiontup
     if positions is not None:  # qmark/format paramstyles: reorder to the statement's order
         order = [columns.index(name) for name in positions]
-        params: list[Any] = [tuple(row[i] for i in order) for row in batch]
+        if order == list(range(len(columns))):
+            params: list[Any] = batch
+        else:
+            pick = operator.itemgetter(*order)
+            params = [pick(row) for row in batch]
     else:  # named/pyformat paramstyles
         params = [dict(zip(columns, row, strict=True)) for row in batch]
     conn.exec_driver_sql(compiled.string, params)
@@ -53,7 +58,12 @@ def fetch_raw(conn: Connection, statement: ClauseElement) -> list[tuple[Any, ...
     params = compiled.params
     positions = compiled.positiontup
     args: Any = tuple(params[name] for name in positions) if positions is not None else params
-    return list(conn.exec_driver_sql(compiled.string, args).fetchall())
+    cursor = conn.connection.cursor()  # this transaction's DBAPI connection
+    try:
+        cursor.execute(compiled.string, args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _compile(conn: Connection, statement: ClauseElement, **kw: Any) -> SQLCompiler:

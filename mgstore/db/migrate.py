@@ -18,6 +18,7 @@ from alembic.util import CommandError
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
+from mgstore.db.engine import create, errors_mapped, resolve_url
 from mgstore.errors import InputError, SchemaError, StoreError
 
 
@@ -54,7 +55,7 @@ def head() -> str:
 
 def current(engine: Engine) -> str | None:
     """The database's revision (None for a database mgstore has never touched)."""
-    with engine.connect() as conn:
+    with errors_mapped(), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
@@ -73,6 +74,8 @@ def _run(step: Any, engine: Engine, revision: str) -> None:
         raise InputError(f"schema revision {revision!r}: {error}") from None
     except SQLAlchemyError as error:
         raise StoreError(f"migration to {revision!r} failed: {error}") from error
+    except StoreError as error:
+        raise StoreError(f"migration to {revision!r} failed: {error}") from error
 
 
 def ensure(engine: Engine) -> None:
@@ -88,7 +91,9 @@ def ensure(engine: Engine) -> None:
         return
     where = engine.url.render_as_string(hide_password=True)
     if found is None:
-        if inspect(engine).get_table_names():
+        with errors_mapped():
+            tables = inspect(engine).get_table_names()
+        if tables:
             raise SchemaError(
                 f"{where} has tables but no mgstore schema revision; it is not an mgstore database"
             )
@@ -140,6 +145,4 @@ def database_revision(url: str | None = None) -> str | None:
 
 
 def _engine(url: str | None) -> Engine:
-    from mgstore.db.engine import create, resolve_url
-
     return create(resolve_url(url))

@@ -8,9 +8,9 @@ How a graph is kept (content-addressed, so a version costs about its change, not
   ``last_version`` (NULL while it is still current) bound the versions of its graph that
   contain it, so an unchanged node adds no row to a new version. Each row has its content's
   SHA-256 and where those bytes sit (pack, offset, length), and the columns that queries
-  filter on (name, op, device), indexed. Identical content anywhere in the store is found by
-  its hash and stored once.
-* ``edges``: the inputs of each distinct NodeDef, keyed by its SHA-256.
+  filter on (name, op), indexed. Identical content anywhere in the store is found by its hash
+  and its bytes stored once.
+* ``edges``: the inputs of each node row, by slot (data and control, with output indexes).
 * ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
   a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
 * ``versions``: one row per immutable, numbered version, with its node order as a compressed
@@ -102,16 +102,18 @@ class Node(Base):
     __table_args__ = (
         Index("ix_nodes_graph_name", "graph_id", "name"),
         Index("ix_nodes_graph_op", "graph_id", "op"),
-        Index("ix_nodes_graph_device", "graph_id", "device"),
-        Index("ix_nodes_sha256", "sha256"),
+        Index("ix_nodes_sha_prefix", "sha_prefix"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     graph_id: Mapped[int] = mapped_column(ForeignKey("graphs.id"), nullable=False)
     name: Mapped[str] = mapped_column(Text, nullable=False)
     op: Mapped[str] = mapped_column(Text, nullable=False)
     device: Mapped[str] = mapped_column(Text, nullable=False)
     sha256: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
+    # The first 8 bytes of sha256 as a signed integer: a small, fast index key for content
+    # lookups (the full hash is compared after).
+    sha_prefix: Mapped[int] = mapped_column(BigInteger, nullable=False)
     pack_id: Mapped[int] = mapped_column(ForeignKey("packs.id"), nullable=False)
     offset: Mapped[int] = mapped_column(Integer, nullable=False)
     length: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -120,10 +122,12 @@ class Node(Base):
 
 
 class Edge(Base):
+    """The inputs of a node row, by slot (a node row's content never changes)."""
+
     __tablename__ = "edges"
     __table_args__ = (Index("ix_edges_src", "src_name"), {"sqlite_with_rowid": False})
 
-    sha256: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     src_name: Mapped[str] = mapped_column(Text, nullable=False)
     src_output: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-23 21:28:03.072632
+Create Date: 2026-11-23 21:32:53.068058
 """
 
 from __future__ import annotations
@@ -25,19 +25,6 @@ def upgrade() -> None:
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("sha256"),
     )
-    op.create_table(
-        "edges",
-        sa.Column("sha256", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("slot", sa.Integer(), nullable=False),
-        sa.Column("src_name", sa.Text(), nullable=False),
-        sa.Column("src_output", sa.Integer(), nullable=False),
-        sa.Column("control", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("sha256", "slot"),
-        sqlite_with_rowid=False,
-    )
-    with op.batch_alter_table("edges", schema=None) as batch_op:
-        batch_op.create_index("ix_edges_src", ["src_name"], unique=False)
-
     op.create_table(
         "graphs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -68,12 +55,13 @@ def upgrade() -> None:
 
     op.create_table(
         "nodes",
-        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("graph_id", sa.Integer(), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column("op", sa.Text(), nullable=False),
         sa.Column("device", sa.Text(), nullable=False),
         sa.Column("sha256", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("sha_prefix", sa.BigInteger(), nullable=False),
         sa.Column("pack_id", sa.Integer(), nullable=False),
         sa.Column("offset", sa.Integer(), nullable=False),
         sa.Column("length", sa.Integer(), nullable=False),
@@ -90,10 +78,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("nodes", schema=None) as batch_op:
-        batch_op.create_index("ix_nodes_graph_device", ["graph_id", "device"], unique=False)
         batch_op.create_index("ix_nodes_graph_name", ["graph_id", "name"], unique=False)
         batch_op.create_index("ix_nodes_graph_op", ["graph_id", "op"], unique=False)
-        batch_op.create_index("ix_nodes_sha256", ["sha256"], unique=False)
+        batch_op.create_index("ix_nodes_sha_prefix", ["sha_prefix"], unique=False)
 
     op.create_table(
         "versions",
@@ -162,6 +149,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("version_id", "key"),
     )
     op.create_table(
+        "edges",
+        sa.Column("node_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("slot", sa.Integer(), nullable=False),
+        sa.Column("src_name", sa.Text(), nullable=False),
+        sa.Column("src_output", sa.Integer(), nullable=False),
+        sa.Column("control", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["node_id"],
+            ["nodes.id"],
+        ),
+        sa.PrimaryKeyConstraint("node_id", "slot"),
+        sqlite_with_rowid=False,
+    )
+    with op.batch_alter_table("edges", schema=None) as batch_op:
+        batch_op.create_index("ix_edges_src", ["src_name"], unique=False)
+
+    op.create_table(
         "version_tags",
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=256), nullable=False),
@@ -176,16 +180,19 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("version_tags")
+    with op.batch_alter_table("edges", schema=None) as batch_op:
+        batch_op.drop_index("ix_edges_src")
+
+    op.drop_table("edges")
     op.drop_table("collections")
     with op.batch_alter_table("versions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_versions_content_hash"))
 
     op.drop_table("versions")
     with op.batch_alter_table("nodes", schema=None) as batch_op:
-        batch_op.drop_index("ix_nodes_sha256")
+        batch_op.drop_index("ix_nodes_sha_prefix")
         batch_op.drop_index("ix_nodes_graph_op")
         batch_op.drop_index("ix_nodes_graph_name")
-        batch_op.drop_index("ix_nodes_graph_device")
 
     op.drop_table("nodes")
     with op.batch_alter_table("collection_members", schema=None) as batch_op:
@@ -194,8 +201,4 @@ def downgrade() -> None:
     op.drop_table("collection_members")
     op.drop_table("packs")
     op.drop_table("graphs")
-    with op.batch_alter_table("edges", schema=None) as batch_op:
-        batch_op.drop_index("ix_edges_src")
-
-    op.drop_table("edges")
     op.drop_table("blobs")
