@@ -1,4 +1,4 @@
-"""Benchmarks of the store (issue: the versioned graph store), each against its baseline, side by side.
+"""Benchmarks of the versioned graph store, each against its baseline, side by side.
 
     python bench/bench_store.py [--blocks 2000] [--versions 50] [--rounds 3] [--no-tf]
 
@@ -101,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         if tf_import:
             results["tf_import_s"] = statistics.median(tf_import)
             results["ingest_ratio"] = results["ingest_s"] / results["tf_import_s"]
-            print(f"TF import:   {results['tf_import_s']:.2f} s -> ratio "
-                  f"{results['ingest_ratio']:.3f} (target <= 0.25)")
+            print(
+                f"TF import:   {results['tf_import_s']:.2f} s -> ratio "
+                f"{results['ingest_ratio']:.3f} (target <= 0.25)"
+            )
             if results["ingest_ratio"] > 0.25:
                 failed.append("ingest")
 
@@ -112,15 +114,19 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(max(args.rounds, 5)):
                 checkout.append(timed(lambda: store.checkout("large")))
                 baseline.append(
-                    timed(lambda: MetaGraphDef.FromString(data).SerializeToString(deterministic=True))
+                    timed(
+                        lambda: MetaGraphDef.FromString(data).SerializeToString(deterministic=True)
+                    )
                 )
             assert store.checkout_bytes("large") == data
         results["checkout_s"] = statistics.median(checkout)
         results["parse_serialize_s"] = statistics.median(baseline)
         results["checkout_ratio"] = results["checkout_s"] / results["parse_serialize_s"]
-        print(f"checkout:    {results['checkout_s']:.3f} s vs parse+serialize "
-              f"{results['parse_serialize_s']:.3f} s -> ratio {results['checkout_ratio']:.2f} "
-              "(target <= 3)")
+        print(
+            f"checkout:    {results['checkout_s']:.3f} s vs parse+serialize "
+            f"{results['parse_serialize_s']:.3f} s -> ratio {results['checkout_ratio']:.2f} "
+            "(target <= 3)"
+        )
         if results["checkout_ratio"] > 3:
             failed.append("checkout")
 
@@ -135,18 +141,22 @@ def main(argv: list[str] | None = None) -> int:
             store.ingest(current, "large")
             for k in range(1, args.versions):
                 current = mutate(current, 0.01, seed=k)
-                version_times.append(timed(lambda: store.ingest(current, "large")))
+                version_times.append(timed(lambda v=current: store.ingest(v, "large")))
             assert store.version("large").number == args.versions
             assert store.checkout_bytes("large") == current.SerializeToString(deterministic=True)
         results["one_version_mb"] = db_size(one) / 1e6
         results["many_versions_mb"] = db_size(many) / 1e6
         results["size_ratio"] = results["many_versions_mb"] / results["one_version_mb"]
         results["version_ingest_s"] = statistics.median(version_times) if version_times else 0.0
-        print(f"storage:     {args.versions} versions {results['many_versions_mb']:.1f} MB vs one "
-              f"{results['one_version_mb']:.1f} MB -> ratio {results['size_ratio']:.2f} "
-              f"(target <= 3; files would be {args.versions}x)")
-        print(f"             ingest of a 1%-changed version: {results['version_ingest_s']:.2f} s "
-              "(median)")
+        print(
+            f"storage:     {args.versions} versions {results['many_versions_mb']:.1f} MB vs one "
+            f"{results['one_version_mb']:.1f} MB -> ratio {results['size_ratio']:.2f} "
+            f"(target <= 3; files would be {args.versions}x)"
+        )
+        print(
+            f"             ingest of a 1%-changed version: {results['version_ingest_s']:.2f} s "
+            "(median)"
+        )
         if results["size_ratio"] > 3:
             failed.append("storage")
 
