@@ -456,9 +456,9 @@ class Store:
                 .order_by(V.c.number.desc())
                 .limit(1)
             ).one()
-        if _HEX_PREFIX.fullmatch(ref):
+        if _HEX_PREFIX.fullmatch(ref.lower()):
             rows = conn.execute(
-                select(V).where(V.c.content_hash.startswith(ref, autoescape=True)).limit(10)
+                select(V).where(V.c.content_hash.startswith(ref.lower(), autoescape=True)).limit(10)
             ).all()
             if len(rows) == 1:
                 return rows[0]

@@ -49,7 +49,7 @@ def protoc():  # type: ignore[no-untyped-def]
 # ------------------------------------------------------------------------------------------
 # Stores: a fresh one per test, on SQLite and on PostgreSQL (a schema of its own, dropped after)
 
-PG_URL = os.environ.get("MGSTORE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+PG_URL = os.environ.get("MGSTORE_TEST_PG") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def _pg_available() -> tuple[bool, str]:

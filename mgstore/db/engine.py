@@ -80,7 +80,9 @@ def errors_mapped() -> Iterator[None]:
     try:
         yield
     except exc.IntegrityError as error:
-        raise ConflictError(f"a concurrent change conflicted: {_reason(error)}") from error
+        if _is_unique_violation(error):  # another writer got there first: retrying may work
+            raise ConflictError(f"a concurrent change conflicted: {_reason(error)}") from error
+        raise StoreError(f"the database refused the change: {_reason(error)}") from error
     except exc.DBAPIError as error:
         if _is_transient(error):
             raise ConflictError(f"the database is busy: {_reason(error)}") from error
@@ -113,6 +115,11 @@ def retrying(operation: Callable[[], T], retries: int = WRITE_RETRIES) -> T:
 
 def _reason(error: exc.DBAPIError) -> str:
     return str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+
+
+def _is_unique_violation(error: exc.DBAPIError) -> bool:
+    text = str(error.orig).lower()
+    return getattr(error.orig, "sqlstate", None) == "23505" or "unique constraint" in text
 
 
 def _is_transient(error: exc.DBAPIError) -> bool:

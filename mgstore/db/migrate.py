@@ -85,14 +85,16 @@ def ensure(engine: Engine) -> None:
     never as a side effect of a typo'd URL. A database is never migrated silently: an older one
     raises SchemaError telling the user to run ``mgstore db upgrade``.
     """
-    found = current(engine)
     wanted = head()
+    # The revision and the table list are read in one transaction: another process may be
+    # creating the schema right now, and must be seen either not at all or completely.
+    with errors_mapped(), engine.connect() as conn, conn.begin():
+        found = MigrationContext.configure(conn).get_current_revision()
+        tables = inspect(conn).get_table_names() if found is None else []
     if found == wanted:
         return
     where = engine.url.render_as_string(hide_password=True)
     if found is None:
-        with errors_mapped():
-            tables = inspect(engine).get_table_names()
         if tables:
             raise SchemaError(
                 f"{where} has tables but no mgstore schema revision; it is not an mgstore database"
