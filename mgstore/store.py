@@ -41,7 +41,6 @@ _NODE_COLUMNS = (
     "op",
     "device",
     "sha256",
-    "sha_prefix",
     "pack_id",
     "offset",
     "length",
@@ -228,7 +227,8 @@ class Store:
         known = {sha: location for sha, (_, location) in current.items()}
         if not fresh:
             return [known[sha] for sha in nodes.shas]
-        known.update(self._locate(conn, graph_id, bool(current), {nodes.shas[i] for i in fresh}))
+        wanted = {nodes.shas[i]: nodes.names[i] for i in fresh}
+        known.update(self._locate(conn, graph_id, bool(current), wanted))
         chunks: list[bytes] = []
         offset = 0
         unplaced: dict[bytes, tuple[int, int]] = {}
@@ -261,7 +261,6 @@ class Store:
                         nodes.ops[i],
                         nodes.devices[i],
                         sha,
-                        _prefix(sha),
                         *known[sha],
                         number,
                     )
@@ -280,24 +279,28 @@ class Store:
         return [known[sha] for sha in nodes.shas]
 
     def _locate(
-        self, conn: Connection, graph_id: int, has_rows: bool, shas: set[bytes]
+        self, conn: Connection, graph_id: int, has_rows: bool, wanted: Mapping[bytes, str]
     ) -> dict[bytes, tuple[int, int, int]]:
-        """Where the store already holds NodeDefs with these hashes (content addressing)."""
+        """Where the store already holds NodeDefs with these hashes (content addressing).
+
+        ``wanted`` maps each hash to its node's name: equal bytes mean an equal name, so the
+        name index finds the candidates and the full hash decides.
+        """
         others = conn.execute(select(N.c.id).where(N.c.graph_id != graph_id).limit(1)).first()
         if not has_rows and others is None:
             closed = conn.execute(select(N.c.id).where(N.c.graph_id == graph_id).limit(1)).first()
             if closed is None:
                 return {}  # nothing stored anywhere could match
         found: dict[bytes, tuple[int, int, int]] = {}
-        by_prefix = sorted({_prefix(sha) for sha in shas})
-        for i in range(0, len(by_prefix), _CHUNK):
+        names = sorted(set(wanted.values()))
+        for i in range(0, len(names), _CHUNK):
             rows = conn.execute(
                 select(N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
-                    N.c.sha_prefix.in_(by_prefix[i : i + _CHUNK])
+                    N.c.name.in_(names[i : i + _CHUNK])
                 )
             )
             found.update(
-                (sha, (pack, offset, length)) for sha, pack, offset, length in rows if sha in shas
+                (sha, (pack, offset, length)) for sha, pack, offset, length in rows if sha in wanted
             )
         return found
 
@@ -574,10 +577,6 @@ def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections
         )
         members.update((sha, name) for name in colls.members(key, collection))
     return rows, blobs, sorted(members)
-
-
-def _prefix(sha: bytes) -> int:
-    return int.from_bytes(sha[:8], "big", signed=True)
 
 
 def _reserve_node_ids(conn: Connection, count: int) -> list[int]:

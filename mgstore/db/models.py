@@ -100,9 +100,10 @@ class Tag(Base):
 class Node(Base):
     __tablename__ = "nodes"
     __table_args__ = (
-        Index("ix_nodes_graph_name", "graph_id", "name"),
+        # (name, graph_id) serves scope queries within a graph and content lookups across
+        # graphs alike: identical NodeDef bytes always carry the same name.
+        Index("ix_nodes_name_graph", "name", "graph_id"),
         Index("ix_nodes_graph_op", "graph_id", "op"),
-        Index("ix_nodes_sha_prefix", "sha_prefix"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -111,9 +112,6 @@ class Node(Base):
     op: Mapped[str] = mapped_column(Text, nullable=False)
     device: Mapped[str] = mapped_column(Text, nullable=False)
     sha256: Mapped[bytes] = mapped_column(LargeBinary(32), nullable=False)
-    # The first 8 bytes of sha256 as a signed integer: a small, fast index key for content
-    # lookups (the full hash is compared after).
-    sha_prefix: Mapped[int] = mapped_column(BigInteger, nullable=False)
     pack_id: Mapped[int] = mapped_column(ForeignKey("packs.id"), nullable=False)
     offset: Mapped[int] = mapped_column(Integer, nullable=False)
     length: Mapped[int] = mapped_column(Integer, nullable=False)

@@ -61,7 +61,6 @@ def upgrade() -> None:
         sa.Column("op", sa.Text(), nullable=False),
         sa.Column("device", sa.Text(), nullable=False),
         sa.Column("sha256", sa.LargeBinary(length=32), nullable=False),
-        sa.Column("sha_prefix", sa.BigInteger(), nullable=False),
         sa.Column("pack_id", sa.Integer(), nullable=False),
         sa.Column("offset", sa.Integer(), nullable=False),
         sa.Column("length", sa.Integer(), nullable=False),
@@ -78,9 +77,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("nodes", schema=None) as batch_op:
-        batch_op.create_index("ix_nodes_graph_name", ["graph_id", "name"], unique=False)
+        batch_op.create_index("ix_nodes_name_graph", ["name", "graph_id"], unique=False)
         batch_op.create_index("ix_nodes_graph_op", ["graph_id", "op"], unique=False)
-        batch_op.create_index("ix_nodes_sha_prefix", ["sha_prefix"], unique=False)
 
     op.create_table(
         "versions",
@@ -190,9 +188,8 @@ def downgrade() -> None:
 
     op.drop_table("versions")
     with op.batch_alter_table("nodes", schema=None) as batch_op:
-        batch_op.drop_index("ix_nodes_sha_prefix")
         batch_op.drop_index("ix_nodes_graph_op")
-        batch_op.drop_index("ix_nodes_graph_name")
+        batch_op.drop_index("ix_nodes_name_graph")
 
     op.drop_table("nodes")
     with op.batch_alter_table("collection_members", schema=None) as batch_op:
