@@ -1,0 +1,1 @@
+"""Exporting stored versions as TensorFlow 2.21 would (``export_meta_graph`` semantics)."""
