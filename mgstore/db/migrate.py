@@ -7,6 +7,8 @@ package ``mgstore._migrations`` so that an installed mgstore can migrate too.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,32 +121,28 @@ def ensure(engine: Engine) -> None:
 
 def upgrade_database(url: str | None = None, revision: str = "head") -> str | None:
     """Migrate the database at ``url`` (default: $MGSTORE_DB...) up to ``revision``; the result."""
-    engine = _engine(url)
-    try:
+    with _engine(url) as engine:
         upgrade(engine, revision)
         return current(engine)
-    finally:
-        engine.dispose()
 
 
 def downgrade_database(url: str | None, revision: str) -> str | None:
     """Migrate the database at ``url`` down to ``revision`` (``base`` removes every table)."""
-    engine = _engine(url)
-    try:
+    with _engine(url) as engine:
         downgrade(engine, revision)
         return current(engine)
-    finally:
-        engine.dispose()
 
 
 def database_revision(url: str | None = None) -> str | None:
     """The schema revision of the database at ``url`` (None if mgstore never touched it)."""
-    engine = _engine(url)
-    try:
+    with _engine(url) as engine:
         return current(engine)
+
+
+@contextmanager
+def _engine(url: str | None) -> Iterator[Engine]:
+    engine = create(resolve_url(url))
+    try:
+        yield engine
     finally:
         engine.dispose()
-
-
-def _engine(url: str | None) -> Engine:
-    return create(resolve_url(url))
