@@ -317,7 +317,7 @@ class Store:
         conn.execute(C.insert(), rows)
         executemany(
             conn,
-            CM.insert(),
+            insert_ignore(conn, CM, ["blob_sha256", "node_name"]),
             ("blob_sha256", "node_name"),
             [member for member in members if member[0] not in stored],
         )
