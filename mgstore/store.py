@@ -529,13 +529,13 @@ def _at(graph_id: int, number: int) -> Any:
 
 def _assemble(conn: Connection, row: Row[Any]) -> bytes:
     """The deterministic MetaGraphDef bytes of a version: frames plus slices of its packs."""
-    locations = wire.unpack_locations(row.node_order)
-    pack_ids = sorted({pack for pack, _, _ in locations})
+    runs = wire.unpack_runs(row.node_order)
+    pack_ids = sorted({pack for pack, _, _ in runs})
     packs: dict[int, memoryview] = {}
     for i in range(0, len(pack_ids), _CHUNK):
         rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(pack_ids[i : i + _CHUNK])))
         packs.update((pack_id, memoryview(data)) for pack_id, data in rows)
-    body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in locations])
+    body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
     frame = _blobs(conn, [row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
     return wire.assemble(
         frame[row.head_sha256],

@@ -177,16 +177,42 @@ def pack_locations(locations: Sequence[tuple[int, int, int]]) -> bytes:
 
 
 def unpack_locations(data: bytes) -> list[tuple[int, int, int]]:
+    """The (pack, offset, length) of each node, in order: the inverse of pack_locations."""
     values = array("q")
     values.frombytes(zlib.decompress(data))
     out = []
     pack = end = 0
-    for i in range(0, len(values), 3):
-        pack += values[i]
-        offset = end + values[i + 1]
-        end = offset + values[i + 2]
-        out.append((pack, offset, values[i + 2]))
+    triples = iter(values)
+    for pack_delta, gap, length in zip(triples, triples, triples, strict=True):
+        pack += pack_delta
+        offset = end + gap
+        end = offset + length
+        out.append((pack, offset, length))
     return out
+
+
+def unpack_runs(data: bytes) -> list[tuple[int, int, int]]:
+    """Like :func:`unpack_locations`, with nodes that lie back to back merged into one run.
+
+    A checkout then joins a few slices instead of one per node.
+    """
+    values = array("q")
+    values.frombytes(zlib.decompress(data))
+    runs: list[tuple[int, int, int]] = []
+    pack = end = start = 0
+    triples = iter(values)
+    for pack_delta, gap, length in zip(triples, triples, triples, strict=True):
+        if pack_delta or gap:
+            if end > start:
+                runs.append((pack, start, end - start))
+            pack += pack_delta
+            start = end + gap
+            end = start + length
+        else:
+            end += length
+    if end > start:
+        runs.append((pack, start, end - start))
+    return runs
 
 
 def _varint(value: int) -> bytes:

@@ -557,3 +557,18 @@ def test_pack_locations_is_compact_for_consecutive_nodes() -> None:
     assert wire.unpack_locations(wire.pack_locations([])) == []
     back_and_forth = [(5, 100, 3), (2, 0, 0), (2, 50, 7), (9, 2**40, 1), (0, 0, 0)]
     assert wire.unpack_locations(wire.pack_locations(back_and_forth)) == back_and_forth
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 4), st.integers(0, 50), st.integers(1, 30)), max_size=40
+    ).map(lambda xs: [(p, o * 10, n) for p, o, n in xs])
+)
+def test_runs_cover_exactly_the_locations(locations: list[tuple[int, int, int]]) -> None:
+    """Merged runs select the same bytes, in the same order, as one slice per location."""
+    packs = {p: bytes(range(256)) * 4 for p in range(1, 5)}
+    data = wire.pack_locations(locations)
+    by_location = b"".join(packs[p][o : o + n] for p, o, n in wire.unpack_locations(data))
+    by_run = b"".join(packs[p][o : o + n] for p, o, n in wire.unpack_runs(data))
+    assert by_run == by_location == b"".join(packs[p][o : o + n] for p, o, n in locations)
