@@ -24,3 +24,18 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in ci.splitlines()
     assert "MGSTORE_REQUIRE=tf,postgres,protoc" in ci
+
+
+def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
+    """``python -m mgstore.demo``: two versions, ls, log, show, a byte-exact checkout."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "mgstore.demo", str(tmp_path / "demo")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "sample@2" in result.stdout
+    assert "byte-identical to the ingested file: True" in result.stdout
+    assert result.stderr == ""
