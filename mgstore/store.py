@@ -11,7 +11,7 @@ import getpass
 import re
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from types import MappingProxyType, TracebackType
@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Row, and_, func, or_, select, text, update
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
 from mgstore import io, wire
+from mgstore import query as _query
 from mgstore.db import engine as db
 from mgstore.db import migrate
 from mgstore.db.inserts import executemany, fetch_raw, insert_ignore
@@ -428,6 +429,37 @@ class Store:
             has_saver=rest.HasField("saver_def"),
             has_debug_info=row.debug_sha256 is not None,
         )
+
+    def query(
+        self,
+        ref: str,
+        scope: str | None = None,
+        collection: str | Sequence[str] | None = None,
+        op_type: str | Sequence[str] | None = None,
+        device: str | Sequence[str] | None = None,
+        name_regex: str | None = None,
+        closure: str | None = None,
+        depth: int | None = None,
+        strict_scope: bool = False,
+    ) -> nx.MultiDiGraph:
+        """The subgraph of a version whose nodes pass every filter, run in SQL (see
+        :func:`mgstore.query.query`)."""
+        return _query.query(
+            self,
+            ref,
+            scope=scope,
+            collection=collection,
+            op_type=op_type,
+            device=device,
+            name_regex=name_regex,
+            closure=closure,
+            depth=depth,
+            strict_scope=strict_scope,
+        )
+
+    def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
+        """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""
+        return _query.scopes(self, ref, depth)
 
     # ----------------------------------------------------------------------------------------
     # Refs

@@ -1,0 +1,394 @@
+"""Subgraph queries: the nodes of a version that match filters, found in SQL, as networkx.
+
+:func:`query` selects node rows of one version by name scope, collection, op type, device and
+name pattern, optionally widened to their ancestors or descendants (a recursive SQL query over
+``edges``), and returns them in the networkx form of :mod:`mgstore.graph`. Only the selected
+NodeDefs are read: each is a byte slice of a pack (``substr`` in SQL), never the whole graph.
+
+Filters combine with AND. Every value reaches the database as a bound parameter:
+
+* ``scope``: a plain prefix test on the name, as TensorFlow's ``export_scope`` does
+  (``"tower_1"`` also matches ``tower_10/...`` and ``tower_1_1``); with ``strict_scope`` only
+  at name-scope boundaries (the name is the scope, or starts with the scope and ``/``; one
+  trailing ``/`` of the scope is ignored). Every character matches literally. On PostgreSQL
+  the test is ``LIKE`` with escaped wildcards; on SQLite, whose ``LIKE`` ignores ASCII case and
+  cannot use the name index, it is ``GLOB`` with escaped wildcards (case-sensitive, indexed).
+  A scope query reads the (name, graph_id) index; on PostgreSQL that needs a database whose
+  collation orders by code point (C, C.UTF-8), else it falls back to LIKE without the index.
+* ``collection``: the ops the named collection(s) of the version refer to (node lists, and the
+  names inside variable, saver, queue-runner and control-flow payloads).
+* ``op_type``, ``device``: one value or a list of values (exact matches).
+* ``name_regex``: a Python regular expression, matched with ``re.search`` in Python on the
+  names the SQL filters selected (SQLite and PostgreSQL regex dialects differ).
+
+With ``closure``, the filtered nodes are seeds and the result is the seeds plus every node
+they reach through data and control edges, upstream (``"ancestors"``) or downstream
+(``"descendants"``), at most ``depth`` hops away when ``depth`` is given.
+
+The result carries ``meta_info_def``, ``library``, ``versions``, ``saver_def`` and the graph's
+unknown fields unchanged, and the collections restricted to the kept nodes: node lists keep
+the values whose op is kept; payload collections (variables, savers...) keep the items every
+name of which is kept; other collections (plain bytes, numbers) are kept as they are; a
+collection left empty is dropped. Signatures, assets, the object graph and debug info
+describe the whole graph and are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import networkx as nx
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    LargeBinary,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import Select
+
+from mgstore import collections as colls
+from mgstore import wire
+from mgstore.db import engine as db
+from mgstore.db.models import Base
+from mgstore.errors import ArgumentTypeError, InputError
+from mgstore.graph import to_networkx
+from mgstore.proto import CollectionDef, MetaGraphDef
+
+CLOSURES = ("ancestors", "descendants")
+
+_TABLES = Base.metadata.tables
+N, E, P, B = (_TABLES[t] for t in ("nodes", "edges", "packs", "blobs"))
+C, CM = _TABLES["collections"], _TABLES["collection_members"]
+
+
+def query(
+    store: Any,
+    ref: str,
+    scope: str | None = None,
+    collection: str | Sequence[str] | None = None,
+    op_type: str | Sequence[str] | None = None,
+    device: str | Sequence[str] | None = None,
+    name_regex: str | None = None,
+    closure: str | None = None,
+    depth: int | None = None,
+    strict_scope: bool = False,
+) -> nx.MultiDiGraph:
+    """The nodes of version ``ref`` that match the filters, as a networkx graph.
+
+    See the module docstring for the filters and for which graph-level parts are kept. The
+    nodes keep the version's order; edges join kept nodes. Unknown refs raise NotFoundError.
+    """
+    _check_scope(scope, strict_scope)
+    collections = _str_list(collection, "collection")
+    op_types = _str_list(op_type, "op_type")
+    devices = _str_list(device, "device")
+    pattern = _regex(name_regex)
+    _check_closure(closure, depth)
+    with db.transaction(store.engine) as conn:
+        row = store._resolve(conn, ref)
+        cond = _filters(conn, row, scope, strict_scope, collections, op_types, devices)
+        if closure is None:
+            found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
+            ids = [i for i, name in found if pattern is None or pattern.search(name)]
+            selected: ColumnElement[bool] = _id_in(conn, ids)
+        else:
+            if pattern is not None:  # the seeds are known only after the Python filter
+                found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
+                seeds = [i for i, name in found if pattern.search(name)]
+                cond = and_(_valid(N, row.graph_id, row.number), _id_in(conn, seeds))
+            selected = N.c.id.in_(_closure(cond, row.graph_id, row.number, closure, depth))
+        slices = list(
+            conn.execute(
+                select(
+                    N.c.pack_id,
+                    N.c.offset,
+                    func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary),
+                )
+                .select_from(N.join(P, P.c.id == N.c.pack_id))
+                .where(selected)
+            )
+        )
+        frames = {
+            sha: data
+            for sha, data in conn.execute(
+                select(B.c.sha256, B.c.data).where(
+                    B.c.sha256.in_([row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
+                )
+            )
+        }
+    order = {(pack, offset): i for i, (pack, offset, _) in enumerate(_locations(row))}
+    slices.sort(key=lambda s: order[(s[0], s[1])])
+    body = b"".join(bytes(s[2]) for s in slices)
+    meta = MetaGraphDef.FromString(
+        wire.assemble(
+            frames[row.head_sha256],
+            frames[row.graph_tail_sha256],
+            frames[row.tail_sha256],
+            row.has_graph_def,
+            body,
+        )
+    )
+    _restrict(meta, {node.name for node in meta.graph_def.node})
+    return to_networkx(meta)
+
+
+def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
+    """The name-scope tree of version ``ref``: ``(prefix, node count)`` sorted by prefix.
+
+    Every name contributes to each of its ``/``-prefixes up to ``depth`` levels (all levels
+    without ``depth``); a node's count includes itself, so op ``a`` and op ``a/b`` make
+    ``("a", 2), ("a/b", 1)``. Computed from the name column only.
+    """
+    if depth is not None:
+        _check_depth(depth)
+    counts: Counter[str] = Counter()
+    with db.transaction(store.engine) as conn:
+        row = store._resolve(conn, ref)
+        names = conn.execute(select(N.c.name).where(_valid(N, row.graph_id, row.number))).scalars()
+        for name in names:
+            parts = name.split("/")
+            for k in range(1, len(parts) + 1 if depth is None else min(depth, len(parts)) + 1):
+                counts["/".join(parts[:k])] += 1
+    return sorted(counts.items())
+
+
+# ------------------------------------------------------------------------------------------
+# SQL
+
+
+def _valid(nodes: Any, graph_id: int, number: int, by_graph: bool = True) -> ColumnElement[bool]:
+    """The node rows (of ``nodes``, the table or an alias) that belong to the version.
+
+    ``by_graph=False`` keeps the planner off the (graph_id, op) index (``graph_id + 0`` is
+    the same test, unindexed), for conditions that another index answers better.
+    """
+    return and_(
+        (nodes.c.graph_id if by_graph else nodes.c.graph_id + 0) == graph_id,
+        nodes.c.first_version <= number,
+        or_(nodes.c.last_version.is_(None), nodes.c.last_version >= number),
+    )
+
+
+def _filters(
+    conn: Connection,
+    row: Any,
+    scope: str | None,
+    strict: bool,
+    collections: list[str] | None,
+    op_types: list[str] | None,
+    devices: list[str] | None,
+) -> ColumnElement[bool]:
+    # A scope goes through the (name, graph_id) index. Left alone, planners take the
+    # (graph_id, op) index: SQLite has no statistics (nobody runs ANALYZE), PostgreSQL's
+    # say a graph is a large share of a small table; for a store of one graph that is a scan.
+    conds = [_valid(N, row.graph_id, row.number, by_graph=not scope)]
+    if scope is not None and scope != "":
+        if strict:
+            base = scope[:-1] if scope.endswith("/") else scope
+            conds.append(or_(N.c.name == base, _prefix(conn, base + "/")))
+        else:
+            conds.append(_prefix(conn, scope))
+    elif scope == "" and strict:
+        conds.append(literal(False))  # no name is the empty scope or starts with "/"
+    if collections is not None:
+        members = (
+            select(CM.c.node_name)
+            .join(C, C.c.blob_sha256 == CM.c.blob_sha256)
+            .where(C.c.version_id == row.id, C.c.key.in_(collections))
+        )
+        conds.append(N.c.name.in_(members))
+    if op_types is not None:
+        conds.append(N.c.op.in_(op_types))
+    if devices is not None:
+        conds.append(N.c.device.in_(devices))
+    return and_(*conds)
+
+
+def _prefix(conn: Connection, prefix: str) -> ColumnElement[bool]:
+    """``name`` starts with ``prefix``, every character literal, through the name index."""
+    if conn.dialect.name == "sqlite":
+        # SQLite's LIKE ignores ASCII case and uses no BINARY index; GLOB does both right.
+        escaped = re.sub(r"([*?\[])", r"[\1]", prefix)
+        return N.c.name.op("GLOB")(bindparam("scope_glob", escaped + "*"))
+    like = N.c.name.startswith(prefix, autoescape=True)
+    upper = _successor(prefix)
+    if upper is None or not _codepoint_order(conn):
+        return like
+    # LIKE with a parameter uses a btree only in the "C" collation; in one that orders by
+    # code point (C.UTF-8...) the range [prefix, successor) holds every match, so the index
+    # finds the range and LIKE decides. Other collations need a text_pattern_ops index.
+    return and_(N.c.name >= prefix, N.c.name < upper, like)
+
+
+_CODEPOINT_COLLATIONS = {"c", "posix", "c.utf-8", "c.utf8", "ucs_basic"}
+_collation_cache: dict[str, bool] = {}
+
+
+def _codepoint_order(conn: Connection) -> bool:
+    """Whether the database orders text by code point (so a prefix is a range of the index)."""
+    key = conn.engine.url.render_as_string(hide_password=True)
+    if key not in _collation_cache:
+        collation = conn.execute(
+            select(literal_column("datcollate"))
+            .select_from(table("pg_database"))
+            .where(literal_column("datname") == func.current_database())
+        ).scalar()
+        _collation_cache[key] = str(collation).lower() in _CODEPOINT_COLLATIONS
+    return _collation_cache[key]
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix`` (code points)."""
+    while prefix:
+        code = ord(prefix[-1]) + 1
+        if code <= 0x10FFFF:
+            return prefix[:-1] + chr(0xE000 if 0xD800 <= code <= 0xDFFF else code)
+        prefix = prefix[:-1]
+    return None
+
+
+def _id_in(conn: Connection, ids: list[int]) -> ColumnElement[bool]:
+    """``nodes.id`` is one of ``ids``, as a single bound parameter (no limit on their number)."""
+    if conn.dialect.name == "postgresql":
+        return N.c.id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(BigInteger)))
+    values = func.json_each(bindparam("ids", json.dumps(ids))).table_valued("value")
+    return N.c.id.in_(select(values.c.value))
+
+
+def _closure(
+    seeds: ColumnElement[bool], graph_id: int, number: int, direction: str, depth: int | None
+) -> Select[Any]:
+    """A recursive query for the ids of the seed rows and the rows they reach by edges.
+
+    UNION (not UNION ALL) stops at rows already found, so cycles (while loops) end; with a
+    depth, the hop count bounds the recursion.
+    """
+    columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name")]
+    if depth is not None:
+        columns.append(cast(literal(0), Integer).label("hops"))
+    start = select(*columns).where(seeds).cte("closure", recursive=True)
+    prev = start.alias("prev")
+    nxt = N.alias("nxt")
+    if direction == "ancestors":  # a row's inputs name the rows that produce them
+        joined = prev.join(E, E.c.node_id == prev.c.id).join(
+            nxt, and_(nxt.c.name == E.c.src_name, _valid(nxt, graph_id, number))
+        )
+    else:  # rows whose inputs name a row already found
+        joined = prev.join(E, E.c.src_name == prev.c.name).join(
+            nxt, and_(nxt.c.id == E.c.node_id, _valid(nxt, graph_id, number))
+        )
+    step = select(nxt.c.id, nxt.c.name).select_from(joined)
+    if depth is not None:
+        step = step.add_columns(prev.c.hops + 1).where(prev.c.hops < depth)
+    found = start.union(step)
+    return select(found.c.id)
+
+
+def _locations(row: Any) -> list[tuple[int, int, int]]:
+    return wire.unpack_locations(row.node_order)
+
+
+# ------------------------------------------------------------------------------------------
+# Graph-level parts
+
+
+def _restrict(meta: Any, kept: set[str]) -> None:
+    """Keep the graph-level parts that belong to the nodes ``kept`` (see the module doc)."""
+    for key in list(meta.collection_def):
+        collection = meta.collection_def[key]
+        which = collection.WhichOneof("kind")
+        if which == "node_list":
+            values = [v for v in collection.node_list.value if colls.op_name(v) in kept]
+            field = collection.node_list.value
+        elif which == "bytes_list" and key in colls.PROTO_KEYS:
+            values = [v for v in collection.bytes_list.value if _belongs(key, v, kept)]
+            field = collection.bytes_list.value
+        else:
+            continue
+        if not values:
+            del meta.collection_def[key]
+        elif len(values) != len(field):
+            del field[:]
+            field.extend(values)
+    meta.ClearField("signature_def")
+    meta.ClearField("asset_file_def")
+    meta.ClearField("object_graph_def")
+    meta.graph_def.ClearField("debug_info")
+
+
+def _belongs(key: str, item: bytes, kept: set[str]) -> bool:
+    one = CollectionDef()
+    one.bytes_list.value.append(item)
+    names = colls.members(key, one)
+    return bool(names) and names <= kept
+
+
+# ------------------------------------------------------------------------------------------
+# Arguments
+
+
+def _check_scope(scope: object, strict: object) -> None:
+    if scope is not None and not isinstance(scope, str):
+        raise ArgumentTypeError(f"scope is a str or None; got {type(scope).__name__}")
+    if not isinstance(strict, bool):
+        raise ArgumentTypeError(f"strict_scope is a bool; got {type(strict).__name__}")
+
+
+def _str_list(value: object, what: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        values = sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+        if not all(isinstance(v, str) for v in values):
+            raise ArgumentTypeError(f"{what} is a str or a list of str; got {value!r}")
+        if not values:
+            raise InputError(f"{what} is an empty list; give at least one value, or None")
+        return values
+    raise ArgumentTypeError(f"{what} is a str or a list of str; got {type(value).__name__}")
+
+
+def _regex(pattern: object) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    if not isinstance(pattern, str):
+        raise ArgumentTypeError(f"name_regex is a str; got {type(pattern).__name__}")
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise InputError(
+            f"name_regex {pattern!r} is not a valid regular expression: {error}"
+        ) from None
+
+
+def _check_closure(closure: object, depth: object) -> None:
+    if closure is not None and closure not in CLOSURES:
+        raise InputError(f"closure is one of {', '.join(CLOSURES)} or None; got {closure!r}")
+    if depth is not None:
+        if closure is None:
+            raise InputError("depth limits a closure; give closure='ancestors' or 'descendants'")
+        _check_depth(depth)
+
+
+def _check_depth(depth: object) -> None:
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        raise ArgumentTypeError(f"depth is an int or None; got {type(depth).__name__}")
+    if depth < 0:
+        raise InputError(f"depth is at least 0; got {depth}")
