@@ -122,6 +122,43 @@ def _checkout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _query(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        g = store.query(
+            args.ref,
+            scope=args.scope,
+            collection=args.collection or None,
+            op_type=args.op_type or None,
+            device=args.device or None,
+            name_regex=args.name_regex,
+            closure=args.closure,
+            depth=args.depth,
+            strict_scope=args.strict_scope,
+        )
+    nodes = [
+        {"name": name, "op": data["op"], "device": data["device"], "inputs": data["inputs"]}
+        for name, data in g.nodes(data=True)
+    ]
+    if args.json:
+        _print_json(nodes)
+    else:
+        _print_table(
+            ["NAME", "OP", "DEVICE", "INPUTS"],
+            [[n["name"], n["op"], n["device"], ", ".join(n["inputs"])] for n in nodes],
+        )
+    return 0
+
+
+def _scopes(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        tree = store.scopes(args.ref, depth=args.depth)
+    if args.json:
+        _print_json([{"scope": scope, "nodes": count} for scope, count in tree])
+    else:
+        _print_table(["SCOPE", "NODES"], [[scope, str(count)] for scope, count in tree])
+    return 0
+
+
 def _db_upgrade(args: argparse.Namespace) -> int:
     print(f"database at revision {migrate.upgrade_database(args.db, args.revision)}")
     return 0
@@ -244,6 +281,47 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not write the stored debug info beside the file (<stem>.debug)",
     )
+
+    sub = command(
+        "query",
+        _query,
+        "list the nodes of a version that pass every filter (in SQL)",
+        "mgstore query resnet --scope block_7/ --strict-scope --closure ancestors",
+        [data],
+    )
+    sub.add_argument("ref", help="NAME, NAME@N or a content-hash prefix")
+    sub.add_argument("--scope", help="name prefix, as export_scope matches")
+    sub.add_argument(
+        "--strict-scope", action="store_true", help="match the scope at name-scope boundaries only"
+    )
+    sub.add_argument(
+        "--collection",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="nodes a collection refers to (repeatable)",
+    )
+    sub.add_argument(
+        "--op-type", action="append", default=[], metavar="OP", help="op type (repeatable)"
+    )
+    sub.add_argument("--device", action="append", default=[], help="device (repeatable)")
+    sub.add_argument("--name-regex", metavar="REGEX", help="node names matching (re.search)")
+    sub.add_argument(
+        "--closure",
+        choices=["ancestors", "descendants"],
+        help="add everything the selection depends on, or that depends on it",
+    )
+    sub.add_argument("--depth", type=int, help="with --closure: at most this many hops")
+
+    sub = command(
+        "scopes",
+        _scopes,
+        "list a version's name scopes with node counts",
+        "mgstore scopes resnet --depth 2",
+        [data],
+    )
+    sub.add_argument("ref", help="NAME, NAME@N or a content-hash prefix")
+    sub.add_argument("--depth", type=int, help="levels of the scope tree to show")
 
     db = command("db", _no_subcommand, "manage the database schema", "mgstore db upgrade")
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION", required=True)

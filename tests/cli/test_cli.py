@@ -121,3 +121,21 @@ def test_console_script_and_piped_output_has_no_progress_bar(db: str, fixtures_d
     )
     assert result.stdout.splitlines()[-1] == "dense@1"
     assert result.stderr == ""
+
+
+def test_query_and_scopes(capsys: pytest.CaptureFixture[str], db: str, fixtures_dir: Path) -> None:
+    run(capsys, "--db", db, "ingest", str(fixtures_dir / "dense.meta"), "--name", "dense")
+    status, out, _ = run(capsys, "--db", db, "query", "dense", "--scope", "tower_1/",
+                         "--strict-scope", "--op-type", "VariableV2", "--json")
+    nodes = json.loads(out)
+    assert status == 0 and nodes
+    assert all(n["name"].startswith("tower_1/") and n["op"] == "VariableV2" for n in nodes)
+    with Store(db) as store:
+        expected = list(store.query("dense", scope="tower_1/", strict_scope=True,
+                                    op_type="VariableV2"))
+    assert [n["name"] for n in nodes] == expected
+    _, out, _ = run(capsys, "--db", db, "scopes", "dense", "--depth", "1", "--json")
+    tree = {row["scope"]: row["nodes"] for row in json.loads(out)}
+    assert tree["tower_1"] > 0 and "tower_1/dense" not in tree
+    status, _, err = run(capsys, "--db", db, "query", "dense", "--name-regex", "(")
+    assert status == 1 and "not a valid regular expression" in err
