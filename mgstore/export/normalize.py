@@ -1,0 +1,791 @@
+"""What importing a MetaGraphDef into a fresh TensorFlow 2.21 graph does (spec section 2).
+
+Pure functions on mgstore's messages, each mirroring one step of
+``import_scoped_meta_graph(S)``; export code combines them. Inputs are never modified.
+
+TensorFlow reports import failures in this order (the first one wins), and so should callers:
+
+1. a non-empty ``unbound_inputs`` collection (:func:`restore_collections`, 12.1);
+2. versions (:func:`merged_versions`, 2.8);
+3. per node in stored order: name, uniqueness, op, control-after-data; then unknown inputs
+   (:func:`import_order`, 2.14);
+4. the function library, C++ checks (:func:`path_r_library_order`);
+5. per node in import order: unknown colocation targets (:func:`import_order`), unregistered
+   ops, attrs, shapes; then cycles (2.2);
+6. Python, in import order: device strings and ``_class`` values (:func:`colocated_devices`);
+   then the library's gradients (:func:`path_r_library_order`); then ``tensorflow_version``
+   and the collections (:func:`restore_collections`).
+
+Every failure is an :class:`~mgstore.errors.InvalidGraphError` (a ``ValueError``) carrying
+TensorFlow's message; C++ errors of step 2-4 get TensorFlow's forward-compatibility note when
+the producer is more than 21 versions ahead (:func:`import_error`). Where TensorFlow crashes
+instead (a failed CHECK, a TypeError), the message says so.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from google.protobuf.message import Message
+
+from mgstore.errors import InvalidGraphError
+from mgstore.proto import (
+    CollectionDef,
+    CondContextDef,
+    DataType,
+    FunctionDef,
+    FunctionDefLibrary,
+    NodeDef,
+    OpDef,
+    OpList,
+    QueueRunnerDef,
+    SaverDef,
+    VariableDef,
+    VersionDef,
+    WhileContextDef,
+)
+
+GRAPH_DEF_VERSION = 2474  # producer of an empty graph; also the consumer version checked
+GRAPH_DEF_VERSION_MIN_CONSUMER = 0
+GRAPH_DEF_VERSION_MIN_PRODUCER = 0
+TF_VERSION = "2.21.0"
+UNBOUND_INPUTS_KEY = "unbound_inputs"
+OUT_OF_RANGE = 11  # tensorflow.error.Code.OUT_OF_RANGE
+_MERGE_OPS = frozenset({"Merge", "RefMerge", "_XlaMerge"})
+_NEXT_ITERATION_OPS = frozenset({"NextIteration", "RefNextIteration"})
+_VALID_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_./-]*(?:>[A-Za-z0-9.][A-Za-z0-9_./-]*)*")
+_DEVICE_TYPES = frozenset({"CPU", "GPU", "TPU", "CUSTOM", "EPU"})
+
+
+# ------------------------------------------------------------------------------------------
+# Errors, tensor names
+
+
+def import_error(message: str, versions: VersionDef | None = None) -> InvalidGraphError:
+    """The error TensorFlow's graph import raises (2.14), as an InvalidGraphError.
+
+    ``versions`` is ``S.graph_def.versions``: when its producer is more than 21 above 2474,
+    TensorFlow wraps every C++ import error (not the version checks) in a long note.
+    """
+    if versions is not None and versions.producer - GRAPH_DEF_VERSION > 21:
+        message = (
+            f"Converting GraphDef to Graph has failed with an error: '{message}' The binary "
+            f"trying to import the GraphDef was built when GraphDef version was "
+            f"{GRAPH_DEF_VERSION}. The GraphDef was produced by a binary built when GraphDef "
+            f"version was {versions.producer}. The difference between these versions is larger "
+            "than TensorFlow's forward compatibility guarantee, and might be the root cause for "
+            "failing to import the GraphDef."
+        )
+    return InvalidGraphError(message)
+
+
+def parse_tensor_name(text: str) -> tuple[str, int]:
+    """TensorFlow's C++ ``ParseTensorName`` (spec 2.7): ``(node, index)``, -1 for ``^control``.
+
+    ``a:01`` is ``(a, 1)``; ``^a:1`` is a data input of node ``^a``; ``a:`` and ``:1`` are
+    node names; the index wraps like C++'s 32-bit arithmetic.
+    """
+    end = len(text) - 1
+    index, mul = 0, 1
+    while end > 0 and "0" <= text[end] <= "9":
+        index = (index + (ord(text[end]) - 48) * mul) & 0xFFFFFFFF
+        mul = (mul * 10) & 0xFFFFFFFF
+        end -= 1
+    if end > 0 and text[end] == ":" and mul > 1:
+        return text[:end], index - (1 << 32) if index >= 1 << 31 else index
+    if text.startswith("^"):
+        return text[1:], -1
+    return text, 0
+
+
+# ------------------------------------------------------------------------------------------
+# 2.2 node order
+
+
+def import_order(
+    nodes: Sequence[NodeDef], *, versions: VersionDef | None = None, check_colocation: bool = True
+) -> list[int]:
+    """Positions of ``nodes`` in the order TensorFlow's importer creates them (spec 2.2).
+
+    Kahn's algorithm taking the ready node with the smallest stored position first; a
+    Merge/RefMerge/_XlaMerge with a data input from a NextIteration/RefNextIteration waits only
+    for its control inputs plus one input, and NextIteration -> Merge edges are never counted.
+    Raises TensorFlow's errors for invalid or duplicate names, a missing op, control inputs
+    before data inputs, unknown inputs, unknown colocation targets (``check_colocation``, 2.6,
+    checked as each node is created) and cycles (``N nodes in a cycle``).
+    """
+    index: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        if not _VALID_NAME.fullmatch(node.name):
+            raise import_error(
+                f"Node '{node.name}': Node name contains invalid characters", versions
+            )
+        if node.name in index:
+            raise import_error(f"Node '{node.name}' is not unique", versions)
+        index[node.name] = i
+        if not node.op:
+            raise import_error(f"Node '{node.name}' does not specify an operation", versions)
+        seen_control = False
+        for text in node.input:
+            if text.startswith("^"):
+                seen_control = True
+            elif seen_control:
+                raise import_error(
+                    f"Node '{node.name}': Control dependencies must come after regular "
+                    "dependencies",
+                    versions,
+                )
+    next_iterations = {n.name for n in nodes if n.op in _NEXT_ITERATION_OPS}
+    pending: list[int] = []
+    outputs: list[list[int]] = [[] for _ in nodes]
+    for i, node in enumerate(nodes):
+        count = len(node.input)
+        if node.op in _MERGE_OPS:
+            controls = sum(1 for t in node.input if t.startswith("^"))
+            if any(
+                not t.startswith("^") and parse_tensor_name(t)[0] in next_iterations
+                for t in node.input
+            ):
+                count = controls + 1
+        for text in node.input:
+            source = index.get(parse_tensor_name(text)[0])
+            if source is None:
+                raise import_error(f"Node '{node.name}': Unknown input node '{text}'", versions)
+            outputs[source].append(i)
+        pending.append(count)
+    ready = [i for i, count in enumerate(pending) if count == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        o = heapq.heappop(ready)
+        order.append(o)
+        if check_colocation:
+            for entry in _cpp_colocation_entries(nodes[o]):
+                if entry.startswith(b"loc:@") and entry[5:].decode("utf-8", "replace") not in index:
+                    raise import_error(
+                        f"Node '{nodes[o].name}' expects to be colocated with unknown node "
+                        f"'{entry[5:].decode('utf-8', 'replace')}'",
+                        versions,
+                    )
+        from_next_iteration = nodes[o].op in _NEXT_ITERATION_OPS
+        for c in outputs[o]:
+            if from_next_iteration and nodes[c].op in _MERGE_OPS:
+                continue
+            if pending[c] == 0:  # TensorFlow aborts the process here (failed CHECK)
+                raise import_error(
+                    f"Node '{nodes[c].name}': a Merge fed by a NextIteration must have exactly "
+                    "one other data input; TensorFlow 2.21 aborts the process on this graph "
+                    "(graph_constructor.cc: Check failed: *current_pending_count > 0)",
+                    versions,
+                )
+            pending[c] -= 1
+            if pending[c] == 0:
+                heapq.heappush(ready, c)
+    if len(order) < len(nodes):
+        raise import_error(f"{len(nodes) - len(order)} nodes in a cycle", versions)
+    return order
+
+
+# ------------------------------------------------------------------------------------------
+# 2.5 / 2.6 devices
+
+
+def canonical_device(device: str) -> str:
+    """The device string TensorFlow gives a node placed on ``device`` (spec 2.5).
+
+    ``DeviceSpec.from_string(device).to_string()``: ``/job:J/replica:R/task:T/device:TYPE:I``,
+    absent parts omitted. Short types (``cpu``, ``gpu:1``, ``tpu``, ``custom``, ``epu``, any
+    case) are upper-cased; in ``/device:TYPE:I`` only exactly ``cpu``/``gpu`` are. Missing
+    index: ``*``. Replica, task and index are Python ints (``task:01`` -> ``task:1``). A
+    malformed string raises TensorFlow's ValueError message.
+    """
+    job: str | None = None
+    replica: str | None = None
+    task: str | None = None
+    kind: str | None = None
+    number: int | None = None
+    for part in device.split("/"):
+        y = part.split(":")
+        if len(y) == 2 and y[0] in ("job", "replica", "task"):
+            if y[0] == "job":
+                job = y[1]
+            elif y[0] == "replica":
+                replica = y[1]
+            else:
+                task = y[1]
+        elif (len(y) in (1, 2) and y[0].upper() in _DEVICE_TYPES) or (
+            len(y) == 3 and y[0] == "device"
+        ):
+            if kind is not None:
+                raise InvalidGraphError(
+                    "Multiple device types are not allowed while parsing the device spec: "
+                    f"{device}."
+                )
+            kind = y[1] if len(y) == 3 else y[0].upper()
+            if len(y) > 1 and y[-1] != "*":
+                number = _python_int(y[-1])
+        elif y[0] != "":
+            raise InvalidGraphError(
+                f"Unknown attribute '{y[0]}' is encountered while parsing the device spec: "
+                f"'{device}'."
+            )
+    out = f"/job:{job}" if job is not None else ""
+    out += f"/replica:{_python_int(replica)}" if replica is not None else ""
+    out += f"/task:{_python_int(task)}" if task is not None else ""
+    if kind is not None:
+        kind = kind.upper() if kind in ("cpu", "gpu") else kind
+        out += f"/device:{kind}:{'*' if number is None else number}"
+    return out
+
+
+def _python_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError as exc:  # "invalid literal for int() with base 10: 'x'"
+        raise InvalidGraphError(str(exc)) from exc
+
+
+def _cpp_colocation_entries(node: NodeDef) -> Sequence[bytes]:
+    return node.attr["_class"].list.s if "_class" in node.attr else ()
+
+
+def colocation_targets(node: NodeDef) -> list[str]:
+    """The ``loc:@X`` targets of ``node``'s ``_class`` attr other than itself (spec 2.6).
+
+    Raises where TensorFlow's Python import crashes: a ``_class`` that is neither a list of
+    strings nor empty, or an entry that is not UTF-8.
+    """
+    if "_class" not in node.attr:
+        return []
+    value = node.attr["_class"]
+    which = value.WhichOneof("value")
+    entries: Sequence[bytes] = ()
+    if which == "list":
+        entries = value.list.s
+        others = ("i", "f", "b", "type", "shape", "tensor", "func")
+        bad = not entries and any(len(getattr(value.list, f)) for f in others)
+    else:
+        bad = which is not None and not (which == "s" and not value.s)
+    if bad:
+        raise InvalidGraphError(
+            f"Node '{node.name}': attr '_class' must be a list of strings, got {which}; "
+            "TensorFlow 2.21 fails on it with a TypeError"
+        )
+    targets = []
+    for entry in entries:
+        try:
+            text = entry.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidGraphError(
+                f"Node '{node.name}': a '_class' entry is not UTF-8 ({exc}); TensorFlow 2.21 "
+                "fails on it with a UnicodeDecodeError"
+            ) from exc
+        if text.startswith("loc:@") and text[5:] != node.name:
+            targets.append(text[5:])
+    return targets
+
+
+def colocated_devices(nodes: Sequence[NodeDef], order: Sequence[int] | None = None) -> list[str]:
+    """The device of each node after import, by stored position (spec 2.5, 2.6).
+
+    A node with colocation targets drops its own device and takes the device of its first
+    target that has one, as set so far: nodes without targets first, then colocated nodes in
+    import order, so a chained target placed later still has ``""``. Other nodes get
+    :func:`canonical_device`. ``order`` is :func:`import_order`'s result (computed if None).
+    """
+    if order is None:
+        order = import_order(nodes)
+    index = {node.name: i for i, node in enumerate(nodes)}
+    devices = [""] * len(nodes)
+    colocated: list[tuple[int, list[str]]] = []
+    for i in order:
+        targets = colocation_targets(nodes[i])
+        if targets:
+            colocated.append((i, targets))
+        else:
+            devices[i] = canonical_device(nodes[i].device)
+    for i, targets in colocated:
+        for target in targets:
+            j = index.get(target)
+            if j is None:
+                raise InvalidGraphError(
+                    f"Node '{nodes[i].name}' expects to be colocated with unknown node '{target}'"
+                )
+            if devices[j]:
+                devices[i] = devices[j]
+                break
+    return devices
+
+
+# ------------------------------------------------------------------------------------------
+# 2.7 inputs, 2.8 versions
+
+
+def normalize_inputs_path_p(inputs: Iterable[str]) -> list[str]:
+    """A node's inputs as path P writes them (spec 2.7).
+
+    Data inputs in order, as ``name`` for output 0 and ``name:k`` otherwise (``a:0`` -> ``a``,
+    ``a:01`` -> ``a:1``); then the control inputs without duplicates, sorted by name.
+    Path R/D write the stored strings unchanged.
+    """
+    data: list[str] = []
+    controls: set[str] = set()
+    for text in inputs:
+        name, k = parse_tensor_name(text)
+        if k == -1 and text.startswith("^"):
+            controls.add(name)
+        elif k < 0:
+            raise InvalidGraphError(f"input '{text}': output index out of range")
+        else:
+            data.append(name if k == 0 else f"{name}:{k}")
+    return data + [f"^{name}" for name in sorted(controls)]
+
+
+def merged_versions(
+    versions: VersionDef | None, library: FunctionDefLibrary | None = None
+) -> VersionDef:
+    """The imported graph's GraphDef versions (spec 2.8).
+
+    The empty graph's (producer 2474, min_consumer 0) merged with S's: producer = min,
+    min_consumer = max, bad_consumers = sorted union. Absent versions read as all zeros, so the
+    result is then empty (but written: ``versions {}``). If S's ``library`` holds a function,
+    min_consumer is at least 12 (TensorFlow's ``Graph::AddFunctionLibrary``). Raises
+    TensorFlow's errors for a min_consumer above 2474, a negative producer and a bad consumer
+    equal to 2474.
+    """
+    given = versions if versions is not None else VersionDef()
+    if given.min_consumer > GRAPH_DEF_VERSION:
+        raise InvalidGraphError(
+            f"GraphDef min consumer version {given.min_consumer} above current version "
+            f"{GRAPH_DEF_VERSION} for TensorFlow {TF_VERSION}.  Please upgrade TensorFlow."
+        )
+    if given.producer < GRAPH_DEF_VERSION_MIN_PRODUCER:
+        raise InvalidGraphError(
+            f"GraphDef producer version {given.producer} below min producer "
+            f"{GRAPH_DEF_VERSION_MIN_PRODUCER} supported by TensorFlow {TF_VERSION}.  Please "
+            "regenerate your graph."
+        )
+    if GRAPH_DEF_VERSION in given.bad_consumers:
+        raise InvalidGraphError(
+            f"GraphDef disallows consumer version {GRAPH_DEF_VERSION}.  Please upgrade "
+            "TensorFlow: this version is likely buggy."
+        )
+    out = VersionDef(
+        producer=min(GRAPH_DEF_VERSION, given.producer),
+        min_consumer=max(
+            12 if library is not None and library.function else GRAPH_DEF_VERSION_MIN_CONSUMER,
+            given.min_consumer,
+        ),
+    )
+    out.bad_consumers.extend(sorted(set(given.bad_consumers)))
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# 2.9 function library
+
+
+def path_r_library_order(library: FunctionDefLibrary | None) -> list[FunctionDef]:
+    """The functions in the order Python registers them at import: path R's order (spec 2.9).
+
+    A stack, seeded with the functions that have no gradient (stored order): take the last,
+    then push the functions whose gradient it is. Functions reachable only through a cycle of
+    gradients are never registered and are left out. Empty when there are no functions
+    (gradients and ``registered_gradients`` alone are dropped). Raises TensorFlow's errors:
+    C++ (different functions with one name, two gradients for one function), then Python
+    (a gradient naming a missing function, only cyclic gradients, an argument type that is
+    no DataType).
+    """
+    if library is None or not library.function:
+        return []
+    funcs: dict[str, FunctionDef] = {}
+    for fdef in library.function:
+        name = fdef.signature.name
+        if name in funcs and funcs[name] != fdef:
+            raise InvalidGraphError(
+                f"Cannot add function '{name}' because a different function with the same name "
+                "already exists."
+            )
+        funcs[name] = fdef
+    func_to_grad: dict[str, str] = {}
+    for gdef in library.gradient:
+        known = func_to_grad.get(gdef.function_name)
+        if known is not None and known != gdef.gradient_func:
+            raise InvalidGraphError(
+                f"Cannot assign gradient function '{gdef.gradient_func}' to "
+                f"'{gdef.function_name}' because it already has gradient function '{known}'"
+            )
+        func_to_grad[gdef.function_name] = gdef.gradient_func
+    for gdef in library.gradient:
+        for name in (gdef.function_name, gdef.gradient_func):
+            if name not in funcs:
+                raise InvalidGraphError(
+                    f"FunctionDefLibrary missing '{name}' FunctionDef\n{library}"
+                )
+    grad_to_funcs: dict[str, list[str]] = {}
+    for gdef in library.gradient:
+        grad_to_funcs.setdefault(gdef.gradient_func, []).append(gdef.function_name)
+    ready = [f for f in library.function if f.signature.name not in func_to_grad]
+    if not ready:
+        raise InvalidGraphError(
+            f"FunctionDefLibrary contains cyclic gradient functions!\n{library}"
+        )
+    taken: dict[str, FunctionDef] = {}
+    valid_types = set(DataType.values()) - {DataType.DT_INVALID}
+    while ready:
+        fdef = ready.pop()
+        for arg in fdef.signature.input_arg:
+            if arg.type not in valid_types:
+                raise InvalidGraphError(
+                    f"Cannot convert the argument `type_value`: {arg.type} to a TensorFlow DType."
+                )
+        taken[fdef.signature.name] = fdef
+        ready.extend(funcs[f] for f in grad_to_funcs.get(fdef.signature.name, ()))
+    return list(taken.values())
+
+
+def path_r_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | None:
+    """``E.graph_def.library`` of path R (spec 2.9, 3.2): None (absent) without functions.
+
+    Functions in :func:`path_r_library_order`, each followed in ``gradient`` by its GradientDef.
+    """
+    functions = path_r_library_order(library)
+    if not functions:
+        return None
+    assert library is not None
+    grads = {g.function_name: g.gradient_func for g in library.gradient}
+    out = FunctionDefLibrary()
+    for fdef in functions:
+        out.function.add().CopyFrom(fdef)
+        if fdef.signature.name in grads:
+            out.gradient.add(
+                function_name=fdef.signature.name, gradient_func=grads[fdef.signature.name]
+            )
+    return out
+
+
+def path_p_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | None:
+    """``E.graph_def.library`` of path P, in S's order (spec 2.9; TF's own is a hash order).
+
+    None (absent) without functions; duplicate functions and gradients appear once;
+    ``registered_gradients`` are dropped. Raises where TensorFlow's export fails with a
+    KeyError: functions that Python never registered (cyclic gradients).
+    """
+    registered = {f.signature.name for f in path_r_library_order(library)}
+    if library is None or not registered:
+        return None
+    out = FunctionDefLibrary()
+    seen: set[str] = set()
+    for fdef in library.function:
+        name = fdef.signature.name
+        if name not in registered:
+            raise InvalidGraphError(
+                f"function '{name}' is only reachable through cyclic gradients: TensorFlow "
+                f"2.21's export without options fails on it (KeyError: '{name}')"
+            )
+        if name not in seen:
+            seen.add(name)
+            out.function.add().CopyFrom(fdef)
+    pairs = dict.fromkeys((g.function_name, g.gradient_func) for g in library.gradient)
+    for function_name, gradient_func in pairs:
+        out.gradient.add(function_name=function_name, gradient_func=gradient_func)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# 2.3 attributes
+
+
+def normalize_attrs(
+    node: NodeDef,
+    registry: Mapping[str, OpDef] | None = None,
+    producer_ops: OpList | None = None,
+    *,
+    remove_output_shapes: bool = False,
+) -> NodeDef:
+    """A copy of ``node`` with its attrs as the importer leaves them (spec 2.3).
+
+    ``registry``: op name -> OpDef of TensorFlow 2.21 (default: the bundled snapshot,
+    ``mgstore.export.registry``). ``producer_ops``: ``S.meta_info_def.stripped_op_list`` when
+    that field is present, else None. For an op in the registry:
+
+    * each attr with a default that is missing or has no value set gets the default;
+    * if the op is in ``producer_ops`` (the last entry of that name), an attr that the current
+      OpDef does not declare (private ones included) is removed when it equals (protobuf ``==``)
+      the default declared for it by the first such attr of the producer's OpDef.
+
+    ``remove_output_shapes``: also drop ``_output_shapes`` if it holds a list of shapes (as
+    every import does; other values are kept).
+    """
+    if registry is None:
+        from mgstore.export.registry import load_registry
+
+        registry = load_registry()
+    out = NodeDef()
+    out.CopyFrom(node)
+    current = registry.get(node.op)
+    if current is not None:
+        for attr_def in current.attr:
+            if attr_def.HasField("default_value") and (
+                attr_def.name not in out.attr or out.attr[attr_def.name].WhichOneof("value") is None
+            ):
+                out.attr[attr_def.name].CopyFrom(attr_def.default_value)
+        producer = {op.name: op for op in producer_ops.op} if producer_ops is not None else {}
+        if node.op in producer:
+            declared = {a.name for a in current.attr}
+            for key in list(out.attr):
+                if key in declared:
+                    continue
+                found = [a for a in producer[node.op].attr if a.name == key][:1]
+                if (
+                    found
+                    and found[0].HasField("default_value")
+                    and (out.attr[key] == found[0].default_value)
+                ):
+                    del out.attr[key]
+    if remove_output_shapes and "_output_shapes" in out.attr:
+        value = out.attr["_output_shapes"]
+        others = ("s", "i", "f", "b", "type", "tensor", "func")
+        if value.WhichOneof("value") == "list" and not any(
+            len(getattr(value.list, f)) for f in others
+        ):
+            del out.attr["_output_shapes"]
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# 2.10 / 2.11 collections
+
+#: TensorFlow 2.21's collection keys with proto functions, and their payload types.
+PROTO_KEYS: dict[str, type[Message]] = {
+    "variables": VariableDef,
+    "trainable_variables": VariableDef,
+    "moving_average_variables": VariableDef,
+    "local_variables": VariableDef,
+    "model_variables": VariableDef,
+    "global_step": VariableDef,
+    "metric_variables": VariableDef,
+    "savers": SaverDef,
+    "cond_context": CondContextDef,
+    "while_context": WhileContextDef,
+    "queue_runners": QueueRunnerDef,
+}
+_NAME_FIELDS: dict[type[Message], tuple[str, ...]] = {  # names read via as_graph_element
+    VariableDef: ("variable_name", "initializer_name", "snapshot_name", "initial_value_name"),
+    QueueRunnerDef: ("queue_name", "enqueue_op_name", "close_op_name", "cancel_op_name"),
+    CondContextDef: ("pred_name", "pivot_name"),
+    WhileContextDef: ("maximum_iterations_name", "pivot_for_pred_name", "pivot_for_body_name",
+                      "pivot_name", "loop_exit_names", "loop_enter_names"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NodeRef:
+    """A node_list item: a Tensor (``op:k``) or an Operation (``op``), by canonical name."""
+
+    name: str
+
+
+#: One object of a restored collection: a node, bytes, int, float, an ``Any`` message, or a
+#: regenerated payload (VariableDef, SaverDef, QueueRunnerDef, CondContextDef, WhileContextDef).
+CollectionItem: TypeAlias = "NodeRef | bytes | int | float | Message"
+
+
+@dataclass(frozen=True)
+class RestoredCollection:
+    """What ``G.get_collection(key)`` holds after import (spec 2.10, 2.11).
+
+    ``kind`` is the stored CollectionDef kind, ``items`` keep the stored order. Payloads under
+    :data:`PROTO_KEYS` are regenerated: they equal ``to_proto()`` without a scope.
+    ``exportable`` is False when every export drops the key: a kind other than bytes_list
+    under a proto-function key (e.g. an old ``local_variables`` node_list). Under
+    ``variables``, int64/float/any items make every export without scope fail in TensorFlow
+    (``AttributeError: 'int' object has no attribute 'name'``).
+    """
+
+    key: str
+    kind: str
+    items: tuple[CollectionItem, ...]
+    exportable: bool
+
+
+def restore_collections(
+    collection_def: Mapping[str, CollectionDef],
+    tensorflow_version: str = "",
+    *,
+    unbound_inputs_col_name: str | None = UNBOUND_INPUTS_KEY,
+) -> dict[str, RestoredCollection]:
+    """The imported graph's collections, in restoration order (spec 2.10, 2.11).
+
+    ``trainable_variables`` first, then the other keys sorted; ``unbound_inputs`` is skipped
+    (a non-empty one fails the import, 12.1); kindless and empty collections are left out.
+    ``tensorflow_version`` (``S.meta_info_def.tensorflow_version``) below 1.9 sets each
+    VariableDef's ``trainable`` to "first seen in ``trainable_variables``" (identical
+    VariableDefs of the variable collections are one object; ``global_step`` is not one).
+    Names are canonicalised as ``Graph.as_graph_element`` does; their existence is not checked.
+    """
+    unbound = collection_def.get(unbound_inputs_col_name or "")
+    if unbound_inputs_col_name and unbound is not None:
+        kind = unbound.WhichOneof("kind")
+        if kind is None:
+            raise InvalidGraphError(f"collection '{unbound_inputs_col_name}' has no kind: "
+                                    "TensorFlow 2.21 fails (TypeError)")  # fmt: skip
+        if getattr(unbound, kind).value:
+            names = ",".join(v.decode() if isinstance(v, bytes) else str(v)
+                             for v in getattr(unbound, kind).value)  # fmt: skip
+            raise InvalidGraphError(f"Graph contains unbound inputs: {names}. Must provide "
+                                    "these inputs through input_map.")  # fmt: skip
+    force = bool(tensorflow_version) and not _at_least_1_9(tensorflow_version)
+    keys = sorted(collection_def, key=lambda k: (k != "trainable_variables", k))
+    shared: dict[bytes, Message] = {}
+    out: dict[str, RestoredCollection] = {}
+    for key in keys:
+        col = collection_def[key]
+        kind = col.WhichOneof("kind")
+        if key == unbound_inputs_col_name or kind is None or not getattr(col, kind).value:
+            continue
+        values = list(getattr(col, kind).value)
+        proto_type = PROTO_KEYS.get(key)
+        items: list[CollectionItem] = []
+        if proto_type is not None and kind == "bytes_list":
+            is_shared = proto_type is VariableDef and key != "global_step"
+            for raw in values:
+                if is_shared and raw in shared:
+                    items.append(shared[raw])
+                    continue
+                payload = proto_type.FromString(raw)
+                if force and is_shared:
+                    payload.trainable = key == "trainable_variables"
+                items.append(_regenerate(payload))
+                if is_shared:
+                    shared[raw] = items[-1]
+        elif kind == "node_list":
+            items = [NodeRef(element_name(v)) for v in values]
+        else:
+            items = [_copy(v) if kind == "any_list" else v for v in values]
+        out[key] = RestoredCollection(
+            key, kind, tuple(items), proto_type is None or kind == "bytes_list"
+        )
+    return out
+
+
+def exported_collection_def(restored: RestoredCollection) -> CollectionDef | None:
+    """The CollectionDef an export without scope writes for ``restored`` (spec 4.8; None: none)."""
+    items: list[Any] = list(restored.items)
+    if not restored.exportable or not items:
+        return None
+    out = CollectionDef()
+    if restored.key in PROTO_KEYS:
+        out.bytes_list.value.extend(i.SerializeToString(deterministic=True) for i in items)
+    elif isinstance(items[0], bytes):
+        out.bytes_list.value.extend(items)
+    elif isinstance(items[0], int):
+        out.int64_list.value.extend(items)
+    elif isinstance(items[0], float):
+        out.float_list.value.extend(items)
+    elif isinstance(items[0], NodeRef):
+        out.node_list.value.extend(i.name for i in items)
+    else:
+        out.any_list.value.extend(items)
+    return out
+
+
+def element_name(name: str) -> str:
+    """``Graph.as_graph_element(name).name`` (spec 2.10): ``op:k`` with k as Python's int(k).
+
+    (A negative k picks an output from the end in TensorFlow; it is kept as is here.)
+    """
+    parts = name.split(":")
+    if len(parts) == 1:
+        return name
+    try:
+        if len(parts) != 2:
+            raise ValueError(name)
+        return f"{parts[0]}:{int(parts[1])}"
+    except ValueError as exc:
+        raise InvalidGraphError(
+            f"The name {name!r} looks a like a Tensor name, but is not a valid one. Tensor names "
+            'must be of the form "<op_name>:<output_index>".'
+        ) from exc
+
+
+def _regenerate(payload: Any) -> Message:
+    """``from_proto(payload).to_proto()`` for the payloads of PROTO_KEYS (spec 2.11).
+
+    SaverDef: the object itself. Others: known fields only, names canonical; a resource
+    VariableDef without snapshot gets ``<handle>/Read/ReadVariableOp:0``; a QueueRunnerDef
+    without exception types gets OUT_OF_RANGE; contexts get sorted, deduplicated values.
+    """
+    if isinstance(payload, SaverDef):
+        for field in ("save_tensor_name", "restore_op_name"):
+            if not getattr(payload, field):
+                raise InvalidGraphError(f"saver_def must specify the {field}: {payload}")
+        return payload
+    if isinstance(payload, VariableDef):
+        for field, bad in (
+            ("aggregation", payload.aggregation),
+            ("synchronization", payload.synchronization),
+        ):
+            if bad not in range(4):
+                raise InvalidGraphError(f"Invalid variable {field} mode: {bad} for variable: "
+                                        f"{payload.variable_name}")  # fmt: skip
+    out = _copy(payload)
+    out.DiscardUnknownFields()
+    for field in _NAME_FIELDS[type(payload)]:
+        value = getattr(out, field)
+        if isinstance(value, str):
+            setattr(out, field, element_name(value))
+        else:
+            value[:] = [element_name(v) for v in value]
+    if isinstance(out, VariableDef) and out.is_resource and not out.snapshot_name:
+        out.snapshot_name = f"{out.variable_name.split(':')[0]}/Read/ReadVariableOp:0"
+    elif isinstance(out, QueueRunnerDef):
+        if not out.queue_closed_exception_types:
+            out.queue_closed_exception_types.append(OUT_OF_RANGE)
+        for code in out.queue_closed_exception_types:
+            if not 1 <= code <= 16:  # the codes with an exception class
+                raise InvalidGraphError(f"QueueRunnerDef '{out.queue_name}': KeyError: {code}")
+    elif isinstance(out, (CondContextDef, WhileContextDef)):
+        values = sorted(set(out.values_def.values))
+        out.values_def.values[:] = values
+        for k, v in payload.values_def.external_values.items():
+            out.values_def.external_values[k] = element_name(v)
+        for nested in out.nested_contexts:
+            which = nested.WhichOneof("ctxt")
+            if which is None:
+                raise InvalidGraphError("Unknown ControlFlowContextDef field: None")
+            getattr(nested, which).CopyFrom(_regenerate(getattr(nested, which)))
+    return out
+
+
+def _copy(message: Any) -> Any:
+    out = type(message)()
+    out.CopyFrom(message)
+    return out
+
+
+# PEP 440, as ``packaging.version.parse`` (TensorFlow's parser here) reads it.
+_PEP440 = re.compile(
+    r"\s*v?(?a:(?:(?P<epoch>[0-9]+)!)?(?P<release>[0-9]+(?:\.[0-9]+)*)"
+    r"(?P<pre>[-_.]?(?:alpha|a|beta|b|preview|pre|c|rc)[-_.]?[0-9]*)?"
+    r"(?P<post>-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?"
+    r"(?P<dev>[-_.]?dev[-_.]?[0-9]*)?)(?a:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?\s*",
+    re.IGNORECASE,
+)
+
+
+def _at_least_1_9(version: str) -> bool:
+    """``packaging.version.parse(version) >= packaging.version.parse("1.9")``."""
+    m = _PEP440.fullmatch(version)
+    if m is None:
+        raise InvalidGraphError(f"Invalid version: {version!r}")
+    release = [int(x) for x in m["release"].split(".")]
+    while len(release) > 1 and release[-1] == 0:
+        release.pop()
+    if int(m["epoch"] or 0) > 0 or release != [1, 9]:
+        return int(m["epoch"] or 0) > 0 or release > [1, 9]
+    return m["pre"] is None and (m["post"] is not None or m["dev"] is None)
