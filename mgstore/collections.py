@@ -48,17 +48,23 @@ def members(key: str, collection: Any) -> set[str]:
         return {op_name(v) for v in collection.node_list.value}
     if which != "bytes_list":
         return set()
-    cls = PROTO_KEYS.get(key)
     names: set[str] = set()
-    for item in collection.bytes_list.value:
-        if cls is None:
-            continue
-        try:
-            payload = cls.FromString(item)
-        except _message.DecodeError:
-            continue
-        names.update(op_name(n) for n in _names(payload) if n)
+    if key in PROTO_KEYS:
+        for item in collection.bytes_list.value:
+            names.update(item_members(key, item))
     return names
+
+
+def item_members(key: str, item: bytes) -> set[str]:
+    """The op names one serialized payload of a registered key refers to (empty if unknown)."""
+    cls = PROTO_KEYS.get(key)
+    if cls is None:
+        return set()
+    try:
+        payload = cls.FromString(item)
+    except _message.DecodeError:
+        return set()
+    return {op_name(n) for n in _names(payload) if n}
 
 
 def op_name(tensor_or_op: str) -> str:

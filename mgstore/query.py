@@ -35,6 +35,7 @@ describe the whole graph and are left out.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -47,6 +48,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     LargeBinary,
+    Text,
     and_,
     any_,
     bindparam,
@@ -68,7 +70,7 @@ from mgstore.db import engine as db
 from mgstore.db.models import Base
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.graph import to_networkx
-from mgstore.proto import CollectionDef, MetaGraphDef
+from mgstore.proto import MetaGraphDef
 
 CLOSURES = ("ancestors", "descendants")
 
@@ -132,7 +134,7 @@ def query(
                 )
             )
         }
-    order = {(pack, offset): i for i, (pack, offset, _) in enumerate(_locations(row))}
+    order = wire.positions(row.node_order, ((s[0], s[1]) for s in slices))
     slices.sort(key=lambda s: order[(s[0], s[1])])
     body = b"".join(bytes(s[2]) for s in slices)
     meta = MetaGraphDef.FromString(
@@ -144,7 +146,17 @@ def query(
             body,
         )
     )
-    _restrict(meta, {node.name for node in meta.graph_def.node})
+    kept = {node.name for node in meta.graph_def.node}
+    with db.transaction(store.engine) as conn:
+        touched = set(
+            conn.execute(
+                select(C.c.key)
+                .distinct()
+                .join(CM, CM.c.blob_sha256 == C.c.blob_sha256)
+                .where(C.c.version_id == row.id, _text_in(conn, CM.c.node_name, sorted(kept)))
+            ).scalars()
+        )
+    _restrict(meta, kept, touched)
     return to_networkx(meta)
 
 
@@ -271,6 +283,16 @@ def _id_in(conn: Connection, ids: list[int]) -> ColumnElement[bool]:
     return N.c.id.in_(select(values.c.value))
 
 
+def _text_in(
+    conn: Connection, column: ColumnElement[str], values: list[str]
+) -> ColumnElement[bool]:
+    """``column`` is one of ``values``, as a single bound parameter (no limit on their number)."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("names", values, type_=postgresql.ARRAY(Text)))
+    items = func.json_each(bindparam("names", json.dumps(values))).table_valued("value")
+    return column.in_(select(items.c.value))
+
+
 def _closure(
     seeds: ColumnElement[bool], graph_id: int, number: int, direction: str, depth: int | None
 ) -> Select[Any]:
@@ -300,16 +322,16 @@ def _closure(
     return select(found.c.id)
 
 
-def _locations(row: Any) -> list[tuple[int, int, int]]:
-    return wire.unpack_locations(row.node_order)
-
-
 # ------------------------------------------------------------------------------------------
 # Graph-level parts
 
 
-def _restrict(meta: Any, kept: set[str]) -> None:
-    """Keep the graph-level parts that belong to the nodes ``kept`` (see the module doc)."""
+def _restrict(meta: Any, kept: set[str], touched: set[str]) -> None:
+    """Keep the graph-level parts that belong to the nodes ``kept`` (see the module doc).
+
+    ``touched`` names the collections some kept node is a member of (from the
+    collection_members table); payload collections outside it are dropped unparsed.
+    """
     for key in list(meta.collection_def):
         collection = meta.collection_def[key]
         which = collection.WhichOneof("kind")
@@ -317,8 +339,8 @@ def _restrict(meta: Any, kept: set[str]) -> None:
             values = [v for v in collection.node_list.value if colls.op_name(v) in kept]
             field = collection.node_list.value
         elif which == "bytes_list" and key in colls.PROTO_KEYS:
-            values = [v for v in collection.bytes_list.value if _belongs(key, v, kept)]
             field = collection.bytes_list.value
+            values = [] if key not in touched else [v for v in field if _belongs(key, v, kept)]
         else:
             continue
         if not values:
@@ -333,10 +355,19 @@ def _restrict(meta: Any, kept: set[str]) -> None:
 
 
 def _belongs(key: str, item: bytes, kept: set[str]) -> bool:
-    one = CollectionDef()
-    one.bytes_list.value.append(item)
-    names = colls.members(key, one)
+    mentions = _mentions(frozenset(kept))
+    if mentions is not None and not mentions.search(item):
+        return False  # the payload names no kept node, so it cannot belong
+    names = colls.item_members(key, item)
     return bool(names) and names <= kept
+
+
+@functools.lru_cache(maxsize=4)
+def _mentions(kept: frozenset[str]) -> re.Pattern[bytes] | None:
+    """A byte pattern matching any kept name, for a cheap test before parsing a payload."""
+    if not kept or len(kept) > 512:
+        return None
+    return re.compile(b"|".join(re.escape(name.encode()) for name in sorted(kept)))
 
 
 # ------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from mgstore.proto import GraphDebugInfo, MetaGraphDef
 Progress = Callable[[str, int, int], None]
 _HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
 _ROW_BATCH = 8192
+_PACK_BYTES = 256 * 1024
 _NODE_COLUMNS = (
     "id",
     "graph_id",
@@ -230,21 +231,36 @@ class Store:
             return [known[sha] for sha in nodes.shas]
         wanted = {nodes.shas[i]: nodes.names[i] for i in fresh}
         known.update(self._locate(conn, graph_id, bool(current), wanted))
-        chunks: list[bytes] = []
-        offset = 0
-        unplaced: dict[bytes, tuple[int, int]] = {}
+        # New content goes into packs of at most _PACK_BYTES (cut at node boundaries), so that
+        # reading one node never means reading a huge value.
+        segments: list[list[bytes]] = []
+        size = _PACK_BYTES
+        unplaced: dict[bytes, tuple[int, int, int]] = {}
         for i in fresh:
             sha = nodes.shas[i]
             if sha not in known and sha not in unplaced:
                 framed = nodes.framed[i]
-                unplaced[sha] = (offset, len(framed))
-                chunks.append(framed)
-                offset += len(framed)
-        if chunks:
-            pack = conn.execute(P.insert().returning(P.c.id), {"data": b"".join(chunks)})
-            pack_id = pack.scalar_one()
-            known.update((sha, (pack_id, off, length)) for sha, (off, length) in unplaced.items())
-        ids = _reserve_node_ids(conn, len(fresh))
+                if size + len(framed) > _PACK_BYTES and size:
+                    segments.append([])
+                    size = 0
+                unplaced[sha] = (len(segments) - 1, size, len(framed))
+                segments[-1].append(framed)
+                size += len(framed)
+        if segments:
+            pack_ids = _reserve_ids(conn, P, len(segments))
+            executemany(
+                conn,
+                P.insert(),
+                ("id", "data"),
+                [
+                    (pack_id, b"".join(chunks))
+                    for pack_id, chunks in zip(pack_ids, segments, strict=True)
+                ],
+            )
+            known.update(
+                (sha, (pack_ids[k], off, length)) for sha, (k, off, length) in unplaced.items()
+            )
+        ids = _reserve_ids(conn, N, len(fresh))
 
         def rows(start: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
             batch = range(start, min(start + _ROW_BATCH, len(fresh)))
@@ -611,20 +627,20 @@ def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections
     return rows, blobs, sorted(members)
 
 
-def _reserve_node_ids(conn: Connection, count: int) -> list[int]:
-    """``count`` fresh ids for node rows, so edges can refer to them without a read-back."""
+def _reserve_ids(conn: Connection, table: Any, count: int) -> list[int]:
+    """``count`` fresh primary keys of ``table``, so rows can refer to them without a read-back."""
     if conn.dialect.name == "postgresql":
         return list(
             conn.execute(
                 text(
-                    "SELECT nextval(pg_get_serial_sequence('nodes', 'id'))"
+                    "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
                     " FROM generate_series(1, :n)"
                 ),
-                {"n": count},
+                {"table": table.name, "n": count},
             ).scalars()
         )
     # SQLite: writes hold the database lock (BEGIN IMMEDIATE), so nobody else takes ids.
-    start = conn.execute(select(func.coalesce(func.max(N.c.id), 0))).scalar_one()
+    start = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
     return list(range(start + 1, start + 1 + count))
 
 

@@ -572,3 +572,14 @@ def test_runs_cover_exactly_the_locations(locations: list[tuple[int, int, int]])
     by_location = b"".join(packs[p][o : o + n] for p, o, n in wire.unpack_locations(data))
     by_run = b"".join(packs[p][o : o + n] for p, o, n in wire.unpack_runs(data))
     assert by_run == by_location == b"".join(packs[p][o : o + n] for p, o, n in locations)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 400), st.integers(1, 30)),
+                max_size=40, unique_by=lambda t: (t[0], t[1])))
+def test_positions_of_wanted_locations(locations: list[tuple[int, int, int]]) -> None:
+    packed = wire.pack_locations(locations)
+    every = {(p, o): i for i, (p, o, _) in enumerate(locations)}
+    assert wire.positions(packed, every) == every
+    some = dict(list(every.items())[::3])
+    assert wire.positions(packed, list(some) + [(9, 999)]) == some
