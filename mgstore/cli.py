@@ -10,10 +10,8 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
-from mgstore import io
 from mgstore.db import migrate
 from mgstore.entities import GraphInfo, Summary, VersionInfo
 from mgstore.errors import InputError, MgstoreError
@@ -111,12 +109,9 @@ def _show(args: argparse.Namespace) -> int:
 
 def _checkout(args: argparse.Namespace) -> int:
     with Store(args.db) as store:
-        data = store.checkout_bytes(args.ref, as_text=args.as_text)
-        debug = None if args.no_debug else store.debug_info(args.ref)
-    written = [io.write_bytes(data, args.output)]
-    if debug is not None:
-        debug_path = io.debug_path_for(args.output)
-        written.append(io.write_message(debug, debug_path, as_text=args.as_text))
+        written = store.checkout_files(
+            args.ref, args.output, as_text=args.as_text, debug=not args.no_debug
+        )
     for path in written:
         print(path)
     return 0
@@ -274,7 +269,7 @@ def _parser() -> argparse.ArgumentParser:
         "mgstore checkout resnet@2 -o resnet.meta",
     )
     sub.add_argument("ref", help="NAME, NAME@N or a content-hash prefix")
-    sub.add_argument("-o", "--output", required=True, type=Path, help="the file to write")
+    sub.add_argument("-o", "--output", required=True, help="the file to write")
     sub.add_argument("--as-text", action="store_true", help="write the text format")
     sub.add_argument(
         "--no-debug",

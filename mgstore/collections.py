@@ -7,7 +7,7 @@ message fields, so a collection query finds e.g. a variable's VariableV2, Assign
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf import message as _message
@@ -88,7 +88,7 @@ def _names(payload: Any) -> Iterator[str]:
         yield from (payload.close_op_name, payload.cancel_op_name)
     elif isinstance(payload, CondContextDef):
         yield from (payload.pred_name, payload.pivot_name)
-        yield from _values(payload.values_def.values)
+        yield from payload.values_def.values
     elif isinstance(payload, WhileContextDef):
         yield from (
             payload.pivot_name,
@@ -98,8 +98,4 @@ def _names(payload: Any) -> Iterator[str]:
         )
         yield from payload.loop_exit_names
         yield from payload.loop_enter_names
-        yield from _values(payload.values_def.values)
-
-
-def _values(values: Iterable[str]) -> Iterator[str]:
-    yield from values
+        yield from payload.values_def.values

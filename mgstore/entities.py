@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -65,7 +65,6 @@ class Summary:
     functions: int
     has_saver: bool
     has_debug_info: bool
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in _fields(self).items()}

@@ -51,6 +51,8 @@ SAVED_MODEL_DEBUG_FILE = Path("debug") / "saved_model_debug_info.pb"
 # (tags and lengths of small fields are below 0x20).
 _TEXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t\n\r"
 _UNKNOWN_CHECK_BUDGET = 4096
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @dataclass(frozen=True)
@@ -312,7 +314,14 @@ def select_meta_graph(saved_model: Message, tags: Iterable[str] | None, where: s
         )
     if isinstance(tags, str):
         tags = tags.split(",")
-    wanted = {t.strip() for t in tags if t.strip()}
+    tag_list: list[object]
+    try:
+        tag_list = list(tags)
+    except TypeError:
+        tag_list = [tags]  # reported just below
+    if not all(isinstance(t, str) for t in tag_list):
+        raise ArgumentTypeError(f"SavedModel tags are str (e.g. ['serve']); got {tags!r}")
+    wanted = {t.strip() for t in tag_list if isinstance(t, str) and t.strip()}
     matches = [m for m in graphs if set(m.meta_info_def.tags) == wanted]
     if len(matches) != 1:
         problem = "no MetaGraphDef" if not matches else f"{len(matches)} MetaGraphDefs"
@@ -356,6 +365,7 @@ def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
         except OSError as exc:
             raise OutputError(f"{target}: cannot be written ({exc.strerror or exc})") from None
         try:
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()

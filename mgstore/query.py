@@ -35,7 +35,6 @@ describe the whole graph and are left out.
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections import Counter
@@ -152,7 +151,7 @@ def query(
             conn.execute(
                 select(C.c.key)
                 .distinct()
-                .join(CM, CM.c.blob_sha256 == C.c.blob_sha256)
+                .join(CM, and_(CM.c.blob_sha256 == C.c.blob_sha256, CM.c.key == C.c.key))
                 .where(C.c.version_id == row.id, _text_in(conn, CM.c.node_name, sorted(kept)))
             ).scalars()
         )
@@ -221,7 +220,7 @@ def _filters(
     if collections is not None:
         members = (
             select(CM.c.node_name)
-            .join(C, C.c.blob_sha256 == CM.c.blob_sha256)
+            .join(C, and_(C.c.blob_sha256 == CM.c.blob_sha256, C.c.key == CM.c.key))
             .where(C.c.version_id == row.id, C.c.key.in_(collections))
         )
         conds.append(N.c.name.in_(members))
@@ -332,6 +331,14 @@ def _restrict(meta: Any, kept: set[str], touched: set[str]) -> None:
     ``touched`` names the collections some kept node is a member of (from the
     collection_members table); payload collections outside it are dropped unparsed.
     """
+    mentions = _mentions(kept)
+
+    def belongs(key: str, item: bytes) -> bool:
+        if mentions is not None and not mentions.search(item):
+            return False  # the payload names no kept node, so it cannot belong
+        names = colls.item_members(key, item)
+        return bool(names) and names <= kept
+
     for key in list(meta.collection_def):
         collection = meta.collection_def[key]
         which = collection.WhichOneof("kind")
@@ -340,7 +347,7 @@ def _restrict(meta: Any, kept: set[str], touched: set[str]) -> None:
             field = collection.node_list.value
         elif which == "bytes_list" and key in colls.PROTO_KEYS:
             field = collection.bytes_list.value
-            values = [] if key not in touched else [v for v in field if _belongs(key, v, kept)]
+            values = [] if key not in touched else [v for v in field if belongs(key, v)]
         else:
             continue
         if not values:
@@ -354,16 +361,7 @@ def _restrict(meta: Any, kept: set[str], touched: set[str]) -> None:
     meta.graph_def.ClearField("debug_info")
 
 
-def _belongs(key: str, item: bytes, kept: set[str]) -> bool:
-    mentions = _mentions(frozenset(kept))
-    if mentions is not None and not mentions.search(item):
-        return False  # the payload names no kept node, so it cannot belong
-    names = colls.item_members(key, item)
-    return bool(names) and names <= kept
-
-
-@functools.lru_cache(maxsize=4)
-def _mentions(kept: frozenset[str]) -> re.Pattern[bytes] | None:
+def _mentions(kept: set[str]) -> re.Pattern[bytes] | None:
     """A byte pattern matching any kept name, for a cheap test before parsing a payload."""
     if not kept or len(kept) > 512:
         return None

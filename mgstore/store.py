@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import difflib
 import getpass
+import os
 import re
 import socket
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
 
@@ -35,6 +37,7 @@ from mgstore.proto import GraphDebugInfo, MetaGraphDef
 Progress = Callable[[str, int, int], None]
 _HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
 _ROW_BATCH = 8192
+_MAX_VERSION = 2**31 - 1  # versions.number is a 32-bit integer
 _PACK_BYTES = 256 * 1024
 _NODE_COLUMNS = (
     "id",
@@ -204,7 +207,7 @@ class Store:
     def _write_nodes(
         self, conn: Connection, graph_id: int, number: int, stored: wire.StoredGraph
     ) -> list[tuple[int, int, int]]:
-        """Close the rows of nodes that changed, add rows (and a pack) for new ones.
+        """Close the rows of nodes that changed, add rows (and packs) for new ones.
 
         Returns each node's location (pack, offset, length), in graph order. Rows are matched
         by content hash: within one version, identical bytes mean the same node.
@@ -303,17 +306,16 @@ class Store:
         ``wanted`` maps each hash to its node's name: equal bytes mean an equal name, so the
         name index finds the candidates and the full hash decides.
         """
-        others = conn.execute(select(N.c.id).where(N.c.graph_id != graph_id).limit(1)).first()
-        if not has_rows and others is None:
-            closed = conn.execute(select(N.c.id).where(N.c.graph_id == graph_id).limit(1)).first()
-            if closed is None:
-                return {}  # nothing stored anywhere could match
+        if not has_rows and conn.execute(select(N.c.id).limit(1)).first() is None:
+            return {}  # the store holds no nodes at all: nothing could match
         found: dict[bytes, tuple[int, int, int]] = {}
-        names = sorted(set(wanted.values()))
-        for i in range(0, len(names), _CHUNK):
+        pairs = sorted((name, sha) for sha, name in wanted.items())
+        for i in range(0, len(pairs), _CHUNK):
+            chunk = pairs[i : i + _CHUNK]
             rows = conn.execute(
                 select(N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
-                    N.c.name.in_(names[i : i + _CHUNK])
+                    N.c.name.in_([name for name, _ in chunk]),
+                    N.c.sha256.in_([sha for _, sha in chunk]),
                 )
             )
             found.update(
@@ -329,14 +331,22 @@ class Store:
             return
         for row in rows:
             row["version_id"] = version_id
-        stored = set(conn.execute(select(B.c.sha256).where(B.c.sha256.in_(list(blobs)))).scalars())
+        shas = list(blobs)
+        stored = set(conn.execute(select(B.c.sha256).where(B.c.sha256.in_(shas))).scalars())
+        # Members depend on the bytes and the key; pairs kept by earlier versions have theirs.
+        known = {
+            (sha, key)
+            for sha, key in conn.execute(
+                select(C.c.blob_sha256, C.c.key).distinct().where(C.c.blob_sha256.in_(shas))
+            )
+        }
         _insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in stored))
         conn.execute(C.insert(), rows)
         executemany(
             conn,
-            insert_ignore(conn, CM, ["blob_sha256", "node_name"]),
-            ("blob_sha256", "node_name"),
-            [member for member in members if member[0] not in stored],
+            insert_ignore(conn, CM, ["blob_sha256", "key", "node_name"]),
+            ("blob_sha256", "key", "node_name"),
+            [member for member in members if (member[0], member[1]) not in known],
         )
 
     # ----------------------------------------------------------------------------------------
@@ -348,35 +358,53 @@ class Store:
 
     def checkout_bytes(self, ref: str, *, as_text: bool = False) -> bytes:
         """The version's MetaGraphDef as file bytes: deterministic binary, or text format."""
-        with db.transaction(self.engine) as conn:
-            row = self._resolve(conn, ref)
-            data = _assemble(conn, row)
+        data, _ = self._read(ref)
         if as_text:
             return io.serialize(MetaGraphDef.FromString(data), as_text=True)
         return data
 
     def debug_info(self, ref: str) -> Any | None:
         """The GraphDebugInfo stored with a version (from the ``.debug`` companion), or None."""
-        with db.transaction(self.engine) as conn:
-            row = self._resolve(conn, ref)
-            if row.debug_sha256 is None:
-                return None
-            data = conn.execute(select(B.c.data).where(B.c.sha256 == row.debug_sha256)).scalar_one()
-        return GraphDebugInfo.FromString(data)
+        return self._read(ref, graph=False)[1]
+
+    def checkout_files(
+        self, ref: str, path: str | os.PathLike[str], *, as_text: bool = False, debug: bool = True
+    ) -> list[Path]:
+        """Write a version's MetaGraphDef to ``path``, and its debug info (if stored and
+        ``debug``) to ``<stem>.debug`` beside it, as TensorFlow names it; the paths written.
+
+        Both come from one read of the version, and both files are written atomically.
+        """
+        debug_path = io.debug_path_for(path)
+        if debug and os.path.abspath(debug_path) == os.path.abspath(path):
+            raise InputError(
+                f"{path}: the graph would be overwritten by its own debug info "
+                f"({debug_path}); choose another name or leave the debug info out"
+            )
+        data, info = self._read(ref, graph=True, debug=debug)
+        if as_text:
+            data = io.serialize(MetaGraphDef.FromString(data), as_text=True)
+        written = [io.write_bytes(data, path)]
+        if info is not None:
+            written.append(io.write_message(info, debug_path, as_text=as_text))
+        return written
 
     def graph(self, ref: str) -> nx.MultiDiGraph:
         """The version as a networkx graph (see :mod:`mgstore.graph`)."""
+        data, debug = self._read(ref)
+        return nxgraph.to_networkx(MetaGraphDef.FromString(data), debug)
+
+    def _read(
+        self, ref: str, *, graph: bool = True, debug: bool = True
+    ) -> tuple[bytes, Any | None]:
+        """A version's MetaGraphDef bytes and debug info, read in one transaction."""
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
-            meta = MetaGraphDef.FromString(_assemble(conn, row))
-            debug = None
-            if row.debug_sha256 is not None:
-                debug = GraphDebugInfo.FromString(
-                    conn.execute(
-                        select(B.c.data).where(B.c.sha256 == row.debug_sha256)
-                    ).scalar_one()
-                )
-        return nxgraph.to_networkx(meta, debug)
+            data = _assemble(conn, row) if graph else b""
+            info = None
+            if debug and row.debug_sha256 is not None:
+                info = GraphDebugInfo.FromString(_blobs(conn, [row.debug_sha256])[row.debug_sha256])
+        return data, info
 
     def graphs(self) -> list[GraphInfo]:
         """Every named graph, by name."""
@@ -486,7 +514,9 @@ class Store:
                 f"a ref is a non-empty str (name, name@N or hash prefix); got {ref!r}"
             )
         name, at, number = ref.rpartition("@")
-        if at and number.isdigit() and name:
+        if at and number.isascii() and number.isdigit() and name:
+            if int(number) > _MAX_VERSION:
+                raise NotFoundError(f"{ref!r}: no version number is that large")
             graph_id = self._graph_id(conn, name)
             row = conn.execute(
                 select(V).where(V.c.graph_id == graph_id, V.c.number == int(number))
@@ -603,14 +633,14 @@ def _version_row(conn: Connection, version_id: int) -> Row[Any]:
     return conn.execute(select(V).where(V.c.id == version_id)).one()
 
 
-_PreparedCollections = tuple[list[dict[str, Any]], dict[bytes, bytes], list[tuple[bytes, str]]]
+_PreparedCollections = tuple[list[dict[str, Any]], dict[bytes, bytes], list[tuple[bytes, str, str]]]
 
 
 def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections:
     """Rows, blobs and (sorted) member rows of a version's collections; no database needed."""
     rows: list[dict[str, Any]] = []
     blobs: dict[bytes, bytes] = {}
-    members: set[tuple[bytes, str]] = set()
+    members: set[tuple[bytes, str, str]] = set()
     for key, collection in sorted(collections.items()):
         data = io.serialize(collection)
         sha = wire.sha256(data)
@@ -623,7 +653,7 @@ def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections
                 "blob_sha256": sha,
             }
         )
-        members.update((sha, name) for name in colls.members(key, collection))
+        members.update((sha, key, name) for name in colls.members(key, collection))
     return rows, blobs, sorted(members)
 
 

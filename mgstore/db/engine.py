@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from mgstore.errors import ConflictError, InputError, StoreError
 
@@ -40,7 +40,13 @@ def create(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
-        if parsed.get_backend_name() == "sqlite":
+        if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            # One connection for the engine's life: every new one would be a new, empty database.
+            engine = create_engine(
+                parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
+            )
+            _configure_sqlite(engine)
+        elif parsed.get_backend_name() == "sqlite":
             engine = create_engine(parsed, poolclass=NullPool)
             _configure_sqlite(engine)
         else:

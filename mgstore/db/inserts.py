@@ -12,7 +12,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -62,6 +62,11 @@ def fetch_raw(conn: Connection, statement: ClauseElement) -> list[tuple[Any, ...
     try:
         cursor.execute(compiled.string, args)
         return list(cursor.fetchall())
+    except conn.dialect.loaded_dbapi.Error as error:
+        # Wrapped as SQLAlchemy would, so that the transaction helper maps it to mgstore errors.
+        raise exc.DBAPIError.instance(
+            compiled.string, args, error, conn.dialect.loaded_dbapi.Error
+        ) from error
     finally:
         cursor.close()
 

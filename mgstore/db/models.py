@@ -3,7 +3,7 @@
 How a graph is kept (content-addressed, so a version costs about its change, not its size):
 
 * ``packs``: the NodeDefs an ingest brought that the store did not hold yet (by SHA-256),
-  each framed as a GraphDef ``node`` field and concatenated: one pack per version.
+  each framed as a GraphDef ``node`` field and concatenated, in rows of at most 256 KiB.
 * ``nodes``: one row per node *while its content stays the same*: ``first_version`` and
   ``last_version`` (NULL while it is still current) bound the versions of its graph that
   contain it, so an unchanged node adds no row to a new version. Each row has its content's
@@ -16,7 +16,7 @@ How a graph is kept (content-addressed, so a version costs about its change, not
 * ``versions``: one row per immutable, numbered version, with its node order as a compressed
   array of locations and the blobs that frame the nodes, so a checkout joins byte slices.
 * ``collections`` and ``collection_members``: each version's collections, and the op names
-  each distinct CollectionDef refers to, for collection queries.
+  each distinct (CollectionDef, key) refers to, for collection queries.
 """
 
 from __future__ import annotations
@@ -149,5 +149,9 @@ class CollectionMember(Base):
         {"sqlite_with_rowid": False},
     )
 
+    """The op names a collection refers to: they depend on its bytes and on its key (only
+    registered keys hold parsable payloads), so both identify it."""
+
     blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
     node_name: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -42,12 +42,13 @@ def upgrade() -> None:
     op.create_table(
         "collection_members",
         sa.Column("blob_sha256", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("key", sa.Text(), nullable=False),
         sa.Column("node_name", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
             ["blob_sha256"],
             ["blobs.sha256"],
         ),
-        sa.PrimaryKeyConstraint("blob_sha256", "node_name"),
+        sa.PrimaryKeyConstraint("blob_sha256", "key", "node_name"),
         sqlite_with_rowid=False,
     )
     with op.batch_alter_table("collection_members", schema=None) as batch_op:
