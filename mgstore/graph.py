@@ -26,7 +26,7 @@ The graph-level parts of the MetaGraphDef live in ``g.graph`` under the keys of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -128,13 +128,20 @@ def to_networkx(meta_graph: Message, debug_info: Message | None = None) -> nx.Mu
     nodes = graph_def.node
     g.add_nodes_from((node.name, _node_data(node)) for node in nodes)
     if len(g) != len(nodes):
-        seen: set[str] = set()
-        dup = next(n.name for n in nodes if n.name in seen or seen.add(n.name))  # type: ignore[func-returns-value]
-        raise InvalidGraphError(f"node {dup!r} is not unique; node names must be")
+        check_unique_names([node.name for node in nodes])
     add_edge = g.add_edge
     for src, dst, slot, data in _edges(g):
         add_edge(src, dst, slot, **data)
     return g
+
+
+def check_unique_names(names: Sequence[str]) -> None:
+    """Raise InvalidGraphError naming the first node name that occurs twice."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise InvalidGraphError(f"node {name!r} is not unique; node names must be")
+        seen.add(name)
 
 
 def from_networkx(g: nx.MultiDiGraph) -> Message:

@@ -66,7 +66,9 @@ from sqlalchemy.sql.selectable import Select
 from mgstore import collections as colls
 from mgstore import wire
 from mgstore.db import engine as db
+from mgstore.db import versions
 from mgstore.db.models import Base
+from mgstore.db.versions import in_version
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.graph import to_networkx
 from mgstore.proto import MetaGraphDef
@@ -112,7 +114,7 @@ def query(
             if pattern is not None:  # the seeds are known only after the Python filter
                 found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
                 seeds = [i for i, name in found if pattern.search(name)]
-                cond = and_(_valid(N, row.graph_id, row.number), _id_in(conn, seeds))
+                cond = and_(in_version(N, row.graph_id, row.number), _id_in(conn, seeds))
             selected = N.c.id.in_(_closure(cond, row.graph_id, row.number, closure, depth))
         slices = list(
             conn.execute(
@@ -125,26 +127,10 @@ def query(
                 .where(selected)
             )
         )
-        frames = {
-            sha: data
-            for sha, data in conn.execute(
-                select(B.c.sha256, B.c.data).where(
-                    B.c.sha256.in_([row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
-                )
-            )
-        }
-    order = wire.positions(row.node_order, ((s[0], s[1]) for s in slices))
-    slices.sort(key=lambda s: order[(s[0], s[1])])
-    body = b"".join(bytes(s[2]) for s in slices)
-    meta = MetaGraphDef.FromString(
-        wire.assemble(
-            frames[row.head_sha256],
-            frames[row.graph_tail_sha256],
-            frames[row.tail_sha256],
-            row.has_graph_def,
-            body,
-        )
-    )
+        order = wire.positions(row.node_order, ((s[0], s[1]) for s in slices))
+        slices.sort(key=lambda s: order[(s[0], s[1])])
+        body = b"".join(bytes(s[2]) for s in slices)
+        meta = MetaGraphDef.FromString(versions.assemble(conn, row, body))
     kept = {node.name for node in meta.graph_def.node}
     with db.transaction(store.engine) as conn:
         touched = set(
@@ -171,7 +157,9 @@ def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, in
     counts: Counter[str] = Counter()
     with db.transaction(store.engine) as conn:
         row = store._resolve(conn, ref)
-        names = conn.execute(select(N.c.name).where(_valid(N, row.graph_id, row.number))).scalars()
+        names = conn.execute(
+            select(N.c.name).where(in_version(N, row.graph_id, row.number))
+        ).scalars()
         for name in names:
             parts = name.split("/")
             for k in range(1, len(parts) + 1 if depth is None else min(depth, len(parts)) + 1):
@@ -181,19 +169,6 @@ def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, in
 
 # ------------------------------------------------------------------------------------------
 # SQL
-
-
-def _valid(nodes: Any, graph_id: int, number: int, by_graph: bool = True) -> ColumnElement[bool]:
-    """The node rows (of ``nodes``, the table or an alias) that belong to the version.
-
-    ``by_graph=False`` keeps the planner off the (graph_id, op) index (``graph_id + 0`` is
-    the same test, unindexed), for conditions that another index answers better.
-    """
-    return and_(
-        (nodes.c.graph_id if by_graph else nodes.c.graph_id + 0) == graph_id,
-        nodes.c.first_version <= number,
-        or_(nodes.c.last_version.is_(None), nodes.c.last_version >= number),
-    )
 
 
 def _filters(
@@ -208,7 +183,7 @@ def _filters(
     # A scope goes through the (name, graph_id) index. Left alone, planners take the
     # (graph_id, op) index: SQLite has no statistics (nobody runs ANALYZE), PostgreSQL's
     # say a graph is a large share of a small table; for a store of one graph that is a scan.
-    conds = [_valid(N, row.graph_id, row.number, by_graph=not scope)]
+    conds = [in_version(N, row.graph_id, row.number, graph_index=not scope)]
     if scope is not None and scope != "":
         if strict:
             base = scope[:-1] if scope.endswith("/") else scope
@@ -308,11 +283,11 @@ def _closure(
     nxt = N.alias("nxt")
     if direction == "ancestors":  # a row's inputs name the rows that produce them
         joined = prev.join(E, E.c.node_id == prev.c.id).join(
-            nxt, and_(nxt.c.name == E.c.src_name, _valid(nxt, graph_id, number))
+            nxt, and_(nxt.c.name == E.c.src_name, in_version(nxt, graph_id, number))
         )
     else:  # rows whose inputs name a row already found
         joined = prev.join(E, E.c.src_name == prev.c.name).join(
-            nxt, and_(nxt.c.id == E.c.node_id, _valid(nxt, graph_id, number))
+            nxt, and_(nxt.c.id == E.c.node_id, in_version(nxt, graph_id, number))
         )
     step = select(nxt.c.id, nxt.c.name).select_from(joined)
     if depth is not None:

@@ -20,16 +20,17 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 import networkx as nx
-from sqlalchemy import Connection, Row, and_, func, or_, select, text, update
+from sqlalchemy import Connection, Row, func, select, text, update
 
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
 from mgstore import io, wire
 from mgstore import query as _query
 from mgstore.db import engine as db
-from mgstore.db import migrate
+from mgstore.db import migrate, versions
 from mgstore.db.inserts import executemany, fetch_raw, insert_ignore
 from mgstore.db.models import Base
+from mgstore.db.versions import in_version
 from mgstore.entities import GraphInfo, Summary, VersionInfo
 from mgstore.errors import AmbiguousRefError, ArgumentTypeError, InputError, NotFoundError
 from mgstore.proto import GraphDebugInfo, MetaGraphDef
@@ -400,10 +401,12 @@ class Store:
         """A version's MetaGraphDef bytes and debug info, read in one transaction."""
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
-            data = _assemble(conn, row) if graph else b""
+            data = versions.assemble(conn, row) if graph else b""
             info = None
             if debug and row.debug_sha256 is not None:
-                info = GraphDebugInfo.FromString(_blobs(conn, [row.debug_sha256])[row.debug_sha256])
+                info = GraphDebugInfo.FromString(
+                    versions.blobs(conn, [row.debug_sha256])[row.debug_sha256]
+                )
         return data, info
 
     def graphs(self) -> list[GraphInfo]:
@@ -448,7 +451,7 @@ class Store:
             row = self._resolve(conn, ref)
             info = self._version_info(conn, row)
             nodes = conn.execute(
-                select(N.c.name, N.c.op, N.c.device).where(_at(row.graph_id, row.number))
+                select(N.c.name, N.c.op, N.c.device).where(in_version(N, row.graph_id, row.number))
             ).all()
             collections = {
                 r.key: int(r.size)
@@ -594,39 +597,6 @@ class Store:
             source_sha256=row.source_sha256,
             source_format=row.source_format,
         )
-
-
-def _at(graph_id: int, number: int) -> Any:
-    """The SQL condition for the node rows of version ``number`` of a graph."""
-    return and_(
-        N.c.graph_id == graph_id,
-        N.c.first_version <= number,
-        or_(N.c.last_version.is_(None), N.c.last_version >= number),
-    )
-
-
-def _assemble(conn: Connection, row: Row[Any]) -> bytes:
-    """The deterministic MetaGraphDef bytes of a version: frames plus slices of its packs."""
-    runs = wire.unpack_runs(row.node_order)
-    pack_ids = sorted({pack for pack, _, _ in runs})
-    packs: dict[int, memoryview] = {}
-    for i in range(0, len(pack_ids), _CHUNK):
-        rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(pack_ids[i : i + _CHUNK])))
-        packs.update((pack_id, memoryview(data)) for pack_id, data in rows)
-    body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
-    frame = _blobs(conn, [row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
-    return wire.assemble(
-        frame[row.head_sha256],
-        frame[row.graph_tail_sha256],
-        frame[row.tail_sha256],
-        row.has_graph_def,
-        body,
-    )
-
-
-def _blobs(conn: Connection, shas: list[bytes]) -> dict[bytes, bytes]:
-    rows = conn.execute(select(B.c.sha256, B.c.data).where(B.c.sha256.in_(shas)))
-    return {sha: data for sha, data in rows}
 
 
 def _version_row(conn: Connection, version_id: int) -> Row[Any]:

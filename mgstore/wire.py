@@ -22,14 +22,10 @@ from typing import Any
 
 import networkx as nx
 
-from mgstore.errors import InvalidGraphError
 from mgstore.graph import (
-    GRAPH_DEF_FIELDS as _GRAPH_DEF_FIELDS,
-)
-from mgstore.graph import (
-    META_FIELDS as _META_FIELDS,
-)
-from mgstore.graph import (
+    GRAPH_DEF_FIELDS,
+    META_FIELDS,
+    check_unique_names,
     from_networkx,
     unknown_field_bytes,
 )
@@ -100,9 +96,7 @@ def split(meta_graph: Any, debug_info: Any | None = None) -> StoredGraph:
         defs=defs,
     )
     if len(set(nodes.names)) != len(nodes):
-        seen: set[str] = set()
-        dup = next(n for n in nodes.names if n in seen or seen.add(n))  # type: ignore[func-returns-value]
-        raise InvalidGraphError(f"node {dup!r} is not unique; node names must be")
+        check_unique_names(nodes.names)
     head = MetaGraphDef()
     if meta_graph.HasField("meta_info_def"):
         head.meta_info_def.CopyFrom(meta_graph.meta_info_def)
@@ -114,7 +108,7 @@ def split(meta_graph: Any, debug_info: Any | None = None) -> StoredGraph:
             getattr(rest, field).MergeFrom(value)
         elif meta_graph.HasField(field):
             getattr(rest, field).CopyFrom(value)
-    unknown = unknown_field_bytes(meta_graph, MetaGraphDef, _META_FIELDS)
+    unknown = unknown_field_bytes(meta_graph, MetaGraphDef, META_FIELDS)
     if unknown:
         rest.MergeFromString(unknown)
     has_graph_def = meta_graph.HasField("graph_def")
@@ -145,7 +139,7 @@ def _graph_def_without_nodes(graph_def: Any) -> Any:
         if graph_def.HasField(field):
             getattr(out, field).CopyFrom(getattr(graph_def, field))
     out.version = graph_def.version
-    unknown = unknown_field_bytes(graph_def, GraphDef, _GRAPH_DEF_FIELDS)
+    unknown = unknown_field_bytes(graph_def, GraphDef, GRAPH_DEF_FIELDS)
     if unknown:
         out.MergeFromString(unknown)
     return out

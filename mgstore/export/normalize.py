@@ -32,6 +32,7 @@ from typing import Any, TypeAlias
 
 from google.protobuf.message import Message
 
+from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InvalidGraphError
 from mgstore.proto import (
     CollectionDef,
@@ -560,20 +561,6 @@ def normalize_attrs(
 # ------------------------------------------------------------------------------------------
 # 2.10 / 2.11 collections
 
-#: TensorFlow 2.21's collection keys with proto functions, and their payload types.
-PROTO_KEYS: dict[str, type[Message]] = {
-    "variables": VariableDef,
-    "trainable_variables": VariableDef,
-    "moving_average_variables": VariableDef,
-    "local_variables": VariableDef,
-    "model_variables": VariableDef,
-    "global_step": VariableDef,
-    "metric_variables": VariableDef,
-    "savers": SaverDef,
-    "cond_context": CondContextDef,
-    "while_context": WhileContextDef,
-    "queue_runners": QueueRunnerDef,
-}
 _NAME_FIELDS: dict[type[Message], tuple[str, ...]] = {  # names read via as_graph_element
     VariableDef: ("variable_name", "initializer_name", "snapshot_name", "initial_value_name"),
     QueueRunnerDef: ("queue_name", "enqueue_op_name", "close_op_name", "cancel_op_name"),

@@ -10,13 +10,12 @@ synthetic graphs, compared with what these functions predict.
 
 from __future__ import annotations
 
-import json
 import random
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_catalog import FIXTURES, fixture_graphs
 
 from mgstore import io
 from mgstore.errors import InvalidGraphError
@@ -37,9 +36,6 @@ from mgstore.proto import (
     VersionDef,
     WhileContextDef,
 )
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-MANIFEST: dict[str, Any] = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
 
 
 def node(name: str, op: str = "NoOp", inputs: tuple[str, ...] = (), device: str = "",
@@ -596,18 +592,6 @@ def test_version_comparison(version: str, at_least: bool) -> None:
 # Live: TensorFlow's pipeline against these functions
 
 
-def fixture_graphs() -> list[tuple[str, MetaGraphDef]]:
-    graphs = []
-    for name, entry in sorted(MANIFEST.items()):
-        if entry["format"] == "saved-model":
-            for mg in entry["meta_graphs"]:
-                tags = mg["tags"]
-                graphs.append(
-                    (f"{name}[{','.join(tags)}]", io.read_meta_graph(FIXTURES / name, tags=tags))
-                )
-        elif entry["format"] != "debug-binary":
-            graphs.append((name, io.read_meta_graph(FIXTURES / name)))
-    return graphs
 
 
 def pipeline(tf: Any, s: MetaGraphDef) -> tuple[MetaGraphDef, MetaGraphDef]:

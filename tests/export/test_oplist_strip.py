@@ -8,20 +8,16 @@ graph byte for byte; likewise a graph built in TensorFlow for spec 14 rows 16-17
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_catalog import fixture_graphs
 
-from mgstore import io
 from mgstore.export.oplist import ops_used_by_graph_def, stripped_op_list_for
 from mgstore.export.registry import load_registry, stripped_op_list
 from mgstore.export.strip import strip_default_attrs, strip_node_default_attrs
 from mgstore.proto import AttrValue, DataType, GraphDef, MetaGraphDef, NodeDef, OpList
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-MANIFEST: dict[str, Any] = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
 F32 = DataType.DT_FLOAT
 
 # ------------------------------------------------------------------------------------------
@@ -282,18 +278,6 @@ def test_tensor_default_compared_by_value() -> None:
 # Live: TensorFlow's export against these functions
 
 
-def fixture_graphs() -> list[tuple[str, MetaGraphDef]]:
-    graphs = []
-    for name, entry in sorted(MANIFEST.items()):
-        if entry["format"] == "saved-model":
-            for mg in entry["meta_graphs"]:
-                tags = mg["tags"]
-                graphs.append(
-                    (f"{name}[{','.join(tags)}]", io.read_meta_graph(FIXTURES / name, tags=tags))
-                )
-        elif entry["format"] != "debug-binary":
-            graphs.append((name, io.read_meta_graph(FIXTURES / name)))
-    return graphs
 
 
 FIXTURE_GRAPHS = fixture_graphs()

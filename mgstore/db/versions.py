@@ -1,0 +1,66 @@
+"""Reading stored versions: which node rows a version holds, and its MetaGraphDef bytes.
+
+Shared by the store (checkout) and queries (subgraphs): a version's bytes are its framing
+blobs around a body of framed NodeDefs, taken from its packs or given by the caller.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from mgstore import wire
+from mgstore.db.models import Base
+
+_TABLES = Base.metadata.tables
+N, P, B = (_TABLES[t] for t in ("nodes", "packs", "blobs"))
+_CHUNK = 500
+
+
+def in_version(
+    nodes: Any, graph_id: int, number: int, *, graph_index: bool = True
+) -> ColumnElement[bool]:
+    """The node rows (of ``nodes``, the table or an alias) that belong to version ``number``.
+
+    ``graph_index=False`` keeps the planner off the (graph_id, op) index (``graph_id + 0`` is
+    the same test, unindexed), for conditions that another index answers better.
+    """
+    graph = nodes.c.graph_id if graph_index else nodes.c.graph_id + 0
+    return and_(
+        graph == graph_id,
+        nodes.c.first_version <= number,
+        or_(nodes.c.last_version.is_(None), nodes.c.last_version >= number),
+    )
+
+
+def blobs(conn: Connection, shas: list[bytes]) -> dict[bytes, bytes]:
+    """The data of the blobs with these hashes."""
+    rows = conn.execute(select(B.c.sha256, B.c.data).where(B.c.sha256.in_(shas)))
+    return {sha: data for sha, data in rows}
+
+
+def assemble(conn: Connection, row: Row[Any], body: bytes | None = None) -> bytes:
+    """The deterministic MetaGraphDef bytes of a version (a ``versions`` row).
+
+    ``body`` (framed NodeDefs) replaces the version's own nodes, for a subgraph; without it the
+    nodes come from the version's packs, joined by contiguous runs.
+    """
+    if body is None:
+        runs = wire.unpack_runs(row.node_order)
+        pack_ids = sorted({pack for pack, _, _ in runs})
+        packs: dict[int, memoryview] = {}
+        for i in range(0, len(pack_ids), _CHUNK):
+            chunk = pack_ids[i : i + _CHUNK]
+            rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(chunk)))
+            packs.update((pack_id, memoryview(data)) for pack_id, data in rows)
+        body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
+    frame = blobs(conn, [row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
+    return wire.assemble(
+        frame[row.head_sha256],
+        frame[row.graph_tail_sha256],
+        frame[row.tail_sha256],
+        row.has_graph_def,
+        body,
+    )
