@@ -32,6 +32,7 @@ from mgstore.errors import (
     StoreError,
     UnsafePathError,
 )
+from mgstore.export.api import export_meta_graph
 from mgstore.graph import add_op, from_networkx, to_networkx
 from mgstore.io import load, read_debug_info, read_meta_graph, write_message
 from mgstore.store import Store
@@ -62,6 +63,7 @@ __all__ = [
     "VersionInfo",
     "__version__",
     "add_op",
+    "export_meta_graph",
     "from_networkx",
     "load",
     "read_debug_info",

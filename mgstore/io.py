@@ -355,31 +355,101 @@ def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
 
     Missing parent directories are created (as TensorFlow does) and removed again on failure.
     """
-    target = Path(path)
-    # pathlib drops a trailing "/" or "/.", which would make "file.meta/." name file.meta
-    if os.path.basename(os.fspath(path)) in ("", ".", ".."):
-        raise InputError(f"{path}: not a file name")
-    with _created_parents(target.parent):
+    with published([(data, path)]) as (target,):
+        return target
+
+
+@contextlib.contextmanager
+def published(files: Iterable[tuple[bytes, str | os.PathLike[str]]]) -> Iterator[list[Path]]:
+    """Write several files so that they appear together, or not at all.
+
+    Each file is written to a temporary file beside its target, then every target is
+    replaced; the block then runs (e.g. a database commit). If anything fails, including the
+    block, the old files come back (or the new ones go), as do the directories made for them.
+    """
+    staged: list[_Staged] = []
+    try:
+        for data, path in files:
+            staged.append(_Staged(data, path))
+        for item in staged:
+            item.publish()
+        yield [item.target for item in staged]
+    except BaseException:
+        for item in reversed(staged):
+            item.rollback()
+        raise
+    for item in staged:
+        item.finish()
+
+
+class _Staged:
+    """One file of :func:`published`: written to a temporary file, then put in place."""
+
+    def __init__(self, data: bytes, path: str | os.PathLike[str]) -> None:
+        # pathlib drops a trailing "/" or "/.", which would make "file.meta/." name file.meta
+        if os.path.basename(os.fspath(path)) in ("", ".", ".."):
+            raise InputError(f"{path}: not a file name")
+        self.target = Path(path)
+        self.backup: Path | None = None
+        self.published = False
+        self._parents = _created_parents(self.target.parent)
+        self._parents.__enter__()
         try:
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+            fd, tmp = tempfile.mkstemp(
+                dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".tmp"
+            )
         except OSError as exc:
-            raise OutputError(f"{target}: cannot be written ({exc.strerror or exc})") from None
+            self._parents_failed()
+            raise OutputError(f"{self.target}: cannot be written ({exc.strerror or exc})") from None
+        self.tmp = Path(tmp)
         try:
             os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except OSError as exc:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-            raise OutputError(f"{target}: cannot be written ({exc.strerror or exc})") from None
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            self._parents_failed()
+            if isinstance(exc, OSError):
+                raise OutputError(
+                    f"{self.target}: cannot be written ({exc.strerror or exc})"
+                ) from None
             raise
-    return target
+
+    def publish(self) -> None:
+        try:
+            if self.target.is_file() and not self.target.is_symlink():
+                backup = self.tmp.with_suffix(".old")
+                os.link(self.target, backup)
+                self.backup = backup
+            os.replace(self.tmp, self.target)
+            self.published = True
+        except OSError as exc:
+            raise OutputError(f"{self.target}: cannot be written ({exc.strerror or exc})") from None
+
+    def rollback(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.published and self.backup is not None:
+                os.replace(self.backup, self.target)
+            elif self.published:
+                os.unlink(self.target)
+        for leftover in (self.tmp, self.backup):
+            if leftover is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(leftover)
+        self._parents_failed()
+
+    def finish(self) -> None:
+        if self.backup is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.backup)
+        self._parents.__exit__(None, None, None)
+
+    def _parents_failed(self) -> None:
+        with contextlib.suppress(BaseException):
+            self._parents.__exit__(OutputError, OutputError("rolled back"), None)
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ import networkx as nx
 from sqlalchemy import Connection, Row, func, select, text, update
 
 from mgstore import collections as colls
+from mgstore import exporter as _exporter
 from mgstore import graph as nxgraph
 from mgstore import io, wire
 from mgstore import query as _query
@@ -503,6 +504,39 @@ class Store:
             depth=depth,
             strict_scope=strict_scope,
         )
+
+    def export_meta_graph(
+        self,
+        filename: str | os.PathLike[str] | None = None,
+        meta_info_def: Any = None,
+        graph_def: Any = None,
+        saver_def: Any = None,
+        collection_list: Iterable[str] | None = None,
+        as_text: bool = False,
+        graph: str | nx.MultiDiGraph | Any = None,
+        export_scope: str | None = None,
+        clear_devices: bool = False,
+        clear_extraneous_savers: bool = False,
+        strip_default_attrs: bool = False,
+        save_debug_info: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """``tf.compat.v1.train.export_meta_graph`` of TensorFlow 2.21 on a stored version.
+
+        ``graph`` is a ref (or a query result, a networkx graph or a MetaGraphDef); the other
+        parameters mean what they mean in TensorFlow, and the result is what TensorFlow
+        returns after importing the version into a fresh graph and exporting it so.
+        ``filename`` (and with ``save_debug_info`` its ``.debug`` companion) is written
+        atomically. See :func:`mgstore.export_meta_graph`.
+        """
+        arguments = dict(
+            filename=filename, meta_info_def=meta_info_def, graph_def=graph_def,
+            saver_def=saver_def, collection_list=collection_list, as_text=as_text,
+            graph=graph, export_scope=export_scope, clear_devices=clear_devices,
+            clear_extraneous_savers=clear_extraneous_savers,
+            strip_default_attrs=strip_default_attrs, save_debug_info=save_debug_info,
+        )  # fmt: skip
+        return _exporter.export(self, arguments, kwargs)
 
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""

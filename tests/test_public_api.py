@@ -18,6 +18,7 @@ def test_public_api_is_exactly_this() -> None:
         "FormatError", "GraphInfo", "InputError", "InvalidGraphError", "MgstoreError",
         "NotFoundError", "OutputError", "SchemaError", "SourceNotFoundError", "Store",
         "StoreError", "Summary", "UnsafePathError", "VersionInfo", "__version__", "add_op",
+        "export_meta_graph",
         "from_networkx", "load", "read_debug_info", "read_meta_graph", "to_networkx",
         "write_message",
     }

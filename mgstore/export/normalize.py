@@ -647,7 +647,7 @@ def restore_collections(
                 payload = proto_type.FromString(raw)
                 if force and is_shared:
                     payload.trainable = key == "trainable_variables"
-                items.append(_regenerate(payload))
+                items.append(regenerate(payload))
                 if is_shared:
                     shared[raw] = items[-1]
         elif kind == "node_list":
@@ -700,7 +700,7 @@ def element_name(name: str) -> str:
         ) from exc
 
 
-def _regenerate(payload: Any) -> Message:
+def regenerate(payload: Any) -> Message:
     """``from_proto(payload).to_proto()`` for the payloads of PROTO_KEYS (spec 2.11).
 
     SaverDef: the object itself. Others: known fields only, names canonical; a resource
@@ -745,7 +745,7 @@ def _regenerate(payload: Any) -> Message:
             which = nested.WhichOneof("ctxt")
             if which is None:
                 raise InvalidGraphError("Unknown ControlFlowContextDef field: None")
-            getattr(nested, which).CopyFrom(_regenerate(getattr(nested, which)))
+            getattr(nested, which).CopyFrom(regenerate(getattr(nested, which)))
     return out
 
 

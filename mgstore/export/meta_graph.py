@@ -1,0 +1,267 @@
+"""The MetaGraphDef ``export_meta_graph`` returns for an imported graph (spec sections 3-8).
+
+:func:`build` mirrors TensorFlow 2.21's ``export_scoped_meta_graph`` and
+``create_meta_graph_def`` on an :class:`~mgstore.export.imported.ImportedGraph`: the three
+ways of producing ``graph_def`` (P, R, D), ``export_scope``, ``clear_devices``,
+``clear_extraneous_savers``, ``stripped_op_list``, ``strip_default_attrs``, ``saver_def``
+and the collections. Nothing is written and nothing is shared between calls: the graph
+mutations TensorFlow makes (the ``unbound_inputs`` collection) live only inside one call.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from mgstore.collections import PROTO_KEYS
+from mgstore.errors import InputError, InvalidGraphError
+from mgstore.export.imported import ImportedGraph
+from mgstore.export.normalize import TF_VERSION, CollectionItem, normalize_inputs_path_p, regenerate
+from mgstore.export.oplist import stripped_op_list_for
+from mgstore.export.payloads import add_collection, item_name
+from mgstore.export.scope import UNBOUND_INPUT_PREFIX, in_scope, rewrite_inputs, rewrite_node
+from mgstore.export.strip import strip_default_attrs
+from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
+
+__all__ = ["TF_GIT_VERSION", "ExportOptions", "Exported", "build", "extraneous_saver_nodes"]
+
+TF_GIT_VERSION = "v2.21.0-rc1-5-ga481b10260d"
+_SIZE_LIMIT = 1 << 31
+_SAVER_OPS = frozenset({
+    "SaveV2", "Save", "SaveSlice", "LegacySave", "LegacySaveSlice",
+    "RestoreV2", "Restore", "RestoreSlice", "LegacyRestore", "LegacyRestoreSlice",
+})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """The arguments of ``export_meta_graph`` that shape the returned message.
+
+    Messages are mgstore's classes; ``export_scope`` ``""`` means none, as in TensorFlow.
+    """
+
+    meta_info_def: MetaGraphDef.MetaInfoDef | None = None
+    graph_def: GraphDef | None = None
+    saver_def: SaverDef | None = None
+    collection_list: tuple[object, ...] | None = None
+    export_scope: str = ""
+    clear_devices: bool = False
+    clear_extraneous_savers: bool = False
+    strip_default_attrs: bool = False
+    unbound_inputs_col_name: str | None = "unbound_inputs"
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The exported message and, in its node order, ``(stored name, exported name)``."""
+
+    meta_graph: MetaGraphDef
+    names: tuple[tuple[str, str], ...]
+
+
+def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
+    """What ``export_meta_graph(graph=G, **options)`` returns for the imported graph G.
+
+    Raises TensorFlow's ValueErrors as mgstore errors (the 2 GB limit, ``No variables to
+    save``, invalid saver names) and clear ValueErrors where TensorFlow crashes (spec 0).
+    """
+    o = options
+    scope = o.export_scope
+    excluded: frozenset[str] = frozenset()
+    unbound: list[str] = []
+    names: list[tuple[str, str]] = []
+    graph_def = GraphDef()
+    if scope or o.clear_extraneous_savers or o.clear_devices:
+        given = o.graph_def
+        source: Sequence[NodeDef] = given.node if given is not None else graph.nodes
+        if o.clear_extraneous_savers:
+            excluded = extraneous_saver_nodes(source, o.saver_def)
+        if given is not None:  # path D
+            graph_def.versions.CopyFrom(given.versions)
+            graph_def.library.CopyFrom(given.library)
+        else:  # path R
+            graph_def.versions.CopyFrom(graph.versions)
+        size = 0
+        for i, node in enumerate(source):
+            if (node.name.startswith(UNBOUND_INPUT_PREFIX) or in_scope(node.name, scope)) and (
+                node.name not in excluded
+            ):
+                new = rewrite_node(node, scope)
+                if scope:
+                    unbound.extend(rewrite_inputs(node.input, scope)[1])
+                if o.clear_devices:
+                    new.device = ""
+                graph_def.node.append(new)
+                names.append((node.name, new.name))
+                if given is None:
+                    size += graph.held_sizes[i]
+                    if size >= _SIZE_LIMIT:
+                        raise InputError(
+                            f"GraphDef cannot be larger than 2GB. Received size: {size}."
+                        )
+        if given is None and graph.library_r is not None:
+            for function in graph.library_r.function:
+                size += function.ByteSize()
+                if size >= _SIZE_LIMIT:
+                    raise InputError("GraphDef cannot be larger than 2GB.")
+            graph_def.library.CopyFrom(graph.library_r)
+        collections = _collections_after_export(graph, o.unbound_inputs_col_name, unbound)
+    elif o.graph_def is not None:  # given, no option: copied verbatim
+        graph_def.CopyFrom(o.graph_def)
+        names = [(n.name, n.name) for n in graph_def.node]
+        collections = _collections(graph)
+    else:  # path P
+        for node in graph.nodes:
+            new = graph_def.node.add()
+            new.CopyFrom(node)
+            if node.input:
+                new.input[:] = normalize_inputs_path_p(node.input)
+            names.append((node.name, node.name))
+        graph_def.versions.CopyFrom(graph.versions)
+        if graph.library_p is not None:
+            graph_def.library.CopyFrom(graph.library_p)
+        collections = _collections(graph)
+    _check_global_variables(collections.get("variables"), scope)
+    meta_graph = _create_meta_graph_def(graph, graph_def, collections, excluded, o)
+    return Exported(meta_graph, tuple(names))
+
+
+def extraneous_saver_nodes(nodes: Iterable[NodeDef], saver_def: SaverDef | None) -> frozenset[str]:
+    """The nodes ``clear_extraneous_savers`` removes (spec 7): those under the name scope of
+    a save/restore op, except the scopes of ``saver_def``'s save and restore names."""
+    by_name = {node.name: node.op for node in nodes}
+    retained: set[str] = set()
+    if saver_def is not None:
+        retained = {
+            _scope_of(_op_name(saver_def.restore_op_name)) + "/",
+            _scope_of(_op_name(saver_def.save_tensor_name)) + "/",
+        }
+    saver_nodes = {name for name, op in by_name.items() if op in _SAVER_OPS}
+    scopes = {_scope_of(name) for name in saver_nodes} - saver_nodes
+    extraneous = tuple(s + "/" for s in scopes if s + "/" not in retained)
+    if not extraneous:
+        return frozenset()
+    return frozenset(name for name in by_name if name.startswith(extraneous))
+
+
+def _op_name(tensor_name: str) -> str:
+    if not tensor_name:
+        raise InputError(f"Tensor name cannot be empty or None. Received: {tensor_name}.")
+    name = tensor_name[1:] if tensor_name.startswith("^") else tensor_name
+    if ":" in name:
+        parts = name.split(":")
+        if len(parts) != 2:
+            raise InputError(f"saver_def: {tensor_name!r} is not a tensor name")
+        return parts[0]
+    return name
+
+
+def _scope_of(node_name: str) -> str:
+    name = node_name[1:] if node_name.startswith("^") else node_name
+    return name.rsplit("/", 1)[0] if "/" in name else ""
+
+
+_Collections: TypeAlias = "dict[str, tuple[Sequence[CollectionItem | str], bool]]"
+
+
+def _collections(graph: ImportedGraph) -> _Collections:
+    return {key: (c.items, key in PROTO_KEYS) for key, c in graph.collections.items()}
+
+
+def _collections_after_export(
+    graph: ImportedGraph, unbound_key: str | None, unbound: list[str]
+) -> _Collections:
+    """The graph's collections once TensorFlow replaced its unbound-inputs one (3.1 step 3)."""
+    collections = _collections(graph)
+    if unbound_key:
+        collections.pop(unbound_key, None)
+        if unbound:
+            collections[unbound_key] = (tuple(unbound), unbound_key in PROTO_KEYS)
+    return collections
+
+
+def _check_global_variables(
+    variables: tuple[Sequence[CollectionItem | str], bool] | None, scope: str
+) -> None:
+    """Where TensorFlow's listing of the exported variables fails (3.1 step 4)."""
+    if not variables or not variables[0]:
+        return
+    if scope:
+        try:
+            re.compile(scope)
+        except re.error as exc:
+            raise InputError(
+                f"export_scope {scope!r} is not a valid regular expression ({exc}); TensorFlow "
+                "2.21 matches variable names against it and fails with re.error"
+            ) from exc
+        return
+    for item in variables[0]:
+        if item_name(item) is None:
+            raise InvalidGraphError(
+                f"collection 'variables' holds a {type(item).__name__}, not a variable: "
+                f"TensorFlow 2.21's export fails on it (AttributeError: "
+                f"'{type(item).__name__}' object has no attribute 'name')"
+            )
+
+
+def _create_meta_graph_def(
+    graph: ImportedGraph,
+    graph_def: GraphDef,
+    collections: _Collections,
+    excluded: frozenset[str],
+    o: ExportOptions,
+) -> MetaGraphDef:
+    """``create_meta_graph_def`` (3.1 step 5) on the GraphDef just built."""
+    out = MetaGraphDef()
+    info = out.meta_info_def
+    if o.meta_info_def is not None:
+        info.CopyFrom(o.meta_info_def)
+    info.tensorflow_version = TF_VERSION
+    info.tensorflow_git_version = TF_GIT_VERSION
+    out.graph_def.SetInParent()
+    out.graph_def.MergeFrom(graph_def)
+    if not info.stripped_op_list.op:
+        info.stripped_op_list.SetInParent()
+        info.stripped_op_list.MergeFrom(stripped_op_list_for(out.graph_def))
+    if o.strip_default_attrs:
+        strip_default_attrs(out.graph_def)
+        info.stripped_default_attrs = True
+    if o.saver_def is not None:
+        out.saver_def.SetInParent()
+        out.saver_def.MergeFrom(o.saver_def)
+    keys = o.collection_list if o.collection_list is not None else tuple(collections)
+    for key in keys:
+        if not isinstance(key, str):
+            continue  # the graph's keys are str: bytes never match, others are skipped
+        if o.clear_extraneous_savers and key == "savers":
+            items: Sequence[CollectionItem | str] = (_saver_from(o.saver_def, graph),)
+            proto_function = True
+        elif key in collections:
+            items, proto_function = collections[key]
+        else:
+            continue
+        add_collection(out, key, items, o.export_scope, excluded, proto_function=proto_function)
+    return out
+
+
+def _saver_from(saver_def: SaverDef | None, graph: ImportedGraph) -> SaverDef:
+    """``Saver(saver_def=saver_def).to_proto()``: the savers entry ``clear_extraneous_savers``
+    writes (spec 7). Without a ``saver_def`` TensorFlow builds a new Saver in the graph,
+    which mgstore cannot reproduce (spec 0 item 7)."""
+    if saver_def is None:
+        has_variables = any(
+            graph.collections.get(key) is not None and graph.collections[key].items
+            for key in ("variables", "saveable_objects")
+        )
+        if not has_variables:
+            raise InputError("No variables to save")
+        raise InputError(
+            "clear_extraneous_savers without a saver_def: TensorFlow 2.21 would build a new "
+            "Saver into the graph here, which mgstore does not reproduce; pass the saver_def "
+            "of the saver to keep (e.g. the stored MetaGraphDef's saver_def)"
+        )
+    checked = regenerate(saver_def)
+    assert isinstance(checked, SaverDef)
+    return checked
