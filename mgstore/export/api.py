@@ -135,7 +135,11 @@ def export_files(
     ``save_debug_info``) the stored debug info restricted to the exported nodes (spec 0, 9)."""
     from mgstore.export.debug import restrict_debug_info
 
-    files = [ExportFile(os.fspath(filename), serialize(exported.meta_graph, as_text=as_text))]
+    if exported.data is not None and not as_text:
+        data = exported.data
+    else:
+        data = serialize(exported.meta_graph, as_text=as_text)
+    files = [ExportFile(os.fspath(filename), data)]
     if save_debug_info:
         debug = restrict_debug_info(debug_info, exported.names)
         files.append(ExportFile(debug_path(filename), serialize(debug, as_text=as_text)))

@@ -10,7 +10,7 @@ one result serves any number of exports.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mgstore.export import normalize as nz
 from mgstore.export.registry import load_registry
@@ -21,10 +21,11 @@ from mgstore.proto import (
     MetaGraphDef,
     NodeDef,
     OpDef,
+    OpList,
     VersionDef,
 )
 
-__all__ = ["ImportedGraph", "import_meta_graph", "num_outputs"]
+__all__ = ["ImportedGraph", "held_size", "import_meta_graph", "num_outputs"]
 
 _OUTPUT_SHAPES = "_output_shapes"
 
@@ -36,18 +37,22 @@ class ImportedGraph:
     ``nodes`` are in import order (2.2) with the stored input strings (path R's form), attrs
     normalised (2.3), final devices (2.5, 2.6) and the ``_output_shapes`` an export adds: the
     stored shapes for a node with outputs, none otherwise (2.4; no shape inference).
-    ``held_sizes`` are the byte sizes TensorFlow's 2 GB check sums (the node without
-    ``_output_shapes``). ``library_p``/``library_r`` are the function library in path P's
-    and path R's order (None: absent). ``collections`` are in restoration order.
+    ``p_inputs`` are the nodes (by position) whose inputs path P writes otherwise (2.7).
+    ``size`` bounds what TensorFlow's 2 GB check sums (the stored GraphDef's size).
+    ``library_p``/``library_r`` are the function library in path P's and path R's order
+    (None: absent). ``collections`` are in restoration order. ``cache`` keeps what exports
+    derive from the graph alone (path P's bytes, collections without scope).
     """
 
     nodes: tuple[NodeDef, ...]
-    held_sizes: tuple[int, ...]
+    size: int
+    p_inputs: Mapping[int, list[str]]
     versions: VersionDef
     library_p: FunctionDefLibrary | None
     library_r: FunctionDefLibrary | None
     collections: Mapping[str, nz.RestoredCollection]
     debug_info: GraphDebugInfo | None = None
+    cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 def import_meta_graph(
@@ -58,7 +63,8 @@ def import_meta_graph(
     """Import ``meta_graph`` as TensorFlow 2.21 does, raising its errors in its order.
 
     Every failure is an :class:`~mgstore.errors.InvalidGraphError` (a ``ValueError``) with
-    TensorFlow's message where it has one. ``meta_graph`` is not modified.
+    TensorFlow's message where it has one. The result shares ``meta_graph``'s nodes, which are
+    normalised in place: pass a message nothing else uses.
     """
     registry = registry if registry is not None else load_registry()
     graph_def = meta_graph.graph_def
@@ -82,30 +88,24 @@ def import_meta_graph(
         if meta_graph.meta_info_def.HasField("stripped_op_list")
         else None
     )
-    normal: list[NodeDef] = []
-    for i in order:
-        node = stored[i]
-        op_def = registry.get(node.op) or functions.get(node.op)
-        if op_def is None:
-            raise nz.import_error(
-                f"Op type not registered '{node.op}' in TensorFlow 2.21 (node '{node.name}'): "
-                "TensorFlow's import fails with NotFoundError",
-                graph_def.versions,
-            )
-        out = nz.normalize_attrs(node, registry, producer_ops, remove_output_shapes=True)
-        _set_output_shapes(out, node, op_def, graph_def.versions)
-        normal.append(out)
+    attrs = _AttrNormalizer(registry, producer_ops, functions, graph_def.versions)
+    nodes = [stored[i] for i in order]
+    for node in nodes:
+        attrs.normalize(node)
     # 6. devices and colocation, then collections
     devices = nz.colocated_devices(stored, order)
-    for out, i in zip(normal, order, strict=True):
-        out.device = devices[i]
+    for node, i in zip(nodes, order, strict=True):
+        if node.device != devices[i]:
+            node.device = devices[i]
+    p_inputs = {i: new for i, new in enumerate(map(_path_p_inputs, nodes)) if new is not None}
     library_p = nz.path_p_library(library) if library_r is not None else None
     collections = nz.restore_collections(
         meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version
     )
     return ImportedGraph(
-        nodes=tuple(normal),
-        held_sizes=tuple(_held_size(n) for n in normal),
+        nodes=tuple(nodes),
+        size=graph_def.ByteSize(),
+        p_inputs=p_inputs,
         versions=versions,
         library_p=library_p,
         library_r=library_r,
@@ -133,24 +133,110 @@ def num_outputs(node: NodeDef, op_def: OpDef) -> int | None:
     return count
 
 
-def _set_output_shapes(out: NodeDef, stored: NodeDef, op_def: OpDef, versions: VersionDef) -> None:
-    """Give ``out`` the ``_output_shapes`` an export adds (2.4), from the stored ones."""
-    outputs = num_outputs(out, op_def)
-    if not outputs:
-        return  # no outputs: TensorFlow ignores stored shapes and adds none
-    value = stored.attr.get(_OUTPUT_SHAPES)
-    if value is None or _OUTPUT_SHAPES in out.attr:
-        return  # no stored shapes (TensorFlow would infer them), or not a list of shapes
-    if len(value.list.shape) != outputs:
-        raise nz.import_error(
-            f"Node '{stored.name}' has {outputs} outputs but the _output_shapes attribute "
-            f"specifies shapes for {len(value.list.shape)} outputs",
-            versions,
+class _AttrNormalizer:
+    """:func:`~mgstore.export.normalize.normalize_attrs` and the ``_output_shapes`` an export
+    adds (2.3, 2.4), in place and with per-op caches: most stored nodes need no change."""
+
+    def __init__(
+        self,
+        registry: Mapping[str, OpDef],
+        producer_ops: OpList | None,
+        functions: Mapping[str, OpDef],
+        versions: VersionDef,
+    ) -> None:
+        self.registry = registry
+        self.functions = functions
+        self.versions = versions
+        self.producer: dict[str, OpDef] = (
+            {op.name: op for op in producer_ops.op} if producer_ops is not None else {}
         )
-    out.attr[_OUTPUT_SHAPES].CopyFrom(AttrValue(list=AttrValue.ListValue(shape=value.list.shape)))
+        self.ops: dict[str, _OpInfo] = {}
+
+    def normalize(self, node: NodeDef) -> None:
+        info = self.ops.get(node.op)
+        if info is None:
+            info = self.ops[node.op] = self._op_info(node)
+        attr = node.attr
+        for name, default in info.defaults:
+            if name not in attr or attr[name].WhichOneof("value") is None:
+                attr[name].CopyFrom(default)
+        if info.producer_defaults:
+            for key in [k for k in attr if k in info.producer_defaults]:
+                if attr[key] == info.producer_defaults[key]:
+                    del attr[key]
+        outputs = info.outputs if info.outputs is not None else num_outputs(node, info.op_def)
+        shapes = attr.get(_OUTPUT_SHAPES)
+        if shapes is None or not _is_shape_list(shapes):
+            return  # none stored (TensorFlow would infer them), or not shapes: kept as is
+        if not outputs:
+            del attr[_OUTPUT_SHAPES]
+        elif len(shapes.list.shape) != outputs:
+            raise nz.import_error(
+                f"Node '{node.name}' has {outputs} outputs but the _output_shapes attribute "
+                f"specifies shapes for {len(shapes.list.shape)} outputs",
+                self.versions,
+            )
+
+    def _op_info(self, node: NodeDef) -> _OpInfo:
+        op_def = self.registry.get(node.op) or self.functions.get(node.op)
+        if op_def is None:
+            raise nz.import_error(
+                f"Op type not registered '{node.op}' in TensorFlow 2.21 (node '{node.name}'): "
+                "TensorFlow's import fails with NotFoundError",
+                self.versions,
+            )
+        current = self.registry.get(node.op)
+        defaults: tuple[tuple[str, AttrValue], ...] = ()
+        producer_defaults: dict[str, AttrValue] = {}
+        if current is not None:
+            defaults = tuple(
+                (a.name, a.default_value) for a in current.attr if a.HasField("default_value")
+            )
+            declared = {a.name for a in current.attr}
+            for a in getattr(self.producer.get(node.op), "attr", ()):
+                if a.name not in declared and a.name not in producer_defaults:
+                    producer_defaults[a.name] = a.default_value if a.HasField(
+                        "default_value") else None  # fmt: skip
+            producer_defaults = {k: v for k, v in producer_defaults.items() if v is not None}
+        dynamic = any(a.number_attr or a.type_list_attr for a in op_def.output_arg)
+        outputs = None if dynamic else len(op_def.output_arg)
+        return _OpInfo(op_def, defaults, producer_defaults, outputs)
 
 
-def _held_size(node: NodeDef) -> int:
+@dataclass(frozen=True)
+class _OpInfo:
+    op_def: OpDef
+    defaults: tuple[tuple[str, AttrValue], ...]
+    producer_defaults: Mapping[str, AttrValue]
+    outputs: int | None  # None: depends on the node's attrs
+
+
+def _is_shape_list(value: AttrValue) -> bool:
+    """Whether ``value`` is a list holding only shapes (what import drops, 2.3)."""
+    if value.WhichOneof("value") != "list":
+        return False
+    lst = value.list
+    return not (lst.s or lst.i or lst.f or lst.b or lst.type or lst.tensor or lst.func)
+
+
+def _path_p_inputs(node: NodeDef) -> list[str] | None:
+    """The inputs path P writes for ``node`` (2.7) if they differ from the stored ones."""
+    controls = 0
+    suspect = False
+    for text in node.input:
+        if text.startswith("^"):
+            controls += 1
+        elif ":" in text:
+            index = text[text.rfind(":") + 1 :]
+            suspect = suspect or index.startswith("0") or len(index) > 9
+    if controls < 2 and not suspect:
+        return None
+    stored = list(node.input)
+    new = nz.normalize_inputs_path_p(stored)
+    return new if new != stored else None
+
+
+def held_size(node: NodeDef) -> int:
     """``node.ByteSize()`` without its ``_output_shapes`` entry (what the 2 GB check sums)."""
     size: int = node.ByteSize()
     value = node.attr.get(_OUTPUT_SHAPES)

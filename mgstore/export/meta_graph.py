@@ -17,13 +17,13 @@ from typing import TypeAlias
 
 from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InputError, InvalidGraphError
-from mgstore.export.imported import ImportedGraph
-from mgstore.export.normalize import TF_VERSION, CollectionItem, normalize_inputs_path_p, regenerate
+from mgstore.export.imported import ImportedGraph, held_size
+from mgstore.export.normalize import TF_VERSION, CollectionItem, regenerate
 from mgstore.export.oplist import stripped_op_list_for
 from mgstore.export.payloads import add_collection, item_name
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX, in_scope, rewrite_inputs, rewrite_node
 from mgstore.export.strip import strip_default_attrs
-from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
+from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, OpList, SaverDef
 
 __all__ = ["TF_GIT_VERSION", "ExportOptions", "Exported", "build", "extraneous_saver_nodes"]
 
@@ -59,6 +59,7 @@ class Exported:
 
     meta_graph: MetaGraphDef
     names: tuple[tuple[str, str], ...]
+    data: bytes | None = None  # its deterministic bytes, when they were assembled directly
 
 
 def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
@@ -84,7 +85,7 @@ def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
         else:  # path R
             graph_def.versions.CopyFrom(graph.versions)
         size = 0
-        for i, node in enumerate(source):
+        for node in source:
             if (node.name.startswith(UNBOUND_INPUT_PREFIX) or in_scope(node.name, scope)) and (
                 node.name not in excluded
             ):
@@ -95,8 +96,8 @@ def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
                     new.device = ""
                 graph_def.node.append(new)
                 names.append((node.name, new.name))
-                if given is None:
-                    size += graph.held_sizes[i]
+                if given is None and graph.size >= _SIZE_LIMIT:  # else the sum stays below
+                    size += held_size(node)
                     if size >= _SIZE_LIMIT:
                         raise InputError(
                             f"GraphDef cannot be larger than 2GB. Received size: {size}."
@@ -112,20 +113,65 @@ def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
         graph_def.CopyFrom(o.graph_def)
         names = [(n.name, n.name) for n in graph_def.node]
         collections = _collections(graph)
-    else:  # path P
-        for node in graph.nodes:
-            new = graph_def.node.add()
-            new.CopyFrom(node)
-            if node.input:
-                new.input[:] = normalize_inputs_path_p(node.input)
-            names.append((node.name, node.name))
-        graph_def.versions.CopyFrom(graph.versions)
-        if graph.library_p is not None:
-            graph_def.library.CopyFrom(graph.library_p)
+    else:  # path P: the imported graph as it is, serialised once per imported graph
         collections = _collections(graph)
+        _check_global_variables(collections.get("variables"), scope)
+        names = [(node.name, node.name) for node in graph.nodes]
+        path_p, op_list = _path_p(graph)
+        if o.strip_default_attrs:
+            graph_def.MergeFromString(path_p)
+        else:  # assemble the bytes: the message is parsed from them once
+            out = _create_meta_graph_def(graph, None, collections, excluded, o, op_list)
+            data = _with_graph_def(out.SerializeToString(deterministic=True), path_p)
+            return Exported(MetaGraphDef.FromString(data), tuple(names), data)
     _check_global_variables(collections.get("variables"), scope)
     meta_graph = _create_meta_graph_def(graph, graph_def, collections, excluded, o)
     return Exported(meta_graph, tuple(names))
+
+
+def _path_p(graph: ImportedGraph) -> tuple[bytes, OpList]:
+    """The GraphDef path P writes for ``graph`` (deterministic bytes) and its op list."""
+    cached = graph.cache.get("path_p")
+    if cached is None:
+        graph_def = GraphDef()
+        graph_def.node.extend(graph.nodes)
+        for i, inputs in graph.p_inputs.items():
+            graph_def.node[i].input[:] = inputs
+        graph_def.versions.CopyFrom(graph.versions)
+        if graph.library_p is not None:
+            graph_def.library.CopyFrom(graph.library_p)
+        cached = graph.cache["path_p"] = (
+            graph_def.SerializeToString(deterministic=True),
+            stripped_op_list_for(graph_def),
+        )
+    assert isinstance(cached, tuple)
+    return cached
+
+
+def _with_graph_def(meta_graph: bytes, graph_def: bytes) -> bytes:
+    """Deterministic MetaGraphDef bytes with field 2 (graph_def) inserted after field 1."""
+    assert meta_graph[0] == 0x0A  # meta_info_def comes first and is always present
+    length, pos = 0, 1
+    shift = 0
+    while True:
+        byte = meta_graph[pos]
+        length |= (byte & 0x7F) << shift
+        pos += 1
+        shift += 7
+        if byte < 0x80:
+            break
+    end = pos + length
+    head, tail = meta_graph[:end], meta_graph[end:]
+    return b"".join((head, b"\x12", _varint(len(graph_def)), graph_def, tail))
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def extraneous_saver_nodes(nodes: Iterable[NodeDef], saver_def: SaverDef | None) -> frozenset[str]:
@@ -208,23 +254,32 @@ def _check_global_variables(
 
 def _create_meta_graph_def(
     graph: ImportedGraph,
-    graph_def: GraphDef,
+    graph_def: GraphDef | None,
     collections: _Collections,
     excluded: frozenset[str],
     o: ExportOptions,
+    op_list: OpList | None = None,
 ) -> MetaGraphDef:
-    """``create_meta_graph_def`` (3.1 step 5) on the GraphDef just built."""
+    """``create_meta_graph_def`` (3.1 step 5) on the GraphDef just built.
+
+    With ``graph_def`` None the result lacks it (the caller adds its bytes) and ``op_list``
+    is its ``stripped_op_list``.
+    """
     out = MetaGraphDef()
     info = out.meta_info_def
     if o.meta_info_def is not None:
         info.CopyFrom(o.meta_info_def)
     info.tensorflow_version = TF_VERSION
     info.tensorflow_git_version = TF_GIT_VERSION
-    out.graph_def.SetInParent()
-    out.graph_def.MergeFrom(graph_def)
+    if graph_def is not None:
+        out.graph_def.SetInParent()
+        out.graph_def.MergeFrom(graph_def)
     if not info.stripped_op_list.op:
         info.stripped_op_list.SetInParent()
-        info.stripped_op_list.MergeFrom(stripped_op_list_for(out.graph_def))
+        info.stripped_op_list.MergeFrom(
+            op_list if graph_def is None and op_list is not None
+            else stripped_op_list_for(out.graph_def)
+        )
     if o.strip_default_attrs:
         strip_default_attrs(out.graph_def)
         info.stripped_default_attrs = True
@@ -240,10 +295,34 @@ def _create_meta_graph_def(
             proto_function = True
         elif key in collections:
             items, proto_function = collections[key]
+            if not o.export_scope and not excluded and key in graph.collections:
+                _add_plain_collection(out, graph, key, items, proto_function)
+                continue
         else:
             continue
         add_collection(out, key, items, o.export_scope, excluded, proto_function=proto_function)
     return out
+
+
+def _add_plain_collection(
+    out: MetaGraphDef,
+    graph: ImportedGraph,
+    key: str,
+    items: Sequence[CollectionItem | str],
+    proto_function: bool,
+) -> None:
+    """:func:`add_collection` without scope or removed nodes, cached per imported graph."""
+    cache = graph.cache.setdefault("plain_collections", {})
+    assert isinstance(cache, dict)
+    if key not in cache:
+        scratch = MetaGraphDef()
+        add_collection(scratch, key, items, "", frozenset(), proto_function=proto_function)
+        cache[key] = scratch.collection_def.get(key)
+    entry = cache[key]
+    if entry is not None:
+        out.collection_def[key].MergeFrom(entry)
+    elif items:  # every item failed: TensorFlow removes the key, earlier values included
+        out.collection_def.pop(key, None)
 
 
 def _saver_from(saver_def: SaverDef | None, graph: ImportedGraph) -> SaverDef:

@@ -24,6 +24,7 @@ instead (a failed CHECK, a TypeError), the message says so.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -120,42 +121,60 @@ def import_order(
     checked as each node is created) and cycles (``N nodes in a cycle``).
     """
     index: dict[str, int] = {}
+    inputs: list[list[str]] = []
     for i, node in enumerate(nodes):
-        if not _VALID_NAME.fullmatch(node.name):
-            raise import_error(
-                f"Node '{node.name}': Node name contains invalid characters", versions
-            )
-        if node.name in index:
-            raise import_error(f"Node '{node.name}' is not unique", versions)
-        index[node.name] = i
+        name = node.name
+        if not _VALID_NAME.fullmatch(name):
+            raise import_error(f"Node '{name}': Node name contains invalid characters", versions)
+        if name in index:
+            raise import_error(f"Node '{name}' is not unique", versions)
+        index[name] = i
         if not node.op:
-            raise import_error(f"Node '{node.name}' does not specify an operation", versions)
+            raise import_error(f"Node '{name}' does not specify an operation", versions)
+        texts = list(node.input)
+        inputs.append(texts)
         seen_control = False
-        for text in node.input:
+        for text in texts:
             if text.startswith("^"):
                 seen_control = True
             elif seen_control:
                 raise import_error(
-                    f"Node '{node.name}': Control dependencies must come after regular "
+                    f"Node '{name}': Control dependencies must come after regular "
                     "dependencies",
                     versions,
                 )
     next_iterations = {n.name for n in nodes if n.op in _NEXT_ITERATION_OPS}
+    sources: list[list[int]] = []
+    in_order = True  # every input comes from an earlier node: the order is kept as is
+    for i, texts in enumerate(inputs):
+        row = []
+        for text in texts:
+            source = index.get(_source_name(text))
+            if source is None:
+                raise import_error(
+                    f"Node '{nodes[i].name}': Unknown input node '{text}'", versions
+                )
+            row.append(source)
+            in_order = in_order and source < i
+        sources.append(row)
+    if in_order and not next_iterations:
+        if check_colocation:
+            for node in nodes:
+                if "_class" in node.attr:
+                    _check_colocation(node, index, versions)
+        return list(range(len(nodes)))
     pending: list[int] = []
     outputs: list[list[int]] = [[] for _ in nodes]
     for i, node in enumerate(nodes):
-        count = len(node.input)
+        count = len(inputs[i])
         if node.op in _MERGE_OPS:
-            controls = sum(1 for t in node.input if t.startswith("^"))
+            controls = sum(1 for t in inputs[i] if t.startswith("^"))
             if any(
                 not t.startswith("^") and parse_tensor_name(t)[0] in next_iterations
-                for t in node.input
+                for t in inputs[i]
             ):
                 count = controls + 1
-        for text in node.input:
-            source = index.get(parse_tensor_name(text)[0])
-            if source is None:
-                raise import_error(f"Node '{node.name}': Unknown input node '{text}'", versions)
+        for source in sources[i]:
             outputs[source].append(i)
         pending.append(count)
     ready = [i for i, count in enumerate(pending) if count == 0]
@@ -165,13 +184,7 @@ def import_order(
         o = heapq.heappop(ready)
         order.append(o)
         if check_colocation:
-            for entry in _cpp_colocation_entries(nodes[o]):
-                if entry.startswith(b"loc:@") and entry[5:].decode("utf-8", "replace") not in index:
-                    raise import_error(
-                        f"Node '{nodes[o].name}' expects to be colocated with unknown node "
-                        f"'{entry[5:].decode('utf-8', 'replace')}'",
-                        versions,
-                    )
+            _check_colocation(nodes[o], index, versions)
         from_next_iteration = nodes[o].op in _NEXT_ITERATION_OPS
         for c in outputs[o]:
             if from_next_iteration and nodes[c].op in _MERGE_OPS:
@@ -191,10 +204,29 @@ def import_order(
     return order
 
 
+def _source_name(text: str) -> str:
+    """The node an input string names: :func:`parse_tensor_name`'s node, fast."""
+    colon = text.rfind(":")
+    if colon > 0 and text[colon + 1 :].isdigit() and text[colon + 1 :].isascii():
+        return text[:colon]
+    return text[1:] if text.startswith("^") else text
+
+
+def _check_colocation(node: NodeDef, index: Mapping[str, int], versions: VersionDef | None) -> None:
+    for entry in _cpp_colocation_entries(node):
+        if entry.startswith(b"loc:@") and entry[5:].decode("utf-8", "replace") not in index:
+            raise import_error(
+                f"Node '{node.name}' expects to be colocated with unknown node "
+                f"'{entry[5:].decode('utf-8', 'replace')}'",
+                versions,
+            )
+
+
 # ------------------------------------------------------------------------------------------
 # 2.5 / 2.6 devices
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_device(device: str) -> str:
     """The device string TensorFlow gives a node placed on ``device`` (spec 2.5).
 
@@ -304,11 +336,12 @@ def colocated_devices(nodes: Sequence[NodeDef], order: Sequence[int] | None = No
     devices = [""] * len(nodes)
     colocated: list[tuple[int, list[str]]] = []
     for i in order:
-        targets = colocation_targets(nodes[i])
+        node = nodes[i]
+        targets = colocation_targets(node) if "_class" in node.attr else None
         if targets:
             colocated.append((i, targets))
         else:
-            devices[i] = canonical_device(nodes[i].device)
+            devices[i] = canonical_device(node.device)
     for i, targets in colocated:
         for target in targets:
             j = index.get(target)

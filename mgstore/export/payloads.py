@@ -64,10 +64,10 @@ def scoped_payload(item: Message, scope: str) -> Message | None:
     the names of 4.9 stripped. A variable whose ``SaveSliceInfoDef`` lies outside the scope
     makes TensorFlow fail on the whole collection: raises :class:`_Unserializable`.
     """
+    if not scope:
+        return item  # regenerated payloads already are to_proto() without a scope
     if isinstance(item, SaverDef):
         names = ("filename_tensor_name", "save_tensor_name", "restore_op_name")
-        if not scope:
-            return item
         if not all(getattr(item, n).startswith(scope) for n in names):
             return None
         return _stripped(item, scope, names)
