@@ -13,12 +13,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from mgstore.db import engine as db
 from mgstore.db import versions
+from mgstore.errors import InputError
 from mgstore.export.api import export_imported, export_options, in_memory_graph
 from mgstore.export.imported import ImportedGraph, import_meta_graph
 from mgstore.io import published
@@ -44,11 +46,13 @@ def export(store: Store, arguments: Mapping[str, Any], kwargs: Mapping[str, Any]
         arguments["clear_extraneous_savers"], arguments["strip_default_attrs"], **kwargs,
     )  # fmt: skip
     filename = arguments["filename"]
+    query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
         imported = _imported_version(store, graph)
+    elif isinstance(query, dict):  # a query result: export its nodes from its version
+        imported = _imported_version(store, str(query.get("ref")), query.get("content_hash"))
+        options = replace(options, selection=frozenset(graph.nodes))
     else:
-        if isinstance(graph, nx.MultiDiGraph) and graph.graph.get("query"):
-            pass  # provenance of a query result: recorded with the export (issue 6)
         imported = import_meta_graph(*in_memory_graph(graph))
     meta_graph, files = export_imported(
         imported, filename, bool(arguments["as_text"]), bool(arguments["save_debug_info"]),
@@ -61,10 +65,18 @@ def export(store: Store, arguments: Mapping[str, Any], kwargs: Mapping[str, Any]
     return meta_graph
 
 
-def _imported_version(store: Store, ref: str) -> ImportedGraph:
-    """The imported form of the version ``ref`` names, from the cache or from its bytes."""
+def _imported_version(store: Store, ref: str, content_hash: object = None) -> ImportedGraph:
+    """The imported form of the version ``ref`` names, from the cache or from its bytes.
+
+    ``content_hash``, if given, must be the version's (a query result names its version).
+    """
     with db.transaction(store.engine) as conn:
         row = store._resolve(conn, ref)
+        if content_hash is not None and row.content_hash != content_hash:
+            raise InputError(
+                f"the query result came from {ref} with content {content_hash}, but {ref} in "
+                f"this store has content {row.content_hash}: query this store again"
+            )
         key = (row.content_hash, row.debug_hash)
         with _cache_lock:
             cached = _cache.get(key)

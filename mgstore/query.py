@@ -96,6 +96,9 @@ def query(
 
     See the module docstring for the filters and for which graph-level parts are kept. The
     nodes keep the version's order; edges join kept nodes. Unknown refs raise NotFoundError.
+    ``g.graph["query"]`` records the version (``ref``, ``content_hash``) and the filters, so
+    that exporting the result (``Store.export_meta_graph(graph=g)``) exports from that version
+    and records the query.
     """
     _check_scope(scope, strict_scope)
     collections = _str_list(collection, "collection")
@@ -105,6 +108,8 @@ def query(
     _check_closure(closure, depth)
     with db.transaction(store.engine) as conn:
         row = store._resolve(conn, ref)
+        origin = {"ref": f"{store._graph_name(conn, row.graph_id)}@{row.number}",
+                  "content_hash": row.content_hash}  # fmt: skip
         cond = _filters(conn, row, scope, strict_scope, collections, op_types, devices)
         if closure is None:
             found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
@@ -142,7 +147,12 @@ def query(
             ).scalars()
         )
     _restrict(meta, kept, touched)
-    return to_networkx(meta)
+    g = to_networkx(meta)
+    filters = {"scope": scope, "strict_scope": strict_scope or None, "collection": collections,
+               "op_type": op_types, "device": devices, "name_regex": name_regex,
+               "closure": closure, "depth": depth}  # fmt: skip
+    g.graph["query"] = {**origin, **{k: v for k, v in filters.items() if v}}
+    return g
 
 
 def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, int]]:

@@ -220,8 +220,9 @@ def in_memory_graph(graph: object) -> tuple[MetaGraphDef, GraphDebugInfo | None]
     from mgstore.graph import from_networkx
 
     if isinstance(graph, nx.MultiDiGraph):
-        meta_graph, debug = from_networkx(graph)
-        return meta_graph, debug
+        meta_graph = from_networkx(graph)
+        debug = graph.graph.get("debug_info")
+        return meta_graph, coerce_message(debug, expected=("GraphDebugInfo",))[1] if debug else None
     if graph is None:
         raise ArgumentTypeError(
             "graph is required: mgstore has no default graph; pass a stored version's ref "

@@ -40,6 +40,8 @@ class ExportOptions:
     """The arguments of ``export_meta_graph`` that shape the returned message.
 
     Messages are mgstore's classes; ``export_scope`` ``""`` means none, as in TensorFlow.
+    ``selection`` (mgstore's own: a query result) keeps only the nodes so named, as if the
+    others were removed like extraneous saver nodes, and the collection items naming them.
     """
 
     meta_info_def: MetaGraphDef.MetaInfoDef | None = None
@@ -51,6 +53,7 @@ class ExportOptions:
     clear_extraneous_savers: bool = False
     strip_default_attrs: bool = False
     unbound_inputs_col_name: str | None = "unbound_inputs"
+    selection: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
     o = options
     scope = o.export_scope
     excluded: frozenset[str] = frozenset()
+    if o.selection is not None:
+        source_names = (o.graph_def.node if o.graph_def is not None else graph.nodes)
+        excluded = frozenset(n.name for n in source_names if n.name not in o.selection)
     unbound: list[str] = []
     names: list[tuple[str, str]] = []
     graph_def = GraphDef()
@@ -78,7 +84,7 @@ def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
         given = o.graph_def
         source: Sequence[NodeDef] = given.node if given is not None else graph.nodes
         if o.clear_extraneous_savers:
-            excluded = extraneous_saver_nodes(source, o.saver_def)
+            excluded |= extraneous_saver_nodes(source, o.saver_def)
         if given is not None:  # path D
             graph_def.versions.CopyFrom(given.versions)
             graph_def.library.CopyFrom(given.library)
@@ -109,6 +115,18 @@ def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
                     raise InputError("GraphDef cannot be larger than 2GB.")
             graph_def.library.CopyFrom(graph.library_r)
         collections = _collections_after_export(graph, o.unbound_inputs_col_name, unbound)
+    elif o.selection is not None:  # path P, the selected nodes only
+        collections = _collections(graph)
+        for i, node in enumerate(graph.nodes):
+            if node.name in o.selection:
+                new = graph_def.node.add()
+                new.CopyFrom(node)
+                if i in graph.p_inputs:
+                    new.input[:] = graph.p_inputs[i]
+                names.append((node.name, node.name))
+        graph_def.versions.CopyFrom(graph.versions)
+        if graph.library_p is not None:
+            graph_def.library.CopyFrom(graph.library_p)
     elif o.graph_def is not None:  # given, no option: copied verbatim
         graph_def.CopyFrom(o.graph_def)
         names = [(n.name, n.name) for n in graph_def.node]
@@ -300,7 +318,8 @@ def _create_meta_graph_def(
                 continue
         else:
             continue
-        add_collection(out, key, items, o.export_scope, excluded, proto_function=proto_function)
+        add_collection(out, key, items, o.export_scope, excluded,
+                       proto_function=proto_function, selection=o.selection)  # fmt: skip
     return out
 
 

@@ -47,12 +47,22 @@ def item_name(item: CollectionItem | str) -> str | None:
     return None  # bytes, numbers, Any and Savers have no name
 
 
-def included(item: CollectionItem | str, scope: str, excluded: Collection[str]) -> bool:
-    """TensorFlow's ``_should_include_node`` for a collection item (4.8 step 2)."""
+def included(
+    item: CollectionItem | str,
+    scope: str,
+    excluded: Collection[str],
+    selection: Collection[str] | None = None,
+) -> bool:
+    """TensorFlow's ``_should_include_node`` for a collection item (4.8 step 2); with a
+    ``selection`` (mgstore's), also whether the op the item names is selected."""
     name = item_name(item)
     if name is None:
         return True
     if name in excluded:
+        return False
+    if name.startswith(UNBOUND_INPUT_PREFIX):
+        return True
+    if selection is not None and _op_name(name) not in selection:
         return False
     return name.startswith(UNBOUND_INPUT_PREFIX) or not scope or name.startswith(scope)
 
@@ -115,6 +125,7 @@ def add_collection(
     excluded: Collection[str],
     *,
     proto_function: bool,
+    selection: Collection[str] | None = None,
 ) -> None:
     """Add ``items`` of collection ``key`` to ``meta_graph`` as ``add_collection_def`` does.
 
@@ -124,7 +135,7 @@ def add_collection(
     rewritten for the scope, an empty entry if all are out of scope; else by the first item's
     type. An item TensorFlow cannot serialise removes the whole key, earlier values included.
     """
-    kept = [item for item in items if included(item, scope, excluded)]
+    kept = [item for item in items if included(item, scope, excluded, selection)]
     if not kept:
         return
     entry = meta_graph.collection_def[key]
@@ -159,6 +170,12 @@ def _fill(entry: CollectionDef, items: list[Any], scope: str, *, proto_function:
                 entry.node_list.value.append(strip_scope(name, scope))
     else:
         entry.any_list.value.extend(items)
+
+
+def _op_name(name: str) -> str:
+    name = name.removeprefix("^")
+    head, colon, index = name.rpartition(":")
+    return head if colon and index.isdigit() else name
 
 
 def _as_bytes(item: object) -> bytes:
