@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from mgstore.db import migrate
@@ -122,7 +123,7 @@ def _query(args: argparse.Namespace) -> int:
         g = store.query(
             args.ref,
             scope=args.scope,
-            collection=args.collection or None,
+            collection=args.query_collection or None,
             op_type=args.op_type or None,
             device=args.device or None,
             name_regex=args.name_regex,
@@ -142,6 +143,129 @@ def _query(args: argparse.Namespace) -> int:
             [[n["name"], n["op"], n["device"], ", ".join(n["inputs"])] for n in nodes],
         )
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    if args.no_collections and args.collection:
+        raise InputError("--collection and --no-collections exclude each other")
+    with Store(args.db) as store:
+        graph: Any = args.ref
+        if _query_options(args):
+            graph = store.query(args.ref, **_query_options(args))
+        store.export_meta_graph(
+            args.output,
+            collection_list=[] if args.no_collections else (args.collection_list or None),
+            as_text=args.as_text,
+            graph=graph,
+            saver_def=store.saver_def(args.ref) if args.saver_def else None,
+            export_scope=args.export_scope,
+            clear_devices=args.clear_devices,
+            clear_extraneous_savers=args.clear_extraneous_savers,
+            strip_default_attrs=args.strip_default_attrs,
+            save_debug_info=args.save_debug_info,
+        )
+        record = store.last_export
+    assert record is not None
+    if args.json:
+        _print_json(record.to_dict())
+    else:
+        print(f"{record.path}  sha256:{record.sha256}")
+        if record.debug_path:
+            print(f"{record.debug_path}  sha256:{record.debug_sha256}")
+    return 0
+
+
+def _query_options(args: argparse.Namespace) -> dict[str, Any]:
+    options = {
+        "scope": args.scope,
+        "strict_scope": args.strict_scope,
+        "collection": args.query_collection or None,
+        "op_type": args.op_type or None,
+        "device": args.device or None,
+        "name_regex": args.name_regex,
+        "closure": args.closure,
+        "depth": args.depth,
+    }
+    return {k: v for k, v in options.items() if v}
+
+
+def _exports(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        records = store.exports(
+            graph=args.graph, since=_date(args.since), until=_date(args.until), user=args.user
+        )
+    if args.json:
+        _print_json([r.to_dict() for r in records])
+    else:
+        _print_table(
+            ["ID", "WHEN (UTC)", "REF", "STATUS", "BY", "PATH"],
+            [
+                [
+                    r.id[:12],
+                    f"{r.created_at:%Y-%m-%d %H:%M:%S}",
+                    r.ref or "",
+                    r.status,
+                    r.user,
+                    r.path if r.ok else f"{r.path} ({r.error})",
+                ]
+                for r in records
+            ],
+        )
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if (args.id is None) == (not args.all):
+        raise InputError("give an export ID or --all")
+    with Store(args.db) as store:
+        results = store.verify(args.id)
+    if args.json:
+        _print_json([v.to_dict() for v in results])
+    else:
+        _print_table(
+            ["ID", "STATUS", "PATH"], [[v.export_id[:12], v.status, v.path] for v in results]
+        )
+    return 0 if all(v.ok for v in results) else 1
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        record = store.reproduce(args.id, args.output)
+    print(f"reproduced: {record.path}  sha256:{record.sha256}")
+    return 0
+
+
+def _which(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        found = store.which(args.file)
+    if args.json:
+        _print_json([p.to_dict() for p in found])
+        return 0 if found else 1
+    if not found:
+        print(f"{args.file}: no recorded export wrote these bytes")
+        return 1
+    for p in found:
+        e = p.export
+        print(f"file     {p.path}  sha256:{p.sha256}")
+        print(f"export   {e.id}  {e.created_at:%Y-%m-%d %H:%M:%S} UTC by {e.user}@{e.host}")
+        print(f"         to {e.path}{'  (moved since)' if p.moved else ''}")
+        print(f"version  {e.ref}  {e.content_hash}")
+        if p.version is not None and p.version.source_path:
+            print(f"source   {p.version.source_path}  sha256:{p.version.source_sha256}")
+    return 0
+
+
+def _audit_check(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        report = store.audit_check()
+    if args.json:
+        _print_json(report.to_dict())
+    elif report.ok:
+        print(f"audit log intact: {report.records} records, head {report.head_hash}")
+    else:
+        for problem in report.problems:
+            print(f"audit log: {problem}")
+    return 0 if report.ok else 1
 
 
 def _scopes(args: argparse.Namespace) -> int:
@@ -277,36 +401,87 @@ def _parser() -> argparse.ArgumentParser:
         help="do not write the stored debug info beside the file (<stem>.debug)",
     )
 
+    filters = argparse.ArgumentParser(add_help=False)
+    filters.add_argument("--scope", help="name prefix, as export_scope matches")
+    filters.add_argument(
+        "--strict-scope", action="store_true", help="match the scope at name-scope boundaries only"
+    )
+    filters.add_argument(
+        "--op-type", action="append", default=[], metavar="OP", help="op type (repeatable)"
+    )
+    filters.add_argument("--device", action="append", default=[], help="device (repeatable)")
+    filters.add_argument("--name-regex", metavar="REGEX", help="node names matching (re.search)")
+    filters.add_argument(
+        "--closure",
+        choices=["ancestors", "descendants"],
+        help="add everything the selection depends on, or that depends on it",
+    )
+    filters.add_argument("--depth", type=int, help="with --closure: at most this many hops")
+
     sub = command(
         "query",
         _query,
         "list the nodes of a version that pass every filter (in SQL)",
         "mgstore query resnet --scope block_7/ --strict-scope --closure ancestors",
-        [data],
+        [data, filters],
     )
     sub.add_argument("ref", help="NAME, NAME@N or a content-hash prefix")
-    sub.add_argument("--scope", help="name prefix, as export_scope matches")
-    sub.add_argument(
-        "--strict-scope", action="store_true", help="match the scope at name-scope boundaries only"
-    )
     sub.add_argument(
         "--collection",
+        dest="query_collection",
         action="append",
         default=[],
         metavar="NAME",
         help="nodes a collection refers to (repeatable)",
     )
-    sub.add_argument(
-        "--op-type", action="append", default=[], metavar="OP", help="op type (repeatable)"
+
+    sub = command(
+        "export",
+        _export,
+        "write a version as tf.compat.v1.train.export_meta_graph would (TensorFlow 2.21)",
+        "mgstore export resnet@2 -o block_7.meta --export-scope block_7 --clear-devices",
+        [data, filters],
     )
-    sub.add_argument("--device", action="append", default=[], help="device (repeatable)")
-    sub.add_argument("--name-regex", metavar="REGEX", help="node names matching (re.search)")
+    sub.add_argument("ref", help="NAME, NAME@N or a content-hash prefix")
+    sub.add_argument("-o", "--output", required=True, help="the file to write")
+    sub.add_argument("--export-scope", metavar="SCOPE", help="export_scope: keep and strip it")
     sub.add_argument(
-        "--closure",
-        choices=["ancestors", "descendants"],
-        help="add everything the selection depends on, or that depends on it",
+        "--collection",
+        dest="collection_list",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="collection_list: export these collections, in order, repeats kept (repeatable)",
     )
-    sub.add_argument("--depth", type=int, help="with --closure: at most this many hops")
+    sub.add_argument(
+        "--no-collections", action="store_true", help="collection_list=[]: export none"
+    )
+    sub.add_argument("--clear-devices", action="store_true", help="clear_devices=True")
+    sub.add_argument(
+        "--clear-extraneous-savers", action="store_true", help="clear_extraneous_savers=True"
+    )
+    sub.add_argument(
+        "--saver-def",
+        action="store_true",
+        help="pass the version's own saver_def (keeps its saver with --clear-extraneous-savers)",
+    )
+    sub.add_argument(
+        "--strip-default-attrs", action="store_true", help="strip_default_attrs=True"
+    )
+    sub.add_argument("--as-text", action="store_true", help="as_text=True: the text format")
+    sub.add_argument(
+        "--save-debug-info",
+        action="store_true",
+        help="save_debug_info=True: also write <stem>.debug from the stored debug info",
+    )
+    sub.add_argument(
+        "--in-collection",
+        dest="query_collection",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="query filter: only the nodes this collection refers to (repeatable)",
+    )
 
     sub = command(
         "scopes",
@@ -317,6 +492,54 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_argument("ref", help="NAME, NAME@N or a content-hash prefix")
     sub.add_argument("--depth", type=int, help="levels of the scope tree to show")
+
+    sub = command(
+        "exports",
+        _exports,
+        "list the recorded exports, newest first",
+        "mgstore exports --graph resnet --since 2026-11-01",
+        [data],
+    )
+    sub.add_argument("--graph", metavar="NAME", help="only exports of this graph")
+    sub.add_argument("--since", metavar="DATE", help="only exports at or after (ISO, UTC)")
+    sub.add_argument("--until", metavar="DATE", help="only exports at or before (ISO, UTC)")
+    sub.add_argument("--user", help="only exports by this user")
+
+    sub = command(
+        "verify",
+        _verify,
+        "check that exported files still have their recorded bytes (exit 1 if not)",
+        "mgstore verify --all",
+        [data],
+    )
+    sub.add_argument("id", nargs="?", help="an export id (or a unique prefix)")
+    sub.add_argument("--all", action="store_true", help="every successful export")
+
+    sub = command(
+        "reproduce",
+        _reproduce,
+        "export a recorded export again and check the bytes are the same",
+        "mgstore reproduce 3f2a9c -o again.meta",
+    )
+    sub.add_argument("id", help="an export id (or a unique prefix)")
+    sub.add_argument("-o", "--output", help="write the new file here (default: compare only)")
+
+    sub = command(
+        "which",
+        _which,
+        "find the export that wrote a file, by its bytes: export, version, ingest source",
+        "mgstore which ~/Downloads/model.meta",
+        [data],
+    )
+    sub.add_argument("file")
+
+    audit_cmd = command("audit", _no_subcommand, "check the audit log", "mgstore audit check")
+    audit_commands = audit_cmd.add_subparsers(title="audit commands", metavar="ACTION",
+                                              required=True)  # fmt: skip
+    sub = audit_commands.add_parser(
+        "check", parents=[common, data], help="verify the hash chain of the whole log"
+    )
+    sub.set_defaults(handler=_audit_check)
 
     db = command("db", _no_subcommand, "manage the database schema", "mgstore db upgrade")
     db_commands = db.add_subparsers(title="db commands", metavar="ACTION", required=True)
@@ -331,12 +554,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _no_subcommand(args: argparse.Namespace) -> int:
-    raise InputError("a db command needs an action: upgrade, downgrade or current")
+def _no_subcommand(args: argparse.Namespace) -> int:  # unreachable: actions are required
+    raise InputError("this command needs an action (see --help)")
 
 
 # --------------------------------------------------------------------------------------------
 # Output
+
+
+def _date(text: str | None) -> datetime | None:
+    """An ISO date or time from the command line, in UTC unless it names its zone."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"{text!r}: expected an ISO date or time, e.g. 2026-11-23T14:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _tags(pairs: Sequence[str]) -> dict[str, str]:

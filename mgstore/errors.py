@@ -15,7 +15,9 @@
     │   └── AmbiguousRefError                    a hash prefix that matches several versions
     └── StoreError                               the database could not do what was asked
         ├── SchemaError                          the database is at another schema revision
-        └── ConflictError                        a concurrent change won; retrying may succeed
+        ├── ConflictError                        a concurrent change won; retrying may succeed
+        └── AuditError                           the audit log was tampered with
+            └── ReproductionError                an export made again has other bytes
 
 Errors that stand for TensorFlow's own exceptions also derive from the built-in type TensorFlow
 raises (``ValueError``, ``TypeError``...), so code written against TensorFlow keeps working.
@@ -80,10 +82,19 @@ class ConflictError(StoreError):
     """A concurrent change won the race; the operation may succeed when retried."""
 
 
+class AuditError(StoreError):
+    """The audit log's hash chain is broken: a record was changed, removed or inserted."""
+
+
+class ReproductionError(AuditError):
+    """Exporting a recorded export again gave other bytes (both hashes are in the message)."""
+
+
 __all__ = [
     "AmbiguousInputError",
     "AmbiguousRefError",
     "ArgumentTypeError",
+    "AuditError",
     "ConflictError",
     "FormatError",
     "InputError",
@@ -91,6 +102,7 @@ __all__ = [
     "MgstoreError",
     "NotFoundError",
     "OutputError",
+    "ReproductionError",
     "SchemaError",
     "SourceNotFoundError",
     "StoreError",

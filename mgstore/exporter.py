@@ -1,13 +1,19 @@
 """Exports from a store: read a version, export it as TensorFlow would, write, record.
 
-:func:`export` is what :meth:`mgstore.Store.export_meta_graph` runs. The imported form of a
-version (:class:`~mgstore.export.imported.ImportedGraph`) depends only on its content, so it
-is kept in a small per-process cache keyed by content hash: repeated exports of a version
-only select, rewrite and write.
+:func:`export` is what :meth:`mgstore.Store.export_meta_graph` runs. An export of a stored
+version (by ref, or a query result) that writes a file is recorded in the audit log
+(:mod:`mgstore.audit`) in the transaction that puts the file in place; a failed one is
+recorded as failed. The options are recorded so that :func:`reproduce` can run the export
+again; message arguments (a ``saver_def``...) are kept as blobs and named by their SHA-256.
+
+The imported form of a version (:class:`~mgstore.export.imported.ImportedGraph`) depends only
+on its content, so it is kept in a small per-process cache keyed by content hash: repeated
+exports of a version only select, rewrite and write.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -17,20 +23,32 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
+from google.protobuf.message import Message
+from sqlalchemy import Connection, Row, select
 
+from mgstore import audit
 from mgstore.db import engine as db
 from mgstore.db import versions
-from mgstore.errors import InputError
-from mgstore.export.api import export_imported, export_options, in_memory_graph
+from mgstore.db.inserts import insert_blobs
+from mgstore.db.models import Base
+from mgstore.errors import InputError, NotFoundError
+from mgstore.export.api import ExportFile, export_imported, export_options, in_memory_graph
 from mgstore.export.imported import ImportedGraph, import_meta_graph
 from mgstore.io import published
-from mgstore.proto import GraphDebugInfo, MetaGraphDef
+from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef, SaverDef
 
 if TYPE_CHECKING:
     from mgstore.store import Store
 
-__all__ = ["export"]
+__all__ = ["export", "reproduce"]
 
+_MESSAGES: dict[str, type[Message]] = {
+    "meta_info_def": MetaGraphDef.MetaInfoDef,
+    "graph_def": GraphDef,
+    "saver_def": SaverDef,
+}
+_FLAGS = ("as_text", "clear_devices", "clear_extraneous_savers", "strip_default_attrs",
+          "save_debug_info")  # fmt: skip
 _CACHE_SIZE = 4
 _cache: OrderedDict[tuple[str, str | None], ImportedGraph] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -39,33 +57,104 @@ _cache_lock = threading.Lock()
 def export(store: Store, arguments: Mapping[str, Any], kwargs: Mapping[str, Any]) -> MetaGraphDef:
     """Run ``export_meta_graph`` with ``arguments`` (its named parameters) on ``store``."""
     started = time.monotonic()
-    graph = arguments["graph"]
+    origin: dict[str, Any] = {}
+    try:
+        meta_graph, files = _run(store, arguments, kwargs, origin)
+        if not files:
+            return meta_graph
+        if origin.get("version_id") is None:  # a graph from memory: no version to record
+            with published([(f.data, f.path) for f in files]):
+                return meta_graph
+        recorded = _recorded_options(arguments, kwargs)
+        store.last_export = db.retrying(lambda: _publish(store, files, origin, recorded, started))
+        return meta_graph
+    except Exception as error:
+        if arguments["filename"] and origin.get("version_id") is not None:
+            _record_failure(store, arguments, kwargs, origin, error, started)
+        raise
+
+
+def reproduce(
+    store: Store, record: audit.ExportRecord, path: str | os.PathLike[str] | None
+) -> audit.ExportRecord:
+    """Export ``record``'s version again with its query and options; compare the hashes.
+
+    Without ``path`` nothing is written and ``record`` is returned; with it, the new file is
+    written and recorded, and the new record is returned. Raises
+    :class:`~mgstore.errors.ReproductionError` when a hash differs.
+    """
+    audit.check_reproducible(record)
+    arguments: dict[str, Any] = {k: None for k in _PARAMETERS}
+    arguments.update(record.options)
+    kwargs = dict(arguments.pop("kwargs", None) or {})
+    V = Base.metadata.tables["versions"]
+    with db.transaction(store.engine) as conn:
+        for name, cls in _MESSAGES.items():
+            value = arguments.get(name)
+            if isinstance(value, Mapping):
+                sha = bytes.fromhex(str(value["sha256"]))
+                data = versions.blobs(conn, [sha])
+                if sha not in data:
+                    raise NotFoundError(f"export {record.id}: its {name} blob is missing")
+                arguments[name] = cls.FromString(data[sha])
+        row = conn.execute(select(V).where(V.c.id == record.version_id)).one()
+        ref = f"{store._graph_name(conn, row.graph_id)}@{row.number}"
+    arguments["graph"] = ref
+    if record.query:
+        filters = {k: v for k, v in record.query.items() if k not in ("ref", "content_hash")}
+        arguments["graph"] = store.query(ref, **filters)
+    if path is not None:
+        arguments["filename"] = os.fspath(path)
+        export(store, arguments, kwargs)
+        new: audit.ExportRecord | None = store.last_export
+        assert new is not None
+        audit.check_reproduction(record, str(new.sha256), new.debug_sha256)
+        return new
+    arguments["filename"] = record.path
+    _, files = _run(store, arguments, kwargs, {})
+    digests = [hashlib.sha256(f.data).hexdigest() for f in files]
+    audit.check_reproduction(record, digests[0], digests[1] if len(digests) > 1 else None)
+    return record
+
+
+def _run(
+    store: Store, arguments: Mapping[str, Any], kwargs: Mapping[str, Any], origin: dict[str, Any]
+) -> tuple[MetaGraphDef, list[ExportFile]]:
+    """The exported message and the files it makes; ``origin`` gets the version and query
+    as soon as they are known (so that a failure after that can be recorded against them)."""
     options = export_options(
         arguments["meta_info_def"], arguments["graph_def"], arguments["saver_def"],
         arguments["collection_list"], arguments["export_scope"], arguments["clear_devices"],
         arguments["clear_extraneous_savers"], arguments["strip_default_attrs"], **kwargs,
     )  # fmt: skip
-    filename = arguments["filename"]
+    graph = arguments["graph"]
+    imported = _source(store, graph, origin)
+    if origin.get("query") is not None:
+        options = replace(options, selection=frozenset(graph.nodes))
+    return export_imported(
+        imported, arguments["filename"], bool(arguments["as_text"]),
+        bool(arguments["save_debug_info"]), options,
+    )  # fmt: skip
+
+
+_PARAMETERS = ("filename", "meta_info_def", "graph_def", "saver_def", "collection_list",
+               "as_text", "graph", "export_scope", "clear_devices", "clear_extraneous_savers",
+               "strip_default_attrs", "save_debug_info")  # fmt: skip
+
+
+def _source(store: Store, graph: object, origin: dict[str, Any]) -> ImportedGraph:
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
-        imported = _imported_version(store, graph)
-    elif isinstance(query, dict):  # a query result: export its nodes from its version
-        imported = _imported_version(store, str(query.get("ref")), query.get("content_hash"))
-        options = replace(options, selection=frozenset(graph.nodes))
-    else:
-        imported = import_meta_graph(*in_memory_graph(graph))
-    meta_graph, files = export_imported(
-        imported, filename, bool(arguments["as_text"]), bool(arguments["save_debug_info"]),
-        options,
-    )  # fmt: skip
-    if files:
-        with published([(f.data, os.path.abspath(f.path)) for f in files]):
-            pass
-    del started
-    return meta_graph
+        return _imported_version(store, graph, None, origin)
+    if isinstance(query, dict):  # a query result: export its nodes from its version
+        origin["query"] = query
+        return _imported_version(store, str(query.get("ref")), query.get("content_hash"), origin)
+    return import_meta_graph(*in_memory_graph(graph))
 
 
-def _imported_version(store: Store, ref: str, content_hash: object = None) -> ImportedGraph:
+def _imported_version(
+    store: Store, ref: str, content_hash: object, origin: dict[str, Any]
+) -> ImportedGraph:
     """The imported form of the version ``ref`` names, from the cache or from its bytes.
 
     ``content_hash``, if given, must be the version's (a query result names its version).
@@ -77,21 +166,102 @@ def _imported_version(store: Store, ref: str, content_hash: object = None) -> Im
                 f"the query result came from {ref} with content {content_hash}, but {ref} in "
                 f"this store has content {row.content_hash}: query this store again"
             )
+        origin["version_id"] = row.id
         key = (row.content_hash, row.debug_hash)
         with _cache_lock:
             cached = _cache.get(key)
             if cached is not None:
                 _cache.move_to_end(key)
                 return cached
-        data = versions.assemble(conn, row)
-        debug = None
-        if row.debug_sha256 is not None:
-            debug = GraphDebugInfo.FromString(
-                versions.blobs(conn, [row.debug_sha256])[row.debug_sha256]
-            )
+        data, debug = _version_bytes(conn, row)
     imported = import_meta_graph(MetaGraphDef.FromString(data), debug)
     with _cache_lock:
         _cache[key] = imported
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return imported
+
+
+def _version_bytes(conn: Connection, row: Row[Any]) -> tuple[bytes, GraphDebugInfo | None]:
+    data = versions.assemble(conn, row)
+    if row.debug_sha256 is None:
+        return data, None
+    debug = versions.blobs(conn, [row.debug_sha256])[row.debug_sha256]
+    return data, GraphDebugInfo.FromString(debug)
+
+
+def _publish(
+    store: Store,
+    files: list[ExportFile],
+    origin: Mapping[str, Any],
+    options: tuple[dict[str, Any], list[tuple[bytes, bytes]]],
+    started: float,
+) -> audit.ExportRecord:
+    """Put the files in place and record them, together: if either fails, neither happens."""
+    recorded, blobs = options
+    digests = [hashlib.sha256(f.data).hexdigest() for f in files]
+    with (
+        published([(f.data, os.path.abspath(f.path)) for f in files]),
+        db.transaction(store.engine, write=True) as conn,
+    ):
+        insert_blobs(conn, blobs)
+        return audit.record_export(
+            conn,
+            version_id=origin["version_id"],
+            query=origin.get("query"),
+            options=recorded,
+            path=os.path.abspath(files[0].path),
+            sha256=digests[0],
+            size=len(files[0].data),
+            debug_path=os.path.abspath(files[1].path) if len(files) > 1 else None,
+            debug_sha256=digests[1] if len(files) > 1 else None,
+            duration=time.monotonic() - started,
+        )
+
+
+def _record_failure(
+    store: Store,
+    arguments: Mapping[str, Any],
+    kwargs: Mapping[str, Any],
+    origin: Mapping[str, Any],
+    error: Exception,
+    started: float,
+) -> None:
+    """Record a failed export (best effort: the export's own error is what the caller sees)."""
+    try:
+        recorded, _ = _recorded_options(arguments, kwargs)
+        with db.transaction(store.engine, write=True) as conn:
+            audit.record_export(
+                conn, version_id=origin["version_id"], query=origin.get("query"),
+                options=recorded,
+                path=os.path.abspath(os.fspath(arguments["filename"])), sha256=None, size=None,
+                duration=time.monotonic() - started, status="failed", error=error,
+            )  # fmt: skip
+    except Exception:  # noqa: BLE001 - never hide the export's error behind the log's
+        pass
+
+
+def _recorded_options(
+    arguments: Mapping[str, Any], kwargs: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
+    """Every option of an export as JSON values, and the blobs its messages are kept in."""
+    options: dict[str, Any] = {"filename": os.fspath(arguments["filename"])}
+    blobs: list[tuple[bytes, bytes]] = []
+    for name in _MESSAGES:
+        value = arguments[name]
+        if isinstance(value, Message):
+            data = value.SerializeToString(deterministic=True)
+            sha = hashlib.sha256(data).digest()
+            blobs.append((sha, data))
+            options[name] = {"message": value.DESCRIPTOR.full_name, "sha256": sha.hex()}
+        else:
+            options[name] = None
+    collection_list = arguments["collection_list"]
+    options["collection_list"] = None if collection_list is None else [
+        k if isinstance(k, str) else repr(k) for k in collection_list
+    ]  # fmt: skip
+    options["export_scope"] = arguments["export_scope"]
+    options.update((flag, bool(arguments[flag])) for flag in _FLAGS)
+    if kwargs:
+        options["kwargs"] = dict(kwargs)
+    return options, blobs

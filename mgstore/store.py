@@ -22,14 +22,14 @@ from typing import Any
 import networkx as nx
 from sqlalchemy import Connection, Row, func, select, text, update
 
+from mgstore import audit, io, wire
 from mgstore import collections as colls
 from mgstore import exporter as _exporter
 from mgstore import graph as nxgraph
-from mgstore import io, wire
 from mgstore import query as _query
 from mgstore.db import engine as db
 from mgstore.db import migrate, versions
-from mgstore.db.inserts import executemany, fetch_raw, insert_ignore
+from mgstore.db.inserts import executemany, fetch_raw, insert_blobs, insert_ignore
 from mgstore.db.models import Base
 from mgstore.db.versions import in_version
 from mgstore.entities import GraphInfo, Summary, VersionInfo
@@ -71,6 +71,9 @@ class Store:
     the working directory. A new database is created at the current schema; one at an older
     schema raises SchemaError (run ``mgstore db upgrade``).
     """
+
+    #: The audit record of this object's latest recorded export (None before the first).
+    last_export: audit.ExportRecord | None = None
 
     def __init__(self, url: str | None = None) -> None:
         self.url = db.resolve_url(url)
@@ -161,7 +164,7 @@ class Store:
             parts = [stored.head, stored.graph_tail, stored.tail]
             if stored.debug is not None:
                 parts.append(stored.debug)
-            _insert_blobs(conn, ((wire.sha256(p), p) for p in parts))
+            insert_blobs(conn, ((wire.sha256(p), p) for p in parts))
             version_id = conn.execute(
                 V.insert().returning(V.c.id),
                 {
@@ -342,7 +345,7 @@ class Store:
                 select(C.c.blob_sha256, C.c.key).distinct().where(C.c.blob_sha256.in_(shas))
             )
         }
-        _insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in stored))
+        insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in stored))
         conn.execute(C.insert(), rows)
         executemany(
             conn,
@@ -538,6 +541,60 @@ class Store:
         )  # fmt: skip
         return _exporter.export(self, arguments, kwargs)
 
+    def saver_def(self, ref: str) -> Any | None:
+        """The SaverDef stored with a version, or None (e.g. to keep that saver on export)."""
+        meta = self.checkout(ref)
+        return meta.saver_def if meta.HasField("saver_def") else None
+
+    # ----------------------------------------------------------------------------------------
+    # The audit log of exports (see mgstore.audit)
+
+    def exports(
+        self,
+        graph: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        user: str | None = None,
+    ) -> list[audit.ExportRecord]:
+        """The recorded exports, newest first, failed ones included; filters combine."""
+        with db.transaction(self.engine) as conn:
+            return audit.exports(conn, graph=graph, since=since, until=until, user=user)
+
+    def export_record(self, export_id: str) -> audit.ExportRecord:
+        """One recorded export, by id (or a unique prefix of at least 4 hex digits)."""
+        with db.transaction(self.engine) as conn:
+            return audit.export(conn, export_id)
+
+    def verify(self, export_id: str | None = None) -> list[audit.Verification]:
+        """Whether each recorded file (of one export, or all) still has its bytes: ok,
+        missing, modified or unreadable."""
+        with db.transaction(self.engine) as conn:
+            if export_id is None:
+                records = [r for r in audit.exports(conn) if r.ok]
+            else:
+                records = [audit.export(conn, export_id)]
+                audit.check_reproducible(records[0])
+        return audit.verify_files(records)
+
+    def reproduce(
+        self, export_id: str, path: str | os.PathLike[str] | None = None
+    ) -> audit.ExportRecord:
+        """Export a recorded export again (same version, query, options) and check that the
+        bytes are the same; ReproductionError shows both hashes if not. With ``path`` the
+        new file is written (and recorded) and its record returned."""
+        return _exporter.reproduce(self, self.export_record(export_id), path)
+
+    def which(self, path: str | os.PathLike[str]) -> list[audit.Provenance]:
+        """The recorded exports that wrote these bytes (by SHA-256, wherever the file is now),
+        newest first, with the version and its ingest source."""
+        with db.transaction(self.engine) as conn:
+            return audit.which(conn, path)
+
+    def audit_check(self) -> audit.ChainReport:
+        """Check the audit log's hash chain: altered, removed or inserted records."""
+        with db.transaction(self.engine) as conn:
+            return audit.check_chain(conn)
+
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""
         return _query.scopes(self, ref, depth)
@@ -676,13 +733,6 @@ def _reserve_ids(conn: Connection, table: Any, count: int) -> list[int]:
     # SQLite: writes hold the database lock (BEGIN IMMEDIATE), so nobody else takes ids.
     start = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
     return list(range(start + 1, start + 1 + count))
-
-
-def _insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None:
-    # Sorted, so concurrent writers lock shared rows in one order and cannot deadlock.
-    executemany(
-        conn, insert_ignore(conn, B, ["sha256"]), ("sha256", "data"), sorted(dict(blobs).items())
-    )
 
 
 def _check_name(name: object) -> None:

@@ -75,3 +75,14 @@ def _compile(conn: Connection, statement: ClauseElement, **kw: Any) -> SQLCompil
     compiled = statement.compile(dialect=conn.dialect, **kw)
     assert isinstance(compiled, SQLCompiler)
     return compiled
+
+
+def insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None:
+    """Store ``(sha256, data)`` blobs the store lacks (content-addressed: duplicates are fine)."""
+    from mgstore.db.models import Blob
+
+    # Sorted, so concurrent writers lock shared rows in one order and cannot deadlock.
+    rows = sorted(dict(blobs).items())
+    if rows:
+        table = Blob.__table__
+        executemany(conn, insert_ignore(conn, table, ["sha256"]), ("sha256", "data"), rows)  # type: ignore[arg-type]

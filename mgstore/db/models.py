@@ -26,7 +26,9 @@ from datetime import datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -155,3 +157,67 @@ class CollectionMember(Base):
     blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)
     node_name: Mapped[str] = mapped_column(Text, primary_key=True)
+
+
+class Export(Base):
+    """The audit log of exports (see :mod:`mgstore.audit`): append-only, one row per export,
+    successful (``ok``) or ``failed``, chained by hashes.
+
+    ``seq`` numbers the records 1, 2, 3... in the order they were appended; ``record_hash`` is
+    the SHA-256 of ``prev_hash`` (the previous record's ``record_hash``, 64 zeros for the first)
+    followed by the canonical JSON of every other column. The graph name, version number and
+    content hash are kept beside ``version_id`` so that a record says what it exported by itself.
+    Triggers (migration 0002) refuse UPDATE and DELETE; a later migration that rebuilds this
+    table (SQLite's batch mode does) must create them again.
+    """
+
+    __tablename__ = "exports"
+    __table_args__ = (
+        UniqueConstraint("id", name="uq_exports_id"),
+        UniqueConstraint("record_hash", name="uq_exports_record_hash"),
+        CheckConstraint("status IN ('ok', 'failed')", name="ck_exports_status"),
+        Index("ix_exports_sha256", "sha256"),
+        Index("ix_exports_debug_sha256", "debug_sha256"),
+        Index("ix_exports_graph", "graph"),
+        Index("ix_exports_created_at", "created_at"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    id: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("versions.id"))
+    graph: Mapped[str | None] = mapped_column(String(512))
+    version: Mapped[int | None] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    query: Mapped[str | None] = mapped_column(Text)
+    options: Mapped[str] = mapped_column(Text, nullable=False)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    debug_path: Mapped[str | None] = mapped_column(Text)
+    debug_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    username: Mapped[str] = mapped_column(String(256), nullable=False)
+    hostname: Mapped[str] = mapped_column(String(256), nullable=False)
+    mgstore_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    protobuf_version: Mapped[str] = mapped_column(String(64), nullable=False)
+    duration: Mapped[float] = mapped_column(Double, nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditHead(Base):
+    """The end of the export chain, one row: the last record's ``seq`` and ``record_hash``.
+
+    Appenders lock it (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's write lock covers it),
+    and ``audit check`` compares it with the last record, so that records removed from the end
+    of the log are noticed too.
+    """
+
+    __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_audit_head_single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    record_hash: Mapped[str] = mapped_column(String(64), nullable=False)

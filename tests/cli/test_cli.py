@@ -11,6 +11,7 @@ import pytest
 
 from mgstore import Store, io
 from mgstore.cli import main
+from mgstore.db import migrate
 
 
 @pytest.fixture
@@ -108,9 +109,9 @@ def test_db_current_and_upgrade(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     _, out, _ = run(capsys, "--db", db, "db", "current", "--json")
     assert json.loads(out)["current"] is None
     _, out, _ = run(capsys, "--db", db, "db", "upgrade")
-    assert "0001" in out
+    assert migrate.head() in out
     _, out, _ = run(capsys, "--db", db, "db", "current")
-    assert out.startswith("0001 (up to date)")
+    assert out.startswith(f"{migrate.head()} (up to date)")
 
 
 def test_console_script_and_piped_output_has_no_progress_bar(db: str, fixtures_dir: Path) -> None:

@@ -1,0 +1,190 @@
+"""What the audit log hands to users: export records, file checks, provenance, chain reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, Literal
+
+from mgstore.entities import VersionInfo
+
+Status = Literal["ok", "failed"]
+FileStatus = Literal["ok", "missing", "modified", "unreadable"]
+Role = Literal["file", "debug"]
+ProblemKind = Literal["altered", "unlinked", "gap", "head"]
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """One export in the audit log: what was exported, where to, by whom, and its outcome.
+
+    ``query`` and ``options`` are read-only views of what was recorded (mappings and tuples);
+    ``to_dict()`` gives plain dicts and lists, e.g. to export again with the same arguments.
+    A failed export (``status == "failed"``) has its ``error`` and no ``sha256`` or ``size``.
+    """
+
+    id: str
+    seq: int
+    status: Status
+    graph: str | None
+    version: int | None
+    content_hash: str | None
+    version_id: int | None
+    query: Mapping[str, Any] | None
+    options: Mapping[str, Any]
+    path: str
+    sha256: str | None
+    size: int | None
+    debug_path: str | None
+    debug_sha256: str | None
+    created_at: datetime
+    user: str
+    host: str
+    mgstore_version: str
+    protobuf_version: str
+    duration: float
+    error: str | None
+    prev_hash: str
+    record_hash: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def ref(self) -> str | None:
+        """The ref of the exported version (``name@number``), if the export got that far."""
+        return None if self.graph is None else f"{self.graph}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {f.name: thawed(getattr(self, f.name)) for f in fields(self)}
+        data["created_at"] = self.created_at.isoformat()
+        data["ref"] = self.ref
+        return data
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Whether a file an export wrote is still there with the bytes it had.
+
+    ``status`` is ``ok``, ``missing`` (no file at the path), ``modified`` (other bytes: their
+    hash is ``actual_sha256``) or ``unreadable`` (it exists but cannot be read: ``error``).
+    ``role`` says which of the export's files this is: the graph (``file``) or its ``debug``
+    companion.
+    """
+
+    export_id: str
+    path: str
+    status: FileStatus
+    expected_sha256: str
+    actual_sha256: str | None
+    role: Role = "file"
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a file came from: the file, the export that wrote it, the exported version and
+    (in ``version.source_path`` / ``source_sha256``) the ingest source of that version.
+
+    ``path`` is where the file is now; ``export.path`` (or ``export.debug_path`` when ``role``
+    is ``debug``) is where it was written. ``version`` is None only for a record whose
+    version is no longer in the store.
+    """
+
+    path: str
+    sha256: str
+    size: int
+    role: Role
+    export: ExportRecord
+    version: VersionInfo | None
+
+    @property
+    def exported_path(self) -> str:
+        """The path the export wrote this file to."""
+        path = self.export.debug_path if self.role == "debug" else self.export.path
+        return path or self.export.path
+
+    @property
+    def moved(self) -> bool:
+        """Whether the file is no longer where the export wrote it."""
+        return self.path != self.exported_path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "size": self.size,
+            "role": self.role,
+            "exported_path": self.exported_path,
+            "moved": self.moved,
+            "export": self.export.to_dict(),
+            "version": None if self.version is None else self.version.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """One way the log differs from what was appended.
+
+    ``altered``: a record's fields no longer match its hash. ``unlinked``: a record does not
+    follow the one before it (one was inserted, removed or moved). ``gap``: sequence numbers
+    are missing (records were removed). ``head``: the log's end disagrees with the head row
+    (records were removed from, or added directly at, the end).
+    """
+
+    kind: ProblemKind
+    seq: int | None
+    export_id: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        where = "" if self.seq is None else f"record {self.seq} ({self.export_id}): "
+        return f"{where}{self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of checking the whole log: how many records, the chain's end, any problems.
+
+    ``head_hash`` (with ``head_seq``) is the hash of the last record: kept somewhere else, it
+    lets a later check tell that the log up to there was not rewritten.
+    """
+
+    records: int
+    head_seq: int
+    head_hash: str
+    problems: tuple[ChainProblem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "head_seq": self.head_seq,
+            "head_hash": self.head_hash,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+def thawed(value: Any) -> Any:
+    """Read-only views (mappings, tuples) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {k: thawed(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [thawed(v) for v in value]
+    return value
