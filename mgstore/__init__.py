@@ -1,13 +1,15 @@
 """mgstore: a versioned, SQL-backed store for TensorFlow graphs.
 
 Ingest MetaGraphDefs, GraphDefs and SavedModels into SQL tables as immutable, numbered
-versions; check them out byte for byte; work with them as networkx graphs. TensorFlow is never
-imported.
+versions; check them out byte for byte; query them as networkx subgraphs; export them exactly
+as TensorFlow 2.21's ``export_meta_graph`` would, with every export recorded in a
+tamper-evident audit log. TensorFlow is never imported.
 
     >>> import mgstore
     >>> with mgstore.Store("sqlite:///graphs.db") as store:      # doctest: +SKIP
     ...     v = store.ingest("model.meta", name="resnet")
     ...     g = store.graph("resnet@1")                           # a networkx.MultiDiGraph
+    ...     store.export_meta_graph("tower.meta", graph="resnet@1", export_scope="tower_1")
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from mgstore.audit import ChainReport, ExportRecord, Provenance, Verification
 from mgstore.entities import GraphInfo, Summary, VersionInfo
 from mgstore.errors import (
     AmbiguousInputError,
     AmbiguousRefError,
     ArgumentTypeError,
+    AuditError,
     ConflictError,
     FormatError,
     InputError,
@@ -27,6 +31,7 @@ from mgstore.errors import (
     MgstoreError,
     NotFoundError,
     OutputError,
+    ReproductionError,
     SchemaError,
     SourceNotFoundError,
     StoreError,
@@ -46,7 +51,10 @@ __all__ = [
     "AmbiguousInputError",
     "AmbiguousRefError",
     "ArgumentTypeError",
+    "AuditError",
+    "ChainReport",
     "ConflictError",
+    "ExportRecord",
     "FormatError",
     "GraphInfo",
     "InputError",
@@ -54,12 +62,15 @@ __all__ = [
     "MgstoreError",
     "NotFoundError",
     "OutputError",
+    "Provenance",
+    "ReproductionError",
     "SchemaError",
     "SourceNotFoundError",
     "Store",
     "StoreError",
     "Summary",
     "UnsafePathError",
+    "Verification",
     "VersionInfo",
     "__version__",
     "add_op",

@@ -14,7 +14,9 @@ def test_all_names_exist_and_are_sorted() -> None:
 
 def test_public_api_is_exactly_this() -> None:
     assert set(mgstore.__all__) == {
-        "AmbiguousInputError", "AmbiguousRefError", "ArgumentTypeError", "ConflictError",
+        "AmbiguousInputError", "AmbiguousRefError", "ArgumentTypeError", "AuditError",
+        "ChainReport", "ConflictError", "ExportRecord", "Provenance", "ReproductionError",
+        "Verification",
         "FormatError", "GraphInfo", "InputError", "InvalidGraphError", "MgstoreError",
         "NotFoundError", "OutputError", "SchemaError", "SourceNotFoundError", "Store",
         "StoreError", "Summary", "UnsafePathError", "VersionInfo", "__version__", "add_op",
