@@ -2,7 +2,8 @@
 
 Runs the ``mgstore`` commands a user would type, printing each one first, in DIR (default
 ``./mgstore-demo``): ingest the bundled sample graph, look at it, store a changed version,
-and check a version out again, byte for byte.
+check a version out again byte for byte, query a scope, export it as TensorFlow's
+``export_meta_graph`` would, and show the audit trail of those exports.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ SAMPLE = Path(__file__).parent / "sample" / "sample.meta"
 def run(*argv: str) -> None:
     print(f"\n$ mgstore {shlex.join(argv)}", flush=True)
     status = cli.main(list(argv))
+    sys.stdout.flush()
     if status:
         raise SystemExit(status)
 
@@ -64,6 +66,22 @@ def main(args: Sequence[str] | None = None) -> int:
         == hashlib.sha256(io.serialize(io.read_meta_graph(SAMPLE))).digest()
     )
     print(f"\n# checkout of sample@1 is byte-identical to the ingested file: {same}")
+
+    run("--db", db, "scopes", "sample@1", "--depth", "1")
+    run("--db", db, "query", "sample@1", "--scope", "tower_1/", "--op-type", "MatMul")
+    exported = workdir / "export" / "tower_1.meta"
+    run("--db", db, "export", "sample@1", "-o", str(exported), "--export-scope", "tower_1/",
+        "--clear-devices", "--save-debug-info")  # fmt: skip
+    full = workdir / "export" / "sample-full.meta"
+    run("--db", db, "export", "sample@1", "-o", str(full), "--strip-default-attrs")
+    print("\n# the audit trail: what was exported, from which version, by whom, which bytes")
+    run("--db", db, "exports")
+    run("--db", db, "verify", "--all")
+    moved = workdir / "moved.meta"
+    exported.replace(moved)
+    print(f"\n# {exported.name} moved to {moved}: which export wrote these bytes?")
+    run("--db", db, "which", str(moved))
+    run("--db", db, "audit", "check")
     return 0 if same else 1
 
 

@@ -27,7 +27,8 @@ def test_ci_runs_the_readme_test_command_verbatim() -> None:
 
 
 def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
-    """``python -m mgstore.demo``: two versions, ls, log, show, a byte-exact checkout."""
+    """``python -m mgstore.demo``: two versions, ls, log, show, a byte-exact checkout, a
+    query, two exports, and the audit trail: exports, verify, which, audit check."""
     import subprocess
     import sys
 
@@ -38,4 +39,7 @@ def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "sample@2" in result.stdout
     assert "byte-identical to the ingested file: True" in result.stdout
+    assert "tower_1/dense/MatMul" in result.stdout  # the query
+    assert result.stdout.count("sample@1  ok") == 2  # the audit trail lists both exports
+    assert "(moved since)" in result.stdout and "audit log intact: 2 records" in result.stdout
     assert result.stderr == ""
