@@ -7,8 +7,11 @@ recorded as failed. The options are recorded so that :func:`reproduce` can run t
 again; message arguments (a ``saver_def``...) are kept as blobs and named by their SHA-256.
 
 The imported form of a version (:class:`~mgstore.export.imported.ImportedGraph`) depends only
-on its content, so it is kept in a small per-process cache keyed by content hash: repeated
-exports of a version only select, rewrite and write.
+on its content. The first export of a version computes it and stores how the import changed
+the nodes (an :class:`~mgstore.export.imported.ImportForm`, table ``import_forms``); later
+exports, in any process, rebuild it from that in a fraction of the time, and a small
+per-process cache keyed by content hash keeps the latest few: repeated exports of a version
+only select, rewrite and write.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import os
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import replace
@@ -31,9 +35,15 @@ from mgstore.db import engine as db
 from mgstore.db import versions
 from mgstore.db.inserts import insert_blobs
 from mgstore.db.models import Base
-from mgstore.errors import InputError, NotFoundError
+from mgstore.errors import InputError, MgstoreError, NotFoundError
 from mgstore.export.api import ExportFile, export_imported, export_options, in_memory_graph
-from mgstore.export.imported import ImportedGraph, import_meta_graph
+from mgstore.export.imported import (
+    FORM_VERSION,
+    ImportedGraph,
+    ImportForm,
+    import_meta_graph,
+    import_with_form,
+)
 from mgstore.io import published
 from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef, SaverDef
 
@@ -42,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["export", "reproduce"]
 
+F = Base.metadata.tables["import_forms"]
 _MESSAGES: dict[str, type[Message]] = {
     "meta_info_def": MetaGraphDef.MetaInfoDef,
     "graph_def": GraphDef,
@@ -174,12 +185,48 @@ def _imported_version(
                 _cache.move_to_end(key)
                 return cached
         data, debug = _version_bytes(conn, row)
-    imported = import_meta_graph(MetaGraphDef.FromString(data), debug)
+        stored_form = conn.execute(
+            select(F.c.data).where(
+                F.c.content_hash == row.content_hash, F.c.form_version == FORM_VERSION
+            )
+        ).scalar()
+    form = _form(stored_form)
+    if form is not None:
+        imported = import_with_form(MetaGraphDef.FromString(data), form, debug, row.size)
+    else:
+        imported = import_meta_graph(MetaGraphDef.FromString(data), debug)
+        _keep_form(store, row.content_hash, imported)
     with _cache_lock:
         _cache[key] = imported
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return imported
+
+
+def _form(data: bytes | None) -> ImportForm | None:
+    if data is None:
+        return None
+    try:
+        return ImportForm.from_bytes(data)
+    except (ValueError, KeyError, TypeError, zlib.error):
+        return None  # unreadable: computed again (and replaced) below
+
+
+def _keep_form(store: Store, content_hash: str, imported: ImportedGraph) -> None:
+    """Store the import form for later exports; a cache, so a failure only costs speed."""
+    assert imported.form is not None
+    row = {"content_hash": content_hash, "form_version": FORM_VERSION,
+           "data": imported.form.to_bytes()}  # fmt: skip
+    try:
+        with db.transaction(store.engine, write=True) as conn:
+            conn.execute(
+                F.delete().where(
+                    F.c.content_hash == content_hash, F.c.form_version == FORM_VERSION
+                )
+            )
+            conn.execute(F.insert(), row)
+    except MgstoreError:
+        pass  # e.g. a read-only database or a concurrent export that stored it first
 
 
 def _version_bytes(conn: Connection, row: Row[Any]) -> tuple[bytes, GraphDebugInfo | None]:

@@ -221,3 +221,18 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer, nullable=False)
     record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class ImportForm(Base):
+    """How TensorFlow's import changes a stored graph (node order, devices, attrs), by content.
+
+    Computed by the first export of a version (:class:`mgstore.export.imported.ImportForm`)
+    and kept so that later exports, in any process, skip that work. ``form_version`` changes
+    when mgstore's import normalisation does; rows of other versions are ignored.
+    """
+
+    __tablename__ = "import_forms"
+
+    content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    form_version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)

@@ -9,7 +9,11 @@ one result serves any number of exports.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import json
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mgstore.export import normalize as nz
@@ -25,7 +29,15 @@ from mgstore.proto import (
     VersionDef,
 )
 
-__all__ = ["ImportedGraph", "held_size", "import_meta_graph", "num_outputs"]
+__all__ = [
+    "FORM_VERSION",
+    "ImportForm",
+    "ImportedGraph",
+    "held_size",
+    "import_meta_graph",
+    "import_with_form",
+    "num_outputs",
+]
 
 _OUTPUT_SHAPES = "_output_shapes"
 
@@ -52,6 +64,7 @@ class ImportedGraph:
     library_r: FunctionDefLibrary | None
     collections: Mapping[str, nz.RestoredCollection]
     debug_info: GraphDebugInfo | None = None
+    form: ImportForm | None = None
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
@@ -74,7 +87,7 @@ def import_meta_graph(
     if unbound in meta_graph.collection_def:
         nz.restore_collections({unbound: meta_graph.collection_def[unbound]})
     # 2. versions, 3. names, ops, inputs and (as nodes are created) colocation targets
-    versions = nz.merged_versions(
+    nz.merged_versions(  # TensorFlow checks the versions here, before the nodes
         graph_def.versions if graph_def.HasField("versions") else None, library
     )
     stored = list(graph_def.node)
@@ -90,28 +103,131 @@ def import_meta_graph(
     )
     attrs = _AttrNormalizer(registry, producer_ops, functions, graph_def.versions)
     nodes = [stored[i] for i in order]
-    for node in nodes:
-        attrs.normalize(node)
+    changed = [pos for pos, node in enumerate(nodes) if attrs.normalize(node)]
     # 6. devices and colocation, then collections
     devices = nz.colocated_devices(stored, order)
-    for node, i in zip(nodes, order, strict=True):
+    moved: dict[int, str] = {}
+    for pos, (node, i) in enumerate(zip(nodes, order, strict=True)):
         if node.device != devices[i]:
             node.device = devices[i]
+            moved[pos] = devices[i]
     p_inputs = {i: new for i, new in enumerate(map(_path_p_inputs, nodes)) if new is not None}
-    library_p = nz.path_p_library(library) if library_r is not None else None
-    collections = nz.restore_collections(
-        meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version
+    form = ImportForm(
+        order=None if order == list(range(len(order))) else tuple(order),
+        devices={pos: dev for pos, dev in moved.items() if pos not in set(changed)},
+        nodes={pos: nodes[pos].SerializeToString(deterministic=True) for pos in changed},
+        p_inputs=p_inputs,
     )
+    return _imported(meta_graph, nodes, form, graph_def.ByteSize(), debug_info, library_r)
+
+
+def import_with_form(
+    meta_graph: MetaGraphDef,
+    form: ImportForm,
+    debug_info: GraphDebugInfo | None = None,
+    size: int | None = None,
+) -> ImportedGraph:
+    """:func:`import_meta_graph` of a graph whose :class:`ImportForm` an import computed
+    before: its nodes are reordered and patched rather than checked and normalised again.
+
+    ``size`` bounds the stored GraphDef's size (e.g. the version's file size).
+    """
+    graph_def = meta_graph.graph_def
+    stored = list(graph_def.node)
+    nodes = stored if form.order is None else [stored[i] for i in form.order]
+    for pos, device in form.devices.items():
+        nodes[pos].device = device
+    for pos, data in form.nodes.items():
+        nodes[pos].Clear()
+        nodes[pos].MergeFromString(data)
+    library = graph_def.library if graph_def.HasField("library") else None
+    return _imported(
+        meta_graph,
+        nodes,
+        form,
+        graph_def.ByteSize() if size is None else size,
+        debug_info,
+        nz.path_r_library(library),
+    )
+
+
+def _imported(
+    meta_graph: MetaGraphDef,
+    nodes: list[NodeDef],
+    form: ImportForm,
+    size: int,
+    debug_info: GraphDebugInfo | None,
+    library_r: FunctionDefLibrary | None,
+) -> ImportedGraph:
+    graph_def = meta_graph.graph_def
+    library = graph_def.library if graph_def.HasField("library") else None
     return ImportedGraph(
         nodes=tuple(nodes),
-        size=graph_def.ByteSize(),
-        p_inputs=p_inputs,
-        versions=versions,
-        library_p=library_p,
+        size=size,
+        p_inputs=form.p_inputs,
+        versions=nz.merged_versions(
+            graph_def.versions if graph_def.HasField("versions") else None, library
+        ),
+        library_p=nz.path_p_library(library) if library_r is not None else None,
         library_r=library_r,
-        collections=collections,
+        collections=nz.restore_collections(
+            meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version
+        ),
         debug_info=debug_info,
+        form=form,
     )
+
+
+@dataclass(frozen=True)
+class ImportForm:
+    """How an import turned a stored graph's nodes into the imported ones, compactly.
+
+    ``order``: stored positions in import order (None: unchanged). The rest is by import
+    position: ``devices`` set by the import, ``nodes`` whose attrs changed (their whole
+    normalised bytes), ``p_inputs`` as path P writes them. Kept by the store beside a version,
+    so that later exports skip the checks and normalisation (see :func:`import_with_form`).
+    """
+
+    order: tuple[int, ...] | None
+    devices: Mapping[int, str]
+    nodes: Mapping[int, bytes]
+    p_inputs: Mapping[int, list[str]]
+
+    def to_bytes(self) -> bytes:
+        """A compact, versioned encoding (zlib-compressed JSON; node bytes in base64)."""
+        data = {
+            "form": FORM_VERSION,
+            "order": None if self.order is None else _pack(self.order),
+            "devices": sorted(self.devices.items()),
+            "nodes": [[pos, base64.b64encode(b).decode()] for pos, b in sorted(self.nodes.items())],
+            "p_inputs": sorted(self.p_inputs.items()),
+        }
+        return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 6)
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> ImportForm:
+        data = json.loads(zlib.decompress(blob))
+        if data.get("form") != FORM_VERSION:
+            raise ValueError(f"import form {data.get('form')}, expected {FORM_VERSION}")
+        return cls(
+            order=None if data["order"] is None else _unpack(data["order"]),
+            devices={int(pos): dev for pos, dev in data["devices"]},
+            nodes={int(pos): base64.b64decode(b) for pos, b in data["nodes"]},
+            p_inputs={int(pos): list(inputs) for pos, inputs in data["p_inputs"]},
+        )
+
+
+#: Bumped whenever import normalisation changes, so that stored forms are recomputed.
+FORM_VERSION = 1
+
+
+def _pack(values: Sequence[int]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(values)}I", *values)).decode()
+
+
+def _unpack(text: str) -> tuple[int, ...]:
+    data = base64.b64decode(text)
+    return struct.unpack(f"<{len(data) // 4}I", data)
 
 
 def num_outputs(node: NodeDef, op_def: OpDef) -> int | None:
@@ -152,30 +268,36 @@ class _AttrNormalizer:
         )
         self.ops: dict[str, _OpInfo] = {}
 
-    def normalize(self, node: NodeDef) -> None:
+    def normalize(self, node: NodeDef) -> bool:
+        """Normalise ``node``'s attrs in place; whether anything changed."""
         info = self.ops.get(node.op)
         if info is None:
             info = self.ops[node.op] = self._op_info(node)
         attr = node.attr
+        changed = False
         for name, default in info.defaults:
             if name not in attr or attr[name].WhichOneof("value") is None:
                 attr[name].CopyFrom(default)
+                changed = True
         if info.producer_defaults:
             for key in [k for k in attr if k in info.producer_defaults]:
                 if attr[key] == info.producer_defaults[key]:
                     del attr[key]
+                    changed = True
         outputs = info.outputs if info.outputs is not None else num_outputs(node, info.op_def)
         shapes = attr.get(_OUTPUT_SHAPES)
         if shapes is None or not _is_shape_list(shapes):
-            return  # none stored (TensorFlow would infer them), or not shapes: kept as is
+            return changed  # none stored (TensorFlow would infer them), or not shapes: kept
         if not outputs:
             del attr[_OUTPUT_SHAPES]
-        elif len(shapes.list.shape) != outputs:
+            return True
+        if len(shapes.list.shape) != outputs:
             raise nz.import_error(
                 f"Node '{node.name}' has {outputs} outputs but the _output_shapes attribute "
                 f"specifies shapes for {len(shapes.list.shape)} outputs",
                 self.versions,
             )
+        return changed
 
     def _op_info(self, node: NodeDef) -> _OpInfo:
         op_def = self.registry.get(node.op) or self.functions.get(node.op)

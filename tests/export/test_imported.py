@@ -1,0 +1,130 @@
+"""The imported graph and its stored form (mgstore.export.imported, mgstore.exporter).
+
+An :class:`ImportForm` must rebuild exactly the graph a full import gives, for TensorFlow's
+own graphs and for graphs whose order, devices, inputs and attrs the import changes; a store
+keeps it so that a later export (another process: another cache) skips the import's work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from mgstore import Store, exporter
+from mgstore.db import engine as db
+from mgstore.db.models import Base
+from mgstore.export.imported import (
+    FORM_VERSION,
+    ImportForm,
+    import_meta_graph,
+    import_with_form,
+)
+from mgstore.export.meta_graph import ExportOptions, build
+from mgstore.proto import MetaGraphDef
+from tests.export.test_normalize import perturb
+from tests.fixture_catalog import fixture_graphs
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+F = Base.metadata.tables["import_forms"]
+OPTIONS = [
+    ExportOptions(),
+    ExportOptions(clear_devices=True),
+    ExportOptions(export_scope="tower_1", strip_default_attrs=True),
+]
+
+
+def _copy(m: MetaGraphDef) -> MetaGraphDef:
+    return MetaGraphDef.FromString(m.SerializeToString())
+
+
+def _graphs() -> list[tuple[str, MetaGraphDef]]:
+    graphs = [(name, m) for name, m in fixture_graphs() if name != "empty.meta"]
+    for name, m in list(graphs):
+        if name in ("control_flow.meta", "dense.meta", "functions.meta"):
+            graphs.append((f"{name}~perturbed", perturb(m, seed=7)))
+    return graphs
+
+
+@pytest.mark.parametrize(("name", "s"), _graphs(), ids=[n for n, _ in _graphs()])
+def test_a_form_rebuilds_the_imported_graph(name: str, s: MetaGraphDef) -> None:
+    full = import_meta_graph(_copy(s))
+    assert full.form is not None
+    form = ImportForm.from_bytes(full.form.to_bytes())
+    assert form == full.form
+    rebuilt = import_with_form(_copy(s), form)
+    assert rebuilt.nodes == full.nodes
+    assert (rebuilt.p_inputs, rebuilt.versions) == (full.p_inputs, full.versions)
+    assert (rebuilt.library_p, rebuilt.library_r) == (full.library_p, full.library_r)
+    for options in OPTIONS:
+        assert build(rebuilt, options).meta_graph == build(full, options).meta_graph
+
+
+def test_perturbed_graphs_need_real_patches() -> None:
+    s = dict(fixture_graphs())["dense.meta"]
+    form = import_meta_graph(perturb(s, seed=7)).form
+    assert form is not None and form.order is not None and form.devices and form.nodes
+    assert form.p_inputs
+    canonical = import_meta_graph(_copy(s)).form
+    assert canonical is not None and canonical.order is None and not canonical.p_inputs
+
+
+def test_forms_of_another_version_are_refused() -> None:
+    blob = ImportForm(None, {}, {}, {}).to_bytes()
+    assert ImportForm.from_bytes(blob) == ImportForm(None, {}, {}, {})
+    import json
+    import zlib
+
+    data = json.loads(zlib.decompress(blob))
+    data["form"] = FORM_VERSION + 1
+    with pytest.raises(ValueError, match="import form"):
+        ImportForm.from_bytes(zlib.compress(json.dumps(data).encode()))
+
+
+def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(exporter, "_cache", type(exporter._cache)())
+
+
+def test_the_store_keeps_the_form_and_later_exports_use_it(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fresh_cache(monkeypatch)  # the per-process cache is shared by stores (keyed by content)
+    version = store.ingest(FIXTURES / "control_flow.meta", "cf")
+    first = store.export_meta_graph(graph="cf", export_scope="tower_1")
+    with db.transaction(store.engine) as conn:
+        kept = conn.execute(select(F.c.content_hash, F.c.form_version)).all()
+    assert kept == [(version.content_hash, FORM_VERSION)]
+
+    _fresh_cache(monkeypatch)
+    monkeypatch.setattr(exporter, "import_meta_graph", _must_not_run)
+    assert store.export_meta_graph(graph="cf", export_scope="tower_1") == first
+
+
+def test_an_unreadable_form_is_computed_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fresh_cache(monkeypatch)
+    store.ingest(FIXTURES / "dense.meta", "dense")
+    first = store.export_meta_graph(graph="dense", clear_devices=True)
+    with db.transaction(store.engine, write=True) as conn:
+        conn.execute(update(F).values(data=b"not a form"))
+    _fresh_cache(monkeypatch)
+    assert store.export_meta_graph(graph="dense", clear_devices=True) == first
+    with db.transaction(store.engine) as conn:
+        data = conn.execute(select(F.c.data)).scalar_one()
+    assert ImportForm.from_bytes(data).order is None  # stored again, readable
+
+
+def test_a_graph_tensorflow_cannot_import_stores_no_form(store: Store) -> None:
+    m = MetaGraphDef()
+    m.graph_def.node.add(name="a", op="NoOp", input=["ghost"])
+    store.ingest(m, "broken")
+    with pytest.raises(ValueError, match="Unknown input node 'ghost'"):
+        store.export_meta_graph(graph="broken")
+    with db.transaction(store.engine) as conn:
+        assert conn.execute(select(F.c.content_hash)).all() == []
+
+
+def _must_not_run(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the stored import form should have been used")
