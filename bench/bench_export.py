@@ -1,0 +1,194 @@
+"""Benchmarks of export_meta_graph from the store, each against its baseline, side by side.
+
+    python bench/bench_export.py [--blocks 2000] [--rounds 5] [--tf]
+
+On the large generated graph (``bench/generate.py``; 2,000 blocks is about 80,000 nodes and
+21 MB), ingested into a fresh SQLite store:
+
+* scoped export ``export_scope="block_7", clear_devices=True, strip_default_attrs=True``
+  (about 2,000 nodes) to a file, from the store: target <= 1 s and <= 5 x the time protobuf
+  needs to parse and deterministically serialize the whole file;
+* full export (no options) to a file: target <= 2 x that parse-plus-serialize time;
+* peak memory of a full export, in a fresh process, above the process's baseline after
+  ``import mgstore`` and opening the store: target <= 3 x the file's size.
+
+Each export is timed as a new process would see it: the per-process cache is emptied first,
+so the version is read from the database and its stored import form applied. The first export
+of the version, which computes and stores that form, is reported on its own. Every timed export
+writes its file and its audit record. ``--tf`` also times TensorFlow 2.21 on the same exports
+(one round; its scoped export takes minutes).
+
+Rounds alternate between mgstore and the baseline and medians are compared, because this
+machine is shared and noisy. Prints one line per figure and exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from generate import make_graph  # noqa: E402
+
+from mgstore import Store, exporter  # noqa: E402
+from mgstore.proto import MetaGraphDef  # noqa: E402
+
+SCOPED = {"export_scope": "block_7", "clear_devices": True, "strip_default_attrs": True}
+
+MEMORY = """
+import os, resource, sys
+sys.path.insert(0, {bench!r})
+import mgstore
+store = mgstore.Store({url!r})
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+base = rss()
+peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+store.export_meta_graph({out!r}, graph="big")
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(base, max(peak, peak_before))
+"""
+
+TF_EXPORT = """
+import os, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import tensorflow as tf
+from tensorflow.python.framework import meta_graph
+from tensorflow.core.protobuf import meta_graph_pb2
+s = meta_graph_pb2.MetaGraphDef.FromString(open(sys.argv[1], "rb").read())
+out = {}
+for label, options in (("full", {}), ("scoped", %r)):
+    with tf.Graph().as_default() as g:
+        meta_graph.import_scoped_meta_graph(s)
+        start = time.perf_counter()
+        tf.compat.v1.train.export_meta_graph(filename=sys.argv[2], graph=g, **options)
+        out[label] = time.perf_counter() - start
+print(out["full"], out["scoped"])
+""" % (SCOPED,)
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def cold(action: Callable[[], object]) -> Callable[[], object]:
+    """``action`` as a new process runs it: without the per-process import cache."""
+
+    def run() -> object:
+        exporter._cache.clear()
+        return action()
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--tf", action="store_true", help="also time TensorFlow (minutes)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        data = make_graph(args.blocks).SerializeToString(deterministic=True)
+        source = tmp / "big.meta"
+        source.write_bytes(data)
+        url = f"sqlite:///{tmp / 'store.db'}"
+        with Store(url) as store:
+            store.ingest(source, "big")
+            exporter._cache.clear()
+            first = timed(lambda: store.export_meta_graph(tmp / "first.meta", graph="big"))
+
+            def baseline() -> None:
+                MetaGraphDef.FromString(data).SerializeToString(deterministic=True)
+
+            def scoped() -> None:
+                store.export_meta_graph(tmp / "scoped.meta", graph="big", **SCOPED)
+
+            def full() -> None:
+                store.export_meta_graph(tmp / "full.meta", graph="big")
+
+            times: dict[str, list[float]] = {"baseline": [], "scoped": [], "full": [],
+                                             "scoped_warm": [], "full_warm": []}  # fmt: skip
+            for _ in range(args.rounds):
+                times["baseline"].append(timed(baseline))
+                times["scoped"].append(timed(cold(scoped)))
+                times["baseline"].append(timed(baseline))
+                times["full"].append(timed(cold(full)))
+                times["scoped_warm"].append(timed(scoped))
+                times["full_warm"].append(timed(full))
+            nodes = len(MetaGraphDef.FromString((tmp / "scoped.meta").read_bytes()).graph_def.node)
+            assert store.audit_check().ok
+        code = MEMORY.format(bench=str(Path(__file__).parent), url=url, out=str(tmp / "m.meta"))
+        exporter_out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+        base_rss, peak_rss = int(exporter_out[0]), int(exporter_out[1])
+        tf_times = None
+        if args.tf:
+            out = subprocess.run(
+                [sys.executable, "-c", TF_EXPORT, str(source), str(tmp / "tf.meta")],
+                capture_output=True, text=True, check=True,
+                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            )  # fmt: skip
+            tf_times = [float(x) for x in out.stdout.split()[-2:]]
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    base = med["baseline"]
+    memory = (peak_rss - base_rss) / len(data)
+    figures = {
+        "file_bytes": len(data),
+        "scoped_nodes": nodes,
+        "baseline_s": base,
+        "first_export_s": first,
+        **{f"{k}_s": v for k, v in med.items() if k != "baseline"},
+        "scoped_ratio": med["scoped"] / base,
+        "full_ratio": med["full"] / base,
+        "memory_ratio": memory,
+    }
+    if tf_times is not None:
+        figures.update(tf_full_s=tf_times[0], tf_scoped_s=tf_times[1])
+    print(f"graph: {len(data) / 1e6:.1f} MB; scope block_7 exports {nodes} nodes")
+    print(f"parse + deterministic serialize (baseline): {base:.3f} s")
+    print(f"first export of the version (computes its import form): {first:.3f} s")
+    ok_scoped = med["scoped"] <= 1.0 and med["scoped"] <= 5 * base
+    print(
+        f"scoped export, cold: {med['scoped']:.3f} s = {med['scoped'] / base:.2f} x baseline "
+        f"(target <= 1 s and <= 5 x) {'MET' if ok_scoped else 'MISSED'}; "
+        f"warm: {med['scoped_warm']:.3f} s"
+    )
+    ok_full = med["full"] <= 2 * base
+    print(
+        f"full export, cold: {med['full']:.3f} s = {med['full'] / base:.2f} x baseline "
+        f"(target <= 2 x) {'MET' if ok_full else 'MISSED'}; warm: {med['full_warm']:.3f} s"
+    )
+    ok_memory = memory <= 3
+    print(
+        f"full export peak memory: {(peak_rss - base_rss) / 1e6:.0f} MB above baseline = "
+        f"{memory:.2f} x the file (target <= 3 x) {'MET' if ok_memory else 'MISSED'}"
+    )
+    if tf_times is not None:
+        print(
+            f"TensorFlow 2.21: full export {tf_times[0]:.2f} s, scoped {tf_times[1]:.1f} s "
+            f"(mgstore cold: {tf_times[0] / med['full']:.0f} x and "
+            f"{tf_times[1] / med['scoped']:.0f} x faster)"
+        )
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    return 0 if ok_scoped and ok_full and ok_memory else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
