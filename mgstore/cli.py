@@ -152,20 +152,18 @@ def _export(args: argparse.Namespace) -> int:
         graph: Any = args.ref
         if _query_options(args):
             graph = store.query(args.ref, **_query_options(args))
-        store.export_meta_graph(
+        record = store.export(
             args.output,
+            graph,
             collection_list=[] if args.no_collections else (args.collection_list or None),
             as_text=args.as_text,
-            graph=graph,
-            saver_def=store.saver_def(args.ref) if args.saver_def else None,
+            saver_def=_stored_saver_def(store, args.ref) if args.saver_def else None,
             export_scope=args.export_scope,
             clear_devices=args.clear_devices,
             clear_extraneous_savers=args.clear_extraneous_savers,
             strip_default_attrs=args.strip_default_attrs,
             save_debug_info=args.save_debug_info,
         )
-        record = store.last_export
-    assert record is not None
     if args.json:
         _print_json(record.to_dict())
     else:
@@ -173,6 +171,13 @@ def _export(args: argparse.Namespace) -> int:
         if record.debug_path:
             print(f"{record.debug_path}  sha256:{record.debug_sha256}")
     return 0
+
+
+def _stored_saver_def(store: Store, ref: str) -> Any:
+    saver_def = store.saver_def(ref)
+    if saver_def is None:
+        raise InputError(f"--saver-def: {ref} has no saver_def")
+    return saver_def
 
 
 def _query_options(args: argparse.Namespace) -> dict[str, Any]:

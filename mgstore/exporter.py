@@ -36,6 +36,7 @@ from mgstore.db import versions
 from mgstore.db.inserts import insert_blobs
 from mgstore.db.models import Base
 from mgstore.errors import InputError, MgstoreError, NotFoundError
+from mgstore.export import normalize as nz
 from mgstore.export.api import ExportFile, export_imported, export_options, in_memory_graph
 from mgstore.export.imported import (
     FORM_VERSION,
@@ -44,8 +45,9 @@ from mgstore.export.imported import (
     import_meta_graph,
     import_with_form,
 )
+from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
 from mgstore.io import published
-from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef, SaverDef
+from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef, NodeDef, SaverDef
 
 if TYPE_CHECKING:
     from mgstore.store import Store
@@ -58,6 +60,9 @@ _MESSAGES: dict[str, type[Message]] = {
     "graph_def": GraphDef,
     "saver_def": SaverDef,
 }
+_PARAMETERS = ("filename", "meta_info_def", "graph_def", "saver_def", "collection_list",
+               "as_text", "graph", "export_scope", "clear_devices", "clear_extraneous_savers",
+               "strip_default_attrs", "save_debug_info")  # fmt: skip
 _FLAGS = ("as_text", "clear_devices", "clear_extraneous_savers", "strip_default_attrs",
           "save_debug_info")  # fmt: skip
 _CACHE_SIZE = 4
@@ -65,12 +70,22 @@ _cache: OrderedDict[tuple[str, str | None], ImportedGraph] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def export(store: Store, arguments: Mapping[str, Any], kwargs: Mapping[str, Any]) -> MetaGraphDef:
-    """Run ``export_meta_graph`` with ``arguments`` (its named parameters) on ``store``."""
+def export(
+    store: Store,
+    arguments: Mapping[str, Any],
+    kwargs: Mapping[str, Any],
+    *,
+    message: bool = True,
+) -> MetaGraphDef | None:
+    """Run ``export_meta_graph`` with ``arguments`` (its named parameters) on ``store``.
+
+    With ``message=False`` the file is written without building the returned message when
+    it can be (a full export from stored bytes), and None is returned.
+    """
     started = time.monotonic()
     origin: dict[str, Any] = {}
     try:
-        meta_graph, files = _run(store, arguments, kwargs, origin)
+        meta_graph, files = _run(store, arguments, kwargs, origin, message=message)
         if not files:
             return meta_graph
         if origin.get("version_id") is None:  # a graph from memory: no version to record
@@ -116,21 +131,26 @@ def reproduce(
         arguments["graph"] = store.query(ref, **filters)
     if path is not None:
         arguments["filename"] = os.fspath(path)
-        export(store, arguments, kwargs)
+        export(store, arguments, kwargs, message=False)
         new: audit.ExportRecord | None = store.last_export
         assert new is not None
         audit.check_reproduction(record, str(new.sha256), new.debug_sha256)
         return new
     arguments["filename"] = record.path
-    _, files = _run(store, arguments, kwargs, {})
-    digests = [hashlib.sha256(f.data).hexdigest() for f in files]
+    _, files = _run(store, arguments, kwargs, {}, message=False)
+    digests = [f.sha256() for f in files]
     audit.check_reproduction(record, digests[0], digests[1] if len(digests) > 1 else None)
     return record
 
 
 def _run(
-    store: Store, arguments: Mapping[str, Any], kwargs: Mapping[str, Any], origin: dict[str, Any]
-) -> tuple[MetaGraphDef, list[ExportFile]]:
+    store: Store,
+    arguments: Mapping[str, Any],
+    kwargs: Mapping[str, Any],
+    origin: dict[str, Any],
+    *,
+    message: bool = True,
+) -> tuple[MetaGraphDef | None, list[ExportFile]]:
     """The exported message and the files it makes; ``origin`` gets the version and query
     as soon as they are known (so that a failure after that can be recorded against them)."""
     options = export_options(
@@ -139,24 +159,28 @@ def _run(
         arguments["clear_extraneous_savers"], arguments["strip_default_attrs"], **kwargs,
     )  # fmt: skip
     graph = arguments["graph"]
-    imported = _source(store, graph, origin)
+    plain = not (
+        options.export_scope or options.clear_devices or options.clear_extraneous_savers
+        or options.strip_default_attrs or options.graph_def is not None
+        or arguments["save_debug_info"]
+    )  # fmt: skip
+    imported = _source(store, graph, origin, plain=plain)
     if origin.get("query") is not None:
         options = replace(options, selection=frozenset(graph.nodes))
     return export_imported(
         imported, arguments["filename"], bool(arguments["as_text"]),
-        bool(arguments["save_debug_info"]), options,
+        bool(arguments["save_debug_info"]), options, message=message,
     )  # fmt: skip
 
 
-_PARAMETERS = ("filename", "meta_info_def", "graph_def", "saver_def", "collection_list",
-               "as_text", "graph", "export_scope", "clear_devices", "clear_extraneous_savers",
-               "strip_default_attrs", "save_debug_info")  # fmt: skip
-
-
-def _source(store: Store, graph: object, origin: dict[str, Any]) -> ImportedGraph:
+def _source(
+    store: Store, graph: object, origin: dict[str, Any], *, plain: bool = False
+) -> ImportedGraph:
+    """The imported graph to export. ``plain``: a full export without options, which a
+    graph assembled from stored bytes (:func:`_hollow`) can serve."""
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
-        return _imported_version(store, graph, None, origin)
+        return _imported_version(store, graph, None, origin, plain=plain)
     if isinstance(query, dict):  # a query result: export its nodes from its version
         origin["query"] = query
         return _imported_version(store, str(query.get("ref")), query.get("content_hash"), origin)
@@ -164,11 +188,12 @@ def _source(store: Store, graph: object, origin: dict[str, Any]) -> ImportedGrap
 
 
 def _imported_version(
-    store: Store, ref: str, content_hash: object, origin: dict[str, Any]
+    store: Store, ref: str, content_hash: object, origin: dict[str, Any], *, plain: bool = False
 ) -> ImportedGraph:
     """The imported form of the version ``ref`` names, from the cache or from its bytes.
 
     ``content_hash``, if given, must be the version's (a query result names its version).
+    ``plain``: the caller only needs path P's bytes (see :func:`_hollow`).
     """
     with db.transaction(store.engine) as conn:
         row = store._resolve(conn, ref)
@@ -179,18 +204,26 @@ def _imported_version(
             )
         origin["version_id"] = row.id
         key = (row.content_hash, row.debug_hash)
-        with _cache_lock:
-            cached = _cache.get(key)
-            if cached is not None:
-                _cache.move_to_end(key)
-                return cached
-        data, debug = _version_bytes(conn, row)
         stored_form = conn.execute(
             select(F.c.data).where(
                 F.c.content_hash == row.content_hash, F.c.form_version == FORM_VERSION
             )
         ).scalar()
-    form = _form(stored_form)
+        with _cache_lock:
+            cached = _cache.get(key)
+            if cached is not None:
+                _cache.move_to_end(key)
+        form = _form(stored_form) if cached is None else None
+        if cached is None and plain and form is not None:
+            hollow = _hollow(conn, row, form)
+            if hollow is not None:
+                return hollow
+        if cached is None:
+            data, debug = _version_bytes(conn, row)
+    if cached is not None:
+        if stored_form is None:  # imported for another store of this process: keep it here
+            _keep_form(store, row.content_hash, cached)
+        return cached
     if form is not None:
         imported = import_with_form(MetaGraphDef.FromString(data), form, debug, row.size)
     else:
@@ -201,6 +234,44 @@ def _imported_version(
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return imported
+
+
+def _hollow(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:
+    """The imported graph of a version as a full export without options needs it, from
+    stored bytes: path P's GraphDef as slices of the packs (reordered and patched by the
+    stored ``form``), and the graph-level parts; no node is parsed. None where the nodes
+    themselves are needed: path P rewrites some inputs, or a call op's ``f`` attr names the
+    functions whose ops ``stripped_op_list`` lists.
+    """
+    if form.p_inputs or CALL_OPS.intersection(form.ops):
+        return None
+    frame = MetaGraphDef.FromString(versions.assemble(conn, row, b""))
+    graph_def = frame.graph_def
+    library = graph_def.library if graph_def.HasField("library") else None
+    library_r = nz.path_r_library(library)
+    library_p = nz.path_p_library(library) if library_r is not None else None
+    rest = GraphDef()
+    if library_p is not None:
+        rest.library.CopyFrom(library_p)
+    rest.versions.CopyFrom(
+        nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
+    )
+    chunks = versions.body_chunks(conn, row, form.order, form.nodes)
+    chunks.append(rest.SerializeToString(deterministic=True))
+    rest.node.extend(NodeDef(op=op) for op in form.ops)
+    return ImportedGraph(
+        nodes=(),
+        size=row.size,
+        p_inputs={},
+        versions=rest.versions,
+        library_p=library_p,
+        library_r=library_r,
+        collections=nz.restore_collections(
+            frame.collection_def, frame.meta_info_def.tensorflow_version
+        ),
+        form=form,
+        cache={"path_p": (chunks, stripped_op_list_for(rest))},
+    )
 
 
 def _form(data: bytes | None) -> ImportForm | None:
@@ -220,9 +291,7 @@ def _keep_form(store: Store, content_hash: str, imported: ImportedGraph) -> None
     try:
         with db.transaction(store.engine, write=True) as conn:
             conn.execute(
-                F.delete().where(
-                    F.c.content_hash == content_hash, F.c.form_version == FORM_VERSION
-                )
+                F.delete().where(F.c.content_hash == content_hash, F.c.form_version == FORM_VERSION)
             )
             conn.execute(F.insert(), row)
     except MgstoreError:
@@ -246,7 +315,7 @@ def _publish(
 ) -> audit.ExportRecord:
     """Put the files in place and record them, together: if either fails, neither happens."""
     recorded, blobs = options
-    digests = [hashlib.sha256(f.data).hexdigest() for f in files]
+    digests = [f.sha256() for f in files]
     with (
         published([(f.data, os.path.abspath(f.path)) for f in files]),
         db.transaction(store.engine, write=True) as conn,
@@ -259,7 +328,7 @@ def _publish(
             options=recorded,
             path=os.path.abspath(files[0].path),
             sha256=digests[0],
-            size=len(files[0].data),
+            size=files[0].size(),
             debug_path=os.path.abspath(files[1].path) if len(files) > 1 else None,
             debug_sha256=digests[1] if len(files) > 1 else None,
             duration=time.monotonic() - started,

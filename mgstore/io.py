@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ _TEXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t\n\r
 _UNKNOWN_CHECK_BUDGET = 4096
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+
+#: File contents: bytes, or byte chunks to write one after the other.
+Data = bytes | Sequence[bytes | memoryview]
 
 
 @dataclass(frozen=True)
@@ -360,8 +363,11 @@ def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
 
 
 @contextlib.contextmanager
-def published(files: Iterable[tuple[bytes, str | os.PathLike[str]]]) -> Iterator[list[Path]]:
+def published(files: Iterable[tuple[Data, str | os.PathLike[str]]]) -> Iterator[list[Path]]:
     """Write several files so that they appear together, or not at all.
+
+    A file's data is bytes, or a sequence of byte chunks written one after the other (so that
+    a large file assembled from slices is never joined in memory).
 
     Each file is written to a temporary file beside its target, then every target is
     replaced; the block then runs (e.g. a database commit). If anything fails, including the
@@ -385,7 +391,7 @@ def published(files: Iterable[tuple[bytes, str | os.PathLike[str]]]) -> Iterator
 class _Staged:
     """One file of :func:`published`: written to a temporary file, then put in place."""
 
-    def __init__(self, data: bytes, path: str | os.PathLike[str]) -> None:
+    def __init__(self, data: Data, path: str | os.PathLike[str]) -> None:
         # pathlib drops a trailing "/" or "/.", which would make "file.meta/." name file.meta
         if os.path.basename(os.fspath(path)) in ("", ".", ".."):
             raise InputError(f"{path}: not a file name")
@@ -405,7 +411,10 @@ class _Staged:
         try:
             os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                if isinstance(data, bytes):
+                    fh.write(data)
+                else:
+                    fh.writelines(data)
                 fh.flush()
                 os.fsync(fh.fileno())
         except BaseException as exc:

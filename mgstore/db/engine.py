@@ -71,12 +71,14 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB: random-key index inserts
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("mgstore_write", False)
+        # Writers get a large page cache (random-key index inserts); readers, on a fresh
+        # connection each time, only stream pack pages through it: a small one saves memory.
+        conn.exec_driver_sql(f"PRAGMA cache_size = {-65536 if write else -4096}")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 

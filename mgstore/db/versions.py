@@ -6,6 +6,7 @@ blobs around a body of framed NodeDefs, taken from its packs or given by the cal
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, or_, select
@@ -49,12 +50,7 @@ def assemble(conn: Connection, row: Row[Any], body: bytes | None = None) -> byte
     """
     if body is None:
         runs = wire.unpack_runs(row.node_order)
-        pack_ids = sorted({pack for pack, _, _ in runs})
-        packs: dict[int, memoryview] = {}
-        for i in range(0, len(pack_ids), _CHUNK):
-            chunk = pack_ids[i : i + _CHUNK]
-            rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(chunk)))
-            packs.update((pack_id, memoryview(data)) for pack_id, data in rows)
+        packs = _packs(conn, {pack for pack, _, _ in runs})
         body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
     frame = blobs(conn, [row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
     return wire.assemble(
@@ -64,3 +60,49 @@ def assemble(conn: Connection, row: Row[Any], body: bytes | None = None) -> byte
         row.has_graph_def,
         body,
     )
+
+
+def body_chunks(
+    conn: Connection,
+    row: Row[Any],
+    order: Sequence[int] | None,
+    patches: Mapping[int, bytes],
+) -> list[bytes | memoryview]:
+    """A version's framed NodeDefs, reordered and patched, as slices of its packs.
+
+    ``order`` lists stored positions in the wanted order (None: as stored); ``patches``
+    replaces the NodeDef at a position of that order with other (unframed) bytes. Adjacent
+    stored bytes are one slice, so the result is a few chunks per patch, not one per node.
+    """
+    locations = wire.unpack_locations(row.node_order)
+    packs = _packs(conn, {pack for pack, _, _ in locations})
+    chunks: list[bytes | memoryview] = []
+    run_pack, run_start, run_end = -1, 0, 0
+    for pos, i in enumerate(range(len(locations)) if order is None else order):
+        patch = patches.get(pos)
+        if patch is None:
+            pack, offset, length = locations[i]
+            if pack == run_pack and offset == run_end:
+                run_end += length
+                continue
+            if run_pack >= 0:
+                chunks.append(packs[run_pack][run_start:run_end])
+            run_pack, run_start, run_end = pack, offset, offset + length
+        else:
+            if run_pack >= 0:
+                chunks.append(packs[run_pack][run_start:run_end])
+            run_pack = -1
+            chunks.append(wire.frame(patch))
+    if run_pack >= 0:
+        chunks.append(packs[run_pack][run_start:run_end])
+    return chunks
+
+
+def _packs(conn: Connection, pack_ids: Iterable[int]) -> dict[int, memoryview]:
+    """The data of these packs, by id, read in batches."""
+    ids = sorted(pack_ids)
+    packs: dict[int, memoryview] = {}
+    for i in range(0, len(ids), _CHUNK):
+        rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(ids[i : i + _CHUNK])))
+        packs.update((pack_id, memoryview(data)) for pack_id, data in rows)
+    return packs

@@ -9,6 +9,7 @@ networkx graph in memory is exported directly.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from google.protobuf.message import Message
 from mgstore.errors import ArgumentTypeError
 from mgstore.export.imported import ImportedGraph, import_meta_graph
 from mgstore.export.meta_graph import Exported, ExportOptions, build
-from mgstore.io import coerce_message, published, serialize
+from mgstore.io import Data, coerce_message, published, serialize
 from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef, SaverDef
 
 if TYPE_CHECKING:
@@ -33,10 +34,21 @@ _KWARGS = frozenset({"unbound_inputs_col_name"})
 
 @dataclass(frozen=True)
 class ExportFile:
-    """One file an export writes: where, and its bytes."""
+    """One file an export writes: where, and its bytes (in chunks, written in order)."""
 
     path: str
-    data: bytes
+    data: Data
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for chunk in [self.data] if isinstance(self.data, bytes) else self.data:
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def size(self) -> int:
+        if isinstance(self.data, bytes):
+            return len(self.data)
+        return sum(len(chunk) for chunk in self.data)
 
 
 def export_options(
@@ -135,9 +147,11 @@ def export_files(
     ``save_debug_info``) the stored debug info restricted to the exported nodes (spec 0, 9)."""
     from mgstore.export.debug import restrict_debug_info
 
-    if exported.data is not None and not as_text:
-        data = exported.data
+    data: Data
+    if exported.chunks is not None and not as_text:
+        data = exported.chunks
     else:
+        assert exported.meta_graph is not None
         data = serialize(exported.meta_graph, as_text=as_text)
     files = [ExportFile(os.fspath(filename), data)]
     if save_debug_info:
@@ -152,9 +166,12 @@ def export_imported(
     as_text: bool,
     save_debug_info: bool,
     options: ExportOptions,
-) -> tuple[MetaGraphDef, list[ExportFile]]:
-    """Build the export of ``imported`` and the files it writes (none without filename)."""
-    exported = build(imported, options)
+    *,
+    message: bool = True,
+) -> tuple[MetaGraphDef | None, list[ExportFile]]:
+    """Build the export of ``imported`` and the files it writes (none without filename);
+    the message is None if not ``message`` and only bytes were needed."""
+    exported = build(imported, options, message=message or not filename or as_text)
     if not filename:
         return exported.meta_graph, []
     files = export_files(exported, filename, as_text=as_text, save_debug_info=save_debug_info,
@@ -212,6 +229,7 @@ def export_meta_graph(
     meta_graph, files = export_imported(imported, filename, as_text, save_debug_info, options)
     with published([(f.data, f.path) for f in files]):
         pass
+    assert meta_graph is not None
     return meta_graph
 
 

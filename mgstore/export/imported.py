@@ -113,9 +113,12 @@ def import_meta_graph(
             moved[pos] = devices[i]
     p_inputs = {i: new for i, new in enumerate(map(_path_p_inputs, nodes)) if new is not None}
     form = ImportForm(
+        ops=tuple(sorted({node.op for node in nodes})),
         order=None if order == list(range(len(order))) else tuple(order),
-        devices={pos: dev for pos, dev in moved.items() if pos not in set(changed)},
-        nodes={pos: nodes[pos].SerializeToString(deterministic=True) for pos in changed},
+        nodes={
+            pos: nodes[pos].SerializeToString(deterministic=True)
+            for pos in sorted(set(changed) | set(moved))
+        },
         p_inputs=p_inputs,
     )
     return _imported(meta_graph, nodes, form, graph_def.ByteSize(), debug_info, library_r)
@@ -135,8 +138,6 @@ def import_with_form(
     graph_def = meta_graph.graph_def
     stored = list(graph_def.node)
     nodes = stored if form.order is None else [stored[i] for i in form.order]
-    for pos, device in form.devices.items():
-        nodes[pos].device = device
     for pos, data in form.nodes.items():
         nodes[pos].Clear()
         nodes[pos].MergeFromString(data)
@@ -183,42 +184,58 @@ class ImportForm:
     """How an import turned a stored graph's nodes into the imported ones, compactly.
 
     ``order``: stored positions in import order (None: unchanged). The rest is by import
-    position: ``devices`` set by the import, ``nodes`` whose attrs changed (their whole
-    normalised bytes), ``p_inputs`` as path P writes them. Kept by the store beside a version,
-    so that later exports skip the checks and normalisation (see :func:`import_with_form`).
+    position: ``nodes`` the import changed (device or attrs; their whole normalised bytes),
+    ``p_inputs`` as path P writes them; ``ops`` are the nodes' op names. Kept by the store
+    beside a version, so that later exports skip the checks and normalisation (see
+    :func:`import_with_form`), or assemble a full export from stored bytes without parsing
+    the graph.
     """
 
+    ops: tuple[str, ...]
     order: tuple[int, ...] | None
-    devices: Mapping[int, str]
     nodes: Mapping[int, bytes]
     p_inputs: Mapping[int, list[str]]
 
     def to_bytes(self) -> bytes:
-        """A compact, versioned encoding (zlib-compressed JSON; node bytes in base64)."""
-        data = {
-            "form": FORM_VERSION,
-            "order": None if self.order is None else _pack(self.order),
-            "devices": sorted(self.devices.items()),
-            "nodes": [[pos, base64.b64encode(b).decode()] for pos, b in sorted(self.nodes.items())],
-            "p_inputs": sorted(self.p_inputs.items()),
-        }
-        return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 6)
+        """A compact, versioned encoding: a JSON header (ops, order, p_inputs), then each
+        patched node as position, length and bytes; zlib-compressed."""
+        header = json.dumps(
+            {
+                "form": FORM_VERSION,
+                "ops": list(self.ops),
+                "order": None if self.order is None else _pack(self.order),
+                "p_inputs": sorted(self.p_inputs.items()),
+            },
+            separators=(",", ":"),
+        ).encode()
+        parts = [struct.pack("<I", len(header)), header]
+        for pos, data in sorted(self.nodes.items()):
+            parts += (struct.pack("<II", pos, len(data)), data)
+        return zlib.compress(b"".join(parts), 6)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> ImportForm:
-        data = json.loads(zlib.decompress(blob))
+        raw = memoryview(zlib.decompress(blob))
+        (size,) = struct.unpack_from("<I", raw)
+        data = json.loads(bytes(raw[4 : 4 + size]))
         if data.get("form") != FORM_VERSION:
             raise ValueError(f"import form {data.get('form')}, expected {FORM_VERSION}")
+        nodes: dict[int, bytes] = {}
+        offset = 4 + size
+        while offset < len(raw):
+            pos, length = struct.unpack_from("<II", raw, offset)
+            nodes[pos] = bytes(raw[offset + 8 : offset + 8 + length])
+            offset += 8 + length
         return cls(
+            ops=tuple(data["ops"]),
             order=None if data["order"] is None else _unpack(data["order"]),
-            devices={int(pos): dev for pos, dev in data["devices"]},
-            nodes={int(pos): base64.b64decode(b) for pos, b in data["nodes"]},
+            nodes=nodes,
             p_inputs={int(pos): list(inputs) for pos, inputs in data["p_inputs"]},
         )
 
 
 #: Bumped whenever import normalisation changes, so that stored forms are recomputed.
-FORM_VERSION = 1
+FORM_VERSION = 4
 
 
 def _pack(values: Sequence[int]) -> str:

@@ -60,13 +60,16 @@ class ExportOptions:
 class Exported:
     """The exported message and, in its node order, ``(stored name, exported name)``."""
 
-    meta_graph: MetaGraphDef
+    meta_graph: MetaGraphDef | None  # None when build() was asked for the bytes only
     names: tuple[tuple[str, str], ...]
-    data: bytes | None = None  # its deterministic bytes, when they were assembled directly
+    chunks: Sequence[bytes | memoryview] | None = None  # its deterministic bytes, when known
 
 
-def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
+def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True) -> Exported:
     """What ``export_meta_graph(graph=G, **options)`` returns for the imported graph G.
+
+    A full export without options is assembled as bytes (``chunks``); with ``message=False``
+    it is not parsed into a message (the caller only writes it).
 
     Raises TensorFlow's ValueErrors as mgstore errors (the 2 GB limit, ``No variables to
     save``, invalid saver names) and clear ValueErrors where TensorFlow crashes (spec 0).
@@ -134,21 +137,32 @@ def build(graph: ImportedGraph, options: ExportOptions) -> Exported:
     else:  # path P: the imported graph as it is, serialised once per imported graph
         collections = _collections(graph)
         _check_global_variables(collections.get("variables"), scope)
-        names = [(node.name, node.name) for node in graph.nodes]
+        names = _path_p_names(graph)
         path_p, op_list = _path_p(graph)
         if o.strip_default_attrs:
-            graph_def.MergeFromString(path_p)
-        else:  # assemble the bytes: the message is parsed from them once
+            graph_def.MergeFromString(b"".join(path_p))
+        else:  # assemble the bytes: the message, if wanted, is parsed from them once
             out = _create_meta_graph_def(graph, None, collections, excluded, o, op_list)
-            data = _with_graph_def(out.SerializeToString(deterministic=True), path_p)
-            return Exported(MetaGraphDef.FromString(data), tuple(names), data)
+            chunks = _with_graph_def(out.SerializeToString(deterministic=True), path_p)
+            parsed = MetaGraphDef.FromString(b"".join(chunks)) if message else None
+            return Exported(parsed, tuple(names), chunks)
     _check_global_variables(collections.get("variables"), scope)
     meta_graph = _create_meta_graph_def(graph, graph_def, collections, excluded, o)
     return Exported(meta_graph, tuple(names))
 
 
-def _path_p(graph: ImportedGraph) -> tuple[bytes, OpList]:
-    """The GraphDef path P writes for ``graph`` (deterministic bytes) and its op list."""
+def _path_p_names(graph: ImportedGraph) -> list[tuple[str, str]]:
+    """``(name, name)`` for each node of ``graph`` (path P renames nothing), once per graph."""
+    names = graph.cache.get("names_p")
+    if names is None:
+        names = graph.cache["names_p"] = [(node.name, node.name) for node in graph.nodes]
+    assert isinstance(names, list)
+    return names
+
+
+def _path_p(graph: ImportedGraph) -> tuple[list[bytes | memoryview], OpList]:
+    """The GraphDef path P writes for ``graph`` (deterministic bytes, in chunks) and its op
+    list; computed once per imported graph, or given by whoever built it (``graph.cache``)."""
     cached = graph.cache.get("path_p")
     if cached is None:
         graph_def = GraphDef()
@@ -159,18 +173,20 @@ def _path_p(graph: ImportedGraph) -> tuple[bytes, OpList]:
         if graph.library_p is not None:
             graph_def.library.CopyFrom(graph.library_p)
         cached = graph.cache["path_p"] = (
-            graph_def.SerializeToString(deterministic=True),
+            [graph_def.SerializeToString(deterministic=True)],
             stripped_op_list_for(graph_def),
         )
     assert isinstance(cached, tuple)
     return cached
 
 
-def _with_graph_def(meta_graph: bytes, graph_def: bytes) -> bytes:
-    """Deterministic MetaGraphDef bytes with field 2 (graph_def) inserted after field 1."""
-    assert meta_graph[0] == 0x0A  # meta_info_def comes first and is always present
-    length, pos = 0, 1
-    shift = 0
+def _with_graph_def(
+    meta_graph: bytes, graph_def: list[bytes | memoryview]
+) -> list[bytes | memoryview]:
+    """Deterministic MetaGraphDef bytes, in chunks, with field 2 (graph_def) inserted after
+    field 1 (meta_info_def, always present and first)."""
+    assert meta_graph[0] == 0x0A
+    length, pos, shift = 0, 1, 0
     while True:
         byte = meta_graph[pos]
         length |= (byte & 0x7F) << shift
@@ -179,8 +195,8 @@ def _with_graph_def(meta_graph: bytes, graph_def: bytes) -> bytes:
         if byte < 0x80:
             break
     end = pos + length
-    head, tail = meta_graph[:end], meta_graph[end:]
-    return b"".join((head, b"\x12", _varint(len(graph_def)), graph_def, tail))
+    size = sum(len(chunk) for chunk in graph_def)
+    return [meta_graph[:end], b"\x12" + _varint(size), *graph_def, meta_graph[end:]]
 
 
 def _varint(value: int) -> bytes:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from mgstore.export.registry import stripped_op_list
 from mgstore.proto import FunctionDef, GraphDef, NodeDef, OpList
 
-__all__ = ["ops_used_by_graph_def", "stripped_op_list_for"]
+__all__ = ["CALL_OPS", "ops_used_by_graph_def", "stripped_op_list_for"]
 
-# The only ops whose ``f`` attr is followed; ``If``/``While``/dataset function attrs are not.
-_CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+#: The only ops whose ``f`` attr is followed; ``If``/``While``/dataset function attrs are not.
+CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
 
 
 def ops_used_by_graph_def(graph_def: GraphDef) -> set[str]:
@@ -35,7 +35,7 @@ def ops_used_by_graph_def(graph_def: GraphDef) -> set[str]:
 
     def visit(node: NodeDef) -> None:
         mark(node.op)
-        if node.op in _CALL_OPS:
+        if node.op in CALL_OPS:
             # ``node.attr["f"]`` would insert an empty attr; TF's missing ``f`` reads as "".
             f = node.attr.get("f")
             mark(f.func.name if f is not None else "")
