@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import mgstore.store
+import mgstore.db.write
 import mgstore.wire
 from mgstore import (
     AmbiguousInputError,
@@ -387,7 +387,7 @@ def _fail(*args: object, **kwargs: object) -> None:
 _ENCODER = next(
     f"mgstore.wire.{name}" for name in ("pack_locations", "pack_ids") if hasattr(mgstore.wire, name)
 )
-INJECTION_POINTS = ["mgstore.store.Store._write_collections", _ENCODER]
+INJECTION_POINTS = ["mgstore.db.write.write_collections", _ENCODER]
 
 
 @pytest.mark.parametrize("target", INJECTION_POINTS)
@@ -442,16 +442,16 @@ def test_a_failed_second_ingest_leaves_no_trace(
 def test_a_conflict_is_retried_and_writes_once(
     store: Store, fixtures_dir: Path, monkeypatch: pytest.MonkeyPatch, counts: Counts
 ) -> None:
-    original = mgstore.store.Store._write_collections
+    original = mgstore.db.write.write_collections
     calls = []
 
-    def flaky(self: Store, *args: Any, **kwargs: Any) -> Any:
+    def flaky(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             raise ConflictError("a concurrent change conflicted (injected)")
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(mgstore.store.Store, "_write_collections", flaky)
+    monkeypatch.setattr(mgstore.db.write, "write_collections", flaky)
     info = store.ingest(fixtures_dir / "dense.meta", "dense")
 
     assert len(calls) == 2
