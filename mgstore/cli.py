@@ -146,7 +146,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    if args.no_collections and args.collection:
+    if args.no_collections and args.collection_list:
         raise InputError("--collection and --no-collections exclude each other")
     with Store(args.db) as store:
         graph: Any = args.ref
@@ -191,7 +191,7 @@ def _query_options(args: argparse.Namespace) -> dict[str, Any]:
         "closure": args.closure,
         "depth": args.depth,
     }
-    return {k: v for k, v in options.items() if v}
+    return {k: v for k, v in options.items() if v is not None and v is not False}
 
 
 def _exports(args: argparse.Namespace) -> int:

@@ -317,7 +317,7 @@ def _publish(
     recorded, blobs = options
     digests = [f.sha256() for f in files]
     with (
-        published([(f.data, os.path.abspath(f.path)) for f in files]),
+        published([(f.data, f.path) for f in files]),
         db.transaction(store.engine, write=True) as conn,
     ):
         insert_blobs(conn, blobs)

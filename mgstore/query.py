@@ -151,7 +151,7 @@ def query(
     filters = {"scope": scope, "strict_scope": strict_scope or None, "collection": collections,
                "op_type": op_types, "device": devices, "name_regex": name_regex,
                "closure": closure, "depth": depth}  # fmt: skip
-    g.graph["query"] = {**origin, **{k: v for k, v in filters.items() if v}}
+    g.graph["query"] = {**origin, **{k: v for k, v in filters.items() if v is not None}}
     return g
 
 
