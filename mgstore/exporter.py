@@ -37,7 +37,13 @@ from mgstore.db.inserts import insert_blobs
 from mgstore.db.models import Base
 from mgstore.errors import InputError, MgstoreError, NotFoundError
 from mgstore.export import normalize as nz
-from mgstore.export.api import ExportFile, export_imported, export_options, in_memory_graph
+from mgstore.export.api import (
+    PARAMETERS,
+    ExportFile,
+    export_imported,
+    export_options,
+    in_memory_graph,
+)
 from mgstore.export.imported import (
     FORM_VERSION,
     ImportedGraph,
@@ -52,7 +58,7 @@ from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef, NodeDef, Saver
 if TYPE_CHECKING:
     from mgstore.store import Store
 
-__all__ = ["export", "reproduce"]
+__all__ = ["PARAMETERS", "export", "reproduce"]
 
 F = Base.metadata.tables["import_forms"]
 _MESSAGES: dict[str, type[Message]] = {
@@ -60,9 +66,6 @@ _MESSAGES: dict[str, type[Message]] = {
     "graph_def": GraphDef,
     "saver_def": SaverDef,
 }
-_PARAMETERS = ("filename", "meta_info_def", "graph_def", "saver_def", "collection_list",
-               "as_text", "graph", "export_scope", "clear_devices", "clear_extraneous_savers",
-               "strip_default_attrs", "save_debug_info")  # fmt: skip
 _FLAGS = ("as_text", "clear_devices", "clear_extraneous_savers", "strip_default_attrs",
           "save_debug_info")  # fmt: skip
 _CACHE_SIZE = 4
@@ -110,7 +113,7 @@ def reproduce(
     :class:`~mgstore.errors.ReproductionError` when a hash differs.
     """
     audit.check_reproducible(record)
-    arguments: dict[str, Any] = {k: None for k in _PARAMETERS}
+    arguments: dict[str, Any] = {k: None for k in PARAMETERS}
     arguments.update(record.options)
     kwargs = dict(arguments.pop("kwargs", None) or {})
     V = Base.metadata.tables["versions"]

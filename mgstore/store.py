@@ -34,22 +34,7 @@ from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
 Progress = Callable[[str, int, int], None]
 _HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
-_ROW_BATCH = 8192
 _MAX_VERSION = 2**31 - 1  # versions.number is a 32-bit integer
-_PACK_BYTES = 256 * 1024
-_NODE_COLUMNS = (
-    "id",
-    "graph_id",
-    "name",
-    "op",
-    "device",
-    "sha256",
-    "pack_id",
-    "offset",
-    "length",
-    "first_version",
-)
-_EDGE_COLUMNS = ("node_id", "slot", "src_name", "src_output", "control")
 MAX_NAME = 512  # graphs.name
 MAX_TAG_KEY = 256  # version_tags.key
 _CHUNK = 500
@@ -309,13 +294,8 @@ class Store:
         ``filename`` (and with ``save_debug_info`` its ``.debug`` companion) is written
         atomically. See :func:`mgstore.export_meta_graph`.
         """
-        arguments = dict(
-            filename=filename, meta_info_def=meta_info_def, graph_def=graph_def,
-            saver_def=saver_def, collection_list=collection_list, as_text=as_text,
-            graph=graph, export_scope=export_scope, clear_devices=clear_devices,
-            clear_extraneous_savers=clear_extraneous_savers,
-            strip_default_attrs=strip_default_attrs, save_debug_info=save_debug_info,
-        )  # fmt: skip
+        named = locals()
+        arguments = {name: named[name] for name in _exporter.PARAMETERS}
         return _exporter.export(self, arguments, kwargs)
 
     def export(
@@ -351,13 +331,8 @@ class Store:
             )
         if not filename:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
-        arguments = dict(
-            filename=filename, meta_info_def=meta_info_def, graph_def=graph_def,
-            saver_def=saver_def, collection_list=collection_list, as_text=as_text,
-            graph=graph, export_scope=export_scope, clear_devices=clear_devices,
-            clear_extraneous_savers=clear_extraneous_savers,
-            strip_default_attrs=strip_default_attrs, save_debug_info=save_debug_info,
-        )  # fmt: skip
+        named = locals()
+        arguments = {name: named[name] for name in _exporter.PARAMETERS}
         self.last_export = None
         _exporter.export(self, arguments, kwargs, message=False)
         assert self.last_export is not None
@@ -491,25 +466,7 @@ class Store:
     def _version_info(
         self, conn: Connection, row: Row[Any], name: str | None = None
     ) -> VersionInfo:
-        tags = {
-            r.key: r.value
-            for r in conn.execute(select(T.c.key, T.c.value).where(T.c.version_id == row.id))
-        }
-        return VersionInfo(
-            name=name or self._graph_name(conn, row.graph_id),
-            number=int(row.number),
-            content_hash=row.content_hash,
-            created_at=_utc(row.created_at),
-            created_by=row.created_by,
-            message=row.message,
-            tags=MappingProxyType(tags),
-            node_count=int(row.node_count),
-            size=int(row.size),
-            debug_hash=row.debug_hash,
-            source_path=row.source_path,
-            source_sha256=row.source_sha256,
-            source_format=row.source_format,
-        )
+        return versions.version_info(conn, row, name)
 
 
 def _version_row(conn: Connection, version_id: int) -> Row[Any]:

@@ -6,8 +6,6 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable
-from datetime import timezone
-from types import MappingProxyType
 
 from sqlalchemy import Connection, or_, select
 
@@ -18,7 +16,8 @@ from mgstore.audit.entities import (
     Role,
     Verification,
 )
-from mgstore.audit.log import G, V, X, export, exports, to_record
+from mgstore.audit.log import V, X, export, exports, to_record
+from mgstore.db import versions
 from mgstore.db.models import Base
 from mgstore.entities import VersionInfo
 from mgstore.errors import InputError, ReproductionError, SourceNotFoundError
@@ -137,33 +136,8 @@ def file_digest(path: str | os.PathLike[str]) -> tuple[str, int]:
 
 
 def _version_info(conn: Connection, version_id: int) -> VersionInfo | None:
-    row = conn.execute(
-        select(V, G.c.name.label("graph_name"))
-        .join(G, G.c.id == V.c.graph_id)
-        .where(V.c.id == version_id)
-    ).first()
-    if row is None:
-        return None
-    tags = {
-        r.key: r.value
-        for r in conn.execute(select(T.c.key, T.c.value).where(T.c.version_id == version_id))
-    }
-    created = row.created_at
-    return VersionInfo(
-        name=row.graph_name,
-        number=int(row.number),
-        content_hash=row.content_hash,
-        created_at=created if created.tzinfo else created.replace(tzinfo=timezone.utc),
-        created_by=row.created_by,
-        message=row.message,
-        tags=MappingProxyType(tags),
-        node_count=int(row.node_count),
-        size=int(row.size),
-        debug_hash=row.debug_hash,
-        source_path=row.source_path,
-        source_sha256=row.source_sha256,
-        source_format=row.source_format,
-    )
+    row = conn.execute(select(V).where(V.c.id == version_id)).first()
+    return None if row is None else versions.version_info(conn, row)
 
 
 def _look_at(path: str) -> tuple[FileStatus, str | None, str | None]:

@@ -7,6 +7,8 @@ blobs around a body of framed NodeDefs, taken from its packs or given by the cal
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timezone
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, or_, select
@@ -14,9 +16,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import wire
 from mgstore.db.models import Base
+from mgstore.entities import VersionInfo
 
 _TABLES = Base.metadata.tables
 N, P, B = (_TABLES[t] for t in ("nodes", "packs", "blobs"))
+G, T = _TABLES["graphs"], _TABLES["version_tags"]
 _CHUNK = 500
 
 
@@ -106,3 +110,29 @@ def _packs(conn: Connection, pack_ids: Iterable[int]) -> dict[int, memoryview]:
         rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(ids[i : i + _CHUNK])))
         packs.update((pack_id, memoryview(data)) for pack_id, data in rows)
     return packs
+
+
+def version_info(conn: Connection, row: Row[Any], name: str | None = None) -> VersionInfo:
+    """The user-facing record of a ``versions`` row (``name``: its graph's, if known)."""
+    if name is None:
+        name = conn.execute(select(G.c.name).where(G.c.id == row.graph_id)).scalar_one()
+    tags = {
+        r.key: r.value
+        for r in conn.execute(select(T.c.key, T.c.value).where(T.c.version_id == row.id))
+    }
+    created = row.created_at
+    return VersionInfo(
+        name=name,
+        number=int(row.number),
+        content_hash=row.content_hash,
+        created_at=created if created.tzinfo else created.replace(tzinfo=timezone.utc),
+        created_by=row.created_by,
+        message=row.message,
+        tags=MappingProxyType(tags),
+        node_count=int(row.node_count),
+        size=int(row.size),
+        debug_hash=row.debug_hash,
+        source_path=row.source_path,
+        source_sha256=row.source_sha256,
+        source_format=row.source_format,
+    )

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 __all__ = ["ExportFile", "export_files", "export_meta_graph", "export_options", "debug_path"]
 
 _KWARGS = frozenset({"unbound_inputs_col_name"})
+#: The named parameters of export_meta_graph, in TensorFlow's order.
+PARAMETERS = ("filename", "meta_info_def", "graph_def", "saver_def", "collection_list",
+              "as_text", "graph", "export_scope", "clear_devices", "clear_extraneous_savers",
+              "strip_default_attrs", "save_debug_info")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -206,13 +210,8 @@ def export_meta_graph(
     ``save_debug_info``). See the README's "Export" section for the few deliberate
     differences from TensorFlow.
     """
-    arguments: dict[str, Any] = dict(
-        filename=filename, meta_info_def=meta_info_def, graph_def=graph_def,
-        saver_def=saver_def, collection_list=collection_list, as_text=as_text,
-        export_scope=export_scope, clear_devices=clear_devices,
-        clear_extraneous_savers=clear_extraneous_savers,
-        strip_default_attrs=strip_default_attrs, save_debug_info=save_debug_info,
-    )  # fmt: skip
+    named = locals()
+    arguments = {name: named[name] for name in PARAMETERS if name != "graph"}
     if isinstance(graph, str) or store is not None:
         if store is None:
             raise ArgumentTypeError(
