@@ -79,24 +79,26 @@ def export(
     kwargs: Mapping[str, Any],
     *,
     message: bool = True,
-) -> MetaGraphDef | None:
+) -> tuple[MetaGraphDef | None, audit.ExportRecord | None]:
     """Run ``export_meta_graph`` with ``arguments`` (its named parameters) on ``store``.
 
-    With ``message=False`` the file is written without building the returned message when
-    it can be (a full export from stored bytes), and None is returned.
+    Returns the message and the export's audit record (None if nothing was recorded: no
+    file, or a graph from memory). With ``message=False`` the file is written without
+    building the message when it can be (a full export from stored bytes).
     """
     started = time.monotonic()
     origin: dict[str, Any] = {}
     try:
         meta_graph, files = _run(store, arguments, kwargs, origin, message=message)
         if not files:
-            return meta_graph
+            return meta_graph, None
         if origin.get("version_id") is None:  # a graph from memory: no version to record
             with published([(f.data, f.path) for f in files]):
-                return meta_graph
+                return meta_graph, None
         recorded = _recorded_options(arguments, kwargs)
-        store.last_export = db.retrying(lambda: _publish(store, files, origin, recorded, started))
-        return meta_graph
+        record = db.retrying(lambda: _publish(store, files, origin, recorded, started))
+        store.last_export = record
+        return meta_graph, record
     except Exception as error:
         if arguments["filename"] and origin.get("version_id") is not None:
             _record_failure(store, arguments, kwargs, origin, error, started)
@@ -134,8 +136,7 @@ def reproduce(
         arguments["graph"] = store.query(ref, **filters)
     if path is not None:
         arguments["filename"] = os.fspath(path)
-        export(store, arguments, kwargs, message=False)
-        new: audit.ExportRecord | None = store.last_export
+        _, new = export(store, arguments, kwargs, message=False)
         assert new is not None
         audit.check_reproduction(record, str(new.sha256), new.debug_sha256)
         return new

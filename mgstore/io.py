@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -398,6 +399,7 @@ class _Staged:
         self.target = Path(path)
         self.backup: Path | None = None
         self.published = False
+        self.identity: tuple[int, int] = (-1, -1)  # (device, inode) of the file put in place
         self._parents = _created_parents(self.target.parent)
         self._parents.__enter__()
         try:
@@ -429,21 +431,38 @@ class _Staged:
 
     def publish(self) -> None:
         try:
-            if self.target.is_file() and not self.target.is_symlink():
-                backup = self.tmp.with_suffix(".old")
-                os.link(self.target, backup)
-                self.backup = backup
+            if os.path.lexists(self.target) and not os.path.isdir(self.target):
+                self.backup = self._back_up()
+            identity = os.stat(self.tmp)
             os.replace(self.tmp, self.target)
             self.published = True
+            self.identity = (identity.st_dev, identity.st_ino)
         except OSError as exc:
             raise OutputError(f"{self.target}: cannot be written ({exc.strerror or exc})") from None
 
+    def _back_up(self) -> Path:
+        """Keep the entry at the target (a file, a symlink...) beside it, to restore it."""
+        backup = self.tmp.with_suffix(".old")
+        try:
+            os.link(self.target, backup, follow_symlinks=False)
+        except OSError:  # no hard links here (vfat, some network mounts): copy it instead
+            if os.path.islink(self.target):
+                os.symlink(os.readlink(self.target), backup)
+            elif os.path.isfile(self.target):
+                shutil.copy2(self.target, backup)
+            else:
+                raise
+        return backup
+
     def rollback(self) -> None:
         with contextlib.suppress(OSError):
-            if self.published and self.backup is not None:
-                os.replace(self.backup, self.target)
-            elif self.published:
-                os.unlink(self.target)
+            current = os.lstat(self.target) if self.published else None
+            # Only our own file is taken back: a later writer's file stays where it is.
+            if current is not None and (current.st_dev, current.st_ino) == self.identity:
+                if self.backup is not None:
+                    os.replace(self.backup, self.target)
+                else:
+                    os.unlink(self.target)
         for leftover in (self.tmp, self.backup):
             if leftover is not None:
                 with contextlib.suppress(OSError):

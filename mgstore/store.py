@@ -53,7 +53,8 @@ class Store:
     schema raises SchemaError (run ``mgstore db upgrade``).
     """
 
-    #: The audit record of this object's latest recorded export (None before the first).
+    #: The audit record of this object's latest recorded export (None before the first); with
+    #: exports running in several threads, use the record :meth:`export` returns instead.
     last_export: audit.ExportRecord | None = None
 
     def __init__(self, url: str | None = None) -> None:
@@ -296,7 +297,7 @@ class Store:
         """
         named = locals()
         arguments = {name: named[name] for name in _exporter.PARAMETERS}
-        return _exporter.export(self, arguments, kwargs)
+        return _exporter.export(self, arguments, kwargs)[0]
 
     def export(
         self,
@@ -333,10 +334,9 @@ class Store:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
         named = locals()
         arguments = {name: named[name] for name in _exporter.PARAMETERS}
-        self.last_export = None
-        _exporter.export(self, arguments, kwargs, message=False)
-        assert self.last_export is not None
-        return self.last_export
+        record = _exporter.export(self, arguments, kwargs, message=False)[1]
+        assert record is not None  # a stored version with a filename is always recorded
+        return record
 
     def saver_def(self, ref: str) -> Any | None:
         """The SaverDef stored with a version, or None (e.g. to keep that saver on export)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 from google.protobuf.message import Message
 
-from mgstore.errors import ArgumentTypeError
+from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.export.imported import ImportedGraph, import_meta_graph
 from mgstore.export.meta_graph import Exported, ExportOptions, build
 from mgstore.io import Data, coerce_message, published, serialize
@@ -158,6 +158,11 @@ def export_files(
         assert exported.meta_graph is not None
         data = serialize(exported.meta_graph, as_text=as_text)
     files = [ExportFile(os.fspath(filename), data)]
+    if save_debug_info and os.path.abspath(debug_path(filename)) == os.path.abspath(filename):
+        raise InputError(
+            f"{filename}: the graph would be overwritten by its own debug info (save_debug_info "
+            "writes <stem>.debug, the same file here); choose another file name"
+        )
     if save_debug_info:
         debug = restrict_debug_info(debug_info, exported.names)
         files.append(ExportFile(debug_path(filename), serialize(debug, as_text=as_text)))
