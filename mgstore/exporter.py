@@ -53,7 +53,7 @@ from mgstore.export.imported import (
 )
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
 from mgstore.io import published
-from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef, NodeDef, SaverDef
+from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
 
 if TYPE_CHECKING:
     from mgstore.store import Store
@@ -226,7 +226,7 @@ def _imported_version(
                 return hollow
         if cached is None:
             form = _form(stored_form)
-            data, debug = _version_bytes(conn, row)
+            data, debug = versions.version_bytes(conn, row)
     if cached is not None:
         if stored_form is None:  # imported for another store of this process: keep it here
             _keep_form(store, row.content_hash, cached)
@@ -303,14 +303,6 @@ def _keep_form(store: Store, content_hash: str, imported: ImportedGraph) -> None
             conn.execute(F.insert(), row)
     except MgstoreError:
         pass  # e.g. a read-only database or a concurrent export that stored it first
-
-
-def _version_bytes(conn: Connection, row: Row[Any]) -> tuple[bytes, GraphDebugInfo | None]:
-    data = versions.assemble(conn, row)
-    if row.debug_sha256 is None:
-        return data, None
-    debug = versions.blobs(conn, [row.debug_sha256])[row.debug_sha256]
-    return data, GraphDebugInfo.FromString(debug)
 
 
 def _publish(

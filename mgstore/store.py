@@ -30,7 +30,7 @@ from mgstore.db.versions import in_version
 from mgstore.db.write import write_version
 from mgstore.entities import GraphInfo, Summary, VersionInfo
 from mgstore.errors import AmbiguousRefError, ArgumentTypeError, InputError, NotFoundError
-from mgstore.proto import GraphDebugInfo, MetaGraphDef
+from mgstore.proto import MetaGraphDef
 
 Progress = Callable[[str, int, int], None]
 _HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
@@ -167,14 +167,7 @@ class Store:
     ) -> tuple[bytes, Any | None]:
         """A version's MetaGraphDef bytes and debug info, read in one transaction."""
         with db.transaction(self.engine) as conn:
-            row = self._resolve(conn, ref)
-            data = versions.assemble(conn, row) if graph else b""
-            info = None
-            if debug and row.debug_sha256 is not None:
-                info = GraphDebugInfo.FromString(
-                    versions.blobs(conn, [row.debug_sha256])[row.debug_sha256]
-                )
-        return data, info
+            return versions.version_bytes(conn, self._resolve(conn, ref), graph=graph, debug=debug)
 
     def graphs(self) -> list[GraphInfo]:
         """Every named graph, by name."""

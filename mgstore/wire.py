@@ -225,6 +225,31 @@ def unpack_runs(data: bytes) -> list[tuple[int, int, int]]:
     return runs
 
 
+def insert_graph_def(
+    meta_graph: bytes, graph_def: Sequence[bytes | memoryview]
+) -> list[bytes | memoryview]:
+    """Deterministic MetaGraphDef bytes, in chunks, with a graph_def (field 2, given as the
+    chunks of its bytes) inserted after field 1 (meta_info_def, which must come first)."""
+    if not meta_graph.startswith(b"\x0a"):
+        raise ValueError("expected a MetaGraphDef whose first field is meta_info_def")
+    length, pos, shift = 0, 1, 0
+    while True:
+        byte = meta_graph[pos]
+        length |= (byte & 0x7F) << shift
+        pos += 1
+        shift += 7
+        if byte < 0x80:
+            break
+    end = pos + length
+    size = sum(len(chunk) for chunk in graph_def)
+    return [meta_graph[:end], _GRAPH_DEF_TAG + _varint(size), *graph_def, meta_graph[end:]]
+
+
+def varint(value: int) -> bytes:
+    """The protobuf varint encoding of a non-negative ``value``."""
+    return _varint(value)
+
+
 def _varint(value: int) -> bytes:
     if value < len(_SMALL_VARINTS):
         return _SMALL_VARINTS[value]

@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from mgstore import wire
 from mgstore.db.models import Base
 from mgstore.entities import VersionInfo
+from mgstore.proto import GraphDebugInfo
 
 _TABLES = Base.metadata.tables
 N, P, B = (_TABLES[t] for t in ("nodes", "packs", "blobs"))
@@ -136,3 +137,14 @@ def version_info(conn: Connection, row: Row[Any], name: str | None = None) -> Ve
         source_sha256=row.source_sha256,
         source_format=row.source_format,
     )
+
+
+def version_bytes(
+    conn: Connection, row: Row[Any], *, graph: bool = True, debug: bool = True
+) -> tuple[bytes, GraphDebugInfo | None]:
+    """A version's MetaGraphDef bytes (``b""`` without ``graph``) and its stored debug info
+    (None without ``debug`` or if it has none)."""
+    data = assemble(conn, row) if graph else b""
+    if not debug or row.debug_sha256 is None:
+        return data, None
+    return data, GraphDebugInfo.FromString(blobs(conn, [row.debug_sha256])[row.debug_sha256])

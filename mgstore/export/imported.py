@@ -16,10 +16,10 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from mgstore import wire
 from mgstore.export import normalize as nz
 from mgstore.export.registry import load_registry
 from mgstore.proto import (
-    AttrValue,
     FunctionDefLibrary,
     GraphDebugInfo,
     MetaGraphDef,
@@ -267,8 +267,8 @@ def num_outputs(node: NodeDef, op_def: OpDef) -> int | None:
 
 
 class _AttrNormalizer:
-    """:func:`~mgstore.export.normalize.normalize_attrs` and the ``_output_shapes`` an export
-    adds (2.3, 2.4), in place and with per-op caches: most stored nodes need no change."""
+    """The importer's attr changes (:class:`~mgstore.export.normalize.AttrNormalizer`) plus
+    the ``_output_shapes`` an export adds (2.4), in place; unregistered ops fail, as in TF."""
 
     def __init__(
         self,
@@ -277,36 +277,25 @@ class _AttrNormalizer:
         functions: Mapping[str, OpDef],
         versions: VersionDef,
     ) -> None:
+        self.attrs = nz.AttrNormalizer(registry, producer_ops)
         self.registry = registry
         self.functions = functions
         self.versions = versions
-        self.producer: dict[str, OpDef] = (
-            {op.name: op for op in producer_ops.op} if producer_ops is not None else {}
-        )
-        self.ops: dict[str, _OpInfo] = {}
+        self.ops: dict[str, tuple[OpDef, int | None]] = {}  # op def, outputs if static
 
     def normalize(self, node: NodeDef) -> bool:
-        """Normalise ``node``'s attrs in place; whether anything changed."""
+        """Normalise ``node`` in place; whether anything changed."""
         info = self.ops.get(node.op)
         if info is None:
             info = self.ops[node.op] = self._op_info(node)
-        attr = node.attr
-        changed = False
-        for name, default in info.defaults:
-            if name not in attr or attr[name].WhichOneof("value") is None:
-                attr[name].CopyFrom(default)
-                changed = True
-        if info.producer_defaults:
-            for key in [k for k in attr if k in info.producer_defaults]:
-                if attr[key] == info.producer_defaults[key]:
-                    del attr[key]
-                    changed = True
-        outputs = info.outputs if info.outputs is not None else num_outputs(node, info.op_def)
-        shapes = attr.get(_OUTPUT_SHAPES)
-        if shapes is None or not _is_shape_list(shapes):
+        op_def, static_outputs = info
+        changed = self.attrs.normalize(node)
+        outputs = static_outputs if static_outputs is not None else num_outputs(node, op_def)
+        shapes = node.attr.get(_OUTPUT_SHAPES)
+        if shapes is None or not nz.is_shape_list(shapes):
             return changed  # none stored (TensorFlow would infer them), or not shapes: kept
         if not outputs:
-            del attr[_OUTPUT_SHAPES]
+            del node.attr[_OUTPUT_SHAPES]
             return True
         if len(shapes.list.shape) != outputs:
             raise nz.import_error(
@@ -316,7 +305,7 @@ class _AttrNormalizer:
             )
         return changed
 
-    def _op_info(self, node: NodeDef) -> _OpInfo:
+    def _op_info(self, node: NodeDef) -> tuple[OpDef, int | None]:
         op_def = self.registry.get(node.op) or self.functions.get(node.op)
         if op_def is None:
             raise nz.import_error(
@@ -324,38 +313,8 @@ class _AttrNormalizer:
                 "TensorFlow's import fails with NotFoundError",
                 self.versions,
             )
-        current = self.registry.get(node.op)
-        defaults: tuple[tuple[str, AttrValue], ...] = ()
-        producer_defaults: dict[str, AttrValue] = {}
-        if current is not None:
-            defaults = tuple(
-                (a.name, a.default_value) for a in current.attr if a.HasField("default_value")
-            )
-            declared = {a.name for a in current.attr}
-            for a in getattr(self.producer.get(node.op), "attr", ()):
-                if a.name not in declared and a.name not in producer_defaults:
-                    producer_defaults[a.name] = a.default_value if a.HasField(
-                        "default_value") else None  # fmt: skip
-            producer_defaults = {k: v for k, v in producer_defaults.items() if v is not None}
         dynamic = any(a.number_attr or a.type_list_attr for a in op_def.output_arg)
-        outputs = None if dynamic else len(op_def.output_arg)
-        return _OpInfo(op_def, defaults, producer_defaults, outputs)
-
-
-@dataclass(frozen=True)
-class _OpInfo:
-    op_def: OpDef
-    defaults: tuple[tuple[str, AttrValue], ...]
-    producer_defaults: Mapping[str, AttrValue]
-    outputs: int | None  # None: depends on the node's attrs
-
-
-def _is_shape_list(value: AttrValue) -> bool:
-    """Whether ``value`` is a list holding only shapes (what import drops, 2.3)."""
-    if value.WhichOneof("value") != "list":
-        return False
-    lst = value.list
-    return not (lst.s or lst.i or lst.f or lst.b or lst.type or lst.tensor or lst.func)
+        return op_def, None if dynamic else len(op_def.output_arg)
 
 
 def _path_p_inputs(node: NodeDef) -> list[str] | None:
@@ -382,9 +341,5 @@ def held_size(node: NodeDef) -> int:
     if value is None:
         return size
     value_size: int = value.ByteSize()
-    entry = 1 + 1 + len(_OUTPUT_SHAPES) + 1 + _varint_size(value_size) + value_size
-    return size - (1 + _varint_size(entry) + entry)
-
-
-def _varint_size(value: int) -> int:
-    return max(1, (value.bit_length() + 6) // 7)
+    entry = 1 + 1 + len(_OUTPUT_SHAPES) + 1 + len(wire.varint(value_size)) + value_size
+    return size - (1 + len(wire.varint(entry)) + entry)

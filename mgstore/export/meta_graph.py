@@ -15,12 +15,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from mgstore import wire
 from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InputError, InvalidGraphError
 from mgstore.export.imported import ImportedGraph, held_size
-from mgstore.export.normalize import TF_VERSION, CollectionItem, regenerate
+from mgstore.export.normalize import TF_VERSION
 from mgstore.export.oplist import stripped_op_list_for
 from mgstore.export.payloads import add_collection, item_name
+from mgstore.export.restored import CollectionItem, regenerate
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX, in_scope, rewrite_inputs, rewrite_node
 from mgstore.export.strip import strip_default_attrs
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, OpList, SaverDef
@@ -78,7 +80,7 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
     scope = o.export_scope
     excluded: frozenset[str] = frozenset()
     if o.selection is not None:
-        source_names = (o.graph_def.node if o.graph_def is not None else graph.nodes)
+        source_names = o.graph_def.node if o.graph_def is not None else graph.nodes
         excluded = frozenset(n.name for n in source_names if n.name not in o.selection)
     unbound: list[str] = []
     names: list[tuple[str, str]] = []
@@ -143,7 +145,7 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
             graph_def.MergeFromString(b"".join(path_p))
         else:  # assemble the bytes: the message, if wanted, is parsed from them once
             out = _create_meta_graph_def(graph, None, collections, excluded, o, op_list)
-            chunks = _with_graph_def(out.SerializeToString(deterministic=True), path_p)
+            chunks = wire.insert_graph_def(out.SerializeToString(deterministic=True), path_p)
             parsed = MetaGraphDef.FromString(b"".join(chunks)) if message else None
             return Exported(parsed, tuple(names), chunks)
     _check_global_variables(collections.get("variables"), scope)
@@ -178,34 +180,6 @@ def _path_p(graph: ImportedGraph) -> tuple[list[bytes | memoryview], OpList]:
         )
     assert isinstance(cached, tuple)
     return cached
-
-
-def _with_graph_def(
-    meta_graph: bytes, graph_def: list[bytes | memoryview]
-) -> list[bytes | memoryview]:
-    """Deterministic MetaGraphDef bytes, in chunks, with field 2 (graph_def) inserted after
-    field 1 (meta_info_def, always present and first)."""
-    assert meta_graph[0] == 0x0A
-    length, pos, shift = 0, 1, 0
-    while True:
-        byte = meta_graph[pos]
-        length |= (byte & 0x7F) << shift
-        pos += 1
-        shift += 7
-        if byte < 0x80:
-            break
-    end = pos + length
-    size = sum(len(chunk) for chunk in graph_def)
-    return [meta_graph[:end], b"\x12" + _varint(size), *graph_def, meta_graph[end:]]
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def extraneous_saver_nodes(nodes: Iterable[NodeDef], saver_def: SaverDef | None) -> frozenset[str]:
@@ -311,7 +285,8 @@ def _create_meta_graph_def(
     if not info.stripped_op_list.op:
         info.stripped_op_list.SetInParent()
         info.stripped_op_list.MergeFrom(
-            op_list if graph_def is None and op_list is not None
+            op_list
+            if graph_def is None and op_list is not None
             else stripped_op_list_for(out.graph_def)
         )
     if o.strip_default_attrs:

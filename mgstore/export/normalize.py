@@ -1,7 +1,9 @@
 """What importing a MetaGraphDef into a fresh TensorFlow 2.21 graph does (spec section 2).
 
 Pure functions on mgstore's messages, each mirroring one step of
-``import_scoped_meta_graph(S)``; export code combines them. Inputs are never modified.
+``import_scoped_meta_graph(S)``; export code combines them. Inputs are never modified
+(:class:`AttrNormalizer` works in place, on purpose). The collections (2.10, 2.11) are in
+:mod:`mgstore.export.restored`, re-exported here.
 
 TensorFlow reports import failures in this order (the first one wins), and so should callers:
 
@@ -28,35 +30,24 @@ import functools
 import heapq
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeAlias
-
-from google.protobuf.message import Message
 
 from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InvalidGraphError
 from mgstore.proto import (
-    CollectionDef,
-    CondContextDef,
+    AttrValue,
     DataType,
     FunctionDef,
     FunctionDefLibrary,
     NodeDef,
     OpDef,
     OpList,
-    QueueRunnerDef,
-    SaverDef,
-    VariableDef,
     VersionDef,
-    WhileContextDef,
 )
 
 GRAPH_DEF_VERSION = 2474  # producer of an empty graph; also the consumer version checked
 GRAPH_DEF_VERSION_MIN_CONSUMER = 0
 GRAPH_DEF_VERSION_MIN_PRODUCER = 0
 TF_VERSION = "2.21.0"
-UNBOUND_INPUTS_KEY = "unbound_inputs"
-OUT_OF_RANGE = 11  # tensorflow.error.Code.OUT_OF_RANGE
 _MERGE_OPS = frozenset({"Merge", "RefMerge", "_XlaMerge"})
 _NEXT_ITERATION_OPS = frozenset({"NextIteration", "RefNextIteration"})
 _VALID_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_./-]*(?:>[A-Za-z0-9.][A-Za-z0-9_./-]*)*")
@@ -139,8 +130,7 @@ def import_order(
                 seen_control = True
             elif seen_control:
                 raise import_error(
-                    f"Node '{name}': Control dependencies must come after regular "
-                    "dependencies",
+                    f"Node '{name}': Control dependencies must come after regular dependencies",
                     versions,
                 )
     next_iterations = {n.name for n in nodes if n.op in _NEXT_ITERATION_OPS}
@@ -151,9 +141,7 @@ def import_order(
         for text in texts:
             source = index.get(_source_name(text))
             if source is None:
-                raise import_error(
-                    f"Node '{nodes[i].name}': Unknown input node '{text}'", versions
-                )
+                raise import_error(f"Node '{nodes[i].name}': Unknown input node '{text}'", versions)
             row.append(source)
             in_order = in_order and source < i
         sources.append(row)
@@ -545,13 +533,7 @@ def normalize_attrs(
 
     ``registry``: op name -> OpDef of TensorFlow 2.21 (default: the bundled snapshot,
     ``mgstore.export.registry``). ``producer_ops``: ``S.meta_info_def.stripped_op_list`` when
-    that field is present, else None. For an op in the registry:
-
-    * each attr with a default that is missing or has no value set gets the default;
-    * if the op is in ``producer_ops`` (the last entry of that name), an attr that the current
-      OpDef does not declare (private ones included) is removed when it equals (protobuf ``==``)
-      the default declared for it by the first such attr of the producer's OpDef.
-
+    that field is present, else None. See :class:`AttrNormalizer` for the rules.
     ``remove_output_shapes``: also drop ``_output_shapes`` if it holds a list of shapes (as
     every import does; other values are kept).
     """
@@ -561,251 +543,112 @@ def normalize_attrs(
         registry = load_registry()
     out = NodeDef()
     out.CopyFrom(node)
-    current = registry.get(node.op)
-    if current is not None:
-        for attr_def in current.attr:
-            if attr_def.HasField("default_value") and (
-                attr_def.name not in out.attr or out.attr[attr_def.name].WhichOneof("value") is None
-            ):
-                out.attr[attr_def.name].CopyFrom(attr_def.default_value)
-        producer = {op.name: op for op in producer_ops.op} if producer_ops is not None else {}
-        if node.op in producer:
-            declared = {a.name for a in current.attr}
-            for key in list(out.attr):
-                if key in declared:
-                    continue
-                found = [a for a in producer[node.op].attr if a.name == key][:1]
-                if (
-                    found
-                    and found[0].HasField("default_value")
-                    and (out.attr[key] == found[0].default_value)
-                ):
-                    del out.attr[key]
-    if remove_output_shapes and "_output_shapes" in out.attr:
-        value = out.attr["_output_shapes"]
-        others = ("s", "i", "f", "b", "type", "tensor", "func")
-        if value.WhichOneof("value") == "list" and not any(
-            len(getattr(value.list, f)) for f in others
-        ):
-            del out.attr["_output_shapes"]
+    AttrNormalizer(registry, producer_ops).normalize(out)
+    shapes = out.attr.get("_output_shapes")
+    if remove_output_shapes and shapes is not None and is_shape_list(shapes):
+        del out.attr["_output_shapes"]
     return out
 
 
-# ------------------------------------------------------------------------------------------
-# 2.10 / 2.11 collections
+class AttrNormalizer:
+    """The importer's attr changes (spec 2.3), in place, with per-op caches (most stored
+    nodes need none). For an op in ``registry``:
 
-_NAME_FIELDS: dict[type[Message], tuple[str, ...]] = {  # names read via as_graph_element
-    VariableDef: ("variable_name", "initializer_name", "snapshot_name", "initial_value_name"),
-    QueueRunnerDef: ("queue_name", "enqueue_op_name", "close_op_name", "cancel_op_name"),
-    CondContextDef: ("pred_name", "pivot_name"),
-    WhileContextDef: ("maximum_iterations_name", "pivot_for_pred_name", "pivot_for_body_name",
-                      "pivot_name", "loop_exit_names", "loop_enter_names"),
-}  # fmt: skip
+    * each attr with a default that is missing or has no value set gets the default;
+    * if the op is in ``producer_ops`` (the last entry of that name), an attr that the current
+      OpDef does not declare (private ones included) is removed when it equals (protobuf ``==``)
+      the default declared for it by the first such attr of the producer's OpDef.
 
-
-@dataclass(frozen=True)
-class NodeRef:
-    """A node_list item: a Tensor (``op:k``) or an Operation (``op``), by canonical name."""
-
-    name: str
-
-
-#: One object of a restored collection: a node, bytes, int, float, an ``Any`` message, or a
-#: regenerated payload (VariableDef, SaverDef, QueueRunnerDef, CondContextDef, WhileContextDef).
-CollectionItem: TypeAlias = "NodeRef | bytes | int | float | Message"
-
-
-@dataclass(frozen=True)
-class RestoredCollection:
-    """What ``G.get_collection(key)`` holds after import (spec 2.10, 2.11).
-
-    ``kind`` is the stored CollectionDef kind, ``items`` keep the stored order. Payloads under
-    :data:`PROTO_KEYS` are regenerated: they equal ``to_proto()`` without a scope.
-    ``exportable`` is False when every export drops the key: a kind other than bytes_list
-    under a proto-function key (e.g. an old ``local_variables`` node_list). Under
-    ``variables``, int64/float/any items make every export without scope fail in TensorFlow
-    (``AttributeError: 'int' object has no attribute 'name'``).
+    Ops the registry does not know are left alone.
     """
 
-    key: str
-    kind: str
-    items: tuple[CollectionItem, ...]
-    exportable: bool
-
-
-def restore_collections(
-    collection_def: Mapping[str, CollectionDef],
-    tensorflow_version: str = "",
-    *,
-    unbound_inputs_col_name: str | None = UNBOUND_INPUTS_KEY,
-) -> dict[str, RestoredCollection]:
-    """The imported graph's collections, in restoration order (spec 2.10, 2.11).
-
-    ``trainable_variables`` first, then the other keys sorted; ``unbound_inputs`` is skipped
-    (a non-empty one fails the import, 12.1); kindless and empty collections are left out.
-    ``tensorflow_version`` (``S.meta_info_def.tensorflow_version``) below 1.9 sets each
-    VariableDef's ``trainable`` to "first seen in ``trainable_variables``" (identical
-    VariableDefs of the variable collections are one object; ``global_step`` is not one).
-    Names are canonicalised as ``Graph.as_graph_element`` does; their existence is not checked.
-    """
-    unbound = collection_def.get(unbound_inputs_col_name or "")
-    if unbound_inputs_col_name and unbound is not None:
-        kind = unbound.WhichOneof("kind")
-        if kind is None:
-            raise InvalidGraphError(f"collection '{unbound_inputs_col_name}' has no kind: "
-                                    "TensorFlow 2.21 fails (TypeError)")  # fmt: skip
-        if getattr(unbound, kind).value:
-            names = ",".join(v.decode() if isinstance(v, bytes) else str(v)
-                             for v in getattr(unbound, kind).value)  # fmt: skip
-            raise InvalidGraphError(f"Graph contains unbound inputs: {names}. Must provide "
-                                    "these inputs through input_map.")  # fmt: skip
-    force = bool(tensorflow_version) and not _at_least_1_9(tensorflow_version)
-    keys = sorted(collection_def, key=lambda k: (k != "trainable_variables", k))
-    shared: dict[bytes, Message] = {}
-    out: dict[str, RestoredCollection] = {}
-    for key in keys:
-        col = collection_def[key]
-        kind = col.WhichOneof("kind")
-        if key == unbound_inputs_col_name or kind is None or not getattr(col, kind).value:
-            continue
-        values = list(getattr(col, kind).value)
-        proto_type = PROTO_KEYS.get(key)
-        items: list[CollectionItem] = []
-        if proto_type is not None and kind == "bytes_list":
-            is_shared = proto_type is VariableDef and key != "global_step"
-            for raw in values:
-                if is_shared and raw in shared:
-                    items.append(shared[raw])
-                    continue
-                payload = proto_type.FromString(raw)
-                if force and is_shared:
-                    payload.trainable = key == "trainable_variables"
-                items.append(regenerate(payload))
-                if is_shared:
-                    shared[raw] = items[-1]
-        elif kind == "node_list":
-            items = [NodeRef(element_name(v)) for v in values]
-        else:
-            items = [_copy(v) if kind == "any_list" else v for v in values]
-        out[key] = RestoredCollection(
-            key, kind, tuple(items), proto_type is None or kind == "bytes_list"
+    def __init__(self, registry: Mapping[str, OpDef], producer_ops: OpList | None) -> None:
+        self.registry = registry
+        self.producer: dict[str, OpDef] = (
+            {op.name: op for op in producer_ops.op} if producer_ops is not None else {}
         )
-    return out
+        self.ops: dict[str, tuple[tuple[tuple[str, AttrValue], ...], dict[str, AttrValue]]] = {}
+
+    def normalize(self, node: NodeDef) -> bool:
+        """Normalise ``node``'s attrs in place; whether anything changed."""
+        rules = self.ops.get(node.op)
+        if rules is None:
+            rules = self.ops[node.op] = self._rules(node.op)
+        defaults, producer_defaults = rules
+        attr = node.attr
+        changed = False
+        for name, default in defaults:
+            if name not in attr or attr[name].WhichOneof("value") is None:
+                attr[name].CopyFrom(default)
+                changed = True
+        if producer_defaults:
+            for key in [k for k in attr if k in producer_defaults]:
+                if attr[key] == producer_defaults[key]:
+                    del attr[key]
+                    changed = True
+        return changed
+
+    def _rules(self, op: str) -> tuple[tuple[tuple[str, AttrValue], ...], dict[str, AttrValue]]:
+        current = self.registry.get(op)
+        if current is None:
+            return (), {}
+        defaults = tuple(
+            (a.name, a.default_value) for a in current.attr if a.HasField("default_value")
+        )
+        declared = {a.name for a in current.attr}
+        first: dict[str, AttrValue | None] = {}
+        for a in getattr(self.producer.get(op), "attr", ()):
+            if a.name not in declared and a.name not in first:
+                first[a.name] = a.default_value if a.HasField("default_value") else None
+        return defaults, {k: v for k, v in first.items() if v is not None}
 
 
-def exported_collection_def(restored: RestoredCollection) -> CollectionDef | None:
-    """The CollectionDef an export without scope writes for ``restored`` (spec 4.8; None: none)."""
-    items: list[Any] = list(restored.items)
-    if not restored.exportable or not items:
-        return None
-    out = CollectionDef()
-    if restored.key in PROTO_KEYS:
-        out.bytes_list.value.extend(i.SerializeToString(deterministic=True) for i in items)
-    elif isinstance(items[0], bytes):
-        out.bytes_list.value.extend(items)
-    elif isinstance(items[0], int):
-        out.int64_list.value.extend(items)
-    elif isinstance(items[0], float):
-        out.float_list.value.extend(items)
-    elif isinstance(items[0], NodeRef):
-        out.node_list.value.extend(i.name for i in items)
-    else:
-        out.any_list.value.extend(items)
-    return out
+def is_shape_list(value: AttrValue) -> bool:
+    """Whether ``value`` is a list holding only shapes (what import drops, 2.3)."""
+    if value.WhichOneof("value") != "list":
+        return False
+    lst = value.list
+    return not (lst.s or lst.i or lst.f or lst.b or lst.type or lst.tensor or lst.func)
 
 
-def element_name(name: str) -> str:
-    """``Graph.as_graph_element(name).name`` (spec 2.10): ``op:k`` with k as Python's int(k).
-
-    (A negative k picks an output from the end in TensorFlow; it is kept as is here.)
-    """
-    parts = name.split(":")
-    if len(parts) == 1:
-        return name
-    try:
-        if len(parts) != 2:
-            raise ValueError(name)
-        return f"{parts[0]}:{int(parts[1])}"
-    except ValueError as exc:
-        raise InvalidGraphError(
-            f"The name {name!r} looks a like a Tensor name, but is not a valid one. Tensor names "
-            'must be of the form "<op_name>:<output_index>".'
-        ) from exc
-
-
-def regenerate(payload: Any) -> Message:
-    """``from_proto(payload).to_proto()`` for the payloads of PROTO_KEYS (spec 2.11).
-
-    SaverDef: the object itself. Others: known fields only, names canonical; a resource
-    VariableDef without snapshot gets ``<handle>/Read/ReadVariableOp:0``; a QueueRunnerDef
-    without exception types gets OUT_OF_RANGE; contexts get sorted, deduplicated values.
-    """
-    if isinstance(payload, SaverDef):
-        for field in ("save_tensor_name", "restore_op_name"):
-            if not getattr(payload, field):
-                raise InvalidGraphError(f"saver_def must specify the {field}: {payload}")
-        return payload
-    if isinstance(payload, VariableDef):
-        for field, bad in (
-            ("aggregation", payload.aggregation),
-            ("synchronization", payload.synchronization),
-        ):
-            if bad not in range(4):
-                raise InvalidGraphError(f"Invalid variable {field} mode: {bad} for variable: "
-                                        f"{payload.variable_name}")  # fmt: skip
-    out = _copy(payload)
-    out.DiscardUnknownFields()
-    for field in _NAME_FIELDS[type(payload)]:
-        value = getattr(out, field)
-        if isinstance(value, str):
-            setattr(out, field, element_name(value))
-        else:
-            value[:] = [element_name(v) for v in value]
-    if isinstance(out, VariableDef) and out.is_resource and not out.snapshot_name:
-        out.snapshot_name = f"{out.variable_name.split(':')[0]}/Read/ReadVariableOp:0"
-    elif isinstance(out, QueueRunnerDef):
-        if not out.queue_closed_exception_types:
-            out.queue_closed_exception_types.append(OUT_OF_RANGE)
-        for code in out.queue_closed_exception_types:
-            if not 1 <= code <= 16:  # the codes with an exception class
-                raise InvalidGraphError(f"QueueRunnerDef '{out.queue_name}': KeyError: {code}")
-    elif isinstance(out, (CondContextDef, WhileContextDef)):
-        values = sorted(set(out.values_def.values))
-        out.values_def.values[:] = values
-        for k, v in payload.values_def.external_values.items():
-            out.values_def.external_values[k] = element_name(v)
-        for nested in out.nested_contexts:
-            which = nested.WhichOneof("ctxt")
-            if which is None:
-                raise InvalidGraphError("Unknown ControlFlowContextDef field: None")
-            getattr(nested, which).CopyFrom(regenerate(getattr(nested, which)))
-    return out
-
-
-def _copy(message: Any) -> Any:
-    out = type(message)()
-    out.CopyFrom(message)
-    return out
-
-
-# PEP 440, as ``packaging.version.parse`` (TensorFlow's parser here) reads it.
-_PEP440 = re.compile(
-    r"\s*v?(?a:(?:(?P<epoch>[0-9]+)!)?(?P<release>[0-9]+(?:\.[0-9]+)*)"
-    r"(?P<pre>[-_.]?(?:alpha|a|beta|b|preview|pre|c|rc)[-_.]?[0-9]*)?"
-    r"(?P<post>-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?"
-    r"(?P<dev>[-_.]?dev[-_.]?[0-9]*)?)(?a:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?\s*",
-    re.IGNORECASE,
+# 2.10 / 2.11 live in their own module; these names stay importable from here.
+from mgstore.export.restored import (  # noqa: E402
+    OUT_OF_RANGE,
+    UNBOUND_INPUTS_KEY,
+    CollectionItem,
+    NodeRef,
+    RestoredCollection,
+    element_name,
+    exported_collection_def,
+    regenerate,
+    restore_collections,
 )
 
-
-def _at_least_1_9(version: str) -> bool:
-    """``packaging.version.parse(version) >= packaging.version.parse("1.9")``."""
-    m = _PEP440.fullmatch(version)
-    if m is None:
-        raise InvalidGraphError(f"Invalid version: {version!r}")
-    release = [int(x) for x in m["release"].split(".")]
-    while len(release) > 1 and release[-1] == 0:
-        release.pop()
-    if int(m["epoch"] or 0) > 0 or release != [1, 9]:
-        return int(m["epoch"] or 0) > 0 or release > [1, 9]
-    return m["pre"] is None and (m["post"] is not None or m["dev"] is None)
+__all__ = [
+    "GRAPH_DEF_VERSION",
+    "OUT_OF_RANGE",
+    "PROTO_KEYS",
+    "TF_VERSION",
+    "UNBOUND_INPUTS_KEY",
+    "AttrNormalizer",
+    "CollectionItem",
+    "NodeRef",
+    "RestoredCollection",
+    "element_name",
+    "exported_collection_def",
+    "regenerate",
+    "canonical_device",
+    "colocated_devices",
+    "colocation_targets",
+    "import_error",
+    "import_order",
+    "is_shape_list",
+    "merged_versions",
+    "normalize_attrs",
+    "normalize_inputs_path_p",
+    "parse_tensor_name",
+    "path_p_library",
+    "path_r_library",
+    "path_r_library_order",
+    "restore_collections",
+]

@@ -13,8 +13,9 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from mgstore.export.normalize import CollectionItem, NodeRef
+from mgstore.export.restored import CollectionItem, NodeRef
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX, strip_scope
+from mgstore.graph import parse_input
 from mgstore.proto import (
     CollectionDef,
     CondContextDef,
@@ -62,7 +63,7 @@ def included(
         return False
     if name.startswith(UNBOUND_INPUT_PREFIX):
         return True
-    if selection is not None and _op_name(name) not in selection:
+    if selection is not None and parse_input(name)[0] not in selection:
         return False
     return name.startswith(UNBOUND_INPUT_PREFIX) or not scope or name.startswith(scope)
 
@@ -170,12 +171,6 @@ def _fill(entry: CollectionDef, items: list[Any], scope: str, *, proto_function:
                 entry.node_list.value.append(strip_scope(name, scope))
     else:
         entry.any_list.value.extend(items)
-
-
-def _op_name(name: str) -> str:
-    name = name.removeprefix("^")
-    head, colon, index = name.rpartition(":")
-    return head if colon and index.isdigit() else name
 
 
 def _as_bytes(item: object) -> bytes:

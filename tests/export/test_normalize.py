@@ -20,6 +20,7 @@ from fixture_catalog import FIXTURES, fixture_graphs
 from mgstore import io
 from mgstore.errors import InvalidGraphError
 from mgstore.export import normalize as nz
+from mgstore.export import restored
 from mgstore.proto import (
     AttrValue,
     CollectionDef,
@@ -585,7 +586,7 @@ def test_other_payloads() -> None:
      ("2.21.0-rc1", True), ("1.8.0-dev20180101", False), ("1.9.0.dev", False), ("0.12", False)],
 )  # fmt: skip
 def test_version_comparison(version: str, at_least: bool) -> None:
-    assert nz._at_least_1_9(version) is at_least
+    assert restored._at_least_1_9(version) is at_least
 
 
 # ------------------------------------------------------------------------------------------
