@@ -26,8 +26,6 @@ import queue
 import shutil
 import socket
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
@@ -42,7 +40,6 @@ import mgstore
 from mgstore import Store, audit
 from mgstore import exporter as mgstore_exporter
 from mgstore.db import engine as db
-from mgstore.db import migrate
 from mgstore.db.models import Base
 from mgstore.errors import (
     InputError,
@@ -54,6 +51,7 @@ from mgstore.errors import (
 )
 from mgstore.export import meta_graph as mg
 from mgstore.proto import POOL, GraphDef, MetaGraphDef, SaverDef
+from tests.tampering import triggers_dropped
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
@@ -682,36 +680,6 @@ def test_verify_ok_modified_missing_and_which_finds_a_moved_file(
 
 # ------------------------------------------------------------------------------------------
 # The chain: a record changed by direct SQL
-
-
-@cache
-def _audit_migration() -> Any:
-    path = migrate.migrations_dir() / "versions" / "0002_audit.py"
-    spec = importlib.util.spec_from_file_location("mgstore_test_migration_0002", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@contextmanager
-def triggers_dropped(store: Store) -> Iterator[Connection]:
-    """A connection without the append-only triggers of migration 0002 (dropped, and created
-    again afterwards), as someone with write access to the database could have it."""
-    migration = _audit_migration()
-    with store.engine.connect() as conn:
-        conn = conn.execution_options(mgstore_write=True)
-        with conn.begin():
-            postgres = conn.dialect.name == "postgresql"
-            statements = migration.PG_TRIGGERS if postgres else migration.SQLITE_TRIGGERS
-            for statement in statements:
-                words = statement.split()
-                name, table = words[2], words[words.index("ON") + 1]
-                conn.exec_driver_sql(f"DROP TRIGGER {name} ON {table}" if postgres
-                                     else f"DROP TRIGGER {name}")  # fmt: skip
-            yield conn
-            for statement in statements:
-                conn.exec_driver_sql(statement)
 
 
 def test_audit_check_detects_a_record_altered_by_direct_sql(

@@ -6,8 +6,8 @@ with their records, and direct database access that goes around the append-only 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +18,9 @@ from mgstore import Store, audit
 from mgstore.db import engine as db
 from mgstore.db.models import Base
 from mgstore.proto import MetaGraphDef
+from tests.tampering import triggers_dropped
 
 V, G = Base.metadata.tables["versions"], Base.metadata.tables["graphs"]
-TRIGGERS = ("exports_no_update", "exports_no_delete", "audit_head_no_delete",
-            "audit_head_forward_only")  # fmt: skip
 
 
 @pytest.fixture
@@ -111,20 +110,7 @@ def tamper(store: Store) -> Callable[[], AbstractContextManager[Connection]]:
     """A context manager: a raw connection with the append-only triggers out of the way, as
     someone with write access to the database could have it."""
 
-    @contextmanager
-    def tamper() -> Iterator[Connection]:
-        with store.engine.connect() as conn:
-            conn = conn.execution_options(mgstore_write=True)
-            with conn.begin():
-                if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql("ALTER TABLE exports DISABLE TRIGGER USER")
-                    conn.exec_driver_sql("ALTER TABLE audit_head DISABLE TRIGGER USER")
-                else:
-                    for name in TRIGGERS:
-                        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
-                yield conn
-                if conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql("ALTER TABLE exports ENABLE TRIGGER USER")
-                    conn.exec_driver_sql("ALTER TABLE audit_head ENABLE TRIGGER USER")
+    def tamper() -> AbstractContextManager[Connection]:
+        return triggers_dropped(store)
 
     return tamper

@@ -9,14 +9,10 @@ intact, unknown, or the log was tampered with; an error is one line, ``mgstore: 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +23,7 @@ from mgstore.cli import main
 from mgstore.db import migrate
 from mgstore.db.models import Base
 from mgstore.export import meta_graph as mg
+from tests.tampering import triggers_dropped
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 X = Base.metadata.tables["exports"]
@@ -231,35 +228,6 @@ def test_collection_and_no_collections_exclude_each_other(
 # exports, verify, reproduce, which, audit check
 
 
-@cache
-def _audit_migration() -> Any:
-    path = migrate.migrations_dir() / "versions" / "0002_audit.py"
-    spec = importlib.util.spec_from_file_location("mgstore_cli_test_migration_0002", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@contextmanager
-def triggers_dropped(url: str) -> Iterator[Any]:
-    """A connection without migration 0002's append-only triggers (created again after)."""
-    migration = _audit_migration()
-    with Store(url) as store, store.engine.connect() as conn:
-        conn = conn.execution_options(mgstore_write=True)
-        with conn.begin():
-            postgres = conn.dialect.name == "postgresql"
-            statements = migration.PG_TRIGGERS if postgres else migration.SQLITE_TRIGGERS
-            for statement in statements:
-                words = statement.split()
-                name, table = words[2], words[words.index("ON") + 1]
-                conn.exec_driver_sql(f"DROP TRIGGER {name} ON {table}" if postgres
-                                     else f"DROP TRIGGER {name}")  # fmt: skip
-            yield conn
-            for statement in statements:
-                conn.exec_driver_sql(statement)
-
-
 def check_exports_command(capsys: pytest.CaptureFixture[str], db: str, log: list[Any]) -> None:
     """``exports`` on ``log`` (newest first; the first failed): the table with the error of
     a failed export, --json, and the filters."""
@@ -377,7 +345,7 @@ def test_exports_verify_reproduce_which_and_audit_check(
         head = store.audit_check().head_hash
     status, out, _ = run(capsys, "--db", db, "audit", "check")
     assert (status, out) == (0, f"audit log intact: {records} records, head {head}\n")
-    with triggers_dropped(db) as conn:
+    with Store(db) as tampered, triggers_dropped(tampered) as conn:
         conn.execute(X.update().where(X.c.seq == 2).values(path="/somewhere/else.meta"))
     status, out, _ = run(capsys, "--db", db, "audit", "check")
     assert status == 1
