@@ -17,11 +17,11 @@ takes about 3 x the file's size in memory) and ``Store.export`` (writes the file
 its audit record; what ``mgstore export`` runs). Targets are checked on ``Store.export`` for
 the full export and its memory, and on ``export_meta_graph`` for the scoped export.
 
-Each export is timed as a new process would see it: the per-process cache is emptied first,
-so the version is read from the database and its stored import form applied. The first export
-of the version, which computes and stores that form, is reported on its own. Every timed export
-writes its file and its audit record. ``--tf`` also times TensorFlow 2.21 on the same exports
-(one round; its scoped export takes minutes).
+Each export is timed as a new process would see it: the store's cache of imported graphs is
+emptied first, so the version is read from the database and its stored import form applied.
+The first export of the version, which computes and stores that form, is reported on its own.
+Every timed export writes its file and its audit record. ``--tf`` also times TensorFlow 2.21
+on the same exports (one round; its scoped export takes minutes).
 
 Rounds alternate between mgstore and the baseline and medians are compared, because this
 machine is shared and noisy. Prints one line per figure and exits 1 if a target is missed.
@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import make_graph  # noqa: E402
 
-from mgstore import Store, exporter  # noqa: E402
+from mgstore import Store  # noqa: E402
 from mgstore.proto import MetaGraphDef  # noqa: E402
 
 SCOPED = {"export_scope": "block_7", "clear_devices": True, "strip_default_attrs": True}
@@ -92,11 +92,11 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def cold(action: Callable[[], object]) -> Callable[[], object]:
-    """``action`` as a new process runs it: without the per-process import cache."""
+def cold(store: Store, action: Callable[[], object]) -> Callable[[], object]:
+    """``action`` as a new process runs it: without the store's cache of imported graphs."""
 
     def run() -> object:
-        exporter._cache.clear()
+        store.import_cache.clear()
         return action()
 
     return run
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         url = f"sqlite:///{tmp / 'store.db'}"
         with Store(url) as store:
             store.ingest(source, "big")
-            exporter._cache.clear()
+            store.import_cache.clear()
             first = timed(lambda: store.export_meta_graph(tmp / "first.meta", graph="big"))
 
             def baseline() -> None:
@@ -138,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
                                              "full_warm": []}  # fmt: skip
             for _ in range(args.rounds):
                 times["baseline"].append(timed(baseline))
-                times["scoped"].append(timed(cold(scoped)))
+                times["scoped"].append(timed(cold(store, scoped)))
                 times["baseline"].append(timed(baseline))
-                times["full"].append(timed(cold(full)))
+                times["full"].append(timed(cold(store, full)))
                 times["baseline"].append(timed(baseline))
-                times["full_message"].append(timed(cold(full_message)))
+                times["full_message"].append(timed(cold(store, full_message)))
                 scoped()  # the cold runs left the cache empty: fill it, then time warm runs
                 times["scoped_warm"].append(timed(scoped))
                 times["full_warm"].append(timed(full_message))

@@ -9,9 +9,9 @@ again; message arguments (a ``saver_def``...) are kept as blobs and named by the
 The imported form of a version (:class:`~mgstore.export.imported.ImportedGraph`) depends only
 on its content. The first export of a version computes it and stores how the import changed
 the nodes (an :class:`~mgstore.export.imported.ImportForm`, table ``import_forms``); later
-exports, in any process, rebuild it from that in a fraction of the time, and a small
-per-process cache keyed by content hash keeps the latest few: repeated exports of a version
-only select, rewrite and write.
+exports, in any process, rebuild it from that in a fraction of the time, and each Store keeps
+the latest few (:class:`ImportCache`): repeated exports of a version only select, rewrite and
+write.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
 if TYPE_CHECKING:
     from mgstore.store import Store
 
-__all__ = ["PARAMETERS", "export", "reproduce"]
+__all__ = ["ImportCache", "export", "reproduce"]
 
 F = Base.metadata.tables["import_forms"]
 _MESSAGES: dict[str, type[Message]] = {
@@ -68,9 +68,32 @@ _MESSAGES: dict[str, type[Message]] = {
 }
 _FLAGS = ("as_text", "clear_devices", "clear_extraneous_savers", "strip_default_attrs",
           "save_debug_info")  # fmt: skip
-_CACHE_SIZE = 4
-_cache: OrderedDict[tuple[str, str | None], ImportedGraph] = OrderedDict()
-_cache_lock = threading.Lock()
+
+
+class ImportCache:
+    """The latest few imported graphs of one store, by (content hash, debug hash)."""
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._graphs: OrderedDict[tuple[str, str | None], ImportedGraph] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str | None]) -> ImportedGraph | None:
+        with self._lock:
+            graph = self._graphs.get(key)
+            if graph is not None:
+                self._graphs.move_to_end(key)
+            return graph
+
+    def put(self, key: tuple[str, str | None], graph: ImportedGraph) -> None:
+        with self._lock:
+            self._graphs[key] = graph
+            while len(self._graphs) > self.size:
+                self._graphs.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._graphs.clear()
 
 
 def export(
@@ -213,10 +236,7 @@ def _imported_version(
                 F.c.content_hash == row.content_hash, F.c.form_version == FORM_VERSION
             )
         ).scalar()
-        with _cache_lock:
-            cached = _cache.get(key)
-            if cached is not None:
-                _cache.move_to_end(key)
+        cached = store.import_cache.get(key)
         # A full export without options is assembled from stored bytes, unless the cached
         # graph has its path-P bytes already (serialising 80,000 nodes takes longer).
         if plain and stored_form and (cached is None or "path_p" not in cached.cache):
@@ -228,18 +248,13 @@ def _imported_version(
             form = _form(stored_form)
             data, debug = versions.version_bytes(conn, row)
     if cached is not None:
-        if stored_form is None:  # imported for another store of this process: keep it here
-            _keep_form(store, row.content_hash, cached)
         return cached
     if form is not None:
         imported = import_with_form(MetaGraphDef.FromString(data), form, debug, row.size)
     else:
         imported = import_meta_graph(MetaGraphDef.FromString(data), debug)
         _keep_form(store, row.content_hash, imported)
-    with _cache_lock:
-        _cache[key] = imported
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
+    store.import_cache.put(key, imported)
     return imported
 
 

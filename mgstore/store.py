@@ -30,6 +30,7 @@ from mgstore.db.versions import in_version
 from mgstore.db.write import write_version
 from mgstore.entities import GraphInfo, Summary, VersionInfo
 from mgstore.errors import AmbiguousRefError, ArgumentTypeError, InputError, NotFoundError
+from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
 from mgstore.proto import MetaGraphDef
 
 Progress = Callable[[str, int, int], None]
@@ -59,6 +60,7 @@ class Store:
 
     def __init__(self, url: str | None = None) -> None:
         self.url = db.resolve_url(url)
+        self.import_cache = _exporter.ImportCache()  # imported graphs of recent exports
         self.engine = db.create(self.url)
         migrate.ensure(self.engine)
 
@@ -289,7 +291,7 @@ class Store:
         atomically. See :func:`mgstore.export_meta_graph`.
         """
         named = locals()
-        arguments = {name: named[name] for name in _exporter.PARAMETERS}
+        arguments = {name: named[name] for name in EXPORT_PARAMETERS}
         return _exporter.export(self, arguments, kwargs)[0]
 
     def export(
@@ -326,7 +328,7 @@ class Store:
         if not filename:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
         named = locals()
-        arguments = {name: named[name] for name in _exporter.PARAMETERS}
+        arguments = {name: named[name] for name in EXPORT_PARAMETERS}
         record = _exporter.export(self, arguments, kwargs, message=False)[1]
         assert record is not None  # a stored version with a filename is always recorded
         return record

@@ -83,21 +83,20 @@ def test_forms_of_another_version_are_refused(monkeypatch: pytest.MonkeyPatch) -
         ImportForm.from_bytes(newer)
 
 
-def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(exporter, "_cache", type(exporter._cache)())
+def _fresh_cache(store: Store) -> None:
+    store.import_cache.clear()  # as a new process (or another Store) would start
 
 
 def test_the_store_keeps_the_form_and_later_exports_use_it(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _fresh_cache(monkeypatch)  # the per-process cache is shared by stores (keyed by content)
     version = store.ingest(FIXTURES / "control_flow.meta", "cf")
     first = store.export_meta_graph(graph="cf", export_scope="tower_1")
     with db.transaction(store.engine) as conn:
         kept = conn.execute(select(F.c.content_hash, F.c.form_version)).all()
     assert kept == [(version.content_hash, FORM_VERSION)]
 
-    _fresh_cache(monkeypatch)
+    _fresh_cache(store)
     monkeypatch.setattr(exporter, "import_meta_graph", _must_not_run)
     assert store.export_meta_graph(graph="cf", export_scope="tower_1") == first
 
@@ -105,12 +104,11 @@ def test_the_store_keeps_the_form_and_later_exports_use_it(
 def test_an_unreadable_form_is_computed_again(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _fresh_cache(monkeypatch)
     store.ingest(FIXTURES / "dense.meta", "dense")
     first = store.export_meta_graph(graph="dense", clear_devices=True)
     with db.transaction(store.engine, write=True) as conn:
         conn.execute(update(F).values(data=b"not a form"))
-    _fresh_cache(monkeypatch)
+    _fresh_cache(store)
     assert store.export_meta_graph(graph="dense", clear_devices=True) == first
     with db.transaction(store.engine) as conn:
         data = conn.execute(select(F.c.data)).scalar_one()
@@ -140,7 +138,7 @@ def test_full_exports_from_stored_bytes_equal_the_message(
     with Store(sqlite_url) as store:
         store.ingest(_copy(s), "g")
         expected = store.export_meta_graph(graph="g", collection_list=None)
-        _fresh_cache(monkeypatch)
+        _fresh_cache(store)
         hollow: list[bool] = []
         real = exporter._hollow
 
