@@ -26,7 +26,7 @@ from mgstore.export.imported import (
 )
 from mgstore.export.meta_graph import ExportOptions, build
 from mgstore.proto import MetaGraphDef
-from tests.export.test_normalize import perturb
+from tests.export.test_normalize_live import perturb
 from tests.fixture_catalog import fixture_graphs
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
