@@ -470,9 +470,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="pass the version's own saver_def (keeps its saver with --clear-extraneous-savers)",
     )
-    sub.add_argument(
-        "--strip-default-attrs", action="store_true", help="strip_default_attrs=True"
-    )
+    sub.add_argument("--strip-default-attrs", action="store_true", help="strip_default_attrs=True")
     sub.add_argument("--as-text", action="store_true", help="as_text=True: the text format")
     sub.add_argument(
         "--save-debug-info",
@@ -596,7 +594,7 @@ def _progress_bar(stream: TextIO) -> Callable[[str, int, int], None] | None:
     def show(stage: str, done: int, total: int) -> None:
         width = 30
         filled = width * done // max(total, 1)
-        end = "\n" if done >= total else ""
+        end = "\n" if stage == "done" else ""
         stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {stage:<10}{end}")
         stream.flush()
 

@@ -41,17 +41,27 @@ def size(collection: Any) -> int:
     return len(getattr(collection, which).value) if which else 0
 
 
-def members(key: str, collection: Any) -> set[str]:
-    """The op names a collection refers to (tensor names reduced to their ops)."""
+def members(
+    key: str, collection: Any, memo: dict[tuple[Any, bytes], set[str]] | None = None
+) -> set[str]:
+    """The op names a collection refers to (tensor names reduced to their ops).
+
+    ``memo`` keeps what payloads name across calls (``variables`` and ``trainable_variables``
+    share most of theirs).
+    """
     which = collection.WhichOneof("kind")
     if which == "node_list":
         return {op_name(v) for v in collection.node_list.value}
-    if which != "bytes_list":
+    if which != "bytes_list" or key not in PROTO_KEYS:
         return set()
+    memo = {} if memo is None else memo
+    cls = PROTO_KEYS[key]
     names: set[str] = set()
-    if key in PROTO_KEYS:
-        for item in collection.bytes_list.value:
-            names.update(item_members(key, item))
+    for item in collection.bytes_list.value:
+        found = memo.get((cls, item))
+        if found is None:
+            found = memo[cls, item] = item_members(key, item)
+        names.update(found)
     return names
 
 

@@ -26,7 +26,7 @@ The graph-level parts of the MetaGraphDef live in ``g.graph`` under the keys of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import networkx as nx
@@ -135,9 +135,12 @@ def to_networkx(meta_graph: Message, debug_info: Message | None = None) -> nx.Mu
     return g
 
 
-def check_unique_names(names: Sequence[str]) -> None:
-    """Raise InvalidGraphError naming the first node name that occurs twice."""
-    seen: set[str] = set()
+def check_unique_names(names: Iterable[str], seen: set[str] | None = None) -> None:
+    """Raise InvalidGraphError naming the first node name that occurs twice.
+
+    ``seen`` holds the names met before (in earlier runs of one graph); ``names`` are added.
+    """
+    seen = set() if seen is None else seen
     for name in names:
         if name in seen:
             raise InvalidGraphError(f"node {name!r} is not unique; node names must be")

@@ -100,7 +100,7 @@ class Store:
         _check_message(message)
         tag_map = _check_tags(tags)
         report = progress or (lambda stage, done, total: None)
-        report("read", 0, 3)
+        report("read", 0, 1)
         # Rows are cut from the MetaGraphDef itself: the networkx form is another view of it,
         # and building one here only to discard it would double the ingest time.
         loaded = None
@@ -109,13 +109,19 @@ class Store:
         else:
             loaded = io.load(source, tags=saved_model_tags)
             meta, debug = loaded.meta_graph, loaded.debug_info
-        report("encode", 1, 3)
         stored = wire.split(meta, debug)
-        report("write", 2, 3)
         version_id = db.retrying(
-            lambda: write_version(self.engine, name, stored, message, tag_map, loaded)
+            lambda: write_version(
+                self.engine,
+                name,
+                stored,
+                message,
+                tag_map,
+                loaded,
+                lambda done, total: report("write", done, total),
+            )
         )
-        report("done", 3, 3)
+        report("done", 1, 1)
         with db.transaction(self.engine) as conn:
             return self._version_info(conn, _version_row(conn, version_id))
 

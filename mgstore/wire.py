@@ -20,13 +20,9 @@ from dataclasses import dataclass
 from itertools import accumulate, compress, repeat
 from typing import Any
 
-import networkx as nx
-
 from mgstore.graph import (
     GRAPH_DEF_FIELDS,
     META_FIELDS,
-    check_unique_names,
-    from_networkx,
     unknown_field_bytes,
 )
 from mgstore.io import serialize
@@ -47,14 +43,15 @@ _GRAPH_DEF_TAG = b"\x12"  # MetaGraphDef.graph_def: field 2, wire type 2
 
 @dataclass(frozen=True)
 class StoredNodes:
-    """A graph's nodes, column by column, in graph order (columns are cheaper than objects)."""
+    """A run of a graph's nodes, column by column, in graph order (columns are cheaper than
+    objects)."""
 
     names: list[str]
     ops: list[str]
     devices: list[str]
     framed: list[bytes]  # each NodeDef deterministically serialized, framed as GraphDef.node
     shas: list[bytes]  # SHA-256 of each NodeDef's (unframed) bytes
-    defs: Sequence[Any]  # the NodeDefs themselves, for their inputs
+    inputs: list[tuple[str, ...]]  # each node's input strings
 
     def __len__(self) -> int:
         return len(self.names)
@@ -62,21 +59,30 @@ class StoredNodes:
 
 @dataclass(frozen=True)
 class StoredGraph:
-    """Everything a version stores, ready for the tables."""
+    """Everything a version stores. Its nodes are encoded (:func:`encode_nodes`) by the
+    writer, run by run, so that encoding overlaps the database's work."""
 
-    nodes: StoredNodes
+    node_defs: Sequence[Any]  # the GraphDef's NodeDefs
     head: bytes
     graph_tail: bytes
     tail: bytes
     has_graph_def: bool
     debug: bytes | None
     collections: dict[str, Any]  # name -> CollectionDef
-    content_hash: str  # SHA-256 of the MetaGraphDef's deterministic bytes
-    size: int  # length of those bytes
 
     @property
     def debug_hash(self) -> str | None:
         return None if self.debug is None else hashlib.sha256(self.debug).hexdigest()
+
+    def content(self, body: Iterable[bytes]) -> tuple[str, int]:
+        """The SHA-256 (hex) and the length of the MetaGraphDef's deterministic bytes, given
+        its framed nodes in order (in any number of pieces)."""
+        digest = hashlib.sha256()
+        size = 0
+        for piece in _assembled(self, list(body)):
+            digest.update(piece)
+            size += len(piece)
+        return digest.hexdigest(), size
 
 
 def sha256(data: bytes) -> bytes:
@@ -85,18 +91,6 @@ def sha256(data: bytes) -> bytes:
 
 def split(meta_graph: Any, debug_info: Any | None = None) -> StoredGraph:
     """The stored parts of a MetaGraphDef (and its companion debug info, if any)."""
-    defs = meta_graph.graph_def.node
-    blobs = [node.SerializeToString(deterministic=True) for node in defs]
-    nodes = StoredNodes(
-        names=[node.name for node in defs],
-        ops=[node.op for node in defs],
-        devices=[node.device for node in defs],
-        framed=[_NODE_TAG + _varint(len(blob)) + blob for blob in blobs],
-        shas=[hashlib.sha256(blob).digest() for blob in blobs],
-        defs=defs,
-    )
-    if len(set(nodes.names)) != len(nodes):
-        check_unique_names(nodes.names)
     head = MetaGraphDef()
     if meta_graph.HasField("meta_info_def"):
         head.meta_info_def.CopyFrom(meta_graph.meta_info_def)
@@ -111,26 +105,33 @@ def split(meta_graph: Any, debug_info: Any | None = None) -> StoredGraph:
     unknown = unknown_field_bytes(meta_graph, MetaGraphDef, META_FIELDS)
     if unknown:
         rest.MergeFromString(unknown)
-    has_graph_def = meta_graph.HasField("graph_def")
-    parts = (serialize(head), serialize(graph_tail), serialize(rest))
-    body = b"".join(nodes.framed)
-    content = assemble(parts[0], parts[1], parts[2], has_graph_def, body)
     return StoredGraph(
-        nodes=nodes,
-        head=parts[0],
-        graph_tail=parts[1],
-        tail=parts[2],
-        has_graph_def=has_graph_def,
+        node_defs=meta_graph.graph_def.node,
+        head=serialize(head),
+        graph_tail=serialize(graph_tail),
+        tail=serialize(rest),
+        has_graph_def=meta_graph.HasField("graph_def"),
         debug=None if debug_info is None else serialize(debug_info),
         collections=dict(rest.collection_def),
-        content_hash=hashlib.sha256(content).hexdigest(),
-        size=len(content),
     )
 
 
-def split_networkx(g: nx.MultiDiGraph) -> StoredGraph:
-    """The stored parts of a graph in the networkx form of :mod:`mgstore.graph`."""
-    return split(from_networkx(g), g.graph.get("debug_info"))
+def encode_nodes(defs: Iterable[Any]) -> StoredNodes:
+    """The stored form of these NodeDefs, in one pass (each element access of a repeated
+    protobuf field builds a new Python wrapper, the largest cost of a pass)."""
+    nodes = StoredNodes([], [], [], [], [], [])
+    names, ops, devices = nodes.names.append, nodes.ops.append, nodes.devices.append
+    framed, shas, inputs = nodes.framed.append, nodes.shas.append, nodes.inputs.append
+    digest = hashlib.sha256
+    for node in defs:
+        blob = node.SerializeToString(deterministic=True)
+        names(node.name)
+        ops(node.op)
+        devices(node.device)
+        inputs(tuple(node.input))  # tuple() is twice as fast as list() here
+        framed(_NODE_TAG + _varint(len(blob)) + blob)
+        shas(digest(blob).digest())
+    return nodes
 
 
 def _graph_def_without_nodes(graph_def: Any) -> Any:
@@ -154,10 +155,16 @@ def assemble(
     head: bytes, graph_tail: bytes, tail: bytes, has_graph_def: bool, body: bytes
 ) -> bytes:
     """The deterministic MetaGraphDef bytes from its parts; ``body`` is the framed nodes."""
-    graph_def = body + graph_tail
-    if not (has_graph_def or graph_def):
-        return head + tail
-    return b"".join((head, _GRAPH_DEF_TAG, _varint(len(graph_def)), graph_def, tail))
+    stored = StoredGraph((), head, graph_tail, tail, has_graph_def, None, {})
+    return b"".join(_assembled(stored, [body]))
+
+
+def _assembled(stored: StoredGraph, body: list[bytes]) -> list[bytes]:
+    """The pieces of the deterministic MetaGraphDef bytes, in order."""
+    size = sum(map(len, body)) + len(stored.graph_tail)
+    if not (stored.has_graph_def or size):
+        return [stored.head, stored.tail]
+    return [stored.head, _GRAPH_DEF_TAG + _varint(size), *body, stored.graph_tail, stored.tail]
 
 
 def pack_locations(locations: Sequence[tuple[int, int, int]]) -> bytes:

@@ -8,11 +8,26 @@ value is a bound parameter.
 
 from __future__ import annotations
 
+import functools
+import json
 import operator
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import Connection, Table, exc
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    Table,
+    Text,
+    bindparam,
+    exc,
+    func,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -86,3 +101,119 @@ def insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None
     if rows:
         table = Blob.__table__
         executemany(conn, insert_ignore(conn, table, ["sha256"]), ("sha256", "data"), rows)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class BulkRows:
+    """Rows for one INSERT, made ready without the database, so another thread can do it.
+
+    On SQLite the rows travel as one JSON array (``json_each`` unpacks it), so that the whole
+    INSERT is one statement: the driver holds the GIL only to start it, and Python work in
+    another thread overlaps the database's (an executemany takes the GIL back row by row,
+    and waits for it each time while another thread runs). A byte-string column (JSON has no
+    bytes) travels as one blob that the rows slice. Other dialects take the rows by
+    executemany.
+    """
+
+    table: Table
+    columns: tuple[str, ...]  # of ``rows``, then the byte-string column, if any
+    rows: list[tuple[Any, ...]] | str  # JSON on SQLite
+    blob: list[bytes] | bytes | None  # the byte strings; one blob on SQLite
+    width: int | None  # on SQLite, the byte strings' one length (else each row gives its slice)
+    constants: tuple[tuple[str, Any], ...]  # columns with one value for every row
+    ignore: tuple[str, ...] | None  # a unique key: rows that would repeat it are skipped
+
+
+def bulk_rows(
+    dialect: str,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    blob: tuple[str, list[bytes]] | None = None,
+    constants: dict[str, Any] | None = None,
+    ignore: Sequence[str] | None = None,
+) -> BulkRows:
+    """Prepare ``rows`` (values in the order of ``columns``) for :func:`insert_bulk`.
+
+    ``blob`` is a further column, given apart: its name and each row's bytes. ``constants``
+    gives columns whose value is the same in every row. With ``ignore`` (a unique key), rows
+    that would repeat a stored key are skipped.
+    """
+    names = tuple(columns) + ((blob[0],) if blob else ())
+    values = blob[1] if blob else None
+    fixed = tuple(sorted((constants or {}).items()))
+    keys = tuple(ignore) if ignore is not None else None
+    if dialect != "sqlite":
+        return BulkRows(table, names, rows, values, None, fixed, keys)
+    text = json.dumps(rows, ensure_ascii=False)
+    if "\\u0000" in text:  # SQLite's JSON functions end a string at NUL: keep the rows as they are
+        return BulkRows(table, names, rows, values, None, fixed, keys)
+    width = None
+    if values:
+        lengths = list(map(len, values))
+        if min(lengths) == max(lengths):
+            width = lengths[0]
+        else:  # each row ends with its slice of the blob: start, length
+            starts = accumulate(lengths, initial=0)
+            slices = zip(rows, starts, lengths, strict=False)
+            text = json.dumps([(*row, start, n) for row, start, n in slices], ensure_ascii=False)
+    data = b"".join(values) if values is not None else None
+    return BulkRows(table, names, text, data, width, fixed, keys)
+
+
+def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
+    """Insert rows prepared by :func:`bulk_rows`."""
+    constants = [name for name, _ in bulk.constants]
+    if not isinstance(bulk.rows, str):
+        rows = bulk.rows
+        if isinstance(bulk.blob, list):
+            rows = [(*row, value) for row, value in zip(rows, bulk.blob, strict=True)]
+        if bulk.constants:
+            same = tuple(value for _, value in bulk.constants)
+            rows = [(*row, *same) for row in rows]
+        statement: Any = bulk.table.insert()
+        if bulk.ignore is not None:
+            statement = insert_ignore(conn, bulk.table, bulk.ignore)
+        executemany(conn, statement, bulk.columns + tuple(constants), rows)
+        return
+    if bulk.rows == "[]":
+        return
+    statement = _json_insert(
+        bulk.table, bulk.columns, tuple(constants), bulk.blob is not None, bulk.width, bulk.ignore
+    )
+    parameters = {"rows": bulk.rows, "blob": bulk.blob}
+    parameters.update((f"constant_{name}", value) for name, value in bulk.constants)
+    conn.execute(statement, parameters)
+
+
+@functools.lru_cache(maxsize=32)
+def _json_insert(
+    table: Table,
+    columns: tuple[str, ...],
+    constants: tuple[str, ...],
+    blob: bool,
+    width: int | None,
+    ignore: tuple[str, ...] | None,
+) -> Any:
+    """``INSERT INTO table (columns) SELECT ... FROM json_each(:rows)`` (SQLite)."""
+    items = func.json_each(bindparam("rows", type_=Text)).table_valued("key", "value")
+
+    def field(i: int) -> Any:
+        return items.c.value.op("->>")(literal(i))
+
+    count = len(columns) - blob
+    values = [field(i) for i in range(count)]
+    if blob:
+        data = bindparam("blob", type_=LargeBinary)
+        if width is not None:  # the k-th row's bytes are the k-th slice of that width
+            values.append(func.substr(data, items.c.key * width + 1, width))
+        else:  # each row ends with its slice's start and length
+            values.append(func.substr(data, field(count) + 1, field(count + 1)))
+    values.extend(bindparam(f"constant_{name}", type_=table.c[name].type) for name in constants)
+    # WHERE true: SQLite needs it to tell an ON CONFLICT clause from a join's ON.
+    query = select(*values).where(true())
+    statement = sqlite.insert(table).from_select([*columns, *constants], query)
+    if ignore is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(ignore))
+    return statement

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import getpass
 import socket
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select, text, update
 
@@ -20,27 +25,24 @@ from mgstore import collections as colls
 from mgstore import graph as nxgraph
 from mgstore import io, wire
 from mgstore.db import engine as db
-from mgstore.db.inserts import executemany, fetch_raw, insert_blobs, insert_ignore
+from mgstore.db.inserts import (
+    BulkRows,
+    bulk_rows,
+    fetch_raw,
+    insert_blobs,
+    insert_bulk,
+    insert_ignore,
+)
 from mgstore.db.models import Base
 
-__all__ = ["write_version", "write_collections"]
+__all__ = ["write_version", "write_members", "write_collections"]
 
-_ROW_BATCH = 8192
+_RUN = 8192  # nodes per run (see _NodeWriter)
 _PACK_BYTES = 256 * 1024
-_NODE_COLUMNS = (
-    "id",
-    "graph_id",
-    "name",
-    "op",
-    "device",
-    "sha256",
-    "pack_id",
-    "offset",
-    "length",
-    "first_version",
-)
+_NODE_COLUMNS = ("id", "name", "op", "device", "pack_id", "offset", "length")
 _EDGE_COLUMNS = ("node_id", "slot", "src_name", "src_output", "control")
 _CHUNK = 500
+_T = TypeVar("_T")
 
 _TABLES = Base.metadata.tables
 B, G, V, N, E = (_TABLES[t] for t in ("blobs", "graphs", "versions", "nodes", "edges"))
@@ -55,25 +57,36 @@ def write_version(
     message: str | None,
     tags: dict[str, str],
     loaded: io.Loaded | None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> int:
+    """Write ``stored`` as the next version of ``name``, in one transaction; its id.
+
+    If the content equals the latest version's, nothing is written and that version's id is
+    returned. ``progress(done, total)`` hears how many nodes are written.
+    """
     now = datetime.now(timezone.utc)
     with db.transaction(engine, write=True) as conn:
         graph_id = _lock_graph(conn, name, now)
         latest = conn.execute(
             select(V).where(V.c.graph_id == graph_id).order_by(V.c.number.desc()).limit(1)
         ).first()
+        number = 1 if latest is None else latest.number + 1
+        # Python work runs in a worker thread while this one writes (see _NodeWriter).
+        with ThreadPoolExecutor(max_workers=1) as worker, _quick_gil_handover():
+            collections = worker.submit(_prepare_collections, stored.collections)
+            nodes = _NodeWriter(conn, graph_id, number, worker)
+            nodes.start(stored)
+            prepared = collections.result()
+            write_members(conn, prepared)
+            content_hash, size, node_order = nodes.write(progress)
         if (
             latest is not None
-            and latest.content_hash == stored.content_hash
+            and latest.content_hash == content_hash
             and latest.debug_hash == stored.debug_hash
         ):
+            # Equal content means equal nodes and collections, all stored: nothing was written.
             return int(latest.id)
-        number = 1 if latest is None else latest.number + 1
-        # Collections are prepared in a worker while the nodes are written.
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            collections = worker.submit(_prepare_collections, stored.collections)
-            locations = _write_nodes(conn, graph_id, number, stored)
-            prepared = collections.result()
+        nodes.close_rows()
         parts = [stored.head, stored.graph_tail, stored.tail]
         if stored.debug is not None:
             parts.append(stored.debug)
@@ -83,14 +96,14 @@ def write_version(
             {
                 "graph_id": graph_id,
                 "number": number,
-                "content_hash": stored.content_hash,
+                "content_hash": content_hash,
                 "debug_hash": stored.debug_hash,
                 "message": message,
                 "created_at": now,
                 "created_by": _whoami(),
-                "node_count": len(stored.nodes),
-                "size": stored.size,
-                "node_order": wire.pack_locations(locations),
+                "node_count": len(stored.node_defs),
+                "size": size,
+                "node_order": node_order,
                 "has_graph_def": stored.has_graph_def,
                 "head_sha256": wire.sha256(stored.head),
                 "graph_tail_sha256": wire.sha256(stored.graph_tail),
@@ -119,112 +132,248 @@ def _lock_graph(conn: Connection, name: str, now: datetime) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def _write_nodes(
-    conn: Connection, graph_id: int, number: int, stored: wire.StoredGraph
-) -> list[tuple[int, int, int]]:
-    """Close the rows of nodes that changed, add rows (and packs) for new ones.
+Location = tuple[int, int, int]  # pack id, offset, length
 
-    Returns each node's location (pack, offset, length), in graph order. Rows are matched
-    by content hash: within one version, identical bytes mean the same node.
+
+class _GilHandover:
+    """While an ingest runs, CPython hands the GIL to a waiting thread after 0.1 ms, not 5 ms.
+
+    The writing thread needs the GIL back after every statement (the driver releases it a
+    few times per statement), and each time waits a whole switch interval while the worker
+    runs Python: about a tenth of an ingest. The interval is process-wide, so it is set by the
+    first ingest that starts and restored by the last that ends.
     """
-    nodes = stored.nodes
-    current = {
-        sha: (node_id, (pack, offset, length))
-        for node_id, sha, pack, offset, length in fetch_raw(
-            conn,
-            select(N.c.id, N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
-                N.c.graph_id == graph_id, N.c.last_version.is_(None)
-            ),
-        )
-    }
-    incoming = set(nodes.shas)
-    closing = sorted(node_id for sha, (node_id, _) in current.items() if sha not in incoming)
-    for i in range(0, len(closing), _CHUNK):
-        conn.execute(
-            update(N).where(N.c.id.in_(closing[i : i + _CHUNK])).values(last_version=number - 1)
-        )
-    fresh = [i for i, sha in enumerate(nodes.shas) if sha not in current]
-    known = {sha: location for sha, (_, location) in current.items()}
-    if not fresh:
-        return [known[sha] for sha in nodes.shas]
-    wanted = {nodes.shas[i]: nodes.names[i] for i in fresh}
-    known.update(_locate(conn, graph_id, bool(current), wanted))
-    # New content goes into packs of at most _PACK_BYTES (cut at node boundaries), so that
-    # reading one node never means reading a huge value.
-    segments: list[list[bytes]] = []
-    size = _PACK_BYTES
-    unplaced: dict[bytes, tuple[int, int, int]] = {}
-    for i in fresh:
-        sha = nodes.shas[i]
-        if sha not in known and sha not in unplaced:
-            framed = nodes.framed[i]
-            if size + len(framed) > _PACK_BYTES and size:
-                segments.append([])
-                size = 0
-            unplaced[sha] = (len(segments) - 1, size, len(framed))
-            segments[-1].append(framed)
-            size += len(framed)
-    if segments:
-        pack_ids = _reserve_ids(conn, P, len(segments))
-        executemany(
-            conn,
-            P.insert(),
-            ("id", "data"),
-            [
-                (pack_id, b"".join(chunks))
-                for pack_id, chunks in zip(pack_ids, segments, strict=True)
-            ],
-        )
-        known.update(
-            (sha, (pack_ids[k], off, length)) for sha, (k, off, length) in unplaced.items()
-        )
-    ids = _reserve_ids(conn, N, len(fresh))
 
-    def rows(start: int) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        batch = range(start, min(start + _ROW_BATCH, len(fresh)))
-        node_rows: list[tuple[Any, ...]] = []
-        edge_rows: list[tuple[Any, ...]] = []
-        parse = nxgraph.parse_input
-        for k in batch:
-            i, node_id = fresh[k], ids[k]
+    INTERVAL = 0.0001
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.users = 0
+        self.saved = sys.getswitchinterval()
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self.lock:
+            if self.users == 0:
+                self.saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self.saved, self.INTERVAL))
+            self.users += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.users -= 1
+                if self.users == 0:
+                    sys.setswitchinterval(self.saved)
+
+
+_quick_gil_handover = _GilHandover()
+
+
+@dataclass
+class _Run:
+    """One run of nodes on its way to the tables: encoded, then placed, then as rows."""
+
+    nodes: wire.StoredNodes
+    fresh: list[int]  # positions of the nodes that need a row (content not current)
+    located: dict[bytes, Location]  # fresh content found elsewhere in the store
+    node_ids: list[int]
+    pack_ids: list[int]  # enough for the run's new content (unused ones are left out)
+
+
+class _NodeWriter:
+    """A version's node rows, edges and packs, written run by run.
+
+    Rows are matched by content hash: within one version, identical bytes mean the same
+    node. A node whose content is current (in the latest version) keeps its row; the rows
+    of nodes that changed are closed (:meth:`close_rows`); new content goes into packs.
+
+    Encoding a run and building its rows is Python work, done in a worker thread while the
+    database inserts the run before (the driver releases the GIL while it writes), so the
+    two cores share the ingest. The connection is used by this (the calling) thread only.
+    """
+
+    def __init__(
+        self, conn: Connection, graph_id: int, number: int, worker: ThreadPoolExecutor
+    ) -> None:
+        self.conn, self.graph_id, self.number, self.worker = conn, graph_id, number, worker
+        self.current = {
+            sha: (node_id, (pack, offset, length))
+            for node_id, sha, pack, offset, length in fetch_raw(
+                conn,
+                select(N.c.id, N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
+                    N.c.graph_id == graph_id, N.c.last_version.is_(None)
+                ),
+            )
+        }
+        # Content stored anywhere else can only exist if some node row does.
+        self.elsewhere = bool(self.current) or (
+            conn.execute(select(N.c.id).limit(1)).first() is not None
+        )
+        self.ids = _IdReserver(conn)
+        self.dialect = conn.dialect.name
+        self.placed: dict[bytes, Location] = {}  # new content, by the worker only
+        self.locations: list[Location] = []  # every node's, in graph order
+        self.body: list[bytes] = []  # the framed nodes, run by run
+        self.incoming: set[bytes] = set()
+        self.names: set[str] = set()
+        self.encoding: Future[wire.StoredNodes] | None = None  # the next run, in the worker
+
+    def start(self, stored: wire.StoredGraph) -> None:
+        """Start encoding the first run, so that the worker is busy while this thread is."""
+        self.stored = stored
+        # One iterator, drawn from by the worker's tasks in order: iterating a repeated
+        # protobuf field is ten times cheaper than slicing it (slices keep every wrapper).
+        self.pending = iter(stored.node_defs)
+        self.encoding = self.worker.submit(self._encode)
+
+    def _encode(self) -> wire.StoredNodes:
+        return wire.encode_nodes(islice(self.pending, _RUN))
+
+    def write(self, progress: Callable[[int, int], None] | None) -> tuple[str, int, bytes]:
+        """Write every run; return the version's content hash, size and packed node order."""
+        total = len(self.stored.node_defs)
+        building: Future[_Rows] | None = None
+        for start in range(0, total, _RUN):
+            assert self.encoding is not None, "start() first"
+            nodes = self.encoding.result()
+            if start + _RUN < total:
+                self.encoding = self.worker.submit(self._encode)
+            rows = self.worker.submit(self._rows, self._plan(nodes))
+            if building is not None:
+                self._insert(building.result())
+            building = rows
+            if progress is not None:
+                progress(min(start + _RUN, total), total)
+        finishing = self.worker.submit(self._finish)
+        if building is not None:
+            self._insert(building.result())
+        return finishing.result()
+
+    def _plan(self, nodes: wire.StoredNodes) -> _Run:
+        """Which nodes of a run need rows, where stored content lies, and ids (database work)."""
+        names, shas, current = nodes.names, nodes.shas, self.current
+        if self.names.isdisjoint(names) and len(set(names)) == len(names):
+            self.names.update(names)
+        else:
+            nxgraph.check_unique_names(names, self.names)  # raises, naming the first repeat
+        self.incoming.update(shas)
+        fresh = [i for i, sha in enumerate(shas) if sha not in current] if current else None
+        if fresh is None or len(fresh) == len(nodes):
+            fresh = list(range(len(nodes)))
+            new_bytes = sum(map(len, nodes.framed))
+        else:
+            new_bytes = sum(len(nodes.framed[i]) for i in fresh)
+        located: dict[bytes, Location] = {}
+        if fresh and self.elsewhere:
+            located = _locate(self.conn, {shas[i]: names[i] for i in fresh})
+        # Packs hold at most _PACK_BYTES, cut at node boundaries: two neighbours together
+        # always exceed it, which bounds how many a run can fill.
+        packs = min(len(fresh), 2 * new_bytes // _PACK_BYTES + 2)
+        node_ids = self.ids.reserve(N, len(fresh))
+        return _Run(nodes, fresh, located, node_ids, self.ids.reserve(P, packs))
+
+    def _rows(self, run: _Run) -> _Rows:
+        """The pack, node and edge rows of a run (Python only: runs in the worker)."""
+        nodes, current, located, placed = run.nodes, self.current, run.located, self.placed
+        # New content into packs.
+        segments: list[list[bytes]] = []
+        size = _PACK_BYTES
+        for i in run.fresh:
             sha = nodes.shas[i]
-            node_rows.append(
-                (
-                    node_id,
-                    graph_id,
-                    nodes.names[i],
-                    nodes.ops[i],
-                    nodes.devices[i],
-                    sha,
-                    *known[sha],
-                    number,
-                )
+            if sha not in located and sha not in placed:
+                framed = nodes.framed[i]
+                if size + len(framed) > _PACK_BYTES and size:
+                    segments.append([])
+                    size = 0
+                placed[sha] = (run.pack_ids[len(segments) - 1], size, len(framed))
+                segments[-1].append(framed)
+                size += len(framed)
+        packs = [b"".join(part) for part in segments]
+        pack_ids = run.pack_ids[: len(segments)]
+
+        def where(sha: bytes) -> Location:
+            entry = current.get(sha)
+            if entry is not None:
+                return entry[1]
+            return located.get(sha) or placed[sha]
+
+        locations = list(map(where, nodes.shas))
+        self.locations.extend(locations)
+        self.body.append(b"".join(nodes.framed))
+
+        # Rows for the fresh nodes, built column by column.
+        fresh = run.fresh
+        every = len(fresh) == len(nodes)
+
+        def pick(column: list[_T]) -> list[_T]:
+            return column if every else [column[i] for i in fresh]
+
+        node_rows = [
+            (node_id, name, op, device, *location)
+            for node_id, name, op, device, location in zip(
+                run.node_ids,
+                pick(nodes.names),
+                pick(nodes.ops),
+                pick(nodes.devices),
+                pick(locations),
+                strict=True,
             )
-            edge_rows.extend(
-                (node_id, slot, *parse(text)) for slot, text in enumerate(nodes.defs[i].input)
+        ]
+        shas, inputs = pick(nodes.shas), pick(nodes.inputs)
+        edge_rows: list[tuple[Any, ...]] = []
+        add, parse = edge_rows.append, nxgraph.parse_input
+        for node_id, texts in zip(run.node_ids, inputs, strict=True):
+            for slot, entry in enumerate(texts):
+                if ":" in entry or entry[:1] == "^":
+                    add((node_id, slot, *parse(entry)))
+                else:  # the common case, parse_input's answer without the call
+                    add((node_id, slot, entry, 0, False))
+        dialect = self.dialect
+        return (
+            bulk_rows(dialect, P, ("id",), [(pid,) for pid in pack_ids], blob=("data", packs)),
+            bulk_rows(
+                dialect,
+                N,
+                _NODE_COLUMNS,
+                node_rows,
+                blob=("sha256", shas),
+                constants={"graph_id": self.graph_id, "first_version": self.number},
+            ),
+            bulk_rows(dialect, E, _EDGE_COLUMNS, edge_rows),
+        )
+
+    def _finish(self) -> tuple[str, int, bytes]:
+        content_hash, size = self.stored.content(self.body)
+        return content_hash, size, wire.pack_locations(self.locations)
+
+    def _insert(self, rows: _Rows) -> None:
+        for bulk in rows:
+            insert_bulk(self.conn, bulk)
+
+    def close_rows(self) -> None:
+        """End the rows of the latest version's nodes that this version does not keep."""
+        closing = sorted(
+            node_id for sha, (node_id, _) in self.current.items() if sha not in self.incoming
+        )
+        for i in range(0, len(closing), _CHUNK):
+            self.conn.execute(
+                update(N)
+                .where(N.c.id.in_(closing[i : i + _CHUNK]))
+                .values(last_version=self.number - 1)
             )
-        return node_rows, edge_rows
-
-    # Rows of the next batch are built in a worker thread while the database inserts the
-    # current one (the driver releases the GIL while it writes): two cores, half the wait.
-    with ThreadPoolExecutor(max_workers=1) as worker:
-        for node_rows, edge_rows in worker.map(rows, range(0, len(fresh), _ROW_BATCH)):
-            executemany(conn, N.insert(), _NODE_COLUMNS, node_rows)
-            executemany(conn, E.insert(), _EDGE_COLUMNS, edge_rows)
-    return [known[sha] for sha in nodes.shas]
 
 
-def _locate(
-    conn: Connection, graph_id: int, has_rows: bool, wanted: Mapping[bytes, str]
-) -> dict[bytes, tuple[int, int, int]]:
+_Rows = tuple[BulkRows, BulkRows, BulkRows]  # packs, nodes, edges
+
+
+def _locate(conn: Connection, wanted: Mapping[bytes, str]) -> dict[bytes, Location]:
     """Where the store already holds NodeDefs with these hashes (content addressing).
 
     ``wanted`` maps each hash to its node's name: equal bytes mean an equal name, so the
     name index finds the candidates and the full hash decides.
     """
-    if not has_rows and conn.execute(select(N.c.id).limit(1)).first() is None:
-        return {}  # the store holds no nodes at all: nothing could match
-    found: dict[bytes, tuple[int, int, int]] = {}
+    found: dict[bytes, Location] = {}
     pairs = sorted((name, sha) for sha, name in wanted.items())
     for i in range(0, len(pairs), _CHUNK):
         chunk = pairs[i : i + _CHUNK]
@@ -240,12 +389,15 @@ def _locate(
     return found
 
 
-def write_collections(conn: Connection, version_id: int, prepared: _PreparedCollections) -> None:
-    rows, blobs, members = prepared
-    if not rows:
+def write_members(conn: Connection, prepared: _PreparedCollections) -> None:
+    """Store the blobs of a version's collections and the op names each refers to.
+
+    Both are content-addressed (kept once for every version that has them), so they can be
+    written before the version exists; a version equal to the latest adds nothing here.
+    """
+    _, blobs, members = prepared
+    if not blobs:
         return
-    for row in rows:
-        row["version_id"] = version_id
     shas = list(blobs)
     stored = set(conn.execute(select(B.c.sha256).where(B.c.sha256.in_(shas))).scalars())
     # Members depend on the bytes and the key; pairs kept by earlier versions have theirs.
@@ -256,23 +408,39 @@ def write_collections(conn: Connection, version_id: int, prepared: _PreparedColl
         )
     }
     insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in stored))
-    conn.execute(C.insert(), rows)
-    executemany(
-        conn,
-        insert_ignore(conn, CM, ["blob_sha256", "key", "node_name"]),
-        ("blob_sha256", "key", "node_name"),
-        [member for member in members if (member[0], member[1]) not in known],
-    )
+    new = [(sha, key, names) for sha, key, names in members if (sha, key) not in known]
+    member_rows = [(key, name) for _, key, names in new for name in names]
+    shas = [sha for sha, _, names in new for _ in names]
+    columns = ("key", "node_name")
+    blob = ("blob_sha256", shas)
+    ignore = ("blob_sha256", *columns)
+    bulk = bulk_rows(conn.dialect.name, CM, columns, member_rows, blob=blob, ignore=ignore)
+    insert_bulk(conn, bulk)
 
 
-_PreparedCollections = tuple[list[dict[str, Any]], dict[bytes, bytes], list[tuple[bytes, str, str]]]
+def write_collections(conn: Connection, version_id: int, prepared: _PreparedCollections) -> None:
+    """Add a version's collections (their contents are stored by :func:`write_members`)."""
+    rows = prepared[0]
+    if rows:
+        conn.execute(C.insert(), [{**row, "version_id": version_id} for row in rows])
+
+
+# Rows, blobs, and each (blob, key)'s member names, sorted.
+_PreparedCollections = tuple[
+    list[dict[str, Any]], dict[bytes, bytes], list[tuple[bytes, str, list[str]]]
+]
 
 
 def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections:
-    """Rows, blobs and (sorted) member rows of a version's collections; no database needed."""
+    """Rows, blobs and member names of a version's collections; no database needed.
+
+    Members come in (blob, key, name) order, so concurrent writers lock shared rows in one
+    order and cannot deadlock.
+    """
     rows: list[dict[str, Any]] = []
     blobs: dict[bytes, bytes] = {}
-    members: set[tuple[bytes, str, str]] = set()
+    members: list[tuple[bytes, str, list[str]]] = []
+    memo: dict[tuple[Any, bytes], set[str]] = {}
     for key, collection in sorted(collections.items()):
         data = io.serialize(collection)
         sha = wire.sha256(data)
@@ -285,25 +453,37 @@ def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections
                 "blob_sha256": sha,
             }
         )
-        members.update((sha, key, name) for name in colls.members(key, collection))
+        members.append((sha, key, sorted(colls.members(key, collection, memo))))
     return rows, blobs, sorted(members)
 
 
-def _reserve_ids(conn: Connection, table: Any, count: int) -> list[int]:
-    """``count`` fresh primary keys of ``table``, so rows can refer to them without a read-back."""
-    if conn.dialect.name == "postgresql":
-        return list(
-            conn.execute(
-                text(
-                    "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
-                    " FROM generate_series(1, :n)"
-                ),
-                {"table": table.name, "n": count},
-            ).scalars()
-        )
-    # SQLite: writes hold the database lock (BEGIN IMMEDIATE), so nobody else takes ids.
-    start = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
-    return list(range(start + 1, start + 1 + count))
+class _IdReserver:
+    """Fresh primary keys, so that rows can refer to each other without reading ids back."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.next: dict[str, int] = {}
+
+    def reserve(self, table: Any, count: int) -> list[int]:
+        if count == 0:
+            return []
+        if self.conn.dialect.name == "postgresql":
+            return list(
+                self.conn.execute(
+                    text(
+                        "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
+                        " FROM generate_series(1, :n)"
+                    ),
+                    {"table": table.name, "n": count},
+                ).scalars()
+            )
+        # SQLite: writes hold the database lock (BEGIN IMMEDIATE), so nobody else takes ids.
+        start = self.next.get(table.name)
+        if start is None:
+            query = select(func.coalesce(func.max(table.c.id), 0) + 1)
+            start = int(self.conn.execute(query).scalar_one())
+        self.next[table.name] = start + count
+        return list(range(start, start + count))
 
 
 def _whoami() -> str:

@@ -495,27 +495,35 @@ def test_wire_split_and_assemble(meta: Any) -> None:
     stored = wire.split(meta)
     nodes = meta.graph_def.node
     blobs = [io.serialize(node) for node in nodes]
-    framed = stored.nodes.framed
+    encoded = wire.encode_nodes(nodes)
+    framed = encoded.framed
     assembled = wire.assemble(
         stored.head, stored.graph_tail, stored.tail, stored.has_graph_def, b"".join(framed)
     )
     assert assembled == data
-    assert stored.size == len(data)
-    assert stored.content_hash == hashlib.sha256(data).hexdigest()
+    # the content hash and size, from the framed nodes in any number of pieces
+    expected = (hashlib.sha256(data).hexdigest(), len(data))
+    assert stored.content([b"".join(framed)]) == expected
+    assert stored.content(framed) == expected
+    assert stored.content(framed[:1] + [b"".join(framed[1:])]) == expected
     assert stored.has_graph_def == meta.HasField("graph_def")
-    assert len(stored.nodes) == len(nodes)
-    assert stored.nodes.names == [n.name for n in nodes]
+    assert list(stored.node_defs) == list(nodes)
+    assert len(encoded) == len(nodes)
+    assert encoded.names == [n.name for n in nodes]
+    assert encoded.ops == [n.op for n in nodes]
+    assert encoded.devices == [n.device for n in nodes]
+    assert encoded.inputs == [tuple(n.input) for n in nodes]
     assert framed == [wire.frame(blob) for blob in blobs]
-    assert stored.nodes.shas == [hashlib.sha256(blob).digest() for blob in blobs]
+    assert encoded.shas == [hashlib.sha256(blob).digest() for blob in blobs]
     assert stored.collections == dict(meta.collection_def)
     # the networkx form gives the same parts
-    via_graph = wire.split_networkx(mg.to_networkx(meta))
-    assert via_graph.nodes.framed == framed
-    assert (via_graph.head, via_graph.graph_tail, via_graph.tail, via_graph.content_hash) == (
+    g = mg.to_networkx(meta)
+    via_graph = wire.split(mg.from_networkx(g), g.graph.get("debug_info"))
+    assert wire.encode_nodes(via_graph.node_defs).framed == framed
+    assert (via_graph.head, via_graph.graph_tail, via_graph.tail) == (
         stored.head,
         stored.graph_tail,
         stored.tail,
-        stored.content_hash,
     )
 
 

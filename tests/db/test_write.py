@@ -1,0 +1,176 @@
+"""The version writer (mgstore.db.write) run by run: graphs of many runs, packs cut small,
+content found across runs and graphs, errors found late, progress, and the GIL hand-over."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+import mgstore.db.write
+from mgstore import InvalidGraphError, Store, io
+from mgstore.db import engine as db
+from mgstore.db.models import Base
+from mgstore.graph import parse_input
+from mgstore.proto import AttrValue, MetaGraphDef
+
+G, N, E, P = (Base.metadata.tables[t] for t in ("graphs", "nodes", "edges", "packs"))
+GRAPHS = ["dense.meta", "control_flow.meta", "functions.meta", "collections.meta", "graph.pb"]
+
+
+@pytest.fixture(autouse=True)
+def small_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of 3 nodes and packs of 2 KB, so that small graphs take every path of a large one."""
+    monkeypatch.setattr(mgstore.db.write, "_RUN", 3)
+    monkeypatch.setattr(mgstore.db.write, "_PACK_BYTES", 2048)
+
+
+def chain(*names: str, payload: int = 0) -> Any:
+    """A MetaGraphDef of ops named ``names``, each taking the previous one as input."""
+    meta = MetaGraphDef()
+    previous = None
+    for name in names:
+        node = meta.graph_def.node.add(name=name, op="Identity")
+        if previous is not None:
+            node.input.extend([previous, f"^{previous}", f"{previous}:1"])
+        if payload:
+            node.attr["value"].CopyFrom(AttrValue(s=name.encode() * payload))
+        previous = name
+    return meta
+
+
+def rows_match(store: Store, ref: str) -> None:
+    """The version's node and edge rows say what its NodeDefs say, and packs are cut small."""
+    meta = store.checkout(ref)
+    info = store.version(ref)
+    with db.transaction(store.engine) as conn:
+        graph_id = conn.execute(select(G.c.id).where(G.c.name == info.name)).scalar_one()
+        current = (N.c.last_version.is_(None)) | (N.c.last_version >= info.number)
+        rows = conn.execute(
+            select(N).where(N.c.graph_id == graph_id, N.c.first_version <= info.number, current)
+        ).all()
+        nodes = {row.name: row for row in rows}
+        assert sorted(nodes) == sorted(n.name for n in meta.graph_def.node)
+        for node in meta.graph_def.node:
+            row = nodes[node.name]
+            assert (row.op, row.device) == (node.op, node.device)
+            edges = conn.execute(
+                select(E.c.src_name, E.c.src_output, E.c.control)
+                .where(E.c.node_id == row.id)
+                .order_by(E.c.slot)
+            ).all()
+            assert [tuple(e) for e in edges] == [parse_input(t) for t in node.input]
+        # A pack over the limit holds one node.
+        for pack_id, data in conn.execute(select(P.c.id, P.c.data)):
+            if len(data) > 2048:
+                held = conn.execute(select(N.c.offset, N.c.length).where(N.c.pack_id == pack_id))
+                assert {tuple(r) for r in held} == {(0, len(data))}
+
+
+@pytest.mark.parametrize("fixture", GRAPHS)
+def test_fixtures_round_trip_in_many_runs(store: Store, fixtures_dir: Path, fixture: str) -> None:
+    meta = io.read_meta_graph(fixtures_dir / fixture)
+    store.ingest(fixtures_dir / fixture, "g")
+    assert store.checkout_bytes("g") == io.serialize(meta)
+    rows_match(store, "g")
+
+
+def test_large_nodes_and_small_packs(store: Store) -> None:
+    names = [f"n{i}" for i in range(20)]
+    meta = chain(*names, payload=300)  # some nodes alone exceed a pack
+    store.ingest(meta, "g")
+    assert store.checkout("g") == meta
+    rows_match(store, "g")
+
+
+def test_a_changed_node_in_a_later_run_adds_one_row(
+    store: Store, counts: Callable[[Store], dict[str, int]]
+) -> None:
+    names = [f"n{i}" for i in range(10)]
+    store.ingest(chain(*names), "g")
+    before = counts(store)
+    changed = chain(*names)
+    changed.graph_def.node[7].device = "/device:CPU:1"
+    store.ingest(changed, "g")
+    after = counts(store)
+    assert after["nodes"] - before["nodes"] == 1
+    assert after["edges"] - before["edges"] == 3
+    assert store.checkout("g@1") == chain(*names)
+    assert store.checkout("g@2") == changed
+    rows_match(store, "g@2")
+
+
+def test_content_is_found_in_other_graphs_and_older_rows(
+    store: Store, counts: Callable[[Store], dict[str, int]]
+) -> None:
+    names = [f"n{i}" for i in range(10)]
+    original = chain(*names, payload=50)
+    store.ingest(original, "a")
+    packs = counts(store)["packs"]
+    store.ingest(original, "b")  # another graph: rows of its own, no new bytes
+    assert counts(store)["packs"] == packs
+    changed = chain(*names, payload=50)
+    for node in changed.graph_def.node[4:8]:
+        node.device = "/device:GPU:0"
+    store.ingest(changed, "a")
+    grown = counts(store)["packs"]
+    assert grown > packs
+    store.ingest(original, "a")  # back to version 1's content: found in closed rows
+    assert counts(store)["packs"] == grown
+    assert [store.checkout(ref) for ref in ("a@1", "a@2", "a@3", "b")] == [
+        original,
+        changed,
+        original,
+        original,
+    ]
+    rows_match(store, "a@3")
+
+
+def test_a_name_repeated_in_a_later_run_is_refused_and_leaves_no_trace(
+    store: Store, dump: Callable[[Store], Any]
+) -> None:
+    store.ingest(chain("x", "y"), "other")
+    before = dump(store)
+    meta = chain(*[f"n{i}" for i in range(8)])
+    meta.graph_def.node[6].name = "n1"
+    with pytest.raises(InvalidGraphError, match="'n1' is not unique"):
+        store.ingest(meta, "g")
+    assert dump(store) == before
+
+
+def test_progress_reports_the_nodes_written(store: Store) -> None:
+    calls: list[tuple[str, int, int]] = []
+    store.ingest(chain(*[f"n{i}" for i in range(7)]), "g", progress=lambda *c: calls.append(c))
+    assert calls == [
+        ("read", 0, 1),
+        ("write", 3, 7),
+        ("write", 6, 7),
+        ("write", 7, 7),
+        ("done", 1, 1),
+    ]
+
+
+def test_the_switch_interval_is_lowered_while_writing_and_restored(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[float] = []
+    encode = mgstore.wire.encode_nodes
+
+    def spy(defs: Any) -> Any:
+        seen.append(sys.getswitchinterval())
+        return encode(defs)
+
+    monkeypatch.setattr(mgstore.wire, "encode_nodes", spy)
+    before = sys.getswitchinterval()
+    store.ingest(chain("a", "b", "c", "d"), "g")
+    assert seen and all(value <= 0.0001 for value in seen)
+    assert sys.getswitchinterval() == before
+    bad = chain("a", "b", "c", "d")
+    bad.graph_def.node[3].name = "a"
+    with pytest.raises(InvalidGraphError):
+        store.ingest(bad, "g")
+    assert sys.getswitchinterval() == before
