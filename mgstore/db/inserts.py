@@ -146,7 +146,7 @@ def bulk_rows(
     keys = tuple(ignore) if ignore is not None else None
     if dialect != "sqlite":
         return BulkRows(table, names, rows, values, None, fixed, keys)
-    text = json.dumps(rows, ensure_ascii=False)
+    text = _json(rows)
     if "\\u0000" in text:  # SQLite's JSON functions end a string at NUL: keep the rows as they are
         return BulkRows(table, names, rows, values, None, fixed, keys)
     width = None
@@ -157,9 +157,12 @@ def bulk_rows(
         else:  # each row ends with its slice of the blob: start, length
             starts = accumulate(lengths, initial=0)
             slices = zip(rows, starts, lengths, strict=False)
-            text = json.dumps([(*row, start, n) for row, start, n in slices], ensure_ascii=False)
+            text = _json([(*row, start, n) for row, start, n in slices])
     data = b"".join(values) if values is not None else None
     return BulkRows(table, names, text, data, width, fixed, keys)
+
+
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def insert_bulk(conn: Connection, bulk: BulkRows) -> None:

@@ -73,12 +73,13 @@ def write_version(
         number = 1 if latest is None else latest.number + 1
         # Python work runs in a worker thread while this one writes (see _NodeWriter).
         with ThreadPoolExecutor(max_workers=1) as worker, _quick_gil_handover():
-            collections = worker.submit(_prepare_collections, stored.collections)
             nodes = _NodeWriter(conn, graph_id, number, worker)
             nodes.start(stored)
+            collections = worker.submit(_prepare_collections, stored.collections)
+            content_hash, size, node_order = nodes.write(
+                progress, meanwhile=lambda: write_members(conn, collections.result())
+            )
             prepared = collections.result()
-            write_members(conn, prepared)
-            content_hash, size, node_order = nodes.write(progress)
         if (
             latest is not None
             and latest.content_hash == content_hash
@@ -230,8 +231,14 @@ class _NodeWriter:
     def _encode(self) -> wire.StoredNodes:
         return wire.encode_nodes(islice(self.pending, _RUN))
 
-    def write(self, progress: Callable[[int, int], None] | None) -> tuple[str, int, bytes]:
-        """Write every run; return the version's content hash, size and packed node order."""
+    def write(
+        self, progress: Callable[[int, int], None] | None, meanwhile: Callable[[], None]
+    ) -> tuple[str, int, bytes]:
+        """Write every run; return the version's content hash, size and packed node order.
+
+        ``meanwhile`` is the caller's other database work, done while the worker builds the
+        first rows.
+        """
         total = len(self.stored.node_defs)
         building: Future[_Rows] | None = None
         for start in range(0, total, _RUN):
@@ -242,12 +249,16 @@ class _NodeWriter:
             rows = self.worker.submit(self._rows, self._plan(nodes))
             if building is not None:
                 self._insert(building.result())
+            else:
+                meanwhile()
             building = rows
             if progress is not None:
                 progress(min(start + _RUN, total), total)
         finishing = self.worker.submit(self._finish)
         if building is not None:
             self._insert(building.result())
+        else:  # no nodes
+            meanwhile()
         return finishing.result()
 
     def _plan(self, nodes: wire.StoredNodes) -> _Run:
@@ -321,14 +332,14 @@ class _NodeWriter:
             )
         ]
         shas, inputs = pick(nodes.shas), pick(nodes.inputs)
-        edge_rows: list[tuple[Any, ...]] = []
-        add, parse = edge_rows.append, nxgraph.parse_input
-        for node_id, texts in zip(run.node_ids, inputs, strict=True):
-            for slot, entry in enumerate(texts):
-                if ":" in entry or entry[:1] == "^":
-                    add((node_id, slot, *parse(entry)))
-                else:  # the common case, parse_input's answer without the call
-                    add((node_id, slot, entry, 0, False))
+        parse = nxgraph.parse_input
+        edge_rows = [
+            (node_id, slot, *parse(entry))
+            if ":" in entry or entry[:1] == "^"
+            else (node_id, slot, entry, 0, False)  # parse_input's answer, without the call
+            for node_id, texts in zip(run.node_ids, inputs, strict=True)
+            for slot, entry in enumerate(texts)
+        ]
         dialect = self.dialect
         return (
             bulk_rows(dialect, P, ("id",), [(pid,) for pid in pack_ids], blob=("data", packs)),
