@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import islice
 from typing import Any, TypeVar
@@ -173,13 +173,15 @@ _quick_gil_handover = _GilHandover()
 
 @dataclass
 class _Run:
-    """One run of nodes on its way to the tables: encoded, then placed, then as rows."""
+    """One run of nodes on its way to the tables: encoded (worker), placed (this thread),
+    then made rows (worker)."""
 
     nodes: wire.StoredNodes
     fresh: list[int]  # positions of the nodes that need a row (content not current)
-    located: dict[bytes, Location]  # fresh content found elsewhere in the store
-    node_ids: list[int]
-    pack_ids: list[int]  # enough for the run's new content (unused ones are left out)
+    new_bytes: int  # their framed size
+    located: dict[bytes, Location] = field(default_factory=dict)  # found elsewhere in the store
+    node_ids: list[int] = field(default_factory=list)
+    pack_ids: list[int] = field(default_factory=list)  # enough for the new content
 
 
 class _NodeWriter:
@@ -218,7 +220,7 @@ class _NodeWriter:
         self.body: list[bytes] = []  # the framed nodes, run by run
         self.incoming: set[bytes] = set()
         self.names: set[str] = set()
-        self.encoding: Future[wire.StoredNodes] | None = None  # the next run, in the worker
+        self.encoding: Future[_Run] | None = None  # the next run, in the worker
 
     def start(self, stored: wire.StoredGraph) -> None:
         """Start encoding the first run, so that the worker is busy while this thread is."""
@@ -228,8 +230,19 @@ class _NodeWriter:
         self.pending = iter(stored.node_defs)
         self.encoding = self.worker.submit(self._encode)
 
-    def _encode(self) -> wire.StoredNodes:
-        return wire.encode_nodes(islice(self.pending, _RUN))
+    def _encode(self) -> _Run:
+        """Encode the next run and see which of its nodes need rows (Python only: worker)."""
+        nodes = wire.encode_nodes(islice(self.pending, _RUN))
+        names, shas, current = nodes.names, nodes.shas, self.current
+        if self.names.isdisjoint(names) and len(set(names)) == len(names):
+            self.names.update(names)
+        else:
+            nxgraph.check_unique_names(names, self.names)  # raises, naming the first repeat
+        self.incoming.update(shas)
+        fresh = [i for i, sha in enumerate(shas) if sha not in current] if current else None
+        if fresh is None or len(fresh) == len(nodes):
+            return _Run(nodes, list(range(len(nodes))), sum(map(len, nodes.framed)))
+        return _Run(nodes, fresh, sum(len(nodes.framed[i]) for i in fresh))
 
     def write(
         self, progress: Callable[[int, int], None] | None, meanwhile: Callable[[], None]
@@ -243,10 +256,10 @@ class _NodeWriter:
         building: Future[_Rows] | None = None
         for start in range(0, total, _RUN):
             assert self.encoding is not None, "start() first"
-            nodes = self.encoding.result()
+            run = self.encoding.result()
             if start + _RUN < total:
                 self.encoding = self.worker.submit(self._encode)
-            rows = self.worker.submit(self._rows, self._plan(nodes))
+            rows = self.worker.submit(self._rows, self._plan(run))
             if building is not None:
                 self._insert(building.result())
             else:
@@ -261,28 +274,17 @@ class _NodeWriter:
             meanwhile()
         return finishing.result()
 
-    def _plan(self, nodes: wire.StoredNodes) -> _Run:
-        """Which nodes of a run need rows, where stored content lies, and ids (database work)."""
-        names, shas, current = nodes.names, nodes.shas, self.current
-        if self.names.isdisjoint(names) and len(set(names)) == len(names):
-            self.names.update(names)
-        else:
-            nxgraph.check_unique_names(names, self.names)  # raises, naming the first repeat
-        self.incoming.update(shas)
-        fresh = [i for i, sha in enumerate(shas) if sha not in current] if current else None
-        if fresh is None or len(fresh) == len(nodes):
-            fresh = list(range(len(nodes)))
-            new_bytes = sum(map(len, nodes.framed))
-        else:
-            new_bytes = sum(len(nodes.framed[i]) for i in fresh)
-        located: dict[bytes, Location] = {}
+    def _plan(self, run: _Run) -> _Run:
+        """Where the run's fresh content already lies, and ids for its rows (database work)."""
+        nodes, fresh = run.nodes, run.fresh
         if fresh and self.elsewhere:
-            located = _locate(self.conn, {shas[i]: names[i] for i in fresh})
+            run.located = _locate(self.conn, {nodes.shas[i]: nodes.names[i] for i in fresh})
         # Packs hold at most _PACK_BYTES, cut at node boundaries: two neighbours together
         # always exceed it, which bounds how many a run can fill.
-        packs = min(len(fresh), 2 * new_bytes // _PACK_BYTES + 2)
-        node_ids = self.ids.reserve(N, len(fresh))
-        return _Run(nodes, fresh, located, node_ids, self.ids.reserve(P, packs))
+        packs = min(len(fresh), 2 * run.new_bytes // _PACK_BYTES + 2)
+        run.node_ids = self.ids.reserve(N, len(fresh))
+        run.pack_ids = self.ids.reserve(P, packs)
+        return run
 
     def _rows(self, run: _Run) -> _Rows:
         """The pack, node and edge rows of a run (Python only: runs in the worker)."""
@@ -419,14 +421,15 @@ def write_members(conn: Connection, prepared: _PreparedCollections) -> None:
         )
     }
     insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in stored))
-    new = [(sha, key, names) for sha, key, names in members if (sha, key) not in known]
-    member_rows = [(key, name) for _, key, names in new for name in names]
-    shas = [sha for sha, _, names in new for _ in names]
-    columns = ("key", "node_name")
-    blob = ("blob_sha256", shas)
-    ignore = ("blob_sha256", *columns)
-    bulk = bulk_rows(conn.dialect.name, CM, columns, member_rows, blob=blob, ignore=ignore)
-    insert_bulk(conn, bulk)
+    for sha, key, names in members:
+        if (sha, key) not in known:
+            rows = [(name,) for name in names]
+            same = {"blob_sha256": sha, "key": key}
+            keys = ("blob_sha256", "key", "node_name")
+            bulk = bulk_rows(
+                conn.dialect.name, CM, ("node_name",), rows, constants=same, ignore=keys
+            )
+            insert_bulk(conn, bulk)
 
 
 def write_collections(conn: Connection, version_id: int, prepared: _PreparedCollections) -> None:
