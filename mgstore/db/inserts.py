@@ -162,7 +162,15 @@ def bulk_rows(
     return BulkRows(table, names, text, data, width, fixed, keys)
 
 
-_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_JSON_PIECE = 1024  # rows
+
+
+def _json(rows: list[tuple[Any, ...]]) -> str:
+    """``rows`` as a JSON array, encoded a piece at a time: the encoder holds the GIL while it
+    runs, and the writing thread waits for the GIL after every statement."""
+    pieces = (_encode(rows[i : i + _JSON_PIECE])[1:-1] for i in range(0, len(rows), _JSON_PIECE))
+    return "[" + ",".join(pieces) + "]"
 
 
 def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
