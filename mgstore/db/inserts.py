@@ -116,11 +116,11 @@ class BulkRows:
     """
 
     table: Table
-    columns: tuple[str, ...]  # of ``rows``, then the byte-string column, if any
-    rows: list[tuple[Any, ...]] | str  # JSON on SQLite
-    blob: list[bytes] | bytes | None  # the byte strings; one blob on SQLite
-    width: int | None  # on SQLite, the byte strings' one length (else each row gives its slice)
-    constants: tuple[tuple[str, Any], ...]  # columns with one value for every row
+    columns: tuple[str, ...]  # of ``rows`` (on SQLite, then the byte-string column, if any)
+    rows: list[tuple[Any, ...]] | str  # whole rows for executemany, or JSON for SQLite
+    blob: bytes | None  # SQLite: the byte strings, joined
+    width: int | None  # SQLite: the byte strings' one length (else each row gives its slice)
+    constants: tuple[tuple[str, Any], ...]  # SQLite: columns with one value for every row
     ignore: tuple[str, ...] | None  # a unique key: rows that would repeat it are skipped
 
 
@@ -144,11 +144,15 @@ def bulk_rows(
     values = blob[1] if blob else None
     fixed = tuple(sorted((constants or {}).items()))
     keys = tuple(ignore) if ignore is not None else None
-    if dialect != "sqlite":
-        return BulkRows(table, names, rows, values, None, fixed, keys)
-    text = _json(rows)
-    if "\\u0000" in text:  # SQLite's JSON functions end a string at NUL: keep the rows as they are
-        return BulkRows(table, names, rows, values, None, fixed, keys)
+    text = _json(rows) if dialect == "sqlite" else None
+    # SQLite's JSON functions end a string at NUL: such rows go by executemany too.
+    if text is None or "\\u0000" in text:
+        if values is not None:
+            rows = [(*row, value) for row, value in zip(rows, values, strict=True)]
+        if fixed:
+            same = tuple(value for _, value in fixed)
+            rows = [(*row, *same) for row in rows]
+        return BulkRows(table, names + tuple(name for name, _ in fixed), rows, None, None, (), keys)
     width = None
     if values:
         lengths = list(map(len, values))
@@ -175,23 +179,17 @@ def _json(rows: list[tuple[Any, ...]]) -> str:
 
 def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
     """Insert rows prepared by :func:`bulk_rows`."""
-    constants = [name for name, _ in bulk.constants]
     if not isinstance(bulk.rows, str):
-        rows = bulk.rows
-        if isinstance(bulk.blob, list):
-            rows = [(*row, value) for row, value in zip(rows, bulk.blob, strict=True)]
-        if bulk.constants:
-            same = tuple(value for _, value in bulk.constants)
-            rows = [(*row, *same) for row in rows]
         statement: Any = bulk.table.insert()
         if bulk.ignore is not None:
             statement = insert_ignore(conn, bulk.table, bulk.ignore)
-        executemany(conn, statement, bulk.columns + tuple(constants), rows)
+        executemany(conn, statement, bulk.columns, bulk.rows)
         return
     if bulk.rows == "[]":
         return
+    constants = tuple(name for name, _ in bulk.constants)
     statement = _json_insert(
-        bulk.table, bulk.columns, tuple(constants), bulk.blob is not None, bulk.width, bulk.ignore
+        bulk.table, bulk.columns, constants, bulk.blob is not None, bulk.width, bulk.ignore
     )
     parameters = {"rows": bulk.rows, "blob": bulk.blob}
     parameters.update((f"constant_{name}", value) for name, value in bulk.constants)
