@@ -3,6 +3,8 @@ transaction (see :mod:`mgstore.db.models` for the layout).
 
 :func:`write_version` is what :meth:`mgstore.Store.ingest` runs once the graph is split
 (:func:`mgstore.wire.split`); content already stored is found by hash and not written again.
+The nodes go in runs through two threads: a worker encodes a run and builds its rows while
+this thread inserts the run before (:class:`_NodeWriter`).
 """
 
 from __future__ import annotations
