@@ -13,12 +13,13 @@ import getpass
 import socket
 import sys
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import islice
+from itertools import accumulate, islice
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select, text, update
@@ -217,7 +218,6 @@ class _NodeWriter:
         )
         self.ids = _IdReserver(conn)
         self.dialect = conn.dialect.name
-        self.placed: dict[bytes, Location] = {}  # new content, by the worker only
         self.locations: list[Location] = []  # every node's, in graph order
         self.body: list[bytes] = []  # the framed nodes, run by run
         self.incoming: set[bytes] = set()
@@ -290,30 +290,33 @@ class _NodeWriter:
 
     def _rows(self, run: _Run) -> _Rows:
         """The pack, node and edge rows of a run (Python only: runs in the worker)."""
-        nodes, current, located, placed = run.nodes, self.current, run.located, self.placed
-        # New content into packs.
-        segments: list[list[bytes]] = []
-        size = _PACK_BYTES
-        for i in run.fresh:
-            sha = nodes.shas[i]
-            if sha not in located and sha not in placed:
-                framed = nodes.framed[i]
-                if size + len(framed) > _PACK_BYTES and size:
-                    segments.append([])
-                    size = 0
-                placed[sha] = (run.pack_ids[len(segments) - 1], size, len(framed))
-                segments[-1].append(framed)
-                size += len(framed)
-        packs = [b"".join(part) for part in segments]
-        pack_ids = run.pack_ids[: len(segments)]
+        nodes, current, located = run.nodes, self.current, run.located
+        # New content into packs of at most _PACK_BYTES, cut at node boundaries. Content
+        # never repeats within a version (the name is part of it), so positions place it.
+        new = [i for i in run.fresh if nodes.shas[i] not in located] if located else run.fresh
+        lengths = [len(nodes.framed[i]) for i in new]
+        ends = list(accumulate(lengths, initial=0))  # ends[k]: where new node k starts
+        packs: list[bytes] = []
+        placed: dict[int, Location] = {}  # by position in the run
+        first = 0
+        while first < len(new):
+            last = max(first + 1, bisect_right(ends, ends[first] + _PACK_BYTES) - 1)
+            pack_id = run.pack_ids[len(packs)]
+            packs.append(b"".join(nodes.framed[i] for i in new[first:last]))
+            start, span = ends[first], range(first, last)
+            placed.update((new[k], (pack_id, ends[k] - start, lengths[k])) for k in span)
+            first = last
+        pack_ids = run.pack_ids[: len(packs)]
 
-        def where(sha: bytes) -> Location:
-            entry = current.get(sha)
-            if entry is not None:
-                return entry[1]
-            return located.get(sha) or placed[sha]
+        def where(i: int) -> Location:
+            location = placed.get(i)
+            if location is None:
+                sha = nodes.shas[i]
+                entry = current.get(sha)
+                location = entry[1] if entry is not None else located[sha]
+            return location
 
-        locations = list(map(where, nodes.shas))
+        locations = list(map(where, range(len(nodes))))
         self.locations.extend(locations)
         self.body.append(b"".join(nodes.framed))
 
