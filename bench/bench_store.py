@@ -1,6 +1,6 @@
 """Benchmarks of the versioned graph store, each against its baseline, side by side.
 
-    python bench/bench_store.py [--blocks 2000] [--versions 50] [--rounds 3] [--no-tf]
+    python bench/bench_store.py [--blocks 2000] [--versions 50] [--rounds 5] [--no-tf]
 
 On the large generated graph (``bench/generate.py``; 2,000 blocks is about 80,000 nodes):
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=2000)
     parser.add_argument("--versions", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-tf", action="store_true", help="skip the TensorFlow baseline")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
