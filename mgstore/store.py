@@ -95,6 +95,10 @@ class Store:
         SavedModel's MetaGraphDef with ``saved_model_tags``); a networkx graph in the form of
         :mod:`mgstore.graph` works too. If the content equals the latest version of ``name``,
         that version is returned and nothing is added. The whole ingest is one transaction.
+
+        ``progress(stage, done, total)`` hears ``("read", 0, 1)``, then ``("write", nodes,
+        total)`` as nodes go to the database (inside the transaction: keep it quick), then
+        ``("done", 1, 1)``.
         """
         _check_name(name)
         _check_message(message)

@@ -24,7 +24,6 @@ from sqlalchemy import (
     bindparam,
     exc,
     func,
-    literal,
     select,
     true,
 )
@@ -124,6 +123,9 @@ class BulkRows:
     ignore: tuple[str, ...] | None  # a unique key: rows that would repeat it are skipped
 
 
+_VALUE_LIMIT = 1 << 28  # bytes in one bound value: well under SQLite's limit
+
+
 def bulk_rows(
     dialect: str,
     table: Table,
@@ -145,8 +147,14 @@ def bulk_rows(
     fixed = tuple(sorted((constants or {}).items()))
     keys = tuple(ignore) if ignore is not None else None
     text = _json(rows) if dialect == "sqlite" else None
-    # SQLite's JSON functions end a string at NUL: such rows go by executemany too.
-    if text is None or "\\u0000" in text:
+    # Rows go by executemany too where SQLite's JSON functions end a string at NUL, and where
+    # the JSON or the joined bytes would come near SQLite's limit on one value (10**9 bytes).
+    if (
+        text is None
+        or "\\u0000" in text
+        or len(text) > _VALUE_LIMIT // 4  # characters: up to 4 bytes each
+        or (values is not None and sum(map(len, values)) > _VALUE_LIMIT)
+    ):
         if values is not None:
             rows = [(*row, value) for row, value in zip(rows, values, strict=True)]
         if fixed:
@@ -208,8 +216,8 @@ def _json_insert(
     """``INSERT INTO table (columns) SELECT ... FROM json_each(:rows)`` (SQLite)."""
     items = func.json_each(bindparam("rows", type_=Text)).table_valued("key", "value")
 
-    def field(i: int) -> Any:
-        return items.c.value.op("->>")(literal(i))
+    def field(i: int) -> Any:  # json_extract, not ->> (SQLite 3.38+)
+        return func.json_extract(items.c.value, f"$[{i}]")
 
     count = len(columns) - blob
     values = [field(i) for i in range(count)]

@@ -37,8 +37,9 @@ from mgstore.db.inserts import (
     insert_ignore,
 )
 from mgstore.db.models import Base
+from mgstore.errors import InvalidGraphError
 
-__all__ = ["write_version", "write_members", "write_collections"]
+__all__ = ["write_version", "write_contents", "write_collections"]
 
 _RUN = 8192  # nodes per run (see _NodeWriter)
 _PACK_BYTES = 256 * 1024
@@ -80,7 +81,7 @@ def write_version(
             nodes.start(stored)
             collections = worker.submit(_prepare_collections, stored.collections)
             content_hash, size, node_order = nodes.write(
-                progress, meanwhile=lambda: write_members(conn, collections.result())
+                progress, meanwhile=lambda: write_contents(conn, stored, collections.result())
             )
             prepared = collections.result()
         if (
@@ -91,10 +92,6 @@ def write_version(
             # Equal content means equal nodes and collections, all stored: nothing was written.
             return int(latest.id)
         nodes.close_rows()
-        parts = [stored.head, stored.graph_tail, stored.tail]
-        if stored.debug is not None:
-            parts.append(stored.debug)
-        insert_blobs(conn, ((wire.sha256(p), p) for p in parts))
         version_id = conn.execute(
             V.insert().returning(V.c.id),
             {
@@ -145,7 +142,8 @@ class _GilHandover:
     The writing thread needs the GIL back after every statement (the driver releases it a
     few times per statement), and each time waits a whole switch interval while the worker
     runs Python: about a tenth of an ingest. The interval is process-wide, so it is set by the
-    first ingest that starts and restored by the last that ends.
+    first ingest that starts and restored by the last that ends (a change another thread
+    makes to it meanwhile is undone then).
     """
 
     INTERVAL = 0.0001
@@ -339,9 +337,8 @@ class _NodeWriter:
             )
         ]
         shas, inputs = pick(nodes.shas), pick(nodes.inputs)
-        parse = nxgraph.parse_input
         edge_rows = [
-            (node_id, slot, *parse(entry))
+            (node_id, slot, *_edge(entry))
             if ":" in entry or entry[:1] == "^"
             else (node_id, slot, entry, 0, False)  # parse_input's answer, without the call
             for node_id, texts in zip(run.node_ids, inputs, strict=True)
@@ -385,6 +382,17 @@ class _NodeWriter:
 _Rows = tuple[BulkRows, BulkRows, BulkRows]  # packs, nodes, edges
 
 
+_MAX_OUTPUT = 2**31 - 1  # edges.src_output is a 32-bit integer (TensorFlow's is an int32)
+
+
+def _edge(text: str) -> tuple[str, int, bool]:
+    """An input's source name, output index and control flag, as the edges table keeps them."""
+    name, output, control = nxgraph.parse_input(text)
+    if output > _MAX_OUTPUT:
+        raise InvalidGraphError(f"input {text!r}: output index {output} is over {_MAX_OUTPUT}")
+    return name, output, control
+
+
 def _locate(conn: Connection, wanted: Mapping[bytes, str]) -> dict[bytes, Location]:
     """Where the store already holds NodeDefs with these hashes (content addressing).
 
@@ -407,30 +415,36 @@ def _locate(conn: Connection, wanted: Mapping[bytes, str]) -> dict[bytes, Locati
     return found
 
 
-def write_members(conn: Connection, prepared: _PreparedCollections) -> None:
-    """Store the blobs of a version's collections and the op names each refers to.
+def write_contents(
+    conn: Connection, stored: wire.StoredGraph, prepared: _PreparedCollections
+) -> None:
+    """Store a version's content-addressed parts: the blobs that frame its nodes, those of its
+    collections, and the op names each collection refers to.
 
-    Both are content-addressed (kept once for every version that has them), so they can be
-    written before the version exists; a version equal to the latest adds nothing here.
+    All are kept once for every version that has them, so they can be written before the
+    version exists (a version equal to the latest adds nothing here); the blobs go in one
+    sorted insert, so that concurrent writers lock them in one order.
     """
-    _, blobs, members = prepared
-    if not blobs:
-        return
-    shas = list(blobs)
-    stored = set(conn.execute(select(B.c.sha256).where(B.c.sha256.in_(shas))).scalars())
+    _, collection_blobs, members = prepared
+    parts = [stored.head, stored.graph_tail, stored.tail]
+    if stored.debug is not None:
+        parts.append(stored.debug)
+    blobs = {**collection_blobs, **{wire.sha256(part): part for part in parts}}
+    present = set(conn.execute(select(B.c.sha256).where(B.c.sha256.in_(list(blobs)))).scalars())
+    insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in present))
     # Members depend on the bytes and the key; pairs kept by earlier versions have theirs.
+    shas = list(collection_blobs)
     known = {
         (sha, key)
         for sha, key in conn.execute(
             select(C.c.blob_sha256, C.c.key).distinct().where(C.c.blob_sha256.in_(shas))
         )
-    }
-    insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in stored))
+    } if shas else set()  # fmt: skip
+    keys = ("blob_sha256", "key", "node_name")
     for sha, key, names in members:
         if (sha, key) not in known:
             rows = [(name,) for name in names]
             same = {"blob_sha256": sha, "key": key}
-            keys = ("blob_sha256", "key", "node_name")
             bulk = bulk_rows(
                 conn.dialect.name, CM, ("node_name",), rows, constants=same, ignore=keys
             )
@@ -438,7 +452,7 @@ def write_members(conn: Connection, prepared: _PreparedCollections) -> None:
 
 
 def write_collections(conn: Connection, version_id: int, prepared: _PreparedCollections) -> None:
-    """Add a version's collections (their contents are stored by :func:`write_members`)."""
+    """Add a version's collections (their contents are stored by :func:`write_contents`)."""
     rows = prepared[0]
     if rows:
         conn.execute(C.insert(), [{**row, "version_id": version_id} for row in rows])

@@ -128,3 +128,20 @@ def test_json_path_keeps_any_text(tmp_path: Any) -> None:
             assert _rows(store, E) == rows
 
         check()
+
+
+def test_the_json_statements_need_no_sqlite_newer_than_json1() -> None:
+    # ->> came with SQLite 3.38; Python 3.10 may link an older SQLite with JSON1.
+    from sqlalchemy.dialects import sqlite
+
+    from mgstore.db.inserts import _json_insert
+
+    keys = ("blob_sha256", "key", "node_name")
+    for statement in (
+        _json_insert(N, NODE_COLUMNS + ("sha256",), ("graph_id",), True, 32, None),
+        _json_insert(P, ("id", "data"), (), True, None, None),
+        _json_insert(CM, ("node_name",), ("blob_sha256", "key"), False, None, keys),
+    ):
+        sql = str(statement.compile(dialect=sqlite.dialect()))
+        assert "json_each(" in sql and "json_extract(" in sql
+        assert "->" not in sql

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+import mgstore.db.inserts
 import mgstore.db.write
 from mgstore import InvalidGraphError, Store, io
 from mgstore.db import engine as db
@@ -174,3 +175,41 @@ def test_the_switch_interval_is_lowered_while_writing_and_restored(
     with pytest.raises(InvalidGraphError):
         store.ingest(bad, "g")
     assert sys.getswitchinterval() == before
+
+
+def test_an_output_index_over_32_bits_is_refused_and_leaves_no_trace(
+    store: Store, dump: Callable[[Store], Any]
+) -> None:
+    store.ingest(chain("x", "y"), "other")
+    before = dump(store)
+    for index in (2**31, 2**63, 10**20):
+        meta = chain("a", "b")
+        meta.graph_def.node[1].input.append(f"a:{index}")
+        with pytest.raises(InvalidGraphError, match=f"'a:{index}': output index {index} is over"):
+            store.ingest(meta, "g")
+        assert dump(store) == before
+    meta = chain("a", "b")
+    meta.graph_def.node[1].input.append(f"a:{2**31 - 1}")
+    store.ingest(meta, "g")
+    rows_match(store, "g")
+
+
+def test_runs_too_large_for_one_value_go_row_by_row(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite refuses one value over 10**9 bytes: a run's packs (or its JSON) that would come
+    # near it are inserted a row at a time.
+    monkeypatch.setattr(mgstore.db.inserts, "_VALUE_LIMIT", 600)
+    tables: list[str] = []
+    executemany = mgstore.db.inserts.executemany
+
+    def spy(conn: Any, statement: Any, *args: Any) -> None:
+        tables.append(statement.table.name)
+        executemany(conn, statement, *args)
+
+    monkeypatch.setattr(mgstore.db.inserts, "executemany", spy)
+    meta = chain(*[f"node_{i}_" + "x" * 60 for i in range(12)], payload=40)
+    store.ingest(meta, "g")
+    assert {"packs", "nodes", "edges"} <= set(tables)
+    assert store.checkout("g") == meta
+    rows_match(store, "g")
