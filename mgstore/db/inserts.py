@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -24,6 +25,7 @@ from sqlalchemy import (
     bindparam,
     exc,
     func,
+    literal,
     select,
     true,
 )
@@ -124,6 +126,7 @@ class BulkRows:
 
 
 _VALUE_LIMIT = 1 << 28  # bytes in one bound value: well under SQLite's limit
+_HAS_ARROW = sqlite3.sqlite_version_info >= (3, 38, 0)
 
 
 def bulk_rows(
@@ -196,8 +199,9 @@ def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
     if bulk.rows == "[]":
         return
     constants = tuple(name for name, _ in bulk.constants)
+    blob = bulk.blob is not None
     statement = _json_insert(
-        bulk.table, bulk.columns, constants, bulk.blob is not None, bulk.width, bulk.ignore
+        bulk.table, bulk.columns, constants, blob, bulk.width, bulk.ignore, _HAS_ARROW
     )
     parameters = {"rows": bulk.rows, "blob": bulk.blob}
     parameters.update((f"constant_{name}", value) for name, value in bulk.constants)
@@ -212,11 +216,18 @@ def _json_insert(
     blob: bool,
     width: int | None,
     ignore: tuple[str, ...] | None,
+    arrow: bool,
 ) -> Any:
-    """``INSERT INTO table (columns) SELECT ... FROM json_each(:rows)`` (SQLite)."""
+    """``INSERT INTO table (columns) SELECT ... FROM json_each(:rows)`` (SQLite).
+
+    With ``arrow``, fields are read with ``->>`` (SQLite 3.38+, a little faster), else with
+    ``json_extract``.
+    """
     items = func.json_each(bindparam("rows", type_=Text)).table_valued("key", "value")
 
-    def field(i: int) -> Any:  # json_extract, not ->> (SQLite 3.38+)
+    def field(i: int) -> Any:
+        if arrow:
+            return items.c.value.op("->>")(literal(i))
         return func.json_extract(items.c.value, f"$[{i}]")
 
     count = len(columns) - blob

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -137,11 +138,31 @@ def test_the_json_statements_need_no_sqlite_newer_than_json1() -> None:
     from mgstore.db.inserts import _json_insert
 
     keys = ("blob_sha256", "key", "node_name")
-    for statement in (
-        _json_insert(N, NODE_COLUMNS + ("sha256",), ("graph_id",), True, 32, None),
-        _json_insert(P, ("id", "data"), (), True, None, None),
-        _json_insert(CM, ("node_name",), ("blob_sha256", "key"), False, None, keys),
-    ):
-        sql = str(statement.compile(dialect=sqlite.dialect()))
-        assert "json_each(" in sql and "json_extract(" in sql
-        assert "->" not in sql
+    for arrow in (False, True):
+        for statement in (
+            _json_insert(N, NODE_COLUMNS + ("sha256",), ("graph_id",), True, 32, None, arrow),
+            _json_insert(P, ("id", "data"), (), True, None, None, arrow),
+            _json_insert(CM, ("node_name",), ("blob_sha256", "key"), False, None, keys, arrow),
+        ):
+            sql = str(statement.compile(dialect=sqlite.dialect()))
+            assert "json_each(" in sql
+            assert ("->>" in sql) == arrow and ("json_extract(" in sql) != arrow
+
+
+def test_both_ways_of_reading_json_store_the_same(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mgstore.db.inserts
+
+    tables = []
+    for arrow in (False, True):
+        monkeypatch.setattr(mgstore.db.inserts, "_HAS_ARROW", arrow)
+        with Store(f"sqlite:///{tmp_path / f'{arrow}.db'}") as store:
+            _graph_and_pack(store, b"\x00pack")
+            rows = [(i, f'n{i} ü \\u00 "q"', "Op", "/cpu:0", 1, i, 2) for i in range(1, 9)]
+            bulk = bulk_rows("sqlite", N, NODE_COLUMNS, rows, blob=("sha256", [b"h" * 32] * 8),
+                             constants={"graph_id": 1, "first_version": 3})  # fmt: skip
+            _insert(store, bulk)
+            tables.append((_rows(store, N), _rows(store, P)))
+    assert tables[0] == tables[1]
+    assert [r[2] for r in tables[0][0]] == [f'n{i} ü \\u00 "q"' for i in range(1, 9)]
