@@ -19,7 +19,6 @@ import getpass
 import hashlib
 import importlib.metadata
 import importlib.util
-import json
 import multiprocessing
 import os
 import queue
@@ -27,13 +26,11 @@ import shutil
 import socket
 import time
 from datetime import datetime, timedelta, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google.protobuf import __version__ as protobuf_version
-from google.protobuf import text_format
 from sqlalchemy import Connection, select
 
 import mgstore
@@ -50,12 +47,12 @@ from mgstore.errors import (
     StoreError,
 )
 from mgstore.export import meta_graph as mg
-from mgstore.proto import POOL, GraphDef, MetaGraphDef, SaverDef
+from mgstore.proto import MetaGraphDef, SaverDef
+from tests import golden_cases as golden
 from tests.tampering import triggers_dropped
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
-GOLDEN = TESTS / "export" / "golden"
 X, B = Base.metadata.tables["exports"], Base.metadata.tables["blobs"]
 
 
@@ -466,45 +463,13 @@ def _query_then_export(
 # ------------------------------------------------------------------------------------------
 # Reproducing every golden export, and reproductions that differ
 
-MANIFEST: dict[str, Any] = json.loads((GOLDEN / "MANIFEST.json").read_text())
-MESSAGES: dict[str, Any] = {
-    "tensorflow.MetaGraphDef": MetaGraphDef,
-    "tensorflow.MetaGraphDef.MetaInfoDef": MetaGraphDef.MetaInfoDef,
-    "tensorflow.GraphDef": GraphDef,
-    "tensorflow.SaverDef": SaverDef,
-}
 # Every case that writes a file and succeeds (not the ones where TensorFlow built a new
 # Saver, which mgstore refuses: see tests/export/test_golden.py).
 WRITING = [
     case
-    for case in MANIFEST["cases"]
+    for case in golden.CASES
     if case["filename"] and "error" not in case and "or_error" not in case
 ]
-
-
-def golden_input(name: str) -> Path:
-    entry = MANIFEST["inputs"][name]
-    return FIXTURES / entry["fixture"] if "fixture" in entry else GOLDEN / entry["golden"]
-
-
-@cache
-def golden_stored(name: str) -> MetaGraphDef:
-    return mgstore.read_meta_graph(golden_input(name), tags=MANIFEST["inputs"][name].get("tags"))
-
-
-def golden_arguments(case: dict[str, Any]) -> dict[str, Any]:
-    args: dict[str, Any] = {}
-    for key, value in case["options"].items():
-        if isinstance(value, dict) and "message" in value:
-            built = MESSAGES[value["message"]]()
-            if "from_input" in value:
-                built.CopyFrom(getattr(golden_stored(case["input"]), value["from_input"]))
-            else:
-                text_format.Parse(value["text"], built, descriptor_pool=POOL)
-            args[key] = built
-        else:
-            args[key] = value
-    return args
 
 
 def reproduced_with_a_path(cases: list[dict[str, Any]]) -> set[str]:
@@ -532,11 +497,9 @@ def test_every_golden_export_is_recorded_and_reproduces(store: Store, tmp_path: 
     for i, case in enumerate(WRITING):
         name = case["input"]
         if name not in refs:
-            refs[name] = store.ingest(
-                golden_input(name), name=name, saved_model_tags=MANIFEST["inputs"][name].get("tags")
-            ).ref
+            refs[name] = golden.ingest(store, name)
         out = tmp_path / f"{i}"
-        store.export_meta_graph(out / case["filename"], graph=refs[name], **golden_arguments(case))
+        store.export_meta_graph(out / case["filename"], graph=refs[name], **golden.arguments(case))
         record = store.last_export
         assert record is not None and record.seq == i + 1, case["id"]
         written = {p: data for p, data in snapshot(out).items() if data is not None}

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import difflib
 import gzip
-import json
 import re
 from collections.abc import Iterator
 from functools import cache
@@ -35,70 +34,31 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixture_catalog import FIXTURES
 from google.protobuf import text_format
 
-from mgstore import Store, io
+from mgstore import Store
 from mgstore.proto import (
     POOL,
     CondContextDef,
-    GraphDef,
     MetaGraphDef,
-    SaverDef,
     WhileContextDef,
 )
+from tests.golden_cases import (
+    CASES,
+    GOLDEN,
+    INPUTS,
+    arguments,
+    ingest,
+    input_path,
+)
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
-MANIFEST: dict[str, Any] = json.loads((GOLDEN / "MANIFEST.json").read_text())
-CASES: list[dict[str, Any]] = MANIFEST["cases"]
-INPUTS: dict[str, dict[str, Any]] = MANIFEST["inputs"]
-MESSAGES: dict[str, Any] = {
-    "tensorflow.MetaGraphDef": MetaGraphDef,
-    "tensorflow.MetaGraphDef.MetaInfoDef": MetaGraphDef.MetaInfoDef,
-    "tensorflow.GraphDef": GraphDef,
-    "tensorflow.SaverDef": SaverDef,
-}
 ERRORS: dict[str, type[Exception]] = {"TypeError": TypeError, "ValueError": ValueError}
 CONTEXTS = {"cond_context": CondContextDef, "while_context": WhileContextDef}
-
-
-def input_path(name: str) -> Path:
-    entry = INPUTS[name]
-    return FIXTURES / entry["fixture"] if "fixture" in entry else GOLDEN / entry["golden"]
-
-
-@cache
-def stored_meta(name: str) -> MetaGraphDef:
-    """S as ingested (for ``from_input`` arguments): what mgstore reads from the input."""
-    return io.read_meta_graph(input_path(name), tags=INPUTS[name].get("tags"))
 
 
 @cache
 def blob(digest: str) -> bytes:
     return gzip.decompress((GOLDEN / "blobs" / f"{digest}.gz").read_bytes())
-
-
-def ingest(store: Store, name: str) -> str:
-    """Store the input ``name`` (companion ``.debug`` included) and return its ref."""
-    info = store.ingest(input_path(name), name=name, saved_model_tags=INPUTS[name].get("tags"))
-    return f"{info.ref}"
-
-
-def arguments(case: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of a case, message arguments rebuilt as mgstore messages."""
-    args: dict[str, Any] = {}
-    for key, value in case["options"].items():
-        if isinstance(value, dict) and "message" in value:
-            cls = MESSAGES[value["message"]]
-            built = cls()
-            if "from_input" in value:
-                built.CopyFrom(getattr(stored_meta(case["input"]), value["from_input"]))
-            else:
-                text_format.Parse(value["text"], built, descriptor_pool=POOL)
-            args[key] = built
-        else:
-            args[key] = value
-    return args
 
 
 # ------------------------------------------------------------------------------------------
