@@ -19,9 +19,7 @@ import getpass
 import hashlib
 import importlib.metadata
 import importlib.util
-import multiprocessing
 import os
-import queue
 import shutil
 import socket
 import time
@@ -49,6 +47,7 @@ from mgstore.errors import (
 from mgstore.export import meta_graph as mg
 from mgstore.proto import MetaGraphDef, SaverDef
 from tests import golden_cases as golden
+from tests import workers
 from tests.tampering import triggers_dropped
 
 TESTS = Path(__file__).resolve().parent
@@ -699,46 +698,12 @@ def _export_worker(
         results.put((worker, [], f"{type(error).__name__}: {error}"))
 
 
-def _context() -> Any:
-    """Fresh processes that inherit no connection: forked from a server that has imported
-    mgstore once (quick), else spawned."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "mgstore.store", "mgstore.exporter", "psycopg"])
-    return context
-
-
 def test_concurrent_exports_from_several_processes_are_all_recorded(
     store: Store, dense: mgstore.VersionInfo, tmp_path: Path
 ) -> None:
-    context = _context()
-    barrier = context.Barrier(WORKERS)
-    results = context.Queue()
-    procs = [
-        context.Process(
-            target=_export_worker, args=(store.url, str(tmp_path / "out"), w, barrier, results)
-        )
-        for w in range(WORKERS)
-    ]
-    for proc in procs:
-        proc.start()
-    outcomes: dict[int, list[tuple[str, int, str, str]]] = {}
-    try:
-        for _ in procs:
-            try:
-                worker, done, error = results.get(timeout=TIMEOUT)
-            except queue.Empty:
-                raise AssertionError("a worker did not report") from None
-            assert error is None, f"worker {worker}: {error}"
-            outcomes[worker] = done
-    finally:
-        for proc in procs:
-            proc.join(TIMEOUT)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-    assert all(proc.exitcode == 0 for proc in procs)
+    ctx = workers.context([__name__, "mgstore.store", "mgstore.exporter", "psycopg"])
+    args = (store.url, str(tmp_path / "out"))
+    outcomes = workers.run(ctx, _export_worker, args, WORKERS, TIMEOUT)
 
     total = WORKERS * EXPORTS_EACH
     told = [item for done in outcomes.values() for item in done]

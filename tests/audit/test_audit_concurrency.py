@@ -8,13 +8,12 @@ locks (SQLite's write lock; the head row's ``FOR UPDATE`` on PostgreSQL).
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 from functools import partial
 from typing import Any
 
 from mgstore import Store, audit
 from mgstore.db import engine as db
+from tests import workers
 
 WORKERS = 4
 RECORDS_EACH = 6
@@ -59,44 +58,11 @@ def _worker(
         results.put((worker, [], f"{type(error).__name__}: {error}"))
 
 
-def _context() -> Any:
-    """Fresh processes without the parent's connections: forked from a server that has
-    imported mgstore once (quick), else spawned."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "mgstore.audit", "psycopg"])
-    return context
-
-
 def test_concurrent_processes_append_one_intact_chain(
     store: Store, versions: dict[int, int]
 ) -> None:
-    context = _context()
-    barrier = context.Barrier(WORKERS)
-    results = context.Queue()
-    procs = [
-        context.Process(target=_worker, args=(store.url, versions[1], w, barrier, results))
-        for w in range(WORKERS)
-    ]
-    for proc in procs:
-        proc.start()
-    try:
-        outcomes = {}
-        for _ in procs:
-            try:
-                worker, done, error = results.get(timeout=TIMEOUT)
-            except queue.Empty:
-                raise AssertionError("a worker did not report") from None
-            assert error is None, f"worker {worker}: {error}"
-            outcomes[worker] = done
-    finally:
-        for proc in procs:
-            proc.join(TIMEOUT)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-    assert all(proc.exitcode == 0 for proc in procs)
+    ctx = workers.context([__name__, "mgstore.audit", "psycopg"])
+    outcomes = workers.run(ctx, _worker, (store.url, versions[1]), WORKERS, TIMEOUT)
 
     total = WORKERS * RECORDS_EACH
     told = [item for done in outcomes.values() for item in done]
