@@ -11,21 +11,22 @@ from __future__ import annotations
 import functools
 import json
 import operator
-import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     LargeBinary,
+    String,
     Table,
     Text,
     bindparam,
+    cast,
     exc,
     func,
-    literal,
     select,
     true,
 )
@@ -108,136 +109,248 @@ def insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None
 class BulkRows:
     """Rows for one INSERT, made ready without the database, so another thread can do it.
 
-    On SQLite the rows travel as one JSON array (``json_each`` unpacks it), so that the whole
-    INSERT is one statement: the driver holds the GIL only to start it, and Python work in
-    another thread overlaps the database's (an executemany takes the GIL back row by row,
-    and waits for it each time while another thread runs). A byte-string column (JSON has no
-    bytes) travels as one blob that the rows slice. Other dialects take the rows by
-    executemany.
+    On SQLite the whole INSERT is one statement, so that the driver holds the GIL only to start
+    it and Python work in another thread overlaps the database's (an executemany takes the GIL
+    back row by row, and waits for it each time while another thread runs). The values travel
+    in two blobs that each row slices by its number (``key`` of ``json_each`` over a list of
+    zeros): ``records``, every integer column in fixed-width decimal, column after column, and
+    ``heap``, the text and byte values end to end. SQLite reads a slice far faster than a JSON
+    field. Other dialects, and batches too large for one value, take the rows by executemany.
     """
 
     table: Table
-    columns: tuple[str, ...]  # of ``rows`` (on SQLite, then the byte-string column, if any)
-    rows: list[tuple[Any, ...]] | str  # whole rows for executemany, or JSON for SQLite
-    blob: bytes | None  # SQLite: the byte strings, joined
-    width: int | None  # SQLite: the byte strings' one length (else each row gives its slice)
-    constants: tuple[tuple[str, Any], ...]  # SQLite: columns with one value for every row
-    ignore: tuple[str, ...] | None  # a unique key: rows that would repeat it are skipped
+    columns: tuple[str, ...]  # of ``rows``, or of the columns in ``layout``
+    rows: list[tuple[Any, ...]] | None  # whole rows, for executemany (else SQLite's slices)
+    count: int = 0  # SQLite: how many rows
+    driver: str | None = None  # SQLite: one text column as a JSON array, if one suits
+    layout: tuple[str, ...] = ()  # SQLite: how each column is read (see _slices_insert)
+    records: bytes = b""
+    heap: bytes = b""
+    numbers: tuple[tuple[str, Any], ...] = ()  # SQLite: where each column's slices are
+    constants: tuple[tuple[str, Any], ...] = ()  # SQLite: columns with one value for every row
+    ignore: tuple[str, ...] | None = None  # a unique key: rows that would repeat it are skipped
 
 
-_VALUE_LIMIT = 1 << 28  # bytes in one bound value: well under SQLite's limit
-_HAS_ARROW = sqlite3.sqlite_version_info >= (3, 38, 0)
+_VALUE_LIMIT = 1 << 28  # bytes in one bound value: well under SQLite's limit (10**9)
 
 
 def bulk_rows(
     dialect: str,
     table: Table,
-    columns: Sequence[str],
-    rows: list[tuple[Any, ...]],
+    columns: Mapping[str, Sequence[Any]],
     *,
-    blob: tuple[str, list[bytes]] | None = None,
-    constants: dict[str, Any] | None = None,
+    constants: Mapping[str, Any] | None = None,
     ignore: Sequence[str] | None = None,
 ) -> BulkRows:
-    """Prepare ``rows`` (values in the order of ``columns``) for :func:`insert_bulk`.
+    """Prepare rows for :func:`insert_bulk`, given column by column (each sequence holds one
+    column's values, row after row; building rows as tuples would cost the caller more).
 
-    ``blob`` is a further column, given apart: its name and each row's bytes. ``constants``
-    gives columns whose value is the same in every row. With ``ignore`` (a unique key), rows
-    that would repeat a stored key are skipped.
+    ``constants`` gives columns whose value is the same in every row. With ``ignore`` (a
+    unique key), rows that would repeat a stored key are skipped.
     """
-    names = tuple(columns) + ((blob[0],) if blob else ())
-    values = blob[1] if blob else None
+    names = tuple(columns)
+    values = list(columns.values())
+    count = len(values[0]) if values else 0
+    if any(len(column) != count for column in values):
+        raise ValueError(f"{table.name}: columns of different lengths")
     fixed = tuple(sorted((constants or {}).items()))
     keys = tuple(ignore) if ignore is not None else None
-    text = _json(rows) if dialect == "sqlite" else None
-    # Rows go by executemany too where SQLite's JSON functions end a string at NUL, and where
-    # the JSON or the joined bytes would come near SQLite's limit on one value (10**9 bytes).
-    if (
-        text is None
-        or "\\u0000" in text
-        or len(text) > _VALUE_LIMIT // 4  # characters: up to 4 bytes each
-        or (values is not None and sum(map(len, values)) > _VALUE_LIMIT)
-    ):
-        if values is not None:
-            rows = [(*row, value) for row, value in zip(rows, values, strict=True)]
-        if fixed:
-            same = tuple(value for _, value in fixed)
-            rows = [(*row, *same) for row in rows]
-        return BulkRows(table, names + tuple(name for name, _ in fixed), rows, None, None, (), keys)
-    width = None
-    if values:
-        lengths = list(map(len, values))
-        if min(lengths) == max(lengths):
-            width = lengths[0]
-        else:  # each row ends with its slice of the blob: start, length
-            starts = accumulate(lengths, initial=0)
-            slices = zip(rows, starts, lengths, strict=False)
-            text = _json([(*row, start, n) for row, start, n in slices])
-    data = b"".join(values) if values is not None else None
-    return BulkRows(table, names, text, data, width, fixed, keys)
+    if dialect == "sqlite":
+        if count == 0:
+            return BulkRows(table, names, None)
+        packed = _pack(table, names, values, count)
+        if packed is not None:
+            driver, layout, records, heap, numbers = packed
+            return BulkRows(
+                table, names, None, count, driver, layout, records, heap, numbers, fixed, keys
+            )
+    rows = list(zip(*values, *([value] * count for _, value in fixed), strict=True))
+    return BulkRows(table, names + tuple(name for name, _ in fixed), rows, ignore=keys)
+
+
+_Packed = tuple[str | None, tuple[str, ...], bytes, bytes, tuple[tuple[str, Any], ...]]
+_DIGITS = bytes.maketrans(bytes(range(10)), b"0123456789")
+_SAMPLE = 64  # rows looked at before trying a column as a few distinct values
+
+
+def _pack(
+    table: Table, names: tuple[str, ...], values: list[Sequence[Any]], count: int
+) -> _Packed | None:
+    """The columns ``values`` as SQLite's bulk statement reads them: the driver, layout, records,
+    heap and the parameters that place each column (None if a blob would be too large).
+
+    Each column takes the form that costs least Python (see :func:`_slices_insert`): one value
+    for all rows, a run of consecutive integers (reserved ids), single digits, a few distinct
+    strings (ops, devices) referred to by number, the JSON array that drives the statement
+    (one text column: the JSON encoder is C), or one slice per row.
+    """
+    driver: str | None = None
+    layout: list[str] = []
+    records: list[bytes] = []
+    heap: list[bytes] = []
+    numbers: list[tuple[str, Any]] = []
+    at = {"records": 0, "heap": 0}
+
+    def region(where: list[bytes], data: bytes, kind: str) -> int:
+        where.append(data)
+        offset = at[kind]
+        at[kind] += len(data)
+        return offset
+
+    def digits(column: Sequence[int], part: str, low: int, high: int) -> None:
+        if low >= 0 and high <= 9:
+            width, data = 1, bytes(column).translate(_DIGITS)
+        else:
+            width = max(len(str(low)), len(str(high)))
+            data = (f"%0{width}d" * len(column) % tuple(column)).encode("ascii")
+        numbers.extend(((f"{part}_at", region(records, data, "records")), (f"{part}_width", width)))
+
+    def slices(data: Sequence[bytes], part: str) -> None:
+        lengths = list(map(len, data))
+        starts = list(accumulate(lengths, initial=region(heap, b"".join(data), "heap")))[:-1]
+        digits(starts, f"s{part}", starts[0], starts[-1])
+        digits(lengths, f"l{part}", min(lengths), max(lengths))
+
+    for i, (name, column) in enumerate(zip(names, values, strict=True)):
+        kind = table.c[name].type
+        if not isinstance(kind, (LargeBinary, String)):  # integers and booleans
+            low, high = min(column), max(column)
+            first = column[0]
+            if low == high:
+                layout.append("constant")
+                numbers.append((f"c{i}", first))
+            elif (
+                high - low == count - 1
+                and first == low
+                and all(map(operator.eq, column, range(first, first + count)))
+            ):
+                layout.append("sequence")  # reserved ids: first + row number
+                numbers.append((f"c{i}", first))
+            else:
+                layout.append("integer")
+                digits(column, f"n{i}", low, high)
+            continue
+        text = isinstance(kind, String)
+        few = len(set(column[:_SAMPLE])) * 4 <= min(count, _SAMPLE)
+        distinct = dict.fromkeys(column) if few or count == 1 else {}
+        if len(distinct) == 1:
+            layout.append("constant")
+            numbers.append((f"c{i}", column[0]))
+            continue
+        if few and len(distinct) <= count // 4:  # ops, devices: each distinct value once
+            layout.append("text_dict" if text else "bytes_dict")
+            number = {value: k for k, value in enumerate(distinct)}
+            digits([number[value] for value in column], f"d{i}", 0, len(distinct) - 1)
+            slices([v.encode() for v in distinct] if text else list(distinct), str(i))
+            continue
+        if text and driver is None:
+            # SQLite's JSON functions end a string at NUL: such a column takes slices.
+            encoded = _json(column)
+            if "\\u0000" not in encoded:
+                layout.append("driver")
+                driver = encoded
+                continue
+        data = [v.encode() for v in column] if text else column
+        width = len(data[0])
+        if all(len(value) == width for value in data):  # hashes: the row number places them
+            layout.append("text_fixed" if text else "bytes_fixed")
+            numbers.extend(
+                ((f"h{i}_at", region(heap, b"".join(data), "heap")), (f"h{i}_width", width))
+            )
+        else:
+            layout.append("text" if text else "bytes")
+            slices(data, str(i))
+    size = max(at["records"], at["heap"], 4 * len(driver or ""))  # 4: UTF-8 bytes per character
+    if size > _VALUE_LIMIT:
+        return None
+    return driver, tuple(layout), b"".join(records), b"".join(heap), tuple(numbers)
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_JSON_PIECE = 1024  # rows
+_JSON_PIECE = 2048  # values
 
 
-def _json(rows: list[tuple[Any, ...]]) -> str:
-    """``rows`` as a JSON array, encoded a piece at a time: the encoder holds the GIL while it
+def _json(values: Sequence[str]) -> str:
+    """``values`` as a JSON array, encoded a piece at a time: the encoder holds the GIL while it
     runs, and the writing thread waits for the GIL after every statement."""
-    pieces = (_encode(rows[i : i + _JSON_PIECE])[1:-1] for i in range(0, len(rows), _JSON_PIECE))
+    pieces = (
+        _encode(values[i : i + _JSON_PIECE])[1:-1] for i in range(0, len(values), _JSON_PIECE)
+    )
     return "[" + ",".join(pieces) + "]"
 
 
 def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
     """Insert rows prepared by :func:`bulk_rows`."""
-    if not isinstance(bulk.rows, str):
+    if bulk.rows is None and bulk.count == 0:
+        return
+    if bulk.rows is not None:
         statement: Any = bulk.table.insert()
         if bulk.ignore is not None:
             statement = insert_ignore(conn, bulk.table, bulk.ignore)
         executemany(conn, statement, bulk.columns, bulk.rows)
         return
-    if bulk.rows == "[]":
-        return
     constants = tuple(name for name, _ in bulk.constants)
-    blob = bulk.blob is not None
-    statement = _json_insert(
-        bulk.table, bulk.columns, constants, blob, bulk.width, bulk.ignore, _HAS_ARROW
-    )
-    parameters = {"rows": bulk.rows, "blob": bulk.blob}
+    statement = _slices_insert(bulk.table, bulk.columns, bulk.layout, constants, bulk.ignore)
+    parameters: dict[str, Any] = {
+        "rows": bulk.driver or "[" + "0," * (bulk.count - 1) + "0]",
+        "records": bulk.records,
+        "heap": bulk.heap,
+    }
+    parameters.update(bulk.numbers)
     parameters.update((f"constant_{name}", value) for name, value in bulk.constants)
     conn.execute(statement, parameters)
 
 
 @functools.lru_cache(maxsize=32)
-def _json_insert(
+def _slices_insert(
     table: Table,
     columns: tuple[str, ...],
+    layout: tuple[str, ...],
     constants: tuple[str, ...],
-    blob: bool,
-    width: int | None,
     ignore: tuple[str, ...] | None,
-    arrow: bool,
 ) -> Any:
-    """``INSERT INTO table (columns) SELECT ... FROM json_each(:rows)`` (SQLite).
+    """``INSERT INTO table (columns) SELECT <slices> FROM json_each(:rows)`` (SQLite).
 
-    With ``arrow``, fields are read with ``->>`` (SQLite 3.38+, a little faster), else with
-    ``json_extract``.
+    Row ``key`` (0, 1, ...) of the batch reads column ``i`` as its ``layout`` says:
+
+    * ``driver``: the key-th string of the JSON array ``rows`` (else ``rows`` is zeros);
+    * ``constant``: parameter ``c<i>``; ``sequence``: ``c<i> + key``;
+    * ``integer``: the key-th fixed-width number of its region of ``records``;
+    * ``text``/``bytes``: the slice of ``heap`` that the key-th numbers of its start and
+      length regions give; ``text_fixed``/``bytes_fixed``: the key-th slice of one width;
+      ``text_dict``/``bytes_dict``: the slice of the distinct value that the key-th number
+      of its region names.
     """
     items = func.json_each(bindparam("rows", type_=Text)).table_valued("key", "value")
+    key = items.c.key
+    records = bindparam("records", type_=LargeBinary)
+    heap = bindparam("heap", type_=LargeBinary)
 
-    def field(i: int) -> Any:
-        if arrow:
-            return items.c.value.op("->>")(literal(i))
-        return func.json_extract(items.c.value, f"$[{i}]")
+    def number(name: str) -> Any:
+        return bindparam(name, type_=Integer)
 
-    count = len(columns) - blob
-    values = [field(i) for i in range(count)]
-    if blob:
-        data = bindparam("blob", type_=LargeBinary)
-        if width is not None:  # the k-th row's bytes are the k-th slice of that width
-            values.append(func.substr(data, items.c.key * width + 1, width))
-        else:  # each row ends with its slice's start and length
-            values.append(func.substr(data, field(count) + 1, field(count + 1)))
+    def integer(part: str, index: Any) -> Any:
+        width = number(f"{part}_width")
+        return cast(func.substr(records, number(f"{part}_at") + index * width + 1, width), Integer)
+
+    values: list[Any] = []
+    for i, (name, how) in enumerate(zip(columns, layout, strict=True)):
+        if how == "driver":
+            values.append(items.c.value)
+        elif how == "constant":
+            values.append(bindparam(f"c{i}", type_=table.c[name].type))
+        elif how == "sequence":
+            values.append(number(f"c{i}") + key)
+        elif how == "integer":
+            values.append(integer(f"n{i}", key))
+        elif how.endswith("_fixed"):
+            width = number(f"h{i}_width")
+            piece = func.substr(heap, number(f"h{i}_at") + key * width + 1, width)
+            values.append(cast(piece, Text) if how.startswith("text") else piece)
+        else:
+            index = integer(f"d{i}", key) if how.endswith("_dict") else key
+            piece = func.substr(heap, integer(f"s{i}", index) + 1, integer(f"l{i}", index))
+            values.append(cast(piece, Text) if how.startswith("text") else piece)
     values.extend(bindparam(f"constant_{name}", type_=table.c[name].type) for name in constants)
     # WHERE true: SQLite needs it to tell an ON CONFLICT clause from a join's ON.
     query = select(*values).where(true())

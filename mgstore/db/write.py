@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,8 +43,6 @@ __all__ = ["write_version", "write_contents", "write_collections"]
 
 _RUN = 8192  # nodes per run (see _NodeWriter)
 _PACK_BYTES = 256 * 1024
-_NODE_COLUMNS = ("id", "name", "op", "device", "pack_id", "offset", "length")
-_EDGE_COLUMNS = ("node_id", "slot", "src_name", "src_output", "control")
 _CHUNK = 500
 _T = TypeVar("_T")
 
@@ -318,44 +316,47 @@ class _NodeWriter:
         self.locations.extend(locations)
         self.body.append(b"".join(nodes.framed))
 
-        # Rows for the fresh nodes, built column by column.
+        # The fresh nodes' rows, column by column (tuples per row would cost more).
         fresh = run.fresh
         every = len(fresh) == len(nodes)
 
         def pick(column: list[_T]) -> list[_T]:
             return column if every else [column[i] for i in fresh]
 
-        node_rows = [
-            (node_id, name, op, device, *location)
-            for node_id, name, op, device, location in zip(
-                run.node_ids,
-                pick(nodes.names),
-                pick(nodes.ops),
-                pick(nodes.devices),
-                pick(locations),
-                strict=True,
-            )
-        ]
-        shas, inputs = pick(nodes.shas), pick(nodes.inputs)
-        edge_rows = [
-            (node_id, slot, *_edge(entry))
-            if ":" in entry or entry[:1] == "^"
-            else (node_id, slot, entry, 0, False)  # parse_input's answer, without the call
-            for node_id, texts in zip(run.node_ids, inputs, strict=True)
-            for slot, entry in enumerate(texts)
-        ]
+        where_fresh = pick(locations)
+        node_columns: dict[str, Sequence[Any]] = {
+            "id": run.node_ids,
+            "name": pick(nodes.names),
+            "op": pick(nodes.ops),
+            "device": pick(nodes.devices),
+            "pack_id": [location[0] for location in where_fresh],
+            "offset": [location[1] for location in where_fresh],
+            "length": [location[2] for location in where_fresh],
+            "sha256": pick(nodes.shas),
+        }
+        # Edges column by column: most inputs are plain names, (name, 0, False) parsed.
+        texts = pick(nodes.inputs)
+        sources = [entry for entries in texts for entry in entries]
+        outputs, controls = [0] * len(sources), [False] * len(sources)
+        for k in [k for k, entry in enumerate(sources) if ":" in entry or entry[:1] == "^"]:
+            sources[k], outputs[k], controls[k] = _edge(sources[k])
+        edge_columns: dict[str, Sequence[Any]] = {
+            "node_id": [i for i, t in zip(run.node_ids, texts, strict=True) for _ in t],
+            "slot": [slot for t in texts for slot in range(len(t))],
+            "src_name": sources,
+            "src_output": outputs,
+            "control": controls,
+        }
         dialect = self.dialect
         return (
-            bulk_rows(dialect, P, ("id",), [(pid,) for pid in pack_ids], blob=("data", packs)),
+            bulk_rows(dialect, P, {"id": pack_ids, "data": packs}),
             bulk_rows(
                 dialect,
                 N,
-                _NODE_COLUMNS,
-                node_rows,
-                blob=("sha256", shas),
+                node_columns,
                 constants={"graph_id": self.graph_id, "first_version": self.number},
             ),
-            bulk_rows(dialect, E, _EDGE_COLUMNS, edge_rows),
+            bulk_rows(dialect, E, edge_columns),
         )
 
     def _finish(self) -> tuple[str, int, bytes]:
@@ -443,10 +444,9 @@ def write_contents(
     keys = ("blob_sha256", "key", "node_name")
     for sha, key, names in members:
         if (sha, key) not in known:
-            rows = [(name,) for name in names]
             same = {"blob_sha256": sha, "key": key}
             bulk = bulk_rows(
-                conn.dialect.name, CM, ("node_name",), rows, constants=same, ignore=keys
+                conn.dialect.name, CM, {"node_name": names}, constants=same, ignore=keys
             )
             insert_bulk(conn, bulk)
 

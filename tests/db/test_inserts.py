@@ -1,8 +1,9 @@
-"""Bulk inserts (mgstore.db.inserts): every value arrives exactly, on SQLite's JSON path, its
-executemany fallback, and PostgreSQL's executemany."""
+"""Bulk inserts (mgstore.db.inserts): every value arrives exactly, whichever form SQLite's
+statement reads each column in, by the executemany fallback, and by PostgreSQL's executemany."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -10,15 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
 
 from mgstore import Store
 from mgstore.db import engine as db
-from mgstore.db.inserts import BulkRows, bulk_rows, insert_bulk
+from mgstore.db.inserts import BulkRows, _slices_insert, bulk_rows, insert_bulk
 from mgstore.db.models import Base
 
 B, G, N, E, P = (Base.metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
 CM = Base.metadata.tables["collection_members"]
-NODE_COLUMNS = ("id", "name", "op", "device", "pack_id", "offset", "length")
+LAYOUTS = {"driver", "constant", "sequence", "integer", "text", "text_fixed", "text_dict",
+           "bytes", "bytes_fixed", "bytes_dict"}  # fmt: skip
 
 # Text as SQLite and PostgreSQL keep it: any code point but surrogates (and NUL on PostgreSQL).
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
@@ -35,25 +38,29 @@ def _rows(store: Store, table: Any) -> list[tuple[Any, ...]]:
 
 
 def _graph_and_pack(store: Store, pack: bytes = b"p") -> None:
-    dialect = store.engine.dialect.name
-    _insert(store, bulk_rows(dialect, P, ("id",), [(1,)], blob=("data", [pack])))
+    _insert(store, bulk_rows(store.engine.dialect.name, P, {"id": [1], "data": [pack]}))
     with db.transaction(store.engine, write=True) as conn:
         conn.execute(G.insert(), {"id": 1, "name": "g", "created_at": datetime.now(timezone.utc)})
 
 
-def test_node_rows_with_a_fixed_width_blob_and_constants(store: Store) -> None:
+def _nodes(rows: Sequence[tuple[Any, ...]], shas: list[bytes]) -> dict[str, Sequence[Any]]:
+    names = ("id", "name", "op", "device", "pack_id", "offset", "length")
+    columns: dict[str, Sequence[Any]] = {
+        name: [row[k] for row in rows] for k, name in enumerate(names)
+    }
+    return {**columns, "sha256": shas}
+
+
+def test_node_rows_with_hashes_and_constants(store: Store) -> None:
     _graph_and_pack(store)
     rows = [(i, f"n{i}", "Op", "", 1, i, 1) for i in range(1, 6)]
     shas = [bytes([i]) * 32 for i in range(1, 6)]
-    bulk = bulk_rows(
-        store.engine.dialect.name,
-        N,
-        NODE_COLUMNS,
-        rows,
-        blob=("sha256", shas),
-        constants={"graph_id": 1, "first_version": 7},
-    )
-    assert isinstance(bulk.rows, str) == (store.engine.dialect.name == "sqlite")
+    dialect = store.engine.dialect.name
+    bulk = bulk_rows(dialect, N, _nodes(rows, shas), constants={"graph_id": 1, "first_version": 7})
+    assert (bulk.rows is None) == (dialect == "sqlite")
+    if dialect == "sqlite":
+        assert bulk.layout == ("sequence", "driver", "constant", "constant", "constant",
+                               "sequence", "constant", "bytes_fixed")  # fmt: skip
     _insert(store, bulk)
     assert _rows(store, N) == [
         (i, 1, f"n{i}", "Op", "", shas[i - 1], 1, i, 1, 7, None) for i in range(1, 6)
@@ -62,11 +69,9 @@ def test_node_rows_with_a_fixed_width_blob_and_constants(store: Store) -> None:
 
 def test_rows_with_byte_strings_of_many_lengths(store: Store) -> None:
     packs = [b"", b"\x00", b"abc" * 1000, bytes(range(256))]
-    bulk = bulk_rows(
-        store.engine.dialect.name, P, ("id",), [(i,) for i in range(1, 5)], blob=("data", packs)
-    )
+    bulk = bulk_rows(store.engine.dialect.name, P, {"id": [4, 2, 3, 1], "data": packs})
     _insert(store, bulk)
-    assert _rows(store, P) == [(i, data) for i, data in enumerate(packs, 1)]
+    assert _rows(store, P) == sorted(zip([4, 2, 3, 1], packs, strict=True))
 
 
 def test_ignore_skips_rows_whose_key_is_stored(store: Store) -> None:
@@ -77,9 +82,8 @@ def test_ignore_skips_rows_whose_key_is_stored(store: Store) -> None:
     keys = ("blob_sha256", "key", "node_name")
 
     def members(names: list[str]) -> BulkRows:
-        rows = [("k", name) for name in names]
-        blob = ("blob_sha256", [sha] * len(names))
-        return bulk_rows(dialect, CM, ("key", "node_name"), rows, blob=blob, ignore=keys)
+        same = {"blob_sha256": sha, "key": "k"}
+        return bulk_rows(dialect, CM, {"node_name": names}, constants=same, ignore=keys)
 
     _insert(store, members(["a", "b"]))
     _insert(store, members(["b", "c"]))
@@ -87,82 +91,117 @@ def test_ignore_skips_rows_whose_key_is_stored(store: Store) -> None:
 
 
 def test_no_rows_is_nothing(store: Store) -> None:
-    _insert(store, bulk_rows(store.engine.dialect.name, E, ("node_id",), []))
+    _insert(store, bulk_rows(store.engine.dialect.name, E, {"node_id": []}))
     assert _rows(store, E) == []
 
 
-def test_nul_characters_take_executemany_on_sqlite(store: Store) -> None:
-    # SQLite's JSON functions end strings at NUL: such rows must not take the JSON path.
+def test_columns_of_different_lengths_are_refused() -> None:
+    with pytest.raises(ValueError, match="different lengths"):
+        bulk_rows("sqlite", P, {"id": [1, 2], "data": [b"x"]})
+
+
+def test_nul_characters_arrive_whole(store: Store) -> None:
+    # SQLite's JSON functions end a string at NUL: such a column must be read from slices.
     _graph_and_pack(store)
     dialect = store.engine.dialect.name
     names = ["a\x00b", "\x00", "plain", "back\\u0000slash"]
-    if dialect == "postgresql":
-        names = [n.replace("\x00", "") + "!" for n in names]  # PostgreSQL text has no NUL
-    rows = [(i, name, "Op\x00" if dialect == "sqlite" else "Op", "", 1, 0, 1) for i, name in
-            enumerate(names, 1)]  # fmt: skip
-    bulk = bulk_rows(
-        dialect, N, NODE_COLUMNS, rows, blob=("sha256", [b"h" * 32] * len(names)),
-        constants={"graph_id": 1, "first_version": 1},
-    )  # fmt: skip
+    ops = ["Op\x00", "Op\x00", "Op\x00", "Op\x00"]
+    if dialect == "postgresql":  # PostgreSQL text has no NUL
+        names, ops = [n.replace("\x00", "") + "!" for n in names], ["Op"] * 4
+    pairs = zip(names, ops, strict=True)
+    rows = [(i, name, op, "", 1, 0, 1) for i, (name, op) in enumerate(pairs, 1)]
+    columns = _nodes(rows, [b"h" * 32] * len(names))
+    bulk = bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1})
     if dialect == "sqlite":
-        assert not isinstance(bulk.rows, str)
+        assert bulk.rows is None and bulk.layout[1:3] == ("text", "constant")
     _insert(store, bulk)
     assert [r[2:4] for r in _rows(store, N)] == [row[1:3] for row in rows]
 
 
-def test_json_path_keeps_any_text(tmp_path: Any) -> None:
+# Columns drawn so that every form is taken: constant, consecutive, single digits, wide and
+# negative numbers, few distinct strings, one length, any length.
+INTEGERS = st.one_of(
+    st.lists(st.integers(0, 9), min_size=1, max_size=30),
+    st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=30),
+    st.builds(lambda n, first: list(range(first, first + n)), st.integers(1, 30),
+              st.integers(-5, 2**40)),  # fmt: skip
+    st.builds(lambda n, v: [v] * n, st.integers(1, 30), st.integers(-(2**40), 2**40)),
+)
+TEXTS = st.one_of(
+    st.lists(TEXT, min_size=1, max_size=30),
+    st.builds(lambda picks, pool: [pool[i % len(pool)] for i in picks],
+              st.lists(st.integers(0, 3), min_size=8, max_size=30),
+              st.lists(TEXT, min_size=1, max_size=2)),  # fmt: skip
+)
+
+
+def _fit(columns: list[list[Any]]) -> list[list[Any]]:
+    """The columns cut or repeated to the length of the first."""
+    count = len(columns[0])
+    return [(column * count)[:count] for column in columns]
+
+
+def test_every_form_keeps_every_value(tmp_path: Any) -> None:
+    seen: set[str] = set()
     with Store(f"sqlite:///{tmp_path / 's.db'}") as store:
         _graph_and_pack(store)
-        node = bulk_rows("sqlite", N, NODE_COLUMNS, [(1, "n", "Op", "", 1, 0, 1)],
-                         blob=("sha256", [b"h" * 32]),
-                         constants={"graph_id": 1, "first_version": 1})  # fmt: skip
-        _insert(store, node)
-        columns = ("node_id", "slot", "src_name", "src_output", "control")
 
-        @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
-        @given(st.lists(st.tuples(TEXT, st.integers(-1, 2**40), st.booleans()), max_size=20))
-        def check(values: list[tuple[str, int, bool]]) -> None:
+        @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(st.lists(INTEGERS, min_size=2, max_size=2), TEXTS, TEXTS, st.lists(
+            st.binary(max_size=8), min_size=1, max_size=30), st.booleans())  # fmt: skip
+        def check(
+            ints: list[list[int]], a: list[str], b: list[str], data: list[bytes], hashes: bool
+        ) -> None:
+            ids = list(range(1, len(a) + 1))
+            names, ops, devices, offsets, lengths = _fit([a, b, a[::-1], *ints])
+            shas = _fit([ids, [bytes([k % 256]) * 32 for k in ids] if hashes else data])[1]
+            columns = {"id": ids, "name": names, "op": ops, "device": devices,
+                       "pack_id": [1] * len(ids), "offset": offsets, "length": lengths,
+                       "sha256": shas}  # fmt: skip
+            bulk = bulk_rows("sqlite", N, columns, constants={"graph_id": 1, "first_version": 2})
+            assert bulk.rows is None
+            seen.update(bulk.layout)
             with db.transaction(store.engine, write=True) as conn:
-                conn.execute(E.delete())
-                rows = [(1, slot, *v) for slot, v in enumerate(values)]
-                insert_bulk(conn, bulk_rows("sqlite", E, columns, rows))
-            assert _rows(store, E) == rows
+                conn.execute(N.delete())
+                insert_bulk(conn, bulk)
+            n = len(ids)
+            expected = list(zip(ids, [1] * n, names, ops, devices, shas, [1] * n, offsets,
+                                lengths, [2] * n, [None] * n, strict=True))  # fmt: skip
+            assert _rows(store, N) == expected
 
         check()
+    assert seen == LAYOUTS
 
 
-def test_the_json_statements_need_no_sqlite_newer_than_json1() -> None:
+def test_edges_keep_any_text_and_integer(store: Store) -> None:
+    _graph_and_pack(store)
+    dialect = store.engine.dialect.name
+    columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
+    _insert(store, bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1}))
+    nul = dialect == "sqlite"
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.tuples(TEXT if nul else TEXT.map(lambda t: t.replace("\x00", "")),
+                              st.integers(-1, 2**31 - 1), st.booleans()), max_size=20))  # fmt: skip
+    def check(values: list[tuple[str, int, bool]]) -> None:
+        with db.transaction(store.engine, write=True) as conn:
+            conn.execute(E.delete())
+            columns = {"node_id": [1] * len(values), "slot": list(range(len(values))),
+                       "src_name": [v[0] for v in values], "src_output": [v[1] for v in values],
+                       "control": [v[2] for v in values]}  # fmt: skip
+            insert_bulk(conn, bulk_rows(dialect, E, columns))
+        assert _rows(store, E) == [(1, slot, *v) for slot, v in enumerate(values)]
+
+    check()
+
+
+def test_the_statements_need_no_sqlite_newer_than_json1() -> None:
     # ->> came with SQLite 3.38; Python 3.10 may link an older SQLite with JSON1.
-    from sqlalchemy.dialects import sqlite
-
-    from mgstore.db.inserts import _json_insert
-
-    keys = ("blob_sha256", "key", "node_name")
-    for arrow in (False, True):
-        for statement in (
-            _json_insert(N, NODE_COLUMNS + ("sha256",), ("graph_id",), True, 32, None, arrow),
-            _json_insert(P, ("id", "data"), (), True, None, None, arrow),
-            _json_insert(CM, ("node_name",), ("blob_sha256", "key"), False, None, keys, arrow),
-        ):
-            sql = str(statement.compile(dialect=sqlite.dialect()))
-            assert "json_each(" in sql
-            assert ("->>" in sql) == arrow and ("json_extract(" in sql) != arrow
-
-
-def test_both_ways_of_reading_json_store_the_same(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import mgstore.db.inserts
-
-    tables = []
-    for arrow in (False, True):
-        monkeypatch.setattr(mgstore.db.inserts, "_HAS_ARROW", arrow)
-        with Store(f"sqlite:///{tmp_path / f'{arrow}.db'}") as store:
-            _graph_and_pack(store, b"\x00pack")
-            rows = [(i, f'n{i} ü \\u00 "q"', "Op", "/cpu:0", 1, i, 2) for i in range(1, 9)]
-            bulk = bulk_rows("sqlite", N, NODE_COLUMNS, rows, blob=("sha256", [b"h" * 32] * 8),
-                             constants={"graph_id": 1, "first_version": 3})  # fmt: skip
-            _insert(store, bulk)
-            tables.append((_rows(store, N), _rows(store, P)))
-    assert tables[0] == tables[1]
-    assert [r[2] for r in tables[0][0]] == [f'n{i} ü \\u00 "q"' for i in range(1, 9)]
+    columns = ("id", "name", "op", "device", "pack_id", "offset", "length", "sha256")
+    for layout in [("sequence", "driver", "text_dict", "constant", "integer", "integer",
+                    "integer", "bytes_fixed"),
+                   ("integer", "text", "text_fixed", "bytes_dict", "constant", "sequence",
+                    "integer", "bytes")]:  # fmt: skip
+        statement = _slices_insert(N, columns, layout, ("graph_id",), None)
+        sql = str(statement.compile(dialect=sqlite.dialect()))
+        assert "json_each(" in sql and "->>" not in sql and "json_extract" not in sql
