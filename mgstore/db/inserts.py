@@ -170,6 +170,7 @@ def bulk_rows(
 
 _Packed = tuple[str | None, tuple[str, ...], bytes, bytes, tuple[tuple[str, Any], ...]]
 _DIGITS = bytes.maketrans(bytes(range(10)), b"0123456789")
+_INT64 = (-(2**63), 2**63 - 1)
 _SAMPLE = 64  # rows looked at before trying a column as a few distinct values
 
 
@@ -215,6 +216,9 @@ def _pack(
         kind = table.c[name].type
         if not isinstance(kind, (LargeBinary, String)):  # integers and booleans
             low, high = min(column), max(column)
+            if low < _INT64[0] or high > _INT64[1]:
+                bad = low if low < _INT64[0] else high
+                raise ValueError(f"{table.name}.{name}: {bad} is not a 64-bit integer")
             first = column[0]
             if low == high:
                 layout.append("constant")
@@ -263,6 +267,8 @@ def _pack(
     size = max(at["records"], at["heap"], 4 * len(driver or ""))  # 4: UTF-8 bytes per character
     if size > _VALUE_LIMIT:
         return None
+    # One byte past the slices: SQLite's substr of an empty blob is NULL, not an empty blob.
+    heap.append(b"\x00")
     return driver, tuple(layout), b"".join(records), b"".join(heap), tuple(numbers)
 
 
@@ -352,8 +358,9 @@ def _slices_insert(
             piece = func.substr(heap, integer(f"s{i}", index) + 1, integer(f"l{i}", index))
             values.append(cast(piece, Text) if how.startswith("text") else piece)
     values.extend(bindparam(f"constant_{name}", type_=table.c[name].type) for name in constants)
-    # WHERE true: SQLite needs it to tell an ON CONFLICT clause from a join's ON.
-    query = select(*values).where(true())
+    # FROM json_each even when no value refers to it (one row per key); WHERE true: SQLite
+    # needs it to tell an ON CONFLICT clause from a join's ON.
+    query = select(*values).select_from(items).where(true())
     statement = sqlite.insert(table).from_select([*columns, *constants], query)
     if ignore is not None:
         statement = statement.on_conflict_do_nothing(index_elements=list(ignore))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 
-from mgstore import Store
+from mgstore import MgstoreError, Store
 from mgstore.db import engine as db
 from mgstore.db.inserts import BulkRows, _slices_insert, bulk_rows, insert_bulk
 from mgstore.db.models import Base
@@ -93,6 +93,45 @@ def test_ignore_skips_rows_whose_key_is_stored(store: Store) -> None:
 def test_no_rows_is_nothing(store: Store) -> None:
     _insert(store, bulk_rows(store.engine.dialect.name, E, {"node_id": []}))
     assert _rows(store, E) == []
+
+
+def test_a_batch_of_constant_columns_has_every_row(store: Store) -> None:
+    # No column refers to the statement's row source: the rows must still all arrive.
+    sha = b"s" * 32
+    with db.transaction(store.engine, write=True) as conn:
+        conn.execute(B.insert(), {"sha256": sha, "data": b"x"})
+    columns = {"blob_sha256": [sha] * 5, "key": ["k"] * 5, "node_name": ["a", "b", "c", "d", "e"]}
+    _insert(store, bulk_rows(store.engine.dialect.name, CM, columns))
+    assert len(_rows(store, CM)) == 5
+    _graph_and_pack(store)
+    columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
+    _insert(store, bulk_rows(store.engine.dialect.name, N, columns,
+                             constants={"graph_id": 1, "first_version": 1}))  # fmt: skip
+    edges = {"node_id": [1] * 4, "slot": [0] * 4, "src_name": ["a"] * 4, "src_output": [0] * 4,
+             "control": [False] * 4}  # fmt: skip
+    bulk = bulk_rows(store.engine.dialect.name, E, edges)
+    with pytest.raises(MgstoreError, match="conflict|UNIQUE|duplicate"):  # four rows, one key
+        _insert(store, bulk)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5])
+def test_empty_strings_and_bytes_stay_empty(store: Store, count: int) -> None:
+    sha = b"s" * 32
+    with db.transaction(store.engine, write=True) as conn:
+        conn.execute(B.insert(), {"sha256": sha, "data": b"x"})
+    columns = {"blob_sha256": [sha] * count, "key": [""] * count,
+               "node_name": [str(i) for i in range(count)]}  # fmt: skip
+    _insert(store, bulk_rows(store.engine.dialect.name, CM, columns))
+    assert [r[1] for r in _rows(store, CM)] == [""] * count
+    _insert(store, bulk_rows(store.engine.dialect.name, P, {"id": range(1, count + 1),
+                                                            "data": [b""] * count}))  # fmt: skip
+    assert _rows(store, P) == [(i, b"") for i in range(1, count + 1)]
+
+
+def test_integers_beyond_64_bits_are_refused_not_clamped() -> None:
+    for value in (2**63, -(2**63) - 1):
+        with pytest.raises(ValueError, match="not a 64-bit integer"):
+            bulk_rows("sqlite", E, {"node_id": [0, value]})
 
 
 def test_columns_of_different_lengths_are_refused() -> None:
