@@ -88,6 +88,30 @@ def fetch_raw(conn: Connection, statement: ClauseElement) -> list[tuple[Any, ...
         cursor.close()
 
 
+def _copy(
+    conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Rows into a PostgreSQL table by ``COPY ... FROM STDIN``: many times faster than INSERTs,
+    which the server plans and executes row by row."""
+    from psycopg import sql
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    cursor = conn.connection.cursor()  # this transaction's DBAPI connection
+    try:
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except conn.dialect.loaded_dbapi.Error as error:
+        # Wrapped as SQLAlchemy would, so that the transaction helper maps it to mgstore errors.
+        raise exc.DBAPIError.instance(
+            statement.as_string(), None, error, conn.dialect.loaded_dbapi.Error
+        ) from error
+    finally:
+        cursor.close()
+
+
 def _compile(conn: Connection, statement: ClauseElement, **kw: Any) -> SQLCompiler:
     compiled = statement.compile(dialect=conn.dialect, **kw)
     assert isinstance(compiled, SQLCompiler)
@@ -288,6 +312,9 @@ def _json(values: Sequence[str]) -> str:
 def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
     """Insert rows prepared by :func:`bulk_rows`."""
     if bulk.rows is None and bulk.count == 0:
+        return
+    if bulk.rows is not None and bulk.ignore is None and conn.dialect.name == "postgresql":
+        _copy(conn, bulk.table.name, bulk.columns, bulk.rows)
         return
     if bulk.rows is not None:
         statement: Any = bulk.table.insert()

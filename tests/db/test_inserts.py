@@ -134,6 +134,21 @@ def test_integers_beyond_64_bits_are_refused_not_clamped() -> None:
             bulk_rows("sqlite", E, {"node_id": [0, value]})
 
 
+def test_a_refused_batch_is_an_mgstore_error_and_leaves_nothing(store: Store) -> None:
+    # PostgreSQL takes the rows by COPY: its errors must be mapped as an INSERT's are.
+    _graph_and_pack(store)
+    dialect = store.engine.dialect.name
+    edges = {"node_id": [1, 99], "slot": [0, 0], "src_name": ["a", "b"], "src_output": [0, 0],
+             "control": [False, True]}  # fmt: skip
+    columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
+    nodes = bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1})
+    refused = pytest.raises(MgstoreError, match="FOREIGN KEY|foreign key")
+    with refused, db.transaction(store.engine, write=True) as conn:
+        insert_bulk(conn, nodes)
+        insert_bulk(conn, bulk_rows(dialect, E, edges))  # no node 99
+    assert _rows(store, N) == [] and _rows(store, E) == []
+
+
 def test_columns_of_different_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="different lengths"):
         bulk_rows("sqlite", P, {"id": [1, 2], "data": [b"x"]})
