@@ -91,8 +91,8 @@ def fetch_raw(conn: Connection, statement: ClauseElement) -> list[tuple[Any, ...
 def _copy(
     conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Rows into a PostgreSQL table by ``COPY ... FROM STDIN``: many times faster than INSERTs,
-    which the server plans and executes row by row."""
+    """Rows into a PostgreSQL table by ``COPY ... FROM STDIN`` (psycopg 3): a few times faster
+    than INSERTs, which the server plans and executes row by row."""
     from psycopg import sql
 
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
@@ -313,8 +313,9 @@ def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
     """Insert rows prepared by :func:`bulk_rows`."""
     if bulk.rows is None and bulk.count == 0:
         return
-    if bulk.rows is not None and bulk.ignore is None and conn.dialect.name == "postgresql":
-        _copy(conn, bulk.table.name, bulk.columns, bulk.rows)
+    if bulk.rows is not None and bulk.ignore is None and conn.dialect.driver == "psycopg":
+        if bulk.rows:
+            _copy(conn, bulk.table.name, bulk.columns, bulk.rows)
         return
     if bulk.rows is not None:
         statement: Any = bulk.table.insert()

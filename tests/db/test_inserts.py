@@ -149,6 +149,28 @@ def test_a_refused_batch_is_an_mgstore_error_and_leaves_nothing(store: Store) ->
     assert _rows(store, N) == [] and _rows(store, E) == []
 
 
+@pytest.mark.postgres
+def test_other_postgresql_drivers_take_inserts(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # COPY is psycopg 3's; a store opened with another driver (psycopg2...) inserts its rows.
+    import mgstore.db.inserts
+    from mgstore.db.migrate import upgrade_database
+
+    copies: list[str] = []
+    copy = mgstore.db.inserts._copy
+    monkeypatch.setattr(mgstore.db.inserts, "_copy", lambda *a: copies.append(a[1]) or copy(*a))
+    upgrade_database(pg_url)
+    with Store(pg_url) as store:
+        _graph_and_pack(store)
+        assert copies == ["packs"]
+        monkeypatch.setattr(store.engine.dialect, "driver", "psycopg2")
+        columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
+        _insert(store, bulk_rows("postgresql", N, columns, constants={"graph_id": 1,
+                                                                      "first_version": 1}))
+        assert copies == ["packs"] and len(_rows(store, N)) == 1
+
+
 def test_columns_of_different_lengths_are_refused() -> None:
     with pytest.raises(ValueError, match="different lengths"):
         bulk_rows("sqlite", P, {"id": [1, 2], "data": [b"x"]})
