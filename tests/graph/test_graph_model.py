@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import networkx as nx
 import pytest
+from fixture_catalog import FIXTURES, MANIFEST
 
 from mgstore import graph as mg
 from mgstore import io
@@ -29,8 +28,6 @@ from mgstore.proto import (
     VersionDef,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-MANIFEST: dict[str, Any] = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
 _GRAPH_FORMATS = ("meta-binary", "meta-text", "graphdef-binary", "graphdef-text")
 # (fixture, tags) for every MetaGraphDef among the fixtures
 GRAPHS = sorted(

@@ -9,7 +9,6 @@ breaks ties the content cannot (an empty file).
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from fixture_catalog import MANIFEST
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from mgstore import io
@@ -37,8 +37,6 @@ from mgstore.proto import (
     SaverDef,
 )
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-MANIFEST: dict[str, Any] = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 _FORMATS = {

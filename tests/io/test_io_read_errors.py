@@ -4,13 +4,13 @@ was and what was expected, and nothing half-read is returned.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fixture_catalog import MANIFEST
 
 from mgstore import io
 from mgstore.errors import (
@@ -26,9 +26,6 @@ from mgstore.proto import (
     NodeDef,
     SaverDef,
 )
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-MANIFEST: dict[str, Any] = json.loads((FIXTURES / "MANIFEST.json").read_text())["fixtures"]
 
 FILE_FIXTURES = sorted(n for n, e in MANIFEST.items() if e["format"] != "saved-model")
 SAVED_MODELS = sorted(n for n, e in MANIFEST.items() if e["format"] == "saved-model")
