@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -75,17 +76,9 @@ def fetch_raw(conn: Connection, statement: ClauseElement) -> list[tuple[Any, ...
     params = compiled.params
     positions = compiled.positiontup
     args: Any = tuple(params[name] for name in positions) if positions is not None else params
-    cursor = conn.connection.cursor()  # this transaction's DBAPI connection
-    try:
+    with _driver_cursor(conn, compiled.string, args) as cursor:
         cursor.execute(compiled.string, args)
         return list(cursor.fetchall())
-    except conn.dialect.loaded_dbapi.Error as error:
-        # Wrapped as SQLAlchemy would, so that the transaction helper maps it to mgstore errors.
-        raise exc.DBAPIError.instance(
-            compiled.string, args, error, conn.dialect.loaded_dbapi.Error
-        ) from error
-    finally:
-        cursor.close()
 
 
 def _copy(
@@ -98,15 +91,25 @@ def _copy(
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
-    cursor = conn.connection.cursor()  # this transaction's DBAPI connection
+    with (
+        _driver_cursor(conn, statement.as_string(), None) as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
+
+
+@contextmanager
+def _driver_cursor(conn: Connection, statement: str, args: Any) -> Iterator[Any]:
+    """A cursor of this transaction's DBAPI connection, closed after use; the driver's errors
+    leave wrapped as SQLAlchemy would, so that the transaction helper maps them to mgstore
+    errors (``statement`` and ``args`` describe the work, for the message)."""
+    cursor = conn.connection.cursor()
     try:
-        with cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
+        yield cursor
     except conn.dialect.loaded_dbapi.Error as error:
-        # Wrapped as SQLAlchemy would, so that the transaction helper maps it to mgstore errors.
         raise exc.DBAPIError.instance(
-            statement.as_string(), None, error, conn.dialect.loaded_dbapi.Error
+            statement, args, error, conn.dialect.loaded_dbapi.Error
         ) from error
     finally:
         cursor.close()
@@ -139,14 +142,15 @@ class BulkRows:
     in two blobs that each row slices by its number (``key`` of ``json_each`` over a list of
     zeros): ``records``, every integer column in fixed-width decimal, column after column, and
     ``heap``, the text and byte values end to end. SQLite reads a slice far faster than a JSON
-    field. Other dialects, and batches too large for one value, take the rows by executemany.
+    field. PostgreSQL takes the rows by COPY (psycopg 3) or, where a key may repeat, INSERT;
+    other drivers, and SQLite batches too large for one value, by executemany.
     """
 
     table: Table
     columns: tuple[str, ...]  # of ``rows``, or of the columns in ``layout``
     rows: list[tuple[Any, ...]] | None  # whole rows, for executemany (else SQLite's slices)
     count: int = 0  # SQLite: how many rows
-    driver: str | None = None  # SQLite: one text column as a JSON array, if one suits
+    driver: str = ""  # SQLite: the JSON array json_each walks (a text column, or zeros)
     layout: tuple[str, ...] = ()  # SQLite: how each column is read (see _slices_insert)
     records: bytes = b""
     heap: bytes = b""
@@ -192,7 +196,7 @@ def bulk_rows(
     return BulkRows(table, names + tuple(name for name, _ in fixed), rows, ignore=keys)
 
 
-_Packed = tuple[str | None, tuple[str, ...], bytes, bytes, tuple[tuple[str, Any], ...]]
+_Packed = tuple[str, tuple[str, ...], bytes, bytes, tuple[tuple[str, Any], ...]]
 _DIGITS = bytes.maketrans(bytes(range(10)), b"0123456789")
 _INT64 = (-(2**63), 2**63 - 1)
 _SAMPLE = 64  # rows looked at before trying a column as a few distinct values
@@ -201,8 +205,9 @@ _SAMPLE = 64  # rows looked at before trying a column as a few distinct values
 def _pack(
     table: Table, names: tuple[str, ...], values: list[Sequence[Any]], count: int
 ) -> _Packed | None:
-    """The columns ``values`` as SQLite's bulk statement reads them: the driver, layout, records,
-    heap and the parameters that place each column (None if a blob would be too large).
+    """The columns ``values`` as SQLite's bulk statement reads them: the JSON array that drives
+    it, the layout, records, heap and the parameters that place each column (None if a value
+    would be too large).
 
     Each column takes the form that costs least Python (see :func:`_slices_insert`): one value
     for all rows, a run of consecutive integers (reserved ids), single digits, a few distinct
@@ -293,7 +298,8 @@ def _pack(
         return None
     # One byte past the slices: SQLite's substr of an empty blob is NULL, not an empty blob.
     heap.append(b"\x00")
-    return driver, tuple(layout), b"".join(records), b"".join(heap), tuple(numbers)
+    rows = driver if driver is not None else "[" + "0," * (count - 1) + "0]"  # just the keys
+    return rows, tuple(layout), b"".join(records), b"".join(heap), tuple(numbers)
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -311,22 +317,25 @@ def _json(values: Sequence[str]) -> str:
 
 def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
     """Insert rows prepared by :func:`bulk_rows`."""
-    if bulk.rows is None and bulk.count == 0:
-        return
-    if bulk.rows is not None and bulk.ignore is None and conn.dialect.driver == "psycopg":
+    if bulk.rows is None:
+        if bulk.count:
+            _insert_slices(conn, bulk)
+    elif bulk.ignore is None and conn.dialect.driver == "psycopg":
         if bulk.rows:
             _copy(conn, bulk.table.name, bulk.columns, bulk.rows)
-        return
-    if bulk.rows is not None:
+    else:
         statement: Any = bulk.table.insert()
         if bulk.ignore is not None:
             statement = insert_ignore(conn, bulk.table, bulk.ignore)
         executemany(conn, statement, bulk.columns, bulk.rows)
-        return
+
+
+def _insert_slices(conn: Connection, bulk: BulkRows) -> None:
+    """SQLite: the batch as one statement that reads each row's values from slices."""
     constants = tuple(name for name, _ in bulk.constants)
     statement = _slices_insert(bulk.table, bulk.columns, bulk.layout, constants, bulk.ignore)
     parameters: dict[str, Any] = {
-        "rows": bulk.driver or "[" + "0," * (bulk.count - 1) + "0]",
+        "rows": bulk.driver,
         "records": bulk.records,
         "heap": bulk.heap,
     }
