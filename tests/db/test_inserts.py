@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
@@ -222,6 +222,13 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
     with Store(f"sqlite:///{tmp_path / 's.db'}") as store:
         _graph_and_pack(store)
 
+        # Each form once for certain, whatever the random examples draw.
+        @example([[1, 22, 3], [5]], [f"n{i}" * i for i in range(8)], ["p", "q"], [b"a", b"bb"],
+                 False)  # sequence, driver, text_dict, text, constant, integer, bytes_dict
+        @example([[-1, 2**40], [7, 8]], ["aa", "bb", "cc", "dd"], ["ab", "cd", "ef", "gh"], [b""],
+                 True)  # text_fixed, bytes_fixed
+        @example([[0], [0]], ["a", "b", "c", "d"], ["x", "y", "z", "w"],
+                 [b"", b"a", b"bc", b"d"], False)  # bytes
         @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
         @given(st.lists(INTEGERS, min_size=2, max_size=2), TEXTS, TEXTS, st.lists(
             st.binary(max_size=8), min_size=1, max_size=30), st.booleans())  # fmt: skip
