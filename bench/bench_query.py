@@ -46,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
             times.append(time.perf_counter() - start)
         median = statistics.median(times)
     print(f"store: {args.graphs} graphs, {total} nodes")
-    print(f"scope query {scope!r}: {len(g)} nodes in {median * 1000:.1f} ms (median of "
-          f"{args.rounds}; target < 50 ms)")
+    print(
+        f"scope query {scope!r}: {len(g)} nodes in {median * 1000:.1f} ms (median of "
+        f"{args.rounds}; target < 50 ms)"
+    )
     return 0 if median < 0.05 else 1
 
 

@@ -90,32 +90,75 @@ def _forward(w: GraphWriter, b: _Block) -> None:
     w.const(f"{init}/shape", INT32, a_int32s(*shape), _class=cls)
     w.const(f"{init}/min", FLOAT, a_tensor(FLOAT, (), float_val=[-limit]), _class=cls)
     w.const(f"{init}/max", FLOAT, a_tensor(FLOAT, (), float_val=[limit]), _class=cls)
-    w.add(f"{init}/RandomUniform", "RandomUniform", [f"{init}/shape"], T=a_type(INT32), dtype=f,
-          seed=a_int(0), seed2=a_int(0), _output_shapes=a_shapes(shape), _class=cls)
-    w.add(f"{init}/sub", "Sub", [f"{init}/max", f"{init}/min"], T=f, _output_shapes=a_shapes(()),
-          _class=cls)
-    w.add(f"{init}/mul", "Mul", [f"{init}/RandomUniform", f"{init}/sub"], T=f,
-          _output_shapes=a_shapes(shape), _class=cls)
-    w.add(init, "AddV2", [f"{init}/mul", f"{init}/min"], T=f, _output_shapes=a_shapes(shape),
-          _class=cls)
+    w.add(
+        f"{init}/RandomUniform",
+        "RandomUniform",
+        [f"{init}/shape"],
+        T=a_type(INT32),
+        dtype=f,
+        seed=a_int(0),
+        seed2=a_int(0),
+        _output_shapes=a_shapes(shape),
+        _class=cls,
+    )
+    w.add(
+        f"{init}/sub",
+        "Sub",
+        [f"{init}/max", f"{init}/min"],
+        T=f,
+        _output_shapes=a_shapes(()),
+        _class=cls,
+    )
+    w.add(
+        f"{init}/mul",
+        "Mul",
+        [f"{init}/RandomUniform", f"{init}/sub"],
+        T=f,
+        _output_shapes=a_shapes(shape),
+        _class=cls,
+    )
+    w.add(
+        init,
+        "AddV2",
+        [f"{init}/mul", f"{init}/min"],
+        T=f,
+        _output_shapes=a_shapes(shape),
+        _class=cls,
+    )
     w.variable(kernel, shape, FLOAT, b.ps, init, cls)
     zeros, cls = f"{bias}/Initializer/zeros", a_class(bias)
     w.const(zeros, FLOAT, a_tensor(FLOAT, (b.fan_out,), float_val=[0.0]), _class=cls)
     w.variable(bias, (b.fan_out,), FLOAT, b.ps, zeros, cls)
     rows, dev = a_shapes((-1, b.fan_out)), b.device
-    w.add(f"{b.scope}/MatMul", "MatMul", [b.h_in, f"{kernel}/read"], dev, T=f, _output_shapes=rows,
-          transpose_a=FALSE, transpose_b=FALSE, grad_a=FALSE,
-          grad_b=FALSE)
-    w.add(f"{b.scope}/BiasAdd", "BiasAdd", [f"{b.scope}/MatMul", f"{bias}/read"], dev, T=f,
-          data_format=a_str("NHWC"), _output_shapes=rows)
+    w.add(
+        f"{b.scope}/MatMul",
+        "MatMul",
+        [b.h_in, f"{kernel}/read"],
+        dev,
+        T=f,
+        _output_shapes=rows,
+        transpose_a=FALSE,
+        transpose_b=FALSE,
+        grad_a=FALSE,
+        grad_b=FALSE,
+    )
+    w.add(
+        f"{b.scope}/BiasAdd",
+        "BiasAdd",
+        [f"{b.scope}/MatMul", f"{bias}/read"],
+        dev,
+        T=f,
+        data_format=a_str("NHWC"),
+        _output_shapes=rows,
+    )
     w.add(f"{b.scope}/Relu", "Relu", [f"{b.scope}/BiasAdd"], dev, T=f, _output_shapes=rows)
     if b.residual:
-        w.add(f"{b.scope}/add", "AddV2", [f"{b.scope}/Relu", b.h_in], dev, T=f,
-              _output_shapes=rows)
+        w.add(f"{b.scope}/add", "AddV2", [f"{b.scope}/Relu", b.h_in], dev, T=f, _output_shapes=rows)
 
 
-def _backward(w: GraphWriter, b: _Block, grad: str, addn: int,
-              colocate: bool) -> tuple[str, dict[str, str]]:
+def _backward(
+    w: GraphWriter, b: _Block, grad: str, addn: int, colocate: bool
+) -> tuple[str, dict[str, str]]:
     """The block's gradient ops; ``grad`` is the gradient flowing into ``h_out``.
 
     With ``colocate`` (``colocate_gradients_with_ops=True``) each gradient op gets its forward
@@ -136,39 +179,106 @@ def _backward(w: GraphWriter, b: _Block, grad: str, addn: int,
     if b.residual:
         a = f"{g}/add_grad"
         for name, source in (("Shape", f"{s}/Relu"), ("Shape_1", b.h_in)):
-            w.shape_of(f"{a}/{name}", source, dev, T=f, _output_shapes=a_shapes((2,)),
-                       **near("add"))
-        w.add(f"{a}/BroadcastGradientArgs", "BroadcastGradientArgs", [f"{a}/Shape", f"{a}/Shape_1"],
-              dev, T=i32, _output_shapes=a_shapes((-1,), (-1,)), **near("add"))
+            w.shape_of(
+                f"{a}/{name}", source, dev, T=f, _output_shapes=a_shapes((2,)), **near("add")
+            )
+        w.add(
+            f"{a}/BroadcastGradientArgs",
+            "BroadcastGradientArgs",
+            [f"{a}/Shape", f"{a}/Shape_1"],
+            dev,
+            T=i32,
+            _output_shapes=a_shapes((-1,), (-1,)),
+            **near("add"),
+        )
         for suffix, port in (("", ""), ("_1", ":1")):
-            w.add(f"{a}/Sum{suffix}", "Sum", [grad, f"{a}/BroadcastGradientArgs{port}"], dev, T=f,
-                  Tidx=i32, keep_dims=TRUE, _output_shapes=a_shapes((-1, -1)), **near("add"))
-            w.add(f"{a}/Reshape{suffix}", "Reshape", [f"{a}/Sum{suffix}", f"{a}/Shape{suffix}"],
-                  dev, T=f, Tshape=i32, _output_shapes=a_shapes(rows_out),
-                  _has_manual_control_dependencies=TRUE, **near("add"))
+            w.add(
+                f"{a}/Sum{suffix}",
+                "Sum",
+                [grad, f"{a}/BroadcastGradientArgs{port}"],
+                dev,
+                T=f,
+                Tidx=i32,
+                keep_dims=TRUE,
+                _output_shapes=a_shapes((-1, -1)),
+                **near("add"),
+            )
+            w.add(
+                f"{a}/Reshape{suffix}",
+                "Reshape",
+                [f"{a}/Sum{suffix}", f"{a}/Shape{suffix}"],
+                dev,
+                T=f,
+                Tshape=i32,
+                _output_shapes=a_shapes(rows_out),
+                _has_manual_control_dependencies=TRUE,
+                **near("add"),
+            )
         grad, shortcut = tuple_(a, [f"{a}/Reshape", f"{a}/Reshape_1"], [rows_out, rows_out], "add")
     relu_grad, bias_grad = f"{g}/Relu_grad/ReluGrad", f"{g}/BiasAdd_grad/BiasAddGrad"
-    w.add(relu_grad, "ReluGrad", [grad, f"{s}/Relu"], dev, T=f, _output_shapes=a_shapes(rows_out),
-          _has_manual_control_dependencies=TRUE, **near("Relu"))
-    w.add(bias_grad, "BiasAddGrad", [relu_grad], dev, T=f, data_format=a_str("NHWC"),
-          _output_shapes=a_shapes((b.fan_out,)), _has_manual_control_dependencies=TRUE,
-          **near("BiasAdd"))
-    back, d_bias = w.tuple_(f"{g}/BiasAdd_grad", [relu_grad, bias_grad], [rows_out, (b.fan_out,)],
-                            [a_class(f"{s}/Relu" if colocate else relu_grad),
-                             a_class(f"{s}/BiasAdd" if colocate else bias_grad)], dev)
+    w.add(
+        relu_grad,
+        "ReluGrad",
+        [grad, f"{s}/Relu"],
+        dev,
+        T=f,
+        _output_shapes=a_shapes(rows_out),
+        _has_manual_control_dependencies=TRUE,
+        **near("Relu"),
+    )
+    w.add(
+        bias_grad,
+        "BiasAddGrad",
+        [relu_grad],
+        dev,
+        T=f,
+        data_format=a_str("NHWC"),
+        _output_shapes=a_shapes((b.fan_out,)),
+        _has_manual_control_dependencies=TRUE,
+        **near("BiasAdd"),
+    )
+    back, d_bias = w.tuple_(
+        f"{g}/BiasAdd_grad",
+        [relu_grad, bias_grad],
+        [rows_out, (b.fan_out,)],
+        [
+            a_class(f"{s}/Relu" if colocate else relu_grad),
+            a_class(f"{s}/BiasAdd" if colocate else bias_grad),
+        ],
+        dev,
+    )
     m = f"{g}/MatMul_grad"
-    for name, inputs, transpose_a in (("MatMul", [back, f"{s}/kernel/read"], False),
-                                      ("MatMul_1", [b.h_in, back], True)):
-        w.add(f"{m}/{name}", "MatMul", inputs, dev, T=f, transpose_a=a_bool(transpose_a),
-              transpose_b=a_bool(not transpose_a), grad_a=a_bool(not transpose_a),
-              grad_b=a_bool(transpose_a), _has_manual_control_dependencies=TRUE,
-              _output_shapes=a_shapes(kernel if transpose_a else rows_in), **near("MatMul"))
+    for name, inputs, transpose_a in (
+        ("MatMul", [back, f"{s}/kernel/read"], False),
+        ("MatMul_1", [b.h_in, back], True),
+    ):
+        w.add(
+            f"{m}/{name}",
+            "MatMul",
+            inputs,
+            dev,
+            T=f,
+            transpose_a=a_bool(transpose_a),
+            transpose_b=a_bool(not transpose_a),
+            grad_a=a_bool(not transpose_a),
+            grad_b=a_bool(transpose_a),
+            _has_manual_control_dependencies=TRUE,
+            _output_shapes=a_shapes(kernel if transpose_a else rows_in),
+            **near("MatMul"),
+        )
     d_in, d_kernel = tuple_(m, [f"{m}/MatMul", f"{m}/MatMul_1"], [rows_in, kernel], "MatMul")
     if b.residual:  # h_in feeds both MatMul and the shortcut: TensorFlow sums the two gradients
         total = "gradients/AddN" + (f"_{addn}" if addn else "")
-        w.add(total, "AddN", [shortcut, d_in], dev, N=a_int(2), T=f,
-              _output_shapes=a_shapes(rows_in),
-              _class=a_class(f"{s}/add" if colocate else f"{g}/add_grad/Reshape_1"))
+        w.add(
+            total,
+            "AddN",
+            [shortcut, d_in],
+            dev,
+            N=a_int(2),
+            T=f,
+            _output_shapes=a_shapes(rows_in),
+            _class=a_class(f"{s}/add" if colocate else f"{g}/add_grad/Reshape_1"),
+        )
         d_in = total
     return d_in, {f"{s}/kernel": d_kernel, f"{s}/bias": d_bias}
 
@@ -178,37 +288,86 @@ def _loss_and_head_gradient(w: GraphWriter, h: str, width: int, colocate: bool) 
     f, i32 = a_type(FLOAT), a_type(INT32)
     near = {"_class": a_class("Mean")} if colocate else {}
     w.const("Const", INT32, a_int32s(0, 1))
-    w.add("Mean", "Mean", [h, "Const"], T=f, Tidx=i32, keep_dims=FALSE,
-          _output_shapes=a_shapes(()))
+    w.add("Mean", "Mean", [h, "Const"], T=f, Tidx=i32, keep_dims=FALSE, _output_shapes=a_shapes(()))
     w.const("gradients/Shape", INT32, a_tensor(INT32, (0,)), **near)
     w.const("gradients/grad_ys_0/Const", FLOAT, a_tensor(FLOAT, (), float_val=[1.0]), **near)
-    w.add("gradients/grad_ys_0", "Fill", ["gradients/Shape", "gradients/grad_ys_0/Const"], T=f,
-          index_type=i32, _output_shapes=a_shapes(()), **near)
+    w.add(
+        "gradients/grad_ys_0",
+        "Fill",
+        ["gradients/Shape", "gradients/grad_ys_0/Const"],
+        T=f,
+        index_type=i32,
+        _output_shapes=a_shapes(()),
+        **near,
+    )
     m = "gradients/Mean_grad"
     w.const(f"{m}/Reshape/shape", INT32, a_int32s(1, 1), **near)
-    w.add(f"{m}/Reshape", "Reshape", ["gradients/grad_ys_0", f"{m}/Reshape/shape"], T=f,
-          Tshape=i32, _output_shapes=a_shapes((1, 1)), **near)
+    w.add(
+        f"{m}/Reshape",
+        "Reshape",
+        ["gradients/grad_ys_0", f"{m}/Reshape/shape"],
+        T=f,
+        Tshape=i32,
+        _output_shapes=a_shapes((1, 1)),
+        **near,
+    )
     for name in ("Shape", "Shape_1"):
         w.shape_of(f"{m}/{name}", h, T=f, _output_shapes=a_shapes((2,)), **near)
         if name == "Shape":
-            w.add(f"{m}/Tile", "Tile", [f"{m}/Reshape", f"{m}/Shape"], T=f, Tmultiples=i32,
-                  _output_shapes=a_shapes((-1, width)), **near)
+            w.add(
+                f"{m}/Tile",
+                "Tile",
+                [f"{m}/Reshape", f"{m}/Shape"],
+                T=f,
+                Tmultiples=i32,
+                _output_shapes=a_shapes((-1, width)),
+                **near,
+            )
     w.const(f"{m}/Size", INT32, a_tensor(INT32, (), int_val=[2]), **near)
     vec2 = a_shapes((2,))
     w.add(f"{m}/add", "AddV2", ["Const", f"{m}/Size"], T=i32, _output_shapes=vec2, **near)
-    w.add(f"{m}/mod", "FloorMod", [f"{m}/add", f"{m}/Size"], T=i32, _output_shapes=vec2,
-          **near)
+    w.add(f"{m}/mod", "FloorMod", [f"{m}/add", f"{m}/Size"], T=i32, _output_shapes=vec2, **near)
     w.const(f"{m}/GatherV2/axis", INT32, a_tensor(INT32, (), int_val=[0]), **near)
-    w.add(f"{m}/GatherV2", "GatherV2", [f"{m}/Shape_1", f"{m}/mod", f"{m}/GatherV2/axis"],
-          Tparams=i32, Tindices=i32, Taxis=i32, batch_dims=a_int(0), _output_shapes=vec2,
-          **near)
+    w.add(
+        f"{m}/GatherV2",
+        "GatherV2",
+        [f"{m}/Shape_1", f"{m}/mod", f"{m}/GatherV2/axis"],
+        Tparams=i32,
+        Tindices=i32,
+        Taxis=i32,
+        batch_dims=a_int(0),
+        _output_shapes=vec2,
+        **near,
+    )
     w.const(f"{m}/Const", INT32, a_tensor(INT32, (1,), int_val=[0]), **near)
-    w.add(f"{m}/Prod", "Prod", [f"{m}/GatherV2", f"{m}/Const"], T=i32, Tidx=i32,
-          keep_dims=FALSE, _output_shapes=a_shapes(()), **near)
-    w.add(f"{m}/Cast", "Cast", [f"{m}/Prod"], SrcT=i32, DstT=f, Truncate=FALSE,
-          _output_shapes=a_shapes(()), **near)
-    w.add(f"{m}/truediv", "RealDiv", [f"{m}/Tile", f"{m}/Cast"], T=f,
-          _output_shapes=a_shapes((-1, width)), **near)
+    w.add(
+        f"{m}/Prod",
+        "Prod",
+        [f"{m}/GatherV2", f"{m}/Const"],
+        T=i32,
+        Tidx=i32,
+        keep_dims=FALSE,
+        _output_shapes=a_shapes(()),
+        **near,
+    )
+    w.add(
+        f"{m}/Cast",
+        "Cast",
+        [f"{m}/Prod"],
+        SrcT=i32,
+        DstT=f,
+        Truncate=FALSE,
+        _output_shapes=a_shapes(()),
+        **near,
+    )
+    w.add(
+        f"{m}/truediv",
+        "RealDiv",
+        [f"{m}/Tile", f"{m}/Cast"],
+        T=f,
+        _output_shapes=a_shapes((-1, width)),
+        **near,
+    )
     return f"{m}/truediv"
 
 
@@ -218,17 +377,38 @@ def _optimizer(w: GraphWriter, grads: dict[str, str]) -> None:
     updates: dict[str, list[str]] = {}
     for var in (v for v in w.variables if v.trainable):
         name = f"GradientDescent/update_{var.name}/ApplyGradientDescent"
-        w.add(name, "ApplyGradientDescent", [var.name, "GradientDescent/learning_rate",
-              grads[var.name]], var.device, T=a_type(var.dtype), use_locking=FALSE,
-              _output_shapes=a_shapes(var.dims), _has_manual_control_dependencies=TRUE,
-              _class=a_class(var.name))
+        w.add(
+            name,
+            "ApplyGradientDescent",
+            [var.name, "GradientDescent/learning_rate", grads[var.name]],
+            var.device,
+            T=a_type(var.dtype),
+            use_locking=FALSE,
+            _output_shapes=a_shapes(var.dims),
+            _has_manual_control_dependencies=TRUE,
+            _class=a_class(var.name),
+        )
         updates.setdefault(var.device, []).append(name)
     w.group("GradientDescent/update", updates, _has_manual_control_dependencies=TRUE)
     cls = a_class("global_step")
-    w.add("GradientDescent/value", "Const", ["^GradientDescent/update"], dtype=a_type(INT64),
-          value=a_tensor(INT64, (), int64_val=[1]), _output_shapes=a_shapes(()), _class=cls)
-    w.add("GradientDescent", "AssignAdd", ["global_step", "GradientDescent/value"],
-          T=a_type(INT64), use_locking=FALSE, _output_shapes=a_shapes(()), _class=cls)
+    w.add(
+        "GradientDescent/value",
+        "Const",
+        ["^GradientDescent/update"],
+        dtype=a_type(INT64),
+        value=a_tensor(INT64, (), int64_val=[1]),
+        _output_shapes=a_shapes(()),
+        _class=cls,
+    )
+    w.add(
+        "GradientDescent",
+        "AssignAdd",
+        ["global_step", "GradientDescent/value"],
+        T=a_type(INT64),
+        use_locking=FALSE,
+        _output_shapes=a_shapes(()),
+        _class=cls,
+    )
 
 
 def _stage_widths(stages: int, seed: int) -> list[int]:
@@ -245,8 +425,13 @@ def make_graph(blocks: int = 2000, seed: int = 0, colocate_gradients: bool = Fal
     cls = a_class("global_step")
     w.const("global_step/Initializer/zeros", INT64, a_tensor(INT64, (), int64_val=[0]), _class=cls)
     w.variable("global_step", (), INT64, "", "global_step/Initializer/zeros", cls, trainable=False)
-    w.add("x", "Placeholder", dtype=a_type(FLOAT), shape=a_shape(-1, INPUT_WIDTH),
-          _output_shapes=a_shapes((-1, INPUT_WIDTH)))
+    w.add(
+        "x",
+        "Placeholder",
+        dtype=a_type(FLOAT),
+        shape=a_shape(-1, INPUT_WIDTH),
+        _output_shapes=a_shapes((-1, INPUT_WIDTH)),
+    )
     widths = _stage_widths((blocks + STAGE - 1) // STAGE, seed)
     chain: list[_Block] = []
     h, width = "x", INPUT_WIDTH
@@ -272,7 +457,8 @@ def make_graph(blocks: int = 2000, seed: int = 0, colocate_gradients: bool = Fal
     collections = meta.collection_def
     collections["variables"].bytes_list.value.extend(variable_def(v) for v in w.variables)
     collections["trainable_variables"].bytes_list.value.extend(
-        variable_def(v) for v in w.variables if v.trainable)
+        variable_def(v) for v in w.variables if v.trainable
+    )
     collections["global_step"].bytes_list.value.append(variable_def(w.variables[0]))
     collections["train_op"].node_list.value.append("GradientDescent")
     return meta
@@ -329,8 +515,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--versions", type=int, default=0, help="mutated versions to write")
     parser.add_argument("--versions-dir", type=Path, help="where versions go (default: beside out)")
     parser.add_argument("--fraction", type=float, default=0.01, help="nodes changed per version")
-    parser.add_argument("--colocate-gradients", action="store_true",
-                        help="as minimize(colocate_gradients_with_ops=True): bigger, ~22.6 MB")
+    parser.add_argument(
+        "--colocate-gradients",
+        action="store_true",
+        help="as minimize(colocate_gradients_with_ops=True): bigger, ~22.6 MB",
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
     meta = make_graph(args.blocks, args.seed, args.colocate_gradients)
@@ -341,8 +530,11 @@ def main(argv: list[str] | None = None) -> None:
     for k in range(1, args.versions + 1):
         start = time.perf_counter()
         meta = mutate(meta, args.fraction, seed=args.seed * 1000 + k)
-        _write(directory / f"{args.out.stem}.v{k:03d}{args.out.suffix}", meta,
-               time.perf_counter() - start)
+        _write(
+            directory / f"{args.out.stem}.v{k:03d}{args.out.suffix}",
+            meta,
+            time.perf_counter() - start,
+        )
 
 
 def _write(path: Path, meta: MetaGraphDef, seconds: float) -> None:
@@ -350,8 +542,10 @@ def _write(path: Path, meta: MetaGraphDef, seconds: float) -> None:
     start = time.perf_counter()
     data = meta.SerializeToString(deterministic=True)
     path.write_bytes(data)
-    print(f"{path}: {len(meta.graph_def.node)} nodes, {len(data)} bytes (built in {seconds:.2f} s,"
-          f" written in {time.perf_counter() - start:.2f} s)")
+    print(
+        f"{path}: {len(meta.graph_def.node)} nodes, {len(data)} bytes (built in {seconds:.2f} s,"
+        f" written in {time.perf_counter() - start:.2f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -131,8 +131,9 @@ class GraphWriter:
         self.ops: set[str] = set()
         self.variables: list[Var] = []
 
-    def add(self, name: str, op: str, inputs: Iterable[str] = (), device: str = "",
-            **attrs: AttrValue) -> NodeDef:
+    def add(
+        self, name: str, op: str, inputs: Iterable[str] = (), device: str = "", **attrs: AttrValue
+    ) -> NodeDef:
         """Append one node; control inputs (``^x``) come last, sorted, as TensorFlow writes."""
         node = self.graph.node.add(name=name, op=op, input=inputs, device=device)
         for key, value in attrs.items():
@@ -140,12 +141,21 @@ class GraphWriter:
         self.ops.add(op)
         return node
 
-    def const(self, name: str, dtype: int, value: AttrValue, device: str = "",
-              **attrs: AttrValue) -> str:
+    def const(
+        self, name: str, dtype: int, value: AttrValue, device: str = "", **attrs: AttrValue
+    ) -> str:
         """A Const node; its ``_output_shapes`` follows from the tensor."""
         dims = tuple(d.size for d in value.tensor.tensor_shape.dim)
-        self.add(name, "Const", (), device, value=value, dtype=a_type(dtype),
-                 _output_shapes=a_shapes(dims), **attrs)
+        self.add(
+            name,
+            "Const",
+            (),
+            device,
+            value=value,
+            dtype=a_type(dtype),
+            _output_shapes=a_shapes(dims),
+            **attrs,
+        )
         return name
 
     def shape_of(self, name: str, source: str, device: str = "", **attrs: AttrValue) -> None:
@@ -153,28 +163,73 @@ class GraphWriter:
         node = self.add(name, "Shape", [source], device, out_type=a_type(INT32), **attrs)
         node.experimental_type.CopyFrom(_SHAPE_NODE.experimental_type)
 
-    def variable(self, name: str, dims: tuple[int, ...], dtype: int, device: str,
-                 initializer: str, cls: AttrValue, trainable: bool = True) -> None:
+    def variable(
+        self,
+        name: str,
+        dims: tuple[int, ...],
+        dtype: int,
+        device: str,
+        initializer: str,
+        cls: AttrValue,
+        trainable: bool = True,
+    ) -> None:
         """A VariableV2 with its ``/Assign`` and ``/read``, as ``tf.compat.v1.get_variable``."""
         out, t = a_shapes(dims), a_type(dtype)
-        self.add(name, "VariableV2", (), device, shape=a_shape(*dims), dtype=t,
-                 container=a_str(""), shared_name=a_str(""), _output_shapes=out, _class=cls)
-        self.add(f"{name}/Assign", "Assign", [name, initializer], device, T=t,
-                 validate_shape=TRUE, use_locking=TRUE, _output_shapes=out, _class=cls)
+        self.add(
+            name,
+            "VariableV2",
+            (),
+            device,
+            shape=a_shape(*dims),
+            dtype=t,
+            container=a_str(""),
+            shared_name=a_str(""),
+            _output_shapes=out,
+            _class=cls,
+        )
+        self.add(
+            f"{name}/Assign",
+            "Assign",
+            [name, initializer],
+            device,
+            T=t,
+            validate_shape=TRUE,
+            use_locking=TRUE,
+            _output_shapes=out,
+            _class=cls,
+        )
         self.add(f"{name}/read", "Identity", [name], device, T=t, _output_shapes=out, _class=cls)
         self.variables.append(Var(name, dims, dtype, device, initializer, trainable))
 
-    def tuple_(self, scope: str, outputs: list[str], shapes: list[Shape],
-               classes: list[AttrValue], device: str) -> list[str]:
+    def tuple_(
+        self,
+        scope: str,
+        outputs: list[str],
+        shapes: list[Shape],
+        classes: list[AttrValue],
+        device: str,
+    ) -> list[str]:
         """``tf.tuple`` as gradient functions use it: group_deps, then one Identity per output."""
         group = f"{scope}/tuple/group_deps"
-        self.add(group, "NoOp", sorted("^" + o for o in outputs), device,
-                 _has_manual_control_dependencies=TRUE)
+        self.add(
+            group,
+            "NoOp",
+            sorted("^" + o for o in outputs),
+            device,
+            _has_manual_control_dependencies=TRUE,
+        )
         names = []
         for k, (output, dims, cls) in enumerate(zip(outputs, shapes, classes, strict=True)):
             name = f"{scope}/tuple/control_dependency" + (f"_{k}" if k else "")
-            self.add(name, "Identity", [output, "^" + group], device, T=a_type(FLOAT),
-                     _output_shapes=a_shapes(dims), _class=cls)
+            self.add(
+                name,
+                "Identity",
+                [output, "^" + group],
+                device,
+                T=a_type(FLOAT),
+                _output_shapes=a_shapes(dims),
+                _class=cls,
+            )
             names.append(name)
         return names
 
@@ -201,42 +256,86 @@ class GraphWriter:
         dtypes.list.type.extend(v.dtype for v in variables)
         self.const("save/filename/input", STRING, a_tensor(STRING, (), string_val=[b"model"]))
         for name, source in (("filename", "filename/input"), ("Const", "filename")):
-            self.add(f"save/{name}", "PlaceholderWithDefault", [f"save/{source}"], dtype=s,
-                     shape=a_shape(), _output_shapes=a_shapes(()))
+            self.add(
+                f"save/{name}",
+                "PlaceholderWithDefault",
+                [f"save/{source}"],
+                dtype=s,
+                shape=a_shape(),
+                _output_shapes=a_shapes(()),
+            )
         for op, device in (("SaveV2", ""), ("RestoreV2", "/device:CPU:0")):
-            self.const(f"save/{op}/tensor_names", STRING,
-                       a_tensor(STRING, (n,), string_val=names), device)
-            self.const(f"save/{op}/shape_and_slices", STRING,
-                       a_tensor(STRING, (n,), string_val=[b""] * n), device)
+            self.const(
+                f"save/{op}/tensor_names", STRING, a_tensor(STRING, (n,), string_val=names), device
+            )
+            self.const(
+                f"save/{op}/shape_and_slices",
+                STRING,
+                a_tensor(STRING, (n,), string_val=[b""] * n),
+                device,
+            )
             inputs = ["save/Const", f"save/{op}/tensor_names", f"save/{op}/shape_and_slices"]
             if op == "SaveV2":
-                self.add("save/SaveV2", op, inputs + [v.name for v in variables], dtypes=dtypes,
-                         _has_manual_control_dependencies=TRUE)
-                self.add("save/control_dependency", "Identity", ["save/Const", "^save/SaveV2"],
-                         T=s, _output_shapes=a_shapes(()), _class=a_class("save/Const"))
+                self.add(
+                    "save/SaveV2",
+                    op,
+                    inputs + [v.name for v in variables],
+                    dtypes=dtypes,
+                    _has_manual_control_dependencies=TRUE,
+                )
+                self.add(
+                    "save/control_dependency",
+                    "Identity",
+                    ["save/Const", "^save/SaveV2"],
+                    T=s,
+                    _output_shapes=a_shapes(()),
+                    _class=a_class("save/Const"),
+                )
             else:
-                self.add("save/RestoreV2", op, inputs, device, dtypes=dtypes,
-                         _output_shapes=a_shapes(*[None] * n))
+                self.add(
+                    "save/RestoreV2",
+                    op,
+                    inputs,
+                    device,
+                    dtypes=dtypes,
+                    _output_shapes=a_shapes(*[None] * n),
+                )
         assigns: dict[str, list[str]] = {}
         for k, var in enumerate(variables):
             name, port = ("save/Assign", "") if k == 0 else (f"save/Assign_{k}", f":{k}")
-            self.add(name, "Assign", [var.name, "save/RestoreV2" + port], var.device,
-                     T=a_type(var.dtype), validate_shape=TRUE, use_locking=TRUE,
-                     _output_shapes=a_shapes(var.dims), _has_manual_control_dependencies=TRUE,
-                     _class=a_class(var.name))
+            self.add(
+                name,
+                "Assign",
+                [var.name, "save/RestoreV2" + port],
+                var.device,
+                T=a_type(var.dtype),
+                validate_shape=TRUE,
+                use_locking=TRUE,
+                _output_shapes=a_shapes(var.dims),
+                _has_manual_control_dependencies=TRUE,
+                _class=a_class(var.name),
+            )
             assigns.setdefault(var.device, []).append(name)
         self.group("save/restore_all", assigns)
-        return SaverDef(filename_tensor_name="save/Const:0", restore_op_name="save/restore_all",
-                        save_tensor_name="save/control_dependency:0", max_to_keep=5,
-                        keep_checkpoint_every_n_hours=10000.0,
-                        version=SaverDef.CheckpointFormatVersion.Value("V2"))
+        return SaverDef(
+            filename_tensor_name="save/Const:0",
+            restore_op_name="save/restore_all",
+            save_tensor_name="save/control_dependency:0",
+            max_to_keep=5,
+            keep_checkpoint_every_n_hours=10000.0,
+            version=SaverDef.CheckpointFormatVersion.Value("V2"),
+        )
 
 
 def variable_def(var: Var) -> bytes:
     """A ``variables`` collection entry: a serialized VariableDef for a TF1 ref variable."""
-    proto = VariableDef(variable_name=f"{var.name}:0", initializer_name=f"{var.name}/Assign",
-                        snapshot_name=f"{var.name}/read:0",
-                        initial_value_name=f"{var.initial_value}:0", trainable=var.trainable)
+    proto = VariableDef(
+        variable_name=f"{var.name}:0",
+        initializer_name=f"{var.name}/Assign",
+        snapshot_name=f"{var.name}/read:0",
+        initial_value_name=f"{var.initial_value}:0",
+        trainable=var.trainable,
+    )
     if not var.trainable:
         proto.aggregation = 3  # ONLY_FIRST_REPLICA, as global_step
     return bytes(proto.SerializeToString(deterministic=True))

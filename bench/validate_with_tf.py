@@ -89,8 +89,10 @@ def _compare_nodes(meta: Any, graph: tf.Graph) -> list[str]:
                 problems.append(f"{node.name}: device {node.device!r} -> {other.device!r}")
         if node.experimental_type != other.experimental_type:
             kinds["experimental_type"] += 1
-            problems.append(f"{node.name}: experimental_type {node.experimental_type} "
-                            f"-> {other.experimental_type}")
+            problems.append(
+                f"{node.name}: experimental_type {node.experimental_type} "
+                f"-> {other.experimental_type}"
+            )
         if list(node.input) != list(other.input):
             kinds["input"] += 1
             problems.append(f"{node.name}: inputs {list(node.input)} -> {list(other.input)}")

@@ -34,7 +34,9 @@ def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
 
     result = subprocess.run(
         [sys.executable, "-m", "mgstore.demo", str(tmp_path / "demo")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert "sample@2" in result.stdout

@@ -26,9 +26,7 @@ def run(
     fails on an error, a silent worker or a non-zero exit."""
     barrier = ctx.Barrier(workers)
     results = ctx.Queue()
-    procs = [
-        ctx.Process(target=target, args=(*args, w, barrier, results)) for w in range(workers)
-    ]
+    procs = [ctx.Process(target=target, args=(*args, w, barrier, results)) for w in range(workers)]
     for proc in procs:
         proc.start()
     outcomes: dict[int, Any] = {}

@@ -25,10 +25,24 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return status, out, err
 
 
-def test_ingest_prints_the_ref_last(capsys: pytest.CaptureFixture[str], db: str,
-                                    fixtures_dir: Path) -> None:
-    status, out, _ = run(capsys, "--db", db, "ingest", str(fixtures_dir / "dense.meta"),
-                         "--name", "dense", "--message", "m", "--tag", "a=b", "--tag", "c=d=e")
+def test_ingest_prints_the_ref_last(
+    capsys: pytest.CaptureFixture[str], db: str, fixtures_dir: Path
+) -> None:
+    status, out, _ = run(
+        capsys,
+        "--db",
+        db,
+        "ingest",
+        str(fixtures_dir / "dense.meta"),
+        "--name",
+        "dense",
+        "--message",
+        "m",
+        "--tag",
+        "a=b",
+        "--tag",
+        "c=d=e",
+    )
     assert status == 0
     assert out.splitlines()[-1] == "dense@1"
     with Store(db) as store:
@@ -37,10 +51,12 @@ def test_ingest_prints_the_ref_last(capsys: pytest.CaptureFixture[str], db: str,
     assert version.message == "m"
 
 
-def test_db_option_after_the_command(capsys: pytest.CaptureFixture[str], db: str,
-                                     fixtures_dir: Path) -> None:
-    status, out, _ = run(capsys, "ingest", str(fixtures_dir / "empty.meta"), "--name", "e",
-                         "--db", db)
+def test_db_option_after_the_command(
+    capsys: pytest.CaptureFixture[str], db: str, fixtures_dir: Path
+) -> None:
+    status, out, _ = run(
+        capsys, "ingest", str(fixtures_dir / "empty.meta"), "--name", "e", "--db", db
+    )
     assert (status, out.splitlines()[-1]) == (0, "e@1")
     assert Store(db).version("e").number == 1
 
@@ -61,8 +77,9 @@ def test_ls_log_show_json(capsys: pytest.CaptureFixture[str], db: str, fixtures_
     assert status == 0 and "dense@1" in out and "collections" in out
 
 
-def test_checkout_writes_identical_bytes_and_debug(capsys: pytest.CaptureFixture[str], db: str,
-                                                   fixtures_dir: Path, tmp_path: Path) -> None:
+def test_checkout_writes_identical_bytes_and_debug(
+    capsys: pytest.CaptureFixture[str], db: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
     run(capsys, "--db", db, "ingest", str(fixtures_dir / "dense.meta"), "--name", "dense")
     target = tmp_path / "out" / "dense.meta"
     status, out, _ = run(capsys, "--db", db, "checkout", "dense", "-o", str(target))
@@ -70,11 +87,13 @@ def test_checkout_writes_identical_bytes_and_debug(capsys: pytest.CaptureFixture
     assert out.split() == [str(target), str(tmp_path / "out" / "dense.debug")]
     assert target.read_bytes() == (fixtures_dir / "dense.meta").read_bytes()
     assert (tmp_path / "out" / "dense.debug").read_bytes() == io.serialize(
-        io.read_debug_info(fixtures_dir / "dense.debug"))
+        io.read_debug_info(fixtures_dir / "dense.debug")
+    )
     text = tmp_path / "dense.meta.txt"
     run(capsys, "--db", db, "checkout", "dense", "-o", str(text), "--as-text", "--no-debug")
-    assert text.read_bytes() == io.serialize(io.read_meta_graph(fixtures_dir / "dense.meta"),
-                                             as_text=True)
+    assert text.read_bytes() == io.serialize(
+        io.read_meta_graph(fixtures_dir / "dense.meta"), as_text=True
+    )
     assert not (tmp_path / "dense.meta.debug").exists()
 
 
@@ -89,8 +108,9 @@ def test_checkout_writes_identical_bytes_and_debug(capsys: pytest.CaptureFixture
         (["db", "downgrade", "nosuchrev"], "nosuchrev"),
     ],
 )
-def test_errors_are_one_line_and_exit_1(capsys: pytest.CaptureFixture[str], db: str,
-                                        fixtures_dir: Path, argv: list[str], needle: str) -> None:
+def test_errors_are_one_line_and_exit_1(
+    capsys: pytest.CaptureFixture[str], db: str, fixtures_dir: Path, argv: list[str], needle: str
+) -> None:
     argv = [str(fixtures_dir / "empty.meta") if a == "__FIXTURE__" else a for a in argv]
     status, out, err = run(capsys, "--db", db, *argv)
     assert status == 1
@@ -116,9 +136,20 @@ def test_db_current_and_upgrade(capsys: pytest.CaptureFixture[str], tmp_path: Pa
 
 def test_console_script_and_piped_output_has_no_progress_bar(db: str, fixtures_dir: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "mgstore.cli", "--db", db, "ingest",
-         str(fixtures_dir / "dense.meta"), "--name", "dense"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "mgstore.cli",
+            "--db",
+            db,
+            "ingest",
+            str(fixtures_dir / "dense.meta"),
+            "--name",
+            "dense",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout.splitlines()[-1] == "dense@1"
     assert result.stderr == ""
@@ -126,14 +157,26 @@ def test_console_script_and_piped_output_has_no_progress_bar(db: str, fixtures_d
 
 def test_query_and_scopes(capsys: pytest.CaptureFixture[str], db: str, fixtures_dir: Path) -> None:
     run(capsys, "--db", db, "ingest", str(fixtures_dir / "dense.meta"), "--name", "dense")
-    status, out, _ = run(capsys, "--db", db, "query", "dense", "--scope", "tower_1/",
-                         "--strict-scope", "--op-type", "VariableV2", "--json")
+    status, out, _ = run(
+        capsys,
+        "--db",
+        db,
+        "query",
+        "dense",
+        "--scope",
+        "tower_1/",
+        "--strict-scope",
+        "--op-type",
+        "VariableV2",
+        "--json",
+    )
     nodes = json.loads(out)
     assert status == 0 and nodes
     assert all(n["name"].startswith("tower_1/") and n["op"] == "VariableV2" for n in nodes)
     with Store(db) as store:
-        expected = list(store.query("dense", scope="tower_1/", strict_scope=True,
-                                    op_type="VariableV2"))
+        expected = list(
+            store.query("dense", scope="tower_1/", strict_scope=True, op_type="VariableV2")
+        )
     assert [n["name"] for n in nodes] == expected
     _, out, _ = run(capsys, "--db", db, "scopes", "dense", "--depth", "1", "--json")
     tree = {row["scope"]: row["nodes"] for row in json.loads(out)}

@@ -166,8 +166,10 @@ def test_other_postgresql_drivers_take_inserts(
         assert copies == ["packs"]
         monkeypatch.setattr(store.engine.dialect, "driver", "psycopg2")
         columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
-        _insert(store, bulk_rows("postgresql", N, columns, constants={"graph_id": 1,
-                                                                      "first_version": 1}))
+        _insert(
+            store,
+            bulk_rows("postgresql", N, columns, constants={"graph_id": 1, "first_version": 1}),
+        )
         assert copies == ["packs"] and len(_rows(store, N)) == 1
 
 
@@ -199,15 +201,18 @@ def test_nul_characters_arrive_whole(store: Store) -> None:
 INTEGERS = st.one_of(
     st.lists(st.integers(0, 9), min_size=1, max_size=30),
     st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=30),
-    st.builds(lambda n, first: list(range(first, first + n)), st.integers(1, 30),
-              st.integers(-5, 2**40)),  # fmt: skip
+    st.builds(
+        lambda n, first: list(range(first, first + n)), st.integers(1, 30), st.integers(-5, 2**40)
+    ),  # fmt: skip
     st.builds(lambda n, v: [v] * n, st.integers(1, 30), st.integers(-(2**40), 2**40)),
 )
 TEXTS = st.one_of(
     st.lists(TEXT, min_size=1, max_size=30),
-    st.builds(lambda picks, pool: [pool[i % len(pool)] for i in picks],
-              st.lists(st.integers(0, 3), min_size=8, max_size=30),
-              st.lists(TEXT, min_size=1, max_size=2)),  # fmt: skip
+    st.builds(
+        lambda picks, pool: [pool[i % len(pool)] for i in picks],
+        st.lists(st.integers(0, 3), min_size=8, max_size=30),
+        st.lists(TEXT, min_size=1, max_size=2),
+    ),  # fmt: skip
 )
 
 
@@ -223,12 +228,15 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
         _graph_and_pack(store)
 
         # Each form once for certain, whatever the random examples draw.
-        @example([[1, 22, 3], [5]], [f"n{i}" * i for i in range(8)], ["p", "q"], [b"a", b"bb"],
-                 False)  # sequence, driver, text_dict, text, constant, integer, bytes_dict
-        @example([[-1, 2**40], [7, 8]], ["aa", "bb", "cc", "dd"], ["ab", "cd", "ef", "gh"], [b""],
-                 True)  # text_fixed, bytes_fixed
-        @example([[0], [0]], ["a", "b", "c", "d"], ["x", "y", "z", "w"],
-                 [b"", b"a", b"bc", b"d"], False)  # bytes
+        @example(
+            [[1, 22, 3], [5]], [f"n{i}" * i for i in range(8)], ["p", "q"], [b"a", b"bb"], False
+        )  # sequence, driver, text_dict, text, constant, integer, bytes_dict
+        @example(
+            [[-1, 2**40], [7, 8]], ["aa", "bb", "cc", "dd"], ["ab", "cd", "ef", "gh"], [b""], True
+        )  # text_fixed, bytes_fixed
+        @example(
+            [[0], [0]], ["a", "b", "c", "d"], ["x", "y", "z", "w"], [b"", b"a", b"bc", b"d"], False
+        )  # bytes
         @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
         @given(st.lists(INTEGERS, min_size=2, max_size=2), TEXTS, TEXTS, st.lists(
             st.binary(max_size=8), min_size=1, max_size=30), st.booleans())  # fmt: skip

@@ -96,9 +96,7 @@ def test_an_empty_database(db_url: str, engine: Engine) -> None:
         assert tables(engine) == set()
 
 
-def test_an_unknown_revision_was_written_by_a_newer_mgstore(
-    db_url: str, engine: Engine
-) -> None:
+def test_an_unknown_revision_was_written_by_a_newer_mgstore(db_url: str, engine: Engine) -> None:
     migrate.upgrade(engine)
     set_revision(engine, "ffffffffffff")
     with pytest.raises(SchemaError) as raised:
@@ -114,9 +112,7 @@ def test_an_unknown_revision_was_written_by_a_newer_mgstore(
 def newer_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The migration scripts plus one newer revision: the database at today's head is older."""
     scripts = tmp_path / "migrations"
-    shutil.copytree(
-        migrate.migrations_dir(), scripts, ignore=shutil.ignore_patterns("__pycache__")
-    )
+    shutil.copytree(migrate.migrations_dir(), scripts, ignore=shutil.ignore_patterns("__pycache__"))
     old_head = migrate.head()
     (scripts / "versions" / "9999_next.py").write_text(
         f'''"""A revision from the future."""

@@ -51,8 +51,10 @@ def test_wrong_message_types_raise_tensorflows_type_error(
     with pytest.raises(TypeError) as info:
         mgstore.export_meta_graph(graph=tiny(), **{argument: value})
     assert isinstance(info.value, ArgumentTypeError)
-    assert str(info.value).replace("<class 'mgstore.proto.", "<class '").startswith(
-        message.split(" Received")[0]
+    assert (
+        str(info.value)
+        .replace("<class 'mgstore.proto.", "<class '")
+        .startswith(message.split(" Received")[0])
     )
 
 

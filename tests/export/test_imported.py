@@ -160,5 +160,10 @@ def test_full_exports_from_stored_bytes_equal_the_message(
 
 #: Graphs whose full export needs their nodes: path P rewrites inputs (perturbed graphs), or
 #: a call op's function is followed for stripped_op_list (TF2 graphs).
-HOLLOW_REFUSED = {"control_flow.meta~perturbed", "dense.meta~perturbed",
-                  "functions.meta~perturbed", "functions.meta", "saved_model_tf2[serve]"}
+HOLLOW_REFUSED = {
+    "control_flow.meta~perturbed",
+    "dense.meta~perturbed",
+    "functions.meta~perturbed",
+    "functions.meta",
+    "saved_model_tf2[serve]",
+}

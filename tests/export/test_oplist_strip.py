@@ -278,8 +278,6 @@ def test_tensor_default_compared_by_value() -> None:
 # Live: TensorFlow's export against these functions
 
 
-
-
 FIXTURE_GRAPHS = fixture_graphs()
 
 

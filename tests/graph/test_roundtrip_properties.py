@@ -569,9 +569,9 @@ def test_pack_locations_is_compact_for_consecutive_nodes() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    st.lists(
-        st.tuples(st.integers(1, 4), st.integers(0, 50), st.integers(1, 30)), max_size=40
-    ).map(lambda xs: [(p, o * 10, n) for p, o, n in xs])
+    st.lists(st.tuples(st.integers(1, 4), st.integers(0, 50), st.integers(1, 30)), max_size=40).map(
+        lambda xs: [(p, o * 10, n) for p, o, n in xs]
+    )
 )
 def test_runs_cover_exactly_the_locations(locations: list[tuple[int, int, int]]) -> None:
     """Merged runs select the same bytes, in the same order, as one slice per location."""
@@ -583,8 +583,13 @@ def test_runs_cover_exactly_the_locations(locations: list[tuple[int, int, int]])
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(1, 5), st.integers(0, 400), st.integers(1, 30)),
-                max_size=40, unique_by=lambda t: (t[0], t[1])))
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 5), st.integers(0, 400), st.integers(1, 30)),
+        max_size=40,
+        unique_by=lambda t: (t[0], t[1]),
+    )
+)
 def test_positions_of_wanted_locations(locations: list[tuple[int, int, int]]) -> None:
     packed = wire.pack_locations(locations)
     every = {(p, o): i for i, (p, o, _) in enumerate(locations)}

@@ -72,7 +72,11 @@ def meta(worker: int, i: int) -> Any:
 
 
 def run_workers(
-    url: str, name: str, tmp_path: Path, workers: int = WORKERS, count: int = GRAPHS_EACH,
+    url: str,
+    name: str,
+    tmp_path: Path,
+    workers: int = WORKERS,
+    count: int = GRAPHS_EACH,
     script: str = WORKER,
 ) -> list[Any]:
     """Start the workers, release them together, and return what each ingested."""

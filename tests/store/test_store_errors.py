@@ -55,8 +55,14 @@ def test_unknown_name_suggests_names_nearby(store: Store, small_meta: SmallMeta)
     assert "'dens'" in message
     assert "did you mean" in message and "dense" in message and "densenet" in message
 
-    for call in (store.checkout, store.checkout_bytes, store.debug_info, store.graph,
-                 store.summary, store.versions):
+    for call in (
+        store.checkout,
+        store.checkout_bytes,
+        store.debug_info,
+        store.graph,
+        store.summary,
+        store.versions,
+    ):
         with pytest.raises(NotFoundError, match="did you mean: .*resnet"):
             call("resnett")
     with pytest.raises(NotFoundError, match="graphs here: dense, densenet, resnet"):
@@ -106,9 +112,7 @@ def test_unknown_and_too_short_hash_prefixes(store: Store, small_meta: SmallMeta
         store.version(digest[:6] + "%")  # LIKE wildcards are not wildcards here
 
 
-def test_shared_content_makes_a_hash_prefix_ambiguous(
-    store: Store, small_meta: SmallMeta
-) -> None:
+def test_shared_content_makes_a_hash_prefix_ambiguous(store: Store, small_meta: SmallMeta) -> None:
     a = store.ingest(small_meta("x"), "alpha")
     b = store.ingest(small_meta("x"), "beta")
     assert a.content_hash == b.content_hash
@@ -140,9 +144,7 @@ def test_distinct_hashes_sharing_a_prefix_are_ambiguous(
 
     with pytest.raises(AmbiguousRefError, match="one@1.*two@1|two@1.*one@1"):
         store.version(one.content_hash[:4])
-    longer = next(
-        n for n in range(5, 64) if one.content_hash[:n] != two.content_hash[:n]
-    )
+    longer = next(n for n in range(5, 64) if one.content_hash[:n] != two.content_hash[:n])
     assert store.version(one.content_hash[:longer]) == one
     assert store.version(two.content_hash[:longer]) == two
 
@@ -242,12 +244,8 @@ def test_paths_that_hold_no_graph(
     assert dump(store) == before
 
 
-@pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file"
-)
-def test_unreadable_file(
-    store: Store, tmp_path: Path, fixtures_dir: Path, dump: Dump
-) -> None:
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(store: Store, tmp_path: Path, fixtures_dir: Path, dump: Dump) -> None:
     path = tmp_path / "locked.meta"
     path.write_bytes((fixtures_dir / "noop.meta.txt").read_bytes())
     path.chmod(0)
@@ -260,9 +258,7 @@ def test_unreadable_file(
     assert dump(store) == before
 
 
-def test_saved_model_tags_that_match_nothing(
-    store: Store, fixtures_dir: Path, dump: Dump
-) -> None:
+def test_saved_model_tags_that_match_nothing(store: Store, fixtures_dir: Path, dump: Dump) -> None:
     before = dump(store)
     path = fixtures_dir / "saved_model"
     for tags in (["nope"], ["serve", "train"], []):

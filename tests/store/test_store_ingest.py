@@ -25,6 +25,7 @@ def stored_parts(counts: dict[str, int]) -> int:
     """Rows that hold serialized content: ``blobs``, and ``packs`` of NodeDefs where there are."""
     return counts["blobs"] + counts.get("packs", 0)
 
+
 # Every graph fixture, with the SavedModel tag set that picks one MetaGraphDef where needed.
 FIXTURES: list[tuple[str, tuple[str, ...] | None]] = [
     ("dense.meta", None),
@@ -183,9 +184,7 @@ def test_numbering_is_per_name(store: Store, small_meta: Callable[..., Any]) -> 
     assert [v.number for v in store.versions("b")] == [2, 1]
 
 
-def test_a_b_a_makes_three_versions(
-    store: Store, fixtures_dir: Path, counts: Counts
-) -> None:
+def test_a_b_a_makes_three_versions(store: Store, fixtures_dir: Path, counts: Counts) -> None:
     a = fixtures_dir / "control_flow.meta"
     b = fixtures_dir / "functions.meta"
     infos = [store.ingest(a, "g"), store.ingest(b, "g"), store.ingest(a, "g")]
@@ -440,9 +439,7 @@ def test_summary_of_dense(store: Store, fixtures_dir: Path) -> None:
     assert summary.to_dict()["version"]["ref"] == "dense@1"
 
 
-def test_summary_of_an_old_version_and_of_functions(
-    store: Store, fixtures_dir: Path
-) -> None:
+def test_summary_of_an_old_version_and_of_functions(store: Store, fixtures_dir: Path) -> None:
     store.ingest(fixtures_dir / "functions.meta", "g")
     store.ingest(fixtures_dir / "empty.meta", "g")
     old = store.summary("g@1")
