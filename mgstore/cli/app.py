@@ -1,0 +1,46 @@
+"""``mgstore``'s entry point: build the parser from the command modules and run one command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mgstore.cli import audit, query, schema, versions
+from mgstore.cli.base import DB_HELP, Commands, Handler
+from mgstore.errors import MgstoreError
+
+#: The command modules, in the order their commands appear in ``mgstore --help``.
+MODULES = (versions, query, audit, schema)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``mgstore`` command; the exit status."""
+    args = build_parser().parse_args(argv)
+    args.db = getattr(args, "db_here", None) or args.db  # --db before or after the command
+    try:
+        handler: Handler = args.handler
+        return handler(args)
+    except MgstoreError as error:
+        print(f"mgstore: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("mgstore: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole ``mgstore`` parser, every command module's commands registered."""
+    parser = argparse.ArgumentParser(
+        prog="mgstore",
+        description="A versioned, SQL-backed store for TensorFlow graphs.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  mgstore ingest model.meta --name resnet\n  mgstore log resnet",
+    )
+    parser.add_argument("--db", metavar="URL", default=None, help=DB_HELP)
+    commands = Commands(parser)
+    for module in MODULES:
+        module.register(commands)
+    return parser

@@ -1,0 +1,39 @@
+"""Commands of the database schema: db upgrade, db downgrade, db current."""
+
+from __future__ import annotations
+
+import argparse
+
+from mgstore.cli.base import Commands
+from mgstore.cli.output import print_json
+from mgstore.db import migrate
+
+
+def register(commands: Commands) -> None:
+    group = commands.group("db", "manage the database schema", "mgstore db upgrade")
+    sub = commands.action(group, "upgrade", upgrade, "migrate to the newest schema")
+    sub.add_argument("revision", nargs="?", default="head")
+    sub = commands.action(group, "downgrade", downgrade, "migrate down to REVISION")
+    sub.add_argument("revision", help="a revision id, -1 for one step, or base")
+    commands.action(group, "current", current, "print the revision", True)
+
+
+def upgrade(args: argparse.Namespace) -> int:
+    print(f"database at revision {migrate.upgrade_database(args.db, args.revision)}")
+    return 0
+
+
+def downgrade(args: argparse.Namespace) -> int:
+    print(f"database at revision {migrate.downgrade_database(args.db, args.revision) or 'base'}")
+    return 0
+
+
+def current(args: argparse.Namespace) -> int:
+    revision = migrate.database_revision(args.db)
+    head = migrate.head()
+    if args.json:
+        print_json({"current": revision, "head": head})
+    else:
+        state = "up to date" if revision == head else f"this mgstore needs {head}"
+        print(f"{revision or 'none'} ({state})")
+    return 0

@@ -1,0 +1,172 @@
+"""Commands that store and read versions: ingest, ls, log, show, checkout, scopes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from mgstore.cli.base import REF_HELP, Commands
+from mgstore.cli.output import (
+    parse_tags,
+    print_json,
+    print_summary,
+    print_table,
+    progress_bar,
+    size,
+    timestamp,
+)
+from mgstore.store import Store
+
+
+def register(commands: Commands) -> None:
+    sub = commands.add(
+        "ingest",
+        ingest,
+        "store a graph file as the next version of a name",
+        "mgstore ingest model.meta --name resnet --tag stage=dev",
+        [commands.data],
+    )
+    sub.add_argument("path", help="MetaGraphDef/GraphDef file (binary or text) or SavedModel dir")
+    sub.add_argument("--name", required=True, help="the graph's name")
+    sub.add_argument("--message", help="a note kept with the version")
+    sub.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a tag kept with the version (repeatable)",
+    )
+    sub.add_argument(
+        "--saved-model-tags",
+        metavar="TAG[,TAG]",
+        help="the tag set that picks a SavedModel's MetaGraphDef",
+    )
+
+    commands.add("ls", ls, "list the stored graphs", "mgstore ls --json", [commands.data])
+
+    sub = commands.add(
+        "log", log, "list a graph's versions, newest first", "mgstore log resnet", [commands.data]
+    )
+    sub.add_argument("name")
+
+    sub = commands.add(
+        "show",
+        show,
+        "summarize a version: nodes, ops, scopes, collections",
+        "mgstore show resnet@2",
+        [commands.data],
+    )
+    sub.add_argument("ref", help=REF_HELP)
+
+    sub = commands.add(
+        "checkout",
+        checkout,
+        "write a version's MetaGraphDef exactly as ingested",
+        "mgstore checkout resnet@2 -o resnet.meta",
+    )
+    sub.add_argument("ref", help=REF_HELP)
+    sub.add_argument("-o", "--output", required=True, help="the file to write")
+    sub.add_argument("--as-text", action="store_true", help="write the text format")
+    sub.add_argument(
+        "--no-debug",
+        action="store_true",
+        help="do not write the stored debug info beside the file (<stem>.debug)",
+    )
+
+    sub = commands.add(
+        "scopes",
+        scopes,
+        "list a version's name scopes with node counts",
+        "mgstore scopes resnet --depth 2",
+        [commands.data],
+    )
+    sub.add_argument("ref", help=REF_HELP)
+    sub.add_argument("--depth", type=int, help="levels of the scope tree to show")
+
+
+def ingest(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        version = store.ingest(
+            args.path,
+            args.name,
+            message=args.message,
+            tags=parse_tags(args.tag),
+            saved_model_tags=args.saved_model_tags.split(",") if args.saved_model_tags else None,
+            progress=progress_bar(sys.stderr),
+        )
+    if args.json:
+        print_json(version.to_dict())
+    else:
+        print(f"{version.content_hash[:12]}  {version.node_count} nodes, {size(version.size)}")
+        print(version.ref)
+    return 0
+
+
+def ls(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        graphs = store.graphs()
+    if args.json:
+        print_json([g.to_dict() for g in graphs])
+    else:
+        print_table(
+            ["NAME", "VERSIONS", "LATEST", "UPDATED"],
+            [
+                [g.name, str(g.versions), f"{g.name}@{g.latest}", timestamp(g.updated_at)]
+                for g in graphs
+            ],
+        )
+    return 0
+
+
+def log(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        versions = store.versions(args.name)
+    if args.json:
+        print_json([v.to_dict() for v in versions])
+    else:
+        print_table(
+            ["REF", "HASH", "NODES", "SIZE", "CREATED", "BY", "MESSAGE"],
+            [
+                [
+                    v.ref,
+                    v.content_hash[:12],
+                    str(v.node_count),
+                    size(v.size),
+                    timestamp(v.created_at),
+                    v.created_by,
+                    v.message or "",
+                ]
+                for v in versions
+            ],
+        )
+    return 0
+
+
+def show(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        summary = store.summary(args.ref)
+    if args.json:
+        print_json(summary.to_dict())
+    else:
+        print_summary(summary)
+    return 0
+
+
+def checkout(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        written = store.checkout_files(
+            args.ref, args.output, as_text=args.as_text, debug=not args.no_debug
+        )
+    for path in written:
+        print(path)
+    return 0
+
+
+def scopes(args: argparse.Namespace) -> int:
+    with Store(args.db) as store:
+        tree = store.scopes(args.ref, depth=args.depth)
+    if args.json:
+        print_json([{"scope": scope, "nodes": count} for scope, count in tree])
+    else:
+        print_table(["SCOPE", "NODES"], [[scope, str(count)] for scope, count in tree])
+    return 0
