@@ -19,11 +19,47 @@ def test_readme_starts_with_the_two_commands() -> None:
     assert "pytest" in tests
 
 
-def test_ci_runs_the_readme_test_command_verbatim() -> None:
-    tests = _commands()[1]
-    ci = (ROOT / ".ci" / "run").read_text()
-    assert tests in ci.splitlines()
-    assert "MGSTORE_REQUIRE=tf,postgres,protoc" in ci
+def _ci() -> str:
+    return (ROOT / ".ci" / "run").read_text()
+
+
+def _fresh_clone_runs(ci: str) -> list[str]:
+    """The commands .ci/run gives to ``in_fresh_clone``, each as written there."""
+    return re.findall(r'^\s*(?:[A-Z_]+=\S+ \\\n\s*)?in_fresh_clone "([^"]+)"$', ci, flags=re.M)
+
+
+def test_ci_runs_the_readme_commands_verbatim_in_fresh_clones() -> None:
+    """Both README commands run as written, the tests with a PostgreSQL server and without."""
+    main_job, tests = _commands()[:2]
+    runs = _fresh_clone_runs(_ci())
+    assert runs.count(tests) == 2
+    assert runs.count(main_job) == 1
+
+
+def test_ci_runs_the_readme_commands_only_where_they_built_everything() -> None:
+    """A README command runs only through ``in_fresh_clone``: a new directory holding a clone and
+    nothing else, so nothing installed before (TensorFlow, NumPy, another venv) can help it."""
+    ci = _ci()
+    main_job, tests = _commands()[:2]
+    for command in (main_job, tests):
+        assert ci.count(command) == _fresh_clone_runs(ci).count(command), command
+    body = re.search(r"^in_fresh_clone\(\) \{\n(.*?)^\}", ci, flags=re.M | re.S)
+    assert body is not None, "in_fresh_clone is not defined in .ci/run"
+    lines = [line.strip() for line in body.group(1).splitlines()]
+    assert lines == [
+        "local dir",
+        "dir=$(mktemp -d)",
+        'git clone -q "$root" "$dir/mgstore"',
+        '(cd "$dir/mgstore" && bash -euo pipefail -c "$1")',
+        'rm -rf "$dir"',
+    ]
+    # no capability is required globally: the newcomer's runs skip what they lack
+    assert "unset MGSTORE_REQUIRE" in ci
+    assert not re.search(r"^export MGSTORE_REQUIRE", ci, flags=re.M)
+
+
+def test_ci_requires_every_capability_in_the_full_run() -> None:
+    assert re.search(r"^MGSTORE_REQUIRE=tf,postgres,protoc\S* \S+ -m pytest", _ci(), flags=re.M)
 
 
 def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:

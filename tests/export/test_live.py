@@ -21,7 +21,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from fixture_catalog import fixture_graphs
 
@@ -29,9 +28,24 @@ from mgstore.proto import MetaGraphDef
 
 pytestmark = pytest.mark.tf
 
-X_TRAIN = np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4)
-Y_TRAIN = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
-X_EVAL = np.array([[0.5, -0.25, 1.5, 2.0], [-1.0, 0.75, 0.0, 0.3]], dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def np(tf: Any) -> Any:
+    """NumPy, which TensorFlow brings (imported here so the module imports without either)."""
+    import numpy
+
+    return numpy
+
+
+@pytest.fixture(scope="module")
+def batches(np: Any) -> dict[str, Any]:
+    """The training and evaluation inputs."""
+    return {
+        "x_train": np.linspace(-1.0, 1.0, 12, dtype=np.float32).reshape(3, 4),
+        "y_train": np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32),
+        "x_eval": np.array([[0.5, -0.25, 1.5, 2.0], [-1.0, 0.75, 0.0, 0.3]], dtype=np.float32),
+    }
 
 
 def to_tf(tf: Any, message: Any) -> Any:
@@ -67,7 +81,9 @@ def _dense(tf: Any, x: Any, units: int, name: str, relu: bool = True) -> Any:
 
 
 @pytest.fixture(scope="module")
-def trained(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def trained(
+    tf: Any, batches: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
     """Train one step, save, and record what the model computes then and after one more step."""
     v1 = tf.compat.v1
     prefix = str(tmp_path_factory.mktemp("model") / "model")
@@ -81,16 +97,16 @@ def trained(tf: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]
         loss = tf.reduce_mean(tf.square(output - labels), name="loss")
         train = v1.train.MomentumOptimizer(0.05, 0.9).minimize(loss, name="train")
         saver = v1.train.Saver()
-        train_feed = {x: X_TRAIN, labels: Y_TRAIN}
+        train_feed = {x: batches["x_train"], labels: batches["y_train"]}
         with v1.Session(graph=g) as sess:
             sess.run(v1.global_variables_initializer())
             sess.run(train, train_feed)
             saver.save(sess, prefix)  # writes model.meta too
-            inferred = sess.run(output, {x: X_EVAL})
+            inferred = sess.run(output, {x: batches["x_eval"]})
             loss_saved = sess.run(loss, train_feed)
             sess.run(train, train_feed)
             loss_resumed = sess.run(loss, train_feed)
-            inferred_resumed = sess.run(output, {x: X_EVAL})
+            inferred_resumed = sess.run(output, {x: batches["x_eval"]})
     assert loss_resumed != loss_saved
     return {
         "prefix": prefix,
@@ -117,7 +133,13 @@ def stored_meta(tf: Any, trained: dict[str, Any]) -> Any:
 
 
 def test_scoped_export_infers_as_the_original(
-    tf: Any, store: Any, model_ref: str, trained: dict[str, Any], tmp_path: Path
+    tf: Any,
+    np: Any,
+    batches: dict[str, Any],
+    store: Any,
+    model_ref: str,
+    trained: dict[str, Any],
+    tmp_path: Path,
 ) -> None:
     v1 = tf.compat.v1
     path = tmp_path / "tower.meta"
@@ -138,14 +160,14 @@ def test_scoped_export_infers_as_the_original(
         assert sorted(var_list) == trained["checkpoint_names"]
         with v1.Session(graph=g) as sess:
             v1.train.Saver(var_list).restore(sess, trained["prefix"])
-            inferred = sess.run("output:0", {x: X_EVAL})
+            inferred = sess.run("output:0", {x: batches["x_eval"]})
     assert np.array_equal(inferred, trained["inferred"])
 
 
 @pytest.mark.parametrize("clear_devices", [False, True], ids=["plain", "clear_devices"])
 def test_full_export_infers_and_resumes_training(
-    tf: Any, store: Any, model_ref: str, trained: dict[str, Any], tmp_path: Path,
-    clear_devices: bool,
+    tf: Any, np: Any, batches: dict[str, Any], store: Any, model_ref: str,
+    trained: dict[str, Any], tmp_path: Path, clear_devices: bool,
 ) -> None:  # fmt: skip
     v1 = tf.compat.v1
     path = tmp_path / "full.meta"
@@ -167,14 +189,14 @@ def test_full_export_infers_and_resumes_training(
         assert all(op.device == "" for op in g.get_operations()) == clear_devices
         (train,) = g.get_collection(v1.GraphKeys.TRAIN_OP)
         assert train.name == "train"
-        feed = {"x:0": X_TRAIN, "labels:0": Y_TRAIN}
+        feed = {"x:0": batches["x_train"], "labels:0": batches["y_train"]}
         with v1.Session(graph=g) as sess:
             saver.restore(sess, trained["prefix"])
-            inferred = sess.run("tower/output:0", {"x:0": X_EVAL})
+            inferred = sess.run("tower/output:0", {"x:0": batches["x_eval"]})
             loss_saved = sess.run("loss:0", feed)
             sess.run(train, feed)
             loss_resumed = sess.run("loss:0", feed)
-            inferred_resumed = sess.run("tower/output:0", {"x:0": X_EVAL})
+            inferred_resumed = sess.run("tower/output:0", {"x:0": batches["x_eval"]})
     assert np.array_equal(inferred, trained["inferred"])
     assert loss_saved == trained["loss_saved"]
     assert loss_resumed != loss_saved
