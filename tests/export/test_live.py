@@ -29,7 +29,6 @@ from mgstore.proto import MetaGraphDef
 pytestmark = pytest.mark.tf
 
 
-
 @pytest.fixture(scope="module")
 def np(tf: Any) -> Any:
     """NumPy, which TensorFlow brings (imported here so the module imports without either)."""
