@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InvalidGraphError
+from mgstore.export.function_order import library_order
 from mgstore.proto import (
     AttrValue,
     DataType,
@@ -491,17 +492,19 @@ def path_r_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | N
 
 
 def path_p_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | None:
-    """``E.graph_def.library`` of path P, in S's order (spec 2.9; TF's own is a hash order).
+    """``E.graph_def.library`` of path P, in the order of TensorFlow's C++ function tables.
 
-    None (absent) without functions; duplicate functions and gradients appear once;
+    The functions and the gradients in the iteration order of TensorFlow's function tables
+    after the import (:func:`mgstore.export.function_order.library_order`). None (absent)
+    without functions; duplicate functions and gradients appear once;
     ``registered_gradients`` are dropped. Raises where TensorFlow's export fails with a
     KeyError: functions that Python never registered (cyclic gradients).
     """
-    registered = {f.signature.name for f in path_r_library_order(library)}
-    if library is None or not registered:
+    taken = path_r_library_order(library)
+    if library is None or not taken:
         return None
-    out = FunctionDefLibrary()
-    seen: set[str] = set()
+    registered = {f.signature.name for f in taken}
+    first: dict[str, FunctionDef] = {}
     for fdef in library.function:
         name = fdef.signature.name
         if name not in registered:
@@ -509,12 +512,18 @@ def path_p_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | N
                 f"function '{name}' is only reachable through cyclic gradients: TensorFlow "
                 f"2.21's export without options fails on it (KeyError: '{name}')"
             )
-        if name not in seen:
-            seen.add(name)
-            out.function.add().CopyFrom(fdef)
-    pairs = dict.fromkeys((g.function_name, g.gradient_func) for g in library.gradient)
-    for function_name, gradient_func in pairs:
-        out.gradient.add(function_name=function_name, gradient_func=gradient_func)
+        first.setdefault(name, fdef)
+    grads = {g.function_name: g.gradient_func for g in library.gradient}
+    functions, gradients = library_order(
+        (f.signature.name for f in library.function),
+        (g.function_name for g in library.gradient),
+        [f.signature.name for f in taken if f.signature.name in grads],
+    )
+    out = FunctionDefLibrary()
+    for name in functions:
+        out.function.add().CopyFrom(first[name])
+    for name in gradients:
+        out.gradient.add(function_name=name, gradient_func=grads[name])
     return out
 
 

@@ -333,8 +333,10 @@ def test_spec_library_order() -> None:
     r = nz.path_r_library(lib)
     assert r is not None and [f.signature.name for f in r.function] == expected
     assert [(g.function_name, g.gradient_func) for g in r.gradient] == [("f07", "my_grad")]
-    p = nz.path_p_library(lib)
-    assert p is not None and [f.signature.name for f in p.function] == SPEC_LIBRARY
+    p = nz.path_p_library(lib)  # TensorFlow 2.21's order: its C++ tables' (function_order)
+    assert p is not None and [f.signature.name for f in p.function] == [
+        "f10", "f01", "f07", "f11", "my_grad", "f02", "f08", "f05", "f09", "f03", "f00", "f06",
+        "f04"]  # fmt: skip
 
 
 @pytest.mark.parametrize(
