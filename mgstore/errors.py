@@ -8,6 +8,7 @@
     │   ├── FormatError                          bytes or text that are not the expected message
     │   ├── AmbiguousInputError                  e.g. a SavedModel whose tag sets need choosing
     │   ├── InvalidGraphError                    a graph mgstore cannot represent or export
+    │   │   └── UnregisteredOpError              an op TensorFlow 2.21 does not register
     │   └── UnsafePathError                      a path that escapes where it must stay
     ├── ArgumentTypeError (TypeError)            an argument of the wrong type
     ├── OutputError (OSError)                    a file could not be written; nothing was left
@@ -48,6 +49,12 @@ class AmbiguousInputError(InputError):
 
 class InvalidGraphError(InputError):
     """A graph that mgstore cannot represent or export (duplicate names, malformed inputs...)."""
+
+
+class UnregisteredOpError(InvalidGraphError):
+    """An op that TensorFlow 2.21 does not register, met where its import looks (a graph
+    node, or the body of a function that a node calls): TensorFlow's ``NotFoundError``, with
+    its message."""
 
 
 class UnsafePathError(InputError):

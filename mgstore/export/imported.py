@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from mgstore import wire
 from mgstore.export import normalize as nz
+from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
 from mgstore.export.registry import load_registry
 from mgstore.proto import (
     FunctionDefLibrary,
@@ -93,15 +94,16 @@ def import_meta_graph(
     stored = list(graph_def.node)
     order = nz.import_order(stored, versions=graph_def.versions)
     # 4. the function library
-    library_r = nz.path_r_library(library)
+    library_r = nz.path_r_library(library, registry)
     functions = {f.signature.name: f.signature for f in (library_r.function if library_r else ())}
+    bodies = BodyChecker(registry, library, graph_def.versions)
     # 5. registered ops and stored shapes, in import order
     producer_ops = (
         meta_graph.meta_info_def.stripped_op_list
         if meta_graph.meta_info_def.HasField("stripped_op_list")
         else None
     )
-    attrs = _AttrNormalizer(registry, producer_ops, functions, graph_def.versions)
+    attrs = _AttrNormalizer(registry, producer_ops, functions, graph_def.versions, bodies)
     nodes = [stored[i] for i in order]
     changed = [pos for pos, node in enumerate(nodes) if attrs.normalize(node)]
     # 6. devices and colocation, then collections
@@ -235,7 +237,7 @@ class ImportForm:
 
 
 #: Bumped whenever import normalisation changes, so that stored forms are recomputed.
-FORM_VERSION = 4
+FORM_VERSION = 5
 
 
 def _pack(values: Sequence[int]) -> str:
@@ -268,7 +270,8 @@ def num_outputs(node: NodeDef, op_def: OpDef) -> int | None:
 
 class _AttrNormalizer:
     """The importer's attr changes (:class:`~mgstore.export.normalize.AttrNormalizer`) plus
-    the ``_output_shapes`` an export adds (2.4), in place; unregistered ops fail, as in TF."""
+    the ``_output_shapes`` an export adds (2.4), in place; unregistered ops fail, as in TF,
+    in a node or in the body of a function it calls."""
 
     def __init__(
         self,
@@ -276,8 +279,10 @@ class _AttrNormalizer:
         producer_ops: OpList | None,
         functions: Mapping[str, OpDef],
         versions: VersionDef,
+        bodies: BodyChecker,
     ) -> None:
         self.attrs = nz.AttrNormalizer(registry, producer_ops)
+        self.bodies = bodies
         self.registry = registry
         self.functions = functions
         self.versions = versions
@@ -289,6 +294,7 @@ class _AttrNormalizer:
         if info is None:
             info = self.ops[node.op] = self._op_info(node)
         op_def, static_outputs = info
+        self.bodies.check_node(node)
         changed = self.attrs.normalize(node)
         outputs = static_outputs if static_outputs is not None else num_outputs(node, op_def)
         shapes = node.attr.get(_OUTPUT_SHAPES)
@@ -308,11 +314,7 @@ class _AttrNormalizer:
     def _op_info(self, node: NodeDef) -> tuple[OpDef, int | None]:
         op_def = self.registry.get(node.op) or self.functions.get(node.op)
         if op_def is None:
-            raise nz.import_error(
-                f"Op type not registered '{node.op}' in TensorFlow 2.21 (node '{node.name}'): "
-                "TensorFlow's import fails with NotFoundError",
-                self.versions,
-            )
+            raise unregistered_op_error(node.op, self.versions)
         dynamic = any(a.number_attr or a.type_list_attr for a in op_def.output_arg)
         return op_def, None if dynamic else len(op_def.output_arg)
 

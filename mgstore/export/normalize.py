@@ -29,7 +29,7 @@ from __future__ import annotations
 import functools
 import heapq
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 
 from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InvalidGraphError
@@ -59,8 +59,12 @@ _DEVICE_TYPES = frozenset({"CPU", "GPU", "TPU", "CUSTOM", "EPU"})
 # Errors, tensor names
 
 
-def import_error(message: str, versions: VersionDef | None = None) -> InvalidGraphError:
-    """The error TensorFlow's graph import raises (2.14), as an InvalidGraphError.
+def import_error(
+    message: str,
+    versions: VersionDef | None = None,
+    kind: type[InvalidGraphError] = InvalidGraphError,
+) -> InvalidGraphError:
+    """The error TensorFlow's graph import raises (2.14), as an InvalidGraphError (``kind``).
 
     ``versions`` is ``S.graph_def.versions``: when its producer is more than 21 above 2474,
     TensorFlow wraps every C++ import error (not the version checks) in a long note.
@@ -74,7 +78,7 @@ def import_error(message: str, versions: VersionDef | None = None) -> InvalidGra
             "than TensorFlow's forward compatibility guarantee, and might be the root cause for "
             "failing to import the GraphDef."
         )
-    return InvalidGraphError(message)
+    return kind(message)
 
 
 def parse_tensor_name(text: str) -> tuple[str, int]:
@@ -412,7 +416,9 @@ def merged_versions(
 # 2.9 function library
 
 
-def path_r_library_order(library: FunctionDefLibrary | None) -> list[FunctionDef]:
+def path_r_library_order(
+    library: FunctionDefLibrary | None, ops: Container[str] = ()
+) -> list[FunctionDef]:
     """The functions in the order Python registers them at import: path R's order (spec 2.9).
 
     A stack, seeded with the functions that have no gradient (stored order): take the last,
@@ -421,7 +427,7 @@ def path_r_library_order(library: FunctionDefLibrary | None) -> list[FunctionDef
     (gradients and ``registered_gradients`` alone are dropped). Raises TensorFlow's errors:
     C++ (different functions with one name, two gradients for one function), then Python
     (a gradient naming a missing function, only cyclic gradients, an argument type that is
-    no DataType).
+    no DataType). ``ops``: the registered op names, which no function may take.
     """
     if library is None or not library.function:
         return []
@@ -432,6 +438,10 @@ def path_r_library_order(library: FunctionDefLibrary | None) -> list[FunctionDef
             raise InvalidGraphError(
                 f"Cannot add function '{name}' because a different function with the same name "
                 "already exists."
+            )
+        if name not in funcs and name in ops:
+            raise InvalidGraphError(
+                f"Cannot add function '{name}' because an op with the same name already exists."
             )
         funcs[name] = fdef
     func_to_grad: dict[str, str] = {}
@@ -471,12 +481,15 @@ def path_r_library_order(library: FunctionDefLibrary | None) -> list[FunctionDef
     return list(taken.values())
 
 
-def path_r_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | None:
+def path_r_library(
+    library: FunctionDefLibrary | None, ops: Container[str] = ()
+) -> FunctionDefLibrary | None:
     """``E.graph_def.library`` of path R (spec 2.9, 3.2): None (absent) without functions.
 
-    Functions in :func:`path_r_library_order`, each followed in ``gradient`` by its GradientDef.
+    Functions in :func:`path_r_library_order` (``ops`` as there), each followed in
+    ``gradient`` by its GradientDef.
     """
-    functions = path_r_library_order(library)
+    functions = path_r_library_order(library, ops)
     if not functions:
         return None
     assert library is not None
