@@ -8,7 +8,8 @@
     │   ├── FormatError                          bytes or text that are not the expected message
     │   ├── AmbiguousInputError                  e.g. a SavedModel whose tag sets need choosing
     │   ├── InvalidGraphError                    a graph mgstore cannot represent or export
-    │   │   └── UnregisteredOpError              an op TensorFlow 2.21 does not register
+    │   │   ├── UnregisteredOpError              an op TensorFlow 2.21 does not register
+    │   │   └── RemovedOpError                   an op removed at the graph's producer version
     │   └── UnsafePathError                      a path that escapes where it must stay
     ├── ArgumentTypeError (TypeError)            an argument of the wrong type
     ├── OutputError (OSError)                    a file could not be written; nothing was left
@@ -55,6 +56,11 @@ class UnregisteredOpError(InvalidGraphError):
     """An op that TensorFlow 2.21 does not register, met where its import looks (a graph
     node, or the body of a function that a node calls): TensorFlow's ``NotFoundError``, with
     its message."""
+
+
+class RemovedOpError(InvalidGraphError):
+    """An op that TensorFlow removed at or before the producer version of the graph that uses
+    it: TensorFlow's ``UnimplementedError``, with its message."""
 
 
 class UnsafePathError(InputError):

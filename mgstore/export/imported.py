@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mgstore import wire
+from mgstore.errors import RemovedOpError
 from mgstore.export import normalize as nz
 from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
 from mgstore.export.registry import load_registry
@@ -271,7 +272,8 @@ def num_outputs(node: NodeDef, op_def: OpDef) -> int | None:
 class _AttrNormalizer:
     """The importer's attr changes (:class:`~mgstore.export.normalize.AttrNormalizer`) plus
     the ``_output_shapes`` an export adds (2.4), in place; unregistered ops fail, as in TF,
-    in a node or in the body of a function it calls."""
+    in a node or in the body of a function it calls, and so do ops removed at or before the
+    graph's producer version."""
 
     def __init__(
         self,
@@ -315,6 +317,14 @@ class _AttrNormalizer:
         op_def = self.registry.get(node.op) or self.functions.get(node.op)
         if op_def is None:
             raise unregistered_op_error(node.op, self.versions)
+        removed = op_def.deprecation if op_def.HasField("deprecation") else None
+        if removed is not None and self.versions.producer >= removed.version:
+            raise nz.import_error(
+                f"Op {node.op} is not available in GraphDef version {self.versions.producer}. "
+                f"It has been removed in version {removed.version}. {removed.explanation}.",
+                self.versions,
+                RemovedOpError,
+            )
         dynamic = any(a.number_attr or a.type_list_attr for a in op_def.output_arg)
         return op_def, None if dynamic else len(op_def.output_arg)
 
