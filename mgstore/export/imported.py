@@ -20,6 +20,7 @@ from mgstore import wire
 from mgstore.errors import RemovedOpError
 from mgstore.export import normalize as nz
 from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
+from mgstore.export.node_validation import validation_error
 from mgstore.export.registry import load_registry
 from mgstore.proto import (
     FunctionDefLibrary,
@@ -288,45 +289,55 @@ class _AttrNormalizer:
         self.registry = registry
         self.functions = functions
         self.versions = versions
-        self.ops: dict[str, tuple[OpDef, int | None]] = {}  # op def, outputs if static
+        self.ops: dict[str, tuple[OpDef, int | None, bool, str | None]] = {}
 
     def normalize(self, node: NodeDef) -> bool:
-        """Normalise ``node`` in place; whether anything changed."""
+        """Normalise ``node`` in place; whether anything changed. Checks in TensorFlow's
+        order: the op is known, the node valid for its OpDef (defaults added), the op not
+        removed, the stored shapes, then the bodies of the functions the node calls."""
         info = self.ops.get(node.op)
         if info is None:
             info = self.ops[node.op] = self._op_info(node)
-        op_def, static_outputs = info
-        self.bodies.check_node(node)
+        op_def, static_outputs, registered, removed = info
         changed = self.attrs.normalize(node)
+        if registered:
+            problem = validation_error(node, op_def)
+            if problem is not None:
+                raise nz.import_error(problem, self.versions)
+        if removed is not None:
+            raise nz.import_error(removed, self.versions, RemovedOpError)
         outputs = static_outputs if static_outputs is not None else num_outputs(node, op_def)
         shapes = node.attr.get(_OUTPUT_SHAPES)
-        if shapes is None or not nz.is_shape_list(shapes):
-            return changed  # none stored (TensorFlow would infer them), or not shapes: kept
-        if not outputs:
-            del node.attr[_OUTPUT_SHAPES]
-            return True
-        if len(shapes.list.shape) != outputs:
-            raise nz.import_error(
-                f"Node '{node.name}' has {outputs} outputs but the _output_shapes attribute "
-                f"specifies shapes for {len(shapes.list.shape)} outputs",
-                self.versions,
-            )
+        if shapes is not None and nz.is_shape_list(shapes):
+            if not outputs:
+                del node.attr[_OUTPUT_SHAPES]
+                changed = True
+            elif len(shapes.list.shape) != outputs:
+                raise nz.import_error(
+                    f"Node '{node.name}' has {outputs} outputs but the _output_shapes attribute "
+                    f"specifies shapes for {len(shapes.list.shape)} outputs",
+                    self.versions,
+                )
+        # else none stored (TensorFlow would infer them), or not shapes: kept
+        self.bodies.check_node(node)
         return changed
 
-    def _op_info(self, node: NodeDef) -> tuple[OpDef, int | None]:
-        op_def = self.registry.get(node.op) or self.functions.get(node.op)
+    def _op_info(self, node: NodeDef) -> tuple[OpDef, int | None, bool, str | None]:
+        """The op's definition, its output count if fixed, whether it is a registered op
+        (not a function), and TensorFlow's message if the graph's producer removed it."""
+        registered = self.registry.get(node.op)
+        op_def = registered or self.functions.get(node.op)
         if op_def is None:
             raise unregistered_op_error(node.op, self.versions)
         removed = op_def.deprecation if op_def.HasField("deprecation") else None
+        message = None
         if removed is not None and self.versions.producer >= removed.version:
-            raise nz.import_error(
+            message = (
                 f"Op {node.op} is not available in GraphDef version {self.versions.producer}. "
-                f"It has been removed in version {removed.version}. {removed.explanation}.",
-                self.versions,
-                RemovedOpError,
+                f"It has been removed in version {removed.version}. {removed.explanation}."
             )
         dynamic = any(a.number_attr or a.type_list_attr for a in op_def.output_arg)
-        return op_def, None if dynamic else len(op_def.output_arg)
+        return op_def, None if dynamic else len(op_def.output_arg), registered is not None, message
 
 
 def _path_p_inputs(node: NodeDef) -> list[str] | None:

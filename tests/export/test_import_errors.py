@@ -3,9 +3,7 @@
 Each case was imported and exported by TensorFlow (``golden/make_error_golden.py``): where
 TensorFlow failed, mgstore's export fails with the matching mgstore class and TensorFlow's
 message, on both export paths; where TensorFlow exported, mgstore's export equals TensorFlow's
-(less the ``_output_shapes`` TensorFlow infers: mgstore runs no shape inference). Cases
-marked ``gap`` (node validation against the OpDef) are strict expected failures: they show
-what is missing, and fail the suite once it is done, so that the mark goes.
+(less the ``_output_shapes`` TensorFlow infers: mgstore runs no shape inference).
 """
 
 from __future__ import annotations
@@ -47,18 +45,7 @@ def stored(case: dict[str, Any]) -> MetaGraphDef:
     )
 
 
-def params() -> list[Any]:
-    """The cases; those mgstore does not reproduce yet (``gap``) are expected failures."""
-    gap = pytest.mark.xfail(
-        strict=True, reason="TensorFlow's node validation against the OpDef is not emulated"
-    )
-    return [
-        pytest.param(case, id=case["id"], marks=[gap] if case.get("gap") else [])
-        for case in golden()
-    ]
-
-
-@pytest.mark.parametrize("case", params())
+@pytest.mark.parametrize("case", golden(), ids=lambda case: case["id"])
 @pytest.mark.parametrize("options", [{}, {"clear_devices": True}], ids=["plain", "clear_devices"])
 def test_import_errors_as_tensorflow(case: dict[str, Any], options: dict[str, Any]) -> None:
     if "error" not in case:

@@ -18,8 +18,8 @@ The cases: unregistered ops in graph nodes and in the bodies of functions that n
 reported first, TensorFlow's note for producers far ahead; unregistered ops where TensorFlow
 does not look (uncalled functions, gradients, ``If`` branches, calls with shape inference
 disabled); a function named like an op; the version checks of old files; ops removed at the
-graph's producer version. Cases marked ``"gap": true`` are TensorFlow failures that mgstore
-does not reproduce yet (node validation against the OpDef); their test is an expected failure.
+graph's producer version; nodes that do not match their OpDef (an attr of the wrong type,
+missing, or not allowed; the wrong number of inputs).
 """
 
 # ruff: noqa: E402  (TF_CPP_MIN_LOG_LEVEL must be set before TensorFlow is imported)
@@ -122,7 +122,7 @@ CASES: dict[str, str] = {
     "removed-op-after-removal": BATCH_NORM % 20,
     "removed-op-producer-far-ahead": BATCH_NORM % 3000,
     "removed-op-no-versions": BATCH_NORM.replace("versions { producer: %d }", ""),
-    # TensorFlow's node validation: not emulated yet (GAPS)
+    # each node checked against its OpDef
     "attr-of-the-wrong-type": placeholder('s: "float"'),
     "attr-missing": 'node { name: "x" op: "Placeholder" }',
     "attr-type-not-allowed": f"""{placeholder("type: DT_FLOAT")} node {{ name: "y" op: "MatMul"
@@ -130,9 +130,6 @@ CASES: dict[str, str] = {
     "inputs-do-not-match": f"""{placeholder("type: DT_FLOAT")} node {{ name: "y" op: "Identity"
         input: "x" input: "x" attr {{ key: "T" value {{ type: DT_FLOAT }} }} }}""",
 }
-#: Cases where mgstore does not raise TensorFlow's error yet: TensorFlow validates each node's
-#: attrs and inputs against its OpDef, with messages that summarise the OpDef.
-GAPS = {"attr-of-the-wrong-type", "attr-missing", "attr-type-not-allowed", "inputs-do-not-match"}
 
 
 def run(text: str) -> dict[str, Any]:
@@ -150,10 +147,7 @@ def run(text: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    cases = [
-        {"id": key, "graph_def": text, **run(text), **({"gap": True} if key in GAPS else {})}
-        for key, text in CASES.items()
-    ]
+    cases = [{"id": key, "graph_def": text, **run(text)} for key, text in CASES.items()]
     data = {"tensorflow": tf.__version__, "cases": cases}
     OUT.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     print(f"{len(cases)} cases: " + ", ".join(f"{c['id']}={c.get('error', 'ok')}" for c in cases))

@@ -1,0 +1,307 @@
+"""TensorFlow 2.21's check of an imported node against its op's definition.
+
+After adding default attrs, TensorFlow's importer validates every node whose op is registered
+(``ValidateNodeDef``): each attr the OpDef declares must hold a value of the declared type,
+within its minimum and allowed values, every declared attr must be there, and the number of
+data inputs must match the signature. Attrs the OpDef does not declare are ignored, and so
+are private ones (``_...``) and placeholders. The failures are ``ValueError``\\ s whose messages
+summarise the OpDef (``Op<name=...; signature=...; attr=...>``); this module writes them as
+TensorFlow does, checked on every op of the registry against TensorFlow 2.21.
+
+Not emulated: which failure TensorFlow reports first when one node has several (it walks the
+node's attrs and the missing ones in hash-map orders); here attrs are checked in sorted order
+and several missing attrs are listed in the OpDef's order.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+
+from mgstore.proto import AttrValue, DataType, NodeDef, OpDef, TensorProto, TensorShapeProto
+
+__all__ = ["data_type_string", "summarize_op_def", "validation_error"]
+
+_FIELDS = (
+    ("s", "string", "s"),
+    ("i", "int", "i"),
+    ("f", "float", "f"),
+    ("b", "bool", "b"),
+    ("type", "type", "type"),
+    ("shape", "shape", "shape"),
+    ("tensor", "tensor", "tensor"),
+    ("func", "func", "func"),
+)
+_REF_OFFSET = 100
+
+
+def data_type_string(value: int) -> str:
+    """``DataTypeString``: ``float``, ``int32``, ``float_ref``..."""
+    if value > _REF_OFFSET:
+        return f"{data_type_string(value - _REF_OFFSET)}_ref"
+    if value == DataType.DT_INVALID:
+        return "INVALID"
+    try:
+        return str(DataType.Name(value))[3:].lower()
+    except ValueError:
+        return f"unknown dtype enum ({value})"
+
+
+def _float(value: float) -> str:
+    """``StrCat(float)``: the shortest of 6 or 9 significant digits that reads back."""
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if math.isnan(value):
+        return "nan"
+    text = f"{value:.6g}"
+    if struct.unpack("<f", struct.pack("<f", float(text)))[0] != value:
+        text = f"{value:.9g}"
+    return text
+
+
+def _string(data: bytes) -> str:
+    """``SummarizeString``: C-escaped and quoted, the middle elided from 80 characters on."""
+    escaped = "".join(_escape(b) for b in data)
+    if len(escaped) >= 80:
+        return f'"{escaped[:10]}...{escaped[-10:]}"'
+    return f'"{escaped}"'
+
+
+def _escape(byte: int) -> str:
+    special = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x22: '\\"', 0x27: "\\'", 0x5C: "\\\\"}
+    if byte in special:
+        return special[byte]
+    if byte < 0x20 or byte >= 0x7F:
+        return f"\\{byte:03o}"
+    return chr(byte)
+
+
+def _shape(shape: TensorShapeProto) -> str:
+    if shape.unknown_rank:
+        return "<unknown>"
+    return "[" + ",".join("?" if d.size < 0 else str(d.size) for d in shape.dim) + "]"
+
+
+def _tensor(tensor: TensorProto) -> str:
+    """``Tensor::DebugString()`` of a small tensor given by its typed values (as the OpDefs'
+    defaults are): at most three values, the last one repeated to fill the shape."""
+    count = math.prod(max(d.size, 0) for d in tensor.tensor_shape.dim)
+    values: list[str] = []
+    for field in ("int_val", "int64_val", "float_val", "double_val", "bool_val"):
+        given = list(getattr(tensor, field))
+        if given:
+            given += given[-1:] * (count - len(given))
+            if field == "float_val":
+                values = [_float(v) for v in given[:3]]
+            else:
+                values = [str(int(v)) if field == "bool_val" else str(v) for v in given[:3]]
+            break
+    shape = "[" + ",".join(str(d.size) for d in tensor.tensor_shape.dim) + "]"
+    more = "..." if count > 3 else ""
+    return (
+        f"Tensor<type: {data_type_string(tensor.dtype)} shape: {shape} "
+        f"values: {' '.join(values)}{more}>"
+    )
+
+
+def _summarize(value: AttrValue) -> str:
+    """``SummarizeAttrValue`` for the values OpDefs declare as defaults and allowed values."""
+    which = value.WhichOneof("value")
+    if which == "list":
+        lst = value.list
+        pieces: list[str] = []
+        if lst.s:
+            pieces = [_string(s) for s in lst.s]
+        elif lst.i:
+            pieces = [str(i) for i in lst.i]
+        elif lst.f:
+            pieces = [_float(f) for f in lst.f]
+        elif lst.b:
+            pieces = ["true" if b else "false" for b in lst.b]
+        elif lst.type:
+            pieces = [DataType.Name(t) for t in lst.type]
+        elif lst.shape:
+            pieces = [_shape(s) for s in lst.shape]
+        elif lst.tensor:
+            pieces = [_tensor(t) for t in lst.tensor]
+        return "[" + ", ".join(pieces) + "]"
+    if which == "s":
+        return _string(value.s)
+    if which == "i":
+        return str(value.i)
+    if which == "f":
+        return _float(value.f)
+    if which == "b":
+        return "true" if value.b else "false"
+    if which == "type":
+        return str(DataType.Name(value.type))
+    if which == "shape":
+        return _shape(value.shape)
+    if which == "tensor":
+        return _tensor(value.tensor)
+    if which == "func":
+        return value.func.name  # type: ignore[no-any-return]
+    return "<Unknown AttrValue type>"
+
+
+def _args(args: Sequence[OpDef.ArgDef]) -> str:
+    out = []
+    for arg in args:
+        text = f"{arg.name}:"
+        text += "Ref(" if arg.is_ref else ""
+        text += f"{arg.number_attr}*" if arg.number_attr else ""
+        text += data_type_string(arg.type) if arg.type else arg.type_attr
+        out.append(text + (")" if arg.is_ref else ""))
+    return ", ".join(out)
+
+
+def summarize_op_def(op_def: OpDef) -> str:
+    """``SummarizeOpDef``: the one-line summary TensorFlow's messages quote."""
+    out = f"Op<name={op_def.name}; signature={_args(op_def.input_arg)} -> "
+    out += _args(op_def.output_arg)
+    for attr in op_def.attr:
+        out += f"; attr={attr.name}:{attr.type}"
+        if attr.HasField("default_value"):
+            out += f",default={_summarize(attr.default_value)}"
+        if attr.has_minimum:
+            out += f",min={attr.minimum}"
+        if attr.HasField("allowed_values"):
+            out += f",allowed={_summarize(attr.allowed_values)}"
+    if op_def.is_commutative:
+        out += "; is_commutative=true"
+    if op_def.is_aggregate:
+        out += "; is_aggregate=true"
+    if op_def.is_stateful:
+        out += "; is_stateful=true"
+    if op_def.allows_uninitialized_input:
+        out += "; allows_uninitialized_input=true"
+    if op_def.is_distributed_communication:
+        out += "; is_distributed_communication=true"
+    return out + ">"
+
+
+def _has_type(value: AttrValue, expected: str) -> str | None:
+    """``AttrValueHasType``: None, or why ``value`` is not of type ``expected``."""
+    which = value.WhichOneof("value")
+    count = 0
+    for field, name, oneof in _FIELDS:
+        if which == "list":
+            if len(getattr(value.list, field)):
+                if expected != f"list({name})":
+                    return (
+                        f"AttrValue had value with type 'list({name})' when '{expected}' expected"
+                    )
+                count += 1
+        elif which == oneof:
+            if expected != name:
+                return f"AttrValue had value with type '{name}' when '{expected}' expected"
+            count += 1
+    if which == "placeholder":
+        return "AttrValue had value with unexpected type 'placeholder'"
+    if expected.startswith("list(") and which != "list":
+        if count:
+            return f"AttrValue missing value with expected type '{expected}'"
+        count += 1
+    if count == 0 and not expected.startswith("list("):
+        return f"AttrValue missing value with expected type '{expected}'"
+    types = (
+        [value.type] if expected == "type" else value.list.type if expected == "list(type)" else []
+    )
+    for t in types:
+        if t not in DataType.values() and t - _REF_OFFSET not in DataType.values():
+            return f"AttrValue has invalid DataType enum: {t}"
+        if t > _REF_OFFSET:
+            return f"AttrValue must not have reference type value of {data_type_string(t)}"
+        if t == DataType.DT_INVALID:
+            return "AttrValue has invalid DataType"
+    return None
+
+
+def _constraint(value: AttrValue, attr: OpDef.AttrDef) -> str | None:
+    """The minimum and allowed-values checks of ``ValidateAttrValue``."""
+    if attr.has_minimum:
+        if attr.type == "int":
+            if value.i < attr.minimum:
+                return (
+                    f"Value for attr '{attr.name}' of {value.i} must be at least minimum "
+                    f"{attr.minimum}"
+                )
+        else:
+            field = {"list(string)": "s", "list(int)": "i", "list(float)": "f"}.get(attr.type)
+            field = field or {"list(bool)": "b", "list(type)": "type"}.get(attr.type)
+            field = field or {"list(shape)": "shape", "list(tensor)": "tensor"}.get(attr.type)
+            length = len(getattr(value.list, field)) if field else -1
+            if length < attr.minimum:
+                return (
+                    f"Length for attr '{attr.name}' of {length} must be at least minimum "
+                    f"{attr.minimum}"
+                )
+    if not attr.HasField("allowed_values"):
+        return None
+    allowed = attr.allowed_values.list
+    if attr.type in ("type", "list(type)"):
+        for t in [value.type] if attr.type == "type" else list(value.list.type):
+            if t not in allowed.type:
+                names = ", ".join(data_type_string(a) for a in allowed.type)
+                return (
+                    f"Value for attr '{attr.name}' of {data_type_string(t)} is not in the list "
+                    f"of allowed values: {names}"
+                )
+    elif attr.type in ("string", "list(string)"):
+        for s in [value.s] if attr.type == "string" else list(value.list.s):
+            if s not in allowed.s:
+                names = ", ".join(f'"{a.decode("utf-8", "replace")}"' for a in allowed.s)
+                return (
+                    f"Value for attr '{attr.name}' of \"{s.decode('utf-8', 'replace')}\" is not "
+                    f"in the list of allowed values: {names}"
+                )
+    return None
+
+
+def _input_types(node: NodeDef, op_def: OpDef) -> list[str]:
+    """The data input types the signature asks for, as ``DataTypeString``\\ s."""
+    out: list[str] = []
+    for arg in op_def.input_arg:
+        if arg.type_list_attr:
+            types = list(node.attr[arg.type_list_attr].list.type)
+        else:
+            single = arg.type or node.attr[arg.type_attr].type
+            types = [single] * (node.attr[arg.number_attr].i if arg.number_attr else 1)
+        out += [data_type_string(t + (_REF_OFFSET if arg.is_ref else 0)) for t in types]
+    return out
+
+
+def validation_error(node: NodeDef, op_def: OpDef) -> str | None:
+    """TensorFlow's ``ValidateNodeDef`` message for ``node`` (defaults added), or None."""
+    where = f"{{{{node {node.name}}}}}"
+    declared = {attr.name: attr for attr in op_def.attr}
+    for name in sorted(node.attr):
+        attr = declared.get(name)
+        if name.startswith("_") or attr is None:
+            continue
+        value = node.attr[name]
+        if value.WhichOneof("value") == "placeholder" and value.placeholder:
+            continue
+        problem = _has_type(value, attr.type)
+        if problem is not None:
+            problem += f"\n\t for attr '{name}'"
+        else:
+            problem = _constraint(value, attr)
+        if problem is not None:
+            return f"{problem}\n\t; NodeDef: {where}; {summarize_op_def(op_def)}"
+    missing = [a.name for a in op_def.attr if a.name not in node.attr]
+    if missing:
+        quoted = "', '".join(missing)
+        return (
+            f"NodeDef missing attr{'s' if len(missing) > 1 else ''} '{quoted}' "
+            f"from {summarize_op_def(op_def)}; NodeDef: {where}"
+        )
+    expected = _input_types(node, op_def)
+    given = sum(1 for text in node.input if not text.startswith("^"))
+    if given != len(expected):
+        return (
+            f"NodeDef expected inputs '{', '.join(expected)}' do not match {given} inputs "
+            f"specified; {summarize_op_def(op_def)}; NodeDef: {where}"
+        )
+    return None
