@@ -1,0 +1,123 @@
+"""Nodes checked against their OpDef (mgstore.export.node_validation).
+
+Without TensorFlow: the rules on small examples. With TensorFlow (``tf`` marker): every op of
+the registry imported with an attr of the wrong type (or, for ops without attrs, one input too
+many), and a set of other faults, give mgstore's export TensorFlow's message exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import mgstore
+from mgstore.errors import InvalidGraphError
+from mgstore.export.node_validation import data_type_string, summarize_op_def, validation_error
+from mgstore.export.registry import load_registry
+from mgstore.proto import AttrValue, DataType, MetaGraphDef, NodeDef
+
+
+def test_data_type_strings() -> None:
+    assert data_type_string(DataType.DT_FLOAT) == "float"
+    assert data_type_string(DataType.DT_FLOAT + 100) == "float_ref"
+    assert data_type_string(DataType.DT_BFLOAT16) == "bfloat16"
+    assert data_type_string(0) == "INVALID"
+
+
+def test_summary_of_placeholder() -> None:
+    assert summarize_op_def(load_registry()["Placeholder"]) == (
+        "Op<name=Placeholder; signature= -> output:dtype; attr=dtype:type; "
+        "attr=shape:shape,default=<unknown>>"
+    )
+
+
+def node(op: str, *inputs: str, **attrs: AttrValue) -> NodeDef:
+    out = NodeDef(name="n", op=op, input=list(inputs))
+    for key, value in attrs.items():
+        out.attr[key].CopyFrom(value)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("bad", "start"),
+    [
+        (node("Identity", "x", T=AttrValue(s=b"float")), "AttrValue had value with type 'string'"),
+        (node("Identity", "x"), "NodeDef missing attr 'T' from Op<name=Identity;"),
+        (node("Identity", "x", "y", T=AttrValue(type=1)), "NodeDef expected inputs 'float' do"),
+        (node("AddN", "x", T=AttrValue(type=1), N=AttrValue(i=0)), "Value for attr 'N' of 0 must"),
+        (node("Identity", "x", T=AttrValue(type=101)), "AttrValue must not have reference type"),
+    ],
+)
+def test_faults(bad: NodeDef, start: str) -> None:
+    op_def = load_registry()[bad.op]
+    message = validation_error(bad, op_def)
+    assert message is not None and message.startswith(start)
+    assert "{{node n}}" in message and summarize_op_def(op_def) in message
+
+
+def test_valid_nodes_pass() -> None:
+    assert (
+        validation_error(
+            node("Identity", "x", "^y", T=AttrValue(type=1)), load_registry()["Identity"]
+        )
+        is None
+    )
+    assert (
+        validation_error(
+            node(
+                "Identity", "x", T=AttrValue(type=1), _extra=AttrValue(i=1), unknown=AttrValue(i=2)
+            ),
+            load_registry()["Identity"],
+        )
+        is None
+    )
+
+
+def tf_message(tf: Any, s: MetaGraphDef) -> str | None:
+    from tensorflow.core.protobuf import meta_graph_pb2
+    from tensorflow.python.framework import meta_graph
+
+    with tf.Graph().as_default():
+        try:
+            meta_graph.import_scoped_meta_graph(
+                meta_graph_pb2.MetaGraphDef.FromString(s.SerializeToString())
+            )
+        except ValueError as exc:
+            return str(exc)
+    return None
+
+
+def mgstore_message(s: MetaGraphDef) -> str | None:
+    try:
+        mgstore.export_meta_graph(graph=s)
+    except InvalidGraphError as exc:
+        return str(exc)
+    return None
+
+
+def faulty(op_def: Any) -> MetaGraphDef:
+    """A graph whose node of ``op_def``'s op has its first attr of the wrong type, or (no
+    attrs) one input too many."""
+    s = MetaGraphDef()
+    x = s.graph_def.node.add(name="x", op="Placeholder")
+    x.attr["dtype"].type = DataType.DT_FLOAT
+    n = s.graph_def.node.add(name="n", op=op_def.name)
+    if op_def.attr:
+        first = op_def.attr[0]
+        n.attr[first.name].CopyFrom(AttrValue(i=1) if first.type == "bool" else AttrValue(b=True))
+    else:
+        n.input.extend(["x"] * (len(op_def.input_arg) + 1))
+    return s
+
+
+@pytest.mark.tf
+def test_every_op_summary_as_tensorflow(tf: Any) -> None:
+    """Every registered op: the first attr of the wrong type, or one input too many."""
+    differ = []
+    for name, op_def in sorted(load_registry().items()):
+        s = faulty(op_def)
+        expected = tf_message(tf, s)
+        if expected is not None and mgstore_message(s) != expected:
+            differ.append(name)
+    assert differ == []
