@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 _OUTPUT_SHAPES = "_output_shapes"
+_FUNCTIONAL_CONTROL_FLOW = frozenset({"If", "StatelessIf", "While", "StatelessWhile"})
 
 
 @dataclass(frozen=True)
@@ -290,11 +291,13 @@ class _AttrNormalizer:
         self.functions = functions
         self.versions = versions
         self.ops: dict[str, tuple[OpDef, int | None, bool, str | None]] = {}
+        self.outputs: dict[str, tuple[int, str]] = {}  # node -> its output count, op
 
     def normalize(self, node: NodeDef) -> bool:
         """Normalise ``node`` in place; whether anything changed. Checks in TensorFlow's
         order: the op is known, the node valid for its OpDef (defaults added), the op not
         removed, the stored shapes, then the bodies of the functions the node calls."""
+        self._check_inputs(node)
         info = self.ops.get(node.op)
         if info is None:
             info = self.ops[node.op] = self._op_info(node)
@@ -307,6 +310,7 @@ class _AttrNormalizer:
         if removed is not None:
             raise nz.import_error(removed, self.versions, RemovedOpError)
         outputs = static_outputs if static_outputs is not None else num_outputs(node, op_def)
+        self.outputs[node.name] = (outputs or 0, node.op)
         shapes = node.attr.get(_OUTPUT_SHAPES)
         if shapes is not None and nz.is_shape_list(shapes):
             if not outputs:
@@ -321,6 +325,26 @@ class _AttrNormalizer:
         # else none stored (TensorFlow would infer them), or not shapes: kept
         self.bodies.check_node(node)
         return changed
+
+    def _check_inputs(self, node: NodeDef) -> None:
+        """TensorFlow's check that each data input names an output its source has (sources
+        not created yet, a loop's back edges, are checked later by nobody)."""
+        for text in node.input:
+            if text.startswith("^"):
+                continue
+            name, index = nz.parse_tensor_name(text)
+            source = self.outputs.get(name)
+            if source is not None and index >= source[0]:
+                hint = (
+                    " Try using tf.compat.v1.experimental.output_all_intermediates(True)."
+                    if source[1] in _FUNCTIONAL_CONTROL_FLOW
+                    else ""
+                )
+                raise nz.import_error(
+                    f"Node '{node.name}': Connecting to invalid output {index} of source node "
+                    f"{name} which has {source[0]} outputs.{hint}",
+                    self.versions,
+                )
 
     def _op_info(self, node: NodeDef) -> tuple[OpDef, int | None, bool, str | None]:
         """The op's definition, its output count if fixed, whether it is a registered op

@@ -19,7 +19,8 @@ reported first, TensorFlow's note for producers far ahead; unregistered ops wher
 does not look (uncalled functions, gradients, ``If`` branches, calls with shape inference
 disabled); a function named like an op; the version checks of old files; ops removed at the
 graph's producer version; nodes that do not match their OpDef (an attr of the wrong type,
-missing, or not allowed; the wrong number of inputs).
+missing, or not allowed; the wrong number of inputs); inputs naming an output their source
+does not have.
 """
 
 # ruff: noqa: E402  (TF_CPP_MIN_LOG_LEVEL must be set before TensorFlow is imported)
@@ -122,6 +123,16 @@ CASES: dict[str, str] = {
     "removed-op-after-removal": BATCH_NORM % 20,
     "removed-op-producer-far-ahead": BATCH_NORM % 3000,
     "removed-op-no-versions": BATCH_NORM.replace("versions { producer: %d }", ""),
+    "invalid-output": f"""{placeholder("type: DT_FLOAT")} node {{ name: "y" op: "Identity"
+        input: "x:1" attr {{ key: "T" value {{ type: DT_FLOAT }} }} }}""",
+    "invalid-output-of-no-op": """node { name: "x" op: "NoOp" } node { name: "y" op: "Identity"
+        input: "x" attr { key: "T" value { type: DT_FLOAT } } }""",
+    "invalid-output-of-if": f"""{PRED} {IF} node {{ name: "y" op: "Identity" input: "if:1"
+        attr {{ key: "T" value {{ type: DT_FLOAT }} }} }} library {{ {OK_H} }}""".replace(
+        'name: "f"', 'name: "h"'
+    ),
+    "invalid-output-before-unregistered-op": """node { name: "x" op: "NoOp" }
+        node { name: "y" op: "MyCustomOp" input: "x" }""",
     # each node checked against its OpDef
     "attr-of-the-wrong-type": placeholder('s: "float"'),
     "attr-missing": 'node { name: "x" op: "Placeholder" }',
