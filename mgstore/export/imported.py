@@ -20,7 +20,7 @@ from mgstore import wire
 from mgstore.errors import RemovedOpError
 from mgstore.export import normalize as nz
 from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
-from mgstore.export.node_validation import validation_error
+from mgstore.export.node_validation import NodeValidator
 from mgstore.export.registry import load_registry
 from mgstore.proto import (
     FunctionDefLibrary,
@@ -292,6 +292,7 @@ class _AttrNormalizer:
         self.versions = versions
         self.ops: dict[str, tuple[OpDef, int | None, bool, str | None]] = {}
         self.outputs: dict[str, tuple[int, str]] = {}  # node -> its output count, op
+        self.validator = NodeValidator()
 
     def normalize(self, node: NodeDef) -> bool:
         """Normalise ``node`` in place; whether anything changed. Checks in TensorFlow's
@@ -304,7 +305,7 @@ class _AttrNormalizer:
         op_def, static_outputs, registered, removed = info
         changed = self.attrs.normalize(node)
         if registered:
-            problem = validation_error(node, op_def)
+            problem = self.validator.error(node, op_def)
             if problem is not None:
                 raise nz.import_error(problem, self.versions)
         if removed is not None:
@@ -329,11 +330,15 @@ class _AttrNormalizer:
     def _check_inputs(self, node: NodeDef) -> None:
         """TensorFlow's check that each data input names an output its source has (sources
         not created yet, a loop's back edges, are checked later by nobody)."""
+        outputs = self.outputs
         for text in node.input:
             if text.startswith("^"):
                 continue
-            name, index = nz.parse_tensor_name(text)
-            source = self.outputs.get(name)
+            if ":" in text:
+                name, index = nz.parse_tensor_name(text)
+            else:
+                name, index = text, 0
+            source = outputs.get(name)
             if source is not None and index >= source[0]:
                 hint = (
                     " Try using tf.compat.v1.experimental.output_all_intermediates(True)."

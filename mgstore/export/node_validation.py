@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from mgstore.proto import AttrValue, DataType, NodeDef, OpDef, TensorProto, TensorShapeProto
 
-__all__ = ["data_type_string", "summarize_op_def", "validation_error"]
+__all__ = ["NodeValidator", "data_type_string", "summarize_op_def", "validation_error"]
 
 _FIELDS = (
     ("s", "string", "s"),
@@ -305,3 +305,90 @@ def validation_error(node: NodeDef, op_def: OpDef) -> str | None:
             f"specified; {summarize_op_def(op_def)}; NodeDef: {where}"
         )
     return None
+
+
+_SCALARS = {name: oneof for _, name, oneof in _FIELDS}
+_LISTS = {f"list({name})": field for field, name, _ in _FIELDS}
+_VALID_TYPES = frozenset(DataType.values()) - {DataType.DT_INVALID}
+
+
+#: Per attr of an OpDef: name, kind, the AttrValue field for it, minimum (or None), the
+#: allowed types or strings (or None).
+_Check = tuple[str, str, str, "int | None", "frozenset[int] | frozenset[bytes] | None"]
+
+
+class NodeValidator:
+    """:func:`validation_error` with a fast path: per op, the checks are compiled once into
+    plain tuples, so that a node that certainly passes (nearly all) costs a few lookups per
+    attr; any other is handed to :func:`validation_error` for TensorFlow's verdict and
+    message."""
+
+    def __init__(self) -> None:
+        self._ops: dict[str, tuple[list[_Check], list[tuple[str, str]]]] = {}
+
+    def error(self, node: NodeDef, op_def: OpDef) -> str | None:
+        """TensorFlow's message if ``node`` does not match ``op_def``, else None."""
+        compiled = self._ops.get(op_def.name)
+        if compiled is None:
+            compiled = self._ops[op_def.name] = _compile(op_def)
+        checks, args = compiled
+        given = node.attr
+        for check in checks:
+            value = given.get(check[0])
+            if value is None or not _fits(value, check):
+                return validation_error(node, op_def)
+        expected = 0
+        for number, type_list in args:
+            if number:
+                expected += given[number].i
+            elif type_list:
+                expected += len(given[type_list].list.type)
+            else:
+                expected += 1
+        count = 0
+        for text in node.input:
+            if not text.startswith("^"):
+                count += 1
+        return None if count == expected else validation_error(node, op_def)
+
+
+def _compile(op_def: OpDef) -> tuple[list[_Check], list[tuple[str, str]]]:
+    checks: list[_Check] = []
+    for attr in op_def.attr:
+        kind = attr.type
+        field = _SCALARS.get(kind) or _LISTS.get(kind, "")
+        allowed: frozenset[int] | frozenset[bytes] | None = None
+        if attr.HasField("allowed_values"):
+            lst = attr.allowed_values.list
+            allowed = frozenset(lst.type) if "type" in kind else frozenset(lst.s)
+        checks.append((attr.name, kind, field, attr.minimum if attr.has_minimum else None, allowed))
+    return checks, [(a.number_attr, a.type_list_attr) for a in op_def.input_arg]
+
+
+def _fits(value: AttrValue, check: _Check) -> bool:
+    """Whether ``value`` certainly passes ``ValidateAttrValue`` (False: let the full check
+    decide). Placeholders pass."""
+    _, kind, field, minimum, allowed = check
+    which = value.WhichOneof("value")
+    if which == "placeholder":
+        return True
+    if not kind.startswith("list("):
+        if which != field:
+            return False
+        if kind == "type":
+            return value.type in _VALID_TYPES and (allowed is None or value.type in allowed)
+        if kind == "int":
+            return minimum is None or value.i >= minimum
+        if kind == "string":
+            return allowed is None or value.s in allowed
+        return allowed is None and minimum is None
+    if which != "list" or not field:
+        return False
+    if not all(f.name == field for f, _ in value.list.ListFields()):
+        return False
+    items = getattr(value.list, field)
+    if minimum is not None and len(items) < minimum:
+        return False
+    if field == "type":
+        return all(t in _VALID_TYPES and (allowed is None or t in allowed) for t in items)
+    return allowed is None or (field == "s" and all(x in allowed for x in items))
