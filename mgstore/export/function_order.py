@@ -20,7 +20,8 @@ those tables in pure Python:
   each function with a gradient assigns that gradient once more, through ``operator[]``:
   a gradient table that is exactly full grows once more before the export reads it.
 
-Every rule here was checked against TensorFlow 2.21 (``tests/export/golden/libraries``).
+Every rule here was checked against TensorFlow 2.21 (``tests/export/golden/libraries.json.gz``,
+written by ``make_library_golden.py``).
 """
 
 from __future__ import annotations

@@ -12,14 +12,19 @@ TensorFlow reports import failures in this order (the first one wins), and so sh
 3. per node in stored order: name, uniqueness, op, control-after-data; then unknown inputs
    (:func:`import_order`, 2.14);
 4. the function library, C++ checks (:func:`path_r_library_order`);
-5. per node in import order: unknown colocation targets (:func:`import_order`), unregistered
-   ops, attrs, shapes; then cycles (2.2);
+5. per node in import order: unknown colocation targets (:func:`import_order`), inputs
+   naming outputs their source lacks, unregistered ops, the node against its OpDef
+   (:mod:`mgstore.export.node_validation`), ops the producer version removed, stored shapes,
+   unregistered ops in the bodies of the functions the node calls
+   (:mod:`mgstore.export.function_bodies`); then cycles (2.2);
 6. Python, in import order: device strings and ``_class`` values (:func:`colocated_devices`);
    then the library's gradients (:func:`path_r_library_order`); then ``tensorflow_version``
    and the collections (:func:`restore_collections`).
 
 Every failure is an :class:`~mgstore.errors.InvalidGraphError` (a ``ValueError``) carrying
-TensorFlow's message; C++ errors of step 2-4 get TensorFlow's forward-compatibility note when
+TensorFlow's message (:class:`~mgstore.errors.UnregisteredOpError` and
+:class:`~mgstore.errors.RemovedOpError` where TensorFlow raises NotFoundError and
+UnimplementedError); C++ errors of step 2-4 get TensorFlow's forward-compatibility note when
 the producer is more than 21 versions ahead (:func:`import_error`). Where TensorFlow crashes
 instead (a failed CHECK, a TypeError), the message says so.
 """
