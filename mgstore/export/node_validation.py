@@ -231,6 +231,7 @@ def _constraint(value: AttrValue, attr: OpDef.AttrDef) -> str | None:
             field = {"list(string)": "s", "list(int)": "i", "list(float)": "f"}.get(attr.type)
             field = field or {"list(bool)": "b", "list(type)": "type"}.get(attr.type)
             field = field or {"list(shape)": "shape", "list(tensor)": "tensor"}.get(attr.type)
+            field = field or {"list(func)": "func"}.get(attr.type)
             length = len(getattr(value.list, field)) if field else -1
             if length < attr.minimum:
                 return (
@@ -309,7 +310,7 @@ def validation_error(node: NodeDef, op_def: OpDef) -> str | None:
 
 _SCALARS = {name: oneof for _, name, oneof in _FIELDS}
 _LISTS = {f"list({name})": field for field, name, _ in _FIELDS}
-_VALID_TYPES = frozenset(DataType.values()) - {DataType.DT_INVALID}
+_VALID_TYPES = frozenset(t for t in DataType.values() if 0 < t < _REF_OFFSET)
 
 
 #: Per attr of an OpDef: name, kind, the AttrValue field for it, minimum (or None), the

@@ -121,3 +121,96 @@ def test_every_op_summary_as_tensorflow(tf: Any) -> None:
         if expected is not None and mgstore_message(s) != expected:
             differ.append(name)
     assert differ == []
+
+
+def valid_value(attr: Any) -> AttrValue | None:
+    """A value ``attr`` accepts (its default if it has one); None where none is made here."""
+    if attr.HasField("default_value"):
+        value = AttrValue()
+        value.CopyFrom(attr.default_value)
+        return value
+    allowed = attr.allowed_values.list
+    scalars = {
+        "type": lambda: AttrValue(type=(list(allowed.type) or [DataType.DT_FLOAT])[0]),
+        "int": lambda: AttrValue(i=max(attr.minimum, 1) if attr.has_minimum else 1),
+        "string": lambda: AttrValue(s=(list(allowed.s) or [b"x"])[0]),
+        "bool": lambda: AttrValue(b=True),
+        "float": lambda: AttrValue(f=1.0),
+    }
+    if attr.type in scalars:
+        return scalars[attr.type]()  # type: ignore[no-any-return]
+    if attr.type == "shape":
+        value = AttrValue()
+        value.shape.unknown_rank = True
+        return value
+    if not attr.type.startswith("list("):
+        return None
+    value = AttrValue()
+    value.list.SetInParent()
+    item = {"type": (list(allowed.type) or [DataType.DT_FLOAT])[0], "int": 1, "bool": True,
+            "float": 1.0, "string": b"x"}.get(attr.type[5:-1])  # fmt: skip
+    if item is None:
+        return value if not attr.minimum else None
+    getattr(value.list, attr.type[5:-1].replace("string", "s").replace("int", "i")
+            .replace("float", "f").replace("bool", "b")).extend([item] * attr.minimum)  # fmt: skip
+    return value
+
+
+def faults(attr: Any) -> list[AttrValue | None]:
+    """Values that break ``attr`` one way each (None: the attr left out)."""
+    out: list[AttrValue | None] = [AttrValue()]
+    if attr.type == "type":
+        out += [AttrValue(type=DataType.DT_FLOAT + 100), AttrValue(type=DataType.DT_INVALID)]
+        others = [t for t in (1, 2, 3, 7, 10, 21) if t not in attr.allowed_values.list.type]
+        out += [AttrValue(type=others[0])] if attr.HasField("allowed_values") and others else []
+    if attr.type == "int" and attr.has_minimum:
+        out.append(AttrValue(i=attr.minimum - 1))
+    if attr.type == "string" and attr.HasField("allowed_values"):
+        out.append(AttrValue(s=b"NOPE"))
+    if attr.type.startswith("list("):
+        out.append(AttrValue(i=1))
+        if attr.minimum:
+            empty = AttrValue()
+            empty.list.SetInParent()
+            out.append(empty)
+    else:
+        wrong = AttrValue()
+        wrong.list.i.append(1)
+        out.append(wrong)
+    if not attr.HasField("default_value"):
+        out.append(None)
+    return out
+
+
+@pytest.mark.tf
+def test_single_faults_as_tensorflow(tf: Any) -> None:
+    """A sample of public ops, each attr broken in each way in turn: TensorFlow's message.
+
+    Nodes that TensorFlow rejects unbroken (their shape functions want more) are skipped.
+    """
+    import random
+
+    ops = sorted(n for n, op in load_registry().items() if op.attr and not n.startswith("_"))
+    compared = 0
+    for name in random.Random(16).sample(ops, 400):
+        op_def = load_registry()[name]
+        base = {a.name: valid_value(a) for a in op_def.attr}
+        if any(v is None for v in base.values()):
+            continue
+        s = MetaGraphDef()
+        s.graph_def.node.add(name="n", op=name)
+        for key, value in base.items():
+            s.graph_def.node[0].attr[key].CopyFrom(value)
+        if tf_message(tf, s) is not None:
+            continue
+        for attr in op_def.attr:
+            for fault in faults(attr):
+                broken = MetaGraphDef()
+                broken.CopyFrom(s)
+                del broken.graph_def.node[0].attr[attr.name]
+                if fault is not None:
+                    broken.graph_def.node[0].attr[attr.name].CopyFrom(fault)
+                expected = tf_message(tf, broken)
+                assert mgstore_message(broken) == expected, (name, attr.name, fault)
+                compared += 1
+    assert compared > 150
