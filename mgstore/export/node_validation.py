@@ -19,6 +19,7 @@ import math
 import struct
 from collections.abc import Sequence
 
+from mgstore.export.function_order import hash64
 from mgstore.proto import AttrValue, DataType, NodeDef, OpDef, TensorProto, TensorShapeProto
 
 __all__ = ["NodeValidator", "data_type_string", "summarize_op_def", "validation_error"]
@@ -273,6 +274,40 @@ def _input_types(node: NodeDef, op_def: OpDef) -> list[str]:
     return out
 
 
+def _unordered_map_order(keys: Sequence[str]) -> list[str]:
+    """The iteration order of a libstdc++ ``std::unordered_map<std::string, ...>`` into which
+    ``keys`` were inserted in this order (as TensorFlow lists an OpDef's missing attrs).
+
+    ``std::hash<std::string>`` is MurmurHash2-64A with seed ``0xc70f6907``; the table starts
+    with 13 buckets and grows to the next prime of at least twice as many when the elements
+    would outnumber the buckets; a key whose bucket is empty goes to the front of the list,
+    any other to the front of its bucket's run; growing re-inserts the list in its order.
+    """
+    order: list[tuple[str, int]] = []
+    buckets = 13
+    for key in keys:
+        if len(order) + 1 > buckets:
+            buckets = next(p for p in _PRIMES if p >= max(len(order) + 2, 2 * buckets))
+            old, order = order, []
+            for entry in old:
+                _insert_front_of_bucket(order, entry[0], entry[1], buckets)
+        _insert_front_of_bucket(order, key, hash64(key.encode(), 0xC70F6907), buckets)
+    return [key for key, _ in order]
+
+
+def _insert_front_of_bucket(order: list[tuple[str, int]], key: str, h: int, buckets: int) -> None:
+    bucket = h % buckets
+    for i, (_, other) in enumerate(order):
+        if other % buckets == bucket:
+            order.insert(i, (key, h))
+            return
+    order.insert(0, (key, h))
+
+
+_PRIMES = (17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 103, 109,
+           113, 127, 137, 139, 149, 157, 167, 179, 193, 199, 211, 227, 241, 257)  # fmt: skip
+
+
 def validation_error(node: NodeDef, op_def: OpDef) -> str | None:
     """TensorFlow's ``ValidateNodeDef`` message for ``node`` (defaults added), or None."""
     where = f"{{{{node {node.name}}}}}"
@@ -291,7 +326,10 @@ def validation_error(node: NodeDef, op_def: OpDef) -> str | None:
             problem = _constraint(value, attr)
         if problem is not None:
             return f"{problem}\n\t; NodeDef: {where}; {summarize_op_def(op_def)}"
-    missing = [a.name for a in op_def.attr if a.name not in node.attr]
+    absent = {a.name for a in op_def.attr if a.name not in node.attr}
+    missing = [
+        name for name in _unordered_map_order([a.name for a in op_def.attr]) if name in absent
+    ]
     if missing:
         quoted = "', '".join(missing)
         return (

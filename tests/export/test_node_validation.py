@@ -214,3 +214,21 @@ def test_single_faults_as_tensorflow(tf: Any) -> None:
                 assert mgstore_message(broken) == expected, (name, attr.name, fault)
                 compared += 1
     assert compared > 150
+
+
+@pytest.mark.tf
+def test_several_missing_attrs_in_tensorflow_order(tf: Any) -> None:
+    """Every op with two or more attrs without default, none given: TensorFlow lists them in
+    its hash map's order, and so does mgstore."""
+    compared = 0
+    for name, op_def in sorted(load_registry().items()):
+        required = [a for a in op_def.attr if not a.HasField("default_value")]
+        if len(required) < 2 or name.startswith("_"):
+            continue
+        s = MetaGraphDef()
+        s.graph_def.node.add(name="n", op=name)
+        expected = tf_message(tf, s)
+        if expected is not None:
+            assert mgstore_message(s) == expected, name
+            compared += 1
+    assert compared > 500

@@ -136,6 +136,8 @@ CASES: dict[str, str] = {
     # each node checked against its OpDef
     "attr-of-the-wrong-type": placeholder('s: "float"'),
     "attr-missing": 'node { name: "x" op: "Placeholder" }',
+    "attrs-missing": 'node { name: "x" op: "AllCandidateSampler" }',
+    "attrs-missing-many": 'node { name: "x" op: "SnapshotDatasetV2" }',
     "attr-type-not-allowed": f"""{placeholder("type: DT_FLOAT")} node {{ name: "y" op: "MatMul"
         input: "x" input: "x" attr {{ key: "T" value {{ type: DT_BOOL }} }} }}""",
     "inputs-do-not-match": f"""{placeholder("type: DT_FLOAT")} node {{ name: "y" op: "Identity"
