@@ -8,9 +8,10 @@ are private ones (``_...``) and placeholders. The failures are ``ValueError``\\ 
 summarise the OpDef (``Op<name=...; signature=...; attr=...>``); this module writes them as
 TensorFlow does, checked on every op of the registry against TensorFlow 2.21.
 
-Not emulated: which failure TensorFlow reports first when one node has several (it walks the
-node's attrs and the missing ones in hash-map orders); here attrs are checked in sorted order
-and several missing attrs are listed in the OpDef's order.
+Several missing attrs are listed in the order of the C++ hash map TensorFlow collects them
+in (:func:`_unordered_map_order`). When several present attrs are wrong, TensorFlow names the
+first in its protobuf map's order, which changes from process to process; here the first by
+name, one of TensorFlow's possible answers.
 """
 
 from __future__ import annotations
