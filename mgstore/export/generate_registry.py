@@ -2,8 +2,8 @@
 
 Run from a source checkout with TensorFlow 2.21.0 installed (the ``tf`` extra)::
 
-    python -m mgstore.export.generate_registry           # rewrite the committed file
-    python -m mgstore.export.generate_registry --check   # exit 1 if it differs from TensorFlow's
+    python -m mgstore.export.generate_registry           # rewrite the committed files
+    python -m mgstore.export.generate_registry --check   # exit 1 if they differ from TensorFlow's
 
 The file is an ``OpList`` holding every op registered in TensorFlow, each exactly as
 ``tensorflow.python.framework.op_def_registry.get(name)`` returns it: the definitions TensorFlow
@@ -11,6 +11,12 @@ copies into ``stripped_op_list``, without ``summary``/``description`` (TensorFlo
 ``TF_GetAllOpList`` includes documentation for some ops, which ``stripped_op_list`` never has).
 The ops are sorted by name in plain code-point order and serialized deterministically, so the
 file changes only when the registry does.
+
+It also writes ``data/full_types.json``, what the full-type constructors of TF 2.21's importer
+need beyond the OpDefs (whose output args already carry each constructor's template, see
+docs/old-producers.md), found by importing probe nodes into TensorFlow
+(:mod:`mgstore.export.full_type_probe`): the FullTypeId each DataType maps to, and the ops
+whose constructor leaves their OpDef unchanged (ops without outputs typed ``TFT_PRODUCT``).
 
 TensorFlow is imported only when this command runs; mgstore itself never imports it.
 """
@@ -23,6 +29,7 @@ import sys
 from pathlib import Path
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "op_registry.binpb"
+FULL_TYPES_FILE = DATA_FILE.parent / "full_types.json"
 TF_VERSION = "2.21.0"
 
 
@@ -91,11 +98,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     fresh = registry_from_tensorflow()
+    from mgstore.export.full_type_probe import full_type_data
     from mgstore.proto import OpList
 
+    full_types = full_type_data()
     count = len(OpList.FromString(fresh).op)
     if args.check:
         current = DATA_FILE.read_bytes() if DATA_FILE.exists() else None
+        current_types = FULL_TYPES_FILE.read_bytes() if FULL_TYPES_FILE.exists() else None
+        if current_types != full_types:
+            print(f"out of date: {FULL_TYPES_FILE}", file=sys.stderr)
+            return 1
         if current != fresh:
             print(
                 f"out of date: {DATA_FILE} (TensorFlow {version} has {count} ops, "
@@ -107,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     DATA_FILE.parent.mkdir(parents=True, exist_ok=True)
     DATA_FILE.write_bytes(fresh)
+    FULL_TYPES_FILE.write_bytes(full_types)
     print(f"wrote {DATA_FILE} ({count} ops, {len(fresh)} bytes, TensorFlow {version})")
     return 0
 

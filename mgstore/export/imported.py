@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from mgstore import wire
 from mgstore.errors import RemovedOpError
+from mgstore.export import full_types
 from mgstore.export import normalize as nz
 from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
 from mgstore.export.node_validation import NodeValidator
@@ -240,7 +241,7 @@ class ImportForm:
 
 
 #: Bumped whenever import normalisation changes, so that stored forms are recomputed.
-FORM_VERSION = 5
+FORM_VERSION = 6
 
 
 def _pack(values: Sequence[int]) -> str:
@@ -272,8 +273,9 @@ def num_outputs(node: NodeDef, op_def: OpDef) -> int | None:
 
 
 class _AttrNormalizer:
-    """The importer's attr changes (:class:`~mgstore.export.normalize.AttrNormalizer`) plus
-    the ``_output_shapes`` an export adds (2.4), in place; unregistered ops fail, as in TF,
+    """The importer's attr changes (:class:`~mgstore.export.normalize.AttrNormalizer`), the
+    full type it gives nodes without one (:mod:`~mgstore.export.full_types`) and the
+    ``_output_shapes`` an export adds (2.4), in place; unregistered ops fail, as in TF,
     in a node or in the body of a function it calls, and so do ops removed at or before the
     graph's producer version."""
 
@@ -293,11 +295,13 @@ class _AttrNormalizer:
         self.ops: dict[str, tuple[OpDef, int | None, bool, str | None]] = {}
         self.outputs: dict[str, tuple[int, str]] = {}  # node -> its output count, op
         self.validator = NodeValidator()
+        self.type_rules = full_types.load_rules()
 
     def normalize(self, node: NodeDef) -> bool:
         """Normalise ``node`` in place; whether anything changed. Checks in TensorFlow's
         order: the op is known, the node valid for its OpDef (defaults added), the op not
-        removed, the stored shapes, then the bodies of the functions the node calls."""
+        removed; then the node gets its full type (if its op has a constructor and the node
+        no type); then the stored shapes, then the bodies of the functions the node calls."""
         self._check_inputs(node)
         info = self.ops.get(node.op)
         if info is None:
@@ -310,6 +314,11 @@ class _AttrNormalizer:
                 raise nz.import_error(problem, self.versions)
         if removed is not None:
             raise nz.import_error(removed, self.versions, RemovedOpError)
+        if registered and not node.HasField("experimental_type"):
+            typed = full_types.constructed_type(node, op_def, self.type_rules)
+            if typed is not None:  # Graph::AddNode, after the checks above
+                node.experimental_type.CopyFrom(typed)
+                changed = True
         outputs = static_outputs if static_outputs is not None else num_outputs(node, op_def)
         self.outputs[node.name] = (outputs or 0, node.op)
         shapes = node.attr.get(_OUTPUT_SHAPES)

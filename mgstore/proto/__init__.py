@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from mgstore.proto._pool import POOL
 from mgstore.proto.tensorflow.core.framework.attr_value_pb2 import AttrValue, NameAttrList
+from mgstore.proto.tensorflow.core.framework.full_type_pb2 import FullTypeDef
 from mgstore.proto.tensorflow.core.framework.function_pb2 import (
     FunctionDef,
     FunctionDefLibrary,
@@ -51,6 +52,7 @@ __all__ = [
     "CondContextDef",
     "ControlFlowContextDef",
     "DataType",
+    "FullTypeDef",
     "FunctionDef",
     "FunctionDefLibrary",
     "GradientDef",
