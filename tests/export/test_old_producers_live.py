@@ -92,3 +92,13 @@ def without_shapes(meta: MetaGraphDef) -> bytes:
             del node.attr["_output_shapes"]
     data: bytes = meta.SerializeToString(deterministic=True)
     return data
+
+
+def test_bundled_full_type_data_is_tensorflows(tf: Any) -> None:
+    """``data/full_types.json`` is what ``generate_registry`` measures in TF 2.21 now."""
+    from mgstore.export import generate_registry
+    from mgstore.export.full_type_probe import full_type_data
+
+    assert full_type_data() == generate_registry.FULL_TYPES_FILE.read_bytes(), (
+        "the bundled full-type data is stale: run python -m mgstore.export.generate_registry"
+    )
