@@ -173,7 +173,7 @@ def test_checkout_gives_back_the_bytes(
     key = IDS[SOURCES.index(source)]
     ref = ref_of(corpus_store, key, source)
     out = tmp_path / Path(source.local).name
-    corpus_store[0].checkout_files(ref, out, as_text=source.local.endswith(".pbtxt"))
+    corpus_store[0].checkout_files(ref, out)  # no conversion asked for: the form that went in
     assert out.read_bytes() == (FILES / source.local).read_bytes()
 
 
