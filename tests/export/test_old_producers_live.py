@@ -102,3 +102,25 @@ def test_bundled_full_type_data_is_tensorflows(tf: Any) -> None:
     assert full_type_data() == generate_registry.FULL_TYPES_FILE.read_bytes(), (
         "the bundled full-type data is stale: run python -m mgstore.export.generate_registry"
     )
+
+
+def test_no_type_is_inferred_from_inputs_at_import(tf: Any) -> None:
+    """Forward type inference is not part of the import: an ``Identity`` (or any op without a
+    constructor) fed by a typed TensorList or dataset stays untyped, in TF and in mgstore."""
+    with tf.Graph().as_default() as g:
+        handle = tf.raw_ops.TensorListReserve(
+            element_shape=tf.constant([2]), num_elements=3, element_dtype=tf.float32
+        )
+        tf.identity(handle, name="list_copy")
+        ds = tf.data.Dataset.range(3)._variant_tensor  # noqa: SLF001  (the dataset's handle)
+        tf.identity(ds, name="dataset_copy")
+        meta = MetaGraphDef.FromString(
+            tf.compat.v1.train.export_meta_graph(graph=g).SerializeToString()
+        )
+    for node in meta.graph_def.node:
+        node.ClearField("experimental_type")
+    want = tf_export(tf, meta)
+    got = mgstore.export_meta_graph(graph=meta)
+    typed = {n.name for n in want.graph_def.node if n.HasField("experimental_type")}
+    assert "list_copy" not in typed and "dataset_copy" not in typed and typed
+    assert got.SerializeToString(deterministic=True) == want.SerializeToString(deterministic=True)
