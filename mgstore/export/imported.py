@@ -374,14 +374,6 @@ class _AttrNormalizer:
                 f"Op {node.op} is not available in GraphDef version {self.versions.producer}. "
                 f"It has been removed in version {removed.version}. {removed.explanation}."
             )
-        removed = op_def.deprecation.version if op_def.HasField("deprecation") else None
-        if removed is not None and self.versions.producer >= removed:
-            # TF's CheckOpDeprecation: older producers may still use the op (UnimplementedError)
-            raise nz.import_error(
-                f"Op {node.op} is not available in GraphDef version {self.versions.producer}. "
-                f"It has been removed in version {removed}. {op_def.deprecation.explanation}.",
-                self.versions,
-            )
         dynamic = any(a.number_attr or a.type_list_attr for a in op_def.output_arg)
         return op_def, None if dynamic else len(op_def.output_arg), registered is not None, message
 

@@ -85,12 +85,11 @@ CHECKOUT_XFAIL: dict[str, str] = {
     )
     for key in IDS
 }
-# Exports that still differ from TensorFlow for a cause outside sections 2 and 5 of issue 16.
-SECTION_1 = "function library order of path P: TensorFlow's hash-table order (issue 16 section 1)"
-EXPORT_XFAIL: dict[tuple[str, str], str] = {
-    ("serving/saved_model_half_plus_two_tf2_cpu", "plain"): SECTION_1,
-    ("serving/saved_model_half_plus_two_tf2_cpu", "strip_default_attrs"): SECTION_1,
-}
+# Exports that still differ from TensorFlow for a cause outside sections 2 and 5 of issue 16,
+# (key, option or "*") -> cause. Empty since path P writes the function library in TensorFlow's
+# table order (section 1): the TF 2.14 SavedModel's plain and strip_default_attrs exports were
+# the two cases here.
+EXPORT_XFAIL: dict[tuple[str, str], str] = {}
 
 
 def test_sources_list_every_file_once() -> None:
