@@ -42,6 +42,7 @@ from mgstore.errors import (
 from mgstore.export.api import export_meta_graph
 from mgstore.graph import add_op, from_networkx, to_networkx
 from mgstore.io import load, read_debug_info, read_meta_graph, write_message
+from mgstore.publish import RecoveryReport
 from mgstore.store import Store
 
 try:
@@ -65,6 +66,7 @@ __all__ = [
     "NotFoundError",
     "OutputError",
     "Provenance",
+    "RecoveryReport",
     "RemovedOpError",
     "ReproductionError",
     "SchemaError",

@@ -54,6 +54,7 @@ from mgstore.export.imported import (
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
 from mgstore.io import published
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
+from mgstore.publish import publish
 
 if TYPE_CHECKING:
     from mgstore.store import Store
@@ -327,13 +328,12 @@ def _publish(
     options: tuple[dict[str, Any], list[tuple[bytes, bytes]]],
     started: float,
 ) -> audit.ExportRecord:
-    """Put the files in place and record them, together: if either fails, neither happens."""
+    """Put the files in place and record them, together: if either fails, neither happens,
+    even if the process dies half-way (see :mod:`mgstore.publish`)."""
     recorded, blobs = options
     digests = [f.sha256() for f in files]
-    with (
-        published([(f.data, f.path) for f in files]),
-        db.transaction(store.engine, write=True) as conn,
-    ):
+
+    def record(conn: Connection) -> audit.ExportRecord:
         insert_blobs(conn, blobs)
         return audit.record_export(
             conn,
@@ -347,6 +347,12 @@ def _publish(
             debug_sha256=digests[1] if len(files) > 1 else None,
             duration=time.monotonic() - started,
         )
+
+    return publish(
+        store.engine,
+        [(f.data, f.path, sha) for f, sha in zip(files, digests, strict=True)],
+        record,
+    )
 
 
 def _record_failure(

@@ -19,7 +19,7 @@ from typing import Any
 import networkx as nx
 from sqlalchemy import Connection, Row, func, select
 
-from mgstore import audit, io, wire
+from mgstore import audit, io, publish, wire
 from mgstore import exporter as _exporter
 from mgstore import graph as nxgraph
 from mgstore import query as _query
@@ -29,7 +29,13 @@ from mgstore.db.models import Base
 from mgstore.db.versions import in_version
 from mgstore.db.write import write_version
 from mgstore.entities import GraphInfo, Summary, VersionInfo
-from mgstore.errors import AmbiguousRefError, ArgumentTypeError, InputError, NotFoundError
+from mgstore.errors import (
+    AmbiguousRefError,
+    ArgumentTypeError,
+    InputError,
+    MgstoreError,
+    NotFoundError,
+)
 from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
 from mgstore.proto import MetaGraphDef
 
@@ -63,6 +69,7 @@ class Store:
         self.import_cache = _exporter.ImportCache()  # imported graphs of recent exports
         self.engine = db.create(self.url)
         migrate.ensure(self.engine)
+        self._settle_interrupted_exports()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -396,6 +403,22 @@ class Store:
         """Check the audit log's hash chain: altered, removed or inserted records."""
         with db.transaction(self.engine) as conn:
             return audit.check_chain(conn)
+
+    def recover(self) -> publish.RecoveryReport:
+        """Settle exports that a crash (``kill -9``, power loss) interrupted: each target gets
+        back its previous file, or keeps the new one if its record committed, and no temporary
+        file stays. Exports still running elsewhere are left alone. Opening a Store does this
+        too, quietly; see docs/durability.md."""
+        return publish.recover(self.engine)
+
+    def _settle_interrupted_exports(self) -> None:
+        """:meth:`recover` when the journal is not empty, without failing the open (a
+        read-only role cannot settle anything: the next writer will)."""
+        try:
+            if publish.pending(self.engine):
+                publish.recover(self.engine)
+        except MgstoreError:
+            pass
 
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""

@@ -22,6 +22,7 @@ def test_public_api_is_exactly_this() -> None:
         "ConflictError",
         "ExportRecord",
         "Provenance",
+        "RecoveryReport",
         "RemovedOpError",
         "ReproductionError",
         "UnregisteredOpError",

@@ -236,3 +236,31 @@ class ImportForm(Base):
     content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     form_version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class ExportJournal(Base):
+    """Exports between "about to publish" and "published and recorded" (see docs/durability.md).
+
+    A row is committed before an export touches the file system and removed once its files
+    are in place, its audit record committed and its backups gone; a row that outlives its
+    owner (a crash) tells :mod:`mgstore.journal` what to undo. ``files`` is JSON: for each
+    file, its target, temporary, backup and "no previous file" marker paths and the SHA-256 of
+    the new bytes. ``state`` is ``pending`` until the audit record commits, then ``recorded``.
+    ``host``, ``pid`` and ``started`` say which process owns the row (on PostgreSQL the owner
+    also holds an advisory lock while it lives). Not part of the audit chain: rows come and go.
+    """
+
+    __tablename__ = "export_journal"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'recorded')", name="ck_export_journal_state"),
+        Index("ix_export_journal_path", "path"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    path: Mapped[str] = mapped_column(Text, nullable=False)
+    files: Mapped[str] = mapped_column(Text, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    host: Mapped[str] = mapped_column(String(256), nullable=False)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    started: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
