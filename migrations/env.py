@@ -17,9 +17,13 @@ def run_migrations_online() -> None:
         engine = create(resolve_url(config.get_main_option("sqlalchemy.url") or None))
     # One write transaction for the whole run (BEGIN IMMEDIATE on SQLite), so processes that
     # open a new database at once queue here and the later ones find it migrated.
+    # A guard (mgstore.db.migrate's) may look at the data before and after the scripts run, in
+    # the same transaction, and refuse the result (a downgrade that would drop rows).
+    guard = config.attributes.get("guard")
     with engine.connect() as connection:
         connection = connection.execution_options(mgstore_write=True)
         with connection.begin():
+            before = guard.before(connection) if guard is not None else None
             context.configure(
                 connection=connection,
                 target_metadata=target_metadata,
@@ -27,6 +31,8 @@ def run_migrations_online() -> None:
                 compare_type=True,
             )
             context.run_migrations()
+            if guard is not None:
+                guard.after(connection, before)
 
 
 if context.is_offline_mode():

@@ -15,6 +15,11 @@ def register(commands: Commands) -> None:
     sub.add_argument("revision", nargs="?", default="head")
     sub = commands.action(group, "downgrade", downgrade, "migrate down to REVISION")
     sub.add_argument("revision", help="a revision id, -1 for one step, or base")
+    sub.add_argument(
+        "--drop-data",
+        action="store_true",
+        help="drop the rows of tables the downgrade removes (refused without it)",
+    )
     commands.action(group, "current", current, "print the revision", True)
 
 
@@ -24,7 +29,8 @@ def upgrade(args: argparse.Namespace) -> int:
 
 
 def downgrade(args: argparse.Namespace) -> int:
-    print(f"database at revision {migrate.downgrade_database(args.db, args.revision) or 'base'}")
+    revision = migrate.downgrade_database(args.db, args.revision, drop_data=args.drop_data)
+    print(f"database at revision {revision or 'base'}")
     return 0
 
 

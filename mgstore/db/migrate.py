@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mgstore.db.engine import create, errors_mapped, resolve_url
@@ -65,13 +65,56 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     _run(command.upgrade, engine, revision)
 
 
-def downgrade(engine: Engine, revision: str) -> None:
-    _run(command.downgrade, engine, revision)
+def downgrade(engine: Engine, revision: str, *, drop_data: bool = False) -> None:
+    """Migrate down to ``revision``. One that would drop rows (a table that goes, rows that
+    vanish) is refused with InputError, which counts them per table, and changes nothing,
+    unless ``drop_data``."""
+    _run(command.downgrade, engine, revision, None if drop_data else _DataGuard(revision))
 
 
-def _run(step: Any, engine: Engine, revision: str) -> None:
+class _DataGuard:
+    """Refuses a migration that loses rows: counts every table's rows before and after the
+    scripts ran, in their transaction, so that a refusal rolls everything back."""
+
+    def __init__(self, revision: str) -> None:
+        self.revision = revision
+
+    def before(self, conn: Connection) -> dict[str, int]:
+        return _row_counts(conn)
+
+    def after(self, conn: Connection, before: dict[str, int]) -> None:
+        after = _row_counts(conn)
+        lost = {
+            table: count - after.get(table, 0)
+            for table, count in sorted(before.items())
+            if count > after.get(table, 0)
+        }
+        if lost:
+            shown = ", ".join(
+                f"{table} ({n} row{'s' if n != 1 else ''})" for table, n in lost.items()
+            )
+            raise InputError(
+                f"downgrading to {self.revision!r} would drop data: {shown}; nothing was "
+                "changed. Back the database up, then pass --drop-data (API: drop_data=True) "
+                "to drop it"
+            )
+
+
+def _row_counts(conn: Connection) -> dict[str, int]:
+    """The rows of every table but Alembic's own."""
+    counts = {}
+    for name in inspect(conn).get_table_names():
+        if name != "alembic_version":
+            table = Table(name, MetaData())
+            counts[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    return counts
+
+
+def _run(step: Any, engine: Engine, revision: str, guard: _DataGuard | None = None) -> None:
+    cfg = config(engine)
+    cfg.attributes["guard"] = guard
     try:
-        step(config(engine), revision)
+        step(cfg, revision)
     except CommandError as error:
         raise InputError(f"schema revision {revision!r}: {error}") from None
     except SQLAlchemyError as error:
@@ -126,10 +169,11 @@ def upgrade_database(url: str | None = None, revision: str = "head") -> str | No
         return current(engine)
 
 
-def downgrade_database(url: str | None, revision: str) -> str | None:
-    """Migrate the database at ``url`` down to ``revision`` (``base`` removes every table)."""
+def downgrade_database(url: str | None, revision: str, *, drop_data: bool = False) -> str | None:
+    """Migrate the database at ``url`` down to ``revision`` (``base`` removes every table);
+    one that would drop rows needs ``drop_data`` (see :func:`downgrade`)."""
     with _engine(url) as engine:
-        downgrade(engine, revision)
+        downgrade(engine, revision, drop_data=drop_data)
         return current(engine)
 
 
