@@ -81,7 +81,7 @@ class Store:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+        return f"Store({db.display_url(self.engine.url)!r})"
 
     # ----------------------------------------------------------------------------------------
     # Writing

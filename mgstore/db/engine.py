@@ -9,13 +9,14 @@ otherwise.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
 from mgstore.errors import ConflictError, InputError, StoreError
@@ -24,6 +25,7 @@ DEFAULT_URL = "sqlite:///mgstore.db"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 WRITE_RETRIES = 8
 T = TypeVar("T")
+_PASSWORD_PARAMETER = re.compile(r"([?&](?:password|passwd|sslpassword)=)[^&]*", re.IGNORECASE)
 
 
 def resolve_url(url: str | None) -> str:
@@ -31,12 +33,50 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("MGSTORE_DB") or DEFAULT_URL
 
 
-def create(url: str) -> Engine:
-    """An engine for ``url`` set up for mgstore (pragmas, transactions, psycopg for PostgreSQL)."""
+def display_url(url: str | URL) -> str:
+    """``url`` as it may be shown: any password masked (``user:***@``, ``password=***``),
+    whether or not the URL can be parsed. Every message that names a database uses this."""
+    raw = url.render_as_string(hide_password=False) if isinstance(url, URL) else str(url)
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        scheme, rest = "", raw
+    at = rest.rfind("@")
+    if at >= 0 and ":" in rest[:at]:  # user:password@...: the password may hold '@', ':', '/'
+        rest = f"{rest[: rest.index(':')]}:***{rest[at:]}"
+    return _PASSWORD_PARAMETER.sub(r"\1***", f"{scheme}{sep}{rest}")
+
+
+def parse_url(url: str) -> URL:
+    """``url`` parsed and checked, or one InputError (password masked) saying what is wrong."""
+    if not isinstance(url, str):
+        raise InputError(f"a database URL is a str; got {type(url).__name__}")
+    shown = display_url(url)
     try:
         parsed = make_url(url)
     except exc.ArgumentError:
-        raise InputError(f"{url!r} is not a database URL (e.g. sqlite:///mgstore.db)") from None
+        raise InputError(
+            f"{shown!r} is not a database URL: it needs a scheme, e.g. sqlite:///mgstore.db or "
+            "postgresql://user@host/db"
+        ) from None
+    except ValueError:  # a port that is not a number, a bracket left open...
+        raise InputError(
+            f"{shown!r} is not a valid database URL: check the host and port "
+            "(host:port, [IPv6]:port, the port a number) and percent-encode special "
+            "characters in the password"
+        ) from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise InputError(f"{shown!r}: the port must be a number from 1 to 65535")
+    if parsed.host is not None and "@" in parsed.host:
+        raise InputError(
+            f"{shown!r}: the host has an '@': percent-encode '@' in the user name or password "
+            "as %40"
+        )
+    return parsed
+
+
+def create(url: str) -> Engine:
+    """An engine for ``url`` set up for mgstore (pragmas, transactions, psycopg for PostgreSQL)."""
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
@@ -57,8 +97,17 @@ def create(url: str) -> Engine:
             "for PostgreSQL: pip install 'mgstore[postgres]'"
         ) from None
     except (exc.ArgumentError, exc.NoSuchModuleError) as error:
-        raise InputError(f"{parsed.render_as_string(hide_password=True)}: {error}") from None
+        raise InputError(f"{display_url(parsed)}: {_masked(str(error), parsed)}") from None
     return engine
+
+
+def _masked(text: str, url: URL) -> str:
+    """``text`` with ``url``'s password taken out, should a driver's message quote it."""
+    return (
+        text.replace(url.password, "***")
+        if isinstance(url.password, str) and url.password
+        else text
+    )
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -20,7 +20,7 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from mgstore.db.engine import create, errors_mapped, resolve_url
+from mgstore.db.engine import create, display_url, errors_mapped, resolve_url
 from mgstore.errors import InputError, SchemaError, StoreError
 
 
@@ -138,7 +138,7 @@ def ensure(engine: Engine) -> None:
         tables = inspect(conn).get_table_names() if found is None else []
     if found == wanted:
         return
-    where = engine.url.render_as_string(hide_password=True)
+    where = display_url(engine.url)
     if found is None:
         if tables:
             raise SchemaError(
