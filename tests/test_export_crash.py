@@ -244,9 +244,7 @@ def _race_worker(
         results.put((worker, 0, f"{type(error).__name__}: {error}"))
 
 
-def test_publishers_of_one_path_agree_with_the_newest_record(
-    graphs: Store, tmp_path: Path
-) -> None:
+def test_publishers_of_one_path_agree_with_the_newest_record(graphs: Store, tmp_path: Path) -> None:
     ctx = _context()
     for round_ in range(RACE_ROUNDS):
         target = tmp_path / "out" / f"race{round_}.meta"
