@@ -1,4 +1,4 @@
-"""Commands of the database schema: db upgrade, db downgrade, db current."""
+"""Commands of the database schema: db upgrade, db downgrade, db current, db grant."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 
 from mgstore.cli.base import Commands
 from mgstore.cli.output import print_json
-from mgstore.db import migrate
+from mgstore.db import migrate, roles
 
 
 def register(commands: Commands) -> None:
@@ -21,6 +21,14 @@ def register(commands: Commands) -> None:
         help="drop the rows of tables the downgrade removes (refused without it)",
     )
     commands.action(group, "current", current, "print the revision", True)
+    sub = commands.action(
+        group, "grant", grant, "PostgreSQL: give a role a writer's or a reader's privileges"
+    )
+    which = sub.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--writer", metavar="ROLE", help="may ingest and export, never alter history"
+    )
+    which.add_argument("--reader", metavar="ROLE", help="may only read")
 
 
 def upgrade(args: argparse.Namespace) -> int:
@@ -42,4 +50,13 @@ def current(args: argparse.Namespace) -> int:
     else:
         state = "up to date" if revision == head else f"this mgstore needs {head}"
         print(f"{revision or 'none'} ({state})")
+    return 0
+
+
+def grant(args: argparse.Namespace) -> int:
+    kind: roles.Kind = "writer" if args.writer else "reader"
+    role = args.writer or args.reader
+    with migrate.database(args.db) as engine:
+        roles.grant(engine, role, kind)
+    print(f"{role}: {kind} privileges granted (see docs/postgres-roles.md)")
     return 0

@@ -184,6 +184,13 @@ def database_revision(url: str | None = None) -> str | None:
 
 
 @contextmanager
+def database(url: str | None) -> Iterator[Engine]:
+    """An engine for ``url`` (default: $MGSTORE_DB...) for the block, without a schema check."""
+    with _engine(url) as engine:
+        yield engine
+
+
+@contextmanager
 def _engine(url: str | None) -> Iterator[Engine]:
     engine = create(resolve_url(url))
     try:

@@ -1,0 +1,130 @@
+"""Least privilege on PostgreSQL (issue 17): roles made on the real server, then used.
+
+The tables belong to the admin (the test server's superuser runs ``db upgrade``); ``db grant``
+makes one role a writer and another a reader. The writer ingests and exports; it cannot
+change or remove audit records, versions or tags, drop or disable the triggers, or drop tables.
+The reader reads and writes nothing. The roles are dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+
+from mgstore import InputError, NotFoundError, Store, StoreError
+from mgstore.cli.app import main
+from mgstore.db import engine as db
+from mgstore.db import roles
+from mgstore.db.migrate import upgrade_database
+
+
+@pytest.fixture
+def role_names(pg_server: str, pg_url: str) -> Iterator[tuple[str, str]]:
+    """A writer and a reader role (LOGIN, no privileges yet), dropped after the test."""
+    suffix = uuid.uuid4().hex[:10]
+    names = (f"mgstore_writer_{suffix}", f"mgstore_reader_{suffix}")
+    admin = sqlalchemy.create_engine(pg_server)
+    with admin.begin() as conn:
+        for name in names:
+            conn.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN')
+    try:
+        yield names
+    finally:
+        with admin.begin() as conn:
+            for name in names:
+                conn.exec_driver_sql(f'DROP OWNED BY "{name}"')
+                conn.exec_driver_sql(f'DROP ROLE "{name}"')
+        admin.dispose()
+
+
+def as_role(url: str, role: str) -> str:
+    assert "://postgres@" in url
+    return url.replace("://postgres@", f"://{role}@", 1)
+
+
+def test_a_writer_adds_history_but_cannot_alter_it(
+    pg_url: str,
+    role_names: tuple[str, str],
+    small_meta: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    writer, reader = role_names
+    upgrade_database(pg_url)
+    assert main(["--db", pg_url, "db", "grant", "--writer", writer]) == 0
+    assert main(["--db", pg_url, "db", "grant", "--reader", reader]) == 0
+    assert "writer privileges granted" in capsys.readouterr().out
+
+    with Store(as_role(pg_url, writer)) as store:
+        store.ingest(small_meta("a", "b"), "g", message="one", tags={"k": "v"})
+        store.ingest(small_meta("a", "b", "c"), "g", message="two")  # ends a node row
+        store.export(tmp_path / "g.meta", "g@1", save_debug_info=True)
+        store.export(tmp_path / "g.meta", "g@2")  # over the earlier file
+        store.export(tmp_path / "q.meta", store.query("g", scope="a"))
+        assert store.recover().clean
+        assert store.audit_check().ok and len(store.exports()) == 3
+
+        refused = [
+            "UPDATE exports SET username = 'mallory'",
+            "DELETE FROM exports",
+            "TRUNCATE exports",
+            "UPDATE audit_head SET seq = 0",
+            "DELETE FROM audit_head",
+            "UPDATE versions SET message = 'tampered', created_by = 'mallory'",
+            "DELETE FROM versions",
+            "UPDATE version_tags SET value = 'forged'",
+            "DELETE FROM version_tags",
+            "UPDATE graphs SET name = 'other'",
+            "UPDATE packs SET data = ''",
+            "DROP TRIGGER exports_append_only ON exports",
+            "ALTER TABLE exports DISABLE TRIGGER ALL",
+            "DROP TABLE exports",
+            "DROP TABLE versions CASCADE",
+            "CREATE TABLE intruder (id integer)",
+        ]
+        for statement in refused:
+            with (
+                pytest.raises(StoreError, match="permission denied|must be owner|append-only"),
+                db.transaction(store.engine, write=True) as conn,
+            ):
+                conn.exec_driver_sql(statement)
+
+    with Store(as_role(pg_url, reader)) as store:
+        assert [v.number for v in store.versions("g")] == [2, 1]
+        assert store.verify()  # reads the log
+        with pytest.raises(StoreError, match="permission denied"):
+            store.ingest(small_meta("x"), "other")
+        with pytest.raises(StoreError, match="permission denied"):
+            store.export(tmp_path / "r.meta", "g")
+    assert not (tmp_path / "r.meta").exists()
+
+    with Store(pg_url) as store:  # the admin sees an intact, unchanged history
+        assert store.audit_check().ok and len(store.exports()) == 3
+        assert [v.message for v in store.versions("g")] == ["two", "one"]
+
+
+def test_grant_refuses_what_it_cannot_do_safely(
+    pg_url: str, role_names: tuple[str, str], sqlite_url: str
+) -> None:
+    upgrade_database(pg_url)
+    engine = db.create(pg_url)
+    try:
+        for hostile in ['x"; DROP TABLE exports; --', "a b", "", "1abc", "public", "é" * 3]:
+            with pytest.raises(InputError, match="not a role name"):
+                roles.grant(engine, hostile, "writer")
+        with pytest.raises(NotFoundError, match="no role named"):
+            roles.grant(engine, "mgstore_no_such_role_here", "reader")
+        with pytest.raises(InputError, match="superuser"):
+            roles.grant(engine, "postgres", "writer")
+        with pytest.raises(InputError, match="'writer' or 'reader'"):
+            roles.grant(engine, role_names[0], "admin")  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    with pytest.raises(InputError, match="PostgreSQL"):
+        sqlite = db.create(sqlite_url)
+        roles.grant(sqlite, role_names[0], "writer")
