@@ -141,13 +141,14 @@ def publish(
             result = owner.transaction(lambda conn: _swap(conn, journal_id, planned, lock_keys,
                                                           record))  # fmt: skip
         except BaseException:
-            for item in reversed(planned):
-                _undo(item)
+            try:  # under the paths' lock, so that no other publisher is between two steps
+                owner.transaction(lambda conn: _abandon(conn, journal_id, planned, lock_keys))
+            except MgstoreError:  # the database is gone: undo without it, the row stays
+                for item in reversed(planned):
+                    _undo(item)
             for directory in made:
                 with contextlib.suppress(OSError):
                     directory.rmdir()
-            with contextlib.suppress(MgstoreError):
-                owner.transaction(lambda conn: _forget(conn, journal_id))
             raise
         crash_point("committed")
         for item in planned:
@@ -188,6 +189,14 @@ def _swap(
             _undo(item)
         raise
     return result
+
+
+def _abandon(conn: Connection, journal_id: str, planned: list[_File], lock_keys: list[int]) -> None:
+    """Take a failed export back (its files, then its journal row), holding its paths' lock."""
+    _lock_paths(conn, lock_keys)
+    for item in reversed(planned):
+        _undo(item)
+    _forget(conn, journal_id)
 
 
 def _swap_in(item: _File, *, first: bool) -> None:
@@ -314,14 +323,13 @@ def _undo(item: _File) -> None:
         if os.path.lexists(item.tmp):
             _remove(item.tmp, item.backup, item.fresh)
             return
-        ours = _holds(item.target, item.sha256)
         if os.path.lexists(item.backup):
-            if ours or not os.path.lexists(item.target):
+            if not os.path.lexists(item.target) or _holds(item.target, item.sha256):
                 os.replace(item.backup, item.target)
                 _sync_directory(item.target)
             _remove(item.backup, item.fresh)
         elif os.path.lexists(item.fresh):
-            if ours:
+            if _holds(item.target, item.sha256):
                 os.unlink(item.target)
                 _sync_directory(item.target)
             _remove(item.fresh)
