@@ -155,7 +155,7 @@ def publish(
             _remove(item.backup, item.fresh, item.tmp)
         crash_point("cleaned")
         with contextlib.suppress(MgstoreError):  # a row left here is finished by recover()
-            owner.transaction(lambda conn: _forget(conn, journal_id))
+            owner.transaction(lambda conn: _forget(conn, journal_id, owner), durable=False)
         return result
 
 
@@ -169,13 +169,12 @@ def _swap(
     """Step 3 of the module docstring, in the caller's write transaction."""
     _lock_paths(conn, lock_keys)
     # The journal holds only the exports in flight: reading it whole is cheap.
-    targets = {f.target for f in planned}
-    for row in conn.execute(select(J).where(J.c.id != journal_id)).all():
-        if targets.isdisjoint(f.target for f in _files(row)):
-            continue
-        if not _owner_alive(conn, row):
+    targets, mine = {f.target for f in planned}, None
+    for row in conn.execute(select(J)).all():
+        if row.id == journal_id:
+            mine = row.state
+        elif not targets.isdisjoint(f.target for f in _files(row)) and not _owner_alive(conn, row):
             _settle(conn, row)
-    mine = conn.execute(select(J.c.state).where(J.c.id == journal_id)).scalar()
     if mine != "pending":
         raise ConflictError("the export was rolled back by a recovery that took it for dead")
     try:
@@ -362,27 +361,25 @@ def _remove(*paths: str) -> None:
 class _Owner:
     """The connection an export runs its transactions on, marking it alive while it lasts.
 
-    PostgreSQL: a session advisory lock on the journal id (released when the connection
-    ends, however the process ends). SQLite: the row's host, pid and process start time, and
-    commits synced to disk (``synchronous = FULL``) so that the journal is durable before a
-    file moves.
+    PostgreSQL: a session advisory lock on the journal id, taken in the transaction that
+    journals the export (so no one sees the row unlocked) and released with the row's removal
+    or when the connection ends, however the process ends. SQLite: the row's host, pid and
+    process start time, and commits synced to disk (``synchronous = FULL``) so that the
+    journal is durable before a file moves.
     """
 
     def __init__(self, engine: Engine, journal_id: str) -> None:
         self.engine = engine
         self.journal_id = journal_id
+        self.key = _owner_key(journal_id)
         self.conn: Connection | None = None
+        self.locked = False
 
     def __enter__(self) -> _Owner:
         with errors_mapped():
             conn = self.engine.connect()
             try:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(
-                        text("SELECT pg_advisory_lock(:k)"), {"k": _owner_key(self.journal_id)}
-                    )
-                    conn.commit()
-                else:
+                if conn.dialect.name == "sqlite":
                     _sqlite_pragma(conn, "synchronous = FULL")
                 conn = conn.execution_options(mgstore_write=True)
             except BaseException:
@@ -391,22 +388,38 @@ class _Owner:
         self.conn = conn
         return self
 
-    def transaction(self, body: Callable[[Connection], T]) -> T:
-        assert self.conn is not None
-        with errors_mapped(), self.conn.begin():
-            return body(self.conn)
+    def transaction(self, body: Callable[[Connection], T], *, durable: bool = True) -> T:
+        """Run ``body`` in a write transaction; ``durable=False``: its commit need not reach
+        the disk before this returns (the journal row's removal: if it is lost, the row says
+        ``recorded`` and a recovery removes it)."""
+        conn = self.conn
+        assert conn is not None
+        postgres = conn.dialect.name == "postgresql"
+        if not durable and not postgres:
+            _sqlite_pragma(conn, "synchronous = NORMAL")
+        with errors_mapped(), conn.begin():
+            if postgres and not self.locked:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+                self.locked = True
+            if postgres and not durable:
+                conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            return body(conn)
+
+    def release(self, conn: Connection) -> None:
+        """Give up the PostgreSQL lock now, in the caller's transaction on this connection."""
+        if self.locked:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            self.locked = False
 
     def __exit__(self, *exc: object) -> None:
         conn, self.conn = self.conn, None
         if conn is None:
             return
         try:
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    text("SELECT pg_advisory_unlock(:k)"), {"k": _owner_key(self.journal_id)}
-                )
-                conn.commit()
-            else:
+            if self.locked:
+                with conn.begin():
+                    self.release(conn)
+            elif conn.dialect.name == "sqlite":
                 _sqlite_pragma(conn, "synchronous = NORMAL")
         except Exception:  # noqa: BLE001 - a connection in doubt is not given back to the pool
             conn.invalidate()
@@ -439,8 +452,11 @@ def _journal(conn: Connection, journal_id: str, planned: list[_File]) -> None:
     )
 
 
-def _forget(conn: Connection, journal_id: str) -> None:
+def _forget(conn: Connection, journal_id: str, owner: _Owner | None = None) -> None:
+    """Remove the journal row (and let go of its owner's lock, in the same transaction)."""
     conn.execute(J.delete().where(J.c.id == journal_id))
+    if owner is not None:
+        owner.release(conn)
 
 
 def _files(row: Any) -> list[_File]:
