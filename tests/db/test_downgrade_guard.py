@@ -66,3 +66,21 @@ def test_the_command_line_refuses_in_one_line_and_takes_drop_data(
     assert main(["--db", filled.url, "db", "downgrade", "0001", "--drop-data"]) == 0
     assert capsys.readouterr().out == "database at revision 0001\n"
     assert migrate.current(filled.engine) == "0001"
+
+
+def test_an_export_in_flight_keeps_its_journal(filled: Store) -> None:
+    """A journaled export (here: one that a crash left) is data too: migration 0004's
+    downgrade refuses to drop its row."""
+    from datetime import datetime, timezone
+
+    from mgstore.db import engine as db
+    from mgstore.db.models import Base
+
+    row = {"id": "f" * 32, "path": "/x/m.meta", "files": "[]", "state": "pending",
+           "host": "elsewhere", "pid": 1, "started": "",
+           "created_at": datetime.now(timezone.utc)}  # fmt: skip
+    with db.transaction(filled.engine, write=True) as conn:
+        conn.execute(Base.metadata.tables["export_journal"].insert(), row)
+    with pytest.raises(InputError, match=r"export_journal \(1 row\)"):
+        migrate.downgrade(filled.engine, "0003")
+    assert migrate.current(filled.engine) == migrate.head()
