@@ -1,9 +1,9 @@
 """Least privilege on PostgreSQL (issue 17): roles made on the real server, then used.
 
-The tables belong to the admin (the test server's superuser runs ``db upgrade``); ``db grant``
-makes one role a writer and another a reader. The writer ingests and exports; it cannot
-change or remove audit records, versions or tags, drop or disable the triggers, or drop tables.
-The reader reads and writes nothing. The roles are dropped afterwards.
+The tables belong to an admin role (no superuser: it owns the schema and runs ``db upgrade``
+and ``db grant``), which makes one role a writer and another a reader. The writer ingests and
+exports; it cannot change or remove audit records, versions or tags, drop or disable the
+triggers, or drop tables. The reader reads and writes nothing. The roles are dropped afterwards.
 """
 
 from __future__ import annotations
@@ -24,22 +24,26 @@ from mgstore.db.migrate import upgrade_database
 
 
 @pytest.fixture
-def role_names(pg_server: str, pg_url: str) -> Iterator[tuple[str, str]]:
-    """A writer and a reader role (LOGIN, no privileges yet), dropped after the test."""
+def role_names(pg_server: str, pg_url: str) -> Iterator[tuple[str, str, str]]:
+    """An admin (no superuser: it owns the test's schema), a writer and a reader role (LOGIN,
+    no privileges yet), dropped after the test with everything they own."""
     suffix = uuid.uuid4().hex[:10]
-    names = (f"mgstore_writer_{suffix}", f"mgstore_reader_{suffix}")
-    admin = sqlalchemy.create_engine(pg_server)
-    with admin.begin() as conn:
+    names = (f"mgstore_admin_{suffix}", f"mgstore_writer_{suffix}", f"mgstore_reader_{suffix}")
+    schema = pg_url.rsplit("search_path%3D", 1)[1]
+    superuser = sqlalchemy.create_engine(pg_server)
+    with superuser.begin() as conn:
         for name in names:
             conn.exec_driver_sql(f'CREATE ROLE "{name}" LOGIN')
+        conn.exec_driver_sql(f'ALTER SCHEMA "{schema}" OWNER TO "{names[0]}"')
     try:
         yield names
     finally:
-        with admin.begin() as conn:
-            for name in names:
+        with superuser.begin() as conn:
+            conn.exec_driver_sql(f'ALTER SCHEMA "{schema}" OWNER TO postgres')
+            for name in reversed(names):
                 conn.exec_driver_sql(f'DROP OWNED BY "{name}"')
                 conn.exec_driver_sql(f'DROP ROLE "{name}"')
-        admin.dispose()
+        superuser.dispose()
 
 
 def as_role(url: str, role: str) -> str:
@@ -49,15 +53,16 @@ def as_role(url: str, role: str) -> str:
 
 def test_a_writer_adds_history_but_cannot_alter_it(
     pg_url: str,
-    role_names: tuple[str, str],
+    role_names: tuple[str, str, str],
     small_meta: Any,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    writer, reader = role_names
-    upgrade_database(pg_url)
-    assert main(["--db", pg_url, "db", "grant", "--writer", writer]) == 0
-    assert main(["--db", pg_url, "db", "grant", "--reader", reader]) == 0
+    admin, writer, reader = role_names
+    admin_url = as_role(pg_url, admin)
+    upgrade_database(admin_url)  # the admin owns the tables
+    assert main(["--db", admin_url, "db", "grant", "--writer", writer]) == 0
+    assert main(["--db", admin_url, "db", "grant", "--reader", reader]) == 0
     assert "writer privileges granted" in capsys.readouterr().out
 
     with Store(as_role(pg_url, writer)) as store:
@@ -103,16 +108,17 @@ def test_a_writer_adds_history_but_cannot_alter_it(
             store.export(tmp_path / "r.meta", "g")
     assert not (tmp_path / "r.meta").exists()
 
-    with Store(pg_url) as store:  # the admin sees an intact, unchanged history
+    with Store(admin_url) as store:  # the admin sees an intact, unchanged history
         assert store.audit_check().ok and len(store.exports()) == 3
         assert [v.message for v in store.versions("g")] == ["two", "one"]
 
 
 def test_grant_refuses_what_it_cannot_do_safely(
-    pg_url: str, role_names: tuple[str, str], sqlite_url: str
+    pg_url: str, role_names: tuple[str, str, str], sqlite_url: str
 ) -> None:
-    upgrade_database(pg_url)
-    engine = db.create(pg_url)
+    admin, writer, _ = role_names
+    upgrade_database(as_role(pg_url, admin))
+    engine = db.create(as_role(pg_url, admin))
     try:
         for hostile in ['x"; DROP TABLE exports; --', "a b", "", "1abc", "public", "é" * 3]:
             with pytest.raises(InputError, match="not a role name"):
@@ -121,10 +127,12 @@ def test_grant_refuses_what_it_cannot_do_safely(
             roles.grant(engine, "mgstore_no_such_role_here", "reader")
         with pytest.raises(InputError, match="superuser"):
             roles.grant(engine, "postgres", "writer")
+        with pytest.raises(InputError, match="owns the tables"):
+            roles.grant(engine, admin, "writer")
         with pytest.raises(InputError, match="'writer' or 'reader'"):
-            roles.grant(engine, role_names[0], "admin")  # type: ignore[arg-type]
+            roles.grant(engine, writer, "admin")  # type: ignore[arg-type]
     finally:
         engine.dispose()
     with pytest.raises(InputError, match="PostgreSQL"):
         sqlite = db.create(sqlite_url)
-        roles.grant(sqlite, role_names[0], "writer")
+        roles.grant(sqlite, writer, "writer")
