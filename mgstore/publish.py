@@ -18,7 +18,7 @@ Store opens, by :meth:`mgstore.Store.recover`, and by the next export to the sam
 back the new file and restores the old one for a ``pending`` row (its record never
 committed), or removes the leftovers of a ``recorded`` one. A row whose owner still runs is
 left alone: on PostgreSQL the owner holds an advisory lock for the row's life; on SQLite the
-row names its host, process id and the process's start time.
+row's process id and start time tell. A row made on another host is that host's to settle.
 
 ``MGSTORE_CRASH_AT=<point>`` in the environment makes the process ``os._exit`` at that point
 (for tests that kill an export half-way): see :data:`CRASH_POINTS`.
@@ -78,7 +78,8 @@ class RecoveryReport:
     ``rolled_back``: target paths given back their previous state (the old file, or none),
     because the export's record never committed. ``finished``: target paths whose export was
     recorded; only its leftover backups were removed. ``in_progress``: target paths of exports
-    whose process still runs (left alone).
+    whose process still runs, or that were made on another host (left alone: a process on
+    that host settles them, where their files are).
     """
 
     rolled_back: tuple[str, ...] = ()
@@ -467,7 +468,11 @@ def _files(row: Any) -> list[_File]:
 
 
 def _owner_alive(conn: Connection, row: Any) -> bool:
-    """Whether the process that journaled ``row`` may still be running."""
+    """Whether the process that journaled ``row`` may still be running. A row from another
+    host counts as running: its files are on that host's file system, not this one's, and a
+    process there settles it."""
+    if row.host != socket.gethostname()[:256]:
+        return True
     if conn.dialect.name == "postgresql":
         key = _owner_key(row.id)
         got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
@@ -476,7 +481,8 @@ def _owner_alive(conn: Connection, row: Any) -> bool:
 
 
 def _owner_alive_here(row: Any) -> bool:
-    """SQLite's test: the row's process still runs (another host's cannot be seen: yes)."""
+    """SQLite's test: the row's process still runs (another host's cannot be seen: yes;
+    PostgreSQL asks the server instead, see :func:`_owner_alive`)."""
     if row.host != socket.gethostname()[:256]:
         return True
     return bool(_process_start(int(row.pid)) == row.started != "gone")

@@ -14,6 +14,7 @@ newest ``ok`` record of that path describes.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
@@ -190,6 +191,26 @@ def test_a_live_export_is_left_alone(
     (report,) = seen
     assert report.in_progress == (os.path.realpath(target),) and not report.rolled_back
     assert sha(target.read_bytes()) == record.sha256 and _journal_rows(graphs) == 0
+
+
+def test_another_hosts_export_is_left_to_that_host(graphs: Store, tmp_path: Path) -> None:
+    """A row journaled on another host names files on that host's file system: recovery here
+    leaves it (and any file of the same name here) alone."""
+    from datetime import datetime, timezone
+
+    target, tmp = tmp_path / "m.meta", tmp_path / ".m.meta.x.tmp"
+    target.write_bytes(b"here")
+    tmp.write_bytes(b"same name here")
+    files = [{"target": str(target), "tmp": str(tmp), "backup": str(tmp) + ".old",
+              "fresh": str(tmp) + ".new", "sha256": sha(b"here")}]  # fmt: skip
+    row = {"id": "e" * 32, "path": str(target), "files": json.dumps(files), "state": "pending",
+           "host": "elsewhere.invalid", "pid": os.getpid(), "started": "",
+           "created_at": datetime.now(timezone.utc)}  # fmt: skip
+    with db.transaction(graphs.engine, write=True) as conn:
+        conn.execute(J.insert(), row)
+    report = graphs.recover()
+    assert report.in_progress == (str(target),) and not report.rolled_back
+    assert target.read_bytes() == b"here" and tmp.exists() and _journal_rows(graphs) == 1
 
 
 #: Random kills per backend: a few in CI; MGSTORE_CRASH_KILLS=40 for a longer local run.
