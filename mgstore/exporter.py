@@ -40,6 +40,7 @@ from mgstore.export import normalize as nz
 from mgstore.export.api import (
     PARAMETERS,
     ExportFile,
+    debug_path,
     export_imported,
     export_options,
     in_memory_graph,
@@ -53,6 +54,7 @@ from mgstore.export.imported import (
 )
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
 from mgstore.io import published
+from mgstore.names import check_text
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
 from mgstore.publish import publish
 
@@ -112,6 +114,7 @@ def export(
     """
     started = time.monotonic()
     origin: dict[str, Any] = {}
+    _check_outputs(store, arguments)
     try:
         meta_graph, files = _run(store, arguments, kwargs, origin, message=message)
         if not files:
@@ -127,6 +130,20 @@ def export(
         if arguments["filename"] and origin.get("version_id") is not None:
             _record_failure(store, arguments, kwargs, origin, error, started)
         raise
+
+
+def _check_outputs(store: Store, arguments: Mapping[str, Any]) -> None:
+    """Refuse, before anything is written or recorded, a file name that is the store's own
+    database (or would be, as the ``.debug`` companion) or that the audit log cannot record."""
+    filename = arguments["filename"]
+    if not filename or not isinstance(filename, (str, os.PathLike)):
+        return  # no file, or a wrong type that export_options reports as TensorFlow does
+    name = os.fspath(filename)
+    if isinstance(name, str):
+        check_text(name, "the export file name")  # it goes into the audit record
+    store.check_output(filename)
+    if arguments["save_debug_info"]:
+        store.check_output(debug_path(filename))
 
 
 def reproduce(

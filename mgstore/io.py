@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from mgstore.errors import (
     InputError,
     OutputError,
     SourceNotFoundError,
+    UnsafePathError,
 )
 from mgstore.proto import POOL, GraphDebugInfo, GraphDef, MetaGraphDef, SavedModel
 
@@ -52,6 +54,11 @@ SAVED_MODEL_DEBUG_FILE = Path("debug") / "saved_model_debug_info.pb"
 # (tags and lengths of small fields are below 0x20).
 _TEXT_BYTES = bytes(b for b in range(256) if b >= 0x20 and b != 0x7F) + b"\t\n\r"
 _UNKNOWN_CHECK_BUDGET = 4096
+#: The deepest nesting of messages that protobuf's binary decoder reads (upb's default limit).
+DECODE_DEPTH_LIMIT = 100
+#: Formats whose bytes were already decoded with that limit from the MetaGraphDef down (or
+#: from above it), so that the stored MetaGraphDef is known to read back.
+DECODED_FORMATS = frozenset({"MetaGraphDef/binary", "SavedModel/binary"})
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
@@ -150,6 +157,12 @@ def parse(
             message = KINDS[kind]()
             try:
                 text_format.Parse(text, message, descriptor_pool=POOL)
+            except RecursionError:
+                raise FormatError(
+                    f"{where}: messages nested deeper than the text parser can follow "
+                    f"(Python's recursion limit); protobuf's decoder reads at most "
+                    f"{DECODE_DEPTH_LIMIT} levels"
+                ) from None
             except text_format.ParseError as exc:
                 position = (exc.GetLine() or 0, exc.GetColumn() or 0)
                 errors.append((position, f"as {kind}: {exc}"))
@@ -170,6 +183,26 @@ def parse(
         parsed = True  # but with unknown fields where this kind has its own: another type
     what = "a protobuf of another message type" if parsed else "truncated or corrupt"
     raise FormatError(f"{where}: {len(data)} bytes that are {what}; expected a {wanted}")
+
+
+def check_decodable(message: Message, where: str) -> None:
+    """Refuse a message that protobuf's binary decoder cannot read back from its own bytes.
+
+    The decoder stops at :data:`DECODE_DEPTH_LIMIT` levels of nested messages; the text parser
+    and messages built in memory have no such limit (nested ``AttrValue`` lists and function
+    attrs reach it at about 32 levels). A version stored with such nesting could never be
+    checked out, queried or exported, so ingest checks first.
+    """
+    try:
+        data = message.SerializeToString()
+        type(message).FromString(data)
+    except (_message.DecodeError, _message.EncodeError, RecursionError):
+        kind = message.DESCRIPTOR.name
+        raise FormatError(
+            f"{where}: its {kind} nests messages deeper than protobuf's decoder reads back "
+            f"({DECODE_DEPTH_LIMIT} levels, counted from the {kind}); it could not be read "
+            "from the store, so it is not stored"
+        ) from None
 
 
 def coerce_message(obj: object, *, expected: Iterable[str] = tuple(KINDS)) -> tuple[str, Message]:
@@ -246,7 +279,7 @@ def _has_unknown_fields(message: Message, budget: list[int]) -> bool:
 
 
 def _load_path(path: Path, tags: Iterable[str] | None) -> Loaded:
-    if path.is_dir():
+    if stat.S_ISDIR(_source_mode(path, "a MetaGraphDef, GraphDef or SavedModel file or directory")):
         for name in SAVED_MODEL_FILES:
             if (path / name).is_file():
                 return _load_path(path / name, tags)
@@ -262,14 +295,34 @@ def _load_path(path: Path, tags: Iterable[str] | None) -> Loaded:
         path.parent / SAVED_MODEL_DEBUG_FILE if kind == "SavedModel" else debug_path_for(path)
     )
     debug = None
-    if debug_file != path and debug_file.is_file():
+    if debug_file != path and _is_regular_file(debug_file):
         debug = read_debug_info(debug_file)
     return Loaded(meta, debug, f"{kind}/{fmt}", path.resolve(), hashlib.sha256(data).hexdigest())
 
 
-def _read_bytes(path: Path, expected: str) -> bytes:
+def _source_mode(path: Path, expected: str) -> int:
+    """The file type bits of ``path`` (followed through symlinks), or a clear InputError."""
+    if "\0" in os.fspath(path):
+        raise InputError(f"{os.fspath(path)!r}: a path cannot hold a NUL character")
     try:
-        return path.read_bytes()
+        return os.stat(path).st_mode
+    except FileNotFoundError:
+        raise SourceNotFoundError(
+            f"{path}: no such file or directory; expected {expected}"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _read_bytes(path: Path, expected: str) -> bytes:
+    """The bytes of the regular file ``path``. Anything else (a named pipe, a device, a
+    socket) is refused before a byte is read: a pipe would wait forever for a writer, and
+    ``/dev/zero`` would fill the memory."""
+    _source_mode(path, expected)
+    try:
+        # O_NONBLOCK: opening a named pipe without a writer returns at once instead of waiting;
+        # fstat on the open file then says what was opened, whatever was swapped in meanwhile.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise SourceNotFoundError(
             f"{path}: no such file or directory; expected {expected}"
@@ -278,6 +331,34 @@ def _read_bytes(path: Path, expected: str) -> bytes:
         raise InputError(f"{path}: is a directory; expected {expected}") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise InputError(f"{path}: is a directory; expected {expected}")
+        raise InputError(
+            f"{path}: is a {_file_type(mode)}, not a regular file; expected {expected}"
+        )
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            return fh.read()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _is_regular_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):  # missing, a name too long, a NUL...: no companion there
+        return False
+
+
+def _file_type(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "character device"),
+             (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "special file")
 
 
 def _kind_hint(path: Path) -> str | None:
@@ -349,6 +430,36 @@ def serialize(message: Message, *, as_text: bool = False) -> bytes:
     return data
 
 
+def check_target(
+    path: str | os.PathLike[str], protected: Iterable[str | os.PathLike[str]], what: str
+) -> None:
+    """Refuse to write ``path`` if it is one of the ``protected`` files, however it is named:
+    through symlinks (of the file or of its directories), ``..``, or as a hard link to the
+    same file (same device and inode). ``what`` says what the protected files are."""
+    name = os.fspath(path)
+    if "\0" in name:
+        raise InputError(f"{name!r}: a path cannot hold a NUL character")
+    target = os.path.realpath(name)
+    identity = _identity(name)
+    for other in protected:
+        if target == os.path.realpath(other) or (
+            identity is not None and identity == _identity(other)
+        ):
+            raise UnsafePathError(
+                f"{name}: this is {what} ({os.fspath(other)}); writing it would destroy it. "
+                "Choose another output path"
+            )
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path`` (through symlinks), or None if there is none."""
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
+
+
 def write_message(message: Message, path: str | os.PathLike[str], *, as_text: bool = False) -> Path:
     """Write ``message`` to ``path`` atomically (see :func:`write_bytes`); returns the path."""
     return write_bytes(serialize(message, as_text=as_text), path)
@@ -393,6 +504,8 @@ class _Staged:
     """One file of :func:`published`: written to a temporary file, then put in place."""
 
     def __init__(self, data: Data, path: str | os.PathLike[str]) -> None:
+        if "\0" in os.fspath(path):
+            raise InputError(f"{os.fspath(path)!r}: a path cannot hold a NUL character")
         # pathlib drops a trailing "/" or "/.", which would make "file.meta/." name file.meta
         if os.path.basename(os.fspath(path)) in ("", ".", ".."):
             raise InputError(f"{path}: not a file name")

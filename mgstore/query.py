@@ -18,8 +18,9 @@ Filters combine with AND. Every value reaches the database as a bound parameter:
 * ``collection``: the ops the named collection(s) of the version refer to (node lists, and the
   names inside variable, saver, queue-runner and control-flow payloads).
 * ``op_type``, ``device``: one value or a list of values (exact matches).
-* ``name_regex``: a Python regular expression, matched with ``re.search`` in Python on the
-  names the SQL filters selected (SQLite and PostgreSQL regex dialects differ).
+* ``name_regex``: a regular expression in RE2's syntax (Python's, less backreferences and
+  lookaround), searched for in Python in the names the SQL filters selected, in linear time
+  (see :mod:`mgstore.patterns`); the same on both backends, whose regex dialects differ.
 
 With ``closure``, the filtered nodes are seeds and the result is the seeds plus every node
 they reach through data and control edges, upstream (``"ancestors"``) or downstream
@@ -71,9 +72,12 @@ from mgstore.db.models import Base
 from mgstore.db.versions import in_version
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.graph import to_networkx
+from mgstore.patterns import compile_linear
 from mgstore.proto import MetaGraphDef
 
 CLOSURES = ("ancestors", "descendants")
+#: The largest closure depth: a 32-bit hop count (no graph is that deep; None means no limit).
+MAX_DEPTH = 2**31 - 1
 
 _TABLES = Base.metadata.tables
 N, E, P, B = (_TABLES[t] for t in ("nodes", "edges", "packs", "blobs"))
@@ -379,17 +383,12 @@ def _str_list(value: object, what: str) -> list[str] | None:
     raise ArgumentTypeError(f"{what} is a str or a list of str; got {type(value).__name__}")
 
 
-def _regex(pattern: object) -> re.Pattern[str] | None:
+def _regex(pattern: object) -> Any:
     if pattern is None:
         return None
     if not isinstance(pattern, str):
         raise ArgumentTypeError(f"name_regex is a str; got {type(pattern).__name__}")
-    try:
-        return re.compile(pattern)
-    except re.error as error:
-        raise InputError(
-            f"name_regex {pattern!r} is not a valid regular expression: {error}"
-        ) from None
+    return compile_linear(pattern, "name_regex")
 
 
 def _check_closure(closure: object, depth: object) -> None:
@@ -404,5 +403,5 @@ def _check_closure(closure: object, depth: object) -> None:
 def _check_depth(depth: object) -> None:
     if isinstance(depth, bool) or not isinstance(depth, int):
         raise ArgumentTypeError(f"depth is an int or None; got {type(depth).__name__}")
-    if depth < 0:
-        raise InputError(f"depth is at least 0; got {depth}")
+    if not 0 <= depth <= MAX_DEPTH:
+        raise InputError(f"depth is from 0 to {MAX_DEPTH}; got {depth}")

@@ -19,7 +19,7 @@ from typing import Any
 import networkx as nx
 from sqlalchemy import Connection, Row, func, select
 
-from mgstore import audit, io, publish, wire
+from mgstore import audit, io, names, publish, wire
 from mgstore import exporter as _exporter
 from mgstore import graph as nxgraph
 from mgstore import query as _query
@@ -42,8 +42,7 @@ from mgstore.proto import MetaGraphDef
 Progress = Callable[[str, int, int], None]
 _HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
 _MAX_VERSION = 2**31 - 1  # versions.number is a 32-bit integer
-MAX_NAME = 512  # graphs.name
-MAX_TAG_KEY = 256  # version_tags.key
+_MAX_VERSION_DIGITS = len(str(_MAX_VERSION))
 _CHUNK = 500
 
 _TABLES = Base.metadata.tables
@@ -83,6 +82,12 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({db.display_url(self.engine.url)!r})"
 
+    def check_output(self, path: str | os.PathLike[str]) -> None:
+        """Refuse an output path that is this store's own database file (or SQLite's
+        ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError.
+        Every method that writes files checks its paths with this before writing."""
+        io.check_target(path, db.database_files(self.engine), "the store's own database file")
+
     # ----------------------------------------------------------------------------------------
     # Writing
 
@@ -107,9 +112,9 @@ class Store:
         total)`` as nodes go to the database (inside the transaction: keep it quick), then
         ``("done", 1, 1)``.
         """
-        _check_name(name)
-        _check_message(message)
-        tag_map = _check_tags(tags)
+        names.check_graph_name(name)
+        names.check_message(message)
+        tag_map = names.check_tags(tags)
         report = progress or (lambda stage, done, total: None)
         report("read", 0, 1)
         # Rows are cut from the MetaGraphDef itself: the networkx form is another view of it,
@@ -118,8 +123,11 @@ class Store:
         if isinstance(source, nx.MultiDiGraph):
             meta, debug = nxgraph.from_networkx(source), source.graph.get("debug_info")
         else:
+            if isinstance(source, (str, os.PathLike)):
+                names.check_text(os.fsdecode(source), "the source path")  # it is recorded
             loaded = io.load(source, tags=saved_model_tags)
             meta, debug = loaded.meta_graph, loaded.debug_info
+        _check_decodable(meta, debug, loaded)
         stored = wire.split(meta, debug)
         version_id = db.retrying(
             lambda: write_version(
@@ -163,6 +171,9 @@ class Store:
         Both come from one read of the version, and both files are written atomically.
         """
         debug_path = io.debug_path_for(path)
+        self.check_output(path)
+        if debug:
+            self.check_output(debug_path)
         if debug and os.path.abspath(debug_path) == os.path.abspath(path):
             raise InputError(
                 f"{path}: the graph would be overwritten by its own debug info "
@@ -432,9 +443,10 @@ class Store:
             raise ArgumentTypeError(
                 f"a ref is a non-empty str (name, name@N or hash prefix); got {ref!r}"
             )
+        names.check_text(ref, "a ref")
         name, at, number = ref.rpartition("@")
         if at and number.isascii() and number.isdigit() and name:
-            if int(number) > _MAX_VERSION:
+            if len(number.lstrip("0")) > _MAX_VERSION_DIGITS or int(number) > _MAX_VERSION:
                 raise NotFoundError(f"{ref!r}: no version number is that large")
             graph_id = self._graph_id(conn, name)
             row = conn.execute(
@@ -463,16 +475,17 @@ class Store:
             if len(rows) == 1:
                 return rows[0]
             if len(rows) > 1:
-                names = ", ".join(
+                matches = ", ".join(
                     f"{self._graph_name(conn, r.graph_id)}@{r.number} ({r.content_hash[:12]})"
                     for r in rows
                 )
-                raise AmbiguousRefError(f"hash prefix {ref!r} matches several versions: {names}")
+                raise AmbiguousRefError(f"hash prefix {ref!r} matches several versions: {matches}")
         raise NotFoundError(
             f"no graph, version or content hash matches {ref!r}{self._nearby(conn, ref)}"
         )
 
     def _graph_id(self, conn: Connection, name: str) -> int:
+        names.check_text(name, "a graph name")
         row = conn.execute(select(G.c.id).where(G.c.name == name)).first()
         if row is None:
             raise NotFoundError(f"no graph named {name!r}{self._nearby(conn, name)}")
@@ -482,13 +495,13 @@ class Store:
         return str(conn.execute(select(G.c.name).where(G.c.id == graph_id)).scalar_one())
 
     def _nearby(self, conn: Connection, name: str) -> str:
-        names = list(conn.execute(select(G.c.name).order_by(G.c.name)).scalars())
-        if not names:
+        known = list(conn.execute(select(G.c.name).order_by(G.c.name)).scalars())
+        if not known:
             return " (the store is empty)"
-        close = difflib.get_close_matches(name.split("@")[0], names, n=5, cutoff=0.5)
-        shown = close or names[:10]
+        close = difflib.get_close_matches(name.split("@")[0], known, n=5, cutoff=0.5)
+        shown = close or known[:10]
         label = "did you mean" if close else "graphs here"
-        more = "" if close or len(names) <= 10 else f", … ({len(names)} in all)"
+        more = "" if close or len(known) <= 10 else f", … ({len(known)} in all)"
         return f"; {label}: {', '.join(shown)}{more}"
 
     def _version_info(
@@ -501,41 +514,17 @@ def _version_row(conn: Connection, version_id: int) -> Row[Any]:
     return conn.execute(select(V).where(V.c.id == version_id)).one()
 
 
-def _check_name(name: object) -> None:
-    if not isinstance(name, str) or not name.strip():
-        raise InputError(f"a graph name is a non-empty str; got {name!r}")
-    if len(name) > MAX_NAME:
-        raise InputError(f"graph name {name[:40]!r}...: at most {MAX_NAME} characters")
-    if name != name.strip() or any(c in name for c in "@\n\r\t\0"):
-        raise InputError(
-            f"graph name {name!r}: no '@', control characters or surrounding spaces allowed"
-        )
-    if _HEX_PREFIX.fullmatch(name):
-        raise InputError(f"graph name {name!r} looks like a content hash; choose another name")
+def _check_decodable(meta: Any, debug: Any | None, loaded: io.Loaded | None) -> None:
+    """Refuse what could be stored but not read back (see :func:`mgstore.io.check_decodable`).
 
-
-def _check_tags(tags: Mapping[str, str] | None) -> dict[str, str]:
-    if tags is None:
-        return {}
-    if not isinstance(tags, Mapping):
-        raise ArgumentTypeError(f"tags are a mapping of str to str; got {type(tags).__name__}")
-    for key, value in tags.items():
-        if not isinstance(key, str) or not key or not isinstance(value, str):
-            raise InputError(f"tag {key!r}={value!r}: keys are non-empty str, values str")
-        if len(key) > MAX_TAG_KEY:
-            raise InputError(f"tag key {key[:40]!r}...: at most {MAX_TAG_KEY} characters")
-        if "\0" in key or "\0" in value:
-            raise InputError(f"tag {key!r}: NUL characters are not allowed")
-    return dict(tags)
-
-
-def _check_message(message: object) -> None:
-    if message is None:
-        return
-    if not isinstance(message, str):
-        raise InputError(f"a message is a str; got {type(message).__name__}")
-    if "\0" in message:
-        raise InputError("the message has a NUL character, which databases cannot keep")
+    Binary MetaGraphDefs and SavedModels were decoded under the same limit already; a debug
+    file read in binary too. The rest (text, GraphDefs, messages, networkx graphs) is checked.
+    """
+    where = str(loaded.path) if loaded is not None and loaded.path else "the graph"
+    if loaded is None or loaded.format not in io.DECODED_FORMATS:
+        io.check_decodable(meta, where)
+    if debug is not None:
+        io.check_decodable(debug, f"{where} (its debug info)")
 
 
 def _utc(value: datetime) -> datetime:

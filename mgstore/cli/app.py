@@ -7,7 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from mgstore.cli import audit, query, schema, versions
-from mgstore.cli.base import DB_HELP, Commands, Handler
+from mgstore.cli.base import DB_HELP, Commands, Handler, Parser
+from mgstore.cli.output import echo
 from mgstore.errors import MgstoreError
 
 #: The command modules, in the order their commands appear in ``mgstore --help``.
@@ -22,10 +23,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         return handler(args)
     except MgstoreError as error:
-        print(f"mgstore: error: {error}", file=sys.stderr)
+        echo(f"mgstore: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("mgstore: interrupted", file=sys.stderr)
+        echo("mgstore: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
@@ -33,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``mgstore`` parser, every command module's commands registered."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mgstore",
         description="A versioned, SQL-backed store for TensorFlow graphs.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

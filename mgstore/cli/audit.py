@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mgstore.cli.base import Commands
-from mgstore.cli.output import parse_date, print_json, print_table, timestamp
+from mgstore.cli.output import echo, parse_date, print_json, print_table, timestamp
 from mgstore.errors import InputError
 from mgstore.store import Store
 
@@ -100,7 +100,7 @@ def verify(args: argparse.Namespace) -> int:
 def reproduce(args: argparse.Namespace) -> int:
     with Store(args.db) as store:
         record = store.reproduce(args.id, args.output)
-    print(f"reproduced: {record.path}  sha256:{record.sha256}")
+    echo(f"reproduced: {record.path}  sha256:{record.sha256}")
     return 0
 
 
@@ -111,16 +111,16 @@ def which(args: argparse.Namespace) -> int:
         print_json([p.to_dict() for p in found])
         return 0 if found else 1
     if not found:
-        print(f"{args.file}: no recorded export wrote these bytes")
+        echo(f"{args.file}: no recorded export wrote these bytes")
         return 1
     for p in found:
         e = p.export
-        print(f"file     {p.path}  sha256:{p.sha256}")
-        print(f"export   {e.id}  {timestamp(e.created_at)} UTC by {e.user}@{e.host}")
-        print(f"         to {e.path}{'  (moved since)' if p.moved else ''}")
-        print(f"version  {e.ref}  {e.content_hash}")
+        echo(f"file     {p.path}  sha256:{p.sha256}")
+        echo(f"export   {e.id}  {timestamp(e.created_at)} UTC by {e.user}@{e.host}")
+        echo(f"         to {e.path}{'  (moved since)' if p.moved else ''}")
+        echo(f"version  {e.ref}  {e.content_hash}")
         if p.version is not None and p.version.source_path:
-            print(f"source   {p.version.source_path}  sha256:{p.version.source_sha256}")
+            echo(f"source   {p.version.source_path}  sha256:{p.version.source_sha256}")
     return 0
 
 
@@ -130,8 +130,8 @@ def audit_check(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.to_dict())
     elif report.ok:
-        print(f"audit log intact: {report.records} records, head {report.head_hash}")
+        echo(f"audit log intact: {report.records} records, head {report.head_hash}")
     else:
         for problem in report.problems:
-            print(f"audit log: {problem}")
+            echo(f"audit log: {problem}")
     return 0 if report.ok else 1

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
+from mgstore.cli.output import echo
 from mgstore.errors import InputError
 
 Handler = Callable[[argparse.Namespace], int]
 
 DB_HELP = "SQLAlchemy database URL (default: $MGSTORE_DB, else sqlite:///mgstore.db)"
 REF_HELP = "NAME, NAME@N or a content-hash prefix"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors read like every other error: the usage, then one
+    ``mgstore: error: ...`` line (exit status 2, as argparse's)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        echo(f"mgstore: error: {self.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 class Commands:
@@ -84,7 +97,9 @@ def _filters() -> argparse.ArgumentParser:
         "--op-type", action="append", default=[], metavar="OP", help="op type (repeatable)"
     )
     filters.add_argument("--device", action="append", default=[], help="device (repeatable)")
-    filters.add_argument("--name-regex", metavar="REGEX", help="node names matching (re.search)")
+    filters.add_argument(
+        "--name-regex", metavar="REGEX", help="node names containing a match (RE2 syntax)"
+    )
     filters.add_argument(
         "--closure",
         choices=["ancestors", "descendants"],

@@ -4,12 +4,43 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from mgstore.entities import Summary, VersionInfo
 from mgstore.errors import InputError
+from mgstore.names import UNPRINTABLE_CATEGORIES, first_unprintable
+
+
+def clean(text: object) -> str:
+    """``text`` safe to print on a terminal: every control, format or separator character
+    (and lone surrogate) shown as an escape (``\\x1b``, ``\\u202e``), so that text from the
+    store (tag values, messages, paths, names made before names were checked) cannot move the
+    cursor, recolour or reorder what the terminal shows."""
+    value = str(text)
+    if first_unprintable(value) is None:
+        return value
+    return "".join(_escaped(c) if unicodedata.category(c) in UNPRINTABLE_CATEGORIES else c
+                   for c in value)  # fmt: skip
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else (f"\\U{code:08x}")
+    )
+
+
+def echo(text: object = "", *, file: TextIO | None = None) -> None:
+    """Print one line of output (or of an error) through :func:`clean`: every command prints
+    with this, never with ``print``."""
+    print(clean(text), file=file or sys.stdout)
 
 
 def print_json(data: Any) -> None:
@@ -20,28 +51,29 @@ def print_json(data: Any) -> None:
 def print_table(header: list[str], rows: list[list[str]]) -> None:
     """Columns padded to their widest cell; ``(none)`` for no rows."""
     if not rows:
-        print("(none)")
+        echo("(none)")
         return
+    rows = [[clean(cell) for cell in row] for row in rows]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def print_summary(s: Summary) -> None:
     v: VersionInfo = s.version
-    print(f"{v.ref}  {v.content_hash}")
-    print(f"  created    {v.created_at:%Y-%m-%d %H:%M:%S} UTC by {v.created_by}")
+    echo(f"{v.ref}  {v.content_hash}")
+    echo(f"  created    {v.created_at:%Y-%m-%d %H:%M:%S} UTC by {v.created_by}")
     if v.message:
-        print(f"  message    {v.message}")
+        echo(f"  message    {v.message}")
     for key, value in v.tags.items():
-        print(f"  tag        {key}={value}")
+        echo(f"  tag        {key}={value}")
     if v.source_path:
-        print(f"  source     {v.source_path} ({v.source_format})")
-    print(
+        echo(f"  source     {v.source_path} ({v.source_format})")
+    echo(
         f"  size       {size(v.size)}, {v.node_count} nodes, {len(s.op_counts)} op types, "
         f"{s.functions} functions"
     )
-    print(
+    echo(
         f"  saver      {'yes' if s.has_saver else 'no'}; debug info "
         f"{'yes' if s.has_debug_info else 'no'}"
     )
@@ -50,7 +82,7 @@ def print_summary(s: Summary) -> None:
     _print_counts("devices", s.devices, 10)
     _print_counts("collections", s.collections, 30)
     if s.signatures:
-        print(f"  signatures {', '.join(s.signatures)}")
+        echo(f"  signatures {', '.join(s.signatures)}")
 
 
 def _print_counts(title: str, counts: Any, limit: int) -> None:
@@ -59,7 +91,7 @@ def _print_counts(title: str, counts: Any, limit: int) -> None:
     items = list(counts.items())
     shown = ", ".join(f"{k or '(none)'}: {n}" for k, n in items[:limit])
     more = f", … ({len(items)} in all)" if len(items) > limit else ""
-    print(f"  {title:<10} {shown}{more}")
+    echo(f"  {title:<10} {shown}{more}")
 
 
 def size(n: int) -> str:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from mgstore.cli.base import REF_HELP, Commands
-from mgstore.cli.output import print_json, print_table
+from mgstore.cli.output import echo, print_json, print_table
 from mgstore.errors import InputError
 from mgstore.store import Store
 
@@ -129,9 +129,9 @@ def export(args: argparse.Namespace) -> int:
     if args.json:
         print_json(record.to_dict())
     else:
-        print(f"{record.path}  sha256:{record.sha256}")
+        echo(f"{record.path}  sha256:{record.sha256}")
         if record.debug_path:
-            print(f"{record.debug_path}  sha256:{record.debug_sha256}")
+            echo(f"{record.debug_path}  sha256:{record.debug_sha256}")
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mgstore.cli.base import Commands
-from mgstore.cli.output import print_json
+from mgstore.cli.output import echo, print_json
 from mgstore.db import migrate, roles
 
 
@@ -32,13 +32,13 @@ def register(commands: Commands) -> None:
 
 
 def upgrade(args: argparse.Namespace) -> int:
-    print(f"database at revision {migrate.upgrade_database(args.db, args.revision)}")
+    echo(f"database at revision {migrate.upgrade_database(args.db, args.revision)}")
     return 0
 
 
 def downgrade(args: argparse.Namespace) -> int:
     revision = migrate.downgrade_database(args.db, args.revision, drop_data=args.drop_data)
-    print(f"database at revision {revision or 'base'}")
+    echo(f"database at revision {revision or 'base'}")
     return 0
 
 
@@ -49,7 +49,7 @@ def current(args: argparse.Namespace) -> int:
         print_json({"current": revision, "head": head})
     else:
         state = "up to date" if revision == head else f"this mgstore needs {head}"
-        print(f"{revision or 'none'} ({state})")
+        echo(f"{revision or 'none'} ({state})")
     return 0
 
 
@@ -58,5 +58,5 @@ def grant(args: argparse.Namespace) -> int:
     role = args.writer or args.reader
     with migrate.database(args.db) as engine:
         roles.grant(engine, role, kind)
-    print(f"{role}: {kind} privileges granted (see docs/postgres-roles.md)")
+    echo(f"{role}: {kind} privileges granted (see docs/postgres-roles.md)")
     return 0

@@ -7,6 +7,7 @@ import sys
 
 from mgstore.cli.base import REF_HELP, Commands
 from mgstore.cli.output import (
+    echo,
     parse_tags,
     print_json,
     print_summary,
@@ -97,8 +98,8 @@ def ingest(args: argparse.Namespace) -> int:
     if args.json:
         print_json(version.to_dict())
     else:
-        print(f"{version.content_hash[:12]}  {version.node_count} nodes, {size(version.size)}")
-        print(version.ref)
+        echo(f"{version.content_hash[:12]}  {version.node_count} nodes, {size(version.size)}")
+        echo(version.ref)
     return 0
 
 
@@ -158,7 +159,7 @@ def checkout(args: argparse.Namespace) -> int:
             args.ref, args.output, as_text=args.as_text, debug=not args.no_debug
         )
     for path in written:
-        print(path)
+        echo(path)
     return 0
 
 

@@ -64,6 +64,8 @@ def parse_url(url: str) -> URL:
             "(host:port, [IPv6]:port, the port a number) and percent-encode special "
             "characters in the password"
         ) from None
+    if "\0" in (parsed.database or "") or "\0" in (parsed.host or ""):
+        raise InputError(f"{shown!r}: a database URL cannot hold a NUL character")
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise InputError(f"{shown!r}: the port must be a number from 1 to 65535")
     if parsed.host is not None and "@" in parsed.host:
@@ -110,6 +112,22 @@ def _masked(text: str, url: URL) -> str:
     )
 
 
+#: The files SQLite keeps beside a database file, by suffix (write-ahead log, shared memory,
+#: rollback journal).
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+def database_files(engine: Engine) -> tuple[str, ...]:
+    """The files a SQLite database lives in (the file, its ``-wal``, ``-shm`` and ``-journal``),
+    so that nothing mgstore writes lands on them; none for a server or an in-memory database."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+        return ()
+    if database.startswith("file:"):  # a URI filename: file:PATH?options
+        database = database[len("file:") :].split("?", 1)[0]
+    return (database, *(database + suffix for suffix in SQLITE_COMPANIONS))
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -146,6 +164,13 @@ def errors_mapped() -> Iterator[None]:
         raise StoreError(f"database error: {_reason(error)}") from error
     except exc.SQLAlchemyError as error:
         raise StoreError(f"database error: {error}") from error
+    except UnicodeEncodeError:  # a lone surrogate (from a non-UTF-8 argument) in a parameter
+        raise InputError(
+            "text that is not valid Unicode (a lone surrogate, e.g. from a file name or argument "
+            "that is not UTF-8) cannot be looked up or stored"
+        ) from None
+    except OverflowError:  # an int parameter beyond the database's 64-bit integers
+        raise InputError("a number too large for the database") from None
 
 
 @contextmanager

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterable
 
 from mgstore.errors import InputError, InvalidGraphError
+from mgstore.patterns import compile_linear, has_syntax
 from mgstore.proto import AttrValue, NodeDef
 
 UNBOUND_INPUT_PREFIX = "$unbound_inputs_"
@@ -57,7 +58,9 @@ def strip_scope(text: str | bytes, scope: str) -> str:
     Bytes become str. An empty scope returns the text unchanged.
 
     Raises :class:`~mgstore.errors.InputError` if the scope is not a valid regular expression
-    (TensorFlow raises ``re.error``).
+    (TensorFlow raises ``re.error``). A scope with regular-expression syntax beyond ``.`` is
+    run by RE2 (:mod:`mgstore.patterns`), in linear time, where Python's ``re`` could take
+    forever; RE2 refuses backreferences and lookaround.
     """
     value = _as_str(text)
     if not scope:
@@ -65,6 +68,8 @@ def strip_scope(text: str | bytes, scope: str) -> str:
     if scope[-1] == "/":
         scope = scope[:-1]
     pattern = r"([\^]|loc:@|^)" + scope + r"[\/]+(.*)"
+    if has_syntax(scope):  # not a plain name: Python's re could backtrack without end
+        return str(compile_linear(pattern, "export_scope").sub(r"\1\2", value, count=1))
     try:
         return re.sub(pattern, r"\1\2", value, count=1)
     except re.error as exc:
