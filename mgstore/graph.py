@@ -31,8 +31,10 @@ from typing import Any
 
 import networkx as nx
 from google.protobuf import unknown_fields as _unknown_fields
+from google.protobuf.message import DecodeError
 
-from mgstore.errors import ArgumentTypeError, InvalidGraphError
+from mgstore.errors import ArgumentTypeError, FormatError, InvalidGraphError
+from mgstore.io import DECODE_DEPTH_LIMIT
 from mgstore.proto import AttrValue, GraphDef, MetaGraphDef, NodeDef
 
 Message = Any
@@ -156,7 +158,10 @@ def from_networkx(g: nx.MultiDiGraph) -> Message:
     if attrs.get("meta_info_def") is not None:
         meta.meta_info_def.CopyFrom(attrs["meta_info_def"])
     graph_def = meta.graph_def
-    graph_def.node.extend(node_def(name, data, g) for name, data in g.nodes(data=True))
+    try:  # extend copies each NodeDef through its bytes, so the decoder's limit applies
+        graph_def.node.extend(node_def(name, data, g) for name, data in g.nodes(data=True))
+    except DecodeError:
+        raise _too_deep("a node") from None
     for field in ("library", "versions"):
         if attrs.get(field) is not None:
             getattr(graph_def, field).CopyFrom(attrs[field])
@@ -199,12 +204,21 @@ def node_def(name: str, data: Mapping[str, Any], g: nx.MultiDiGraph | None = Non
         )
     except (TypeError, ValueError) as exc:
         raise InvalidGraphError(f"node {name!r}: {exc}") from None
+    except DecodeError:  # the constructor copies attrs through their bytes
+        raise _too_deep(f"node {name!r}") from None
     for field in ("experimental_debug_info", "experimental_type"):
         if data.get(field) is not None:
             getattr(node, field).CopyFrom(data[field])
     if data.get("unknown_fields"):
         node.MergeFromString(data["unknown_fields"])
     return node
+
+
+def _too_deep(what: str) -> FormatError:
+    return FormatError(
+        f"{what}: its attrs nest messages deeper than protobuf's decoder reads back "
+        f"({DECODE_DEPTH_LIMIT} levels)"
+    )
 
 
 def inputs_from_edges(g: nx.MultiDiGraph, name: str) -> list[str]:

@@ -46,9 +46,7 @@ def check_text(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise ArgumentTypeError(f"{what} is a str; got {type(value).__name__}")
     if "\0" in value:
-        raise InputError(
-            f"{what} {_shown(value)} has a NUL character, which databases cannot keep"
-        )
+        raise InputError(f"{what} {_shown(value)} has a NUL character, which databases cannot keep")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
