@@ -435,10 +435,27 @@ def check_target(
 ) -> None:
     """Refuse to write ``path`` if it is one of the ``protected`` files, however it is named:
     through symlinks (of the file or of its directories), ``..``, or as a hard link to the
-    same file (same device and inode). ``what`` says what the protected files are."""
+    same file (same device and inode). ``what`` says what the protected files are. Also
+    refused: a path that is not a file name, has a part too long for its file system, holds
+    NUL, or names a directory, device, pipe or socket. Called before anything is written."""
     name = os.fspath(path)
     if "\0" in name:
         raise InputError(f"{name!r}: a path cannot hold a NUL character")
+    if os.path.basename(name) in ("", ".", ".."):
+        raise InputError(f"{name}: not a file name")
+    _check_name_lengths(name)
+    try:
+        mode: int | None = os.stat(name).st_mode
+    except OSError:
+        mode = None  # nothing there yet (or a dangling symlink, which is replaced)
+    if mode is not None and stat.S_ISDIR(mode):
+        raise InputError(f"{name}: is a directory; give the path of a file to write")
+    if mode is not None and not stat.S_ISREG(mode):
+        # Replacing it would put a file where a device, pipe or socket was (as root, a
+        # file at /dev/zero): mgstore only ever replaces regular files.
+        raise UnsafePathError(
+            f"{name}: is a {_file_type(mode)}, not a regular file; mgstore writes only files"
+        )
     target = os.path.realpath(name)
     identity = _identity(name)
     for other in protected:
@@ -449,6 +466,27 @@ def check_target(
                 f"{name}: this is {what} ({os.fspath(other)}); writing it would destroy it. "
                 "Choose another output path"
             )
+
+
+def _check_name_lengths(name: str) -> None:
+    """Refuse a path with a component longer than its file system allows, before anything is
+    written (or recorded as failed): ENAMETOOLONG is a bad name, not a failed write."""
+    longest = max(Path(name).parts, key=lambda part: len(os.fsencode(part)), default="")
+    size = len(os.fsencode(longest))
+    if size <= 255:  # what every common file system allows; ask only past that
+        return
+    probe = Path(os.path.abspath(name)).parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        limit = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if size > limit:
+        raise InputError(
+            f"{name}: file name too long ({size} bytes in one part of the path, where the file "
+            f"system allows {limit})"
+        )
 
 
 def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:

@@ -32,6 +32,11 @@ def compile_linear(pattern: str, what: str) -> Any:
     options.max_mem = MAX_PATTERN_MEMORY
     try:
         return re2.compile(pattern, options)
+    except UnicodeEncodeError:
+        raise InputError(
+            f"{what} {pattern!r} is not valid Unicode (a lone surrogate, e.g. from an argument "
+            "that is not UTF-8)"
+        ) from None
     except re2.error as error:
         reason = error.args[0] if error.args else error
         if isinstance(reason, bytes):

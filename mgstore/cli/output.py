@@ -27,14 +27,8 @@ def clean(text: object) -> str:
 
 
 def _escaped(char: str) -> str:
-    code = ord(char)
-    return (
-        f"\\x{code:02x}"
-        if code < 0x100
-        else f"\\u{code:04x}"
-        if code < 0x10000
-        else (f"\\U{code:08x}")
-    )
+    """Python's escape of one unprintable character: ``\\n``, ``\\x1b``, ``\\u202e``."""
+    return repr(char)[1:-1]
 
 
 def echo(text: object = "", *, file: TextIO | None = None) -> None:

@@ -52,6 +52,13 @@ def parse_url(url: str) -> URL:
         raise InputError(f"a database URL is a str; got {type(url).__name__}")
     shown = display_url(url)
     try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # e.g. a SQLite file name that is not UTF-8, from argv
+        raise InputError(
+            "the database URL is not valid Unicode (a lone surrogate, e.g. from a file name "
+            "that is not UTF-8)"
+        ) from None
+    try:
         parsed = make_url(url)
     except exc.ArgumentError:
         raise InputError(

@@ -107,6 +107,24 @@ def test_a_debug_companion_onto_the_store_is_refused(tmp_path: Path, small_meta:
     assert (tmp_path / "y.debug").exists()
 
 
+def test_outputs_onto_pipes_and_directories_are_refused(
+    store: Store, small_meta: SmallMeta, dump: Dump, tmp_path: Path
+) -> None:
+    store.ingest(small_meta("a"), "g")
+    os.mkfifo(tmp_path / "pipe")
+    os.symlink(tmp_path / "pipe", tmp_path / "link")
+    (tmp_path / "dir").mkdir()
+    before = dump(store)
+    for path, error in [("pipe", UnsafePathError), ("link", UnsafePathError), ("dir", InputError),
+                        ("dir/", InputError), ("a" * 300, InputError)]:  # fmt: skip
+        with pytest.raises(error):
+            store.export(tmp_path / path if path != "dir/" else f"{tmp_path}/dir/", "g")
+        with pytest.raises(error):
+            store.checkout_files("g", tmp_path / path if path != "dir/" else f"{tmp_path}/dir/")
+    assert dump(store) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "link", "pipe"]
+
+
 def test_other_output_paths_still_work(store: Store, small_meta: SmallMeta, tmp_path: Path) -> None:
     store.ingest(small_meta("a"), "g")
     # names like the store's, elsewhere, are fine (on PostgreSQL there is no file at all)
