@@ -12,6 +12,8 @@ their results are the same on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import functools
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import re2
@@ -24,12 +26,13 @@ _SYNTAX = frozenset("\\()[]{}|*+?^$")
 
 
 @functools.lru_cache(maxsize=64)
-def compile_linear(pattern: str, what: str) -> Any:
+def compile_linear(pattern: str, what: str, *, never_nl: bool = False) -> Any:
     """``pattern`` compiled with RE2 (``search``, ``sub`` as in ``re``); InputError naming
-    ``what`` if RE2 cannot run it."""
+    ``what`` if RE2 cannot run it. ``never_nl``: no match contains a newline."""
     options = re2.Options()
     options.log_errors = False  # RE2 would print its own message on stderr too
     options.max_mem = MAX_PATTERN_MEMORY
+    options.never_nl = never_nl
     try:
         return re2.compile(pattern, options)
     except UnicodeEncodeError:
@@ -52,3 +55,40 @@ def has_syntax(pattern: str) -> bool:
     """Whether ``pattern`` is more than literal characters and ``.``: without groups,
     alternatives, repetition or escapes, Python's ``re`` matches it without backtracking."""
     return not _SYNTAX.isdisjoint(pattern)
+
+
+# Patterns that the joined search of :func:`matching_names` cannot run: inline flags (which
+# could switch multi-line mode off) and the text-wide assertions \A, \z and the any-byte \C.
+_NOT_LINEWISE = re.compile(r"\(\?|\\[AzC]")
+
+
+def matching_names(pattern: str, what: str, names: Sequence[str]) -> list[int]:
+    """The indices of the ``names`` in which ``pattern`` finds a match (``re.search``'s
+    question for each name), in time linear in their total length.
+
+    RE2 costs a few microseconds a call, whatever the text: 80,000 names would take 0.3 s.
+    So the names are searched as one text, one name a line, in multi-line mode (``^`` and
+    ``$`` at each name's ends) with no match crossing a newline: each search from the start
+    of a line finds that line's first match or a later line's, and the next search starts at
+    the line after the one that matched. Names holding a newline, and patterns that depend on
+    the whole text, are searched one by one.
+    """
+    single = compile_linear(pattern, what)
+    if not names:
+        return []
+    joined = "\n".join(names)
+    if _NOT_LINEWISE.search(pattern) or joined.count("\n") != len(names) - 1:
+        return [i for i, name in enumerate(names) if single.search(name)]
+    lines = compile_linear(f"(?m){pattern}", what, never_nl=True)
+    text = joined.encode("utf-8")
+    found: list[int] = []
+    line = position = 0  # the line that starts at byte ``position``
+    while (match := lines.search(text, position)) is not None:
+        start = match.start()
+        line += text.count(b"\n", position, start)
+        found.append(line)
+        end = text.find(b"\n", start)
+        if end < 0:
+            break
+        line, position = line + 1, end + 1
+    return found

@@ -72,7 +72,7 @@ from mgstore.db.models import Base
 from mgstore.db.versions import in_version
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.graph import to_networkx
-from mgstore.patterns import compile_linear
+from mgstore.patterns import compile_linear, matching_names
 from mgstore.proto import MetaGraphDef
 
 CLOSURES = ("ancestors", "descendants")
@@ -117,12 +117,12 @@ def query(
         cond = _filters(conn, row, scope, strict_scope, collections, op_types, devices)
         if closure is None:
             found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
-            ids = [i for i, name in found if pattern is None or pattern.search(name)]
+            ids = [i for i, _ in found] if pattern is None else _matching(pattern, found)
             selected: ColumnElement[bool] = _id_in(conn, ids)
         else:
             if pattern is not None:  # the seeds are known only after the Python filter
                 found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
-                seeds = [i for i, name in found if pattern.search(name)]
+                seeds = _matching(pattern, found)
                 cond = and_(in_version(N, row.graph_id, row.number), _id_in(conn, seeds))
             selected = N.c.id.in_(_closure(cond, row.graph_id, row.number, closure, depth))
         slices = list(
@@ -383,12 +383,19 @@ def _str_list(value: object, what: str) -> list[str] | None:
     raise ArgumentTypeError(f"{what} is a str or a list of str; got {type(value).__name__}")
 
 
-def _regex(pattern: object) -> Any:
+def _regex(pattern: object) -> str | None:
+    """The name pattern, checked (compiled once: the compiled forms are cached)."""
     if pattern is None:
         return None
     if not isinstance(pattern, str):
         raise ArgumentTypeError(f"name_regex is a str; got {type(pattern).__name__}")
-    return compile_linear(pattern, "name_regex")
+    compile_linear(pattern, "name_regex")
+    return pattern
+
+
+def _matching(pattern: str, rows: Sequence[Any]) -> list[int]:
+    """The ids of the (id, name) rows whose name ``pattern`` finds a match in."""
+    return [rows[k][0] for k in matching_names(pattern, "name_regex", [r[1] for r in rows])]
 
 
 def _check_closure(closure: object, depth: object) -> None:

@@ -122,7 +122,7 @@ def test_outputs_onto_pipes_and_directories_are_refused(
         with pytest.raises(error):
             store.checkout_files("g", tmp_path / path if path != "dir/" else f"{tmp_path}/dir/")
     assert dump(store) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "link", "pipe"]
+    assert {p.name for p in tmp_path.iterdir()} - {"store.db"} == {"dir", "link", "pipe"}
 
 
 def test_other_output_paths_still_work(store: Store, small_meta: SmallMeta, tmp_path: Path) -> None:
