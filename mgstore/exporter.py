@@ -177,6 +177,8 @@ def reproduce(
         arguments["graph"] = store.query(ref, **filters)
     if path is not None:
         arguments["filename"] = os.fspath(path)
+        if not arguments["filename"]:
+            raise InputError("reproduce: the output path is empty; give a file name or none")
         _, new = export(store, arguments, kwargs, message=False)
         assert new is not None
         audit.check_reproduction(record, str(new.sha256), new.debug_sha256)

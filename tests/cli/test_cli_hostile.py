@@ -90,6 +90,7 @@ def test_tracebacks_of_the_issue_are_one_line_errors(db: str, store: Store, dump
         assert_error(run("--db", db, "query", "g", "--depth", "9" * 20, *extra), "depth")
     assert_error(run("--db", db, "export", "g", "-o", "a\0b.meta"), "NUL")
     assert_error(run("--db", db, "checkout", "g", "-o", "a\0b.meta"), "NUL")
+    assert_error(run("--db", db, "reproduce", store.exports()[0].id, "-o", ""), "empty")
     assert_error(run("--db", db, "ingest", not_utf8, "--name", "n"), "not valid Unicode")
     assert_error(run("--db", db, "export", "g", "-o", not_utf8), "not valid Unicode")
     assert_error(run("--db", db, "ingest", long_name, "--name", "n"), "File name too long")
@@ -227,6 +228,12 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     yield work, db
 
 
+def export_id(workspace: tuple[Path, str]) -> str:
+    """The id of the workspace's first export (made by the fixture)."""
+    with Store(workspace[1]) as store:
+        return store.exports()[-1].id
+
+
 def check(workspace: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, dump: Dump,
           *argv: str) -> None:  # fmt: skip
     """Run one command in the workspace: it prints cleanly, and if it fails, the store (every
@@ -304,10 +311,12 @@ def test_checkout_and_export(
     check(workspace, monkeypatch, dump, "checkout", "g", "-o", path)
     check(workspace, monkeypatch, dump, "checkout", "g", "-o", path, "--as-text")
     check(workspace, monkeypatch, dump, "export", "g", "-o", path, "--save-debug-info")
+    check(workspace, monkeypatch, dump, "checkout", text, "-o", "out/c.meta")
     check(workspace, monkeypatch, dump, "export", text, "-o", "out/x.meta")
     check(workspace, monkeypatch, dump, "export", "g", "-o", "out/y.meta", "--export-scope", text)
     check(workspace, monkeypatch, dump, "export", "g", "-o", "out/z.meta", "--collection", text)
-    check(workspace, monkeypatch, dump, "export", "g", "-o", "out/w.meta", "--name-regex", text)
+    query = ["--name-regex", text, "--in-collection", text, "--op-type", text, "--scope", text]
+    check(workspace, monkeypatch, dump, "export", "g", "-o", "out/w.meta", *query)
 
 
 @PROPERTY
@@ -318,6 +327,7 @@ def test_audit_commands(workspace: Any, monkeypatch: Any, dump: Dump, text: str,
     check(workspace, monkeypatch, dump, "exports", "--since", date, "--until", date)
     check(workspace, monkeypatch, dump, "verify", text)
     check(workspace, monkeypatch, dump, "reproduce", text)
+    check(workspace, monkeypatch, dump, "reproduce", export_id(workspace), "-o", path)
     check(workspace, monkeypatch, dump, "which", path)
     check(workspace, monkeypatch, dump, "audit", "check")
 
