@@ -71,6 +71,8 @@ def which(conn: Connection, path: str | os.PathLike[str]) -> list[Provenance]:
 
     An empty list means no recorded export produced these bytes.
     """
+    if "\0" in os.fsdecode(os.fspath(path)):
+        raise InputError(f"{os.fsdecode(os.fspath(path))!r}: a path cannot hold a NUL character")
     target = os.path.realpath(os.fsdecode(os.fspath(path)))
     try:
         if not stat.S_ISREG(os.stat(target).st_mode):

@@ -90,6 +90,7 @@ def test_tracebacks_of_the_issue_are_one_line_errors(db: str, store: Store, dump
         assert_error(run("--db", db, "query", "g", "--depth", "9" * 20, *extra), "depth")
     assert_error(run("--db", db, "export", "g", "-o", "a\0b.meta"), "NUL")
     assert_error(run("--db", db, "checkout", "g", "-o", "a\0b.meta"), "NUL")
+    assert_error(run("--db", db, "which", "a\0b.meta"), "NUL")
     assert_error(run("--db", db, "reproduce", store.exports()[0].id, "-o", ""), "empty")
     assert_error(run("--db", db, "ingest", not_utf8, "--name", "n"), "not valid Unicode")
     assert_error(run("--db", db, "export", "g", "-o", not_utf8), "not valid Unicode")
