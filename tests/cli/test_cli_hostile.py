@@ -375,6 +375,25 @@ def test_database_urls_and_revisions(workspace: Any, monkeypatch: Any, dump: Dum
     check(workspace, monkeypatch, dump, "db", "downgrade", revision)
 
 
+@PROPERTY
+@given(text=hostile_text, number=hostile_int)
+def test_lookups_with_hostile_text_on_each_backend(
+    db: str, store: Store, dump: Dump, text: str, number: str
+) -> None:
+    """The commands whose text reaches SQL, on SQLite and PostgreSQL (whose text type refuses
+    NUL, and whose driver encodes parameters itself)."""
+    before = dump(store)
+    for argv in (["log", text], ["show", text], ["show", f"g@{number}"], ["query", "g", "--scope",
+                 text, "--op-type", text, "--device", text, "--collection", text],
+                 ["exports", "--graph", text, "--user", text], ["verify", text],
+                 ["ingest", str(FIXTURES / "noop.meta.txt"), "--name", text, "--tag", f"k={text}",
+                  "--message", text]):  # fmt: skip
+        status, out, err = run("--db", db, *argv)
+        if assert_clean((status, out, err), argv[0]):
+            assert dump(store) == before, argv
+        before = dump(store)
+
+
 def test_the_workspace_store_is_intact(workspace: tuple[Path, str]) -> None:
     _, db = workspace
     with Store(db) as store:
