@@ -438,7 +438,7 @@ def check_target(
     same file (same device and inode). ``what`` says what the protected files are. Also
     refused: a path that is not a file name, has a part too long for its file system, holds
     NUL, or names a directory, device, pipe or socket. Called before anything is written."""
-    name = os.fspath(path)
+    name = os.fsdecode(os.fspath(path))
     if "\0" in name:
         raise InputError(f"{name!r}: a path cannot hold a NUL character")
     if os.path.basename(name) in ("", ".", ".."):

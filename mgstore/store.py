@@ -446,11 +446,12 @@ class Store:
         names.check_text(ref, "a ref")
         name, at, number = ref.rpartition("@")
         if at and number.isascii() and number.isdigit() and name:
-            if len(number.lstrip("0")) > _MAX_VERSION_DIGITS or int(number) > _MAX_VERSION:
+            digits = number.lstrip("0") or "0"  # int() of 4,300+ digits is an error
+            if len(digits) > _MAX_VERSION_DIGITS or int(digits) > _MAX_VERSION:
                 raise NotFoundError(f"{ref!r}: no version number is that large")
             graph_id = self._graph_id(conn, name)
             row = conn.execute(
-                select(V).where(V.c.graph_id == graph_id, V.c.number == int(number))
+                select(V).where(V.c.graph_id == graph_id, V.c.number == int(digits))
             ).first()
             if row is None:
                 latest = conn.execute(

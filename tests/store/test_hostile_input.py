@@ -363,6 +363,9 @@ def test_huge_refs_and_depths_are_clear_errors(store: Store, small_meta: SmallMe
     store.ingest(small_meta("a"), "a")
     with pytest.raises(NotFoundError, match="no version number"):
         store.version("a@" + "1" * 5000)
+    with pytest.raises(NotFoundError, match="no version number"):
+        store.version("a@" + "1" * 11)
+    assert store.version("a@" + "0" * 5000 + "1").number == 1  # leading zeros are fine
     with pytest.raises(InputError, match="depth is from 0 to"):
         store.query("a", closure="ancestors", depth=10**20)
     with pytest.raises(InputError, match="depth is from 0 to"):
