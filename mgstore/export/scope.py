@@ -69,7 +69,8 @@ def strip_scope(text: str | bytes, scope: str) -> str:
         scope = scope[:-1]
     pattern = r"([\^]|loc:@|^)" + scope + r"[\/]+(.*)"
     if has_syntax(scope):  # not a plain name: Python's re could backtrack without end
-        return str(compile_linear(pattern, "export_scope").sub(r"\1\2", value, count=1))
+        compiled = compile_linear(pattern, f"export_scope {scope!r}, as TensorFlow inserts it:")
+        return str(compiled.sub(r"\1\2", value, count=1))
     try:
         return re.sub(pattern, r"\1\2", value, count=1)
     except re.error as exc:
