@@ -436,21 +436,18 @@ def check_target(
     """Refuse to write ``path`` if it is one of the ``protected`` files, however it is named:
     through symlinks (of the file or of its directories), ``..``, or as a hard link to the
     same file (same device and inode). ``what`` says what the protected files are. Also
-    refused: a path that is not a file name, has a part too long for its file system, holds
-    NUL, or names a directory, device, pipe or socket. Called before anything is written."""
+    refused: a path that has a part too long for its file system, holds NUL, or names a
+    device, pipe or socket. Called before anything is written (or recorded)."""
     name = os.fsdecode(os.fspath(path))
     if "\0" in name:
         raise InputError(f"{name!r}: a path cannot hold a NUL character")
-    if os.path.basename(name) in ("", ".", ".."):
-        raise InputError(f"{name}: not a file name")
     _check_name_lengths(name)
     try:
         mode: int | None = os.stat(name).st_mode
     except OSError:
         mode = None  # nothing there yet (or a dangling symlink, which is replaced)
-    if mode is not None and stat.S_ISDIR(mode):
-        raise InputError(f"{name}: is a directory; give the path of a file to write")
-    if mode is not None and not stat.S_ISREG(mode):
+    # A directory there is left to the write, which fails (OutputError) without harm.
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
         # Replacing it would put a file where a device, pipe or socket was (as root, a
         # file at /dev/zero): mgstore only ever replaces regular files.
         raise UnsafePathError(
