@@ -166,6 +166,8 @@ def errors_mapped() -> Iterator[None]:
             raise ConflictError(f"a concurrent change conflicted: {_reason(error)}") from error
         raise StoreError(f"the database refused the change: {_reason(error)}") from error
     except exc.DBAPIError as error:
+        if "cannot contain NUL" in _reason(error):  # PostgreSQL's text type, from psycopg
+            raise InputError("text with a NUL character cannot be looked up or stored") from None
         if _is_transient(error):
             raise ConflictError(f"the database is busy: {_reason(error)}") from error
         raise StoreError(f"database error: {_reason(error)}") from error

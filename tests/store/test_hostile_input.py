@@ -389,3 +389,23 @@ def test_a_nul_in_an_output_path_is_refused(
             call()
     assert dump(store) == before
     assert list(tmp_path.iterdir()) == [] or all("\0" not in p.name for p in tmp_path.iterdir())
+
+
+def test_a_nul_in_a_lookup_finds_nothing_or_is_one_input_error(
+    store: Store, small_meta: SmallMeta
+) -> None:
+    """SQLite compares text with NUL (and finds nothing); PostgreSQL's text cannot hold it."""
+    store.ingest(small_meta("a"), "g")
+    for call in (
+        lambda: store.exports(graph="a\0b"),
+        lambda: store.exports(user="\0"),
+        lambda: store.query("g", scope="a\0"),
+        lambda: store.query("g", op_type="\0", device="\0"),
+        lambda: store.query("g", collection="\0"),
+    ):
+        try:
+            found = call()
+        except InputError as error:
+            assert "NUL" in str(error)
+            continue
+        assert len(found) == 0
