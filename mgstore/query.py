@@ -72,6 +72,7 @@ from mgstore.db.models import Base
 from mgstore.db.versions import in_version
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.graph import to_networkx
+from mgstore.names import check_text
 from mgstore.patterns import compile_linear, matching_names
 from mgstore.proto import MetaGraphDef
 
@@ -364,6 +365,8 @@ def _mentions(kept: set[str]) -> re.Pattern[bytes] | None:
 def _check_scope(scope: object, strict: object) -> None:
     if scope is not None and not isinstance(scope, str):
         raise ArgumentTypeError(f"scope is a str or None; got {type(scope).__name__}")
+    if scope is not None:
+        check_text(scope, "scope")  # SQLite's GLOB would stop at a NUL: refused on both
     if not isinstance(strict, bool):
         raise ArgumentTypeError(f"strict_scope is a bool; got {type(strict).__name__}")
 
@@ -372,13 +375,15 @@ def _str_list(value: object, what: str) -> list[str] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        return [value]
+        return [check_text(value, what)]
     if isinstance(value, (list, tuple, set, frozenset)):
         values = sorted(value) if isinstance(value, (set, frozenset)) else list(value)
         if not all(isinstance(v, str) for v in values):
             raise ArgumentTypeError(f"{what} is a str or a list of str; got {value!r}")
         if not values:
             raise InputError(f"{what} is an empty list; give at least one value, or None")
+        for item in values:
+            check_text(item, what)
         return values
     raise ArgumentTypeError(f"{what} is a str or a list of str; got {type(value).__name__}")
 
