@@ -18,7 +18,16 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from mgstore.audit import ChainReport, ExportRecord, Provenance, Verification
-from mgstore.entities import GraphInfo, Summary, VersionInfo
+from mgstore.diff import (
+    Diff,
+    NamedChange,
+    NodeChange,
+    NodeInfo,
+    ScopeRename,
+    ScopeStat,
+    ValueChange,
+)
+from mgstore.entities import AliasInfo, AliasMove, GcReport, GraphInfo, Summary, VersionInfo
 from mgstore.errors import (
     AmbiguousInputError,
     AmbiguousRefError,
@@ -51,18 +60,25 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     __version__ = "0+unknown"
 
 __all__ = [
+    "AliasInfo",
+    "AliasMove",
     "AmbiguousInputError",
     "AmbiguousRefError",
     "ArgumentTypeError",
     "AuditError",
     "ChainReport",
     "ConflictError",
+    "Diff",
     "ExportRecord",
     "FormatError",
+    "GcReport",
     "GraphInfo",
     "InputError",
     "InvalidGraphError",
     "MgstoreError",
+    "NamedChange",
+    "NodeChange",
+    "NodeInfo",
     "NotFoundError",
     "OutputError",
     "Provenance",
@@ -70,12 +86,15 @@ __all__ = [
     "RemovedOpError",
     "ReproductionError",
     "SchemaError",
+    "ScopeRename",
+    "ScopeStat",
     "SourceNotFoundError",
     "Store",
     "StoreError",
     "Summary",
     "UnregisteredOpError",
     "UnsafePathError",
+    "ValueChange",
     "Verification",
     "VersionInfo",
     "__version__",

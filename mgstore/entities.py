@@ -39,6 +39,12 @@ class VersionInfo:
     source_path: str | None = None
     source_sha256: str | None = None
     source_format: str | None = None
+    #: When the version was deleted (``mgstore rm``), None while it is live.
+    deleted_at: datetime | None = None
+    #: True once ``gc`` removed its content (it can no longer be restored or read).
+    collected: bool = False
+    #: The aliases that point at it (``resnet@production``), by name.
+    aliases: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -48,6 +54,7 @@ class VersionInfo:
     def to_dict(self) -> dict[str, Any]:
         data = _fields(self)
         data["tags"] = dict(self.tags)
+        data["aliases"] = list(self.aliases)
         data["ref"] = self.ref
         return _jsonable(data)
 
@@ -71,6 +78,70 @@ class Summary:
         data["version"] = self.version.to_dict()
         data["signatures"] = list(self.signatures)
         return _jsonable(data)
+
+
+@dataclass(frozen=True)
+class AliasInfo:
+    """An alias: a movable name for one version of a graph (``resnet@production``)."""
+
+    graph: str
+    alias: str
+    version: int
+    updated_at: datetime
+    updated_by: str
+
+    @property
+    def ref(self) -> str:
+        """The version it points at: ``graph@number``."""
+        return f"{self.graph}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _fields(self)
+        data["ref"] = self.ref
+        return _jsonable(data)
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One change of an alias: set (``old`` None), moved, or removed (``new`` None)."""
+
+    graph: str
+    alias: str
+    old: int | None
+    new: int | None
+    at: datetime
+    by: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(_fields(self))
+
+
+@dataclass(frozen=True)
+class GcReport:
+    """What ``gc`` removed (or, with ``dry_run``, would remove): the versions it collected and
+    the rows and bytes that only they used."""
+
+    versions: tuple[str, ...]
+    node_rows: int
+    edges: int
+    packs: int
+    pack_bytes: int
+    blobs: int
+    blob_bytes: int
+    import_forms: int
+    order_bytes: int
+    dry_run: bool
+
+    @property
+    def freed_bytes(self) -> int:
+        """Stored bytes freed: node bytes (packs), other blobs, and the versions' node orders."""
+        return self.pack_bytes + self.blob_bytes + self.order_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _fields(self)
+        data["versions"] = list(self.versions)
+        data["freed_bytes"] = self.freed_bytes
+        return data
 
 
 def _fields(record: Any) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Row, select
 
 from mgstore import audit
 from mgstore.db import engine as db
-from mgstore.db import versions
+from mgstore.db import lifecycle, versions
 from mgstore.db.inserts import insert_blobs
 from mgstore.db.models import Base
 from mgstore.errors import InputError, MgstoreError, NotFoundError
@@ -158,6 +158,7 @@ def reproduce(
     audit.check_reproducible(record)
     arguments: dict[str, Any] = {k: None for k in PARAMETERS}
     arguments.update(record.options)
+    arguments.pop("ref", None)  # the ref as the user wrote it: the version is known
     kwargs = dict(arguments.pop("kwargs", None) or {})
     V = Base.metadata.tables["versions"]
     with db.transaction(store.engine) as conn:
@@ -171,6 +172,13 @@ def reproduce(
                 arguments[name] = cls.FromString(data[sha])
         row = conn.execute(select(V).where(V.c.id == record.version_id)).one()
         ref = f"{store._graph_name(conn, row.graph_id)}@{row.number}"
+        collected = lifecycle.collected_at(conn, row.id)
+    if collected is not None:
+        raise NotFoundError(
+            f"export {record.id}: its version {ref} was deleted and garbage-collected at "
+            f"{collected:%Y-%m-%d %H:%M:%S} UTC, so it cannot be exported again (the record "
+            "stays, and verify still checks the file)"
+        )
     arguments["graph"] = ref
     if record.query:
         filters = {k: v for k, v in record.query.items() if k not in ("ref", "content_hash")}
@@ -401,6 +409,8 @@ def _recorded_options(
 ) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
     """Every option of an export as JSON values, and the blobs its messages are kept in."""
     options: dict[str, Any] = {"filename": os.fspath(arguments["filename"])}
+    if isinstance(arguments["graph"], str):
+        options["ref"] = arguments["graph"]  # as written: resnet@production, resnet~1...
     blobs: list[tuple[bytes, bytes]] = []
     for name in _MESSAGES:
         value = arguments[name]

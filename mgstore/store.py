@@ -6,9 +6,7 @@ digits) of a version's content hash. See :mod:`mgstore.db.models` for how versio
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -17,32 +15,30 @@ from types import MappingProxyType, TracebackType
 from typing import Any
 
 import networkx as nx
-from sqlalchemy import Connection, Row, func, select
+from sqlalchemy import Connection, Row, and_, exists, func, select
 
 from mgstore import audit, io, names, publish, wire
 from mgstore import exporter as _exporter
 from mgstore import graph as nxgraph
 from mgstore import query as _query
+from mgstore.db import changes, lifecycle, migrate, refs, versions
 from mgstore.db import engine as db
-from mgstore.db import migrate, versions
+from mgstore.db import gc as garbage
 from mgstore.db.models import Base
 from mgstore.db.versions import in_version
 from mgstore.db.write import write_version
-from mgstore.entities import GraphInfo, Summary, VersionInfo
+from mgstore.diff import Diff
+from mgstore.diff import compare as compare_versions
+from mgstore.entities import AliasInfo, AliasMove, GcReport, GraphInfo, Summary, VersionInfo
 from mgstore.errors import (
-    AmbiguousRefError,
     ArgumentTypeError,
     InputError,
     MgstoreError,
-    NotFoundError,
 )
 from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
 from mgstore.proto import MetaGraphDef
 
 Progress = Callable[[str, int, int], None]
-_HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
-_MAX_VERSION = 2**31 - 1  # versions.number is a 32-bit integer
-_MAX_VERSION_DIGITS = len(str(_MAX_VERSION))
 _CHUNK = 500
 
 _TABLES = Base.metadata.tables
@@ -199,8 +195,10 @@ class Store:
         with db.transaction(self.engine) as conn:
             return versions.version_bytes(conn, self._resolve(conn, ref), graph=graph, debug=debug)
 
-    def graphs(self) -> list[GraphInfo]:
-        """Every named graph, by name."""
+    def graphs(self, *, tags: Mapping[str, str] | None = None) -> list[GraphInfo]:
+        """Every named graph with a version that is not deleted, by name; with ``tags``, only
+        graphs with a (live) version that has all of them."""
+        live = ~refs.is_deleted()
         query = (
             select(
                 G.c.name,
@@ -210,9 +208,13 @@ class Store:
                 func.max(V.c.created_at).label("updated"),
             )
             .join(V, V.c.graph_id == G.c.id)
+            .where(live)
             .group_by(G.c.id, G.c.name, G.c.created_at)
             .order_by(G.c.name)
         )
+        if tags:
+            tagged = select(V.c.graph_id).where(live, _tagged(names.check_tags(tags)))
+            query = query.where(G.c.id.in_(tagged))
         with db.transaction(self.engine) as conn:
             return [
                 GraphInfo(
@@ -221,13 +223,27 @@ class Store:
                 for r in conn.execute(query)
             ]
 
-    def versions(self, name: str) -> list[VersionInfo]:
-        """The log of a graph: its versions, newest first."""
+    def versions(
+        self,
+        name: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        deleted: bool = False,
+    ) -> list[VersionInfo]:
+        """The log of a graph: its versions, newest first. ``tags``: only versions with all of
+        these tags; ``limit``: at most this many; ``deleted``: deleted versions too (their
+        ``deleted_at`` says so)."""
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InputError(f"a limit is a whole number >= 0; got {limit!r}")
         with db.transaction(self.engine) as conn:
             graph_id = self._graph_id(conn, name)
-            rows = conn.execute(
-                select(V).where(V.c.graph_id == graph_id).order_by(V.c.number.desc())
-            ).all()
+            query = select(V).where(V.c.graph_id == graph_id).order_by(V.c.number.desc())
+            if not deleted:
+                query = query.where(~refs.is_deleted())
+            if tags:
+                query = query.where(_tagged(names.check_tags(tags)))
+            rows = conn.execute(query.limit(limit)).all()
             return [self._version_info(conn, r, name) for r in rows]
 
     def version(self, ref: str) -> VersionInfo:
@@ -375,10 +391,15 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         user: str | None = None,
+        limit: int | None = None,
     ) -> list[audit.ExportRecord]:
-        """The recorded exports, newest first, failed ones included; filters combine."""
+        """The recorded exports, newest first, failed ones included; filters combine;
+        ``limit``: at most this many."""
+        if limit is not None and (not isinstance(limit, int) or limit < 0):
+            raise InputError(f"a limit is a whole number >= 0; got {limit!r}")
         with db.transaction(self.engine) as conn:
-            return audit.exports(conn, graph=graph, since=since, until=until, user=user)
+            records = audit.exports(conn, graph=graph, since=since, until=until, user=user)
+        return records if limit is None else records[:limit]
 
     def export_record(self, export_id: str) -> audit.ExportRecord:
         """One recorded export, by id (or a unique prefix of at least 4 hex digits)."""
@@ -431,79 +452,130 @@ class Store:
         except MgstoreError:
             pass
 
+    def diff(self, a: str, b: str, *, scope: str | None = None) -> Diff:
+        """What changed from version ``a`` to version ``b`` (refs; any two graphs).
+
+        Nodes added, removed and changed (op, device, inputs, attrs), counted per scope, and
+        renamed scopes; with no ``scope``, the graph level too (collections, saver,
+        signatures, assets, function library, versions, meta_info_def). Nodes are matched
+        by their stored content hashes, so only the nodes that differ are read and parsed.
+        ``scope`` keeps the nodes at or under that name scope (graph level left out).
+        """
+        if scope is not None and (not isinstance(scope, str) or not scope.strip("/")):
+            raise InputError(f"a diff scope is a non-empty name scope; got {scope!r}")
+        scope = scope.strip("/") if scope else None
+        with db.transaction(self.engine) as conn:
+            row_a, row_b = self._resolve(conn, a), self._resolve(conn, b)
+            info_a, info_b = self._version_info(conn, row_a), self._version_info(conn, row_b)
+            if row_a.content_hash == row_b.content_hash and (
+                scope is not None or row_a.debug_hash == row_b.debug_hash
+            ):
+                return Diff(info_a, info_b, scope)
+            only_a, only_b = changes.differing_rows(conn, row_a, row_b, scope)
+            decoded = changes.node_defs(conn, [*only_a.values(), *only_b.values()])
+            frames = None if scope else (changes.frame(conn, row_a), changes.frame(conn, row_b))
+        old = {name: decoded[i] for name, i in only_a.items()}
+        new = {name: decoded[i] for name, i in only_b.items()}
+        return compare_versions(info_a, info_b, scope, old, new, frames)
+
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""
         return _query.scopes(self, ref, depth)
 
     # ----------------------------------------------------------------------------------------
+    # Lifecycle: aliases, tags, deletion, garbage collection (see mgstore.db.lifecycle)
+
+    def set_alias(self, name: str, alias: str, ref: str) -> AliasInfo:
+        """Point ``name@alias`` at the version ``ref`` names (a ref of graph ``name``, or
+        just a version number or ``latest``), creating or moving the alias; recorded."""
+        lifecycle.check_alias(alias)
+        bare = isinstance(ref, str) and (ref.isdigit() or ref == refs.LATEST)
+        target = f"{name}@{ref}" if bare else ref
+
+        def change() -> AliasInfo:
+            with db.transaction(self.engine, write=True) as conn:
+                row = self._resolve(conn, target)
+                if row.graph_id != self._graph_id(conn, name):
+                    raise InputError(
+                        f"{ref!r} is a version of {self._graph_name(conn, row.graph_id)!r}, "
+                        f"not of {name!r}: an alias names a version of its own graph"
+                    )
+                return lifecycle.set_alias(conn, row, alias)
+
+        return db.retrying(change)
+
+    def remove_alias(self, name: str, alias: str) -> AliasMove:
+        """Remove the alias ``name@alias``; the removal (recorded) is returned."""
+        with db.transaction(self.engine, write=True) as conn:
+            return lifecycle.remove_alias(conn, name, alias)
+
+    def aliases(self, name: str | None = None) -> list[AliasInfo]:
+        """The aliases of one graph, or of all, by graph and alias."""
+        with db.transaction(self.engine) as conn:
+            return lifecycle.aliases(conn, name)
+
+    def alias_log(self, name: str) -> list[AliasMove]:
+        """Every move of the graph's aliases (set, moved, removed), oldest first, with user
+        and time."""
+        with db.transaction(self.engine) as conn:
+            return lifecycle.alias_log(conn, name)
+
+    def tag(
+        self, ref: str, tags: Mapping[str, str] | None = None, *, remove: Iterable[str] = ()
+    ) -> VersionInfo:
+        """Set ``tags`` on a version and remove the tags named in ``remove``; the change
+        (old and new values) is recorded. The version, as it is now."""
+        values = names.check_tags(tags)
+        removed = [remove] if isinstance(remove, str) else list(remove)
+        if not values and not removed:
+            raise InputError("tag: give tags to set (KEY=VALUE) or to remove (--rm KEY)")
+        with db.transaction(self.engine, write=True) as conn:
+            row = self._resolve(conn, ref)
+            lifecycle.change_tags(conn, row, values, removed)
+            return self._version_info(conn, row)
+
+    def delete(self, ref: str, *, force: bool = False) -> VersionInfo:
+        """Delete a version (softly: :meth:`restore` undoes it until :meth:`gc`). It leaves
+        the log and ref resolution. A version with recorded exports or an alias needs
+        ``force`` (its aliases are removed then). Recorded."""
+        with db.transaction(self.engine, write=True) as conn:
+            row = self._resolve(conn, ref)
+            lifecycle.delete_version(conn, row, ref, force=force)
+            return self._version_info(conn, row)
+
+    def restore(self, ref: str) -> VersionInfo:
+        """Undo :meth:`delete` (``ref`` may name the deleted version: ``name@N``, a hash
+        prefix). Impossible once GC has collected it. Recorded."""
+        with db.transaction(self.engine, write=True) as conn:
+            row = self._resolve(conn, ref, deleted=True)
+            lifecycle.restore_version(conn, row, ref)
+            return self._version_info(conn, row)
+
+    def gc(self, *, dry_run: bool = False, vacuum: bool = False) -> GcReport:
+        """Remove the content only deleted versions use (node rows, edges, packs, blobs,
+        import forms); what was freed (with ``dry_run``: what would be, nothing removed).
+        Safe beside concurrent ingests; recorded. Audit records of collected versions' exports
+        stay and still verify their files. ``vacuum``: then give the freed space back to the
+        file system (SQLite's ``VACUUM`` rewrites the file; PostgreSQL's ``VACUUM`` makes it
+        reusable)."""
+        with db.transaction(self.engine, write=True) as conn:
+            report = garbage.collect(conn, dry_run=dry_run)
+        if vacuum and not dry_run:
+            db.vacuum(self.engine)
+        return report
+
+    # ----------------------------------------------------------------------------------------
     # Refs
 
-    def _resolve(self, conn: Connection, ref: str) -> Row[Any]:
-        if not isinstance(ref, str) or not ref:
-            raise ArgumentTypeError(
-                f"a ref is a non-empty str (name, name@N or hash prefix); got {ref!r}"
-            )
-        names.check_text(ref, "a ref")
-        name, at, number = ref.rpartition("@")
-        if at and number.isascii() and number.isdigit() and name:
-            digits = number.lstrip("0") or "0"  # int() of 4,300+ digits is an error
-            if len(digits) > _MAX_VERSION_DIGITS or int(digits) > _MAX_VERSION:
-                raise NotFoundError(f"{ref!r}: no version number is that large")
-            graph_id = self._graph_id(conn, name)
-            row = conn.execute(
-                select(V).where(V.c.graph_id == graph_id, V.c.number == int(digits))
-            ).first()
-            if row is None:
-                latest = conn.execute(
-                    select(func.max(V.c.number)).where(V.c.graph_id == graph_id)
-                ).scalar()
-                raise NotFoundError(
-                    f"{name!r} has no version {number}; it has versions 1 to {latest}"
-                )
-            return row
-        graph_id_row = conn.execute(select(G.c.id).where(G.c.name == ref)).first()
-        if graph_id_row is not None:
-            return conn.execute(
-                select(V)
-                .where(V.c.graph_id == graph_id_row.id)
-                .order_by(V.c.number.desc())
-                .limit(1)
-            ).one()
-        if _HEX_PREFIX.fullmatch(ref.lower()):
-            rows = conn.execute(
-                select(V).where(V.c.content_hash.startswith(ref.lower(), autoescape=True)).limit(10)
-            ).all()
-            if len(rows) == 1:
-                return rows[0]
-            if len(rows) > 1:
-                matches = ", ".join(
-                    f"{self._graph_name(conn, r.graph_id)}@{r.number} ({r.content_hash[:12]})"
-                    for r in rows
-                )
-                raise AmbiguousRefError(f"hash prefix {ref!r} matches several versions: {matches}")
-        raise NotFoundError(
-            f"no graph, version or content hash matches {ref!r}{self._nearby(conn, ref)}"
-        )
+    def _resolve(self, conn: Connection, ref: str, *, deleted: bool = False) -> Row[Any]:
+        """The versions row of a ref (see :mod:`mgstore.db.refs`, where refs are resolved)."""
+        return refs.resolve(conn, ref, deleted=deleted)
 
     def _graph_id(self, conn: Connection, name: str) -> int:
-        names.check_text(name, "a graph name")
-        row = conn.execute(select(G.c.id).where(G.c.name == name)).first()
-        if row is None:
-            raise NotFoundError(f"no graph named {name!r}{self._nearby(conn, name)}")
-        return int(row.id)
+        return refs.graph_id_of(conn, name)
 
     def _graph_name(self, conn: Connection, graph_id: int) -> str:
-        return str(conn.execute(select(G.c.name).where(G.c.id == graph_id)).scalar_one())
-
-    def _nearby(self, conn: Connection, name: str) -> str:
-        known = list(conn.execute(select(G.c.name).order_by(G.c.name)).scalars())
-        if not known:
-            return " (the store is empty)"
-        close = difflib.get_close_matches(name.split("@")[0], known, n=5, cutoff=0.5)
-        shown = close or known[:10]
-        label = "did you mean" if close else "graphs here"
-        more = "" if close or len(known) <= 10 else f", … ({len(known)} in all)"
-        return f"; {label}: {', '.join(shown)}{more}"
+        return refs.graph_name(conn, graph_id)
 
     def _version_info(
         self, conn: Connection, row: Row[Any], name: str | None = None
@@ -526,6 +598,16 @@ def _check_decodable(meta: Any, debug: Any | None, loaded: io.Loaded | None) -> 
         io.check_decodable(meta, where)
     if debug is not None:
         io.check_decodable(debug, f"{where} (its debug info)")
+
+
+def _tagged(tags: Mapping[str, str]) -> Any:
+    """A condition on ``versions`` rows: the version has every one of these tags."""
+    return and_(
+        *(
+            exists().where(T.c.version_id == V.c.id, T.c.key == key, T.c.value == value)
+            for key, value in sorted(tags.items())
+        )
+    )
 
 
 def _utc(value: datetime) -> datetime:

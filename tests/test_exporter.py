@@ -131,6 +131,7 @@ def test_a_recorded_export_has_every_field(
     saver_bytes = saver_def.SerializeToString(deterministic=True)
     assert record.to_dict()["options"] == {
         "filename": str(target),
+        "ref": "dense@1",  # the ref as written
         "meta_info_def": {"message": "tensorflow.MetaGraphDef.MetaInfoDef",
                           "sha256": sha(info_bytes)},
         "graph_def": None,

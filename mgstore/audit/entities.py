@@ -57,10 +57,18 @@ class ExportRecord:
         """The ref of the exported version (``name@number``), if the export got that far."""
         return None if self.graph is None else f"{self.graph}@{self.version}"
 
+    @property
+    def requested_ref(self) -> str | None:
+        """The ref as the user wrote it (``resnet@production``, ``resnet~1``), if the export
+        named its version by a ref; :attr:`ref` is the version it resolved to."""
+        value = self.options.get("ref")
+        return value if isinstance(value, str) else None
+
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: thawed(getattr(self, f.name)) for f in fields(self)}
         data["created_at"] = self.created_at.isoformat()
         data["ref"] = self.ref
+        data["requested_ref"] = self.requested_ref
         return data
 
 

@@ -6,13 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mgstore.cli import audit, query, schema, versions
+from mgstore import __version__
+from mgstore.cli import audit, completion, lifecycle, query, schema, versions
 from mgstore.cli.base import DB_HELP, Commands, Handler, Parser
 from mgstore.cli.output import echo
 from mgstore.errors import MgstoreError
 
 #: The command modules, in the order their commands appear in ``mgstore --help``.
-MODULES = (versions, query, audit, schema)
+MODULES = (versions, query, audit, schema, lifecycle, completion)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  mgstore ingest model.meta --name resnet\n  mgstore log resnet",
     )
     parser.add_argument("--db", metavar="URL", default=None, help=DB_HELP)
+    parser.add_argument("--version", action="version", version=f"mgstore {__version__}")
     commands = Commands(parser)
     for module in MODULES:
         module.register(commands)

@@ -22,6 +22,7 @@ def register(commands: Commands) -> None:
     sub.add_argument("--since", metavar="DATE", help="only exports at or after (ISO, UTC)")
     sub.add_argument("--until", metavar="DATE", help="only exports at or before (ISO, UTC)")
     sub.add_argument("--user", help="only exports by this user")
+    sub.add_argument("--limit", type=int, metavar="N", help="at most N records, newest first")
 
     sub = commands.add(
         "verify",
@@ -38,6 +39,7 @@ def register(commands: Commands) -> None:
         reproduce,
         "export a recorded export again and check the bytes are the same",
         "mgstore reproduce 3f2a9c -o again.meta",
+        [commands.data],
     )
     sub.add_argument("id", help="an export id (or a unique prefix)")
     sub.add_argument("-o", "--output", help="write the new file here (default: compare only)")
@@ -62,6 +64,7 @@ def exports(args: argparse.Namespace) -> int:
             since=parse_date(args.since),
             until=parse_date(args.until),
             user=args.user,
+            limit=args.limit,
         )
     if args.json:
         print_json([r.to_dict() for r in records])
@@ -100,6 +103,9 @@ def verify(args: argparse.Namespace) -> int:
 def reproduce(args: argparse.Namespace) -> int:
     with Store(args.db) as store:
         record = store.reproduce(args.id, args.output)
+    if args.json:
+        print_json(record.to_dict())
+        return 0
     echo(f"reproduced: {record.path}  sha256:{record.sha256}")
     return 0
 

@@ -61,6 +61,8 @@ def print_summary(s: Summary) -> None:
         echo(f"  message    {v.message}")
     for key, value in v.tags.items():
         echo(f"  tag        {key}={value}")
+    if v.aliases:
+        echo(f"  aliases    {', '.join(f'{v.name}@{a}' for a in v.aliases)}")
     if v.source_path:
         echo(f"  source     {v.source_path} ({v.source_format})")
     echo(

@@ -11,9 +11,9 @@ from mgstore.db import migrate, roles
 
 def register(commands: Commands) -> None:
     group = commands.group("db", "manage the database schema", "mgstore db upgrade")
-    sub = commands.action(group, "upgrade", upgrade, "migrate to the newest schema")
+    sub = commands.action(group, "upgrade", upgrade, "migrate to the newest schema", True)
     sub.add_argument("revision", nargs="?", default="head")
-    sub = commands.action(group, "downgrade", downgrade, "migrate down to REVISION")
+    sub = commands.action(group, "downgrade", downgrade, "migrate down to REVISION", True)
     sub.add_argument("revision", help="a revision id, -1 for one step, or base")
     sub.add_argument(
         "--drop-data",
@@ -32,13 +32,17 @@ def register(commands: Commands) -> None:
 
 
 def upgrade(args: argparse.Namespace) -> int:
-    echo(f"database at revision {migrate.upgrade_database(args.db, args.revision)}")
+    revision = migrate.upgrade_database(args.db, args.revision)
+    print_json({"current": revision}) if args.json else echo(f"database at revision {revision}")
     return 0
 
 
 def downgrade(args: argparse.Namespace) -> int:
     revision = migrate.downgrade_database(args.db, args.revision, drop_data=args.drop_data)
-    echo(f"database at revision {revision or 'base'}")
+    if args.json:
+        print_json({"current": revision})
+    else:
+        echo(f"database at revision {revision or 'base'}")
     return 0
 
 

@@ -16,6 +16,7 @@ from mgstore.cli.output import (
     size,
     timestamp,
 )
+from mgstore.entities import VersionInfo
 from mgstore.store import Store
 
 
@@ -43,12 +44,16 @@ def register(commands: Commands) -> None:
         help="the tag set that picks a SavedModel's MetaGraphDef",
     )
 
-    commands.add("ls", ls, "list the stored graphs", "mgstore ls --json", [commands.data])
+    sub = commands.add("ls", ls, "list the stored graphs", "mgstore ls --json", [commands.data])
+    _tag_filter(sub)
 
     sub = commands.add(
         "log", log, "list a graph's versions, newest first", "mgstore log resnet", [commands.data]
     )
     sub.add_argument("name")
+    _tag_filter(sub)
+    sub.add_argument("--limit", type=int, metavar="N", help="at most N versions")
+    sub.add_argument("--all", action="store_true", help="deleted versions too, marked")
 
     sub = commands.add(
         "show",
@@ -64,6 +69,7 @@ def register(commands: Commands) -> None:
         checkout,
         "write a version's MetaGraphDef exactly as ingested",
         "mgstore checkout resnet@2 -o resnet.meta",
+        [commands.data],
     )
     sub.add_argument("ref", help=REF_HELP)
     sub.add_argument("-o", "--output", required=True, help="the file to write")
@@ -83,6 +89,16 @@ def register(commands: Commands) -> None:
     )
     sub.add_argument("ref", help=REF_HELP)
     sub.add_argument("--depth", type=int, help="levels of the scope tree to show")
+
+
+def _tag_filter(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only versions with this tag (repeatable: all of them)",
+    )
 
 
 def ingest(args: argparse.Namespace) -> int:
@@ -105,7 +121,7 @@ def ingest(args: argparse.Namespace) -> int:
 
 def ls(args: argparse.Namespace) -> int:
     with Store(args.db) as store:
-        graphs = store.graphs()
+        graphs = store.graphs(tags=parse_tags(args.tag))
     if args.json:
         print_json([g.to_dict() for g in graphs])
     else:
@@ -121,7 +137,9 @@ def ls(args: argparse.Namespace) -> int:
 
 def log(args: argparse.Namespace) -> int:
     with Store(args.db) as store:
-        versions = store.versions(args.name)
+        versions = store.versions(
+            args.name, tags=parse_tags(args.tag), limit=args.limit, deleted=args.all
+        )
     if args.json:
         print_json([v.to_dict() for v in versions])
     else:
@@ -129,7 +147,7 @@ def log(args: argparse.Namespace) -> int:
             ["REF", "HASH", "NODES", "SIZE", "CREATED", "BY", "MESSAGE"],
             [
                 [
-                    v.ref,
+                    v.ref + _marks(v),
                     v.content_hash[:12],
                     str(v.node_count),
                     size(v.size),
@@ -141,6 +159,12 @@ def log(args: argparse.Namespace) -> int:
             ],
         )
     return 0
+
+
+def _marks(v: VersionInfo) -> str:
+    """`` (deleted)``, `` (collected)``, and the aliases, for the log."""
+    mark = " (collected)" if v.collected else " (deleted)" if v.deleted_at else ""
+    return mark + "".join(f" @{a}" for a in v.aliases)
 
 
 def show(args: argparse.Namespace) -> int:
@@ -158,6 +182,9 @@ def checkout(args: argparse.Namespace) -> int:
         written = store.checkout_files(
             args.ref, args.output, as_text=args.as_text, debug=not args.no_debug
         )
+    if args.json:
+        print_json([str(path) for path in written])
+        return 0
     for path in written:
         echo(path)
     return 0

@@ -192,6 +192,22 @@ def transaction(engine: Engine, *, write: bool = False) -> Iterator[Connection]:
             yield conn
 
 
+def vacuum(engine: Engine) -> None:
+    """``VACUUM`` the database, outside any transaction (which neither database allows)."""
+    with errors_mapped():
+        if engine.dialect.name == "sqlite":
+            # The driver connection runs in autocommit mode (see _configure_sqlite); the
+            # engine's own connections would open a transaction first.
+            raw = engine.raw_connection()
+            try:
+                raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+            finally:
+                raw.close()
+        else:
+            with engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM")
+
+
 def retrying(operation: Callable[[], T], retries: int = WRITE_RETRIES) -> T:
     """Run ``operation`` again (with backoff) when it loses a race, a bounded number of times."""
     for attempt in range(retries):

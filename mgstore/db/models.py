@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -106,6 +107,23 @@ class Node(Base):
         # graphs alike: identical NodeDef bytes always carry the same name.
         Index("ix_nodes_name_graph", "name", "graph_id"),
         Index("ix_nodes_graph_op", "graph_id", "op"),
+        # The rows a version added, and those it closed: what a diff of two versions reads.
+        # Both are partial, so that other queries, whose conditions do not imply theirs, are
+        # never planned on them; and first versions' rows (most rows) and open rows stay out.
+        Index(
+            "ix_nodes_graph_first",
+            "graph_id",
+            "first_version",
+            sqlite_where=text("first_version > 1"),
+            postgresql_where=text("first_version > 1"),
+        ),
+        Index(
+            "ix_nodes_graph_last",
+            "graph_id",
+            "last_version",
+            sqlite_where=text("last_version IS NOT NULL"),
+            postgresql_where=text("last_version IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -264,3 +282,49 @@ class ExportJournal(Base):
     pid: Mapped[int] = mapped_column(Integer, nullable=False)
     started: Mapped[str] = mapped_column(String(64), nullable=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
+class VersionState(Base):
+    """A retired version (``mgstore rm``): one row while it is deleted, removed by a restore.
+
+    A deleted version is hidden from the log and from refs; ``collected_at`` is set once
+    ``gc`` has removed the content only it used (then it can no longer be restored). The
+    version row itself stays, so that audit records of its exports keep their reference.
+    """
+
+    __tablename__ = "version_states"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    deleted_by: Mapped[str] = mapped_column(String(256), nullable=False)
+    collected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Alias(Base):
+    """A movable name for one version of a graph (``resnet@production``); its moves are in
+    ``lifecycle_events``."""
+
+    __tablename__ = "aliases"
+    __table_args__ = (Index("ix_aliases_version", "version_id"),)
+
+    graph_id: Mapped[int] = mapped_column(ForeignKey("graphs.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    updated_by: Mapped[str] = mapped_column(String(256), nullable=False)
+
+
+class LifecycleEvent(Base):
+    """Append-only history of alias moves, tag changes, deletions, restores and GC runs
+    (see :mod:`mgstore.db.lifecycle`). Triggers (migration 0005) refuse UPDATE and DELETE."""
+
+    __tablename__ = "lifecycle_events"
+    __table_args__ = (Index("ix_lifecycle_events_graph", "graph", "kind"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    graph: Mapped[str | None] = mapped_column(String(512))
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    username: Mapped[str] = mapped_column(String(256), nullable=False)
+    hostname: Mapped[str] = mapped_column(String(256), nullable=False)

@@ -7,7 +7,7 @@ blobs around a body of framed NodeDefs, taken from its packs or given by the cal
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timezone
+from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -22,6 +22,7 @@ from mgstore.proto import GraphDebugInfo
 _TABLES = Base.metadata.tables
 N, P, B = (_TABLES[t] for t in ("nodes", "packs", "blobs"))
 G, T = _TABLES["graphs"], _TABLES["version_tags"]
+S, A = _TABLES["version_states"], _TABLES["aliases"]
 _CHUNK = 500
 
 
@@ -121,6 +122,12 @@ def version_info(conn: Connection, row: Row[Any], name: str | None = None) -> Ve
         r.key: r.value
         for r in conn.execute(select(T.c.key, T.c.value).where(T.c.version_id == row.id))
     }
+    state = conn.execute(
+        select(S.c.deleted_at, S.c.collected_at).where(S.c.version_id == row.id)
+    ).first()
+    aliases = tuple(
+        sorted(conn.execute(select(A.c.name).where(A.c.version_id == row.id)).scalars())
+    )
     created = row.created_at
     return VersionInfo(
         name=name,
@@ -136,7 +143,14 @@ def version_info(conn: Connection, row: Row[Any], name: str | None = None) -> Ve
         source_path=row.source_path,
         source_sha256=row.source_sha256,
         source_format=row.source_format,
+        deleted_at=None if state is None else _utc(state.deleted_at),
+        collected=state is not None and state.collected_at is not None,
+        aliases=aliases,
     )
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def version_bytes(

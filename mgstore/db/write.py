@@ -36,6 +36,7 @@ from mgstore.db.inserts import (
     insert_bulk,
     insert_ignore,
 )
+from mgstore.db.lifecycle import is_deleted_version, lock_versions
 from mgstore.db.models import Base
 from mgstore.errors import InvalidGraphError
 
@@ -63,11 +64,13 @@ def write_version(
 ) -> int:
     """Write ``stored`` as the next version of ``name``, in one transaction; its id.
 
-    If the content equals the latest version's, nothing is written and that version's id is
-    returned. ``progress(done, total)`` hears how many nodes are written.
+    If the content equals the latest version's (and that one is not deleted), nothing is
+    written and that version's id is returned. ``progress(done, total)`` hears how many
+    nodes are written.
     """
     now = datetime.now(timezone.utc)
     with db.transaction(engine, write=True) as conn:
+        lock_versions(conn)  # shared: gc waits until this ingest is done
         graph_id = _lock_graph(conn, name, now)
         latest = conn.execute(
             select(V).where(V.c.graph_id == graph_id).order_by(V.c.number.desc()).limit(1)
@@ -86,6 +89,7 @@ def write_version(
             latest is not None
             and latest.content_hash == content_hash
             and latest.debug_hash == stored.debug_hash
+            and not is_deleted_version(conn, latest.id)
         ):
             # Equal content means equal nodes and collections, all stored: nothing was written.
             return int(latest.id)

@@ -1,0 +1,196 @@
+"""Garbage collection: remove the content that only deleted versions use.
+
+A node row is kept while some version that is not deleted lies in its range of versions;
+a pack while some node row points into it; a blob while a version row, a collection or an
+export record names it; an import form while a live version has its content hash. What is
+left of a collected version is its ``versions`` row (and the small blobs that frame it), so
+that audit records of its exports keep their reference and still verify their files.
+
+GC holds the versions lock exclusively (:func:`mgstore.db.lifecycle.lock_versions`;
+SQLite's write lock does the same), so no ingest can pick content to share while GC removes
+it.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, select, update
+
+from mgstore.db.lifecycle import lock_versions, record_lifecycle_event
+from mgstore.db.models import Base
+from mgstore.db.refs import graph_name, is_deleted
+from mgstore.entities import GcReport
+
+_TABLES = Base.metadata.tables
+V, S, N, E, P = (_TABLES[t] for t in ("versions", "version_states", "nodes", "edges", "packs"))
+B, C, CM, F = (_TABLES[t] for t in ("blobs", "collections", "collection_members", "import_forms"))
+X = _TABLES["exports"]
+_CHUNK = 500
+
+
+def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
+    """Collect every deleted version not collected yet; what was (or would be) freed."""
+    lock_versions(conn, exclusive=True)
+    states = select(S.c.version_id).where(S.c.collected_at.is_(None))
+    if conn.dialect.name == "postgresql":
+        states = states.with_for_update()
+    victim_ids = list(conn.execute(states).scalars())
+    victims = conn.execute(
+        select(V).where(V.c.id.in_(victim_ids)).order_by(V.c.graph_id, V.c.number)
+    ).all() if victim_ids else []  # fmt: skip
+    node_ids: list[int] = []
+    for graph_id in sorted({v.graph_id for v in victims}):
+        node_ids.extend(_dead_rows(conn, graph_id))
+    pack_ids = _dead_packs(conn, node_ids)
+    blob_shas = _dead_blobs(conn, victims)
+    forms = _dead_forms(conn, victims)
+    report = GcReport(
+        versions=tuple(f"{graph_name(conn, v.graph_id)}@{v.number}" for v in victims),
+        node_rows=len(node_ids),
+        edges=_count(conn, E, E.c.node_id, node_ids),
+        packs=len(pack_ids),
+        pack_bytes=_bytes(conn, P, P.c.id, pack_ids),
+        blobs=len(blob_shas),
+        blob_bytes=_bytes(conn, B, B.c.sha256, blob_shas),
+        import_forms=len(forms),
+        order_bytes=sum(len(v.node_order) for v in victims),
+        dry_run=dry_run,
+    )
+    if dry_run or not victims:
+        return report
+    _delete(conn, E, E.c.node_id, node_ids)
+    _delete(conn, N, N.c.id, node_ids)
+    _delete(conn, P, P.c.id, pack_ids)
+    ids = [v.id for v in victims]
+    for chunk in _chunks(ids):
+        conn.execute(update(V).where(V.c.id.in_(chunk)).values(node_order=b"", debug_sha256=None))
+        conn.execute(
+            update(S)
+            .where(S.c.version_id.in_(chunk))
+            .values(collected_at=datetime.now(timezone.utc))
+        )
+    _delete(conn, C, C.c.version_id, ids)
+    _delete(conn, CM, CM.c.blob_sha256, blob_shas)
+    _delete(conn, B, B.c.sha256, blob_shas)
+    for content_hash in forms:
+        conn.execute(delete(F).where(F.c.content_hash == content_hash))
+    data = report.to_dict()
+    del data["dry_run"]
+    record_lifecycle_event(conn, "gc", data)
+    return report
+
+
+def _dead_rows(conn: Connection, graph_id: int) -> list[int]:
+    """The graph's node rows whose range of versions holds no live version."""
+    live = sorted(
+        conn.execute(select(V.c.number).where(V.c.graph_id == graph_id, ~is_deleted())).scalars()
+    )
+    rows = conn.execute(
+        select(N.c.id, N.c.first_version, N.c.last_version).where(N.c.graph_id == graph_id)
+    )
+    dead = []
+    for node_id, first, last in rows:
+        k = bisect_left(live, first)  # the first live version at or after the row's first
+        if k == len(live) or (last is not None and live[k] > last):
+            dead.append(int(node_id))
+    return dead
+
+
+def _dead_packs(conn: Connection, node_ids: Sequence[int]) -> list[int]:
+    """The packs the dead rows point into that no other node row points into."""
+    candidates: set[int] = set()
+    for chunk in _chunks(node_ids):
+        candidates.update(conn.execute(select(N.c.pack_id).where(N.c.id.in_(chunk))).scalars())
+    dead_rows = set(node_ids)
+    used: set[int] = set()
+    for chunk in _chunks(sorted(candidates)):
+        rows = conn.execute(select(N.c.id, N.c.pack_id).where(N.c.pack_id.in_(chunk)))
+        used.update(pack for node_id, pack in rows if node_id not in dead_rows)
+    return sorted(candidates - used)
+
+
+def _dead_blobs(conn: Connection, victims: Sequence[Any]) -> list[bytes]:
+    """The debug-info and collection blobs of the victims that nothing else names. (Their
+    frames stay: the version rows keep naming them.)"""
+    ids = [v.id for v in victims]
+    candidates = {v.debug_sha256 for v in victims if v.debug_sha256 is not None}
+    for chunk in _chunks(ids):
+        candidates.update(
+            conn.execute(select(C.c.blob_sha256).where(C.c.version_id.in_(chunk))).scalars()
+        )
+    if not candidates:
+        return []
+    victim_ids = set(ids)
+    keep: set[bytes] = set()
+    shas = sorted(candidates)
+    for chunk in _chunks(shas):
+        for column in (V.c.head_sha256, V.c.graph_tail_sha256, V.c.tail_sha256, V.c.debug_sha256):
+            rows = conn.execute(select(V.c.id, column).where(column.in_(chunk)))
+            keep.update(sha for version_id, sha in rows if version_id not in victim_ids)
+        rows = conn.execute(
+            select(C.c.version_id, C.c.blob_sha256).where(C.c.blob_sha256.in_(chunk))
+        )
+        keep.update(sha for version_id, sha in rows if version_id not in victim_ids)
+    keep.update(_export_blobs(conn))
+    return sorted(candidates - keep)
+
+
+def _export_blobs(conn: Connection) -> set[bytes]:
+    """The blobs export records keep their message arguments in."""
+    found: set[bytes] = set()
+    for options in conn.execute(select(X.c.options)).scalars():
+        for value in json.loads(options).values():
+            if isinstance(value, dict) and isinstance(value.get("sha256"), str):
+                found.add(bytes.fromhex(value["sha256"]))
+    return found
+
+
+def _dead_forms(conn: Connection, victims: Sequence[Any]) -> list[str]:
+    hashes = sorted({v.content_hash for v in victims})
+    if not hashes:
+        return []
+    victim_ids = {v.id for v in victims}
+    live = set(
+        conn.execute(
+            select(V.c.content_hash).where(
+                V.c.content_hash.in_(hashes), ~is_deleted(), V.c.id.notin_(victim_ids)
+            )
+        ).scalars()
+    )
+    stored = set(
+        conn.execute(select(F.c.content_hash).where(F.c.content_hash.in_(hashes))).scalars()
+    )
+    return sorted(stored - live)
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+def _count(conn: Connection, table: Any, column: Any, keys: Sequence[Any]) -> int:
+    return sum(
+        int(conn.execute(select(func.count()).select_from(table).where(column.in_(c))).scalar_one())
+        for c in _chunks(keys)
+    )
+
+
+def _bytes(conn: Connection, table: Any, column: Any, keys: Sequence[Any]) -> int:
+    return sum(
+        int(
+            conn.execute(
+                select(func.coalesce(func.sum(func.length(table.c.data)), 0)).where(column.in_(c))
+            ).scalar_one()
+        )
+        for c in _chunks(keys)
+    )
+
+
+def _delete(conn: Connection, table: Any, column: Any, keys: Sequence[Any]) -> None:
+    for chunk in _chunks(keys):
+        conn.execute(delete(table).where(column.in_(chunk)))
