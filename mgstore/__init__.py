@@ -34,7 +34,9 @@ from mgstore.errors import (
     ArgumentTypeError,
     AuditError,
     ConflictError,
+    EditedQueryError,
     FormatError,
+    IncompleteSubgraphError,
     InputError,
     InvalidGraphError,
     MgstoreError,
@@ -53,6 +55,7 @@ from mgstore.graph import add_op, from_networkx, to_networkx
 from mgstore.io import load, read_debug_info, read_meta_graph, write_message
 from mgstore.publish import RecoveryReport
 from mgstore.store import Store
+from mgstore.subgraph import QueryResult
 
 try:
     __version__ = _version("mgstore")
@@ -69,10 +72,12 @@ __all__ = [
     "ChainReport",
     "ConflictError",
     "Diff",
+    "EditedQueryError",
     "ExportRecord",
     "FormatError",
     "GcReport",
     "GraphInfo",
+    "IncompleteSubgraphError",
     "InputError",
     "InvalidGraphError",
     "MgstoreError",
@@ -82,6 +87,7 @@ __all__ = [
     "NotFoundError",
     "OutputError",
     "Provenance",
+    "QueryResult",
     "RecoveryReport",
     "RemovedOpError",
     "ReproductionError",

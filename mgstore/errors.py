@@ -10,6 +10,8 @@
     │   ├── InvalidGraphError                    a graph mgstore cannot represent or export
     │   │   ├── UnregisteredOpError              an op TensorFlow 2.21 does not register
     │   │   └── RemovedOpError                   an op removed at the graph's producer version
+    │   ├── IncompleteSubgraphError              a query result that reads nodes outside it
+    │   ├── EditedQueryError                     a query result edited after the query
     │   └── UnsafePathError                      a path that escapes where it must stay
     ├── ArgumentTypeError (TypeError)            an argument of the wrong type
     ├── OutputError (OSError)                    a file could not be written; nothing was left
@@ -63,6 +65,15 @@ class RemovedOpError(InvalidGraphError):
     it: TensorFlow's ``UnimplementedError``, with its message."""
 
 
+class IncompleteSubgraphError(InputError):
+    """A query result TensorFlow could not import: its nodes read nodes outside it (the
+    message names them); nothing is written."""
+
+
+class EditedQueryError(InputError):
+    """A query result changed after the query: exporting it would ignore the change."""
+
+
 class UnsafePathError(InputError):
     """A path that would leave the place it must stay in."""
 
@@ -109,7 +120,9 @@ __all__ = [
     "ArgumentTypeError",
     "AuditError",
     "ConflictError",
+    "EditedQueryError",
     "FormatError",
+    "IncompleteSubgraphError",
     "InputError",
     "InvalidGraphError",
     "MgstoreError",

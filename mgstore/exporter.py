@@ -30,7 +30,7 @@ import networkx as nx
 from google.protobuf.message import Message
 from sqlalchemy import Connection, Row, select
 
-from mgstore import audit
+from mgstore import audit, subgraph
 from mgstore.db import engine as db
 from mgstore.db import lifecycle, versions
 from mgstore.db.inserts import insert_blobs
@@ -41,6 +41,7 @@ from mgstore.export.api import (
     PARAMETERS,
     ExportFile,
     debug_path,
+    export_files,
     export_imported,
     export_options,
     in_memory_graph,
@@ -52,6 +53,7 @@ from mgstore.export.imported import (
     import_meta_graph,
     import_with_form,
 )
+from mgstore.export.meta_graph import ExportOptions, build
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
 from mgstore.io import published
 from mgstore.names import check_text
@@ -222,10 +224,30 @@ def _run(
     imported = _source(store, graph, origin, plain=plain)
     if origin.get("query") is not None:
         options = replace(options, selection=frozenset(graph.nodes))
+        return _export_query_result(imported, arguments, options)
     return export_imported(
         imported, arguments["filename"], bool(arguments["as_text"]),
         bool(arguments["save_debug_info"]), options, message=message,
     )  # fmt: skip
+
+
+def _export_query_result(
+    imported: ImportedGraph, arguments: Mapping[str, Any], options: ExportOptions
+) -> tuple[MetaGraphDef | None, list[ExportFile]]:
+    """A query result's export, with every reference resolved (:func:`subgraph.resolve`)
+    before anything is written: refused when TensorFlow could not import it."""
+    exported = build(imported, options, message=True)
+    assert exported.meta_graph is not None
+    meta_graph = subgraph.resolve(exported.meta_graph)
+    filename = arguments["filename"]
+    if not filename:
+        return meta_graph, []
+    files = export_files(
+        replace(exported, meta_graph=meta_graph, chunks=None), filename,
+        as_text=bool(arguments["as_text"]), save_debug_info=bool(arguments["save_debug_info"]),
+        debug_info=imported.debug_info,
+    )  # fmt: skip
+    return meta_graph, files
 
 
 def _source(
@@ -237,6 +259,7 @@ def _source(
     if isinstance(graph, str):
         return _imported_version(store, graph, None, origin, plain=plain)
     if isinstance(query, dict):  # a query result: export its nodes from its version
+        subgraph.check_unedited(graph)
         origin["query"] = query
         return _imported_version(store, str(query.get("ref")), query.get("content_hash"), origin)
     return import_meta_graph(*in_memory_graph(graph))

@@ -42,7 +42,6 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import networkx as nx
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -65,7 +64,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
 from mgstore import collections as colls
-from mgstore import wire
+from mgstore import devices as devs
+from mgstore import subgraph, wire
 from mgstore.db import engine as db
 from mgstore.db import versions
 from mgstore.db.models import Base
@@ -76,7 +76,7 @@ from mgstore.names import check_text
 from mgstore.patterns import compile_linear, matching_names
 from mgstore.proto import MetaGraphDef
 
-CLOSURES = ("ancestors", "descendants")
+CLOSURES = ("ancestors", "descendants", "inference")
 #: The largest closure depth: a 32-bit hop count (no graph is that deep; None means no limit).
 MAX_DEPTH = 2**31 - 1
 
@@ -96,7 +96,7 @@ def query(
     closure: str | None = None,
     depth: int | None = None,
     strict_scope: bool = False,
-) -> nx.MultiDiGraph:
+) -> subgraph.QueryResult:
     """The nodes of version ``ref`` that match the filters, as a networkx graph.
 
     See the module docstring for the filters and for which graph-level parts are kept. The
@@ -125,7 +125,10 @@ def query(
                 found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
                 seeds = _matching(pattern, found)
                 cond = and_(in_version(N, row.graph_id, row.number), _id_in(conn, seeds))
-            selected = N.c.id.in_(_closure(cond, row.graph_id, row.number, closure, depth))
+            if closure == "inference":
+                selected = _id_in(conn, _inference_ids(conn, row, cond))
+            else:
+                selected = N.c.id.in_(_closure(cond, row.graph_id, row.number, closure, depth))
         slices = list(
             conn.execute(
                 select(
@@ -156,8 +159,9 @@ def query(
     filters = {"scope": scope, "strict_scope": strict_scope or None, "collection": collections,
                "op_type": op_types, "device": devices, "name_regex": name_regex,
                "closure": closure, "depth": depth}  # fmt: skip
-    g.graph["query"] = {**origin, **{k: v for k, v in filters.items() if v is not None}}
-    return g
+    return subgraph.QueryResult.adopt(
+        g, {**origin, **{k: v for k, v in filters.items() if v is not None}}
+    )
 
 
 def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
@@ -217,7 +221,10 @@ def _filters(
     if op_types is not None:
         conds.append(N.c.op.in_(op_types))
     if devices is not None:
-        conds.append(N.c.device.in_(devices))
+        stored = conn.execute(
+            select(N.c.device).distinct().where(in_version(N, row.graph_id, row.number))
+        ).scalars()
+        conds.append(N.c.device.in_(devs.matching(devices, stored)))
     return and_(*conds)
 
 
@@ -309,6 +316,23 @@ def _closure(
         step = step.add_columns(prev.c.hops + 1).where(prev.c.hops < depth)
     found = start.union(step)
     return select(found.c.id)
+
+
+def _inference_ids(conn: Connection, row: Any, seeds: ColumnElement[bool]) -> list[int]:
+    """The ids of the ``inference`` closure of the seed rows (see :mod:`mgstore.subgraph`)."""
+    where = in_version(N, row.graph_id, row.number)
+
+    def ancestors(names: set[str]) -> set[str]:
+        cond = and_(where, _text_in(conn, N.c.name, sorted(names)))
+        query = _closure(cond, row.graph_id, row.number, "ancestors", None)
+        return set(conn.execute(select(N.c.name).where(N.c.id.in_(query))).scalars())
+
+    seed_names = set(conn.execute(select(N.c.name).where(seeds)).scalars())
+    frame = MetaGraphDef.FromString(versions.assemble(conn, row, b""))
+    names = subgraph.inference_names(seed_names, subgraph.variable_defs(frame), ancestors)
+    return list(
+        conn.execute(select(N.c.id).where(where, _text_in(conn, N.c.name, sorted(names)))).scalars()
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -407,7 +431,7 @@ def _check_closure(closure: object, depth: object) -> None:
     if closure is not None and closure not in CLOSURES:
         raise InputError(f"closure is one of {', '.join(CLOSURES)} or None; got {closure!r}")
     if depth is not None:
-        if closure is None:
+        if closure is None or closure == "inference":
             raise InputError("depth limits a closure; give closure='ancestors' or 'descendants'")
         _check_depth(depth)
 

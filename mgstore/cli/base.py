@@ -102,8 +102,9 @@ def _filters() -> argparse.ArgumentParser:
     )
     filters.add_argument(
         "--closure",
-        choices=["ancestors", "descendants"],
-        help="add everything the selection depends on, or that depends on it",
+        choices=["ancestors", "descendants", "inference"],
+        help="add everything the selection depends on, or that depends on it; inference: "
+        "its ancestors and what restoring the variables they read needs",
     )
     filters.add_argument("--depth", type=int, help="with --closure: at most this many hops")
     return filters

@@ -124,18 +124,20 @@ def test_export_writes_the_apis_bytes_with_every_option(
 
 # (query options of `export`, the same query through the API, export options of both)
 QUERY_OPTIONS: list[tuple[list[str], dict[str, Any], dict[str, Any]]] = [
-    (["--scope", "tower_1/", "--strict-scope"], {"scope": "tower_1/", "strict_scope": True}, {}),
-    (["--scope", "tower_1", "--export-scope", "tower_1", "--clear-devices"], {"scope": "tower_1"},
+    (["--scope", "tower_1/", "--strict-scope", "--closure", "inference"],
+     {"scope": "tower_1/", "strict_scope": True, "closure": "inference"}, {}),
+    (["--scope", "tower_1", "--closure", "ancestors", "--export-scope", "tower_1",
+      "--clear-devices"], {"scope": "tower_1", "closure": "ancestors"},
      {"export_scope": "tower_1", "clear_devices": True}),
-    (["--in-collection", "trainable_variables", "--closure", "ancestors", "--depth", "1"],
-     {"collection": "trainable_variables", "closure": "ancestors", "depth": 1}, {}),
-    (["--op-type", "VariableV2", "--op-type", "Assign", "--name-regex", "kernel",
-      "--collection", "variables"], {"op_type": ["VariableV2", "Assign"], "name_regex": "kernel"},
+    (["--in-collection", "trainable_variables", "--closure", "ancestors", "--depth", "100"],
+     {"collection": "trainable_variables", "closure": "ancestors", "depth": 100}, {}),
+    (["--op-type", "VariableV2", "--op-type", "Const", "--name-regex", "kernel",
+      "--collection", "variables"], {"op_type": ["VariableV2", "Const"], "name_regex": "kernel"},
      {"collection_list": ["variables"]}),
-    (["--device", "/job:ps/task:0", "--closure", "descendants", "--save-debug-info"],
-     {"device": "/job:ps/task:0", "closure": "descendants"}, {"save_debug_info": True}),
-    (["--scope", "tower_1/", "--closure", "ancestors", "--depth", "0"],
-     {"scope": "tower_1/", "closure": "ancestors", "depth": 0}, {}),
+    (["--device", "/job:ps/task:0", "--closure", "ancestors", "--save-debug-info"],
+     {"device": "/job:ps/task:0", "closure": "ancestors"}, {"save_debug_info": True}),
+    (["--scope", "tower_1/", "--closure", "inference"],
+     {"scope": "tower_1/", "closure": "inference"}, {}),
 ]  # fmt: skip
 
 
@@ -166,7 +168,8 @@ def test_export_with_query_options_exports_the_query_result(
         # --json prints the record
         target = tmp_path / "json" / "m.meta"
         status, out, _ = run(capsys, "--db", db, "export", "dense", "-o", target,
-                             "--save-debug-info", "--scope", "tower_1/", "--json")  # fmt: skip
+                             "--save-debug-info", "--scope", "tower_1/", "--closure", "ancestors",
+                             "--json")  # fmt: skip
         assert status == 0
         shown = json.loads(out)
         record = store.exports()[0]
@@ -270,7 +273,20 @@ def test_exports_verify_reproduce_which_and_audit_check(
 ) -> None:
     a, b = tmp_path / "a.meta", tmp_path / "b.meta"
     run(capsys, "--db", db, "export", "dense", "-o", a, "--save-debug-info")
-    run(capsys, "--db", db, "export", "dense", "-o", b, "--scope", "tower_1/", "--clear-devices")
+    run(
+        capsys,
+        "--db",
+        db,
+        "export",
+        "dense",
+        "-o",
+        b,
+        "--scope",
+        "tower_1/",
+        "--closure",
+        "ancestors",
+        "--clear-devices",
+    )
     assert run(capsys, "--db", db, "export", "dense", "-o", tmp_path / "c.meta",
                "--clear-extraneous-savers")[0] == 1  # fmt: skip
     with Store(db) as store:

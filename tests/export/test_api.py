@@ -221,17 +221,17 @@ def test_store_export_writes_stored_debug_info(store: Store, tmp_path: Path) -> 
 
 def test_query_results_export_their_nodes_from_their_version(store: Store) -> None:
     store.ingest(FIXTURES / "dense.meta", "dense")
-    result = store.query("dense", scope="tower_1/", strict_scope=True)
+    result = store.query("dense", scope="tower_1/", strict_scope=True, closure="inference")
     e = store.export_meta_graph(graph=result)
     full = store.export_meta_graph(graph="dense")
     expected = [n for n in full.graph_def.node if n.name in set(result.nodes)]
     assert list(e.graph_def.node) == expected  # import order and normalised content
     scoped = store.export_meta_graph(graph=result, export_scope="tower_1")
     assert all(not n.name.startswith("tower_1/") for n in scoped.graph_def.node)
-    stripped = {n.name.removeprefix("tower_1/") for n in expected}
+    stripped = {n.name.removeprefix("tower_1/") for n in expected if n.name.startswith("tower_1")}
     assert {n.name for n in scoped.graph_def.node} == stripped
     variables = list(e.collection_def["variables"].bytes_list.value)
-    assert variables and all(b"tower_1/" in v for v in variables)
+    assert variables and any(b"tower_1/" in v for v in variables)
 
 
 def test_a_query_result_from_another_store_is_refused(store: Store, tmp_path: Path) -> None:
