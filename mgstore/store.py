@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Row, and_, exists, func, select
 from mgstore import audit, io, names, publish, wire
 from mgstore import exporter as _exporter
 from mgstore import graph as nxgraph
+from mgstore import hints as _hints
 from mgstore import query as _query
 from mgstore.db import changes, lifecycle, migrate, refs, versions
 from mgstore.db import engine as db
@@ -37,6 +38,7 @@ from mgstore.errors import (
 )
 from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
 from mgstore.proto import MetaGraphDef
+from mgstore.subgraph import QueryResult
 
 Progress = Callable[[str, int, int], None]
 _CHUNK = 500
@@ -294,7 +296,7 @@ class Store:
         closure: str | None = None,
         depth: int | None = None,
         strict_scope: bool = False,
-    ) -> nx.MultiDiGraph:
+    ) -> QueryResult:
         """The subgraph of a version whose nodes pass every filter, run in SQL (see
         :func:`mgstore.query.query`)."""
         return _query.query(
@@ -477,6 +479,17 @@ class Store:
         old = {name: decoded[i] for name, i in only_a.items()}
         new = {name: decoded[i] for name, i in only_b.items()}
         return compare_versions(info_a, info_b, scope, old, new, frames)
+
+    def unmatched_filters(self, ref: str, **filters: Any) -> list[str]:
+        """Notes on the filters that match nothing in version ``ref``, with the nearest
+        existing names ("no op type 'Matmul' in this version; did you mean 'MatMul'?").
+
+        ``filters``: ``scope``, ``strict_scope``, ``collection``, ``op_type``, ``device`` (a
+        query's) and ``export_scope``, ``collection_list`` (an export's); see
+        :mod:`mgstore.hints`. Empty when every filter matches something.
+        """
+        with db.transaction(self.engine) as conn:
+            return _hints.unmatched(conn, self._resolve(conn, ref), **filters)
 
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""

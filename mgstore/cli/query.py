@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from mgstore.cli.base import REF_HELP, Commands
@@ -82,6 +83,7 @@ def _export_options(sub: argparse.ArgumentParser) -> None:
 
 def query(args: argparse.Namespace) -> int:
     with Store(args.db) as store:
+        _print_unmatched(store, args)
         g = store.query(
             args.ref,
             scope=args.scope,
@@ -111,6 +113,9 @@ def export(args: argparse.Namespace) -> int:
     if args.no_collections and args.collection_list:
         raise InputError("--collection and --no-collections exclude each other")
     with Store(args.db) as store:
+        _print_unmatched(
+            store, args, export_scope=args.export_scope, collection_list=args.collection_list
+        )
         graph: Any = args.ref
         if _query_options(args):
             graph = store.query(args.ref, **_query_options(args))
@@ -133,6 +138,21 @@ def export(args: argparse.Namespace) -> int:
         if record.debug_path:
             echo(f"{record.debug_path}  sha256:{record.debug_sha256}")
     return 0
+
+
+def _print_unmatched(store: Store, args: argparse.Namespace, **export: Any) -> None:
+    """Tell the user (stderr) which filters match nothing, with the nearest names."""
+    notes = store.unmatched_filters(
+        args.ref,
+        scope=args.scope,
+        strict_scope=args.strict_scope,
+        collection=args.query_collection,
+        op_type=args.op_type,
+        device=args.device,
+        **export,
+    )
+    for note in notes:
+        print(f"mgstore: note: {note}", file=sys.stderr)
 
 
 def _stored_saver_def(store: Store, ref: str) -> Any:

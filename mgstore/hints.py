@@ -1,0 +1,87 @@
+"""Which filters of a query or export match nothing in a version, and the nearest names.
+
+The command line prints these notes on stderr so that a typo (``--op-type Matmul``) is not
+mistaken for an empty result; the API itself keeps TensorFlow's behaviour (an
+``export_scope`` that matches nothing exports an empty graph). Each filter is tested on its
+own, against the whole version, so a note names the filter that matches nothing by itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from mgstore import devices as devs
+from mgstore.db.models import Base
+from mgstore.db.versions import in_version
+
+__all__ = ["unmatched"]
+
+N = Base.metadata.tables["nodes"]
+C = Base.metadata.tables["collections"]
+
+
+def unmatched(
+    conn: Connection,
+    row: Any,
+    *,
+    scope: str | None = None,
+    strict_scope: bool = False,
+    collection: Sequence[str] = (),
+    op_type: Sequence[str] = (),
+    device: Sequence[str] = (),
+    export_scope: str | None = None,
+    collection_list: Sequence[str] = (),
+) -> list[str]:
+    """One note per filter value that matches nothing in the version ``row``."""
+    where = in_version(N, row.graph_id, row.number)
+    notes: list[str] = []
+    if scope or export_scope:
+        names = list(conn.execute(select(N.c.name).where(where)).scalars())
+        if scope and not _scope_matches(names, scope, strict_scope):
+            notes.append(_note("scope", scope, _scopes(names), strip="/"))
+        if export_scope and not any(n.startswith(export_scope) for n in names):
+            notes.append(_note("export scope", export_scope, _scopes(names), strip="/"))
+    if op_type:
+        ops = set(conn.execute(select(N.c.op).distinct().where(where)).scalars())
+        notes.extend(_note("op type", op, ops) for op in op_type if op not in ops)
+    if device:
+        stored = list(conn.execute(select(N.c.device).distinct().where(where)).scalars())
+        for wanted in device:
+            if not devs.matching([wanted], stored):
+                shown = [d for d in stored if d] or ["(no node has a device)"]
+                notes.append(_note("device", wanted, shown))
+    if collection or collection_list:
+        keys = set(conn.execute(select(C.c.key).where(C.c.version_id == row.id)).scalars())
+        for key in dict.fromkeys([*collection, *collection_list]):
+            if key not in keys:
+                notes.append(_note("collection", key, keys))
+    return notes
+
+
+def _scope_matches(names: Iterable[str], scope: str, strict: bool) -> bool:
+    if not strict:
+        return any(n.startswith(scope) for n in names)
+    base = scope[:-1] if scope.endswith("/") else scope
+    return any(n == base or n.startswith(base + "/") for n in names)
+
+
+def _scopes(names: Iterable[str]) -> set[str]:
+    """Every name and ``/``-prefix of a name: the scopes one could have meant."""
+    found: set[str] = set()
+    for name in names:
+        parts = name.split("/")
+        found.update("/".join(parts[:k]) for k in range(1, len(parts) + 1))
+    return found
+
+
+def _note(what: str, value: str, existing: Iterable[str], strip: str = "") -> str:
+    candidates = sorted(set(existing))
+    close = difflib.get_close_matches(value.rstrip(strip) if strip else value, candidates, n=3)
+    if not close:  # case typos of short names score low with difflib
+        close = [c for c in candidates if c.lower() == value.rstrip(strip).lower()][:3]
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"no {what} {value!r} in this version{hint}"
