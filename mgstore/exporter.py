@@ -22,7 +22,7 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -107,18 +107,23 @@ def export(
     kwargs: Mapping[str, Any],
     *,
     message: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[MetaGraphDef | None, audit.ExportRecord | None]:
     """Run ``export_meta_graph`` with ``arguments`` (its named parameters) on ``store``.
 
     Returns the message and the export's audit record (None if nothing was recorded: no
     file, or a graph from memory). With ``message=False`` the file is written without
-    building the message when it can be (a full export from stored bytes).
+    building the message when it can be (a full export from stored bytes). ``progress``
+    hears ``("export", 0, 2)``, ``("write", 1, 2)``, ``("done", 2, 2)``.
     """
     started = time.monotonic()
     origin: dict[str, Any] = {}
     _check_outputs(store, arguments)
+    report = progress or (lambda stage, done, total: None)
     try:
+        report("export", 0, 2)
         meta_graph, files = _run(store, arguments, kwargs, origin, message=message)
+        report("write", 1, 2)
         if not files:
             return meta_graph, None
         if origin.get("version_id") is None:  # a graph from memory: no version to record
@@ -127,6 +132,7 @@ def export(
         recorded = _recorded_options(arguments, kwargs)
         record = db.retrying(lambda: _publish(store, files, origin, recorded, started))
         store.last_export = record
+        report("done", 2, 2)
         return meta_graph, record
     except Exception as error:
         if arguments["filename"] and origin.get("version_id") is not None:

@@ -355,6 +355,7 @@ class Store:
         clear_extraneous_savers: bool = False,
         strip_default_attrs: bool = False,
         save_debug_info: bool = False,
+        progress: Progress | None = None,
         **kwargs: Any,
     ) -> audit.ExportRecord:
         """Write :meth:`export_meta_graph`'s file for a stored version (a ref or a query
@@ -362,7 +363,8 @@ class Store:
 
         Same arguments, same bytes; but the message is not built where it need not be (a
         full export is written from stored bytes), which saves time and memory on large
-        graphs. The command line's ``export`` runs this.
+        graphs. The command line's ``export`` runs this. ``progress(stage, done, total)``
+        hears ``("export", 0, 2)``, ``("write", 1, 2)`` and ``("done", 2, 2)``.
         """
         if not isinstance(graph, (str, nx.MultiDiGraph)) or (
             isinstance(graph, nx.MultiDiGraph) and "query" not in graph.graph
@@ -375,7 +377,7 @@ class Store:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
         named = locals()
         arguments = {name: named[name] for name in EXPORT_PARAMETERS}
-        record = _exporter.export(self, arguments, kwargs, message=False)[1]
+        record = _exporter.export(self, arguments, kwargs, message=False, progress=progress)[1]
         assert record is not None  # a stored version with a filename is always recorded
         return record
 
@@ -408,16 +410,19 @@ class Store:
         with db.transaction(self.engine) as conn:
             return audit.export(conn, export_id)
 
-    def verify(self, export_id: str | None = None) -> list[audit.Verification]:
+    def verify(
+        self, export_id: str | None = None, *, progress: Progress | None = None
+    ) -> list[audit.Verification]:
         """Whether each recorded file (of one export, or all) still has its bytes: ok,
-        missing, modified or unreadable."""
+        missing, modified or unreadable. ``progress(stage, done, total)`` hears
+        ``("verify", records done, records)`` and ``("done", n, n)``."""
         with db.transaction(self.engine) as conn:
             if export_id is None:
                 records = [r for r in audit.exports(conn) if r.ok]
             else:
                 records = [audit.export(conn, export_id)]
                 audit.check_reproducible(records[0])
-        return audit.verify_files(records)
+        return audit.verify_files(records, progress)
 
     def reproduce(
         self, export_id: str, path: str | os.PathLike[str] | None = None

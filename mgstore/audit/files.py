@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Connection, or_, select
 
@@ -45,11 +45,18 @@ def verify(conn: Connection, export_id: str | None = None) -> list[Verification]
     return verify_files(records)
 
 
-def verify_files(records: Iterable[ExportRecord]) -> list[Verification]:
-    """Check the files the (successful) ``records`` wrote; failed records have none."""
+def verify_files(
+    records: Iterable[ExportRecord], progress: Callable[[str, int, int], None] | None = None
+) -> list[Verification]:
+    """Check the files the (successful) ``records`` wrote; failed records have none.
+    ``progress(stage, done, total)`` hears ``("verify", records done, records)``, then
+    ``("done", total, total)``."""
     digests: dict[str, tuple[FileStatus, str | None, str | None]] = {}
     results: list[Verification] = []
-    for record in records:
+    records = list(records)
+    for done, record in enumerate(records):
+        if progress is not None:
+            progress("verify", done, len(records))
         files: list[tuple[Role, str, str | None]] = [("file", record.path, record.sha256)]
         if record.debug_path is not None:
             files.append(("debug", record.debug_path, record.debug_sha256))
@@ -62,6 +69,8 @@ def verify_files(records: Iterable[ExportRecord]) -> list[Verification]:
             if found == "ok":
                 found = "ok" if actual == expected else "modified"
             results.append(Verification(record.id, path, found, expected, actual, role, error))
+    if progress is not None:
+        progress("done", len(records), len(records))
     return results
 
 

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from mgstore.cli.base import Commands
-from mgstore.cli.output import echo, parse_date, print_json, print_table, timestamp
+from mgstore.cli.output import (
+    delayed_progress_bar,
+    echo,
+    parse_date,
+    print_json,
+    print_table,
+    timestamp,
+)
 from mgstore.errors import InputError
 from mgstore.store import Store
 
@@ -90,7 +98,7 @@ def verify(args: argparse.Namespace) -> int:
     if (args.id is None) == (not args.all):
         raise InputError("give an export ID or --all")
     with Store(args.db) as store:
-        results = store.verify(args.id)
+        results = store.verify(args.id, progress=delayed_progress_bar(sys.stderr))
     if args.json:
         print_json([v.to_dict() for v in results])
     else:

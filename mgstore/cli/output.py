@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -139,3 +140,23 @@ def progress_bar(stream: TextIO) -> Callable[[str, int, int], None] | None:
         stream.flush()
 
     return show
+
+
+def delayed_progress_bar(
+    stream: TextIO, after: float = 1.0
+) -> Callable[[str, int, int], None] | None:
+    """:func:`progress_bar` for work that is often quick: shown only once ``after`` seconds
+    have passed, so fast commands print nothing extra; nothing when the output is piped."""
+    show = progress_bar(stream)
+    if show is None:
+        return None
+    started = time.monotonic()
+    shown = False
+
+    def report(stage: str, done: int, total: int) -> None:
+        nonlocal shown
+        if shown or time.monotonic() - started >= after:
+            shown = True
+            show(stage, done, total)
+
+    return report

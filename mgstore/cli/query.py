@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from mgstore.cli.base import REF_HELP, Commands
-from mgstore.cli.output import echo, print_json, print_table
+from mgstore.cli.output import delayed_progress_bar, echo, print_json, print_table
 from mgstore.errors import InputError
 from mgstore.store import Store
 
@@ -83,7 +83,6 @@ def _export_options(sub: argparse.ArgumentParser) -> None:
 
 def query(args: argparse.Namespace) -> int:
     with Store(args.db) as store:
-        _print_unmatched(store, args)
         g = store.query(
             args.ref,
             scope=args.scope,
@@ -95,6 +94,7 @@ def query(args: argparse.Namespace) -> int:
             depth=args.depth,
             strict_scope=args.strict_scope,
         )
+        _print_unmatched(store, args)
     nodes = [
         {"name": name, "op": data["op"], "device": data["device"], "inputs": data["inputs"]}
         for name, data in g.nodes(data=True)
@@ -113,9 +113,6 @@ def export(args: argparse.Namespace) -> int:
     if args.no_collections and args.collection_list:
         raise InputError("--collection and --no-collections exclude each other")
     with Store(args.db) as store:
-        _print_unmatched(
-            store, args, export_scope=args.export_scope, collection_list=args.collection_list
-        )
         graph: Any = args.ref
         if _query_options(args):
             graph = store.query(args.ref, **_query_options(args))
@@ -130,6 +127,10 @@ def export(args: argparse.Namespace) -> int:
             clear_extraneous_savers=args.clear_extraneous_savers,
             strip_default_attrs=args.strip_default_attrs,
             save_debug_info=args.save_debug_info,
+            progress=delayed_progress_bar(sys.stderr),
+        )
+        _print_unmatched(
+            store, args, export_scope=args.export_scope, collection_list=args.collection_list
         )
     if args.json:
         print_json(record.to_dict())
@@ -141,7 +142,8 @@ def export(args: argparse.Namespace) -> int:
 
 
 def _print_unmatched(store: Store, args: argparse.Namespace, **export: Any) -> None:
-    """Tell the user (stderr) which filters match nothing, with the nearest names."""
+    """Tell the user (stderr) which filters matched nothing, with the nearest names; after
+    the command succeeded, so that an error stays one line."""
     notes = store.unmatched_filters(
         args.ref,
         scope=args.scope,
