@@ -17,14 +17,18 @@ Filters combine with AND. Every value reaches the database as a bound parameter:
   collation orders by code point (C, C.UTF-8), else it falls back to LIKE without the index.
 * ``collection``: the ops the named collection(s) of the version refer to (node lists, and the
   names inside variable, saver, queue-runner and control-flow payloads).
-* ``op_type``, ``device``: one value or a list of values (exact matches).
+* ``op_type``, ``device``: one value or a list of values (exact matches; devices also match
+  as TensorFlow canonicalises them, so ``/cpu:0`` finds ``/device:CPU:0``).
 * ``name_regex``: a regular expression in RE2's syntax (Python's, less backreferences and
   lookaround), searched for in Python in the names the SQL filters selected, in linear time
   (see :mod:`mgstore.patterns`); the same on both backends, whose regex dialects differ.
 
 With ``closure``, the filtered nodes are seeds and the result is the seeds plus every node
 they reach through data and control edges, upstream (``"ancestors"``) or downstream
-(``"descendants"``), at most ``depth`` hops away when ``depth`` is given.
+(``"descendants"``), at most ``depth`` hops away when ``depth`` is given. ``"inference"``
+adds to the ancestors what restoring the variables they read needs (see
+:mod:`mgstore.subgraph`); exporting it gives a graph TensorFlow imports and restores from the
+original checkpoint.
 
 The result carries ``meta_info_def``, ``library``, ``versions``, ``saver_def`` and the graph's
 unknown fields unchanged, and the collections restricted to the kept nodes: node lists keep
@@ -101,9 +105,10 @@ def query(
 
     See the module docstring for the filters and for which graph-level parts are kept. The
     nodes keep the version's order; edges join kept nodes. Unknown refs raise NotFoundError.
-    ``g.graph["query"]`` records the version (``ref``, ``content_hash``) and the filters, so
-    that exporting the result (``Store.export_meta_graph(graph=g)``) exports from that version
-    and records the query.
+    The result is a :class:`~mgstore.subgraph.QueryResult`: ``g.graph["query"]`` records the
+    version (``ref``, ``content_hash``) and the filters, so that exporting the result
+    (``Store.export_meta_graph(graph=g)``) exports from that version and records the query;
+    an edited result is refused there.
     """
     _check_scope(scope, strict_scope)
     collections = _str_list(collection, "collection")

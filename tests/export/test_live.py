@@ -280,3 +280,5 @@ def test_closure_export_equals_extract_sub_graph(
             expected, got = without_output_shapes(expected), without_output_shapes(got)
         assert [n.name for n in got] == [n.name for n in expected], dest
         assert got == expected, dest
+        with tf.Graph().as_default():  # the query result's export imports in TensorFlow
+            tf.compat.v1.train.import_meta_graph(to_tf(tf, e))
