@@ -32,7 +32,7 @@ from google.protobuf import message as _message
 
 from mgstore.collections import PROTO_KEYS
 from mgstore.errors import EditedQueryError, IncompleteSubgraphError
-from mgstore.graph import from_networkx, parse_input
+from mgstore.graph import from_networkx, node_def, parse_input
 from mgstore.proto import (
     CondContextDef,
     MetaGraphDef,
@@ -60,8 +60,9 @@ class QueryResult(nx.MultiDiGraph):  # type: ignore[misc]
     """A query's result: a networkx graph of mgstore's model that knows where it came from.
 
     ``g.graph["query"]`` keeps the version (``ref``, ``content_hash``) and the filters, as
-    before; :attr:`fingerprint` is the hash of the content at query time. Copies (``g.copy()``)
-    keep both, so an edited copy is recognised as edited too.
+    before; ``g.graph["query_fingerprint"]`` the digests of its content at query time
+    (:func:`fingerprint`). Copies (``g.copy()``, subgraph views) keep both, so an edited copy
+    is recognised as edited too.
     """
 
     @property
@@ -77,14 +78,14 @@ class QueryResult(nx.MultiDiGraph):  # type: ignore[misc]
         return {k: v for k, v in self.graph["query"].items() if k not in ("ref", "content_hash")}
 
     @property
-    def fingerprint(self) -> str | None:
-        value = self.graph.get(_FINGERPRINT)
-        return None if value is None else str(value)
-
-    @property
     def edited(self) -> bool:
-        """Whether nodes, attributes or graph-level parts changed since the query."""
-        return self.fingerprint is not None and fingerprint(self) != self.fingerprint
+        """Whether nodes were added or changed, or graph-level parts changed, since the query
+        (removing nodes is no edit: the export writes the nodes the result still has)."""
+        try:
+            check_unedited(self)
+        except EditedQueryError:
+            return True
+        return False
 
     @classmethod
     def adopt(cls, g: nx.MultiDiGraph, query: dict[str, Any]) -> QueryResult:
@@ -97,22 +98,42 @@ class QueryResult(nx.MultiDiGraph):  # type: ignore[misc]
         return g
 
 
-def fingerprint(g: nx.MultiDiGraph) -> str:
-    """SHA-256 of the graph's MetaGraphDef (nodes in order, graph-level parts)."""
-    meta = from_networkx(g)
-    return hashlib.sha256(meta.SerializeToString(deterministic=True)).hexdigest()
+def fingerprint(g: nx.MultiDiGraph) -> dict[str, Any]:
+    """Digests of the graph's content: each node's NodeDef (by name) and the graph-level
+    parts (collections, saver, library...), so that an export can tell edits from removals."""
+    nodes = {
+        name: _digest(node_def(name, data, g).SerializeToString(deterministic=True))
+        for name, data in g.nodes(data=True)
+    }
+    frame = nx.MultiDiGraph()
+    frame.graph.update(g.graph)
+    rest = from_networkx(frame).SerializeToString(deterministic=True)
+    return {"nodes": nodes, "graph": _digest(rest)}
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 def check_unedited(g: nx.MultiDiGraph) -> None:
-    """Refuse a query result changed since the query: its export would ignore the change."""
+    """Refuse a query result whose nodes or graph-level parts changed since the query, or
+    that gained nodes: its export writes the stored nodes, so the change would be lost.
+    Removing nodes is no edit: the export writes the nodes the result still has."""
     expected = g.graph.get(_FINGERPRINT)
-    if expected is None or fingerprint(g) == expected:
+    if not isinstance(expected, dict):
+        return
+    now = fingerprint(g)
+    stored = expected.get("nodes", {})
+    changed = [n for n, digest in now["nodes"].items() if stored.get(n) != digest]
+    if not changed and now["graph"] == expected.get("graph"):
         return
     ref = g.graph.get("query", {}).get("ref", "its version")
+    what = f"node {changed[0]!r}" if changed else "its graph-level parts (collections, saver...)"
+    more = f" and {len(changed) - 1} more node(s)" if len(changed) > 1 else ""
     raise EditedQueryError(
-        f"this query result of {ref} was edited after the query; exporting it would write the "
-        "stored nodes, not your edits. Ingest the edited graph as a new version first "
-        "(store.ingest(g, name=...)) and export that version"
+        f"this query result of {ref} was edited after the query ({what}{more} added or "
+        "changed); exporting it would write the stored nodes, not your edits. Ingest the "
+        "edited graph as a new version first (store.ingest(g, name=...)) and export that version"
     )
 
 

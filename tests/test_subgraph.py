@@ -30,7 +30,7 @@ def test_a_query_result_is_typed_and_networkx_usable(store: Store, dense: str) -
     assert isinstance(g.copy(), QueryResult) and not g.copy().edited
 
 
-@pytest.mark.parametrize("edit", ["attr", "device", "remove", "add", "collection"])
+@pytest.mark.parametrize("edit", ["attr", "device", "inputs", "add", "collection"])
 def test_an_edited_query_result_is_refused_and_nothing_is_written(
     store: Store, dense: str, tmp_path: Path, edit: str
 ) -> None:
@@ -40,8 +40,8 @@ def test_an_edited_query_result_is_refused_and_nothing_is_written(
         g.nodes[name]["attr"]["transpose_a"] = AttrValue(b=True)
     elif edit == "device":
         g.nodes[name]["device"] = "/device:GPU:0"
-    elif edit == "remove":
-        g.remove_node(name)
+    elif edit == "inputs":
+        g.nodes[name]["inputs"] = list(reversed(g.nodes[name]["inputs"]))
     elif edit == "add":
         g.add_node("extra", op="NoOp", inputs=[])
     else:
@@ -53,10 +53,22 @@ def test_an_edited_query_result_is_refused_and_nothing_is_written(
     with pytest.raises(EditedQueryError):
         store.export_meta_graph(graph=g.copy())
     assert not (tmp_path / "e.meta").exists() and len(store.exports()) == before
-    if edit != "remove":  # (the MatMul's consumers would read a missing node)
-        # As the error says: ingest it as a new version, then export that.
-        ref = store.ingest(g, "edited").ref
-        store.export(tmp_path / "n.meta", ref)
+    # As the error says: ingest it as a new version, then export that.
+    ref = store.ingest(g, "edited").ref
+    store.export(tmp_path / "n.meta", ref)
+
+
+def test_removing_nodes_is_no_edit_the_export_writes_the_nodes_left(
+    store: Store, dense: str, tmp_path: Path
+) -> None:
+    g = store.query(dense, name_regex="^tower_1/logits$", closure="ancestors")
+    g.remove_nodes_from([n for n in list(g) if g.out_degree(n) == 0])  # the seed
+    view = g.subgraph([n for n in g if n != "x"])
+    assert not g.edited and not view.edited
+    written = store.export_meta_graph(tmp_path / "r.meta", graph=g)
+    assert {n.name for n in written.graph_def.node} == set(g)
+    with pytest.raises(IncompleteSubgraphError, match="reads 'x', which is not selected"):
+        store.export_meta_graph(tmp_path / "v.meta", graph=view)
 
 
 def test_an_open_selection_is_refused_with_its_dangling_inputs(
