@@ -135,7 +135,7 @@ def progress_bar(stream: TextIO) -> Callable[[str, int, int], None] | None:
     def show(stage: str, done: int, total: int) -> None:
         width = 30
         filled = width * done // max(total, 1)
-        end = "\n" if stage == "done" else ""
+        end = "\n" if stage in ("done", "failed") else ""
         stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {stage:<10}{end}")
         stream.flush()
 
@@ -146,7 +146,8 @@ def delayed_progress_bar(
     stream: TextIO, after: float = 1.0
 ) -> Callable[[str, int, int], None] | None:
     """:func:`progress_bar` for work that is often quick: shown only once ``after`` seconds
-    have passed, so fast commands print nothing extra; nothing when the output is piped."""
+    have passed, so fast commands print nothing extra; nothing when the output is piped.
+    Stage ``"failed"`` ends a bar already shown, so that an error gets a line of its own."""
     show = progress_bar(stream)
     if show is None:
         return None

@@ -116,19 +116,25 @@ def export(args: argparse.Namespace) -> int:
         graph: Any = args.ref
         if _query_options(args):
             graph = store.query(args.ref, **_query_options(args))
-        record = store.export(
-            args.output,
-            graph,
-            collection_list=[] if args.no_collections else (args.collection_list or None),
-            as_text=args.as_text,
-            saver_def=_stored_saver_def(store, args.ref) if args.saver_def else None,
-            export_scope=args.export_scope,
-            clear_devices=args.clear_devices,
-            clear_extraneous_savers=args.clear_extraneous_savers,
-            strip_default_attrs=args.strip_default_attrs,
-            save_debug_info=args.save_debug_info,
-            progress=delayed_progress_bar(sys.stderr),
-        )
+        progress = delayed_progress_bar(sys.stderr)
+        try:
+            record = store.export(
+                args.output,
+                graph,
+                collection_list=[] if args.no_collections else (args.collection_list or None),
+                as_text=args.as_text,
+                saver_def=_stored_saver_def(store, args.ref) if args.saver_def else None,
+                export_scope=args.export_scope,
+                clear_devices=args.clear_devices,
+                clear_extraneous_savers=args.clear_extraneous_savers,
+                strip_default_attrs=args.strip_default_attrs,
+                save_debug_info=args.save_debug_info,
+                progress=progress,
+            )
+        except Exception:
+            if progress is not None:
+                progress("failed", 0, 1)
+            raise
         _print_unmatched(
             store, args, export_scope=args.export_scope, collection_list=args.collection_list
         )

@@ -35,6 +35,12 @@ def test_the_bar_waits_a_second_then_shows_every_stage(monkeypatch: pytest.Monke
     shown = stream.getvalue()
     assert "write" in shown and shown.endswith("\n") and "done" in shown
     assert output.delayed_progress_bar(io.StringIO()) is None, "nothing when piped"
+    failing = Terminal()
+    report = output.delayed_progress_bar(failing, after=0.0)
+    assert report is not None
+    report("export", 0, 2)
+    report("failed", 0, 1)
+    assert failing.getvalue().endswith("\n"), "an error that follows gets its own line"
 
 
 def test_export_and_verify_report_their_progress(store: Store, tmp_path: Path) -> None:
