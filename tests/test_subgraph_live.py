@@ -5,7 +5,7 @@ Three tf.compat.v1 models, each with ref and resource variables in two name scop
 (``encoder``, ``head``): ``dense``, ``control_flow`` (a v1 while loop in ``head`` reading a
 variable in its body) and ``partitioned`` (a variable in two partitions). Each is trained one
 step and saved by TensorFlow, then ingested; the inference closure of its output (and of
-``head/`` with ``strict_scope``) is exported, imported into a fresh graph with
+``head/`` with ``strict_scope``) is exported, imported into a fresh graph (and a fresh process) with
 ``import_meta_graph``, restored from the original checkpoint with the saver it returns, and
 run. Open selections are refused, with nothing written and the export recorded as failed.
 """
@@ -132,3 +132,39 @@ def test_open_selections_are_refused_and_nothing_is_written(
     store.export(path, store.query(ref, name_regex="^head/prob$", closure="ancestors"))
     with tf.Graph().as_default():
         tf.compat.v1.train.import_meta_graph(str(path))
+
+
+_FRESH_PROCESS = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+import tensorflow as tf
+meta, prefix, data, output, out = sys.argv[1:]
+v1 = tf.compat.v1
+with tf.Graph().as_default() as g:
+    saver = v1.train.import_meta_graph(meta)
+    with v1.Session(graph=g) as sess:
+        saver.restore(sess, prefix)
+        np.save(out, sess.run(output, {"x:0": np.load(data)}))
+"""
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_fresh_tensorflow_process_restores_the_inference_closure_bit_identically(
+    tf: Any, store: Any, models: dict[str, dict[str, Any]], kind: str, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    model = models[kind]
+    ref = store.ingest(model["meta"], name=kind).ref
+    path = tmp_path / "inference.meta"
+    store.export(path, store.query(ref, scope="head/", strict_scope=True, closure="inference"))
+    np.save(tmp_path / "data.npy", model["data"])
+    argv = [str(path), model["prefix"], str(tmp_path / "data.npy"), model["output"],
+            str(tmp_path / "out.npy")]  # fmt: skip
+    subprocess.run([sys.executable, "-c", _FRESH_PROCESS, *argv], check=True, timeout=300)
+    got = np.load(tmp_path / "out.npy")
+    assert got.tobytes() == model["expected"].tobytes() and got.shape == model["expected"].shape
