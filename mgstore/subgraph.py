@@ -183,7 +183,11 @@ def _drop_dangling_colocation(meta: MetaGraphDef, names: set[str]) -> None:
         if "_class" not in node.attr:
             continue
         entries = node.attr["_class"].list.s
-        kept = [e for e in entries if not e.startswith(b"loc:@") or e[5:].decode() in names]
+        kept = [
+            e
+            for e in entries
+            if not e.startswith(b"loc:@") or e[5:].decode("utf-8", "replace") in names
+        ]
         if len(kept) != len(entries):
             del entries[:]
             entries.extend(kept)
