@@ -102,6 +102,8 @@ def test_the_closures_of_every_variable_read_import_in_tensorflow(
 ) -> None:
     """Where collections dangle most: a variable's read op, whose ancestors hold the variable
     but not its initializer (dropped from the collections), and its inference closure (kept)."""
+    from mgstore.collections import PROTO_KEYS
+    from mgstore.proto import VariableDef
     from mgstore.subgraph import variable_defs
 
     store, offered = catalog
@@ -113,8 +115,14 @@ def test_the_closures_of_every_variable_read_import_in_tensorflow(
                 result = store.query(offered[name]["ref"], name_regex=f"^{read}$", closure=closure)
                 path = tmp_path / f"{closure}.meta"
                 exported = store.export_meta_graph(path, graph=result)
-                kept = exported.collection_def.get("variables")
-                assert (kept is not None) == (closure == "inference"), (name, read, closure)
+                kept = [
+                    VariableDef.FromString(item).variable_name
+                    for key, c in exported.collection_def.items()
+                    if key in PROTO_KEYS and PROTO_KEYS[key] is VariableDef
+                    for item in c.bytes_list.value
+                ]
+                held = variable.variable_name in kept
+                assert held == (closure == "inference"), (name, read, closure)
                 with tf.Graph().as_default():
                     tf.compat.v1.train.import_meta_graph(str(path))
                 tried += 1
