@@ -485,7 +485,18 @@ class Store:
         new = {name: decoded[i] for name, i in only_b.items()}
         return compare_versions(info_a, info_b, scope, old, new, frames)
 
-    def unmatched_filters(self, ref: str, **filters: Any) -> list[str]:
+    def unmatched_filters(
+        self,
+        ref: str,
+        *,
+        scope: str | None = None,
+        strict_scope: bool = False,
+        collection: Sequence[str] = (),
+        op_type: Sequence[str] = (),
+        device: Sequence[str] = (),
+        export_scope: str | None = None,
+        collection_list: Sequence[str] = (),
+    ) -> list[str]:
         """Notes on the filters that match nothing in version ``ref``, with the nearest
         existing names ("no op type 'Matmul' in this version; did you mean 'MatMul'?").
 
@@ -494,7 +505,11 @@ class Store:
         :mod:`mgstore.hints`. Empty when every filter matches something.
         """
         with db.transaction(self.engine) as conn:
-            return _hints.unmatched(conn, self._resolve(conn, ref), **filters)
+            return _hints.unmatched(
+                conn, self._resolve(conn, ref), scope=scope, strict_scope=strict_scope,
+                collection=collection, op_type=op_type, device=device,
+                export_scope=export_scope, collection_list=collection_list,
+            )  # fmt: skip
 
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""
