@@ -310,7 +310,7 @@ def _closure(
     UNION (not UNION ALL) stops at rows already found, so cycles (while loops) end; with a
     depth, the hop count bounds the recursion. ``graph_index=False`` keeps SQLite's planner,
     which has no statistics, off the (graph_id, op) index in each step (it scanned the whole
-    graph per step: 17x slower on 80,000 nodes); PostgreSQL's planner chooses well itself.
+    graph per step: ancestors 15-20x slower on 80,000 nodes); PostgreSQL chooses well itself.
     """
     columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name")]
     if depth is not None:
@@ -318,7 +318,10 @@ def _closure(
     start = select(*columns).where(seeds).cte("closure", recursive=True)
     prev = start.alias("prev")
     nxt = N.alias("nxt")
-    in_graph = in_version(nxt, graph_id, number, graph_index=graph_index)
+    # (descendants join rows by id, where the index choice made no difference measured)
+    in_graph = in_version(
+        nxt, graph_id, number, graph_index=graph_index or direction != "ancestors"
+    )
     if direction == "ancestors":  # a row's inputs name the rows that produce them
         joined = prev.join(E, E.c.node_id == prev.c.id).join(
             nxt, and_(nxt.c.name == E.c.src_name, in_graph)
