@@ -160,7 +160,7 @@ def _print_unmatched(store: Store, args: argparse.Namespace, **export: Any) -> N
         **export,
     )
     for note in notes:
-        print(f"mgstore: note: {note}", file=sys.stderr)
+        echo(f"mgstore: note: {note}", file=sys.stderr)
 
 
 def _stored_saver_def(store: Store, ref: str) -> Any:
