@@ -27,7 +27,7 @@ from mgstore.diff import (
     ScopeStat,
     ValueChange,
 )
-from mgstore.entities import AliasInfo, AliasMove, GcReport, GraphInfo, Summary, VersionInfo
+from mgstore.entities import AliasInfo, AliasMove, GcReport, GraphInfo, Outline, Summary, VersionInfo
 from mgstore.errors import (
     AmbiguousInputError,
     AmbiguousRefError,
@@ -85,6 +85,7 @@ __all__ = [
     "NodeChange",
     "NodeInfo",
     "NotFoundError",
+    "Outline",
     "OutputError",
     "Provenance",
     "QueryResult",

@@ -150,3 +150,32 @@ def _fields(record: Any) -> dict[str, Any]:
 
 def _jsonable(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in data.items()}
+
+
+@dataclass(frozen=True)
+class Outline:
+    """The shape of a version without its NodeDefs: what a picture of it needs.
+
+    Nodes are columns of equal length, sorted by name (so a scope's nodes are one contiguous
+    range): ``names``, ``ops``, ``devices``. ``edges`` are ``(producer, consumer, control)``
+    with indexes into those columns, one per input that names a node of the version.
+    ``collections`` maps each collection key to the op names it refers to.
+    """
+
+    version: VersionInfo
+    names: tuple[str, ...]
+    ops: tuple[str, ...]
+    devices: tuple[str, ...]
+    edges: tuple[tuple[int, int, bool], ...]
+    collections: Mapping[str, tuple[str, ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version.to_dict(),
+            "nodes": [
+                {"name": n, "op": o, "device": d}
+                for n, o, d in zip(self.names, self.ops, self.devices, strict=True)
+            ],
+            "edges": [list(edge) for edge in self.edges],
+            "collections": {k: list(v) for k, v in self.collections.items()},
+        }

@@ -30,13 +30,14 @@ from mgstore.db.versions import in_version
 from mgstore.db.write import write_version
 from mgstore.diff import Diff
 from mgstore.diff import compare as compare_versions
-from mgstore.entities import AliasInfo, AliasMove, GcReport, GraphInfo, Summary, VersionInfo
+from mgstore.entities import AliasInfo, AliasMove, GcReport, GraphInfo, Outline, Summary, VersionInfo
 from mgstore.errors import (
     ArgumentTypeError,
     InputError,
     MgstoreError,
 )
 from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
+from mgstore.outline import read_outline
 from mgstore.proto import MetaGraphDef
 from mgstore.subgraph import QueryResult
 
@@ -514,6 +515,20 @@ class Store:
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""
         return _query.scopes(self, ref, depth)
+
+    def outline(self, ref: str) -> Outline:
+        """Node names, ops, devices, edges and collection members of a version, without its
+        NodeDefs: what pictures and node lists need (see :class:`mgstore.entities.Outline`)."""
+        with db.transaction(self.engine) as conn:
+            row = self._resolve(conn, ref)
+            return read_outline(conn, row, self._version_info(conn, row))
+
+    def serve(self, host: str = "127.0.0.1", port: int = 8000) -> None:
+        """Serve the read-only web view of this store until interrupted (needs the ``web``
+        extra: ``pip install 'mgstore[web]'``); see :mod:`mgstore.web`."""
+        from mgstore.web import serve
+
+        serve(self, host=host, port=port)
 
     # ----------------------------------------------------------------------------------------
     # Lifecycle: aliases, tags, deletion, garbage collection (see mgstore.db.lifecycle)

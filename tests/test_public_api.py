@@ -46,6 +46,7 @@ def test_public_api_is_exactly_this() -> None:
         "InvalidGraphError",
         "MgstoreError",
         "NotFoundError",
+        "Outline",
         "OutputError",
         "SchemaError",
         "SourceNotFoundError",
