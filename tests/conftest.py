@@ -1,7 +1,7 @@
 """Shared test set-up: optional capabilities that skip locally but are required in CI.
 
 ``MGSTORE_REQUIRE`` (set by .ci/run) lists capabilities that must be present: ``tf``,
-``postgres``, ``protoc``. A test that needs a listed capability fails instead of skipping
+``postgres``, ``protoc``, ``web`` (the web extra), ``browser`` (Chromium, for the web view). A test that needs a listed capability fails instead of skipping
 when it is missing, so nothing can silently skip in CI.
 """
 
@@ -51,6 +51,25 @@ def protoc():  # type: ignore[no-untyped-def]
     from grpc_tools import protoc as module
 
     return module
+
+
+@pytest.fixture(scope="session")
+def web() -> None:
+    """The web extra (Starlette, Jinja2, uvicorn) and Starlette's test client (httpx2)."""
+    missing = [m for m in ("starlette", "jinja2", "uvicorn", "httpx2") if not _has_module(m)]
+    need("web", not missing, f"{', '.join(missing)} not installed (pip install -e '.[dev,web]')")
+
+
+@pytest.fixture(scope="session")
+def chromium(web: None) -> str:
+    """The path of a Chromium to drive headless, and websockets for its DevTools protocol."""
+    import shutil
+
+    path = os.environ.get("MGSTORE_CHROMIUM") or shutil.which("chromium")
+    need("browser", path is not None, "Chromium is not installed (apt-get install chromium)")
+    need("browser", _has_module("websockets"), "websockets (the dev extra) is not installed")
+    assert path is not None
+    return path
 
 
 # ------------------------------------------------------------------------------------------

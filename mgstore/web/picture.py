@@ -100,6 +100,38 @@ def scope_range(names: tuple[str, ...], scope: str) -> tuple[int, int]:
     return bisect_left(names, scope + "/"), bisect_left(names, scope + "0")  # "0" follows "/"
 
 
+@dataclass(frozen=True)
+class Child:
+    """A direct child of a scope: an op, or a sub-scope with ``count`` nodes; its nodes are
+    ``outline.names[start:stop]``."""
+
+    name: str
+    label: str
+    kind: Literal["op", "scope"]
+    start: int
+    stop: int
+
+    @property
+    def count(self) -> int:
+        return self.stop - self.start
+
+
+def children(outline: Outline, scope: str) -> list[Child]:
+    """The direct children of ``scope`` in name order (an op and a sub-scope may share a name)."""
+    names = outline.names
+    lo, hi = scope_range(names, scope)
+    prefix = scope + "/" if scope else ""
+    found: list[Child] = []
+    i = lo
+    while i < hi:
+        head, slash, _ = names[i][len(prefix) :].partition("/")
+        # A sub-scope's nodes are one run of the sorted names: jump over it.
+        end = bisect_left(names, prefix + head + "0", i, hi) if slash else i + 1
+        found.append(Child(prefix + head, head, "scope" if slash else "op", i, end))
+        i = end
+    return found
+
+
 def draw_scope(
     outline: Outline,
     scope: str = "",
@@ -127,21 +159,14 @@ def _build(
     status: Mapping[str, str] | None,
     max_width: float,
 ) -> Picture:
-    names = outline.names
-    lo, hi = scope_range(names, scope)
-    prefix = scope + "/" if scope else ""
+    lo, hi = scope_range(outline.names, scope)
     boxes: list[Box] = []
     spans: list[tuple[int, int]] = []
     box_of = [0] * (hi - lo)  # box of each node of the scope, by index - lo
-    i = lo
-    while i < hi:
-        head, slash, _ = names[i][len(prefix) :].partition("/")
-        # A sub-scope's nodes are one run of the sorted names: jump over it.
-        end = bisect_left(names, prefix + head + "0", i, hi) if slash else i + 1
-        boxes.append(Box(prefix + head, head, "scope" if slash else "op", "", "", end - i))
-        spans.append((i, end))
-        box_of[i - lo : end - lo] = [len(boxes) - 1] * (end - i)
-        i = end
+    for child in children(outline, scope):
+        boxes.append(Box(child.name, child.label, child.kind, "", "", child.count))
+        spans.append((child.start, child.stop))
+        box_of[child.start - lo : child.stop - lo] = [len(boxes) - 1] * child.count
     for box, span in zip(boxes, spans, strict=True):
         _describe(box, span, outline, colour_by, status)
         if box.kind == "scope" and box.name in expanded:

@@ -1,0 +1,99 @@
+"""The read-only web view as a Starlette app: routes, templates, errors.
+
+Every page is a GET answered with server-rendered HTML (Jinja2, autoescaped) and plain
+links, so it reads without JavaScript; ``static/app.js`` only enhances (opening scopes in the
+picture and the tree in place). Pages are built by :mod:`mgstore.web.views` from the public
+:class:`~mgstore.Store` API. There is no route that writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from mgstore.errors import InputError, MgstoreError, NotFoundError, SourceNotFoundError
+from mgstore.store import Store
+from mgstore.web.views import Views, url
+
+HERE = Path(__file__).parent
+
+
+def templates() -> Environment:
+    """The Jinja2 environment: every value escaped unless marked safe (only our own SVG)."""
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["url"] = url
+    return env
+
+
+def open_store(store: Store | str | None) -> tuple[Store, bool]:
+    """``store`` itself, or a Store opened on the URL (and whether we own it). A SQLite file
+    that does not exist is an error here: a viewer must not create an empty database."""
+    if isinstance(store, Store):
+        return store, False
+    target = store or os.environ.get("MGSTORE_DB") or "sqlite:///mgstore.db"
+    try:
+        parsed = make_url(target)
+    except Exception:
+        raise InputError(f"{target!r} is not a database URL (e.g. sqlite:///mgstore.db)") from None
+    database = parsed.database or ""
+    if (
+        parsed.get_backend_name() == "sqlite"
+        and database not in ("", ":memory:")
+        and not os.path.exists(database)
+    ):
+        raise SourceNotFoundError(f"{database}: no such database file")
+    return Store(target), True
+
+
+def create_app(store: Store | str | None = None) -> Starlette:
+    """The web view of ``store`` (a Store, or a database URL; see :func:`open_store`)."""
+    opened, owned = open_store(store)
+    env = templates()
+    views = Views(opened, env)
+
+    async def failed(request: Request, error: Exception) -> Response:
+        status = 404 if isinstance(error, NotFoundError) else 400
+        page = env.get_template("error.html").render(status=status, message=str(error))
+        return HTMLResponse(page, status_code=status)
+
+    routes = [
+        Route("/", views.graphs),
+        Route("/graph", views.graph),
+        Route("/version", views.version),
+        Route("/picture.svg", views.picture),
+        Route("/tree", views.tree),
+        Route("/nodes", views.nodes),
+        Route("/node", views.node),
+        Route("/audit", views.audit),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    if views.has_diff:
+        routes.append(Route("/diff", views.diff))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owned:
+            opened.close()
+
+    app = Starlette(routes=routes, exception_handlers={MgstoreError: failed}, lifespan=lifespan)
+    app.state.store = opened
+    app.state.views = views
+    return app
