@@ -175,7 +175,7 @@ def _place(
             lines.append(line)
     widths = [sum(sizes[v][0] for v in line) + BOX_GAP * (len(line) - 1) for line in lines]
     heights = [max(sizes[v][1] for v in line) for line in lines]
-    columns = _columns(widths, heights)
+    columns = _columns(widths, heights, max_width)
     width = 0.0
     height = 0.0
     for column in columns:
@@ -193,13 +193,13 @@ def _place(
     return width - COLUMN_GAP, height
 
 
-def _columns(widths: list[float], heights: list[float]) -> list[list[int]]:
-    """Rows cut into columns side by side when the stack is much taller than wide (a long
-    chain of scopes), aiming at a landscape picture; a short stack is one column."""
+def _columns(widths: list[float], heights: list[float], max_width: float) -> list[list[int]]:
+    """Rows cut into columns side by side when the stack is far taller than ``max_width``
+    (a long chain of scopes), aiming at a landscape picture; else one column."""
     total = sum(heights) + ROW_GAP * len(heights)
     widest = max(widths) + COLUMN_GAP
     count = max(1, round(math.sqrt(ASPECT * total / widest)))
-    if count == 1 or total < 2 * widest:
+    if count == 1 or total <= max_width:
         return [list(range(len(heights)))]
     target = total / count
     columns: list[list[int]] = [[]]
