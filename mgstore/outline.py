@@ -8,6 +8,7 @@ times cheaper than decoding the version's NodeDefs.
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import repeat
 from types import MappingProxyType
 from typing import Any
 
@@ -26,9 +27,9 @@ def read_outline(conn: Connection, row: Row[Any], info: VersionInfo) -> Outline:
     """The outline of the version in ``row`` (a ``versions`` row), read in ``conn``."""
     in_row = in_version(N, row.graph_id, row.number)
     rows = conn.execute(select(N.c.name, N.c.op, N.c.device, N.c.id).where(in_row)).all()
-    names, ops, devices, ids = (list(column) for column in zip(*rows)) if rows else ([],) * 4
-    order = sorted(range(len(names)), key=names.__getitem__)
-    names, ops, devices, ids = ([column[i] for i in order] for column in (names, ops, devices, ids))
+    columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], [], []]
+    order = sorted(range(len(rows)), key=columns[0].__getitem__)
+    names, ops, devices, ids = ([column[i] for i in order] for column in columns)
     index = {name: i for i, name in enumerate(names)}
     by_id = {node_id: i for i, node_id in enumerate(ids)}
     inputs = conn.execute(
@@ -37,11 +38,11 @@ def read_outline(conn: Connection, row: Row[Any], info: VersionInfo) -> Outline:
         .where(in_row)
     ).all()
     # Column at a time, with C-level maps: a Python loop here is most of the cost at 100k edges.
-    srcs, dsts, controls = (list(column) for column in zip(*inputs)) if inputs else ([],) * 3
-    producers = map(index.get, srcs)  # None: an input naming no node of the version
+    srcs, dsts, controls = [list(c) for c in zip(*inputs, strict=True)] if inputs else [[], [], []]
+    producers = map(index.get, srcs, repeat(-1))  # -1: an input naming no node of the version
     consumers = map(by_id.__getitem__, dsts)
     edges = tuple(
-        sorted(edge for edge in zip(producers, consumers, map(bool, controls)) if edge[0] is not None)
+        sorted(e for e in zip(producers, consumers, map(bool, controls), strict=True) if e[0] >= 0)
     )
     members: defaultdict[str, list[str]] = defaultdict(list)
     for key, name in conn.execute(

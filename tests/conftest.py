@@ -1,7 +1,8 @@
 """Shared test set-up: optional capabilities that skip locally but are required in CI.
 
 ``MGSTORE_REQUIRE`` (set by .ci/run) lists capabilities that must be present: ``tf``,
-``postgres``, ``protoc``, ``web`` (the web extra), ``browser`` (Chromium, for the web view). A test that needs a listed capability fails instead of skipping
+``postgres``, ``protoc``, ``web`` (the web extra), ``browser`` (Chromium, for the web
+view). A test that needs a listed capability fails instead of skipping
 when it is missing, so nothing can silently skip in CI.
 """
 

@@ -65,4 +65,3 @@ def draw(args: argparse.Namespace) -> int:
     write_bytes(svg.encode(), args.output)
     print(f"wrote {args.output}")
     return 0
-

@@ -9,6 +9,7 @@ outline is ready by the time someone opens the picture.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -70,9 +71,7 @@ class VersionCache:
         """Start reading ``ref``'s outline in the background (a no-op once it is cached)."""
 
         def read() -> None:
-            try:
+            with contextlib.suppress(Exception):  # the request that needs it reports errors
                 self.outline(ref)
-            except Exception:  # the request that needs it will report the error
-                pass
 
         threading.Thread(target=read, name=f"mgstore-warm-{ref}", daemon=True).start()

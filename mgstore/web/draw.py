@@ -53,8 +53,11 @@ def check_scope(outline: Outline, scope: str) -> str:
     parent = scope.rpartition("/")[0]
     p_lo, p_hi = scope_range(outline.names, parent)
     nearby = sorted(
-        {n[: len(parent) + 1 + n[len(parent) + 1 :].find("/")] for n in outline.names[p_lo:p_hi]
-         if "/" in n[len(parent) + 1 :]}  # fmt: skip
+        {
+            n[: len(parent) + 1 + n[len(parent) + 1 :].find("/")]
+            for n in outline.names[p_lo:p_hi]
+            if "/" in n[len(parent) + 1 :]
+        }  # fmt: skip
     )
     close = difflib.get_close_matches(scope, nearby, n=5, cutoff=0.5)
     hint = f"; did you mean: {', '.join(close)}" if close else ""

@@ -269,4 +269,3 @@ def _collect_legend(picture: Picture, legend: dict[str, str], mode: str) -> None
 def labelled(box: Box) -> str:
     """The text drawn in a box."""
     return _short(box.label)
-

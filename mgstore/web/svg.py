@@ -66,9 +66,9 @@ def render(
         f'data-edges="{len(picture.links)}">',
         f"<title>{escape(title)}</title>" if title else "",
         f"<style>{STYLE}</style>",
-        '<defs><marker id="mg-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="8" markerUnits="userSpaceOnUse" '
-        'markerHeight="8" orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#7a8699"/>'
-        "</marker></defs>",
+        '<defs><marker id="mg-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="8" '
+        'markerHeight="8" markerUnits="userSpaceOnUse" orient="auto">'
+        '<path d="M0,0 L8,4 L0,8 z" fill="#7a8699"/></marker></defs>',
         '<rect width="100%" height="100%" fill="#ffffff"/>',
         legend,
         f'<g transform="translate({MARGIN:.0f},{MARGIN + legend_height:.0f})">',

@@ -8,7 +8,7 @@ from typing import Any
 from mgstore.proto import AttrValue, MetaGraphDef
 
 SCRIPT = '<script>alert("x")</script>'
-HOSTILE_SCOPE = 'evil<b>"\'&'
+HOSTILE_SCOPE = "evil<b>\"'&"
 HOSTILE_NODE = f"{HOSTILE_SCOPE}/{SCRIPT}"
 HOSTILE_ATTR = '<script>alert("attr")</script>'
 HOSTILE_COLLECTION = '<script>alert("collection")</script>'

@@ -41,8 +41,7 @@ def test_version_page_draws_and_opens_a_scope(site: tuple[str, Browser]) -> None
     assert browser.eval(COUNT.format("g.node")) == 4
     assert browser.eval(COUNT.format("path.edge")) == 3
     dashed = browser.eval(
-        "getComputedStyle(document.querySelector('#picture path.edge.control'))"
-        ".strokeDasharray"
+        "getComputedStyle(document.querySelector('#picture path.edge.control')).strokeDasharray"
     )
     assert dashed not in ("", "none")
     browser.screenshot(SHOTS / "version.png")
@@ -52,9 +51,7 @@ def test_version_page_draws_and_opens_a_scope(site: tuple[str, Browser]) -> None
         "document.querySelector('#picture g.node.scope[data-name=\"tower\"] a')"
         ".dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}))"
     )
-    browser.wait_for(
-        "document.querySelector('#picture g.cluster[data-name=\"tower\"]') !== null"
-    )
+    browser.wait_for("document.querySelector('#picture g.cluster[data-name=\"tower\"]') !== null")
     assert browser.eval(COUNT.format("g.node")) == 6
     assert browser.eval(COUNT.format("path.edge")) == 5
     fills = browser.eval(

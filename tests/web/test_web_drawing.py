@@ -52,8 +52,8 @@ def test_layout_boxes_never_overlap_and_stay_inside(
     placed = layered_layout(sizes, links, max_width=600)
     rects = [(placed.xs[i], placed.ys[i], w, h) for i, (w, h) in enumerate(sizes)]
     for i, (x, y, w, h) in enumerate(rects):
-        assert 0 <= x and x + w <= placed.width + 1e-6
-        assert 0 <= y and y + h <= placed.height + 1e-6
+        assert x >= 0 and x + w <= placed.width + 1e-6
+        assert y >= 0 and y + h <= placed.height + 1e-6
         for x2, y2, w2, h2 in rects[i + 1 :]:
             assert x + w <= x2 or x2 + w2 <= x or y + h <= y2 or y2 + h2 <= y
     assert len(placed.curves) == len(links)

@@ -104,7 +104,7 @@ def test_node_list_searches_and_pages(client: Any) -> None:
 def test_node_page_links_inputs_consumers_and_collections(client: Any) -> None:
     text = client.get("/node", params={"ref": "scoped@1", "name": "head/out"}).text
     assert 'href="/node?ref=scoped%401&amp;name=tower%2Finner%2Fscale"' in text
-    assert "input</a> <span class=\"control\">control" in text
+    assert 'input</a> <span class="control">control' in text
     assert '<span class="tag">outputs</span>' in text
     source = client.get("/node", params={"ref": "scoped@1", "name": "input"}).text
     assert source.count('href="/node?ref=scoped%401&amp;name=') == 3  # three consumers
@@ -140,8 +140,9 @@ def test_hostile_content_is_escaped_on_every_page(client: Any, store: Store) -> 
         client.get("/"),
         client.get("/graph", params={"name": name}),
         client.get("/version", params={"ref": ref}),
-        client.get("/version", params={"ref": ref, "scope": hostile.HOSTILE_SCOPE,
-                                       "expand": scope}),  # fmt: skip
+        client.get(
+            "/version", params={"ref": ref, "scope": hostile.HOSTILE_SCOPE, "expand": scope}
+        ),  # fmt: skip
         client.get("/tree", params={"ref": ref, "scope": hostile.HOSTILE_SCOPE}),
         client.get("/nodes", params={"ref": ref, "q": "script"}),
         client.get("/node", params={"ref": ref, "name": hostile.HOSTILE_NODE}),
