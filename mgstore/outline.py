@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, and_, select
 
+from mgstore.db.inserts import fetch_raw
 from mgstore.db.models import Base
 from mgstore.db.versions import in_version
 from mgstore.entities import Outline, VersionInfo
@@ -26,17 +27,19 @@ C, CM = _TABLES["collections"], _TABLES["collection_members"]
 def read_outline(conn: Connection, row: Row[Any], info: VersionInfo) -> Outline:
     """The outline of the version in ``row`` (a ``versions`` row), read in ``conn``."""
     in_row = in_version(N, row.graph_id, row.number)
-    rows = conn.execute(select(N.c.name, N.c.op, N.c.device, N.c.id).where(in_row)).all()
+    # Plain tuples from the driver: SQLAlchemy's per-row processing is most of the cost here.
+    rows = fetch_raw(conn, select(N.c.name, N.c.op, N.c.device, N.c.id).where(in_row))
     columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[], [], [], []]
     order = sorted(range(len(rows)), key=columns[0].__getitem__)
     names, ops, devices, ids = ([column[i] for i in order] for column in columns)
     index = {name: i for i, name in enumerate(names)}
     by_id = {node_id: i for i, node_id in enumerate(ids)}
-    inputs = conn.execute(
+    inputs = fetch_raw(
+        conn,
         select(E.c.src_name, E.c.node_id, E.c.control)
         .select_from(E.join(N, N.c.id == E.c.node_id))
-        .where(in_row)
-    ).all()
+        .where(in_row),
+    )
     # Column at a time, with C-level maps: a Python loop here is most of the cost at 100k edges.
     srcs, dsts, controls = [list(c) for c in zip(*inputs, strict=True)] if inputs else [[], [], []]
     producers = map(index.get, srcs, repeat(-1))  # -1: an input naming no node of the version

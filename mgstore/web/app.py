@@ -61,11 +61,18 @@ def open_store(store: Store | str | None) -> tuple[Store, bool]:
     return Store(target), True
 
 
-def create_app(store: Store | str | None = None) -> Starlette:
-    """The web view of ``store`` (a Store, or a database URL; see :func:`open_store`)."""
+def create_app(store: Store | str | None = None, *, warm: bool = True) -> Starlette:
+    """The web view of ``store`` (a Store, or a database URL; see :func:`open_store`).
+
+    ``warm``: start reading the latest version of the first few graphs in the background, so
+    that their pages answer from the cache by the time someone opens them.
+    """
     opened, owned = open_store(store)
     env = templates()
-    views = Views(opened, env)
+    views = Views(opened, env, warm=warm)
+    if warm:
+        for graph in opened.graphs()[: views.cache.versions]:
+            views.cache.warm(f"{graph.name}@{graph.latest}")
 
     async def failed(request: Request, error: Exception) -> Response:
         status = 404 if isinstance(error, NotFoundError) else 400

@@ -54,8 +54,12 @@ class Lru:
 class VersionCache:
     """Outlines and summaries of recently viewed versions, and pictures drawn from them."""
 
-    def __init__(self, store: Store, versions: int = 4, pictures: int = 32) -> None:
+    def __init__(
+        self, store: Store, versions: int = 4, pictures: int = 32, *, warm: bool = True
+    ) -> None:
         self.store = store
+        self.versions = versions
+        self.warming = warm
         self._outlines = Lru(versions)
         self._summaries = Lru(versions * 4)
         self.pictures = Lru(pictures)
@@ -68,10 +72,14 @@ class VersionCache:
         return self._summaries.get(ref, lambda: self.store.summary(ref))
 
     def warm(self, ref: str) -> None:
-        """Start reading ``ref``'s outline in the background (a no-op once it is cached)."""
+        """Start reading ``ref``'s outline and summary in the background (a no-op once they
+        are cached, or when warming is off)."""
+        if not self.warming:
+            return
 
         def read() -> None:
             with contextlib.suppress(Exception):  # the request that needs it reports errors
                 self.outline(ref)
+                self.summary(ref)
 
         threading.Thread(target=read, name=f"mgstore-warm-{ref}", daemon=True).start()

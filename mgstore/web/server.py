@@ -38,9 +38,11 @@ def run(store: Store | str | None, host: str = "127.0.0.1", port: int = 8000) ->
 
 
 @contextlib.contextmanager
-def running(store: Store | str | None, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def running(
+    store: Store | str | None, host: str = "127.0.0.1", port: int = 0, *, warm: bool = True
+) -> Iterator[str]:
     """Serve in a background thread while the block runs; yields the base URL."""
-    app = create_app(store)
+    app = create_app(store, warm=warm)
     listener = bind(host, port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)

@@ -27,6 +27,7 @@ LEGEND_ROW = 20.0
 STYLE = """
 .mg-picture { font: 12px ui-monospace, Menlo, Consolas, monospace; }
 .mg-picture text { fill: #1d2430; pointer-events: none; }
+.mg-picture .node text { text-anchor: middle; }
 .mg-picture .edge { fill: none; stroke: #7a8699; marker-end: url(#mg-arrow); }
 .mg-picture .edge.control { stroke-dasharray: 4 3; stroke: #a3acb9; }
 .mg-picture .node rect { stroke: #4a5568; stroke-width: 1; }
@@ -87,8 +88,8 @@ def _content(picture: Picture, href: Href | None, out: list[str]) -> None:
         kind = "edge control" if link.control else "edge"
         out.append(
             f'<path class="{kind}" data-count="{link.count}" stroke-width="{width:.1f}" '
-            f'd="M{x1:.1f},{y1:.1f} C{x1:.1f},{y1 + bend:.1f} {x2:.1f},{y2 - bend:.1f} '
-            f'{x2:.1f},{y2:.1f}"/>'
+            f'd="M{x1:.0f},{y1:.0f} C{x1:.0f},{y1 + bend:.0f} {x2:.0f},{y2 - bend:.0f} '
+            f'{x2:.0f},{y2:.0f}"/>'
         )
     out.append('</g><g class="boxes">')
     for box in picture.boxes:
@@ -103,32 +104,28 @@ def _box(box: Box, href: Href | None, out: list[str]) -> None:
     status = f" status-{box.status}" if box.status else ""
     out.append(
         f'<g class="node {box.kind}{status}" data-name="{escape(box.name)}" '
-        f'data-op="{escape(box.op)}" data-device="{escape(box.device)}" '
-        f'data-count="{box.count}" data-fill="{box.fill}">'
+        f'data-count="{box.count}">'
     )
     tip = box.name if box.kind == "op" else f"{box.name}/ ({box.count} nodes)"
-    details = f"{box.op}" + (f" on {box.device}" if box.device else "")
+    details = box.op if box.kind == "op" else f"mostly {box.op}"
+    details += f" on {box.device}" if box.device else ""
     out.append(f"<title>{escape(tip)}\n{escape(details)}</title>")
     link = href(box) if href else None
     if link is not None:
         out.append(f'<a href="{escape(link)}">')
     radius = 10 if box.kind == "scope" else 4
     out.append(
-        f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" '
-        f'height="{box.height:.1f}" rx="{radius}" fill="{box.fill}"/>'
+        f'<rect x="{box.x:.0f}" y="{box.y:.0f}" width="{box.width:.0f}" '
+        f'height="{box.height:.0f}" rx="{radius}" fill="{box.fill}"/>'
     )
     middle = box.x + box.width / 2
     if box.kind == "op":
-        out.append(
-            f'<text x="{middle:.1f}" y="{box.y + 18:.1f}" text-anchor="middle">'
-            f"{escape(labelled(box))}</text>"
-        )
+        out.append(f'<text x="{middle:.0f}" y="{box.y + 18:.0f}">{escape(labelled(box))}</text>')
     else:
         out.append(
-            f'<text x="{middle:.1f}" y="{box.y + 16:.1f}" text-anchor="middle">'
-            f"{escape(labelled(box))}</text>"
-            f'<text class="count" x="{middle:.1f}" y="{box.y + 30:.1f}" '
-            f'text-anchor="middle">{box.count} nodes</text>'
+            f'<text x="{middle:.0f}" y="{box.y + 16:.0f}">{escape(labelled(box))}</text>'
+            f'<text class="count" x="{middle:.0f}" y="{box.y + 30:.0f}">'
+            f"{box.count} nodes</text>"
         )
     if link is not None:
         out.append("</a>")

@@ -11,7 +11,7 @@ import re
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 from google.protobuf import text_format
 from jinja2 import Environment
@@ -35,12 +35,13 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 def url(path: str, **params: Any) -> str:
     """``path`` with query parameters; lists repeat, None and "" are left out."""
-    pairs: list[tuple[str, str]] = []
-    for key, value in params.items():
-        for item in value if isinstance(value, (list, tuple)) else [value]:
-            if item is not None and item != "":
-                pairs.append((key, str(item)))
-    return f"{path}?{urlencode(pairs)}" if pairs else path
+    pairs = [
+        f"{key}={quote_plus(str(item))}"
+        for key, value in params.items()
+        for item in (value if isinstance(value, (list, tuple)) else (value,))
+        if item is not None and item != ""
+    ]
+    return f"{path}?{'&'.join(pairs)}" if pairs else path
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,10 @@ class Link:
 class Views:
     """The request handlers; one instance per app, sharing a cache of versions."""
 
-    def __init__(self, store: Store, env: Environment) -> None:
+    def __init__(self, store: Store, env: Environment, *, warm: bool = True) -> None:
         self.store = store
         self.env = env
-        self.cache = VersionCache(store)
+        self.cache = VersionCache(store, warm=warm)
         self.has_diff = False
 
     def _page(self, template: str, **context: Any) -> HTMLResponse:

@@ -156,3 +156,14 @@ def test_cli_draw_writes_a_standalone_svg(
     status = main(["--db", store.url, "draw", "g@1", "--scope", "nope", "-o", str(out)])
     assert status == 1
     assert capsys.readouterr().err.startswith("mgstore: error: g@1 has no scope 'nope'")
+
+
+def test_serve_without_the_web_extra_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import mgstore.web
+
+    monkeypatch.setattr(mgstore.web, "find_spec", lambda name: None)
+    status = main(["--db", f"sqlite:///{tmp_path / 'x.db'}", "serve", "--port", "0"])
+    assert status == 1
+    assert "pip install 'mgstore[web]'" in capsys.readouterr().err

@@ -26,7 +26,7 @@ def client(store: Store) -> Iterator[Any]:
     from mgstore.web import create_app
 
     store.ingest(hostile.scoped_meta(), "scoped", message="first", tags={"stage": "dev"})
-    with TestClient(create_app(store)) as test_client:
+    with TestClient(create_app(store, warm=False)) as test_client:
         yield test_client
 
 
@@ -49,7 +49,7 @@ def test_an_empty_store_says_how_to_fill_it(tmp_path: Path) -> None:
     from mgstore.web import create_app
 
     with Store(f"sqlite:///{tmp_path / 'e.db'}") as store:
-        page = TestClient(create_app(store)).get("/")
+        page = TestClient(create_app(store, warm=False)).get("/")
     assert "mgstore ingest" in page.text
 
 
