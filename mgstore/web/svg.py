@@ -165,7 +165,7 @@ def _legend(picture: Picture, width: float) -> tuple[str, float]:
     out = ['<g class="legend">']
     x, y = MARGIN, MARGIN
     for label, fill in picture.legend.items():
-        shown = label if len(label) <= 28 else label[:27] + "…"
+        shown = label if len(label) <= 40 else label[:39] + "…"
         step = 7.0 * len(shown) + 34
         if x + step > width + MARGIN and x > MARGIN:
             x, y = MARGIN, y + LEGEND_ROW
