@@ -90,8 +90,6 @@ def create_app(store: Store | str | None = None, *, warm: bool = True) -> Starle
         Route("/audit", views.audit),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    if views.has_diff:
-        routes.append(Route("/diff", views.diff))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -60,7 +60,6 @@ class Views:
         self.store = store
         self.env = env
         self.cache = VersionCache(store, warm=warm)
-        self.has_diff = False
 
     def _page(self, template: str, **context: Any) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(template).render(**context))
@@ -83,7 +82,7 @@ class Views:
         name = request.query_params.get("name", "")
         versions = self.store.versions(name)
         self.cache.warm(versions[0].ref)
-        return self._page("graph.html", name=name, versions=versions, has_diff=self.has_diff)
+        return self._page("graph.html", name=name, versions=versions)
 
     def version(self, request: Request) -> Response:
         info = self._version(request)
@@ -221,9 +220,6 @@ class Views:
             matches=matches,
             problem=problem,
         )
-
-    def diff(self, request: Request) -> Response:  # pragma: no cover - needs Store.diff
-        raise NotFoundError("this store has no diff yet")
 
 
 def _consumers(outline: Outline, name: str) -> list[Link]:
