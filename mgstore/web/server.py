@@ -31,8 +31,9 @@ def run(store: Store | str | None, host: str = "127.0.0.1", port: int = 8000) ->
     app = create_app(store)
     listener = bind(host, port)
     address = listener.getsockname()
-    print(f"mgstore: serving {app.state.store!r} read-only at http://{_host(host)}:{address[1]}/")
-    print("mgstore: press Ctrl+C to stop")
+    where = f"http://{_host(host)}:{address[1]}/"
+    print(f"mgstore: serving {app.state.store!r} read-only at {where}", flush=True)
+    print("mgstore: press Ctrl+C to stop", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     server.run(sockets=[listener])
 
