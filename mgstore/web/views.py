@@ -30,6 +30,7 @@ from mgstore.web.picture import Box, ColourBy, children, draw_scope
 from mgstore.web.svg import render
 
 PAGE_SIZE = 200
+TREE_LIMIT = 500  # children listed per level of the scope tree; the picture shows them all
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -97,6 +98,7 @@ class Views:
             scope=scope,
             crumbs=_crumbs(scope),
             tree=children(outline, scope),
+            limit=TREE_LIMIT,
             expand=expand,
             colour=colour,
             picture=Markup(self._svg(info, outline, scope, expand, colour)),
@@ -137,7 +139,14 @@ class Views:
         info = self._version(request)
         outline = self.cache.outline(info.ref)
         scope = check_scope(outline, request.query_params.get("scope", ""))
-        return self._page("tree.html", info=info, tree=children(outline, scope), colour="op")
+        return self._page(
+            "tree.html",
+            info=info,
+            tree=children(outline, scope),
+            limit=TREE_LIMIT,
+            scope=scope,
+            colour="op",
+        )
 
     def nodes(self, request: Request) -> Response:
         """A searchable node list: name substring (any case), op type, scope; paged."""

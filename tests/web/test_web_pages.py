@@ -183,3 +183,20 @@ def test_served_over_http_by_uvicorn(store: Store) -> None:
         with urllib.request.urlopen(f"{base}/version?ref=scoped", timeout=10) as response:
             assert response.status == 200
             assert b"scoped@1" in response.read()
+
+
+def test_a_wide_scope_tree_lists_the_first_children(store: Store) -> None:
+    from starlette.testclient import TestClient
+
+    from mgstore.web import create_app, views
+
+    meta = hostile.scoped_meta()
+    for k in range(views.TREE_LIMIT + 5):
+        meta.graph_def.node.add(name=f"wide/op_{k:04d}", op="NoOp")
+    store.ingest(meta, "wide")
+    with TestClient(create_app(store, warm=False)) as client:
+        text = client.get("/tree?ref=wide&scope=wide").text
+        page = client.get("/version?ref=wide&scope=wide").text
+    assert text.count('<li class="op">') == views.TREE_LIMIT
+    assert "… and 5 more" in text and 'href="/nodes?ref=wide%401&amp;q=wide%2F"' in text
+    assert len(boxes(page)) == views.TREE_LIMIT + 5  # the picture draws every child
