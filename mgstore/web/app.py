@@ -36,6 +36,7 @@ def templates() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # templates ship in the package and never change while serving
     )
     env.globals["url"] = url
     return env
