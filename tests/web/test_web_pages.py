@@ -200,3 +200,19 @@ def test_a_wide_scope_tree_lists_the_first_children(store: Store) -> None:
     assert text.count('<li class="op">') == views.TREE_LIMIT
     assert "… and 5 more" in text and 'href="/nodes?ref=wide%401&amp;q=wide%2F"' in text
     assert len(boxes(page)) == views.TREE_LIMIT + 5  # the picture draws every child
+
+
+def test_serve_on_a_busy_port_is_one_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from mgstore.cli import main
+
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    Store(db).close()
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = busy.getsockname()[1]
+        assert main(["--db", db, "serve", "--port", str(port)]) == 1
+    assert capsys.readouterr().err.startswith(f"mgstore: error: cannot listen on 127.0.0.1:{port}")
+    assert main(["--db", db, "serve", "--port", "70000"]) == 1
