@@ -12,6 +12,8 @@ import base64
 import contextlib
 import itertools
 import json
+import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -39,9 +41,9 @@ class Browser:
     def __init__(self, chromium: str, width: int = 1400, height: int = 900) -> None:
         from websockets.sync.client import connect
 
-        self._profile = tempfile.TemporaryDirectory(prefix="mgstore-chromium-")
+        self._profile = tempfile.mkdtemp(prefix="mgstore-chromium-")
         self.process = subprocess.Popen(
-            [chromium, *FLAGS, f"--user-data-dir={self._profile.name}", "about:blank"],
+            [chromium, *FLAGS, f"--user-data-dir={self._profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -63,7 +65,7 @@ class Browser:
         )  # fmt: skip
 
     def _devtools_port(self) -> int:
-        marker = Path(self._profile.name) / "DevToolsActivePort"
+        marker = Path(self._profile) / "DevToolsActivePort"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if marker.exists() and marker.read_text().strip():
@@ -146,7 +148,12 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-            self._profile.cleanup()
+            # Chromium's helper processes may still be writing their last files: try again.
+            for _ in range(50):
+                shutil.rmtree(self._profile, ignore_errors=True)
+                if not os.path.exists(self._profile):
+                    break
+                time.sleep(0.1)
 
     def __enter__(self) -> Browser:
         return self
