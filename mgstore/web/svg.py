@@ -23,6 +23,7 @@ from mgstore.web.picture import (
 )
 
 MARGIN = 16.0
+LARGE = 1000  # links drawn without arrowheads beyond this many
 LEGEND_ROW = 20.0
 STYLE = """
 .mg-picture { font: 12px ui-monospace, Menlo, Consolas, monospace; }
@@ -30,6 +31,8 @@ STYLE = """
 .mg-picture .node text { text-anchor: middle; }
 .mg-picture .edge { fill: none; stroke: #7a8699; marker-end: url(#mg-arrow); }
 .mg-picture .edge.control { stroke-dasharray: 4 3; stroke: #a3acb9; }
+.mg-picture.large .edge { marker-end: none; shape-rendering: optimizeSpeed; }
+.mg-picture.large text { text-rendering: optimizeSpeed; }
 .mg-picture .node rect { stroke: #4a5568; stroke-width: 1; }
 .mg-picture .node.scope rect { stroke-width: 2.5; stroke: #5a6b85; }
 .mg-picture .node.status-added rect, .mg-picture .node.status-removed rect,
@@ -57,11 +60,13 @@ def render(
 ) -> str:
     """The picture as an ``<svg>`` element (``standalone``: a complete .svg file)."""
     legend, legend_height = _legend(picture, max(picture.width, 480.0))
+    # Thousands of arrowheads cost the browser more to paint than the curves themselves.
+    kind = "mg-picture large" if _links(picture) > LARGE else "mg-picture"
     width = max(picture.width, 480.0) + 2 * MARGIN
     height = picture.height + 2 * MARGIN + legend_height
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n' if standalone else "",
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="mg-picture" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="{kind}" '
         f'width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'data-scope="{escape(picture.scope)}" data-boxes="{len(picture.boxes)}" '
         f'data-edges="{len(picture.links)}">',
@@ -77,6 +82,10 @@ def render(
     _content(picture, href, parts)
     parts.append("</g></svg>\n")
     return "".join(parts)
+
+
+def _links(picture: Picture) -> int:
+    return len(picture.links) + sum(_links(b.inner) for b in picture.boxes if b.inner)
 
 
 def _content(picture: Picture, href: Href | None, out: list[str]) -> None:

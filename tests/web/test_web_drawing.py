@@ -167,3 +167,20 @@ def test_serve_without_the_web_extra_says_how_to_install_it(
     status = main(["--db", f"sqlite:///{tmp_path / 'x.db'}", "serve", "--port", "0"])
     assert status == 1
     assert "pip install 'mgstore[web]'" in capsys.readouterr().err
+
+
+def test_a_picture_with_thousands_of_links_draws_no_arrowheads(tmp_path: Path) -> None:
+    from mgstore.proto import MetaGraphDef
+    from mgstore.web import svg
+
+    meta = MetaGraphDef()
+    for k in range(svg.LARGE + 2):
+        meta.graph_def.node.add(name=f"n{k}", op="Identity", input=[f"n{k - 1}"] if k else [])
+    with Store(f"sqlite:///{tmp_path / 's.db'}") as store:
+        store.ingest(meta, "chain")
+        large = draw(store, "chain")
+        store.ingest(hostile.scoped_meta(), "small")
+        small = draw(store, "small")
+    assert ET.fromstring(large).get("class") == "mg-picture large"
+    assert ET.fromstring(small).get("class") == "mg-picture"
+    assert len(edges(large)) == svg.LARGE + 1
