@@ -71,6 +71,17 @@ class VersionCache:
     def summary(self, ref: str) -> Summary:
         return self._summaries.get(ref, lambda: self.store.summary(ref))
 
+    def prefetch_summary(self, ref: str) -> None:
+        """Start reading ``ref``'s summary in another thread: a page that needs the outline
+        too then waits for the longer of the two reads, not for both (the database drivers
+        let go of the GIL while they fetch)."""
+        threading.Thread(target=self._quietly, args=(self.summary, ref), daemon=True).start()
+
+    @staticmethod
+    def _quietly(read: Callable[[str], Any], ref: str) -> None:
+        with contextlib.suppress(Exception):  # the request that needs it reports errors
+            read(ref)
+
     def warm(self, ref: str) -> None:
         """Start reading ``ref``'s outline and summary in the background (a no-op once they
         are cached, or when warming is off)."""

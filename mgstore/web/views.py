@@ -87,6 +87,7 @@ class Views:
 
     def version(self, request: Request) -> Response:
         info = self._version(request)
+        self.cache.prefetch_summary(info.ref)
         outline = self.cache.outline(info.ref)
         scope = check_scope(outline, request.query_params.get("scope", ""))
         expand = request.query_params.getlist("expand")
