@@ -16,10 +16,12 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mgstore.errors import InputError, MgstoreError, NotFoundError, SourceNotFoundError
 from mgstore.store import Store
@@ -62,6 +64,33 @@ def open_store(store: Store | str | None) -> tuple[Store, bool]:
     return Store(target), True
 
 
+#: Defence in depth: even if some text escaped its escaping, no inline script would run.
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def create_app(store: Store | str | None = None, *, warm: bool = True) -> Starlette:
     """The web view of ``store`` (a Store, or a database URL; see :func:`open_store`).
 
@@ -98,7 +127,12 @@ def create_app(store: Store | str | None = None, *, warm: bool = True) -> Starle
         if owned:
             opened.close()
 
-    app = Starlette(routes=routes, exception_handlers={MgstoreError: failed}, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        exception_handlers={MgstoreError: failed},
+        middleware=[Middleware(SecurityHeaders)],
+        lifespan=lifespan,
+    )
     app.state.store = opened
     app.state.views = views
     return app

@@ -229,3 +229,10 @@ def test_store_serve_runs_the_server_on_this_store(
     )
     store.serve(port=8123)
     assert calls == [(store, "127.0.0.1", 8123)]
+
+
+def test_pages_forbid_inline_scripts(client: Any) -> None:
+    headers = client.get("/").headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" in client.get("/nope-404").headers
