@@ -112,18 +112,20 @@ def test_node_page_links_inputs_consumers_and_collections(client: Any) -> None:
 
 
 def test_audit_page_shows_status_options_chain_and_which(
-    client: Any, store: Store, tmp_path: Path
+    client: Any, store: Store, tmp_path: Path, fixtures_dir: Path
 ) -> None:
-    kept = store.export(tmp_path / "kept.meta", "scoped@1", clear_devices=True)
-    store.export(tmp_path / "gone.meta", store.query("scoped@1", scope="tower"))
-    store.export(tmp_path / "changed.meta", "scoped@1")
+    store.ingest(fixtures_dir / "dense.meta", "dense")
+    kept = store.export(tmp_path / "kept.meta", "dense@1", clear_devices=True)
+    store.export(tmp_path / "gone.meta", store.query("dense@1", scope="tower_1/"))
+    store.export(tmp_path / "changed.meta", "dense@1")
     (tmp_path / "gone.meta").unlink()
     (tmp_path / "changed.meta").write_bytes(b"other bytes")
     text = client.get("/audit").text
     assert "Chain intact" in text and "3 records" in text
     for status in ("ok", "missing", "modified"):
         assert f'<span class="file-status status-{status}">{status}</span>' in text
-    assert "clear_devices=True" in text and "scope=tower" in text
+    assert "clear_devices=True" in text and "scope=tower_1/" in text
+    assert 'href="/version?ref=dense%401"' in text
     found = client.get("/audit", params={"sha256": kept.sha256}).text
     assert f"export <code>{kept.id[:12]}</code>" in found
     other = hashlib.sha256(b"nothing").hexdigest()
