@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from mgstore.cli.base import REF_HELP, Commands
+from mgstore.cli.output import echo
 from mgstore.errors import InputError
 from mgstore.io import write_bytes
 from mgstore.store import Store
@@ -63,5 +64,5 @@ def draw(args: argparse.Namespace) -> int:
         sys.stdout.write(svg)
         return 0
     write_bytes(svg.encode(), args.output)
-    print(f"wrote {args.output}")
+    echo(f"wrote {args.output}")
     return 0

@@ -173,7 +173,7 @@ class Views:
         """One node: op, device, inputs and consumers as links, attrs, collections."""
         info = self._version(request)
         name = request.query_params.get("name", "")
-        found = self.store.query(info.ref, scope=name, name_regex=f"^{re.escape(name)}\\Z")
+        found = self.store.query(info.ref, scope=name, name_regex=_exactly(name))
         if name not in found:
             raise NotFoundError(f"{info.ref} has no node named {name!r}")
         data = found.nodes[name]
@@ -230,6 +230,15 @@ class Views:
             matches=matches,
             problem=problem,
         )
+
+
+def _exactly(name: str) -> str:
+    """An RE2 pattern (what ``Store.query`` runs) matching ``name`` and nothing else: every
+    character but ASCII letters, digits and ``_`` written as ``\\x{hex}``."""
+    literal = "".join(
+        c if c.isascii() and (c.isalnum() or c == "_") else f"\\x{{{ord(c):x}}}" for c in name
+    )
+    return f"^{literal}$"
 
 
 def _consumers(outline: Outline, name: str) -> list[Link]:
