@@ -27,7 +27,15 @@ from mgstore.diff import (
     ScopeStat,
     ValueChange,
 )
-from mgstore.entities import AliasInfo, AliasMove, GcReport, GraphInfo, Outline, Summary, VersionInfo
+from mgstore.entities import (
+    AliasInfo,
+    AliasMove,
+    GcReport,
+    GraphInfo,
+    Outline,
+    Summary,
+    VersionInfo,
+)
 from mgstore.errors import (
     AmbiguousInputError,
     AmbiguousRefError,

@@ -30,7 +30,15 @@ from mgstore.db.versions import in_version
 from mgstore.db.write import write_version
 from mgstore.diff import Diff
 from mgstore.diff import compare as compare_versions
-from mgstore.entities import AliasInfo, AliasMove, GcReport, GraphInfo, Outline, Summary, VersionInfo
+from mgstore.entities import (
+    AliasInfo,
+    AliasMove,
+    GcReport,
+    GraphInfo,
+    Outline,
+    Summary,
+    VersionInfo,
+)
 from mgstore.errors import (
     ArgumentTypeError,
     InputError,

@@ -28,6 +28,9 @@ def register(commands: Commands) -> None:
         "draw a scope of a version as a standalone SVG picture",
         "mgstore draw resnet@3 --scope tower_1 -o tower_1.svg",
     )
+    sub.add_argument(
+        "--diff", metavar="OTHER", help="colour what changed from version OTHER to REF"
+    )
     sub.add_argument("ref", help=REF_HELP)
     sub.add_argument("--scope", default="", help="the scope to draw (default: the root)")
     sub.add_argument(
@@ -55,11 +58,15 @@ def serve(args: argparse.Namespace) -> int:
 
 def draw(args: argparse.Namespace) -> int:
     from mgstore.web import draw as picture
+    from mgstore.web.diffview import diff_svg
 
     with Store(args.db) as store:
-        svg = picture(
-            store, args.ref, scope=args.scope, expanded=args.expand, colour_by=args.colour
-        )
+        if args.diff:
+            svg = diff_svg(store, args.ref, args.diff, scope=args.scope, expanded=args.expand)
+        else:
+            svg = picture(
+                store, args.ref, scope=args.scope, expanded=args.expand, colour_by=args.colour
+            )
     if args.output == "-":
         sys.stdout.write(svg)
         return 0

@@ -117,6 +117,8 @@ def create_app(store: Store | str | None = None, *, warm: bool = True) -> Starle
         Route("/tree", views.tree),
         Route("/nodes", views.nodes),
         Route("/node", views.node),
+        Route("/diff", views.diff),
+        Route("/diff.svg", views.diff_picture),
         Route("/audit", views.audit),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mgstore.diff import Diff
 from mgstore.entities import Outline, Summary
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class VersionCache:
         self.warming = warm
         self._outlines = Lru(versions)
         self._summaries = Lru(versions * 4)
+        self._diffs = Lru(versions * 4)
         self.pictures = Lru(pictures)
 
     def outline(self, ref: str) -> Outline:
@@ -81,6 +83,9 @@ class VersionCache:
     def _quietly(read: Callable[[str], Any], ref: str) -> None:
         with contextlib.suppress(Exception):  # the request that needs it reports errors
             read(ref)
+
+    def diff(self, a: str, b: str, scope: str) -> Diff:
+        return self._diffs.get((a, b, scope), lambda: self.store.diff(a, b, scope=scope or None))
 
     def warm(self, ref: str) -> None:
         """Start reading ``ref``'s outline and summary in the background (a no-op once they

@@ -20,16 +20,19 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from mgstore.audit import ExportRecord, Verification
-from mgstore.entities import Outline, VersionInfo
+from mgstore.diff import Diff, NodeChange
+from mgstore.entities import AliasInfo, Outline, VersionInfo
 from mgstore.errors import InputError, NotFoundError
 from mgstore.graph import parse_input
 from mgstore.store import Store
 from mgstore.web.cache import VersionCache
+from mgstore.web.diffview import merged, statuses
 from mgstore.web.draw import check_colour, check_scope
 from mgstore.web.picture import Box, ColourBy, children, draw_scope
 from mgstore.web.svg import render
 
 PAGE_SIZE = 200
+LIST_LIMIT = 500  # nodes listed per kind of change on a diff page
 TREE_LIMIT = 500  # children listed per level of the scope tree; the picture shows them all
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -77,13 +80,19 @@ class Views:
     def graphs(self, request: Request) -> Response:
         graphs = self.store.graphs()
         versions = {g.name: self.store.versions(g.name)[:8] for g in graphs}
-        return self._page("graphs.html", graphs=graphs, versions=versions)
+        aliases: dict[str, list[AliasInfo]] = {}
+        for alias in self.store.aliases():
+            aliases.setdefault(alias.graph, []).append(alias)
+        return self._page("graphs.html", graphs=graphs, versions=versions, aliases=aliases)
 
     def graph(self, request: Request) -> Response:
         name = request.query_params.get("name", "")
         versions = self.store.versions(name)
         self.cache.warm(versions[0].ref)
-        return self._page("graph.html", name=name, versions=versions)
+        aliases: dict[int, list[str]] = {}
+        for alias in self.store.aliases(name):
+            aliases.setdefault(alias.version, []).append(alias.alias)
+        return self._page("graph.html", name=name, versions=versions, aliases=aliases)
 
     def version(self, request: Request) -> Response:
         info = self._version(request)
@@ -201,6 +210,70 @@ class Views:
         )
 
     # ----------------------------------------------------------------------------------------
+    # Diffs
+
+    def diff(self, request: Request) -> Response:
+        """Two versions: the picture with added, removed and changed nodes coloured, and the
+        list of changes (attrs old -> new)."""
+        old, new, scope, expand, outline = self._diff_args(request)
+        diff = self.cache.diff(old.ref, new.ref, scope)
+        return self._page(
+            "diff.html",
+            old=old,
+            new=new,
+            diff=diff,
+            scope=scope,
+            crumbs=_crumbs(scope),
+            expand=expand,
+            limit=LIST_LIMIT,
+            changed=[(c.name, _change_rows(c)) for c in diff.changed[:LIST_LIMIT]],
+            graph_level=_graph_level(diff),
+            picture=Markup(self._diff_svg(old, new, outline, scope, expand)),
+        )
+
+    def diff_picture(self, request: Request) -> Response:
+        """The diff's picture alone, as SVG (the page's script swaps it in)."""
+        old, new, scope, expand, outline = self._diff_args(request)
+        svg = self._diff_svg(old, new, outline, scope, expand)
+        return Response(svg, media_type="image/svg+xml")
+
+    def _diff_args(
+        self, request: Request
+    ) -> tuple[VersionInfo, VersionInfo, str, list[str], Outline]:
+        params = request.query_params
+        if not params.get("a") or not params.get("b"):
+            raise InputError("a diff needs ?a=OLD&b=NEW (two refs)")
+        old, new = self.store.version(params["a"]), self.store.version(params["b"])
+        outline = self.cache.pictures.get(
+            ("merged", old.ref, new.ref),
+            lambda: merged(self.cache.outline(old.ref), self.cache.outline(new.ref)),
+        )
+        scope = check_scope(outline, params.get("scope", ""))
+        return old, new, scope, params.getlist("expand"), outline
+
+    def _diff_svg(
+        self, old: VersionInfo, new: VersionInfo, outline: Outline, scope: str, expand: list[str]
+    ) -> str:
+        opened = tuple(sorted(set(expand)))
+        status = statuses(self.cache.diff(old.ref, new.ref, scope))
+        removed = {name for name, state in status.items() if state == "removed"}
+
+        def href(box: Box) -> str:
+            if box.kind == "op":
+                return url("/node", ref=old.ref if box.name in removed else new.ref, name=box.name)
+            if box.inner is None:
+                wanted = [*opened, box.name]
+            else:
+                wanted = [e for e in opened if e != box.name and not e.startswith(box.name + "/")]
+            return url("/diff", a=old.ref, b=new.ref, scope=scope, expand=wanted)
+
+        def draw() -> str:
+            picture = draw_scope(outline, scope, opened, status=status)
+            return render(picture, href, title=f"{old.ref} → {new.ref}")
+
+        return self.cache.pictures.get(("diff", old.ref, new.ref, scope, opened), draw)
+
+    # ----------------------------------------------------------------------------------------
     # The audit trail
 
     def audit(self, request: Request) -> Response:
@@ -239,6 +312,41 @@ def _exactly(name: str) -> str:
         c if c.isascii() and (c.isalnum() or c == "_") else f"\\x{{{ord(c):x}}}" for c in name
     )
     return f"^{literal}$"
+
+
+def _change_rows(change: NodeChange) -> list[tuple[str, str | None, str | None]]:
+    """What differs in a changed node, one row each: (what, old, new)."""
+    rows: list[tuple[str, str | None, str | None]] = []
+    for what, value in (("op", change.op), ("device", change.device)):
+        if value is not None:
+            rows.append((what, value.old, value.new))
+    if change.inputs is not None:
+        rows.append(("inputs", ", ".join(change.inputs[0]), ", ".join(change.inputs[1])))
+    rows.extend((f"attr {a.key}", a.old, a.new) for a in change.attrs)
+    rows.extend((field, "", "differs") for field in change.other)
+    return rows
+
+
+def _graph_level(diff: Diff) -> list[str]:
+    """One line per graph-level difference (collections, signatures, saver...)."""
+    lines = []
+    named = (("collection", diff.collections), ("signature", diff.signatures),
+             ("function", diff.functions), ("asset", diff.assets))  # fmt: skip
+    for kind, items in named:
+        for item in items:
+            counts = f" (+{len(item.members_added)}, −{len(item.members_removed)})"
+            members = counts if item.members_added or item.members_removed else ""
+            lines.append(f"{kind} {item.name} {item.status}{members}")
+    values = (("saver_def", diff.saver_def), ("versions", diff.versions),
+              ("meta_info_def", diff.meta_info_def))  # fmt: skip
+    for kind, changes in values:
+        lines.extend(f"{kind}.{c.key}: {c.old} → {c.new}" for c in changes)
+    lines.extend(f"{name} differs" for name in diff.other)
+    if diff.debug_info:
+        lines.append("the debug info differs")
+    if diff.node_order:
+        lines.append("the same nodes in another order")
+    return lines
 
 
 def _consumers(outline: Outline, name: str) -> list[Link]:

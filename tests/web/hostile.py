@@ -40,3 +40,14 @@ def hostile_meta() -> Any:
     graph.node.add(name="after", op="Identity", input=[f"{HOSTILE_SCOPE}/next'one"])
     meta.collection_def[HOSTILE_COLLECTION].node_list.value.append(HOSTILE_NODE)
     return meta
+
+
+def changed_meta() -> Any:
+    """``scoped_meta`` changed: head/extra added, init removed, tower/relu's attr changed."""
+    meta = scoped_meta()
+    graph = meta.graph_def
+    del graph.node[5]  # init
+    relu = next(n for n in graph.node if n.name == "tower/relu")
+    relu.attr["T"].CopyFrom(AttrValue(type=1))
+    graph.node.add(name="head/extra", op="Identity", input=["head/out"])
+    return meta

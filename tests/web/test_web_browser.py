@@ -88,3 +88,34 @@ def test_hostile_names_are_shown_not_run(site: tuple[str, Browser]) -> None:
     assert "<script>" in browser.eval("document.querySelector('h1').textContent")
     assert "Page.javascriptDialogOpening" not in browser.seen  # no alert() ran
     browser.screenshot(SHOTS / "hostile.png")
+
+
+def test_diff_page_colours_changes(site: tuple[str, Browser], sqlite_url: str) -> None:
+    from mgstore.web.picture import STATUS_FILL
+
+    base, browser = site
+    with Store(sqlite_url) as store:
+        store.ingest(hostile.changed_meta(), "scoped")
+    browser.open(f"{base}/diff?a=scoped@1&b=scoped@2")
+    fills = browser.eval(
+        "Object.fromEntries([...document.querySelectorAll('#picture g.node')]"
+        ".map(g => [g.dataset.name, g.querySelector('rect').getAttribute('fill')]))"
+    )
+    assert fills == {
+        "head": STATUS_FILL["changed"],
+        "init": STATUS_FILL["removed"],
+        "input": STATUS_FILL["same"],
+        "tower": STATUS_FILL["changed"],
+    }
+    browser.eval(
+        "document.querySelector('#picture g.node.scope[data-name=\"head\"] a')"
+        ".dispatchEvent(new MouseEvent('click', {bubbles: true, cancelable: true}))"
+    )
+    browser.wait_for("document.querySelector('#picture g.cluster[data-name=\"head\"]') !== null")
+    added = browser.eval(
+        "[...document.querySelectorAll('#picture g.node.status-added')].map(g => "
+        "[g.dataset.name, getComputedStyle(g.querySelector('rect')).fill])"
+    )
+    assert [name for name, _ in added] == ["head/extra"]
+    assert added[0][1] == "rgb(123, 211, 137)"  # STATUS_FILL["added"], #7bd389
+    browser.screenshot(SHOTS / "diff.png")

@@ -10,7 +10,7 @@ function pictureLinks(container) {
     if (!box) return; // an op: follow the link to its page
     event.preventDefault();
     const href = link.getAttribute("href");
-    const svgUrl = href.replace(/^\/version\?/, "/picture.svg?");
+    const svgUrl = href.replace(/^\/version\?/, "/picture.svg?").replace(/^\/diff\?/, "/diff.svg?");
     const response = await fetch(svgUrl);
     if (!response.ok) { window.location.href = href; return; }
     container.innerHTML = await response.text();
