@@ -71,6 +71,8 @@ def pages(ref: str, blocks: int) -> dict[str, str]:
         "node list, search 'kernel'": f"/nodes?ref={r}&q=kernel",
         "node details": f"/node?ref={r}&name={node}",
         "audit trail": "/audit",
+        "diff of the two versions (1% of nodes changed)": f"/diff?a=large%401&b={r}",
+        "diff, scope block_7": f"/diff?a=large%401&b={r}&scope=block_7",
         "picture alone (SVG)": f"/picture.svg?ref={r}&scope=block_7",
     }
 
