@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             store.ingest(meta, "large")
             ref = store.ingest(mutate(meta, 0.01, seed=1), "large").ref
             store.export(f"{tmp}/a.meta", ref)
-            store.export(f"{tmp}/b.meta", store.query(ref, scope="block_7"))
+            store.export(f"{tmp}/b.meta", store.query(ref, scope="block_7", closure="ancestors"))
             nodes = store.version(ref).node_count
         ready = startup(url)
         with running(url, warm=False) as base:

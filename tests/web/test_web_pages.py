@@ -116,7 +116,9 @@ def test_audit_page_shows_status_options_chain_and_which(
 ) -> None:
     store.ingest(fixtures_dir / "dense.meta", "dense")
     kept = store.export(tmp_path / "kept.meta", "dense@1", clear_devices=True)
-    store.export(tmp_path / "gone.meta", store.query("dense@1", scope="tower_1/"))
+    store.export(
+        tmp_path / "gone.meta", store.query("dense@1", scope="tower_1/", closure="ancestors")
+    )
     store.export(tmp_path / "changed.meta", "dense@1")
     (tmp_path / "gone.meta").unlink()
     (tmp_path / "changed.meta").write_bytes(b"other bytes")
