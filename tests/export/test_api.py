@@ -126,6 +126,15 @@ def test_the_input_is_not_modified() -> None:
     assert e.graph_def.node[0].device == "/device:CPU:0"
 
 
+def test_the_callers_meta_info_def_is_not_modified() -> None:
+    info = MetaGraphDef.MetaInfoDef(tensorflow_version="1.15.0", tags=["serve"])
+    before = info.SerializeToString()
+    e = mgstore.export_meta_graph(graph=tiny(), meta_info_def=info, clear_devices=True)
+    assert info.SerializeToString() == before  # TensorFlow overwrites its version fields
+    assert e.meta_info_def.tensorflow_version == "2.21.0"
+    assert list(e.meta_info_def.tags) == ["serve"]
+
+
 def test_saver_def_is_copied_verbatim_even_empty() -> None:
     e = mgstore.export_meta_graph(graph=tiny(), saver_def=SaverDef())
     assert e.HasField("saver_def") and e.saver_def == SaverDef()
