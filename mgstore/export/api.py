@@ -5,6 +5,8 @@ The argument checks raise TensorFlow's TypeErrors (as :class:`~mgstore.errors.Ar
 the ``.debug`` companion), and :func:`export_meta_graph` is the module-level entry point: a
 stored version goes through :meth:`mgstore.Store.export_meta_graph`, a MetaGraphDef or a
 networkx graph in memory is exported directly.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ def _message(value: object, argument: str, short: str, full: str) -> Any:
 
 
 def debug_path(filename: str | os.PathLike[str]) -> str:
-    """Where ``save_debug_info`` writes (spec 9): ``splitext(filename)[0] + ".debug"``."""
+    """Where ``save_debug_info`` writes (§9): ``splitext(filename)[0] + ".debug"``."""
     return os.path.splitext(os.fspath(filename))[0] + ".debug"
 
 
@@ -148,7 +150,7 @@ def export_files(
     debug_info: GraphDebugInfo | None,
 ) -> list[ExportFile]:
     """The files ``export_meta_graph`` writes for ``exported``: the MetaGraphDef, then (with
-    ``save_debug_info``) the stored debug info restricted to the exported nodes (spec 0, 9)."""
+    ``save_debug_info``) the stored debug info restricted to the exported nodes (§12.1, §9)."""
     from mgstore.export.debug import restrict_debug_info
 
     data: Data

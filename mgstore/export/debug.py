@@ -1,4 +1,4 @@
-"""Debug info of an export (spec section 0, deliberate difference 1; section 9).
+"""Debug info of an export (§12.1, §9).
 
 TensorFlow's pipeline imports the stored graph, so its ops have no creation stacks and
 ``save_debug_info`` writes an empty ``GraphDebugInfo``. mgstore writes instead what TensorFlow
@@ -37,6 +37,8 @@ like every other node. The result equals TF's whenever TF succeeds and the expor
 are distinct; a scoped export with two nodes of the same exported name (``tower_1/tower_10/d``
 and ``tower_10/d`` under ``tower_1``) makes TF look up ``tower_1/tower_10/d`` for both, a
 graph that TF cannot import again anyway.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations

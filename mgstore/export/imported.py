@@ -1,10 +1,12 @@
-"""The graph TensorFlow holds after importing a stored MetaGraphDef (spec section 2).
+"""The graph TensorFlow holds after importing a stored MetaGraphDef (§2).
 
 :func:`import_meta_graph` runs the steps of :mod:`mgstore.export.normalize` in TensorFlow's
 order and keeps what every export reads: the nodes in import order with their attrs, devices
 and ``_output_shapes`` as an export emits them, the merged versions, the function library in
 both export orders, and the restored collections. It depends only on the stored version, so
 one result serves any number of exports.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -51,10 +53,10 @@ _FUNCTIONAL_CONTROL_FLOW = frozenset({"If", "StatelessIf", "While", "StatelessWh
 class ImportedGraph:
     """What ``import_scoped_meta_graph(S)`` leaves in a fresh graph, as export reads it.
 
-    ``nodes`` are in import order (2.2) with the stored input strings (path R's form), attrs
-    normalised (2.3), final devices (2.5, 2.6) and the ``_output_shapes`` an export adds: the
-    stored shapes for a node with outputs, none otherwise (2.4; no shape inference).
-    ``p_inputs`` are the nodes (by position) whose inputs path P writes otherwise (2.7).
+    ``nodes`` are in import order (§2.2) with the stored input strings (path R's form), attrs
+    normalised (§2.3), final devices (§2.5, §2.6) and the ``_output_shapes`` an export adds: the
+    stored shapes for a node with outputs, none otherwise (§2.4; no shape inference).
+    ``p_inputs`` are the nodes (by position) whose inputs path P writes otherwise (§2.7).
     ``size`` bounds what TensorFlow's 2 GB check sums (the stored GraphDef's size).
     ``library_p``/``library_r`` are the function library in path P's and path R's order
     (None: absent). ``collections`` are in restoration order. ``cache`` keeps what exports
@@ -87,7 +89,7 @@ def import_meta_graph(
     registry = registry if registry is not None else load_registry()
     graph_def = meta_graph.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
-    # 1. a non-empty unbound_inputs collection fails first (12.1)
+    # 1. a non-empty unbound_inputs collection fails first (§2.13)
     unbound = nz.UNBOUND_INPUTS_KEY
     if unbound in meta_graph.collection_def:
         nz.restore_collections({unbound: meta_graph.collection_def[unbound]})
@@ -275,7 +277,7 @@ def num_outputs(node: NodeDef, op_def: OpDef) -> int | None:
 class _AttrNormalizer:
     """The importer's attr changes (:class:`~mgstore.export.normalize.AttrNormalizer`), the
     full type it gives nodes without one (:mod:`~mgstore.export.full_types`) and the
-    ``_output_shapes`` an export adds (2.4), in place; unregistered ops fail, as in TF,
+    ``_output_shapes`` an export adds (§2.4), in place; unregistered ops fail, as in TF,
     in a node or in the body of a function it calls, and so do ops removed at or before the
     graph's producer version."""
 
@@ -379,7 +381,7 @@ class _AttrNormalizer:
 
 
 def _path_p_inputs(node: NodeDef) -> list[str] | None:
-    """The inputs path P writes for ``node`` (2.7) if they differ from the stored ones."""
+    """The inputs path P writes for ``node`` (§2.7) if they differ from the stored ones."""
     controls = 0
     suspect = False
     for text in node.input:

@@ -1,4 +1,4 @@
-"""The MetaGraphDef ``export_meta_graph`` returns for an imported graph (spec sections 3-8).
+"""The MetaGraphDef ``export_meta_graph`` returns for an imported graph (§3-§8).
 
 :func:`build` mirrors TensorFlow 2.21's ``export_scoped_meta_graph`` and
 ``create_meta_graph_def`` on an :class:`~mgstore.export.imported.ImportedGraph`: the three
@@ -6,6 +6,8 @@ ways of producing ``graph_def`` (P, R, D), ``export_scope``, ``clear_devices``,
 ``clear_extraneous_savers``, ``stripped_op_list``, ``strip_default_attrs``, ``saver_def``
 and the collections. Nothing is written and nothing is shared between calls: the graph
 mutations TensorFlow makes (the ``unbound_inputs`` collection) live only inside one call.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
     it is not parsed into a message (the caller only writes it).
 
     Raises TensorFlow's ValueErrors as mgstore errors (the 2 GB limit, ``No variables to
-    save``, invalid saver names) and clear ValueErrors where TensorFlow crashes (spec 0).
+    save``, invalid saver names) and clear ValueErrors where TensorFlow crashes (§11.3).
     """
     o = options
     scope = o.export_scope
@@ -183,7 +185,7 @@ def _path_p(graph: ImportedGraph) -> tuple[list[bytes | memoryview], OpList]:
 
 
 def extraneous_saver_nodes(nodes: Iterable[NodeDef], saver_def: SaverDef | None) -> frozenset[str]:
-    """The nodes ``clear_extraneous_savers`` removes (spec 7): those under the name scope of
+    """The nodes ``clear_extraneous_savers`` removes (§7): those under the name scope of
     a save/restore op, except the scopes of ``saver_def``'s save and restore names."""
     by_name = {node.name: node.op for node in nodes}
     retained: set[str] = set()
@@ -227,7 +229,7 @@ def _collections(graph: ImportedGraph) -> _Collections:
 def _collections_after_export(
     graph: ImportedGraph, unbound_key: str | None, unbound: list[str]
 ) -> _Collections:
-    """The graph's collections once TensorFlow replaced its unbound-inputs one (3.1 step 3)."""
+    """The graph's collections once TensorFlow replaced its unbound-inputs one (§3.1 step 2)."""
     collections = _collections(graph)
     if unbound_key:
         collections.pop(unbound_key, None)
@@ -239,7 +241,7 @@ def _collections_after_export(
 def _check_global_variables(
     variables: tuple[Sequence[CollectionItem | str], bool] | None, scope: str
 ) -> None:
-    """Where TensorFlow's listing of the exported variables fails (3.1 step 4)."""
+    """Where TensorFlow's listing of the exported variables fails (§3.1 step 3)."""
     if not variables or not variables[0]:
         return
     if scope:
@@ -268,7 +270,7 @@ def _create_meta_graph_def(
     o: ExportOptions,
     op_list: OpList | None = None,
 ) -> MetaGraphDef:
-    """``create_meta_graph_def`` (3.1 step 5) on the GraphDef just built.
+    """``create_meta_graph_def`` (§3.1 step 4) on the GraphDef just built.
 
     With ``graph_def`` None the result lacks it (the caller adds its bytes) and ``op_list``
     is its ``stripped_op_list``.
@@ -337,8 +339,8 @@ def _add_plain_collection(
 
 def _saver_from(saver_def: SaverDef | None, graph: ImportedGraph) -> SaverDef:
     """``Saver(saver_def=saver_def).to_proto()``: the savers entry ``clear_extraneous_savers``
-    writes (spec 7). Without a ``saver_def`` TensorFlow builds a new Saver in the graph,
-    which mgstore cannot reproduce (spec 0 item 7)."""
+    writes (§7). Without a ``saver_def`` TensorFlow builds a new Saver in the graph,
+    which mgstore cannot reproduce (§12.7)."""
     if saver_def is None:
         has_variables = any(
             graph.collections.get(key) is not None and graph.collections[key].items

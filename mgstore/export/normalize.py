@@ -1,22 +1,22 @@
-"""What importing a MetaGraphDef into a fresh TensorFlow 2.21 graph does (spec section 2).
+"""What importing a MetaGraphDef into a fresh TensorFlow 2.21 graph does (§2).
 
 Pure functions on mgstore's messages, each mirroring one step of
 ``import_scoped_meta_graph(S)``; export code combines them. Inputs are never modified
-(:class:`AttrNormalizer` works in place, on purpose). The collections (2.10, 2.11) are in
+(:class:`AttrNormalizer` works in place, on purpose). The collections (§2.10, §2.11) are in
 :mod:`mgstore.export.restored`, re-exported here.
 
 TensorFlow reports import failures in this order (the first one wins), and so should callers:
 
-1. a non-empty ``unbound_inputs`` collection (:func:`restore_collections`, 12.1);
-2. versions (:func:`merged_versions`, 2.8);
+1. a non-empty ``unbound_inputs`` collection (:func:`restore_collections`, §2.13);
+2. versions (:func:`merged_versions`, §2.8);
 3. per node in stored order: name, uniqueness, op, control-after-data; then unknown inputs
-   (:func:`import_order`, 2.14);
+   (:func:`import_order`, §2.13);
 4. the function library, C++ checks (:func:`path_r_library_order`);
 5. per node in import order: unknown colocation targets (:func:`import_order`), inputs
    naming outputs their source lacks, unregistered ops, the node against its OpDef
    (:mod:`mgstore.export.node_validation`), ops the producer version removed, stored shapes,
    unregistered ops in the bodies of the functions the node calls
-   (:mod:`mgstore.export.function_bodies`); then cycles (2.2);
+   (:mod:`mgstore.export.function_bodies`); then cycles (§2.2);
 6. Python, in import order: device strings and ``_class`` values (:func:`colocated_devices`);
    then the library's gradients (:func:`path_r_library_order`); then ``tensorflow_version``
    and the collections (:func:`restore_collections`).
@@ -27,6 +27,8 @@ TensorFlow's message (:class:`~mgstore.errors.UnregisteredOpError` and
 UnimplementedError); C++ errors of step 2-4 get TensorFlow's forward-compatibility note when
 the producer is more than 21 versions ahead (:func:`import_error`). Where TensorFlow crashes
 instead (a failed CHECK, a TypeError), the message says so.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def import_error(
     versions: VersionDef | None = None,
     kind: type[InvalidGraphError] = InvalidGraphError,
 ) -> InvalidGraphError:
-    """The error TensorFlow's graph import raises (2.14), as an InvalidGraphError (``kind``).
+    """The error TensorFlow's graph import raises (§2.13), as an InvalidGraphError (``kind``).
 
     ``versions`` is ``S.graph_def.versions``: when its producer is more than 21 above 2474,
     TensorFlow wraps every C++ import error (not the version checks) in a long note.
@@ -87,7 +89,7 @@ def import_error(
 
 
 def parse_tensor_name(text: str) -> tuple[str, int]:
-    """TensorFlow's C++ ``ParseTensorName`` (spec 2.7): ``(node, index)``, -1 for ``^control``.
+    """TensorFlow's C++ ``ParseTensorName`` (§2.7): ``(node, index)``, -1 for ``^control``.
 
     ``a:01`` is ``(a, 1)``; ``^a:1`` is a data input of node ``^a``; ``a:`` and ``:1`` are
     node names; the index wraps like C++'s 32-bit arithmetic.
@@ -106,19 +108,19 @@ def parse_tensor_name(text: str) -> tuple[str, int]:
 
 
 # ------------------------------------------------------------------------------------------
-# 2.2 node order
+# §2.2 node order
 
 
 def import_order(
     nodes: Sequence[NodeDef], *, versions: VersionDef | None = None, check_colocation: bool = True
 ) -> list[int]:
-    """Positions of ``nodes`` in the order TensorFlow's importer creates them (spec 2.2).
+    """Positions of ``nodes`` in the order TensorFlow's importer creates them (§2.2).
 
     Kahn's algorithm taking the ready node with the smallest stored position first; a
     Merge/RefMerge/_XlaMerge with a data input from a NextIteration/RefNextIteration waits only
     for its control inputs plus one input, and NextIteration -> Merge edges are never counted.
     Raises TensorFlow's errors for invalid or duplicate names, a missing op, control inputs
-    before data inputs, unknown inputs, unknown colocation targets (``check_colocation``, 2.6,
+    before data inputs, unknown inputs, unknown colocation targets (``check_colocation``, §2.6,
     checked as each node is created) and cycles (``N nodes in a cycle``).
     """
     index: dict[str, int] = {}
@@ -221,12 +223,12 @@ def _check_colocation(node: NodeDef, index: Mapping[str, int], versions: Version
 
 
 # ------------------------------------------------------------------------------------------
-# 2.5 / 2.6 devices
+# §2.5 / §2.6 devices
 
 
 @functools.lru_cache(maxsize=4096)
 def canonical_device(device: str) -> str:
-    """The device string TensorFlow gives a node placed on ``device`` (spec 2.5).
+    """The device string TensorFlow gives a node placed on ``device`` (§2.5).
 
     ``DeviceSpec.from_string(device).to_string()``: ``/job:J/replica:R/task:T/device:TYPE:I``,
     absent parts omitted. Short types (``cpu``, ``gpu:1``, ``tpu``, ``custom``, ``epu``, any
@@ -285,7 +287,7 @@ def _cpp_colocation_entries(node: NodeDef) -> Sequence[bytes]:
 
 
 def colocation_targets(node: NodeDef) -> list[str]:
-    """The ``loc:@X`` targets of ``node``'s ``_class`` attr other than itself (spec 2.6).
+    """The ``loc:@X`` targets of ``node``'s ``_class`` attr other than itself (§2.6).
 
     Raises where TensorFlow's Python import crashes: a ``_class`` that is neither a list of
     strings nor empty, or an entry that is not UTF-8.
@@ -321,7 +323,7 @@ def colocation_targets(node: NodeDef) -> list[str]:
 
 
 def colocated_devices(nodes: Sequence[NodeDef], order: Sequence[int] | None = None) -> list[str]:
-    """The device of each node after import, by stored position (spec 2.5, 2.6).
+    """The device of each node after import, by stored position (§2.5, §2.6).
 
     A node with colocation targets drops its own device and takes the device of its first
     target that has one, as set so far: nodes without targets first, then colocated nodes in
@@ -354,11 +356,11 @@ def colocated_devices(nodes: Sequence[NodeDef], order: Sequence[int] | None = No
 
 
 # ------------------------------------------------------------------------------------------
-# 2.7 inputs, 2.8 versions
+# §2.7 inputs, §2.8 versions
 
 
 def normalize_inputs_path_p(inputs: Iterable[str]) -> list[str]:
-    """A node's inputs as path P writes them (spec 2.7).
+    """A node's inputs as path P writes them (§2.7).
 
     Data inputs in order, as ``name`` for output 0 and ``name:k`` otherwise (``a:0`` -> ``a``,
     ``a:01`` -> ``a:1``); then the control inputs without duplicates, sorted by name.
@@ -380,7 +382,7 @@ def normalize_inputs_path_p(inputs: Iterable[str]) -> list[str]:
 def merged_versions(
     versions: VersionDef | None, library: FunctionDefLibrary | None = None
 ) -> VersionDef:
-    """The imported graph's GraphDef versions (spec 2.8).
+    """The imported graph's GraphDef versions (§2.8).
 
     The empty graph's (producer 2474, min_consumer 0) merged with S's: producer = min,
     min_consumer = max, bad_consumers = sorted union. Absent versions read as all zeros, so the
@@ -418,13 +420,13 @@ def merged_versions(
 
 
 # ------------------------------------------------------------------------------------------
-# 2.9 function library
+# §2.9 function library
 
 
 def path_r_library_order(
     library: FunctionDefLibrary | None, ops: Container[str] = ()
 ) -> list[FunctionDef]:
-    """The functions in the order Python registers them at import: path R's order (spec 2.9).
+    """The functions in the order Python registers them at import: path R's order (§2.9).
 
     A stack, seeded with the functions that have no gradient (stored order): take the last,
     then push the functions whose gradient it is. Functions reachable only through a cycle of
@@ -489,7 +491,7 @@ def path_r_library_order(
 def path_r_library(
     library: FunctionDefLibrary | None, ops: Container[str] = ()
 ) -> FunctionDefLibrary | None:
-    """``E.graph_def.library`` of path R (spec 2.9, 3.2): None (absent) without functions.
+    """``E.graph_def.library`` of path R (§2.9, §3.2): None (absent) without functions.
 
     Functions in :func:`path_r_library_order` (``ops`` as there), each followed in
     ``gradient`` by its GradientDef.
@@ -546,7 +548,7 @@ def path_p_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | N
 
 
 # ------------------------------------------------------------------------------------------
-# 2.3 attributes
+# §2.3 attributes
 
 
 def normalize_attrs(
@@ -556,7 +558,7 @@ def normalize_attrs(
     *,
     remove_output_shapes: bool = False,
 ) -> NodeDef:
-    """A copy of ``node`` with its attrs as the importer leaves them (spec 2.3).
+    """A copy of ``node`` with its attrs as the importer leaves them (§2.3).
 
     ``registry``: op name -> OpDef of TensorFlow 2.21 (default: the bundled snapshot,
     ``mgstore.export.registry``). ``producer_ops``: ``S.meta_info_def.stripped_op_list`` when
@@ -578,7 +580,7 @@ def normalize_attrs(
 
 
 class AttrNormalizer:
-    """The importer's attr changes (spec 2.3), in place, with per-op caches (most stored
+    """The importer's attr changes (§2.3), in place, with per-op caches (most stored
     nodes need none). For an op in ``registry``:
 
     * each attr with a default that is missing or has no value set gets the default;
@@ -631,14 +633,14 @@ class AttrNormalizer:
 
 
 def is_shape_list(value: AttrValue) -> bool:
-    """Whether ``value`` is a list holding only shapes (what import drops, 2.3)."""
+    """Whether ``value`` is a list holding only shapes (what import drops, §2.3)."""
     if value.WhichOneof("value") != "list":
         return False
     lst = value.list
     return not (lst.s or lst.i or lst.f or lst.b or lst.type or lst.tensor or lst.func)
 
 
-# 2.10 / 2.11 live in their own module; these names stay importable from here.
+# §2.10 and §2.11 live in their own module; these names stay importable from here.
 from mgstore.export.restored import (  # noqa: E402
     OUT_OF_RANGE,
     UNBOUND_INPUTS_KEY,

@@ -1,8 +1,10 @@
-"""``meta_info_def.stripped_op_list`` of an exported graph (spec section 3.3).
+"""``meta_info_def.stripped_op_list`` of an exported graph (§3.9).
 
 Mirrors TensorFlow 2.21's ``meta_graph.stripped_op_list_for_graph``: the ops of every graph
 node plus, recursively, those inside the library functions a node reaches, looked up in the
 bundled registry (:mod:`mgstore.export.registry`). Inputs are never modified.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def ops_used_by_graph_def(graph_def: GraphDef) -> set[str]:
 
 
 def stripped_op_list_for(graph_def: GraphDef) -> OpList:
-    """The ``stripped_op_list`` TensorFlow 2.21 writes for ``graph_def`` (spec 3.3).
+    """The ``stripped_op_list`` TensorFlow 2.21 writes for ``graph_def`` (§3.9).
 
     The registered OpDefs (no docs; copies) of :func:`ops_used_by_graph_def`, sorted by name in
     code-point order; ops unknown to the registry are skipped.

@@ -1,9 +1,11 @@
-"""The collections an export writes (spec 4.8, 4.9, 5 and 7).
+"""The collections an export writes (§5, §7).
 
 Mirrors TensorFlow 2.21's ``meta_graph.add_collection_def`` over the collections an import
 restored (:class:`~mgstore.export.normalize.RestoredCollection`): which items survive the
 scope and the removed saver nodes, how registered payloads are rewritten for a scope
 (``to_proto(export_scope)``), and which kind each entry is written as.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def included(
     excluded: Collection[str],
     selection: Collection[str] | None = None,
 ) -> bool:
-    """TensorFlow's ``_should_include_node`` for a collection item (4.8 step 2); with a
+    """TensorFlow's ``_should_include_node`` for a collection item (§5.2); with a
     ``selection`` (mgstore's), also whether the op the item names is selected."""
     name = item_name(item)
     if name is None:
@@ -69,10 +71,10 @@ def included(
 
 
 def scoped_payload(item: Message, scope: str) -> Message | None:
-    """``to_proto(export_scope=scope)`` of a regenerated payload (4.9); None: out of scope.
+    """``to_proto(export_scope=scope)`` of a regenerated payload (§5.4); None: out of scope.
 
-    ``item`` equals ``to_proto()`` without a scope (2.11), so the scoped form is a copy with
-    the names of 4.9 stripped. A variable whose ``SaveSliceInfoDef`` lies outside the scope
+    ``item`` equals ``to_proto()`` without a scope (§2.11), so the scoped form is a copy with
+    the names of §5.4 stripped. A variable whose ``SaveSliceInfoDef`` lies outside the scope
     makes TensorFlow fail on the whole collection: raises :class:`_Unserializable`.
     """
     if not scope:
@@ -110,7 +112,7 @@ def scoped_payload(item: Message, scope: str) -> Message | None:
         out.loop_enter_names[:] = [strip_scope(n, scope) for n in item.loop_enter_names]
     else:
         raise _Unserializable(f"'{type(item).__name__}' object has no attribute 'to_proto'")
-    # values are sorted before stripping; nested contexts keep their names (4.9)
+    # values are sorted before stripping; nested contexts keep their names (§5.4)
     out.values_def.values[:] = [strip_scope(v, scope) for v in item.values_def.values]
     out.values_def.ClearField("external_values")
     for key, value in item.values_def.external_values.items():

@@ -1,7 +1,7 @@
 """TensorFlow 2.21's op registry, as bundled data, and TensorFlow's attr-value equality.
 
 ``export_meta_graph`` consults TensorFlow's *current* op registry in three places: default attrs
-added at import (spec 2.3), ``stripped_op_list`` (3.3) and ``strip_default_attrs`` (8). mgstore
+added at import (§2.3), ``stripped_op_list`` (§3.9) and ``strip_default_attrs`` (§8). mgstore
 never imports TensorFlow, so it ships a snapshot of the 2.21 registry
 (``data/op_registry.binpb``, written by ``python -m mgstore.export.generate_registry``): every
 registered op as ``op_def_registry.get`` returns it, without documentation.
@@ -11,6 +11,8 @@ registered op as ``op_def_registry.get`` returns it, without documentation.
 
 The OpDef and AttrValue messages handed out here are shared by every caller: treat them as
 read-only (copy before modifying).
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def attr_defaults(op_name: str) -> dict[str, AttrValue]:
 
 
 def stripped_op_list(op_names: Iterable[str]) -> OpList:
-    """An OpList as TensorFlow writes ``meta_info_def.stripped_op_list`` for these ops (3.3).
+    """An OpList as TensorFlow writes ``meta_info_def.stripped_op_list`` for these ops (§3.9).
 
     Registered ops only (unknown names, e.g. function names, are skipped), each once, sorted by
     name in code-point order. The OpDefs are copies.

@@ -1,9 +1,11 @@
-"""Collections as importing a MetaGraphDef restores them (spec 2.10, 2.11).
+"""Collections as importing a MetaGraphDef restores them (§2.10, §2.11).
 
 What ``G.get_collection(key)`` holds after ``import_scoped_meta_graph(S)``: node references,
 raw values, and the registered payloads (VariableDef, SaverDef, QueueRunnerDef,
 CondContextDef, WhileContextDef) regenerated as TensorFlow's ``from_proto(...).to_proto()``.
 Pure functions on mgstore's messages; inputs are never modified.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ CollectionItem: TypeAlias = "NodeRef | bytes | int | float | Message"
 
 @dataclass(frozen=True)
 class RestoredCollection:
-    """What ``G.get_collection(key)`` holds after import (spec 2.10, 2.11).
+    """What ``G.get_collection(key)`` holds after import (§2.10, §2.11).
 
     ``kind`` is the stored CollectionDef kind, ``items`` keep the stored order. Payloads under
     :data:`PROTO_KEYS` are regenerated: they equal ``to_proto()`` without a scope.
@@ -75,10 +77,10 @@ def restore_collections(
     *,
     unbound_inputs_col_name: str | None = UNBOUND_INPUTS_KEY,
 ) -> dict[str, RestoredCollection]:
-    """The imported graph's collections, in restoration order (spec 2.10, 2.11).
+    """The imported graph's collections, in restoration order (§2.10, §2.11).
 
     ``trainable_variables`` first, then the other keys sorted; ``unbound_inputs`` is skipped
-    (a non-empty one fails the import, 12.1); kindless and empty collections are left out.
+    (a non-empty one fails the import, §2.13); kindless and empty collections are left out.
     ``tensorflow_version`` (``S.meta_info_def.tensorflow_version``) below 1.9 sets each
     VariableDef's ``trainable`` to "first seen in ``trainable_variables``" (identical
     VariableDefs of the variable collections are one object; ``global_step`` is not one).
@@ -130,7 +132,7 @@ def restore_collections(
 
 
 def exported_collection_def(restored: RestoredCollection) -> CollectionDef | None:
-    """The CollectionDef an export without scope writes for ``restored`` (spec 4.8; None: none)."""
+    """The CollectionDef an export without scope writes for ``restored`` (§5; None: none)."""
     items: list[Any] = list(restored.items)
     if not restored.exportable or not items:
         return None
@@ -151,7 +153,7 @@ def exported_collection_def(restored: RestoredCollection) -> CollectionDef | Non
 
 
 def element_name(name: str) -> str:
-    """``Graph.as_graph_element(name).name`` (spec 2.10): ``op:k`` with k as Python's int(k).
+    """``Graph.as_graph_element(name).name`` (§2.10): ``op:k`` with k as Python's int(k).
 
     (A negative k picks an output from the end in TensorFlow; it is kept as is here.)
     """
@@ -170,7 +172,7 @@ def element_name(name: str) -> str:
 
 
 def regenerate(payload: Any) -> Message:
-    """``from_proto(payload).to_proto()`` for the payloads of PROTO_KEYS (spec 2.11).
+    """``from_proto(payload).to_proto()`` for the payloads of PROTO_KEYS (§2.11).
 
     SaverDef: the object itself. Others: known fields only, names canonical; a resource
     VariableDef without snapshot gets ``<handle>/Read/ReadVariableOp:0``; a QueueRunnerDef

@@ -1,16 +1,18 @@
-"""``export_scope`` applied to nodes (spec 4.1-4.6), for export path R.
+"""``export_scope`` applied to nodes (§4.1-§4.6), for export path R.
 
 Pure functions on mgstore's messages, mirroring TensorFlow 2.21's ``ops.strip_name_scope`` and
 ``meta_graph._node_def``; inputs are never modified. A scope of ``""`` means "no scope" (TF
 treats every falsy ``export_scope`` alike): nothing is stripped or unbound, but ``_class`` and
 an ``Enter`` frame name are still rebuilt as TF rebuilds them.
 
-Where TensorFlow crashes (spec 0 item 2) these functions raise mgstore errors that are also
+Where TensorFlow crashes (§12.2) these functions raise mgstore errors that are also
 ``ValueError``: :class:`~mgstore.errors.InputError` for a scope that is not a valid regular
 expression (TF: ``re.error``), :class:`~mgstore.errors.InvalidGraphError` for a ``_class``
 entry without ``@`` (TF: ``IndexError``), an ``Enter``/``RefEnter`` frame outside the scope
 (TF: ``UnboundLocalError`` or ``TypeError``) and text that is not UTF-8 (TF:
 ``UnicodeDecodeError``).
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _ENTER_OPS = frozenset({"Enter", "RefEnter"})
 
 
 def in_scope(name: str, scope: str) -> bool:
-    """Whether a node ``name`` is exported under ``scope`` (4.1): a plain prefix test.
+    """Whether a node ``name`` is exported under ``scope`` (§4.1): a plain prefix test.
 
     No ``/`` is added: ``tower_10/d`` and ``tower_1_1`` are in scope ``tower_1``; an empty
     scope selects every node.
@@ -49,7 +51,7 @@ def _as_str(text: str | bytes, what: str = "text") -> str:
 
 
 def strip_scope(text: str | bytes, scope: str) -> str:
-    """``text`` with ``scope`` removed as TensorFlow's ``strip_name_scope`` does (4.2).
+    """``text`` with ``scope`` removed as TensorFlow's ``strip_name_scope`` does (§4.2).
 
     One trailing ``/`` is dropped from the scope; then the first occurrence of the scope
     followed by one or more ``/`` is removed, where it sits at the start of the text or right
@@ -81,19 +83,19 @@ def strip_scope(text: str | bytes, scope: str) -> str:
 
 
 def unbound_name(text: str) -> str:
-    """``text`` marked as unbound (4.3): ``$unbound_inputs_`` after the optional ``^``."""
+    """``text`` marked as unbound (§4.3): ``$unbound_inputs_`` after the optional ``^``."""
     return _UNBOUND.sub(r"\1" + UNBOUND_INPUT_PREFIX + r"\2", text)
 
 
 def rewrite_inputs(inputs: Iterable[str], scope: str) -> tuple[list[str], list[str]]:
-    """A kept node's inputs under ``scope`` (4.3): ``(new inputs, unbound strings)``.
+    """A kept node's inputs under ``scope`` (§4.3): ``(new inputs, unbound strings)``.
 
     An input whose text without leading ``^`` starts with the scope (the unstripped scope,
     trailing ``/`` included) is stripped (:func:`strip_scope`); any other becomes unbound
     (:func:`unbound_name`) and is recorded, in input order, duplicates kept, data and control
     inputs alike (``^$unbound_inputs_ext``). That list is what TF puts in the *graph's*
     ``unbound_inputs`` collection; the *exported* collection keeps only the entries starting
-    with ``$unbound_inputs_``, i.e. the data ones (4.3, 4.8): see :func:`unbound_inputs`.
+    with ``$unbound_inputs_``, i.e. the data ones (§4.3, §5): see :func:`unbound_inputs`.
     With an empty scope the inputs are returned unchanged and nothing is unbound.
     """
     new: list[str] = []
@@ -109,7 +111,7 @@ def rewrite_inputs(inputs: Iterable[str], scope: str) -> tuple[list[str], list[s
 
 
 def unbound_inputs(nodes: Iterable[NodeDef], scope: str) -> list[str]:
-    """The exported ``unbound_inputs`` collection of the nodes under ``scope`` (4.3, 4.8).
+    """The exported ``unbound_inputs`` collection of the nodes under ``scope`` (§4.3, §5).
 
     Nodes are selected with :func:`in_scope`, in the given order, and each one's unbound
     inputs are listed in input order; control entries (``^$unbound_inputs_...``) are left
@@ -144,7 +146,7 @@ def _class_entries(node: NodeDef, value: AttrValue, scope: str) -> list[bytes]:
 
 
 def rewrite_node(node: NodeDef, scope: str) -> NodeDef:
-    """A copy of ``node`` as path R exports it under ``scope`` (4.1-4.6).
+    """A copy of ``node`` as path R exports it under ``scope`` (§4.1-§4.6).
 
     The caller selects the nodes (:func:`in_scope`) and collects unbound inputs
     (:func:`unbound_inputs`). Changed: the name (stripped), the inputs

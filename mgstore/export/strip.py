@@ -1,9 +1,11 @@
-"""``strip_default_attrs=True`` of ``export_meta_graph`` (spec section 8).
+"""``strip_default_attrs=True`` of ``export_meta_graph`` (§8).
 
 Mirrors TensorFlow 2.21's ``meta_graph.strip_graph_default_valued_attrs`` on a GraphDef, with
 the bundled registry's defaults (never the graph's own ``stripped_op_list``) and TensorFlow's
 C++ attr-value equality (:func:`mgstore.export.registry.attr_values_equal`). Setting
 ``meta_info_def.stripped_default_attrs`` is left to the caller.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def strip_node_default_attrs(node: NodeDef, function_names: Container[str] = fro
 
 def strip_default_attrs(graph_def: GraphDef) -> None:
     """Strip default-valued attrs, in place, from every node of ``graph_def`` and every
-    ``node_def`` of every library function (spec 8).
+    ``node_def`` of every library function (§8).
 
     Nodes calling a library function by name and nodes of unregistered ops are left alone.
     """

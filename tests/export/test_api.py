@@ -1,8 +1,10 @@
-"""``export_meta_graph``'s arguments, errors and files (spec 3.1, 5, 9, 10, 11).
+"""``export_meta_graph``'s arguments, errors and files (§3.1, §5.1, §9, §10, §11).
 
 TensorFlow equality over the option matrix is in test_golden.py; these tests pin what the
 API does around it: TensorFlow's TypeErrors, mgstore's clear errors, where files go, that a
 failure writes nothing, and exports of query results.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def test_scope_unbinds_inputs_and_records_them() -> None:
         ("a", ["^$unbound_inputs_x"]),
         ("b", ["^a", "^$unbound_inputs_x"]),
     ]
-    assert "unbound_inputs" not in e.collection_def  # control entries are filtered out (4.3)
+    assert "unbound_inputs" not in e.collection_def  # control entries are filtered out (§4.3)
     named = mgstore.export_meta_graph(
         graph=tiny(), export_scope="tower", unbound_inputs_col_name=None
     )

@@ -1,10 +1,12 @@
-"""restrict_debug_info (mgstore.export.debug): the debug file of an export (spec 0 item 1, 9).
+"""restrict_debug_info (mgstore.export.debug): the debug file of an export (§12.1, §9).
 
 Without TensorFlow: the builder's rules on hand-made messages, a property test, and the
 golden live model (``golden/live.meta`` + ``live.debug`` and the debug files TensorFlow wrote
 exporting that live graph with each scope, see ``golden/make_golden.py``). With TensorFlow
 (``tf`` fixture): a graph built natively, exported whole and with scopes, compared byte for
 byte, binary and text.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def test_ids_are_renumbered_in_first_use_order() -> None:
 
 
 def test_keys_are_graph_names_not_exported_names() -> None:
-    """TF keys the trace by op.name, the node's name in the graph (spec 0 says "exported")."""
+    """TF keys the trace by op.name, the node's name in the graph (not its exported name: §9.2)."""
     stored = make_info({"tower_1/a@": [A], "tower_1/b@": [B], "x@": [C]})
     out = restrict_debug_info(stored, [("tower_1/a", "a"), ("tower_1/b", "b")])
     assert dict(out.name_to_trace_id) == {"tower_1/a@": 0, "tower_1/b@": 1}
@@ -257,7 +259,7 @@ def test_matches_tensorflow_live_exports(tf: Any, tmp_path: Path) -> None:
                     got = io.serialize(restrict_debug_info(stored, nodes), as_text=as_text)
                     assert got == want, (scope, as_text, clear_devices)
                     checked += 1
-        with pytest.raises(KeyError, match="tower_1/tower_1"):  # spec 9: TF's lookup fails
+        with pytest.raises(KeyError, match="tower_1/tower_1"):  # §9: TF's lookup fails
             v1.train.export_meta_graph(
                 filename=str(tmp_path / "k.meta"), export_scope="tower_1", save_debug_info=True
             )

@@ -12,15 +12,17 @@ always compared byte for byte):
 
 * ``bytes``: identical bytes;
 * ``parsed``: TensorFlow's bytes vary from run to run (control-flow context payloads with two
-  or more external values, spec 2.11), so both sides are parsed and their context payloads
+  or more external values, §2.11), so both sides are parsed and their context payloads
   re-serialised deterministically before comparing;
 * ``no_output_shapes``: the input is a bare GraphDef (``graph.pb``/``graph.pbtxt``) without
   ``_output_shapes``; TensorFlow adds the shapes its shape inference computes, which mgstore
-  does not run (spec 0, deliberate difference 4), so ``_output_shapes`` attrs are removed from
+  does not run (§12.4), so ``_output_shapes`` attrs are removed from
   both sides before comparing.
 
 Every case runs on one SQLite store per module (all inputs ingested once); a smaller selection
 runs on each database through the ``store`` fixture (SQLite and PostgreSQL).
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations

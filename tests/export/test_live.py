@@ -5,14 +5,16 @@
   step and saved (checkpoint and ``.meta``) by TensorFlow, then ingested. mgstore exports it
   (a) by scope ``tower`` with ``clear_devices``, (b) whole with no option, (c) whole with
   ``clear_devices`` and the Saver's ``saver_def``. Each export equals TensorFlow's own
-  pipeline on the ``.meta`` (spec section 0), and TensorFlow imports the written file
-  (``input_map`` binds the scoped export's unbound input, spec 12), restores the checkpoint
+  pipeline on the ``.meta`` (§1.1), and TensorFlow imports the written file
+  (``input_map`` binds the scoped export's unbound input, §13), restores the checkpoint
   and infers exactly what the original model inferred; (b) and (c) then resume training and
   take exactly the step the original took.
 * A closure query exported with no option against ``extract_sub_graph``, on every fixture
   graph: same nodes, in the same order where the stored order is already the order
   TensorFlow's import gives; and NodeDef for NodeDef what TensorFlow's pipeline (import,
   export, ``extract_sub_graph``) keeps.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def to_tf(tf: Any, message: Any) -> Any:
 
 
 def tf_pipeline(tf: Any, s: Any, **options: Any) -> Any:
-    """TensorFlow's reference (spec 1): import S into a fresh graph without a new Saver, export."""
+    """TensorFlow's reference (§1.2): import S into a fresh graph without a new Saver, export."""
     from tensorflow.python.framework import meta_graph
 
     with tf.Graph().as_default() as g:
@@ -206,14 +208,14 @@ def test_full_export_infers_and_resumes_training(
 # ------------------------------------------------------------------------------------------
 # Closure queries against extract_sub_graph, on the fixtures
 
-# The stored order of control_flow.meta is not the order TensorFlow's import gives (spec
-# 2.2): v1 cond creates an op before the Switch it reads (tower_1/loop/even_or_odd/mul after
+# The stored order of control_flow.meta is not the order TensorFlow's import gives (§2.2):
+# v1 cond creates an op before the Switch it reads (tower_1/loop/even_or_odd/mul after
 # .../mul/Switch), so the import reorders them. extract_sub_graph keeps the order of the
 # GraphDef it is given, and mgstore's export (the import's order) differs from it on the
 # stored GraphDef, but not on the GraphDef TensorFlow exports after importing.
 REORDERED_BY_IMPORT = {"control_flow.meta"}
 # Bare GraphDefs carry no _output_shapes; TensorFlow's export adds inferred ones, mgstore
-# cannot (spec 0, deliberate difference 4).
+# cannot (§12.4).
 NO_OUTPUT_SHAPES = {"graph.pb", "graph.pbtxt"}
 
 

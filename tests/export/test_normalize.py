@@ -1,8 +1,10 @@
-"""What importing a MetaGraphDef does (spec section 2), in mgstore.export.normalize.
+"""What importing a MetaGraphDef does (§2), in mgstore.export.normalize.
 
-Without TensorFlow: the spec's tables and the behaviours observed in TensorFlow 2.21 (node
+Without TensorFlow: the examples of §2 and the behaviours observed in TensorFlow 2.21 (node
 order, errors, devices, colocation, inputs, versions, library order, attrs, collections).
 TensorFlow's own pipeline, compared with these functions, is in test_normalize_live.py.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def raises(message: str) -> Any:
 
 
 # ------------------------------------------------------------------------------------------
-# 2.2 order and 2.14 errors
+# §2.2 order and §2.13 errors
 
 SPEC_ORDER = [node("c", "Identity", ("b",)), node("b", "Identity", ("a",)), node("z", "Const"),
               node("a", "Const"), node("p", "Const"), node("q", "Identity", ("p",)),
@@ -165,7 +167,7 @@ def test_parse_tensor_name(text: str, parsed: tuple[str, int]) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# 2.5 devices, 2.6 colocation
+# §2.5 devices, §2.6 colocation
 
 DEVICES = {
     "": "", "/cpu:0": "/device:CPU:0", "cpu:0": "/device:CPU:0", "/CPU:0": "/device:CPU:0",
@@ -206,7 +208,7 @@ def test_bad_device(stored: str, message: str) -> None:
         nz.canonical_device(stored)
 
 
-COLOCATION = [  # spec 2.6, plus chains: nodes, expected devices by position
+COLOCATION = [  # §2.6, plus chains: nodes, expected devices by position
     ([node("a", device="/cpu:0", coloc=("loc:@t",)), node("t", device="/gpu:1")],
      ["/device:GPU:1", "/device:GPU:1"]),
     ([node("a", device="/cpu:0", coloc=("loc:@t",)), node("t")], ["", ""]),
@@ -254,7 +256,7 @@ def test_class_values() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# 2.7 inputs, 2.8 versions
+# §2.7 inputs, §2.8 versions
 
 
 @pytest.mark.parametrize(
@@ -302,7 +304,7 @@ def test_version_errors(stored: VersionDef, message: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# 2.9 library
+# §2.9 library
 
 
 def library(functions: list[str], grads: tuple[tuple[str, str], ...] = (),
@@ -385,7 +387,7 @@ def test_library_errors() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# 2.3 attributes
+# §2.3 attributes
 
 BOOL_FALSE = AttrValue(b=False)
 UNKNOWN_SHAPE = AttrValue()
@@ -467,7 +469,7 @@ def test_bundled_registry_is_the_default() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# 2.10 / 2.11 collections
+# §2.10 / §2.11 collections
 
 
 def bytes_col(*values: bytes) -> CollectionDef:

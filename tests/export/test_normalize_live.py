@@ -3,6 +3,8 @@
 Import into a fresh graph and export plain (path P) and with ``clear_devices=True`` (path R),
 on every fixture graph, on perturbed copies of them (shuffled nodes, non-canonical devices and
 inputs, stripped defaults), and on synthetic graphs, compared with what the functions predict.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from tests.export.test_normalize import (
 
 
 def pipeline(tf: Any, s: MetaGraphDef) -> tuple[MetaGraphDef, MetaGraphDef]:
-    """E of path P (no option) and of path R (clear_devices=True), from a fresh graph (1.2)."""
+    """E of path P (no option) and of path R (clear_devices=True), from a fresh graph (§1.2)."""
     from tensorflow.core.protobuf import meta_graph_pb2
     from tensorflow.python.framework import meta_graph
 
@@ -96,7 +98,7 @@ def check_pipeline(tf: Any, s: MetaGraphDef) -> None:
             proto = nz.PROTO_KEYS.get(key)
             if proto is None:
                 assert e.collection_def[key] == col, key
-            else:  # payload bytes may be non-deterministic (2.11): compare parsed
+            else:  # payload bytes may be non-deterministic (§2.11): compare parsed
                 parse = [proto.FromString(b) for b in e.collection_def[key].bytes_list.value]
                 assert parse == [proto.FromString(b) for b in col.bytes_list.value], key
 
@@ -197,7 +199,7 @@ def typed(nodes: list[NodeDef]) -> list[NodeDef]:
 
 @pytest.mark.tf
 def test_synthetic_pipeline(tf: Any) -> None:
-    """The spec's examples in one graph: order, devices, colocation, inputs, library, attrs."""
+    """The examples of §2 in one graph: order, devices, colocation, inputs, library, attrs."""
     nodes = typed(prefixed(SPEC_ORDER, "order/"))
     for k, (case, _) in enumerate(COLOCATION):
         nodes += prefixed(case, f"coloc{k}/")
@@ -275,7 +277,7 @@ def test_import_errors_match_tensorflow(tf: Any) -> None:
 
 @pytest.mark.tf
 def test_collections_pipeline(tf: Any) -> None:
-    """Regenerated payloads and the old-TensorFlow rules of 2.10 / 2.11 (spec case 22)."""
+    """Regenerated payloads and the old-TensorFlow rules of §2.10 and §2.11."""
     with tf.Graph().as_default():
         v1 = tf.compat.v1
         v1.Variable(1.0, name="rv", use_resource=True)

@@ -1,9 +1,11 @@
-"""``stripped_op_list`` (spec 3.3) and ``strip_default_attrs`` (spec 8) of an export.
+"""``stripped_op_list`` (§3.9) and ``strip_default_attrs`` (§8) of an export.
 
-Without TensorFlow: the spec's examples on hand-built graphs. With TensorFlow (``tf`` marker):
+Without TensorFlow: the examples of §3.9, §8 on hand-built graphs. With TensorFlow (``tf`` marker):
 every fixture goes through TensorFlow's pipeline (import into a fresh graph, export with and
 without ``strip_default_attrs``) and our functions must give TensorFlow's op list and stripped
-graph byte for byte; likewise a graph built in TensorFlow for spec 14 rows 16-17.
+graph byte for byte; likewise a graph built in TensorFlow for §3.9 and §8.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def serialized(message: Any) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------
-# stripped_op_list (3.3)
+# stripped_op_list (§3.9)
 
 
 def tf2_cond_graph() -> GraphDef:
@@ -106,7 +108,7 @@ def tf2_cond_graph() -> GraphDef:
 
 
 def test_tf2_cond_branches_not_traversed() -> None:
-    """Spec 3.3 / 14 row 16: then_branch/else_branch are not followed, so no Sin, no Cos."""
+    """§3.9: then_branch/else_branch are not followed, so no Sin, no Cos."""
     ops = stripped_op_list_for(tf2_cond_graph())
     assert op_names(ops) == [
         "Const", "Greater", "Identity", "PartitionedCall", "Placeholder", "StatelessIf", "Tan"
@@ -213,7 +215,7 @@ def attrs(n: NodeDef) -> set[str]:
 
 
 def test_strip_spec_examples() -> None:
-    """Spec 8 / 14 row 17."""
+    """The examples of §8."""
     g = spec_example_graph()
     strip_default_attrs(g)
     by_name = {n.name: n for n in g.node}
@@ -251,7 +253,7 @@ def test_strip_is_idempotent_and_keeps_other_fields() -> None:
     ],
 )
 def test_float_default_compared_bytewise(value: AttrValue, stripped: bool) -> None:
-    """BlockLSTMV2.cell_clip defaults to 0.0: -0.0 is not equal to it (spec 8)."""
+    """BlockLSTMV2.cell_clip defaults to 0.0: -0.0 is not equal to it (§8)."""
     default = next(a for a in load_registry()["BlockLSTMV2"].attr if a.name == "cell_clip")
     assert serialized(default.default_value) == serialized(AttrValue(f=0.0))
     n = node("n", "BlockLSTMV2", cell_clip=value)
@@ -333,14 +335,14 @@ def test_fixture_pipeline(tf: Any, name: str, s: MetaGraphDef) -> None:
     assert (removed > 0) is (
         name not in ("collections.meta", "empty.meta", "noop.meta.txt")
     )  # not vacuous
-    if s.meta_info_def.stripped_default_attrs:  # spec 14 row 18: defaults reappear
+    if s.meta_info_def.stripped_default_attrs:  # §2.3: defaults reappear
         count = sum(len(n.attr) for n in plain.graph_def.node)
         assert count > sum(len(n.attr) for n in s.graph_def.node)
 
 
 @pytest.mark.tf
 def test_built_graph(tf: Any) -> None:
-    """Spec 14 rows 16-17, on a graph built in TensorFlow, exported directly and via import."""
+    """§3.9 and §8, on a graph built in TensorFlow, exported directly and via import."""
     graph = tf.Graph()
     with graph.as_default():
         a = tf.compat.v1.placeholder(tf.float32, shape=[2, 2], name="a")
@@ -385,7 +387,7 @@ def test_built_graph(tf: Any) -> None:
 
 @pytest.mark.tf
 def test_tf2_cond_exact_op_list(tf: Any) -> None:
-    """Spec 3.3 / 14 row 16, the spec's own graph: exactly these ops, no Sin, no Cos."""
+    """§3.9, on its example graph: exactly these ops, no Sin, no Cos."""
     graph = tf.Graph()
     with graph.as_default():
         x = tf.compat.v1.placeholder(tf.float32, shape=[], name="x")

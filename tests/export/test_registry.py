@@ -1,11 +1,13 @@
 """The bundled TensorFlow 2.21 op registry and TensorFlow's attr-value equality.
 
 Without TensorFlow: the snapshot's shape and well-known defaults, and ``attr_values_equal`` on
-the cases of spec section 8. With TensorFlow (``tf`` marker): the snapshot is what TensorFlow's
+the cases of §8. With TensorFlow (``tf`` marker): the snapshot is what TensorFlow's
 registry is now, and ``attr_values_equal`` agrees with TensorFlow's own C++
 ``AreAttrValuesEqual`` (reached through ``EqualAttrValueWrapper``, the function
 ``strip_default_attrs`` calls) on several thousand pairs, and end to end through
 ``export_meta_graph(strip_default_attrs=True)``.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -104,7 +106,7 @@ NAN = float("nan")
 
 
 def spec_cases() -> list[tuple[str, AttrValue, AttrValue, bool]]:
-    """Spec section 8's table and examples: (label, a, b, expected)."""
+    """§8's table and examples: (label, a, b, expected)."""
     bad_color = tensor(U8, (4,), int_val=[255, 0, 0, 255])
     four_sevens = tensor(I32, (4,), int_val=[7, 7, 7, 7])
     return [
@@ -259,7 +261,7 @@ def test_op_def() -> None:
 
 
 def test_defaults_by_attr_type() -> None:
-    """Spec 8 counts defaults over tf.raw_ops (1462 ops); the full registry has more."""
+    """TensorFlow's counts by type are over tf.raw_ops (1462 ops); the full registry has more."""
     counts: dict[str, int] = {}
     for definition in load_registry().values():
         for attr in definition.attr:

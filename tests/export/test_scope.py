@@ -1,9 +1,11 @@
-"""``export_scope`` on nodes (spec 4.1-4.6), in mgstore.export.scope.
+"""``export_scope`` on nodes (§4.1-§4.6), in mgstore.export.scope.
 
-Without TensorFlow: every row of the spec's tables 4.1, 4.2, 4.3 (worked example), 4.4 and
-4.5, and the errors that replace TensorFlow's crashes. With TensorFlow (``tf`` marker): a live
+Without TensorFlow: every example of §4.1, §4.2, §4.3 (worked example), §4.4 and
+§4.5, and the errors that replace TensorFlow's crashes. With TensorFlow (``tf`` marker): a live
 graph exported by ``export_meta_graph(export_scope=...)`` compared node by node with
 :func:`rewrite_node`, and TensorFlow's crashes on the same inputs.
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def _strings(*entries: str) -> AttrValue:
 
 
 # ------------------------------------------------------------------------------------------
-# 4.1 node selection
+# §4.1 node selection
 
 SELECTION = ["tower_1/a", "tower_10/d", "tower_1_1", "tower_1", "x"]
 
@@ -52,7 +54,7 @@ def test_empty_scope_selects_all() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# 4.2 stripping
+# §4.2 stripping
 
 
 @pytest.mark.parametrize(
@@ -88,7 +90,7 @@ def test_strip_invalid_regex_scope() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# 4.3 inputs, unbound inputs: the worked example
+# §4.3 inputs, unbound inputs: the worked example
 
 EXAMPLE = [
     ("x", "Placeholder", ()),
@@ -157,7 +159,7 @@ def test_unbound_name_multiple_carets() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# 4.4 _class
+# §4.4 _class
 
 
 @pytest.mark.parametrize(
@@ -190,7 +192,7 @@ def test_class_without_scope_rebuilt_as_string_list() -> None:
 
 
 # ------------------------------------------------------------------------------------------
-# 4.5 frame_name, 4.6 the rest
+# §4.5 frame_name, §4.6 the rest
 
 
 def test_enter_frame_name() -> None:

@@ -6,7 +6,7 @@ Run from the repository root with the TensorFlow extra installed::
 
 What it records (``MANIFEST.json``, read by ``tests/export/test_golden.py``, which needs no
 TensorFlow): for every graph input and a matrix of ``export_meta_graph`` options, what
-TensorFlow's reference pipeline (spec section 1, contract in section 0) writes and returns:
+TensorFlow's reference pipeline (§1.2, contract in §1.1) writes and returns:
 a fresh ``tf.Graph``, ``meta_graph.import_scoped_meta_graph(S)`` (the import *without* the
 Saver that ``import_meta_graph`` may build, on a copy of S because the import edits it), then
 ``tf.compat.v1.train.export_meta_graph(filename=..., graph=g, **options)``.
@@ -27,19 +27,19 @@ Expectations per case (``cases``):
 * ``files``: relative path -> SHA-256 of each file written (its bytes gzipped in
   ``blobs/<sha256>.gz``), and ``returned``: SHA-256 of the returned MetaGraphDef
   (deterministic binary);
-* ``compare``: ``"bytes"``; or ``"parsed"`` where TensorFlow's own bytes vary (spec 2.11:
+* ``compare``: ``"bytes"``; or ``"parsed"`` where TensorFlow's own bytes vary (§2.11:
   control-flow context payloads with two or more ``external_values`` are serialised in hash
   order; detected by structure and by exporting twice): the tests compare these parsed,
   payloads included, and the files recorded are TF's with those payloads re-serialised
   deterministically, so that the golden data does not change from run to run; or
   ``"no_output_shapes"`` for bare GraphDef inputs: TF infers ``_output_shapes`` that mgstore
-  cannot (spec 0 item 4), so they are compared without them;
+  cannot (§12.4), so they are compared without them;
 * ``debug``: where the debug file's expectation comes from. After an import TF's ops have no
   creation stacks, so the pipeline writes an empty file; mgstore writes the stored traces of
-  the exported nodes instead (spec 0 item 1). Its expectation is therefore taken from the
+  the exported nodes instead (§12.1). Its expectation is therefore taken from the
   *live* graph of ``live.meta``: the ``.debug`` that TF writes exporting that graph with the
   same options (``"tf-live-export"``), or, where TF's debug step fails with ``KeyError`` after
-  writing the main file (names it cannot map back, spec 9), what TF's own builder
+  writing the main file (names it cannot map back, §9), what TF's own builder
   (``error_interpolation.create_graph_debug_info_def``) makes of the exported ops
   (``"tf-builder"``). For inputs without stored debug info it is the pipeline's empty file
   (``"empty"``); for ``dense.meta`` exported whole it is its companion ``dense.debug``
@@ -48,12 +48,14 @@ Expectations per case (``cases``):
 * ``error``: the exception mgstore must raise instead (``type``, TF's ``message``, ``match``:
   ``"exact"``, ``"class-name"`` = exact once ``<class 'a.b.C'>`` is reduced to ``C``, or
   ``"type"`` for TF's accidental crashes, which mgstore turns into clear ``ValueError``\\ s,
-  spec 0 item 2), with ``tf_error`` = what TF raised; nothing may be written;
+  §12.2), with ``tf_error`` = what TF raised; nothing may be written;
 * ``or_error``: TF built a new Saver during the export (``clear_extraneous_savers`` without
-  ``saver_def``, spec 0 item 7): mgstore either matches TF's files or raises this error.
+  ``saver_def``, §12.7): mgstore either matches TF's files or raises this error.
 
 Message arguments are written as ``{"message": full name, "text": text format}`` or
 ``{"message": full name, "from_input": field}`` (that field of the stored S).
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 # ruff: noqa: E402  (TF_CPP_MIN_LOG_LEVEL must be set before TensorFlow is imported)
@@ -508,7 +510,7 @@ def written_files(root: Path) -> dict[str, bytes]:
 def run_pipeline(s: Any, options: dict[str, Any], filename: str) -> dict[str, Any]:
     """TF's reference pipeline once: files written, returned message, error, new ops."""
     copy = meta_graph_pb2.MetaGraphDef()
-    copy.CopyFrom(s)  # the import edits its argument (spec 2.13)
+    copy.CopyFrom(s)  # the import edits its argument (§12.8)
     with tempfile.TemporaryDirectory() as tmp, tf.Graph().as_default() as graph:
         meta_graph.import_scoped_meta_graph(copy)
         before = len(graph.get_operations())
@@ -526,7 +528,7 @@ def run_pipeline(s: Any, options: dict[str, Any], filename: str) -> dict[str, An
 
 
 def nondeterministic_contexts(meta: Any) -> bool:
-    """Whether TF serialised a context payload with >= 2 external values (spec 2.11)."""
+    """Whether TF serialised a context payload with >= 2 external values (§2.11)."""
     for key, proto in CONTEXT_KEYS.items():
         if key not in meta.collection_def:
             continue
@@ -584,7 +586,7 @@ class Live:
                 graph=self.graph,
             )
         meta = meta_graph_pb2.MetaGraphDef.FromString((OUT / "live.meta").read_bytes())
-        canonical_contexts(meta)  # TF's own bytes vary there (spec 2.11); keep the input stable
+        canonical_contexts(meta)  # TF's own bytes vary there (§2.11); keep the input stable
         (OUT / "live.meta").write_bytes(meta.SerializeToString(deterministic=True))
 
     def debug(self, options: dict[str, Any], filename: str, s: Any) -> tuple[bytes, str]:
@@ -655,7 +657,7 @@ def record_case(
         case["error"] = expected_error(error)
         return case
     if error is not None:
-        case["tf_error"] = error_record(error)  # KeyError of the debug step (spec 9)
+        case["tf_error"] = error_record(error)  # KeyError of the debug step (§9)
     files = dict(first["files"])
     returned = first["returned"]
     if error is not None:  # TF returned nothing; the main file holds E
@@ -696,7 +698,7 @@ def record_case(
     case["returned"] = store_blob(returned)
     case["compare"] = compare
     if first["grew"]:
-        # TF built a new Saver during the export (spec 7): mgstore may refuse instead
+        # TF built a new Saver during the export (§7): mgstore may refuse instead
         case["or_error"] = {"type": "ValueError", "match": "type"}
     return case
 
