@@ -17,7 +17,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
-from mgstore.audit import ChainReport, ExportRecord, Provenance, Verification
+from mgstore.audit import AuditEvent, ChainReport, ExportRecord, Provenance, Verification
 from mgstore.diff import (
     Diff,
     NamedChange,
@@ -30,6 +30,8 @@ from mgstore.diff import (
 from mgstore.entities import (
     AliasInfo,
     AliasMove,
+    FsckProblem,
+    FsckReport,
     GcReport,
     GraphInfo,
     Outline,
@@ -46,6 +48,7 @@ from mgstore.errors import (
     FormatError,
     IncompleteSubgraphError,
     InputError,
+    IntegrityError,
     InvalidGraphError,
     MgstoreError,
     NotFoundError,
@@ -77,16 +80,20 @@ __all__ = [
     "AmbiguousRefError",
     "ArgumentTypeError",
     "AuditError",
+    "AuditEvent",
     "ChainReport",
     "ConflictError",
     "Diff",
     "EditedQueryError",
     "ExportRecord",
     "FormatError",
+    "FsckProblem",
+    "FsckReport",
     "GcReport",
     "GraphInfo",
     "IncompleteSubgraphError",
     "InputError",
+    "IntegrityError",
     "InvalidGraphError",
     "MgstoreError",
     "NamedChange",

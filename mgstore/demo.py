@@ -81,7 +81,10 @@ def main(args: Sequence[str] | None = None) -> int:
     exported.replace(moved)
     print(f"\n# {exported.name} moved to {moved}: which export wrote these bytes?")
     run("--db", db, "which", str(moved))
+    print("\n# every change to the store, in one tamper-evident chain; every stored byte checked")
+    run("--db", db, "audit", "log")
     run("--db", db, "audit", "check")
+    run("--db", db, "fsck")
     return 0 if same else 1
 
 

@@ -45,6 +45,9 @@ class VersionInfo:
     collected: bool = False
     #: The aliases that point at it (``resnet@production``), by name.
     aliases: tuple[str, ...] = ()
+    #: Set on what ``ingest`` returns when the content equalled the latest version's, so that
+    #: no version was added (``allow_unchanged=True`` adds one anyway).
+    unchanged: bool = False
 
     @property
     def ref(self) -> str:
@@ -178,4 +181,42 @@ class Outline:
             ],
             "edges": [list(edge) for edge in self.edges],
             "collections": {k: list(v) for k, v in self.collections.items()},
+        }
+
+
+@dataclass(frozen=True)
+class FsckProblem:
+    """One thing ``fsck`` found wrong: in a version (``ref``), or in the audit log (``ref``
+    None), of some ``kind`` (``content``, ``node``, ``index``, ``edges``, ``collection``,
+    ``import_form``, ``audit``...), with what is wrong."""
+
+    ref: str | None
+    kind: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.ref or 'audit log'}: {self.kind}: {self.detail}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _fields(self)
+
+
+@dataclass(frozen=True)
+class FsckReport:
+    """What ``fsck`` checked (``versions``: their refs) and every problem it found."""
+
+    versions: tuple[str, ...]
+    problems: tuple[FsckProblem, ...]
+    deep: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "deep": self.deep,
+            "versions": list(self.versions),
+            "problems": [p.to_dict() for p in self.problems],
         }

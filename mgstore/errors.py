@@ -20,6 +20,7 @@
     └── StoreError                               the database could not do what was asked
         ├── SchemaError                          the database is at another schema revision
         ├── ConflictError                        a concurrent change won; retrying may succeed
+        ├── IntegrityError                       stored bytes differ from their recorded hashes
         └── AuditError                           the audit log was tampered with
             └── ReproductionError                an export made again has other bytes
 
@@ -106,6 +107,11 @@ class ConflictError(StoreError):
     """A concurrent change won the race; the operation may succeed when retried."""
 
 
+class IntegrityError(StoreError):
+    """What was read from the store does not match the hashes recorded when it was written
+    (a damaged or edited row); nothing was written. ``mgstore fsck`` lists every such row."""
+
+
 class AuditError(StoreError):
     """The audit log's hash chain is broken: a record was changed, removed or inserted."""
 
@@ -124,6 +130,7 @@ __all__ = [
     "FormatError",
     "IncompleteSubgraphError",
     "InputError",
+    "IntegrityError",
     "InvalidGraphError",
     "MgstoreError",
     "NotFoundError",

@@ -288,11 +288,7 @@ def _imported_version(
             )
         origin["version_id"] = row.id
         key = (row.content_hash, row.debug_hash)
-        stored_form = conn.execute(
-            select(F.c.data).where(
-                F.c.content_hash == row.content_hash, F.c.form_version == FORM_VERSION
-            )
-        ).scalar()
+        stored_form = versions.import_form(conn, row, FORM_VERSION)
         cached = store.import_cache.get(key)
         # A full export without options is assembled from stored bytes, unless the cached
         # graph has its path-P bytes already (serialising 80,000 nodes takes longer).
@@ -324,7 +320,8 @@ def _hollow(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph 
     """
     if form.p_inputs or CALL_OPS.intersection(form.ops):
         return None
-    frame = MetaGraphDef.FromString(versions.assemble(conn, row, b""))
+    # The frame is checked with the whole content, by body_chunks below.
+    frame = MetaGraphDef.FromString(versions.assemble(conn, row, b"", check_frame=False))
     graph_def = frame.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
     library_r = nz.path_r_library(library)
@@ -365,8 +362,9 @@ def _form(data: bytes | None) -> ImportForm | None:
 def _keep_form(store: Store, content_hash: str, imported: ImportedGraph) -> None:
     """Store the import form for later exports; a cache, so a failure only costs speed."""
     assert imported.form is not None
-    row = {"content_hash": content_hash, "form_version": FORM_VERSION,
-           "data": imported.form.to_bytes()}  # fmt: skip
+    data = imported.form.to_bytes()
+    row = {"content_hash": content_hash, "form_version": FORM_VERSION, "data": data,
+           "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
     try:
         with db.transaction(store.engine, write=True) as conn:
             conn.execute(

@@ -50,7 +50,6 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Integer,
-    LargeBinary,
     Text,
     and_,
     any_,
@@ -69,7 +68,7 @@ from sqlalchemy.sql.selectable import Select
 
 from mgstore import collections as colls
 from mgstore import devices as devs
-from mgstore import subgraph, wire
+from mgstore import subgraph
 from mgstore.db import engine as db
 from mgstore.db import versions
 from mgstore.db.models import Base
@@ -136,21 +135,11 @@ def query(
                 steps = _closure(cond, row.graph_id, row.number, closure, depth,
                                  graph_index=conn.dialect.name != "sqlite")  # fmt: skip
                 selected = N.c.id.in_(steps)
-        slices = list(
-            conn.execute(
-                select(
-                    N.c.pack_id,
-                    N.c.offset,
-                    func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary),
-                )
-                .select_from(N.join(P, P.c.id == N.c.pack_id))
-                .where(selected)
-            )
-        )
-        order = wire.positions(row.node_order, ((s[0], s[1]) for s in slices))
-        slices.sort(key=lambda s: order[(s[0], s[1])])
-        body = b"".join(bytes(s[2]) for s in slices)
-        meta = MetaGraphDef.FromString(versions.assemble(conn, row, body))
+        read = versions.node_slices(conn, row, selected)
+        meta = MetaGraphDef.FromString(versions.assemble(conn, row, read.body))
+        versions.check_node_columns(conn, row, meta.graph_def.node, read.columns)
+        if closure is not None:  # the closure followed edge rows: they must say what inputs say
+            versions.check_edges(conn, row, meta.graph_def.node)
     kept = {node.name for node in meta.graph_def.node}
     with db.transaction(store.engine) as conn:
         touched = set(
@@ -219,12 +208,8 @@ def _filters(
     elif scope == "" and strict:
         conds.append(literal(False))  # no name is the empty scope or starts with "/"
     if collections is not None:
-        members = (
-            select(CM.c.node_name)
-            .join(C, and_(C.c.blob_sha256 == CM.c.blob_sha256, C.c.key == CM.c.key))
-            .where(C.c.version_id == row.id, C.c.key.in_(collections))
-        )
-        conds.append(N.c.name.in_(members))
+        members = versions.collection_members(conn, row, collections)
+        conds.append(_text_in(conn, N.c.name, members))
     if op_types is not None:
         conds.append(N.c.op.in_(op_types))
     if devices is not None:

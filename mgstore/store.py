@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType, TracebackType
@@ -19,6 +20,7 @@ from sqlalchemy import Connection, Row, and_, exists, func, select
 
 from mgstore import audit, io, names, publish, wire
 from mgstore import exporter as _exporter
+from mgstore import fsck as _fsck
 from mgstore import graph as nxgraph
 from mgstore import hints as _hints
 from mgstore import query as _query
@@ -33,6 +35,7 @@ from mgstore.diff import compare as compare_versions
 from mgstore.entities import (
     AliasInfo,
     AliasMove,
+    FsckReport,
     GcReport,
     GraphInfo,
     Outline,
@@ -62,19 +65,27 @@ class Store:
     """A versioned graph store in one SQL database (SQLite by default, or PostgreSQL).
 
     ``url`` is an SQLAlchemy URL; without it, ``$MGSTORE_DB``, else ``sqlite:///mgstore.db`` in
-    the working directory. A new database is created at the current schema; one at an older
-    schema raises SchemaError (run ``mgstore db upgrade``).
+    the working directory. A new SQLite database is created at the current schema when
+    ``create`` (the default); with ``create=False`` a store that does not exist yet raises
+    NotFoundError instead (what read-only commands want). One at an older schema raises
+    SchemaError (run ``mgstore db upgrade``).
     """
 
     #: The audit record of this object's latest recorded export (None before the first); with
     #: exports running in several threads, use the record :meth:`export` returns instead.
     last_export: audit.ExportRecord | None = None
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = db.resolve_url(url)
         self.import_cache = _exporter.ImportCache()  # imported graphs of recent exports
+        if not create:
+            db.require_existing(self.url)
         self.engine = db.create(self.url)
-        migrate.ensure(self.engine)
+        try:
+            migrate.ensure(self.engine, create=create)
+        except BaseException:
+            self.engine.dispose()
+            raise
         self._settle_interrupted_exports()
 
     def close(self) -> None:
@@ -107,13 +118,16 @@ class Store:
         *,
         saved_model_tags: Iterable[str] | None = None,
         progress: Progress | None = None,
+        allow_unchanged: bool = False,
     ) -> VersionInfo:
         """Store ``source`` as the next version of ``name`` and return that version.
 
         ``source`` is a path, bytes or message (anything :func:`mgstore.io.load` reads; pick a
         SavedModel's MetaGraphDef with ``saved_model_tags``); a networkx graph in the form of
         :mod:`mgstore.graph` works too. If the content equals the latest version of ``name``,
-        that version is returned and nothing is added. The whole ingest is one transaction.
+        that version is returned with ``unchanged=True`` and nothing is added, unless
+        ``allow_unchanged``. The whole ingest, with its record in the audit log, is one
+        transaction.
 
         ``progress(stage, done, total)`` hears ``("read", 0, 1)``, then ``("write", nodes,
         total)`` as nodes go to the database (inside the transaction: keep it quick), then
@@ -136,7 +150,7 @@ class Store:
             meta, debug = loaded.meta_graph, loaded.debug_info
         _check_decodable(meta, debug, loaded)
         stored = wire.split(meta, debug)
-        version_id = db.retrying(
+        version_id, unchanged = db.retrying(
             lambda: write_version(
                 self.engine,
                 name,
@@ -145,11 +159,14 @@ class Store:
                 tag_map,
                 loaded,
                 lambda done, total: report("write", done, total),
+                allow_unchanged=bool(allow_unchanged),
+                recorded=audit.record_ingest,
             )
         )
         report("done", 1, 1)
         with db.transaction(self.engine) as conn:
-            return self._version_info(conn, _version_row(conn, version_id))
+            info = self._version_info(conn, _version_row(conn, version_id))
+        return replace(info, unchanged=True) if unchanged else info
 
     # ----------------------------------------------------------------------------------------
     # Reading
@@ -274,10 +291,13 @@ class Store:
                 r.key: int(r.size)
                 for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
             }
-            tail = conn.execute(select(B.c.data).where(B.c.sha256 == row.tail_sha256)).scalar_one()
-            graph_tail = conn.execute(
-                select(B.c.data).where(B.c.sha256 == row.graph_tail_sha256)
-            ).scalar_one()
+            frame = versions.blobs(conn, [row.tail_sha256, row.graph_tail_sha256])
+            tail, graph_tail = (
+                frame.get(bytes(row.tail_sha256)),
+                frame.get(bytes(row.graph_tail_sha256)),
+            )
+            if tail is None or graph_tail is None:
+                raise versions.damaged(conn, row, "a blob that frames its nodes is missing")
         rest = MetaGraphDef.FromString(tail)
         library = MetaGraphDef.FromString(wire.assemble(b"", graph_tail, b"", True, b"")).graph_def
         return Summary(
@@ -423,15 +443,14 @@ class Store:
         self, export_id: str | None = None, *, progress: Progress | None = None
     ) -> list[audit.Verification]:
         """Whether each recorded file (of one export, or all) still has its bytes: ok,
-        missing, modified or unreadable. ``progress(stage, done, total)`` hears
-        ``("verify", records done, records)`` and ``("done", n, n)``."""
+        missing, modified or unreadable; or superseded by a later export to the same path
+        (which is checked instead). ``progress(stage, done, total)`` hears ``("verify",
+        records done, records)`` and ``("done", n, n)``."""
         with db.transaction(self.engine) as conn:
-            if export_id is None:
-                records = [r for r in audit.exports(conn) if r.ok]
-            else:
-                records = [audit.export(conn, export_id)]
-                audit.check_reproducible(records[0])
-        return audit.verify_files(records, progress)
+            if export_id is not None:
+                audit.check_reproducible(audit.export(conn, export_id))
+            records, latest = audit.to_verify(conn, export_id)
+        return audit.verify_files(records, latest, progress)
 
     def reproduce(
         self, export_id: str, path: str | os.PathLike[str] | None = None
@@ -447,10 +466,29 @@ class Store:
         with db.transaction(self.engine) as conn:
             return audit.which(conn, path)
 
-    def audit_check(self) -> audit.ChainReport:
-        """Check the audit log's hash chain: altered, removed or inserted records."""
+    def audit_check(self, expect: str | None = None) -> audit.ChainReport:
+        """Check the audit log's hash chain (altered, removed, reordered or inserted records;
+        with ``expect``, a head hash written down earlier, a rewrite of the whole chain) and
+        the store against it (edited version rows, tags, export rows; records naming what
+        does not exist)."""
         with db.transaction(self.engine) as conn:
-            return audit.check_chain(conn)
+            return audit.check_chain(conn, expect=expect)
+
+    def audit_head(self) -> str:
+        """The hash of the audit log's last record (write it down to ``audit_check`` later)."""
+        with db.transaction(self.engine) as conn:
+            return audit.head(conn)[1]
+
+    def audit_log(self, kind: str | None = None) -> list[audit.AuditEvent]:
+        """The records of every change to the store, oldest first (optionally one ``kind``:
+        ``ingest``, ``export``, ``tag``...)."""
+        with db.transaction(self.engine) as conn:
+            return audit.events(conn, kind)
+
+    def fsck(self, refs: Iterable[str] | None = None, *, deep: bool = False) -> FsckReport:
+        """Check stored versions end to end (all, or those ``refs`` name) and the audit log;
+        ``deep`` also recomputes each stored import form. See :mod:`mgstore.fsck`."""
+        return _fsck.fsck(self, None if refs is None else list(refs), deep=deep)
 
     def recover(self) -> publish.RecoveryReport:
         """Settle exports that a crash (``kill -9``, power loss) interrupted: each target gets

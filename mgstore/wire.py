@@ -151,6 +151,27 @@ def frame(node: bytes) -> bytes:
     return b"".join((_NODE_TAG, _varint(len(node)), node))
 
 
+def unframe(framed: bytes | memoryview) -> memoryview:
+    """The NodeDef bytes inside a ``GraphDef.node`` field (the inverse of :func:`frame`);
+    ValueError if ``framed`` is not one whole such field."""
+    view = memoryview(framed)
+    if len(view) < 2 or view[0] != _NODE_TAG[0]:
+        raise ValueError("not a framed NodeDef")
+    length, pos, shift = 0, 1, 0
+    while True:
+        if pos >= len(view) or shift > 63:
+            raise ValueError("a framed NodeDef's length is cut short")
+        byte = view[pos]
+        length |= (byte & 0x7F) << shift
+        pos += 1
+        shift += 7
+        if byte < 0x80:
+            break
+    if pos + length != len(view):
+        raise ValueError("a framed NodeDef's length does not match its bytes")
+    return view[pos:]
+
+
 def assemble(
     head: bytes, graph_tail: bytes, tail: bytes, has_graph_def: bool, body: bytes
 ) -> bytes:

@@ -14,27 +14,39 @@ from sqlalchemy import Connection
 from mgstore import Store
 from mgstore.db import migrate
 
+#: The migrations whose append-only triggers are stepped around.
+MIGRATIONS = ("0002_audit.py", "0005_trust.py")
+
 
 @cache
-def _audit_migration() -> Any:
-    path = migrate.migrations_dir() / "versions" / "0002_audit.py"
-    spec = importlib.util.spec_from_file_location("mgstore_test_migration_0002", path)
+def _migration(name: str) -> Any:
+    path = migrate.migrations_dir() / "versions" / name
+    spec = importlib.util.spec_from_file_location(f"mgstore_test_migration_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def _triggers(postgres: bool) -> list[str]:
+    return [
+        statement
+        for name in MIGRATIONS
+        for statement in (
+            _migration(name).PG_TRIGGERS if postgres else _migration(name).SQLITE_TRIGGERS
+        )
+    ]
+
+
 @contextmanager
 def triggers_dropped(store: Store) -> Iterator[Connection]:
-    """A write connection without migration 0002's append-only triggers (dropped, and created
-    again from the migration's own statements afterwards)."""
-    migration = _audit_migration()
+    """A write connection without the append-only triggers of the audit log (migrations 0002
+    and 0005: dropped, and created again from the migrations' own statements afterwards)."""
     with store.engine.connect() as conn:
         conn = conn.execution_options(mgstore_write=True)
         with conn.begin():
             postgres = conn.dialect.name == "postgresql"
-            statements = migration.PG_TRIGGERS if postgres else migration.SQLITE_TRIGGERS
+            statements = _triggers(postgres)
             for statement in statements:
                 words = statement.split()
                 name, table = words[2], words[words.index("ON") + 1]

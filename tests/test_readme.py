@@ -64,7 +64,7 @@ def test_ci_requires_every_capability_in_the_full_run() -> None:
 
 def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
     """``python -m mgstore.demo``: two versions, ls, log, show, a byte-exact checkout, a
-    query, two exports, and the audit trail: exports, verify, which, audit check."""
+    query, two exports, and the audit trail: exports, verify, which, audit log and check, fsck."""
     import subprocess
     import sys
 
@@ -79,5 +79,6 @@ def test_the_main_job_runs_end_to_end(tmp_path: Path) -> None:
     assert "byte-identical to the ingested file: True" in result.stdout
     assert "tower_1/dense/MatMul" in result.stdout  # the query
     assert result.stdout.count("sample@1  ok") == 2  # the audit trail lists both exports
-    assert "(moved since)" in result.stdout and "audit log intact: 2 records" in result.stdout
+    assert "(moved since)" in result.stdout and "audit log intact: 4 records" in result.stdout
+    assert "ok: 2 versions checked, audit log intact" in result.stdout  # fsck
     assert result.stderr == ""

@@ -17,7 +17,11 @@ The log is append-only and tamper-evident:
   :func:`check_chain`: an edited field breaks the record's hash, a removed, inserted or
   reordered record breaks the links or the numbering, records cut from the end disagree with
   the head. (Someone who can rewrite the whole database can rewrite the whole chain too; keep
-  the head hash that ``check_chain`` reports somewhere else to detect even that.)
+  the head hash that ``check_chain`` reports somewhere else and pass it as ``expect``, or
+  sign the records with a key, to detect even that.)
+* :func:`check_chain` also checks the store against the records: version rows and tags
+  against their ingest and tag records, export rows against their digests, and that every
+  record names what exists.
 
 Every function takes a Connection inside a transaction the caller opened; recording needs a
 write transaction (``mgstore.db.engine.transaction(engine, write=True)``).
@@ -25,8 +29,10 @@ write transaction (``mgstore.db.engine.transaction(engine, write=True)``).
 
 from __future__ import annotations
 
-from mgstore.audit.chain import check_chain, ensure_chain
+from mgstore.audit.canonical import canonical_json
+from mgstore.audit.chain import check_chain, ensure_chain, register_kind
 from mgstore.audit.entities import (
+    AuditEvent,
     ChainProblem,
     ChainReport,
     ExportRecord,
@@ -37,18 +43,23 @@ from mgstore.audit.entities import (
     Status,
     Verification,
 )
+from mgstore.audit.events import GENESIS, KEY_VARIABLE, append_event, events, head
 from mgstore.audit.files import (
     check_reproducible,
     check_reproduction,
     file_digest,
+    to_verify,
     verify,
     verify_files,
     which,
 )
-from mgstore.audit.log import GENESIS, canonical_json, export, exports, record_export
+from mgstore.audit.history import record_ingest, record_tag
+from mgstore.audit.log import export, exports, record_export
 
 __all__ = [
     "GENESIS",
+    "KEY_VARIABLE",
+    "AuditEvent",
     "ChainProblem",
     "ChainReport",
     "ExportRecord",
@@ -58,15 +69,22 @@ __all__ = [
     "Role",
     "Status",
     "Verification",
+    "append_event",
     "canonical_json",
     "check_chain",
     "check_reproducible",
     "check_reproduction",
     "ensure_chain",
+    "events",
     "export",
     "exports",
     "file_digest",
+    "head",
     "record_export",
+    "record_ingest",
+    "record_tag",
+    "register_kind",
+    "to_verify",
     "verify",
     "verify_files",
     "which",

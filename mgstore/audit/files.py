@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from mgstore.audit.canonical import canonical_json
 from mgstore.audit.entities import (
     ExportRecord,
     FileStatus,
@@ -16,7 +19,8 @@ from mgstore.audit.entities import (
     Role,
     Verification,
 )
-from mgstore.audit.log import V, X, export, exports, to_record
+from mgstore.audit.events import A
+from mgstore.audit.log import V, X, export, exports, normalized, row_digest, to_record
 from mgstore.db import versions
 from mgstore.db.models import Base
 from mgstore.entities import VersionInfo
@@ -30,29 +34,51 @@ def verify(conn: Connection, export_id: str | None = None) -> list[Verification]
     """Check the files of one export, or of every successful export (newest first): one
     :class:`Verification` per file (the graph, then its debug companion if one was written).
 
+    A file that a later recorded export wrote again (same path) is ``superseded`` by it, and
+    that later export is checked instead (with one export, its files follow).
+
     The files are read while the caller's transaction is open; to keep it short, read the
-    records with :func:`exports` and check them with :func:`verify_files` after it.
+    records with :func:`to_verify` and check them with :func:`verify_files` after it.
     """
+    records, later = to_verify(conn, export_id)
+    return verify_files(records, later)
+
+
+def to_verify(
+    conn: Connection, export_id: str | None = None
+) -> tuple[list[ExportRecord], dict[str, ExportRecord]]:
+    """The records :func:`verify` checks (all successful ones, or one and the export that
+    superseded it) and, by path, the latest successful export that wrote each path."""
+    every = [r for r in exports(conn) if r.ok]  # newest first
+    latest: dict[str, ExportRecord] = {}
+    for record in every:
+        for path in (record.path, record.debug_path):
+            if path is not None:
+                latest.setdefault(path, record)
     if export_id is None:
-        records = [r for r in exports(conn) if r.ok]
-    else:
-        record = export(conn, export_id)
-        if not record.ok:
-            raise InputError(
-                f"export {record.id} failed ({record.error}); it left no file to verify"
-            )
-        records = [record]
-    return verify_files(records)
+        return every, latest
+    record = export(conn, export_id)
+    if not record.ok:
+        raise InputError(f"export {record.id} failed ({record.error}); it left no file to verify")
+    records = [record]
+    newer = latest.get(record.path)
+    if newer is not None and newer.id != record.id:
+        records.append(newer)
+    return records, latest
 
 
 def verify_files(
-    records: Iterable[ExportRecord], progress: Callable[[str, int, int], None] | None = None
+    records: Iterable[ExportRecord],
+    latest: Mapping[str, ExportRecord] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> list[Verification]:
-    """Check the files the (successful) ``records`` wrote; failed records have none.
+    """Check the files the (successful) ``records`` wrote; failed records have none. A file
+    whose path ``latest`` maps to another export is reported ``superseded`` by it, unread.
     ``progress(stage, done, total)`` hears ``("verify", records done, records)``, then
     ``("done", total, total)``."""
     digests: dict[str, tuple[FileStatus, str | None, str | None]] = {}
     results: list[Verification] = []
+    latest = latest or {}
     records = list(records)
     for done, record in enumerate(records):
         if progress is not None:
@@ -62,6 +88,14 @@ def verify_files(
             files.append(("debug", record.debug_path, record.debug_sha256))
         for role, path, expected in files:
             if not record.ok or expected is None:
+                continue
+            newer = latest.get(path)
+            if newer is not None and newer.id != record.id:
+                results.append(
+                    Verification(
+                        record.id, path, "superseded", expected, None, role, superseded_by=newer.id
+                    )
+                )
                 continue
             if path not in digests:
                 digests[path] = _look_at(path)
@@ -106,8 +140,41 @@ def which(conn: Connection, path: str | os.PathLike[str]) -> list[Provenance]:
                 infos[record.version_id] = _version_info(conn, record.version_id)
             info = infos[record.version_id]
         role: Role = "file" if record.sha256 == sha else "debug"
-        found.append(Provenance(target, sha, size, role, record, info))
+        problem = _untrusted(conn, row._mapping, record, info)
+        found.append(Provenance(target, sha, size, role, record, info, problem))
     return found
+
+
+def _untrusted(
+    conn: Connection, row: Mapping[Any, Any], record: ExportRecord, info: VersionInfo | None
+) -> str | None:
+    """Why an export's provenance cannot be trusted (None if it can): no record in the chain,
+    a row that differs from its record, or a version that does not hold what it names."""
+    needle = canonical_json({"id": record.id})[1:-1]  # '"id":"..."', as payloads have it
+    payloads = conn.execute(
+        select(A.c.payload).where(A.c.kind == "export", A.c.payload.contains(needle))
+    ).scalars()
+    recorded = [p for p in map(_json, payloads) if p.get("id") == record.id]
+    if not recorded:
+        return "this export has no record in the audit chain (it was added outside mgstore)"
+    if recorded[0].get("row") != row_digest(normalized(row)):
+        return "this export's row differs from its record in the audit chain (it was edited)"
+    if info is None:
+        return f"its version ({record.ref}) is no longer in the store"
+    if info.content_hash != record.content_hash:
+        return (
+            f"it names content {record.content_hash}, but {info.ref} has content "
+            f"{info.content_hash} (a forged record)"
+        )
+    return None
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def check_reproducible(record: ExportRecord) -> None:

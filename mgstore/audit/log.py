@@ -1,14 +1,12 @@
-"""Appending export records to the chained log, and reading them back."""
+"""Appending export records to the log (each with its record in the chain), reading them back."""
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import math
 import os
 import re
-import socket
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -18,22 +16,19 @@ from importlib.metadata import version as _distribution_version
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select
 
+from mgstore.audit.canonical import canonical_json
 from mgstore.audit.entities import ExportRecord, Status
-from mgstore.db.inserts import insert_ignore
+from mgstore.audit.events import append_event, lock_head, require_write, whoami
 from mgstore.db.models import Base
 from mgstore.errors import (
     AmbiguousRefError,
     ArgumentTypeError,
-    ConflictError,
     InputError,
     NotFoundError,
     StoreError,
 )
-
-#: The ``prev_hash`` of the first record.
-GENESIS = "0" * 64
 
 _TABLES = Base.metadata.tables
 X, H = _TABLES["exports"], _TABLES["audit_head"]
@@ -41,7 +36,7 @@ V, G = _TABLES["versions"], _TABLES["graphs"]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ID_PREFIX = re.compile(r"[0-9a-f]{4,32}")
 _MAX_NAME = 256  # exports.username, exports.hostname
-# The fields a record's hash covers (with prev_hash): every column but the hash itself.
+# The fields of a row its digest covers: every column but the chain link.
 _HASHED = (
     "seq", "id", "status", "version_id", "graph", "version", "content_hash", "query", "options",
     "path", "sha256", "size", "debug_path", "debug_sha256", "created_at", "username", "hostname",
@@ -112,10 +107,10 @@ def record_export(
         values.update(sha256=None, size=None, debug_sha256=None, error=_error_text(error))
     created = None if now is None else _aware_utc(now, "now")
 
-    _require_write(conn)
+    require_write(conn)
     values.update(_version_identity(conn, version_id))
-    head_seq, head_hash = _lock_head(conn)
-    user, host = _whoami()
+    head_seq, _ = lock_head(conn)
+    user, host = whoami()
     mgstore_version, protobuf_version = _software()
     values.update(
         seq=head_seq + 1,
@@ -125,46 +120,11 @@ def record_export(
         hostname=host,
         mgstore_version=mgstore_version,
         protobuf_version=protobuf_version,
-        prev_hash=head_hash,
     )
-    values["record_hash"] = chain_hash(values)
+    event = append_event(conn, "export", export_payload(values), now=values["created_at"])
+    values.update(prev_hash=event.prev_hash, record_hash=event.record_hash)
     conn.execute(X.insert(), values)
-    moved = conn.execute(
-        update(H)
-        .where(H.c.id == 1, H.c.seq == head_seq, H.c.record_hash == head_hash)
-        .values(seq=values["seq"], record_hash=values["record_hash"])
-    )
-    if moved.rowcount != 1:  # cannot happen under the lock; refuse rather than fork the chain
-        raise ConflictError("the audit log's head moved while a record was appended")
     return to_record(values)
-
-
-def canonical_json(value: Any) -> str:
-    """``value`` as canonical JSON: sorted keys, no spaces, UTF-8 text (not ASCII escapes).
-
-    Tuples become lists, sets sorted lists, paths strings; NaN and infinities are refused.
-    """
-    try:
-        text = json.dumps(
-            value,
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
-            allow_nan=False,
-            default=_json_default,
-        )
-    except TypeError as error:
-        raise ArgumentTypeError(f"not representable as JSON: {error}") from None
-    except ValueError as error:
-        raise InputError(f"not representable as JSON: {error}") from None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InputError(
-            "not representable as JSON: a string is not valid Unicode (e.g. a file name "
-            "that is not UTF-8)"
-        ) from None
-    return text
 
 
 # ------------------------------------------------------------------------------------------
@@ -214,43 +174,30 @@ def export(conn: Connection, export_id: str) -> ExportRecord:
 
 
 # ------------------------------------------------------------------------------------------
-# The chain's arithmetic and its lock
+# What the chain records of an export
 
 
-def chain_hash(values: Mapping[str, Any]) -> str:
-    """SHA-256 of the previous hash and the canonical JSON of the record's fields."""
+def export_payload(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The payload of an export's record in the chain: what it exported, where to, and the
+    digest of its whole ``exports`` row (:func:`row_digest`), which ``audit check`` compares."""
+    return {
+        "id": values["id"],
+        "status": values["status"],
+        "graph": values["graph"],
+        "number": values["version"],
+        "content_hash": values["content_hash"],
+        "path": values["path"],
+        "sha256": values["sha256"],
+        "row": row_digest(values),
+    }
+
+
+def row_digest(values: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of an ``exports`` row's fields (every column but the
+    chain link it shares with its record)."""
     payload = {key: values[key] for key in _HASHED}
     payload["created_at"] = values["created_at"].isoformat(timespec="microseconds")
-    return hashlib.sha256((values["prev_hash"] + canonical_json(payload)).encode()).hexdigest()
-
-
-def _lock_head(conn: Connection) -> tuple[int, str]:
-    """The head's (seq, hash), locked until the caller's transaction ends; created if need be."""
-    query = select(H.c.seq, H.c.record_hash).where(H.c.id == 1)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = conn.execute(query).first()
-    if row is None:
-        # The first record: create the head. A concurrent first appender's insert makes this
-        # one wait (PostgreSQL) and then do nothing; its head is the one locked below.
-        conn.execute(insert_ignore(conn, H, ["id"]), {"id": 1, "seq": 0, "record_hash": GENESIS})
-        row = conn.execute(query).one()
-        if row.seq == 0 and conn.execute(select(X.c.seq).limit(1)).first() is not None:
-            raise StoreError(
-                "the audit log has records but no head row: it was changed outside mgstore "
-                "(run `mgstore audit check`)"
-            )
-    return int(row.seq), str(row.record_hash)
-
-
-def _require_write(conn: Connection) -> None:
-    if not conn.in_transaction():
-        raise StoreError("recording an export needs the caller's transaction; none is open")
-    if conn.dialect.name == "sqlite" and not conn.get_execution_options().get("mgstore_write"):
-        raise StoreError(
-            "recording an export needs a write transaction "
-            "(mgstore.db.engine.transaction(engine, write=True))"
-        )
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------
@@ -339,16 +286,6 @@ def _frozen(value: Any) -> Any:
     return value
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} {value!r} is not JSON")
-
-
 def _absolute(path: str | os.PathLike[str], *, exact: bool) -> str:
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise ArgumentTypeError(f"a path is a str or path-like; got {type(path).__name__}")
@@ -409,14 +346,6 @@ def _aware_utc(value: object, name: str) -> datetime:
             f"{name} needs a timezone (e.g. datetime(..., tzinfo=timezone.utc)); got {value}"
         )
     return value.astimezone(timezone.utc)
-
-
-def _whoami() -> tuple[str, str]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return user[:_MAX_NAME], socket.gethostname()[:_MAX_NAME]
 
 
 @lru_cache(maxsize=1)

@@ -7,13 +7,13 @@ import sys
 from collections.abc import Sequence
 
 from mgstore import __version__
-from mgstore.cli import audit, completion, lifecycle, query, schema, versions, web
+from mgstore.cli import audit, completion, integrity, lifecycle, query, schema, versions, web
 from mgstore.cli.base import DB_HELP, Commands, Handler, Parser
 from mgstore.cli.output import echo
 from mgstore.errors import MgstoreError
 
 #: The command modules, in the order their commands appear in ``mgstore --help``.
-MODULES = (versions, query, audit, web, schema, lifecycle, completion)
+MODULES = (versions, query, audit, web, schema, lifecycle, integrity, completion)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

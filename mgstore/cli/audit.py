@@ -1,4 +1,4 @@
-"""Commands of the audit trail: exports, verify, reproduce, which, audit check."""
+"""Commands of the audit trail: exports, verify, reproduce, which, audit check|head|log."""
 
 from __future__ import annotations
 
@@ -61,12 +61,24 @@ def register(commands: Commands) -> None:
     )
     sub.add_argument("file")
 
-    group = commands.group("audit", "check the audit log", "mgstore audit check")
-    commands.action(group, "check", audit_check, "verify the hash chain of the whole log", True)
+    group = commands.group(
+        "audit", "check, list and pin the audit log of every change", "mgstore audit check"
+    )
+    sub = commands.action(
+        group, "check", audit_check, "verify the hash chain and the store against it", True
+    )
+    sub.add_argument(
+        "--expect",
+        metavar="HASH",
+        help="a head hash written down earlier: the log must still contain it",
+    )
+    commands.action(group, "head", audit_head, "print the hash of the last record", True)
+    sub = commands.action(group, "log", audit_log, "list the records, oldest first", True)
+    sub.add_argument("--kind", help="only records of this kind (ingest, export, tag...)")
 
 
 def exports(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         records = store.exports(
             graph=args.graph,
             since=parse_date(args.since),
@@ -97,19 +109,27 @@ def exports(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     if (args.id is None) == (not args.all):
         raise InputError("give an export ID or --all")
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         results = store.verify(args.id, progress=delayed_progress_bar(sys.stderr))
     if args.json:
         print_json([v.to_dict() for v in results])
     else:
         print_table(
-            ["ID", "STATUS", "PATH"], [[v.export_id[:12], v.status, v.path] for v in results]
+            ["ID", "STATUS", "PATH"],
+            [
+                [
+                    v.export_id[:12],
+                    f"superseded by {v.superseded_by}" if v.superseded_by else v.status,
+                    v.path,
+                ]
+                for v in results
+            ],
         )
     return 0 if all(v.ok for v in results) else 1
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         record = store.reproduce(args.id, args.output)
     if args.json:
         print_json(record.to_dict())
@@ -119,7 +139,7 @@ def reproduce(args: argparse.Namespace) -> int:
 
 
 def which(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         found = store.which(args.file)
     if args.json:
         print_json([p.to_dict() for p in found])
@@ -135,17 +155,50 @@ def which(args: argparse.Namespace) -> int:
         echo(f"version  {e.ref}  {e.content_hash}")
         if p.version is not None and p.version.source_path:
             echo(f"source   {p.version.source_path}  sha256:{p.version.source_sha256}")
+        if p.problem is not None:
+            echo(f"WARNING  {p.problem}: run `mgstore audit check`")
     return 0
 
 
 def audit_check(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
-        report = store.audit_check()
+    with Store(args.db, create=False) as store:
+        report = store.audit_check(expect=args.expect)
     if args.json:
         print_json(report.to_dict())
     elif report.ok:
-        echo(f"audit log intact: {report.records} records, head {report.head_hash}")
+        unverified = (
+            f" ({report.unverified} signed records not verified: no key in $MGSTORE_AUDIT_KEY)"
+            if report.unverified
+            else ""
+        )
+        echo(f"audit log intact: {report.records} records, head {report.head_hash}{unverified}")
     else:
         for problem in report.problems:
             echo(f"audit log: {problem}")
     return 0 if report.ok else 1
+
+
+def audit_head(args: argparse.Namespace) -> int:
+    with Store(args.db, create=False) as store:
+        head = store.audit_head()
+    if args.json:
+        print_json({"head_hash": head})
+    else:
+        echo(head)
+    return 0
+
+
+def audit_log(args: argparse.Namespace) -> int:
+    with Store(args.db, create=False) as store:
+        records = store.audit_log(kind=args.kind)
+    if args.json:
+        print_json([r.to_dict() for r in records])
+        return 0
+    print_table(
+        ["SEQ", "WHEN (UTC)", "KIND", "REF", "BY", "HASH"],
+        [
+            [str(r.seq), timestamp(r.created_at), r.kind, r.ref or "", r.user, r.record_hash[:16]]
+            for r in records
+        ],
+    )
+    return 0

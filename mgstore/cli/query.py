@@ -82,7 +82,7 @@ def _export_options(sub: argparse.ArgumentParser) -> None:
 
 
 def query(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         g = store.query(
             args.ref,
             scope=args.scope,
@@ -112,7 +112,7 @@ def query(args: argparse.Namespace) -> int:
 def export(args: argparse.Namespace) -> int:
     if args.no_collections and args.collection_list:
         raise InputError("--collection and --no-collections exclude each other")
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         graph: Any = args.ref
         if _query_options(args):
             graph = store.query(args.ref, **_query_options(args))

@@ -43,6 +43,11 @@ def register(commands: Commands) -> None:
         metavar="TAG[,TAG]",
         help="the tag set that picks a SavedModel's MetaGraphDef",
     )
+    sub.add_argument(
+        "--allow-unchanged",
+        action="store_true",
+        help="record a new version even if the content equals the latest version's",
+    )
 
     sub = commands.add("ls", ls, "list the stored graphs", "mgstore ls --json", [commands.data])
     _tag_filter(sub)
@@ -102,7 +107,7 @@ def _tag_filter(sub: argparse.ArgumentParser) -> None:
 
 
 def ingest(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db) as store:  # the one command (with db upgrade) that creates a store
         version = store.ingest(
             args.path,
             args.name,
@@ -110,9 +115,12 @@ def ingest(args: argparse.Namespace) -> int:
             tags=parse_tags(args.tag),
             saved_model_tags=args.saved_model_tags.split(",") if args.saved_model_tags else None,
             progress=progress_bar(sys.stderr),
+            allow_unchanged=args.allow_unchanged,
         )
     if args.json:
         print_json(version.to_dict())
+    elif version.unchanged:
+        echo(f"unchanged: {version.ref}")
     else:
         echo(f"{version.content_hash[:12]}  {version.node_count} nodes, {size(version.size)}")
         echo(version.ref)
@@ -120,7 +128,7 @@ def ingest(args: argparse.Namespace) -> int:
 
 
 def ls(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         graphs = store.graphs(tags=parse_tags(args.tag))
     if args.json:
         print_json([g.to_dict() for g in graphs])
@@ -136,7 +144,7 @@ def ls(args: argparse.Namespace) -> int:
 
 
 def log(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         versions = store.versions(
             args.name, tags=parse_tags(args.tag), limit=args.limit, deleted=args.all
         )
@@ -168,7 +176,7 @@ def _marks(v: VersionInfo) -> str:
 
 
 def show(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         summary = store.summary(args.ref)
     if args.json:
         print_json(summary.to_dict())
@@ -178,7 +186,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 def checkout(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         written = store.checkout_files(
             args.ref, args.output, as_text=args.as_text, debug=not args.no_debug
         )
@@ -191,7 +199,7 @@ def checkout(args: argparse.Namespace) -> int:
 
 
 def scopes(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         tree = store.scopes(args.ref, depth=args.depth)
     if args.json:
         print_json([{"scope": scope, "nodes": count} for scope, count in tree])

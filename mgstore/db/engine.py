@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, StaticPool
 
-from mgstore.errors import ConflictError, InputError, StoreError
+from mgstore.errors import ConflictError, InputError, NotFoundError, StoreError
 
 DEFAULT_URL = "sqlite:///mgstore.db"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
@@ -31,6 +31,25 @@ _PASSWORD_PARAMETER = re.compile(r"([?&](?:password|passwd|sslpassword)=)[^&]*",
 def resolve_url(url: str | None) -> str:
     """The database URL to use: ``url``, else ``$MGSTORE_DB``, else ``sqlite:///mgstore.db``."""
     return url or os.environ.get("MGSTORE_DB") or DEFAULT_URL
+
+
+def require_existing(url: str) -> None:
+    """Raise NotFoundError if ``url`` names an SQLite file that does not exist (connecting
+    would create it): read-only commands never create a store."""
+    try:
+        parsed = make_url(url)
+    except (exc.ArgumentError, ValueError):
+        return  # create() says what is wrong with it
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    path = parsed.database
+    if path.startswith("file:"):
+        return  # a URI filename: SQLite's own options decide
+    if not os.path.exists(path):
+        raise NotFoundError(
+            f"no mgstore store at {path}: the file does not exist (`mgstore ingest` or "
+            "`mgstore db upgrade` creates one; check --db or $MGSTORE_DB)"
+        )
 
 
 def display_url(url: str | URL) -> str:

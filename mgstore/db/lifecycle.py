@@ -60,6 +60,11 @@ def record_lifecycle_event(conn: Connection, kind: str, payload: Mapping[str, An
             "hostname": host,
         },
     )
+    # ...and in the one tamper-evident chain of every change (docs/audit.md), in the same
+    # transaction. Imported here: the audit package builds on this one.
+    from mgstore.audit.events import append_event
+
+    append_event(conn, kind, json.loads(json.dumps(payload, default=str)))
 
 
 def whoami() -> tuple[str, str]:

@@ -20,8 +20,8 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from mgstore.db.engine import create, display_url, errors_mapped, resolve_url
-from mgstore.errors import InputError, SchemaError, StoreError
+from mgstore.db.engine import create, display_url, errors_mapped, require_existing, resolve_url
+from mgstore.errors import InputError, NotFoundError, SchemaError, StoreError
 
 
 def migrations_dir() -> Path:
@@ -123,8 +123,9 @@ def _run(step: Any, engine: Engine, revision: str, guard: _DataGuard | None = No
         raise StoreError(f"migration to {revision!r} failed: {error}") from error
 
 
-def ensure(engine: Engine) -> None:
-    """Create the schema in an empty SQLite database; refuse one at another revision.
+def ensure(engine: Engine, *, create: bool = True) -> None:
+    """Create the schema in an empty SQLite database (if ``create``, else NotFoundError);
+    refuse one at another revision.
 
     A shared server's database (PostgreSQL) is set up explicitly with ``mgstore db upgrade``,
     never as a side effect of a typo'd URL. A database is never migrated silently: an older one
@@ -147,6 +148,11 @@ def ensure(engine: Engine) -> None:
         if engine.dialect.name != "sqlite":
             raise SchemaError(
                 f"{where} has no mgstore schema yet: run `mgstore db upgrade` to create it"
+            )
+        if not create:
+            raise NotFoundError(
+                f"{where} is empty: no mgstore store yet (`mgstore ingest` or "
+                "`mgstore db upgrade` creates one)"
             )
         upgrade(engine)
         return
@@ -172,13 +178,19 @@ def upgrade_database(url: str | None = None, revision: str = "head") -> str | No
 def downgrade_database(url: str | None, revision: str, *, drop_data: bool = False) -> str | None:
     """Migrate the database at ``url`` down to ``revision`` (``base`` removes every table);
     one that would drop rows needs ``drop_data`` (see :func:`downgrade`)."""
+    require_existing(resolve_url(url))
     with _engine(url) as engine:
         downgrade(engine, revision, drop_data=drop_data)
         return current(engine)
 
 
 def database_revision(url: str | None = None) -> str | None:
-    """The schema revision of the database at ``url`` (None if mgstore never touched it)."""
+    """The schema revision of the database at ``url`` (None if mgstore never touched it, or
+    if it is an SQLite file that does not exist: it is not created)."""
+    try:
+        require_existing(resolve_url(url))
+    except NotFoundError:
+        return None
     with _engine(url) as engine:
         return current(engine)
 

@@ -160,6 +160,9 @@ class Collection(Base):
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), nullable=False)
+    #: The digest of the op names the collection refers to (mgstore.db.versions.members_digest):
+    #: reads of ``collection_members`` are checked against it.
+    members_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 class CollectionMember(Base):
@@ -254,6 +257,7 @@ class ImportForm(Base):
     content_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     form_version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)  # of data, checked on read
 
 
 class ExportJournal(Base):
@@ -328,3 +332,31 @@ class LifecycleEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     username: Mapped[str] = mapped_column(String(256), nullable=False)
     hostname: Mapped[str] = mapped_column(String(256), nullable=False)
+
+
+class AuditEvent(Base):
+    """The tamper-evident log of every change to the store (see :mod:`mgstore.audit` and
+    docs/audit.md): one row per change, of any ``kind`` (``ingest``, ``export``, ``tag``...),
+    in one hash chain, appended in the transaction that makes the change.
+
+    ``payload`` is the canonical JSON of what the change was; ``record_hash`` is SHA-256 (or,
+    with ``signed``, HMAC-SHA256 under a key kept outside the database) of ``prev_hash``
+    followed by the canonical JSON of the other columns. Triggers (migration 0005) refuse
+    UPDATE and DELETE; ``audit_head`` holds the last record's ``seq`` and hash.
+    """
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("record_hash", name="uq_audit_events_record_hash"),
+        Index("ix_audit_events_kind", "kind"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    payload: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    username: Mapped[str] = mapped_column(String(256), nullable=False)
+    hostname: Mapped[str] = mapped_column(String(256), nullable=False)
+    signed: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    record_hash: Mapped[str] = mapped_column(String(64), nullable=False)

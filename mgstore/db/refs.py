@@ -93,9 +93,9 @@ def _base(conn: Connection, ref: str, deleted: bool) -> Row[Any]:
         query = select(V).where(V.c.content_hash.startswith(ref.lower(), autoescape=True))
         if not deleted:
             query = query.where(~_is_deleted())
-        rows = conn.execute(query.limit(10)).all()
-        if len(rows) == 1:
-            return rows[0]
+        rows = conn.execute(query.order_by(V.c.id).limit(10)).all()
+        if rows and len({r.content_hash for r in rows}) == 1:
+            return rows[0]  # one content, maybe in several versions: the earliest
         if len(rows) > 1:
             names = ", ".join(
                 f"{graph_name(conn, r.graph_id)}@{r.number} ({r.content_hash[:12]})" for r in rows

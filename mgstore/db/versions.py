@@ -1,28 +1,41 @@
 """Reading stored versions: which node rows a version holds, and its MetaGraphDef bytes.
 
-Shared by the store (checkout) and queries (subgraphs): a version's bytes are its framing
-blobs around a body of framed NodeDefs, taken from its packs or given by the caller.
+Shared by the store (checkout), exports and queries (subgraphs): a version's bytes are its
+framing blobs around a body of framed NodeDefs, taken from its packs or given by the caller.
+
+Every read of stored bytes here is checked against the hashes recorded when they were
+written, so that no caller can hand out damaged or edited content (see docs/audit.md,
+"Verify on read"): a whole version against its content hash, a blob against its key, a node
+read on its own against its row's hash and indexed columns, a collection's members against
+their digest, an import form against its hash. A mismatch raises IntegrityError.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, or_, select
+from sqlalchemy import Connection, LargeBinary, Row, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import wire
 from mgstore.db.models import Base
 from mgstore.entities import VersionInfo
+from mgstore.errors import IntegrityError
+from mgstore.graph import parse_input
 from mgstore.proto import GraphDebugInfo
 
 _TABLES = Base.metadata.tables
-N, P, B = (_TABLES[t] for t in ("nodes", "packs", "blobs"))
+N, P, B, E = (_TABLES[t] for t in ("nodes", "packs", "blobs", "edges"))
 G, T = _TABLES["graphs"], _TABLES["version_tags"]
 S, A = _TABLES["version_states"], _TABLES["aliases"]
+C, CM, F = (_TABLES[t] for t in ("collections", "collection_members", "import_forms"))
 _CHUNK = 500
 
 
@@ -42,29 +55,98 @@ def in_version(
     )
 
 
-def blobs(conn: Connection, shas: list[bytes]) -> dict[bytes, bytes]:
-    """The data of the blobs with these hashes."""
+def blobs(conn: Connection, shas: list[bytes], *, verify: bool = True) -> dict[bytes, bytes]:
+    """The data of the blobs with these hashes, each checked against its hash (its key)
+    unless ``verify`` is false (for a caller that checks a hash covering them)."""
     rows = conn.execute(select(B.c.sha256, B.c.data).where(B.c.sha256.in_(shas)))
-    return {sha: data for sha, data in rows}
+    found = {bytes(sha): bytes(data) for sha, data in rows}
+    if verify:
+        for sha, data in found.items():
+            if hashlib.sha256(data).digest() != sha:
+                raise IntegrityError(
+                    f"stored blob {sha.hex()[:16]}... does not match its hash; the store is "
+                    "damaged or was edited (run `mgstore fsck`)"
+                )
+    return found
 
 
-def assemble(conn: Connection, row: Row[Any], body: bytes | None = None) -> bytes:
+def assemble(
+    conn: Connection, row: Row[Any], body: bytes | None = None, *, check_frame: bool = True
+) -> bytes:
     """The deterministic MetaGraphDef bytes of a version (a ``versions`` row).
 
-    ``body`` (framed NodeDefs) replaces the version's own nodes, for a subgraph; without it the
-    nodes come from the version's packs, joined by contiguous runs.
+    ``body`` (framed NodeDefs) replaces the version's own nodes, for a subgraph (whose nodes
+    the caller read with :func:`node_slices`); without it the nodes come from the version's
+    packs, joined by contiguous runs, and the result is checked against the content hash.
+    With a body, the frame blobs are checked against their keys, unless ``check_frame`` is
+    false (for a caller that checks the whole content with :func:`body_chunks`).
     """
+    whole = body is None
     if body is None:
         runs = wire.unpack_runs(row.node_order)
-        packs = _packs(conn, {pack for pack, _, _ in runs})
+        packs = pack_data(conn, {pack for pack, _, _ in runs})
         body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
-    frame = blobs(conn, [row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
-    return wire.assemble(
-        frame[row.head_sha256],
-        frame[row.graph_tail_sha256],
-        frame[row.tail_sha256],
-        row.has_graph_def,
-        body,
+    keys = [row.head_sha256, row.graph_tail_sha256, row.tail_sha256]
+    frame = blobs(conn, keys, verify=check_frame and not whole)
+    parts = [
+        frame.get(bytes(sha)) for sha in (row.head_sha256, row.graph_tail_sha256, row.tail_sha256)
+    ]
+    if any(part is None for part in parts):
+        raise damaged(conn, row, "a blob that frames its nodes is missing")
+    head, graph_tail, tail = (part or b"" for part in parts)
+    data = wire.assemble(head, graph_tail, tail, row.has_graph_def, body)
+    if whole and hashlib.sha256(data).hexdigest() != row.content_hash:
+        raise damaged(
+            conn, row, f"its stored bytes do not match its content hash {row.content_hash}"
+        )
+    return data
+
+
+def verify_content(conn: Connection, row: Row[Any], packs: Mapping[int, memoryview]) -> None:
+    """Check a version's bytes (its frame blobs and its nodes in ``packs``, as stored) against
+    its content hash."""
+    problem = _content_problem(row, _frame(conn, row), packs)
+    if problem is not None:
+        raise damaged(conn, row, problem)
+
+
+def _frame(conn: Connection, row: Row[Any]) -> list[bytes | None]:
+    """The blobs that frame a version's nodes (head, graph tail, tail); None where missing."""
+    keys = [bytes(row.head_sha256), bytes(row.graph_tail_sha256), bytes(row.tail_sha256)]
+    found = blobs(conn, keys, verify=False)
+    return [found.get(key) for key in keys]
+
+
+def _content_problem(
+    row: Row[Any], frame: list[bytes | None], packs: Mapping[int, memoryview]
+) -> str | None:
+    """What is wrong with a version's stored bytes (None if they match its content hash).
+    Needs no connection, so that it can run in another thread: the hash releases the GIL."""
+    if any(part is None for part in frame):
+        return "a blob that frames its nodes is missing"
+    head, graph_tail, tail = (part or b"" for part in frame)
+    try:
+        body = b"".join(
+            [
+                packs[pack][offset : offset + length]
+                for pack, offset, length in wire.unpack_runs(row.node_order)
+            ]
+        )
+    except KeyError:
+        return "a pack that holds its nodes is missing"
+    stored = wire.StoredGraph((), head, graph_tail, tail, row.has_graph_def, None, {})
+    digest, size = stored.content([body])
+    if digest != row.content_hash or size != row.size:
+        return f"its stored bytes do not match its content hash {row.content_hash}"
+    return None
+
+
+def damaged(conn: Connection, row: Row[Any], what: str) -> IntegrityError:
+    """The error for a version whose stored data is not what was recorded."""
+    name = conn.execute(select(G.c.name).where(G.c.id == row.graph_id)).scalar()
+    return IntegrityError(
+        f"{name}@{row.number}: {what}; the store is damaged or was edited "
+        f"(run `mgstore fsck {name}@{row.number}`); nothing was written"
     )
 
 
@@ -81,7 +163,24 @@ def body_chunks(
     stored bytes are one slice, so the result is a few chunks per patch, not one per node.
     """
     locations = wire.unpack_locations(row.node_order)
-    packs = _packs(conn, {pack for pack, _, _ in locations})
+    packs = pack_data(conn, {pack for pack, _, _ in locations})
+    # The content hash is checked in a worker thread while this one cuts the chunks (hashing
+    # releases the GIL), and awaited before they are returned.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        checking = worker.submit(_content_problem, row, _frame(conn, row), packs)
+        chunks = _chunks(locations, packs, order, patches)
+        problem = checking.result()
+    if problem is not None:
+        raise damaged(conn, row, problem)
+    return chunks
+
+
+def _chunks(
+    locations: Sequence[tuple[int, int, int]],
+    packs: Mapping[int, memoryview],
+    order: Sequence[int] | None,
+    patches: Mapping[int, bytes],
+) -> list[bytes | memoryview]:
     chunks: list[bytes | memoryview] = []
     run_pack, run_start, run_end = -1, 0, 0
     for pos, i in enumerate(range(len(locations)) if order is None else order):
@@ -104,7 +203,7 @@ def body_chunks(
     return chunks
 
 
-def _packs(conn: Connection, pack_ids: Iterable[int]) -> dict[int, memoryview]:
+def pack_data(conn: Connection, pack_ids: Iterable[int]) -> dict[int, memoryview]:
     """The data of these packs, by id, read in batches."""
     ids = sorted(pack_ids)
     packs: dict[int, memoryview] = {}
@@ -161,4 +260,133 @@ def version_bytes(
     data = assemble(conn, row) if graph else b""
     if not debug or row.debug_sha256 is None:
         return data, None
-    return data, GraphDebugInfo.FromString(blobs(conn, [row.debug_sha256])[row.debug_sha256])
+    found = blobs(conn, [row.debug_sha256]).get(bytes(row.debug_sha256))
+    if found is None or hashlib.sha256(found).hexdigest() != row.debug_hash:
+        raise damaged(conn, row, "its stored debug info does not match its debug hash")
+    return data, GraphDebugInfo.FromString(found)
+
+
+# ------------------------------------------------------------------------------------------
+# Parts read on their own: nodes of a subgraph, collection members, import forms
+
+
+@dataclass(frozen=True)
+class NodeSlices:
+    """Nodes read on their own: their framed bytes joined in the version's order, and each
+    one's indexed columns (name, op, device) in that order."""
+
+    body: bytes
+    columns: list[tuple[str, str, str]]
+
+
+def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) -> NodeSlices:
+    """The framed NodeDefs of the version's node rows that pass ``selected``, in the version's
+    order, each checked against its row's hash (a slice of its pack, read in SQL), with the
+    rows' indexed columns for :func:`check_node_columns`."""
+    slices = list(
+        conn.execute(
+            select(
+                N.c.pack_id,
+                N.c.offset,
+                func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary),
+                N.c.sha256,
+                N.c.name,
+                N.c.op,
+                N.c.device,
+            )
+            .select_from(N.join(P, P.c.id == N.c.pack_id))
+            .where(selected)
+        )
+    )
+    order = wire.positions(row.node_order, ((s[0], s[1]) for s in slices))
+    try:
+        slices.sort(key=lambda s: order[(s[0], s[1])])
+    except KeyError:
+        raise damaged(conn, row, "a node row lies where the version has no node") from None
+    sha = hashlib.sha256
+    for s in slices:
+        try:
+            intact = sha(wire.unframe(s[2])).digest() == bytes(s[3])
+        except ValueError:
+            intact = False
+        if not intact:
+            raise damaged(conn, row, "a stored node does not match its hash")
+    return NodeSlices(b"".join(bytes(s[2]) for s in slices), [(s[4], s[5], s[6]) for s in slices])
+
+
+def check_node_columns(
+    conn: Connection, row: Row[Any], nodes: Iterable[Any], columns: Sequence[tuple[str, str, str]]
+) -> None:
+    """Check that the indexed columns (name, op, device) of the rows :func:`node_slices` read
+    say what their NodeDefs (``nodes``, parsed, in the same order) say: a query answered from
+    an edited index would otherwise return nodes the filter does not match."""
+    for node, indexed in zip(nodes, columns, strict=False):
+        if indexed != (node.name, node.op, node.device):
+            raise damaged(
+                conn, row, f"the indexed columns of node {node.name!r} differ from its content"
+            )
+
+
+def check_edges(conn: Connection, row: Row[Any], nodes: Iterable[Any]) -> None:
+    """Check that the edge rows of these NodeDefs' rows (which closures follow) say what
+    their inputs say."""
+    wanted = {node.name: [parse_input(text) for text in node.input] for node in nodes}
+    names = sorted(wanted)
+    found: dict[str, list[tuple[int, str, int, bool]]] = {}
+    for i in range(0, len(names), _CHUNK):
+        for name, slot, src, output, control in conn.execute(
+            select(N.c.name, E.c.slot, E.c.src_name, E.c.src_output, E.c.control)
+            .join(E, E.c.node_id == N.c.id)
+            .where(in_version(N, row.graph_id, row.number), N.c.name.in_(names[i : i + _CHUNK]))
+        ):
+            found.setdefault(name, []).append((slot, src, int(output), bool(control)))
+    for name in names:
+        stored = [(s, o, c) for _, s, o, c in sorted(found.get(name, []))]
+        if stored != wanted[name]:
+            raise damaged(conn, row, f"the edge rows of node {name!r} differ from its inputs")
+
+
+def members_digest(names: Iterable[str]) -> str:
+    """The digest of a collection's member names (sorted), kept with each collection row."""
+    text = json.dumps(sorted(names), separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def collection_members(conn: Connection, row: Row[Any], keys: Sequence[str]) -> list[str]:
+    """The op names the version's collections ``keys`` refer to, checked against the digest
+    recorded for each collection."""
+    members: dict[tuple[bytes, str], list[str]] = {}
+    digests = {
+        (bytes(sha), key): digest
+        for sha, key, digest in conn.execute(
+            select(C.c.blob_sha256, C.c.key, C.c.members_sha256).where(
+                C.c.version_id == row.id, C.c.key.in_(list(keys))
+            )
+        )
+    }
+    for sha, key, name in conn.execute(
+        select(CM.c.blob_sha256, CM.c.key, CM.c.node_name)
+        .join(C, and_(C.c.blob_sha256 == CM.c.blob_sha256, C.c.key == CM.c.key))
+        .where(C.c.version_id == row.id, C.c.key.in_(list(keys)))
+    ):
+        members.setdefault((bytes(sha), key), []).append(name)
+    for (sha, key), digest in digests.items():
+        if members_digest(members.get((sha, key), [])) != digest:
+            raise damaged(conn, row, f"the members of its collection {key!r} were changed")
+    return sorted({name for names in members.values() for name in names})
+
+
+def import_form(conn: Connection, row: Row[Any], form_version: int) -> bytes | None:
+    """The stored import form of a version's content (None if there is none), checked
+    against the hash kept with it."""
+    found = conn.execute(
+        select(F.c.data, F.c.sha256).where(
+            F.c.content_hash == row.content_hash, F.c.form_version == form_version
+        )
+    ).first()
+    if found is None:
+        return None
+    data = bytes(found.data)
+    if hashlib.sha256(data).hexdigest() != found.sha256:
+        raise damaged(conn, row, "its stored import form does not match its hash")
+    return data

@@ -38,6 +38,7 @@ from mgstore.db.inserts import (
 )
 from mgstore.db.lifecycle import is_deleted_version, lock_versions
 from mgstore.db.models import Base
+from mgstore.db.versions import members_digest
 from mgstore.errors import InvalidGraphError
 
 __all__ = ["write_version", "write_contents", "write_collections"]
@@ -61,12 +62,17 @@ def write_version(
     tags: dict[str, str],
     loaded: io.Loaded | None,
     progress: Callable[[int, int], None] | None = None,
-) -> int:
-    """Write ``stored`` as the next version of ``name``, in one transaction; its id.
+    *,
+    allow_unchanged: bool = False,
+    recorded: Callable[[Connection, int], object] | None = None,
+) -> tuple[int, bool]:
+    """Write ``stored`` as the next version of ``name``, in one transaction; its id, and
+    whether it is the latest version unchanged.
 
-    If the content equals the latest version's (and that one is not deleted), nothing is
-    written and that version's id is returned. ``progress(done, total)`` hears how many
-    nodes are written.
+    If the content equals the latest version's (that one not deleted, and not
+    ``allow_unchanged``), nothing is written and that version's id is returned with True.
+    ``progress(done, total)`` hears how many nodes are written; ``recorded(conn, version_id)``
+    runs in the transaction once the version is written (the audit record of the ingest).
     """
     now = datetime.now(timezone.utc)
     with db.transaction(engine, write=True) as conn:
@@ -86,13 +92,14 @@ def write_version(
             )
             prepared = collections.result()
         if (
-            latest is not None
+            not allow_unchanged
+            and latest is not None
             and latest.content_hash == content_hash
             and latest.debug_hash == stored.debug_hash
             and not is_deleted_version(conn, latest.id)
         ):
             # Equal content means equal nodes and collections, all stored: nothing was written.
-            return int(latest.id)
+            return int(latest.id), True
         nodes.close_rows()
         version_id = conn.execute(
             V.insert().returning(V.c.id),
@@ -123,7 +130,9 @@ def write_version(
                 [{"version_id": version_id, "key": k, "value": v} for k, v in sorted(tags.items())],
             )
         write_collections(conn, version_id, prepared)
-        return int(version_id)
+        if recorded is not None:
+            recorded(conn, int(version_id))
+        return int(version_id), False
 
 
 def _lock_graph(conn: Connection, name: str, now: datetime) -> int:
@@ -482,15 +491,17 @@ def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections
         data = io.serialize(collection)
         sha = wire.sha256(data)
         blobs[sha] = data
+        names = sorted(colls.members(key, collection, memo))
         rows.append(
             {
                 "key": key,
                 "kind": colls.kind(collection),
                 "size": colls.size(collection),
                 "blob_sha256": sha,
+                "members_sha256": members_digest(names),
             }
         )
-        members.append((sha, key, sorted(colls.members(key, collection, memo))))
+        members.append((sha, key, names))
     return rows, blobs, sorted(members)
 
 

@@ -65,8 +65,9 @@ def test_concurrent_processes_append_one_intact_chain(
     outcomes = workers.run(ctx, _worker, (store.url, versions[1]), WORKERS, TIMEOUT)
 
     total = WORKERS * RECORDS_EACH
+    ingests = len(versions)  # the chain starts with the versions' ingest records
     told = [item for done in outcomes.values() for item in done]
-    assert sorted(seq for _, seq in told) == list(range(1, total + 1))
+    assert sorted(seq for _, seq in told) == list(range(ingests + 1, ingests + total + 1))
     for done in outcomes.values():
         seqs = [seq for _, seq in done]
         assert seqs == sorted(seqs)
@@ -74,8 +75,8 @@ def test_concurrent_processes_append_one_intact_chain(
     with db.transaction(store.engine) as conn:
         report = audit.check_chain(conn)
         log = audit.exports(conn)
-    assert report.ok and report.records == total and report.head_seq == total
-    assert [r.seq for r in log] == list(range(total, 0, -1))
+    assert report.ok and report.records == ingests + total and report.head_seq == ingests + total
+    assert [r.seq for r in log] == list(range(ingests + total, ingests, -1))
     assert {(r.id, r.seq) for r in log} == set(told)
     for record in log:
         assert record.query is not None

@@ -112,6 +112,7 @@ def test_errors_are_one_line_and_exit_1(
     capsys: pytest.CaptureFixture[str], db: str, fixtures_dir: Path, argv: list[str], needle: str
 ) -> None:
     argv = [str(fixtures_dir / "empty.meta") if a == "__FIXTURE__" else a for a in argv]
+    Store(db).close()  # an empty store
     status, out, err = run(capsys, "--db", db, *argv)
     assert status == 1
     assert err.count("\n") == 1 and err.startswith("mgstore: error: ")

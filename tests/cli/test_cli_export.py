@@ -361,16 +361,16 @@ def test_exports_verify_reproduce_which_and_audit_check(
 
     # audit check: intact, then a record changed by direct SQL
     with Store(db) as store:
-        records = len(store.exports())
+        records = len(store.audit_log())
         head = store.audit_check().head_hash
     status, out, _ = run(capsys, "--db", db, "audit", "check")
     assert (status, out) == (0, f"audit log intact: {records} records, head {head}\n")
     with Store(db) as tampered, triggers_dropped(tampered) as conn:
-        conn.execute(X.update().where(X.c.seq == 2).values(path="/somewhere/else.meta"))
+        conn.execute(X.update().where(X.c.id == rb.id).values(path="/somewhere/else.meta"))
     status, out, _ = run(capsys, "--db", db, "audit", "check")
     assert status == 1
-    assert out.startswith(f"audit log: record 2 ({rb.id}): ")
+    assert out.startswith(f"audit log: record {rb.seq} (export {rb.id}): ")
     status, out, _ = run(capsys, "--db", db, "audit", "check", "--json")
     report = json.loads(out)
     assert status == 1 and report["ok"] is False and report["records"] == records
-    assert [(p["kind"], p["seq"]) for p in report["problems"]] == [("altered", 2)]
+    assert [(p["kind"], p["seq"]) for p in report["problems"]] == [("mismatch", rb.seq)]

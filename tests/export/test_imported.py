@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from mgstore import Store, exporter
+from mgstore import IntegrityError, Store, exporter
 from mgstore import io as mgstore_io
 from mgstore.db import engine as db
 from mgstore.db.models import Base
@@ -101,14 +101,21 @@ def test_the_store_keeps_the_form_and_later_exports_use_it(
     assert store.export_meta_graph(graph="cf", export_scope="tower_1") == first
 
 
-def test_an_unreadable_form_is_computed_again(
+def test_a_damaged_form_is_refused_and_computed_again_once_removed(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A stored form that does not match its hash is damage, not a cache miss: the export
+    fails (IntegrityError, as every read of damaged bytes; fsck names it). Without the row,
+    the next export computes it again."""
     store.ingest(FIXTURES / "dense.meta", "dense")
     first = store.export_meta_graph(graph="dense", clear_devices=True)
     with db.transaction(store.engine, write=True) as conn:
         conn.execute(update(F).values(data=b"not a form"))
     _fresh_cache(store)
+    with pytest.raises(IntegrityError, match="import form"):
+        store.export_meta_graph(graph="dense", clear_devices=True)
+    with db.transaction(store.engine, write=True) as conn:
+        conn.execute(F.delete())
     assert store.export_meta_graph(graph="dense", clear_devices=True) == first
     with db.transaction(store.engine) as conn:
         data = conn.execute(select(F.c.data)).scalar_one()

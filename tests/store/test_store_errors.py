@@ -112,17 +112,18 @@ def test_unknown_and_too_short_hash_prefixes(store: Store, small_meta: SmallMeta
         store.version(digest[:6] + "%")  # LIKE wildcards are not wildcards here
 
 
-def test_shared_content_makes_a_hash_prefix_ambiguous(store: Store, small_meta: SmallMeta) -> None:
-    a = store.ingest(small_meta("x"), "alpha")
-    b = store.ingest(small_meta("x"), "beta")
-    assert a.content_hash == b.content_hash
-
-    with pytest.raises(AmbiguousRefError) as raised:
-        store.checkout(a.content_hash[:8])
-    message = str(raised.value)
-    assert "alpha@1" in message and "beta@1" in message
-    assert a.content_hash[:8] in message
-    assert isinstance(raised.value, NotFoundError)  # callers catching NotFoundError see it too
+def test_shared_content_resolves_to_the_earliest_version(
+    store: Store, small_meta: SmallMeta
+) -> None:
+    """A content hash (or a prefix of one) that several versions share names the earliest:
+    the content is the same, whichever version holds it."""
+    a = store.ingest(small_meta("x"), "beta")
+    b = store.ingest(small_meta("x"), "alpha")
+    c = store.ingest(small_meta("x"), "beta", allow_unchanged=True)
+    assert a.content_hash == b.content_hash == c.content_hash and c.ref == "beta@2"
+    for ref in (a.content_hash, a.content_hash[:8]):
+        assert store.version(ref).ref == "beta@1"
+        assert store.checkout_bytes(ref) == store.checkout_bytes("alpha@1")
 
 
 def test_distinct_hashes_sharing_a_prefix_are_ambiguous(
