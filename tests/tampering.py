@@ -15,7 +15,7 @@ from mgstore import Store
 from mgstore.db import migrate
 
 #: The migrations whose append-only triggers are stepped around.
-MIGRATIONS = ("0002_audit.py", "0005_trust.py")
+MIGRATIONS = ("0002_audit.py", "0006_trust.py")
 
 
 @cache
@@ -41,7 +41,7 @@ def _triggers(postgres: bool) -> list[str]:
 @contextmanager
 def triggers_dropped(store: Store) -> Iterator[Connection]:
     """A write connection without the append-only triggers of the audit log (migrations 0002
-    and 0005: dropped, and created again from the migrations' own statements afterwards)."""
+    and 0006: dropped, and created again from the migrations' own statements afterwards)."""
     with store.engine.connect() as conn:
         conn = conn.execution_options(mgstore_write=True)
         with conn.begin():

@@ -341,7 +341,7 @@ class AuditEvent(Base):
 
     ``payload`` is the canonical JSON of what the change was; ``record_hash`` is SHA-256 (or,
     with ``signed``, HMAC-SHA256 under a key kept outside the database) of ``prev_hash``
-    followed by the canonical JSON of the other columns. Triggers (migration 0005) refuse
+    followed by the canonical JSON of the other columns. Triggers (migration 0006) refuse
     UPDATE and DELETE; ``audit_head`` holds the last record's ``seq`` and hash.
     """
 

@@ -39,10 +39,10 @@ def test_a_downgrade_that_drops_rows_is_refused_and_changes_nothing(filled: Stor
 
 def test_a_downgrade_that_drops_nothing_goes_ahead(filled: Store) -> None:
     """The journal is empty between exports: its table may go without the flag (the audit
-    chain of revision 0005 above it holds rows: it goes with the flag, first)."""
+    chain of revision 0006 above it holds rows: it goes with the flag, first)."""
     with pytest.raises(InputError, match="audit_events"):
-        migrate.downgrade(filled.engine, "0004")
-    migrate.downgrade(filled.engine, "0004", drop_data=True)
+        migrate.downgrade(filled.engine, "0005")
+    migrate.downgrade(filled.engine, "0005", drop_data=True)
     migrate.downgrade(filled.engine, "0003")
     assert migrate.current(filled.engine) == "0003"
     migrate.upgrade(filled.engine)

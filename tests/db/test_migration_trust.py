@@ -1,4 +1,4 @@
-"""Migration 0005 (one chain for the whole history, digests for checked reads) down and up
+"""Migration 0006 (one chain for the whole history, digests for checked reads) down and up
 again with data present, on SQLite and PostgreSQL: the downgraded exports form revision
 0002's chain of their own; the upgrade records every version and export, in the order they
 happened, in one chain that checks out, and digests that fsck accepts."""
@@ -68,7 +68,7 @@ def test_down_and_up_with_data(db_url: str, tmp_path: Path) -> None:
     assert kinds == ["ingest", "export", "ingest", "ingest", "export", "export"]
     engine = db.create(db_url)
     try:
-        migrate.downgrade(engine, "0004", drop_data=True)
+        migrate.downgrade(engine, "0005", drop_data=True)
         assert "audit_events" not in inspect(engine).get_table_names()
         assert "members_sha256" not in {
             c["name"] for c in inspect(engine).get_columns("collections")
