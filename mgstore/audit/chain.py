@@ -250,6 +250,7 @@ class _Versions:
 
     fields: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)
     tags: dict[tuple[str, int], dict[str, str]] = field(default_factory=dict)
+    collected: set[tuple[str, int]] = field(default_factory=set)  # gc removed their content
 
 
 def check_references(conn: Connection, records: Iterable[_Record]) -> list[ChainProblem]:
@@ -358,6 +359,12 @@ def _read_versions(conn: Connection) -> _Versions:
         store.fields[key] = version_fields(row._mapping, row.graph_name)
         store.tags[key] = {}
         names[int(row.id)] = key
+    states = _TABLES["version_states"]
+    for (version_id,) in conn.execute(
+        select(states.c.version_id).where(states.c.collected_at.is_not(None))
+    ):
+        if int(version_id) in names:
+            store.collected.add(names[int(version_id)])
     for version_id, tag_key, value in conn.execute(select(T.c.version_id, T.c.key, T.c.value)):
         where = names.get(int(version_id))
         if where is not None:
@@ -385,6 +392,8 @@ def _version_problems(
             )
             continue
         changed = sorted(k for k, v in fields.items() if recorded.get(k) != v)
+        if where in store.collected:  # gc (a recorded change) cleared its node order
+            changed = [k for k in changed if k != "node_order"]
         if store.tags.get(where, {}) != tags.get(where, {}):
             changed.append("tags")
         if changed:
