@@ -60,7 +60,7 @@ def draw(args: argparse.Namespace) -> int:
     from mgstore.web import draw as picture
     from mgstore.web.diffview import diff_svg
 
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:
         if args.diff:
             svg = diff_svg(store, args.ref, args.diff, scope=args.scope, expanded=args.expand)
         else:

@@ -9,12 +9,10 @@ picture and the tree in place). Pages are built by :mod:`mgstore.web.views` from
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -23,7 +21,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mgstore.errors import InputError, MgstoreError, NotFoundError, SourceNotFoundError
+from mgstore.errors import MgstoreError, NotFoundError
 from mgstore.store import Store
 from mgstore.web.views import Views, url
 
@@ -45,23 +43,11 @@ def templates() -> Environment:
 
 
 def open_store(store: Store | str | None) -> tuple[Store, bool]:
-    """``store`` itself, or a Store opened on the URL (and whether we own it). A SQLite file
-    that does not exist is an error here: a viewer must not create an empty database."""
+    """``store`` itself, or a Store opened on the URL (and whether we own it). A store that
+    does not exist is an error here: a viewer must not create an empty database."""
     if isinstance(store, Store):
         return store, False
-    target = store or os.environ.get("MGSTORE_DB") or "sqlite:///mgstore.db"
-    try:
-        parsed = make_url(target)
-    except Exception:
-        raise InputError(f"{target!r} is not a database URL (e.g. sqlite:///mgstore.db)") from None
-    database = parsed.database or ""
-    if (
-        parsed.get_backend_name() == "sqlite"
-        and database not in ("", ":memory:")
-        and not os.path.exists(database)
-    ):
-        raise SourceNotFoundError(f"{database}: no such database file")
-    return Store(target), True
+    return Store(store, create=False), True
 
 
 #: Defence in depth: even if some text escaped its escaping, no inline script would run.
