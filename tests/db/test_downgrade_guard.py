@@ -50,11 +50,15 @@ def test_a_downgrade_that_drops_nothing_goes_ahead(filled: Store) -> None:
 
 
 def test_drop_data_drops_it(filled: Store) -> None:
+    head = filled.audit_head()  # written down before the reset
     migrate.downgrade(filled.engine, "0001", drop_data=True)
     assert migrate.current(filled.engine) == "0001"
     migrate.upgrade(filled.engine)
     assert filled.exports() == []
     assert [g.name for g in filled.graphs()] == ["g"]
+    # the log was reset: it no longer extends the head written down before
+    assert filled.audit_check().ok
+    assert not filled.audit_check(expect=head).ok
 
 
 def test_the_command_line_refuses_in_one_line_and_takes_drop_data(
