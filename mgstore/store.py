@@ -10,7 +10,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any
@@ -24,6 +24,7 @@ from mgstore import fsck as _fsck
 from mgstore import graph as nxgraph
 from mgstore import hints as _hints
 from mgstore import query as _query
+from mgstore.clock import as_utc
 from mgstore.db import changes, lifecycle, migrate, refs, versions
 from mgstore.db import engine as db
 from mgstore.db import gc as garbage
@@ -246,7 +247,7 @@ class Store:
         with db.transaction(self.engine) as conn:
             return [
                 GraphInfo(
-                    r.name, int(r.versions), int(r.latest), _utc(r.created_at), _utc(r.updated)
+                    r.name, int(r.versions), int(r.latest), as_utc(r.created_at), as_utc(r.updated)
                 )
                 for r in conn.execute(query)
             ]
@@ -702,7 +703,3 @@ def _tagged(tags: Mapping[str, str]) -> Any:
             for key, value in sorted(tags.items())
         )
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

@@ -29,6 +29,7 @@ from sqlalchemy import Connection, select, update
 
 from mgstore.audit.canonical import canonical_json
 from mgstore.audit.entities import AuditEvent
+from mgstore.clock import as_utc
 from mgstore.db.inserts import insert_ignore
 from mgstore.db.models import Base
 from mgstore.errors import ArgumentTypeError, AuditError, ConflictError, InputError, StoreError
@@ -164,12 +165,7 @@ def head(conn: Connection) -> tuple[int, str]:
 def normalized(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A row's values as they were linked: UTC-aware time, int seq, bool signed."""
     values = dict(row)
-    created = values["created_at"]
-    values["created_at"] = (
-        created.replace(tzinfo=timezone.utc)
-        if created.tzinfo is None
-        else created.astimezone(timezone.utc)
-    )
+    values["created_at"] = as_utc(values["created_at"])
     values["seq"] = int(values["seq"])
     values["signed"] = bool(values["signed"])
     return values

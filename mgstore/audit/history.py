@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import timezone
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
 from mgstore.audit.entities import AuditEvent
 from mgstore.audit.events import append_event
+from mgstore.clock import as_utc
 from mgstore.db.models import Base
 from mgstore.errors import NotFoundError
 
@@ -88,9 +88,4 @@ def version_fields(row: Row[Any] | Mapping[Any, Any], graph: str) -> dict[str, A
 def payload_time(row: Row[Any] | Mapping[Any, Any]) -> Any:
     """A version's creation time, UTC-aware."""
     values = row._mapping if isinstance(row, Row) else row
-    created = values["created_at"]
-    return (
-        created.replace(tzinfo=timezone.utc)
-        if created.tzinfo is None
-        else created.astimezone(timezone.utc)
-    )
+    return as_utc(values["created_at"])

@@ -21,6 +21,7 @@ from sqlalchemy import Connection, select
 from mgstore.audit.canonical import canonical_json
 from mgstore.audit.entities import ExportRecord, Status
 from mgstore.audit.events import append_event, lock_head, require_write, whoami
+from mgstore.clock import as_utc
 from mgstore.db.models import Base
 from mgstore.errors import (
     AmbiguousRefError,
@@ -207,12 +208,7 @@ def row_digest(values: Mapping[str, Any]) -> str:
 def normalized(row: Mapping[Any, Any]) -> dict[str, Any]:
     """A row's values as they were hashed: UTC-aware time, float duration, ints as ints."""
     values = dict(row)
-    created = values["created_at"]
-    values["created_at"] = (
-        created.replace(tzinfo=timezone.utc)
-        if created.tzinfo is None
-        else created.astimezone(timezone.utc)
-    )
+    values["created_at"] = as_utc(values["created_at"])
     values["duration"] = float(values["duration"])
     for key in ("seq", "version_id", "version", "size"):
         if values[key] is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, delete, func, select, text, update
 
+from mgstore.clock import as_utc
 from mgstore.db.models import Base
 from mgstore.db.refs import LATEST, graph_id_of, graph_name
 from mgstore.entities import AliasInfo, AliasMove
@@ -144,7 +145,7 @@ def aliases(conn: Connection, graph: str | None) -> list[AliasInfo]:
     if graph is not None:
         query = query.where(A.c.graph_id == graph_id_of(conn, graph))
     return [
-        AliasInfo(r.graph, r.name, int(r.number), _utc(r.updated_at), r.updated_by)
+        AliasInfo(r.graph, r.name, int(r.number), as_utc(r.updated_at), r.updated_by)
         for r in conn.execute(query)
     ]
 
@@ -166,7 +167,7 @@ def alias_log(conn: Connection, graph: str) -> list[AliasMove]:
                 payload["alias"],
                 payload.get("old"),
                 payload.get("number"),
-                _utc(r.created_at),
+                as_utc(r.created_at),
                 f"{r.username}@{r.hostname}",
             )
         )
@@ -273,7 +274,7 @@ def restore_version(conn: Connection, row: Row[Any], ref: str) -> None:
     if state is None:
         raise InputError(f"{name}@{row.number} is not deleted")
     if state.collected_at is not None:
-        when = _utc(state.collected_at).strftime("%Y-%m-%d %H:%M:%S")
+        when = as_utc(state.collected_at).strftime("%Y-%m-%d %H:%M:%S")
         raise InputError(
             f"{name}@{row.number} was garbage-collected at {when} UTC; its content is gone "
             "and it cannot be restored"
@@ -291,8 +292,4 @@ def is_deleted_version(conn: Connection, version_id: int) -> bool:
 def collected_at(conn: Connection, version_id: int) -> datetime | None:
     """When GC collected this version, or None (live, or deleted but not collected)."""
     value = conn.execute(select(S.c.collected_at).where(S.c.version_id == version_id)).scalar()
-    return None if value is None else _utc(value)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return None if value is None else as_utc(value)

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy import Connection, LargeBinary, Row, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import wire
+from mgstore.clock import as_utc
 from mgstore.db.models import Base
 from mgstore.entities import VersionInfo
 from mgstore.errors import IntegrityError
@@ -242,14 +243,10 @@ def version_info(conn: Connection, row: Row[Any], name: str | None = None) -> Ve
         source_path=row.source_path,
         source_sha256=row.source_sha256,
         source_format=row.source_format,
-        deleted_at=None if state is None else _utc(state.deleted_at),
+        deleted_at=None if state is None else as_utc(state.deleted_at),
         collected=state is not None and state.collected_at is not None,
         aliases=aliases,
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def version_bytes(
