@@ -30,7 +30,6 @@ from mgstore.db import changes, lifecycle, migrate, refs, versions
 from mgstore.db import engine as db
 from mgstore.db import gc as garbage
 from mgstore.db.models import Base
-from mgstore.db.versions import in_version
 from mgstore.db.write import write_version
 from mgstore.diff import Diff
 from mgstore.diff import compare as compare_versions
@@ -50,7 +49,7 @@ from mgstore.errors import (
     MgstoreError,
 )
 from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
-from mgstore.outline import read_outline
+from mgstore.outline import read_outline, read_shape
 from mgstore.proto import MetaGraphDef
 from mgstore.subgraph import QueryResult
 
@@ -314,9 +313,7 @@ class Store:
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
             info = self._version_info(conn, row)
-            nodes = conn.execute(
-                select(N.c.name, N.c.op, N.c.device).where(in_version(N, row.graph_id, row.number))
-            ).all()
+            shape = read_shape(conn, row)  # the stored outline (docs/storage.md §11)
             collections = {
                 r.key: int(r.size)
                 for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
@@ -332,11 +329,11 @@ class Store:
         library = MetaGraphDef.FromString(wire.assemble(b"", graph_tail, b"", True, b"")).graph_def
         return Summary(
             version=info,
-            op_counts=MappingProxyType(dict(Counter(n.op for n in nodes).most_common())),
+            op_counts=MappingProxyType(dict(Counter(shape.ops).most_common())),
             scopes=MappingProxyType(
-                dict(sorted(Counter(n.name.split("/", 1)[0] for n in nodes).items()))
+                dict(sorted(Counter(name.split("/", 1)[0] for name in shape.names).items()))
             ),
-            devices=MappingProxyType(dict(Counter(n.device for n in nodes).most_common())),
+            devices=MappingProxyType(dict(Counter(shape.devices).most_common())),
             collections=MappingProxyType(collections),
             signatures=tuple(sorted(rest.signature_def)),
             functions=len(library.library.function),

@@ -3,7 +3,8 @@
 A node row is kept while some version that is not deleted lies in its range of versions;
 a pack while some node row points into it; a blob (a frame, debug info, a collection, the
 delta of a version's original bytes) while a version row, a collection or an export record
-names it; an import form while a live version has its content hash. What is
+names it; an import form while a live version has its content hash; an outline part while
+the outline of a version not collected uses it. What is
 left of a collected version is its ``versions`` row (and the small blobs that frame it), so
 that audit records of its exports keep their reference and still verify their files.
 
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from mgstore.db.lifecycle import lock_versions, record_lifecycle_event
 from mgstore.db.models import Base
+from mgstore.db.outlines import PARTS
 from mgstore.db.refs import graph_name, is_deleted
 from mgstore.entities import GcReport
 
@@ -31,6 +33,7 @@ _TABLES = Base.metadata.tables
 V, S, N, E, P = (_TABLES[t] for t in ("versions", "version_states", "nodes", "edges", "packs"))
 B, C, CM, F = (_TABLES[t] for t in ("blobs", "collections", "collection_members", "import_forms"))
 X = _TABLES["exports"]
+OP, VO = _TABLES["outline_parts"], _TABLES["version_outlines"]
 _CHUNK = 500
 
 
@@ -80,6 +83,7 @@ def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
             .values(collected_at=datetime.now(timezone.utc))
         )
     _delete(conn, C, C.c.version_id, ids)
+    _delete_outlines(conn, ids)
     _delete(conn, CM, CM.c.blob_sha256, blob_shas)
     _delete(conn, B, B.c.sha256, blob_shas)
     for content_hash in forms:
@@ -177,6 +181,21 @@ def _dead_forms(conn: Connection, victims: Sequence[Any]) -> list[str]:
         conn.execute(select(F.c.content_hash).where(F.c.content_hash.in_(hashes))).scalars()
     )
     return sorted(stored - live)
+
+
+def _delete_outlines(conn: Connection, ids: Sequence[int]) -> None:
+    """The victims' outlines, and the parts no other version's outline uses."""
+    parts: set[bytes] = set()
+    for chunk in _chunks(ids):
+        for row in conn.execute(select(VO).where(VO.c.version_id.in_(chunk))):
+            parts.update(bytes(getattr(row, part)) for part in PARTS)
+    _delete(conn, VO, VO.c.version_id, ids)
+    used: set[bytes] = set()
+    for chunk in _chunks(sorted(parts)):
+        for part in PARTS:
+            column = VO.c[part]
+            used.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
+    _delete(conn, OP, OP.c.sha256, sorted(parts - used))
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:

@@ -19,6 +19,8 @@ How a graph is kept (content-addressed, so a version costs about its change, not
   canonical encoding (:mod:`mgstore.original`).
 * ``collections`` and ``collection_members``: each version's collections, and the op names
   each distinct (CollectionDef, key) refers to, for collection queries.
+* ``outline_parts`` and ``version_outlines``: each version's outline (what pictures need),
+  made at ingest and kept in compressed, content-addressed parts (:mod:`mgstore.db.outlines`).
 """
 
 from __future__ import annotations
@@ -371,3 +373,28 @@ class AuditEvent(Base):
     signed: Mapped[bool] = mapped_column(Boolean, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class OutlinePart(Base):
+    """A part of a version's outline (its names, ops, devices, edges or collection members),
+    encoded and compressed by :mod:`mgstore.db.outlines`, keyed by the SHA-256 of ``data``
+    (checked on read): versions share the parts they have in common. Derived from the node,
+    edge and collection rows at ingest; ``fsck`` compares the outline with them."""
+
+    __tablename__ = "outline_parts"
+
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class VersionOutline(Base):
+    """The parts of a version's outline (one row per version; gc removes collected ones')."""
+
+    __tablename__ = "version_outlines"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
+    names: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)
+    ops: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)
+    devices: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)
+    edges: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)
+    collections: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)
