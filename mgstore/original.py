@@ -172,7 +172,7 @@ def _chunked(original: bytes, ref: bytes) -> bytes:
         # reaches the last _WINDOW bytes, so it ends where the chunk's source ends.
         end = min(len(ref), max(0, at) + len(chunk) + (_WINDOW - _CHUNK) // 2)
         begin = max(0, end - _WINDOW)
-        if found is not None and ref[found : found + len(chunk)] == chunk:
+        if found is not None and found >= 0 and ref[found : found + len(chunk)] == chunk:
             # The chunk repeats the reference: its place and length say it all.
             header += [_varint(found), _varint(len(chunk)), _varint(0)]
             continue
