@@ -1,13 +1,14 @@
 """``fsck``: every stored version checked end to end, and the audit log.
 
-For each version: its bytes against its content hash, and its debug info against its debug
-hash; every node row's bytes against the row's hash, its indexed columns (name, op, device)
-and edge rows against the NodeDef, and the rows against the version's node order; each
-collection's blob against its key and its member rows against the blob (and their digest);
-the stored import form against its hash and, with ``deep``, against a recomputation; the
-stored outline against its hashes and a recomputation from the version's bytes. Then the
-audit log (:func:`mgstore.audit.check_chain`), which also compares version rows and tags
-with their records. Each problem names the version it was found in. See docs/audit.md.
+For each version: its bytes against its content hash, the bytes that went in (rebuilt from
+their delta) against their recorded hash, and its debug info against its debug hash; every
+node row's bytes against the row's hash, its indexed columns (name, op, device) and edge rows
+against the NodeDef, and the rows against the version's node order; each collection's blob
+against its key and its member rows against the blob (and their digest); the stored import
+form against its hash and, with ``deep``, against a recomputation; the stored outline against
+its hashes and a recomputation from the version's bytes. Then the audit log
+(:func:`mgstore.audit.check_chain`), which also compares version rows and tags with their
+records. Each problem names the version it was found in. See docs/audit.md.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def _version(conn: Connection, row: Row[Any], deep: bool) -> Found:
         versions.version_bytes(conn, row, graph=False)
     except IntegrityError as error:
         yield "debug", _reason(error)
+    if data is not None:
+        try:  # the bytes that went in, from their delta (docs/storage.md §10)
+            versions.form_bytes(conn, row, data)
+        except IntegrityError as error:
+            yield "original", _reason(error)
     yield from _nodes(conn, row)
     yield from _collections(conn, row)
     yield from _import_form(conn, row, data if deep else None)

@@ -1,9 +1,10 @@
 """Garbage collection: remove the content that only deleted versions use.
 
 A node row is kept while some version that is not deleted lies in its range of versions;
-a pack while some node row points into it; a blob while a version row, a collection or an
-export record names it; an import form while a live version has its content hash; an
-outline part while the outline of a version not collected uses it. What is
+a pack while some node row points into it; a blob (a frame, debug info, a collection, the
+delta of a version's original bytes) while a version row, a collection or an export record
+names it; an import form while a live version has its content hash; an outline part while
+the outline of a version not collected uses it. What is
 left of a collected version is its ``versions`` row (and the small blobs that frame it), so
 that audit records of its exports keep their reference and still verify their files.
 
@@ -71,7 +72,11 @@ def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
     _delete(conn, P, P.c.id, pack_ids)
     ids = [v.id for v in victims]
     for chunk in _chunks(ids):
-        conn.execute(update(V).where(V.c.id.in_(chunk)).values(node_order=b"", debug_sha256=None))
+        conn.execute(
+            update(V)
+            .where(V.c.id.in_(chunk))
+            .values(node_order=b"", debug_sha256=None, original_delta_sha256=None)
+        )
         conn.execute(
             update(S)
             .where(S.c.version_id.in_(chunk))
@@ -119,10 +124,15 @@ def _dead_packs(conn: Connection, node_ids: Sequence[int]) -> list[int]:
 
 
 def _dead_blobs(conn: Connection, victims: Sequence[Any]) -> list[bytes]:
-    """The debug-info and collection blobs of the victims that nothing else names. (Their
-    frames stay: the version rows keep naming them.)"""
+    """The debug-info, collection and original-delta blobs of the victims that nothing else
+    names. (Their frames stay: the version rows keep naming them.)"""
     ids = [v.id for v in victims]
-    candidates = {v.debug_sha256 for v in victims if v.debug_sha256 is not None}
+    candidates = {
+        bytes(sha)
+        for v in victims
+        for sha in (v.debug_sha256, v.original_delta_sha256)
+        if sha is not None
+    }
     for chunk in _chunks(ids):
         candidates.update(
             conn.execute(select(C.c.blob_sha256).where(C.c.version_id.in_(chunk))).scalars()
@@ -133,7 +143,8 @@ def _dead_blobs(conn: Connection, victims: Sequence[Any]) -> list[bytes]:
     keep: set[bytes] = set()
     shas = sorted(candidates)
     for chunk in _chunks(shas):
-        for column in (V.c.head_sha256, V.c.graph_tail_sha256, V.c.tail_sha256, V.c.debug_sha256):
+        for column in (V.c.head_sha256, V.c.graph_tail_sha256, V.c.tail_sha256, V.c.debug_sha256,
+                       V.c.original_delta_sha256):  # fmt: skip
             rows = conn.execute(select(V.c.id, column).where(column.in_(chunk)))
             keep.update(sha for version_id, sha in rows if version_id not in victim_ids)
         rows = conn.execute(

@@ -14,7 +14,9 @@ How a graph is kept (content-addressed, so a version costs about its change, not
 * ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
   a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
 * ``versions``: one row per immutable, numbered version, with its node order as a compressed
-  array of locations and the blobs that frame the nodes, so a checkout joins byte slices.
+  array of locations and the blobs that frame the nodes, so a checkout joins byte slices; and
+  its input form, with the exact bytes that went in as a delta blob against that form's
+  canonical encoding (:mod:`mgstore.original`).
 * ``collections`` and ``collection_members``: each version's collections, and the op names
   each distinct (CollectionDef, key) refers to, for collection queries.
 * ``outline_parts`` and ``version_outlines``: each version's outline (what pictures need),
@@ -92,6 +94,15 @@ class Version(Base):
     source_path: Mapped[str | None] = mapped_column(Text)
     source_sha256: Mapped[str | None] = mapped_column(String(64))
     source_format: Mapped[str | None] = mapped_column(String(64))
+    #: What went in and what a checkout gives back (mgstore.original, docs/storage.md §10):
+    #: the input form; the SHA-256 and size of the exact bytes (NULL: the canonical encoding
+    #: of the form, as for versions stored before revision 0007); the blob holding their delta
+    #: against that encoding (NULL: none needed); a SavedModel's chosen MetaGraphDef.
+    form: Mapped[str] = mapped_column(String(32), nullable=False, server_default="meta")
+    original_sha256: Mapped[str | None] = mapped_column(String(64))
+    original_size: Mapped[int | None] = mapped_column(BigInteger)
+    original_delta_sha256: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    meta_graph_index: Mapped[int | None] = mapped_column(Integer)
 
 
 class Tag(Base):

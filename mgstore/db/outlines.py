@@ -8,7 +8,7 @@ a few hundredths of that. Each of the five parts (:data:`PARTS`) is one compress
 ``version_outlines`` names a version's five. A version that only moves devices or changes
 attr values therefore shares its names, edges and collections with the version before and
 adds a few kilobytes, not the whole outline. ``fsck`` compares each stored outline with a
-recomputation from the tables (:func:`from_tables`). See docs/storage.md §10.
+recomputation from the tables (:func:`from_tables`). See docs/storage.md §11.
 """
 
 from __future__ import annotations

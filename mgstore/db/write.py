@@ -10,6 +10,7 @@ this thread inserts the run before (:class:`_NodeWriter`).
 from __future__ import annotations
 
 import getpass
+import hashlib
 import socket
 import sys
 import threading
@@ -26,7 +27,7 @@ from sqlalchemy import Connection, Engine, func, select, text, update
 
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
-from mgstore import io, wire
+from mgstore import io, original, wire
 from mgstore.db import engine as db
 from mgstore.db import outlines
 from mgstore.db.inserts import (
@@ -116,6 +117,7 @@ def write_version(
                 "node_count": len(stored.node_defs),
                 "size": size,
                 "node_order": node_order,
+                **_original(conn, stored, nodes.body, loaded, content_hash),
             }
             version_id = _insert_version(conn, row, stored, loaded)
             if tags:
@@ -127,7 +129,7 @@ def write_version(
                     ],
                 )
             write_collections(conn, version_id, prepared)
-            # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §10).
+            # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
             outlines.write(conn, version_id, nodes.outlining.result())
         if recorded is not None:
             recorded(conn, version_id)
@@ -154,6 +156,45 @@ def _insert_version(
             },
         ).scalar_one()
     )
+
+
+def _original(
+    conn: Connection,
+    stored: wire.StoredGraph,
+    body: Sequence[bytes],
+    loaded: io.Loaded | None,
+    content_hash: str,
+) -> dict[str, Any]:
+    """The version row's record of what went in (docs/storage.md §10): its form, the hash and
+    size of its bytes, and the blob of their delta against the form's canonical encoding,
+    stored here if the store lacks it (none when the bytes are that encoding). Bytes that are
+    the canonical MetaGraphDef (and a networkx graph) are recorded as versions stored before
+    revision 0007_source_form are: form ``meta``, no original hash (the content hash covers
+    them)."""
+    data = None if loaded is None else loaded.data
+    fields: dict[str, Any] = {
+        "form": original.form_of(None if loaded is None else loaded.format),
+        "original_sha256": None,
+        "original_size": None,
+        "original_delta_sha256": None,
+        "meta_graph_index": None if loaded is None else loaded.meta_graph_index,
+    }
+    if data is None:
+        return fields
+    digest = hashlib.sha256(data).hexdigest()
+    if fields["form"] == "meta" and digest == content_hash:
+        return fields  # the canonical bytes themselves
+    fields["original_sha256"], fields["original_size"] = digest, len(data)
+    content = wire.assemble(
+        stored.head, stored.graph_tail, stored.tail, stored.has_graph_def, b"".join(body)
+    )
+    delta = original.encode(data, original.reference(fields["form"], content))
+    if delta is not None:
+        sha = wire.sha256(delta)
+        if conn.execute(select(B.c.sha256).where(B.c.sha256 == sha)).first() is None:
+            insert_blobs(conn, [(sha, delta)])
+        fields["original_delta_sha256"] = sha
+    return fields
 
 
 def _lock_graph(conn: Connection, name: str, now: datetime) -> int:

@@ -10,7 +10,7 @@ that what this revision stores is what ``fsck`` of this revision expects. The do
 drops both tables: their rows are derived from the others, and an upgrade makes them again.
 
 Revision ID: 0008_outlines
-Revises: 0006
+Revises: 0007_source_form
 Create Date: 2026-12-07 13:30:00
 """
 
@@ -27,7 +27,7 @@ from mgstore.db import outlines
 PARTS = ("names", "ops", "devices", "edges", "collections")
 
 revision: str = "0008_outlines"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007_source_form"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
