@@ -231,20 +231,20 @@ def outline_part(store: Store, number: int, part: str) -> bytes:
 
 
 def test_a_flipped_byte_in_an_outline_part(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
-    sha = outline_part(net, 1, "edges")
-    assert sha != outline_part(net, 2, "edges")
+    sha = outline_part(net, 1, "names")
+    assert sha != outline_part(net, 2, "names")
     with net.engine.begin() as conn:
         data = bytes(conn.execute(select(OP.c.data).where(OP.c.sha256 == sha)).scalar_one())
         middle = len(data) // 2
         changed = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
         conn.execute(OP.update().where(OP.c.sha256 == sha).values(data=changed))
-    with pytest.raises(IntegrityError, match=r"net@1: its stored outline's edges do not match"):
+    with pytest.raises(IntegrityError, match=r"net@1: its stored outline's names do not match"):
         net.outline("net@1")
     with pytest.raises(IntegrityError, match="stored outline"):
         net.summary("net@1")
     assert net.outline("net@2").names  # the other version's parts are intact
     lines = fsck_lines(net, capsys)
-    assert lines == ["net@1: outline: its stored outline's edges do not match their hash"]
+    assert lines == ["net@1: outline: its stored outline's names do not match their hash"]
 
 
 def test_a_consistently_replaced_outline_is_found_by_recomputation(

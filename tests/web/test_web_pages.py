@@ -244,7 +244,7 @@ def test_pages_forbid_inline_scripts(client: Any) -> None:
 
 
 def test_a_damaged_stored_outline_is_an_error_page(client: Any, store: Store) -> None:
-    """The version page reads the stored outline (docs/storage.md §10), checked against its
+    """The version page reads the stored outline (docs/storage.md §11), checked against its
     hashes: a flipped byte gives an error page that says what is damaged, not a picture."""
     from sqlalchemy import select
 
