@@ -47,7 +47,7 @@ PARTS = ("names", "ops", "devices", "edges", "collections")
 #: another format is read as absent: the tables answer instead.
 FORMAT = 1
 _MAGIC = b"mgstore-outline-"
-_LEVEL = 6  # zlib's default
+_LEVEL = 1  # zlib: a fifth of the time of its default (6), for a quarter more bytes
 _MAX_SIZE = 1 << 31  # decompressed; the largest part of 80,000 nodes' outline is 4 MB
 _BIG = sys.byteorder == "big"
 
