@@ -313,7 +313,8 @@ class Store:
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
             info = self._version_info(conn, row)
-            shape = read_shape(conn, row)  # the stored outline (docs/storage.md §11)
+            # The columns of the stored outline (docs/storage.md §11).
+            shape = read_shape(conn, row, ("names", "ops", "devices"))
             collections = {
                 r.key: int(r.size)
                 for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
