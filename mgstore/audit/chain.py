@@ -8,7 +8,6 @@ row must match the digest its record keeps, and every record must name what exis
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,8 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mgstore.audit.entities import ChainProblem, ChainReport, ProblemKind
-from mgstore.audit.events import GENESIS, A, H, audit_key, link_hash, normalized
-from mgstore.audit.history import version_fields
+from mgstore.audit.events import GENESIS, A, H, audit_key, indexed_names, link_holds, normalized
+from mgstore.audit.history import differences, version_fields
 from mgstore.audit.log import X, row_digest
 from mgstore.audit.log import normalized as export_normalized
 from mgstore.db.models import Base
@@ -206,6 +205,17 @@ class _Scan:
                     export_id,
                 )
             )
+        elif (values.get("graph"), values.get("number")) != indexed_names(payload):
+            self.problems.append(
+                _problem(
+                    "altered",
+                    seq,
+                    "its graph and number columns do not say what its payload names: they were "
+                    "changed",
+                    kind,
+                    export_id,
+                )
+            )
         if values["signed"]:
             self.seen_signed = True
         elif self.seen_signed:
@@ -224,12 +234,11 @@ class _Scan:
         self.payloads.append(_Record(seq, kind, payload))
 
     def _link_holds(self, values: dict[str, Any]) -> bool:
-        if not values["signed"]:
-            return bool(link_hash(values, None) == values["record_hash"])
-        if self.key is None:
+        holds = link_holds(values, self.key)
+        if holds is None:
             self.unverified += 1
             return True
-        return hmac.compare_digest(link_hash(values, self.key), values["record_hash"])
+        return holds
 
 
 def _payload(text: str) -> dict[str, Any]:
@@ -391,11 +400,13 @@ def _version_problems(
                 )
             )
             continue
-        changed = sorted(k for k, v in fields.items() if recorded.get(k) != v)
-        if where in store.collected:  # gc (a recorded change) cleared its node order
-            changed = [k for k in changed if k != "node_order"]
-        if store.tags.get(where, {}) != tags.get(where, {}):
-            changed.append("tags")
+        changed = differences(
+            fields,
+            recorded,
+            store.tags.get(where, {}),
+            tags.get(where, {}),
+            collected=where in store.collected,
+        )
         if changed:
             problems.append(
                 _problem(
