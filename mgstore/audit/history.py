@@ -23,8 +23,8 @@ _TABLES = Base.metadata.tables
 V, G, T = _TABLES["versions"], _TABLES["graphs"], _TABLES["version_tags"]
 S = _TABLES["version_states"]
 _CHUNK = 500
-#: What gc (a recorded change) clears in the row of a version it collects.
-_COLLECTED = ("node_order", "debug")
+#: The fields of a version row that gc, a recorded change, clears (docs/lifecycle.md).
+_COLLECTED = frozenset({"node_order", "debug", "original_delta"})
 
 
 def record_ingest(conn: Connection, version_id: int) -> AuditEvent:
@@ -71,7 +71,7 @@ def version_fields(row: Row[Any] | Mapping[Any, Any], graph: str) -> dict[str, A
     def hexed(value: Any) -> str | None:
         return None if value is None else bytes(value).hex()
 
-    return {
+    fields = {
         "graph": graph,
         "number": int(values["number"]),
         "content_hash": values["content_hash"],
@@ -91,6 +91,15 @@ def version_fields(row: Row[Any] | Mapping[Any, Any], graph: str) -> dict[str, A
         "source_sha256": values["source_sha256"],
         "source_format": values["source_format"],
     }
+    # What went in (revision 0007_source_form): recorded for versions that have it, so that
+    # the records of versions stored before keep matching their rows.
+    if values.get("original_sha256") is not None:
+        fields["form"] = values["form"]
+        fields["original_sha256"] = values["original_sha256"]
+        fields["original_size"] = int(values["original_size"])
+        fields["original_delta"] = hexed(values["original_delta_sha256"])
+        fields["meta_graph_index"] = values["meta_graph_index"]
+    return fields
 
 
 def payload_time(row: Row[Any] | Mapping[Any, Any]) -> Any:
@@ -109,7 +118,9 @@ def differences(
 ) -> list[str]:
     """The fields (and ``tags``) in which a version row differs from its records: its ingest
     record's payload, and its tags as the ingest and later tag records leave them."""
-    changed = sorted(k for k, v in fields.items() if recorded.get(k) != v)
+    # Over the keys of both: a row that gained or lost what went in differs too.
+    keys = (fields.keys() | recorded.keys()) - {"tags"}
+    changed = sorted(k for k in keys if recorded.get(k) != fields.get(k))
     if collected:
         changed = [k for k in changed if k not in _COLLECTED]
     if dict(tags) != dict(recorded_tags):

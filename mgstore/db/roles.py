@@ -36,12 +36,15 @@ WRITER_EXTRA: dict[str, tuple[str, ...]] = {
     "aliases": ("UPDATE (version_id, updated_at, updated_by)", "DELETE"),  # alias set, rm
     "version_tags": ("UPDATE (value)", "DELETE"),  # tag, tag --rm
     "version_states": ("UPDATE (collected_at)", "DELETE"),  # gc; restore
-    "versions": ("UPDATE (node_order, debug_sha256)",),  # gc clears a collected version's
+    # gc clears a collected version's node order, debug info and original's delta
+    "versions": ("UPDATE (node_order, debug_sha256, original_delta_sha256)",),
     "edges": ("DELETE",),  # gc
     "packs": ("DELETE",),  # gc
     "blobs": ("DELETE",),  # gc
     "collections": ("DELETE",),  # gc
     "collection_members": ("DELETE",),  # gc
+    "version_outlines": ("DELETE",),  # gc
+    "outline_parts": ("DELETE",),  # gc
 }
 _ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 

@@ -9,19 +9,19 @@
 
 * PostgreSQL: guards that let a writer role (one that does not own the tables, see
   docs/postgres-roles.md and ``mgstore db grant``) run every lifecycle command and nothing
-  else. Row triggers refuse what no lifecycle command does: a version row changes only when gc
-  clears a collected version; node rows, edges and collections go only when no version that
-  uses them is left uncollected; collection members only when no collection names them; blobs
-  only when no export record names them; a collected version cannot be un-deleted or
-  un-collected. Constraint triggers, checked at commit, refuse a version without its ingest
-  record and tags, aliases and deletions that differ from what the audit chain last recorded
-  of them (and a collected version that no ``gc`` record names). They do not apply to the
-  tables' owner, who can drop them anyway.
+  else. Row triggers refuse what no lifecycle command does: a version row changes only when
+  gc clears a collected version; node rows, edges, collections and outlines go only when no
+  version that uses them is left uncollected; collection members only when no collection
+  names them; blobs only when no export record names them; a collected version cannot be
+  un-deleted or un-collected. Constraint triggers, checked at commit, refuse a version
+  without its ingest record, and tags, aliases and deletions that differ from what the audit
+  chain last recorded of them (and a collected version that no ``gc`` record names). They
+  do not apply to the tables' owner, who can drop them anyway.
 
 Downgrade drops the guards, the two columns and their index.
 
 Revision ID: 0009_trust_gaps
-Revises: 0006
+Revises: 0008_outlines
 Create Date: 2026-12-07 13:00:00
 """
 
@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_trust_gaps"
-down_revision: str | None = "0006"
+down_revision: str | None = "0008_outlines"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -93,7 +93,8 @@ $$""",
     """CREATE FUNCTION mgstore_guard_versions() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF mgstore_guarded(TG_RELID) AND (NEW.node_order <> ''::bytea
-            OR NEW.debug_sha256 IS NOT NULL OR NOT mgstore_collected(OLD.id)) THEN
+            OR NEW.debug_sha256 IS NOT NULL OR NEW.original_delta_sha256 IS NOT NULL
+            OR NOT mgstore_collected(OLD.id)) THEN
         PERFORM mgstore_guard_refuse(
             'a version row changes only when gc clears a collected version');
     END IF;
@@ -126,6 +127,14 @@ $$""",
 BEGIN
     IF mgstore_guarded(TG_RELID) AND NOT mgstore_collected(OLD.version_id) THEN
         PERFORM mgstore_guard_refuse('the collections of a version not collected');
+    END IF;
+    RETURN OLD;
+END
+$$""",
+    """CREATE FUNCTION mgstore_guard_outlines() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF mgstore_guarded(TG_RELID) AND NOT mgstore_collected(OLD.version_id) THEN
+        PERFORM mgstore_guard_refuse('the outline of a version not collected');
     END IF;
     RETURN OLD;
 END
@@ -304,6 +313,8 @@ PG_GUARDS = [
     " FOR EACH ROW EXECUTE FUNCTION mgstore_guard_edges()",
     "CREATE TRIGGER collections_guard BEFORE DELETE ON collections"
     " FOR EACH ROW EXECUTE FUNCTION mgstore_guard_collections()",
+    "CREATE TRIGGER version_outlines_guard BEFORE DELETE ON version_outlines"
+    " FOR EACH ROW EXECUTE FUNCTION mgstore_guard_outlines()",
     "CREATE TRIGGER collection_members_guard BEFORE DELETE ON collection_members"
     " FOR EACH ROW EXECUTE FUNCTION mgstore_guard_members()",
     "CREATE TRIGGER blobs_guard BEFORE DELETE ON blobs"

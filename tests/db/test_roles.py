@@ -194,6 +194,8 @@ def test_a_writer_runs_every_lifecycle_command_but_cannot_alter_history(
                 "DELETE FROM blobs",
                 "DELETE FROM collections",
                 "DELETE FROM collection_members",
+                "DELETE FROM version_outlines",
+                "DELETE FROM outline_parts",
                 "INSERT INTO versions (graph_id, number, content_hash, created_at, created_by,"
                 " node_count, size, node_order, has_graph_def, head_sha256, graph_tail_sha256,"
                 " tail_sha256) SELECT graph_id, 9, content_hash, created_at, created_by,"
