@@ -7,32 +7,23 @@ digits) of a version's content hash. See :mod:`mgstore.db.models` for how versio
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from sqlalchemy import Connection, Row, and_, exists, func, select
 
-from mgstore import audit, io, names, publish, wire
-from mgstore import exporter as _exporter
-from mgstore import fsck as _fsck
-from mgstore import graph as nxgraph
-from mgstore import hints as _hints
-from mgstore import query as _query
+from mgstore import lazy, names, publish
 from mgstore.clock import as_utc
-from mgstore.db import changes, lifecycle, migrate, refs, versions
 from mgstore.db import engine as db
-from mgstore.db import gc as garbage
+from mgstore.db import lifecycle, refs, versions
 from mgstore.db.models import Base
 from mgstore.db.versions import in_version
-from mgstore.db.write import write_version
-from mgstore.diff import Diff
-from mgstore.diff import compare as compare_versions
 from mgstore.entities import (
     AliasInfo,
     AliasMove,
@@ -48,12 +39,37 @@ from mgstore.errors import (
     InputError,
     MgstoreError,
 )
-from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
-from mgstore.outline import read_outline
-from mgstore.proto import MetaGraphDef
-from mgstore.subgraph import QueryResult
+
+# What reading the log does not need is imported when first used (see mgstore.lazy).
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from mgstore import audit, io, proto, wire
+    from mgstore import diff as _diff
+    from mgstore import exporter as _exporter
+    from mgstore import fsck as _fsck
+    from mgstore import graph as nxgraph
+    from mgstore import hints as _hints
+    from mgstore import outline as _outline
+    from mgstore import query as _query
+    from mgstore.db import changes, migrate
+    from mgstore.db import gc as garbage
+    from mgstore.db import write as _write
+    from mgstore.export import api as _export_api
+    from mgstore.subgraph import QueryResult
+else:
+    nx = lazy.module("networkx")
+    audit, io, wire = (lazy.module(f"mgstore.{name}") for name in ("audit", "io", "wire"))
+    _exporter, _fsck = lazy.module("mgstore.exporter"), lazy.module("mgstore.fsck")
+    nxgraph, _hints = lazy.module("mgstore.graph"), lazy.module("mgstore.hints")
+    _query = lazy.module("mgstore.query")
+    changes, migrate = lazy.module("mgstore.db.changes"), lazy.module("mgstore.db.migrate")
+    garbage, _write = lazy.module("mgstore.db.gc"), lazy.module("mgstore.db.write")
+    _export_api = lazy.module("mgstore.export.api")
+    _diff, _outline, proto = (lazy.module(f"mgstore.{m}") for m in ("diff", "outline", "proto"))
 
 Progress = Callable[[str, int, int], None]
+_CACHE_LOCK = threading.Lock()
 _CHUNK = 500
 
 _TABLES = Base.metadata.tables
@@ -78,7 +94,6 @@ class Store:
 
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = db.resolve_url(url)
-        self.import_cache = _exporter.ImportCache()  # imported graphs of recent exports
         if not create:
             db.require_existing(self.url)
         self.engine = db.create(self.url)
@@ -88,6 +103,16 @@ class Store:
             self.engine.dispose()
             raise
         self._settle_interrupted_exports()
+
+    @property
+    def import_cache(self) -> _exporter.ImportCache:
+        """The imported graphs of this store's recent exports (made on first use: the
+        exporter's modules are imported only by a process that exports)."""
+        with _CACHE_LOCK:
+            cache: _exporter.ImportCache | None = self.__dict__.get("_import_cache")
+            if cache is None:
+                cache = self.__dict__["_import_cache"] = _exporter.ImportCache()
+        return cache
 
     def close(self) -> None:
         self.engine.dispose()
@@ -152,7 +177,7 @@ class Store:
         _check_decodable(meta, debug, loaded)
         stored = wire.split(meta, debug)
         version_id, unchanged = db.retrying(
-            lambda: write_version(
+            lambda: _write.write_version(
                 self.engine,
                 name,
                 stored,
@@ -174,13 +199,13 @@ class Store:
 
     def checkout(self, ref: str) -> Any:
         """The MetaGraphDef of a version, exactly as ingested."""
-        return MetaGraphDef.FromString(self.checkout_bytes(ref))
+        return proto.MetaGraphDef.FromString(self.checkout_bytes(ref))
 
     def checkout_bytes(self, ref: str, *, as_text: bool = False) -> bytes:
         """The version's MetaGraphDef as file bytes: deterministic binary, or text format."""
         data, _ = self._read(ref)
         if as_text:
-            return io.serialize(MetaGraphDef.FromString(data), as_text=True)
+            return io.serialize(proto.MetaGraphDef.FromString(data), as_text=True)
         return data
 
     def debug_info(self, ref: str) -> Any | None:
@@ -206,7 +231,7 @@ class Store:
             )
         data, info = self._read(ref, graph=True, debug=debug)
         if as_text:
-            data = io.serialize(MetaGraphDef.FromString(data), as_text=True)
+            data = io.serialize(proto.MetaGraphDef.FromString(data), as_text=True)
         written = [io.write_bytes(data, path)]
         if info is not None:
             written.append(io.write_message(info, debug_path, as_text=as_text))
@@ -215,7 +240,7 @@ class Store:
     def graph(self, ref: str) -> nx.MultiDiGraph:
         """The version as a networkx graph (see :mod:`mgstore.graph`)."""
         data, debug = self._read(ref)
-        return nxgraph.to_networkx(MetaGraphDef.FromString(data), debug)
+        return nxgraph.to_networkx(proto.MetaGraphDef.FromString(data), debug)
 
     def _read(
         self, ref: str, *, graph: bool = True, debug: bool = True
@@ -299,8 +324,10 @@ class Store:
             )
             if tail is None or graph_tail is None:
                 raise versions.damaged(conn, row, "a blob that frames its nodes is missing")
-        rest = MetaGraphDef.FromString(tail)
-        library = MetaGraphDef.FromString(wire.assemble(b"", graph_tail, b"", True, b"")).graph_def
+        rest = proto.MetaGraphDef.FromString(tail)
+        library = proto.MetaGraphDef.FromString(
+            wire.assemble(b"", graph_tail, b"", True, b"")
+        ).graph_def
         return Summary(
             version=info,
             op_counts=MappingProxyType(dict(Counter(n.op for n in nodes).most_common())),
@@ -367,7 +394,7 @@ class Store:
         atomically. See :func:`mgstore.export_meta_graph`.
         """
         named = locals()
-        arguments = {name: named[name] for name in EXPORT_PARAMETERS}
+        arguments = {name: named[name] for name in _export_api.PARAMETERS}
         return _exporter.export(self, arguments, kwargs)[0]
 
     def export(
@@ -406,7 +433,7 @@ class Store:
         if not filename:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
         named = locals()
-        arguments = {name: named[name] for name in EXPORT_PARAMETERS}
+        arguments = {name: named[name] for name in _export_api.PARAMETERS}
         record = _exporter.export(self, arguments, kwargs, message=False, progress=progress)[1]
         assert record is not None  # a stored version with a filename is always recorded
         return record
@@ -507,7 +534,7 @@ class Store:
         except MgstoreError:
             pass
 
-    def diff(self, a: str, b: str, *, scope: str | None = None) -> Diff:
+    def diff(self, a: str, b: str, *, scope: str | None = None) -> _diff.Diff:
         """What changed from version ``a`` to version ``b`` (refs; any two graphs).
 
         Nodes added, removed and changed (op, device, inputs, attrs), counted per scope, and
@@ -525,13 +552,13 @@ class Store:
             if row_a.content_hash == row_b.content_hash and (
                 scope is not None or row_a.debug_hash == row_b.debug_hash
             ):
-                return Diff(info_a, info_b, scope)
+                return _diff.Diff(info_a, info_b, scope)
             only_a, only_b = changes.differing_rows(conn, row_a, row_b, scope)
             decoded = changes.node_defs(conn, [*only_a.values(), *only_b.values()])
             frames = None if scope else (changes.frame(conn, row_a), changes.frame(conn, row_b))
         old = {name: decoded[i] for name, i in only_a.items()}
         new = {name: decoded[i] for name, i in only_b.items()}
-        return compare_versions(info_a, info_b, scope, old, new, frames)
+        return _diff.compare(info_a, info_b, scope, old, new, frames)
 
     def unmatched_filters(
         self,
@@ -568,7 +595,7 @@ class Store:
         NodeDefs: what pictures and node lists need (see :class:`mgstore.entities.Outline`)."""
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
-            return read_outline(conn, row, self._version_info(conn, row))
+            return _outline.read_outline(conn, row, self._version_info(conn, row))
 
     def serve(self, host: str = "127.0.0.1", port: int = 8000) -> None:
         """Serve the read-only web view of this store until interrupted (needs the ``web``

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from mgstore.cli.output import echo
 from mgstore.errors import InputError
+
+if TYPE_CHECKING:
+    from mgstore.store import Store
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -81,6 +84,15 @@ class Commands:
         sub: argparse.ArgumentParser = group.add_parser(name, parents=parents, help=help)
         sub.set_defaults(handler=handler)
         return sub
+
+
+def open_store(args: argparse.Namespace, *, create: bool = False) -> Store:
+    """The store a command works on (``--db``); only ``ingest`` creates one. The store's
+    modules (SQLAlchemy, networkx, the protos) are imported here, not when the parser is built,
+    so that ``mgstore --help`` starts at once."""
+    from mgstore.store import Store
+
+    return Store(args.db, create=create)
 
 
 def no_action(args: argparse.Namespace) -> int:  # unreachable: actions are required
