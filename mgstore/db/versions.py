@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,12 +68,46 @@ def blobs(conn: Connection, shas: list[bytes], *, verify: bool = True) -> dict[b
     found = {bytes(sha): bytes(data) for sha, data in rows}
     if verify:
         for sha, data in found.items():
-            if hashlib.sha256(data).digest() != sha:
+            if not _VERIFIED.holds(sha, data) and hashlib.sha256(data).digest() != sha:
                 raise IntegrityError(
                     f"stored blob {sha.hex()[:16]}... does not match its hash; the store is "
                     "damaged or was edited (run `mgstore fsck`)"
                 )
+            _VERIFIED.add(sha, data)
     return found
+
+
+class _Verified:
+    """The large blobs read and checked last, by hash: a blob read again is checked by
+    comparing its bytes with these (memcmp, not SHA-256), so that queries reading a large
+    version's frame (its collections) do not hash it each time. Thread-safe; bounded."""
+
+    LARGE = 64 * 1024  # smaller blobs hash faster than they are looked up and compared
+    BYTES = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.blobs: OrderedDict[bytes, bytes] = OrderedDict()
+        self.size = 0
+
+    def holds(self, sha: bytes, data: bytes) -> bool:
+        with self.lock:
+            known = self.blobs.get(sha)
+        return known is not None and known == data
+
+    def add(self, sha: bytes, data: bytes) -> None:
+        if len(data) < self.LARGE or len(data) > self.BYTES // 4:
+            return
+        with self.lock:
+            if sha not in self.blobs:
+                self.blobs[sha] = data
+                self.size += len(data)
+            self.blobs.move_to_end(sha)
+            while self.size > self.BYTES:
+                self.size -= len(self.blobs.popitem(last=False)[1])
+
+
+_VERIFIED = _Verified()
 
 
 def assemble(
