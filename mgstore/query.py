@@ -116,7 +116,7 @@ def query(
     devices = _str_list(device, "device")
     pattern = _regex(name_regex)
     _check_closure(closure, depth)
-    with db.transaction(store.engine) as conn:
+    with db.transaction(store.read_engine) as conn:
         row = store._resolve(conn, ref)
         origin = {"ref": f"{store._graph_name(conn, row.graph_id)}@{row.number}",
                   "content_hash": row.content_hash}  # fmt: skip
@@ -168,7 +168,7 @@ def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, in
     if depth is not None:
         _check_depth(depth)
     counts: Counter[str] = Counter()
-    with db.transaction(store.engine) as conn:
+    with db.transaction(store.read_engine) as conn:
         row = store._resolve(conn, ref)
         names = conn.execute(
             select(N.c.name).where(in_version(N, row.graph_id, row.number))

@@ -86,21 +86,36 @@ class Store:
     ``create`` (the default); with ``create=False`` a store that does not exist yet raises
     NotFoundError instead (what read-only commands want). One at an older schema raises
     SchemaError (run ``mgstore db upgrade``).
+
+    ``read_url`` (default ``$MGSTORE_READ_DB``; none: the primary serves everything) names a
+    read-only copy of the database, a replica: queries, checkouts, exports and verify read
+    the versions and records there, while every write (ingests, lifecycle changes) and every
+    audit record (an export's too) goes to the primary at ``url``. The replica must exist and
+    be at the current schema; it is never written. See docs/storage.md §10.
     """
 
     #: The audit record of this object's latest recorded export (None before the first); with
     #: exports running in several threads, use the record :meth:`export` returns instead.
     last_export: audit.ExportRecord | None = None
 
-    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+    def __init__(
+        self, url: str | None = None, *, create: bool = True, read_url: str | None = None
+    ) -> None:
         self.url = db.resolve_url(url)
         if not create:
             db.require_existing(self.url)
         self.engine = db.create(self.url)
+        #: Where reads go (docs/storage.md §10): a replica's engine, else the primary's.
+        self.read_engine = self.engine
+        self.read_url = db.resolve_read_url(read_url, self.url)
         try:
             migrate.ensure(self.engine, create=create)
+            if self.read_url is not None:
+                db.require_existing(self.read_url)  # a replica is never created
+                self.read_engine = db.create(self.read_url)
+                migrate.ensure(self.read_engine, create=False)
         except BaseException:
-            self.engine.dispose()
+            self.close()
             raise
         self._settle_interrupted_exports()
 
@@ -116,6 +131,8 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -130,7 +147,10 @@ class Store:
         """Refuse an output path that is this store's own database file (or SQLite's
         ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError.
         Every method that writes files checks its paths with this before writing."""
-        io.check_target(path, db.database_files(self.engine), "the store's own database file")
+        files = db.database_files(self.engine)
+        if self.read_engine is not self.engine:
+            files += db.database_files(self.read_engine)
+        io.check_target(path, files, "the store's own database file")
 
     # ----------------------------------------------------------------------------------------
     # Writing
@@ -246,7 +266,7 @@ class Store:
         self, ref: str, *, graph: bool = True, debug: bool = True
     ) -> tuple[bytes, Any | None]:
         """A version's MetaGraphDef bytes and debug info, read in one transaction."""
-        with db.transaction(self.engine) as conn:
+        with db.transaction(self.read_engine) as conn:
             return versions.version_bytes(conn, self._resolve(conn, ref), graph=graph, debug=debug)
 
     def graphs(self, *, tags: Mapping[str, str] | None = None) -> list[GraphInfo]:
@@ -474,7 +494,7 @@ class Store:
         missing, modified or unreadable; or superseded by a later export to the same path
         (which is checked instead). ``progress(stage, done, total)`` hears ``("verify",
         records done, records)`` and ``("done", n, n)``."""
-        with db.transaction(self.engine) as conn:
+        with db.transaction(self.read_engine) as conn:
             if export_id is not None:
                 audit.check_reproducible(audit.export(conn, export_id))
             records, latest = audit.to_verify(conn, export_id)
@@ -579,7 +599,7 @@ class Store:
         query's) and ``export_scope``, ``collection_list`` (an export's); see
         :mod:`mgstore.hints`. Empty when every filter matches something.
         """
-        with db.transaction(self.engine) as conn:
+        with db.transaction(self.read_engine) as conn:
             return _hints.unmatched(
                 conn, self._resolve(conn, ref), scope=scope, strict_scope=strict_scope,
                 collection=collection, op_type=op_type, device=device,

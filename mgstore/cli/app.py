@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import mgstore
 from mgstore.cli import audit, completion, integrity, lifecycle, query, schema, versions, web
-from mgstore.cli.base import DB_HELP, Commands, Handler, Parser
+from mgstore.cli.base import DB_HELP, READ_DB_HELP, Commands, Handler, Parser
 from mgstore.cli.output import echo
 from mgstore.errors import MgstoreError
 
@@ -20,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``mgstore`` command; the exit status."""
     args = build_parser().parse_args(argv)
     args.db = getattr(args, "db_here", None) or args.db  # --db before or after the command
+    args.read_db = getattr(args, "read_db_here", None) or args.read_db
     try:
         handler: Handler = args.handler
         return handler(args)
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  mgstore ingest model.meta --name resnet\n  mgstore log resnet",
     )
     parser.add_argument("--db", metavar="URL", default=None, help=DB_HELP)
+    parser.add_argument("--read-db", metavar="URL", default=None, help=READ_DB_HELP)
     parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = Commands(parser)
     for module in MODULES:
