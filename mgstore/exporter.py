@@ -412,7 +412,7 @@ def _publish(
 
 def _check_primary(conn: Connection, origin: Mapping[str, Any]) -> None:
     """Refuse to record, on the primary, an export of a version read from a replica that is
-    not the primary's version of that id (docs/storage.md §10): the replica is another
+    not the primary's version of that id (docs/storage.md §12): the replica is another
     database, or behind a change the primary has (a collected version)."""
     V = Base.metadata.tables["versions"]
     found = conn.execute(select(V.c.content_hash).where(V.c.id == origin["version_id"])).scalar()

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Row, and_, exists, func, select
 
 from mgstore import lazy, names, publish
+from mgstore import original as original_forms
 from mgstore.clock import as_utc
 from mgstore.db import engine as db
 from mgstore.db import lifecycle, refs, versions
 from mgstore.db.models import Base
-from mgstore.db.versions import in_version
 from mgstore.entities import (
     AliasInfo,
     AliasMove,
@@ -91,7 +91,7 @@ class Store:
     read-only copy of the database, a replica: queries, checkouts, exports and verify read
     the versions and records there, while every write (ingests, lifecycle changes) and every
     audit record (an export's too) goes to the primary at ``url``. The replica must exist and
-    be at the current schema; it is never written. See docs/storage.md §10.
+    be at the current schema; it is never written. See docs/storage.md §12.
     """
 
     #: The audit record of this object's latest recorded export (None before the first); with
@@ -105,7 +105,7 @@ class Store:
         if not create:
             db.require_existing(self.url)
         self.engine = db.create(self.url)
-        #: Where reads go (docs/storage.md §10): a replica's engine, else the primary's.
+        #: Where reads go (docs/storage.md §12): a replica's engine, else the primary's.
         self.read_engine = self.engine
         self.read_url = db.resolve_read_url(read_url, self.url)
         try:
@@ -218,27 +218,57 @@ class Store:
     # Reading
 
     def checkout(self, ref: str) -> Any:
-        """The MetaGraphDef of a version, exactly as ingested."""
-        return proto.MetaGraphDef.FromString(self.checkout_bytes(ref))
-
-    def checkout_bytes(self, ref: str, *, as_text: bool = False) -> bytes:
-        """The version's MetaGraphDef as file bytes: deterministic binary, or text format."""
+        """The MetaGraphDef of a version, exactly as ingested (a GraphDef or SavedModel
+        that went in is the MetaGraphDef that was stored of it)."""
         data, _ = self._read(ref)
-        if as_text:
-            return io.serialize(proto.MetaGraphDef.FromString(data), as_text=True)
-        return data
+        return proto.MetaGraphDef.FromString(data)
+
+    def checkout_bytes(self, ref: str, *, form: str | None = None, as_text: bool = False) -> bytes:
+        """The version's file: byte for byte what was ingested, in the form it came from
+        (``VersionInfo.form``). ``form`` converts: one of ``meta``, ``meta-text``, ``graphdef``,
+        ``graphdef-text``, ``saved-model``, ``saved-model-text``, written canonically
+        (deterministic binary, or TensorFlow's text format); the version's own form gives back
+        the original bytes. ``as_text``: the text form of the version's kind (``meta-text`` for
+        a ``meta``...). See docs/storage.md §10."""
+        return self._checkout(ref, form, as_text, debug=False)[0]
+
+    def _checkout(
+        self, ref: str, form: str | None, as_text: bool, *, debug: bool
+    ) -> tuple[bytes, Any | None, bool]:
+        """A version's file bytes in the form asked for, its debug info (if ``debug``), and
+        whether that form is text; one read transaction, every byte checked."""
+        if form is not None:
+            form = original_forms.check_form(form)
+            if as_text and not original_forms.is_text(form):
+                raise InputError(f"as_text asks for a text form; form={form!r} is binary")
+        with db.transaction(self.read_engine) as conn:
+            row = self._resolve(conn, ref)
+            content, info = versions.version_bytes(conn, row, debug=debug)
+            if form is None and as_text and not original_forms.is_text(row.form):
+                form = f"{row.form}-text"
+            data = versions.form_bytes(conn, row, content, form)
+        return data, info, original_forms.is_text(form or row.form)
 
     def debug_info(self, ref: str) -> Any | None:
         """The GraphDebugInfo stored with a version (from the ``.debug`` companion), or None."""
         return self._read(ref, graph=False)[1]
 
     def checkout_files(
-        self, ref: str, path: str | os.PathLike[str], *, as_text: bool = False, debug: bool = True
+        self,
+        ref: str,
+        path: str | os.PathLike[str],
+        *,
+        form: str | None = None,
+        as_text: bool = False,
+        debug: bool = True,
     ) -> list[Path]:
-        """Write a version's MetaGraphDef to ``path``, and its debug info (if stored and
-        ``debug``) to ``<stem>.debug`` beside it, as TensorFlow names it; the paths written.
+        """Write a version's file to ``path`` (byte for byte what was ingested, or converted
+        to ``form``: see :meth:`checkout_bytes`), and its debug info (if stored and ``debug``)
+        to ``<stem>.debug`` beside it, as TensorFlow names it (in text format when the file
+        is text); the paths written.
 
-        Both come from one read of the version, and both files are written atomically.
+        Both come from one read of the version, every byte checked against the hashes
+        recorded at ingest before anything is written; both files are written atomically.
         """
         debug_path = io.debug_path_for(path)
         self.check_output(path)
@@ -249,12 +279,10 @@ class Store:
                 f"{path}: the graph would be overwritten by its own debug info "
                 f"({debug_path}); choose another name or leave the debug info out"
             )
-        data, info = self._read(ref, graph=True, debug=debug)
-        if as_text:
-            data = io.serialize(proto.MetaGraphDef.FromString(data), as_text=True)
+        data, info, text = self._checkout(ref, form, as_text, debug=debug)
         written = [io.write_bytes(data, path)]
         if info is not None:
-            written.append(io.write_message(info, debug_path, as_text=as_text))
+            written.append(io.write_message(info, debug_path, as_text=text))
         return written
 
     def graph(self, ref: str) -> nx.MultiDiGraph:
@@ -330,9 +358,7 @@ class Store:
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
             info = self._version_info(conn, row)
-            nodes = conn.execute(
-                select(N.c.name, N.c.op, N.c.device).where(in_version(N, row.graph_id, row.number))
-            ).all()
+            shape = _outline.read_shape(conn, row)  # the stored outline (docs/storage.md §11)
             collections = {
                 r.key: int(r.size)
                 for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
@@ -350,11 +376,11 @@ class Store:
         ).graph_def
         return Summary(
             version=info,
-            op_counts=MappingProxyType(dict(Counter(n.op for n in nodes).most_common())),
+            op_counts=MappingProxyType(dict(Counter(shape.ops).most_common())),
             scopes=MappingProxyType(
-                dict(sorted(Counter(n.name.split("/", 1)[0] for n in nodes).items()))
+                dict(sorted(Counter(name.split("/", 1)[0] for name in shape.names).items()))
             ),
-            devices=MappingProxyType(dict(Counter(n.device for n in nodes).most_common())),
+            devices=MappingProxyType(dict(Counter(shape.devices).most_common())),
             collections=MappingProxyType(collections),
             signatures=tuple(sorted(rest.signature_def)),
             functions=len(library.library.function),

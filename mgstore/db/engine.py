@@ -35,7 +35,7 @@ def resolve_url(url: str | None) -> str:
 
 def resolve_read_url(url: str | None, primary: str) -> str | None:
     """The read replica's URL: ``url``, else ``$MGSTORE_READ_DB``; None when there is none or
-    it is the primary itself (see docs/storage.md §10)."""
+    it is the primary itself (see docs/storage.md §12)."""
     found = url or os.environ.get("MGSTORE_READ_DB") or None
     return None if found is None or found == primary else found
 

@@ -1,4 +1,4 @@
-"""A read replica (docs/storage.md §10): queries, checkouts, exports and verify read there;
+"""A read replica (docs/storage.md §12): queries, checkouts, exports and verify read there;
 writes and audit records go to the primary. A second database stands in for the replica: a
 copy of the SQLite file, or a second PostgreSQL schema that received the same ingests."""
 
