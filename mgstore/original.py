@@ -16,8 +16,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from mgstore.proto import GraphDef, MetaGraphDef, SavedModel
+from mgstore import lazy
+
+if TYPE_CHECKING:
+    from mgstore import proto
+else:
+    proto = lazy.module("mgstore.proto")  # the CLI's parser needs FORMS, not the protos
 
 #: The input forms a version can come from (and be converted to on checkout), by name.
 FORMS = ("meta", "meta-text", "graphdef", "graphdef-text", "saved-model", "saved-model-text")
@@ -90,11 +96,11 @@ def reference(form: str, content: bytes) -> bytes:
     from mgstore.io import serialize  # text: parse once, write TensorFlow's text format
 
     if form == "meta-text":
-        return serialize(MetaGraphDef.FromString(content), as_text=True)
+        return serialize(proto.MetaGraphDef.FromString(content), as_text=True)
     if form == "graphdef-text":
-        return serialize(GraphDef.FromString(graph_def_bytes(content)), as_text=True)
+        return serialize(proto.GraphDef.FromString(graph_def_bytes(content)), as_text=True)
     if form == "saved-model-text":
-        return serialize(SavedModel.FromString(_saved_model_bytes(content)), as_text=True)
+        return serialize(proto.SavedModel.FromString(_saved_model_bytes(content)), as_text=True)
     raise ValueError(f"unknown form {form!r}")
 
 
