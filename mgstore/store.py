@@ -346,8 +346,12 @@ class Store:
             if tags:
                 query = query.where(_tagged(names.check_tags(tags)))
             rows = conn.execute(query.limit(limit)).all()
-            audit.check_versions(conn, rows, name)  # one look-up for all of them
-            return [versions.version_info(conn, r, name) for r in rows]
+            infos = [versions.version_info(conn, r, name) for r in rows]
+            # Checked against the chain with one look-up for all of them.
+            audit.check_versions(
+                conn, rows, name, {r.id: i.tags for r, i in zip(rows, infos, strict=True)}
+            )
+            return infos
 
     def version(self, ref: str) -> VersionInfo:
         """The version a ref names."""
@@ -754,8 +758,9 @@ class Store:
         (docs/audit.md, "Version metadata checked on read")."""
         if name is None:
             name = self._graph_name(conn, row.graph_id)
-        audit.check_versions(conn, [row], name)
-        return versions.version_info(conn, row, name)
+        info = versions.version_info(conn, row, name)
+        audit.check_versions(conn, [row], name, {row.id: info.tags})
+        return info
 
 
 def _version_row(conn: Connection, version_id: int) -> Row[Any]:

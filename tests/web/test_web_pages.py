@@ -252,6 +252,19 @@ def test_pages_forbid_inline_scripts(client: Any) -> None:
     assert "content-security-policy" in client.get("/nope-404").headers
 
 
+def test_an_edited_version_row_is_refused_not_shown(client: Any, store: Store) -> None:
+    """The pages read versions through the Store, which checks them against the audit chain:
+    a forged message is never shown (docs/audit.md, "Version metadata checked on read")."""
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE versions SET message = 'forged-by-mallory'")
+    for path, params in (("/", {}), ("/graph", {"name": "scoped"}),
+                         ("/version", {"ref": "scoped@1"})):  # fmt: skip
+        page = client.get(path, params=params)
+        assert page.status_code == 400, path
+        assert "forged-by-mallory" not in page.text
+        assert "differs from its records in the audit chain" in page.text
+
+
 def test_a_damaged_stored_outline_is_an_error_page(client: Any, store: Store) -> None:
     """The version page reads the stored outline (docs/storage.md §11), checked against its
     hashes: a flipped byte gives an error page that says what is damaged, not a picture."""
