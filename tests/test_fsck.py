@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from mgstore import IntegrityError, Store
 from mgstore.cli import main
 from mgstore.db.models import Base
-from mgstore.proto import MetaGraphDef
+from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
 TABLES = Base.metadata.tables
 P, B, N, E = (TABLES[t] for t in ("packs", "blobs", "nodes", "edges"))
@@ -273,3 +273,25 @@ def test_a_missing_outline(net: Store, capsys: pytest.CaptureFixture[str]) -> No
     assert net.outline("net@1") == expected
     lines = fsck_lines(net, capsys)
     assert lines == ["net@1: outline: it has no stored outline in the format this mgstore reads"]
+
+
+def test_a_flipped_byte_in_debug_info(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "d.meta").write_bytes(graph().SerializeToString())
+    info = GraphDebugInfo()
+    info.files.append("train_model.py")
+    (tmp_path / "d.debug").write_bytes(info.SerializeToString())
+    store.ingest(tmp_path / "d.meta", "dbg")
+    flip(store, B, "data", B.c.sha256.isnot(None), b"train_model")
+    with pytest.raises(IntegrityError, match="dbg@1: its stored debug info does not match"):
+        store.debug_info("dbg@1")
+    with pytest.raises(IntegrityError, match="dbg@1"):
+        store.checkout_files("dbg@1", tmp_path / "out" / "c.meta")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    with pytest.raises(IntegrityError, match="dbg@1"):
+        store.export(tmp_path / "e.meta", "dbg@1", save_debug_info=True)
+    assert not (tmp_path / "e.meta").exists() and not (tmp_path / "e.debug").exists()
+    assert store.exports()[0].status == "failed"
+    lines = fsck_lines(store, capsys)
+    assert lines == ["dbg@1: debug: its stored debug info does not match its debug hash"]

@@ -69,6 +69,15 @@ def test_version_page_has_summary_tree_and_picture(client: Any) -> None:
     assert 'data-tree="/tree?ref=scoped%401&amp;scope=tower"' in text  # tree: tower/ openable
     assert sorted(boxes(text)) == ["head", "init", "input", "tower"]
     assert text.count('<path class="edge') == 3 and text.count('<path class="edge control"') == 1
+    assert "<dt>Form</dt><dd>meta (canonical bytes)</dd>" in text  # a message: canonical
+
+
+def test_version_page_says_the_form_it_came_from(
+    client: Any, store: Store, fixtures_dir: Path
+) -> None:
+    store.ingest(fixtures_dir / "graph.pbtxt", "text")
+    text = client.get("/version", params={"ref": "text"}).text
+    assert "<dt>Form</dt><dd>graphdef-text (checked out byte for byte)</dd>" in text
 
 
 def test_version_page_opens_scopes_and_colours_by_device(client: Any) -> None:
