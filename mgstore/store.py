@@ -346,7 +346,8 @@ class Store:
             if tags:
                 query = query.where(_tagged(names.check_tags(tags)))
             rows = conn.execute(query.limit(limit)).all()
-            return [self._version_info(conn, r, name) for r in rows]
+            audit.check_versions(conn, rows, name)  # one look-up for all of them
+            return [versions.version_info(conn, r, name) for r in rows]
 
     def version(self, ref: str) -> VersionInfo:
         """The version a ref names."""
@@ -358,7 +359,8 @@ class Store:
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
             info = self._version_info(conn, row)
-            shape = _outline.read_shape(conn, row)  # the stored outline (docs/storage.md §11)
+            # The columns of the stored outline (docs/storage.md §11).
+            shape = _outline.read_shape(conn, row, ("names", "ops", "devices"))
             collections = {
                 r.key: int(r.size)
                 for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
@@ -748,6 +750,11 @@ class Store:
     def _version_info(
         self, conn: Connection, row: Row[Any], name: str | None = None
     ) -> VersionInfo:
+        """The version's metadata, checked against its records in the audit chain
+        (docs/audit.md, "Version metadata checked on read")."""
+        if name is None:
+            name = self._graph_name(conn, row.graph_id)
+        audit.check_versions(conn, [row], name)
         return versions.version_info(conn, row, name)
 
 

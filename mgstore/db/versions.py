@@ -301,8 +301,14 @@ def version_bytes(
     data = assemble(conn, row) if graph else b""
     if not debug or row.debug_sha256 is None:
         return data, None
-    found = blobs(conn, [row.debug_sha256]).get(bytes(row.debug_sha256))
-    if found is None or hashlib.sha256(found).hexdigest() != row.debug_hash:
+    # Checked here against the version's debug hash (its key is the same digest), so that
+    # the error names the version.
+    found = blobs(conn, [row.debug_sha256], verify=False).get(bytes(row.debug_sha256))
+    if (
+        found is None
+        or hashlib.sha256(found).digest() != bytes(row.debug_sha256)
+        or hashlib.sha256(found).hexdigest() != row.debug_hash
+    ):
         raise damaged(conn, row, "its stored debug info does not match its debug hash")
     return data, proto.GraphDebugInfo.FromString(found)
 
