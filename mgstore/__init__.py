@@ -17,6 +17,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from mgstore.api import export_meta_graph
 from mgstore.audit import AuditEvent, ChainReport, ExportRecord, Provenance, Verification
 from mgstore.diff import (
     Diff,
@@ -61,7 +62,6 @@ from mgstore.errors import (
     UnregisteredOpError,
     UnsafePathError,
 )
-from mgstore.export.api import export_meta_graph
 from mgstore.graph import add_op, from_networkx, to_networkx
 from mgstore.io import load, read_debug_info, read_meta_graph, write_message
 from mgstore.publish import RecoveryReport

@@ -23,16 +23,16 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 import networkx as nx
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from mgstore import audit, subgraph
 from mgstore.db import engine as db
-from mgstore.db import lifecycle, versions
+from mgstore.db import lifecycle, refs, versions
 from mgstore.db.inserts import insert_blobs
 from mgstore.db.models import Base
 from mgstore.errors import InputError, MgstoreError, NotFoundError
@@ -58,12 +58,10 @@ from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
 from mgstore.io import published
 from mgstore.names import check_text
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
-from mgstore.publish import publish
+from mgstore.publish import check_output, publish
+from mgstore.query import query as run_query
 
-if TYPE_CHECKING:
-    from mgstore.store import Store
-
-__all__ = ["ImportCache", "export", "reproduce"]
+__all__ = ["ImportCache", "Reproduction", "export", "reproduce"]
 
 F = Base.metadata.tables["import_forms"]
 _MESSAGES: dict[str, type[Message]] = {
@@ -102,14 +100,16 @@ class ImportCache:
 
 
 def export(
-    store: Store,
+    engine: Engine,
+    cache: ImportCache,
     arguments: Mapping[str, Any],
     kwargs: Mapping[str, Any],
     *,
     message: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[MetaGraphDef | None, audit.ExportRecord | None]:
-    """Run ``export_meta_graph`` with ``arguments`` (its named parameters) on ``store``.
+    """Run ``export_meta_graph`` with ``arguments`` (its named parameters) on the store in
+    ``engine``, with ``cache`` the store's imported graphs.
 
     Returns the message and the export's audit record (None if nothing was recorded: no
     file, or a graph from memory). With ``message=False`` the file is written without
@@ -118,11 +118,11 @@ def export(
     """
     started = time.monotonic()
     origin: dict[str, Any] = {}
-    _check_outputs(store, arguments)
+    _check_outputs(engine, arguments)
     report = progress or (lambda stage, done, total: None)
     try:
         report("export", 0, 2)
-        meta_graph, files = _run(store, arguments, kwargs, origin, message=message)
+        meta_graph, files = _run(engine, cache, arguments, kwargs, origin, message=message)
         report("write", 1, 2)
         if not files:
             return meta_graph, None
@@ -130,17 +130,16 @@ def export(
             with published([(f.data, f.path) for f in files]):
                 return meta_graph, None
         recorded = _recorded_options(arguments, kwargs)
-        record = db.retrying(lambda: _publish(store, files, origin, recorded, started))
-        store.last_export = record
+        record = db.retrying(lambda: _publish(engine, files, origin, recorded, started))
         report("done", 2, 2)
         return meta_graph, record
     except Exception as error:
         if arguments["filename"] and origin.get("version_id") is not None:
-            _record_failure(store, arguments, kwargs, origin, error, started)
+            _record_failure(engine, arguments, kwargs, origin, error, started)
         raise
 
 
-def _check_outputs(store: Store, arguments: Mapping[str, Any]) -> None:
+def _check_outputs(engine: Engine, arguments: Mapping[str, Any]) -> None:
     """Refuse, before anything is written or recorded, a file name that is the store's own
     database (or would be, as the ``.debug`` companion) or that the audit log cannot record."""
     filename = arguments["filename"]
@@ -149,19 +148,21 @@ def _check_outputs(store: Store, arguments: Mapping[str, Any]) -> None:
     name = os.fspath(filename)
     if isinstance(name, str):
         check_text(name, "the export file name")  # it goes into the audit record
-    store.check_output(filename)
+    check_output(engine, filename)
     if arguments["save_debug_info"]:
-        store.check_output(debug_path(filename))
+        check_output(engine, debug_path(filename))
 
 
 def reproduce(
-    store: Store, record: audit.ExportRecord, path: str | os.PathLike[str] | None
-) -> audit.ExportRecord:
-    """Export ``record``'s version again with its query and options; compare the hashes.
+    engine: Engine,
+    cache: ImportCache,
+    record: audit.ExportRecord,
+    path: str | os.PathLike[str] | None,
+) -> Reproduction:
+    """Export ``record``'s version again with its query and options.
 
-    Without ``path`` nothing is written and ``record`` is returned; with it, the new file is
-    written and recorded, and the new record is returned. Raises
-    :class:`~mgstore.errors.ReproductionError` when a hash differs.
+    Without ``path`` nothing is written; with it, the new file is written and recorded. The
+    caller compares the hashes (:func:`mgstore.audit.check_reproduction`).
     """
     audit.check_reproducible(record)
     arguments: dict[str, Any] = {k: None for k in PARAMETERS}
@@ -169,7 +170,7 @@ def reproduce(
     arguments.pop("ref", None)  # the ref as the user wrote it: the version is known
     kwargs = dict(arguments.pop("kwargs", None) or {})
     V = Base.metadata.tables["versions"]
-    with db.transaction(store.engine) as conn:
+    with db.transaction(engine) as conn:
         for name, cls in _MESSAGES.items():
             value = arguments.get(name)
             if isinstance(value, Mapping):
@@ -179,7 +180,7 @@ def reproduce(
                     raise NotFoundError(f"export {record.id}: its {name} blob is missing")
                 arguments[name] = cls.FromString(data[sha])
         row = conn.execute(select(V).where(V.c.id == record.version_id)).one()
-        ref = f"{store._graph_name(conn, row.graph_id)}@{row.number}"
+        ref = refs.version_ref(conn, row)
         collected = lifecycle.collected_at(conn, row.id)
     if collected is not None:
         raise NotFoundError(
@@ -190,24 +191,32 @@ def reproduce(
     arguments["graph"] = ref
     if record.query:
         filters = {k: v for k, v in record.query.items() if k not in ("ref", "content_hash")}
-        arguments["graph"] = store.query(ref, **filters)
+        arguments["graph"] = run_query(engine, ref, **filters)
     if path is not None:
         arguments["filename"] = os.fspath(path)
         if not arguments["filename"]:
             raise InputError("reproduce: the output path is empty; give a file name or none")
-        _, new = export(store, arguments, kwargs, message=False)
+        _, new = export(engine, cache, arguments, kwargs, message=False)
         assert new is not None
-        audit.check_reproduction(record, str(new.sha256), new.debug_sha256)
-        return new
+        return Reproduction(str(new.sha256), new.debug_sha256, new)
     arguments["filename"] = record.path
-    _, files = _run(store, arguments, kwargs, {}, message=False)
+    _, files = _run(engine, cache, arguments, kwargs, {}, message=False)
     digests = [f.sha256() for f in files]
-    audit.check_reproduction(record, digests[0], digests[1] if len(digests) > 1 else None)
-    return record
+    return Reproduction(digests[0], digests[1] if len(digests) > 1 else None, None)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """An export made again: the hashes of its files, and its record if it was written."""
+
+    sha256: str
+    debug_sha256: str | None
+    written: audit.ExportRecord | None
 
 
 def _run(
-    store: Store,
+    engine: Engine,
+    cache: ImportCache,
     arguments: Mapping[str, Any],
     kwargs: Mapping[str, Any],
     origin: dict[str, Any],
@@ -227,7 +236,7 @@ def _run(
         or options.strip_default_attrs or options.graph_def is not None
         or arguments["save_debug_info"]
     )  # fmt: skip
-    imported = _source(store, graph, origin, plain=plain)
+    imported = _source(engine, cache, graph, origin, plain=plain)
     if origin.get("query") is not None:
         options = replace(options, selection=frozenset(graph.nodes))
         return _export_query_result(imported, arguments, options)
@@ -257,30 +266,43 @@ def _export_query_result(
 
 
 def _source(
-    store: Store, graph: object, origin: dict[str, Any], *, plain: bool = False
+    engine: Engine,
+    cache: ImportCache,
+    graph: object,
+    origin: dict[str, Any],
+    *,
+    plain: bool = False,
 ) -> ImportedGraph:
     """The imported graph to export. ``plain``: a full export without options, which a
     graph assembled from stored bytes (:func:`_hollow`) can serve."""
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
-        return _imported_version(store, graph, None, origin, plain=plain)
+        return _imported_version(engine, cache, graph, None, origin, plain=plain)
     if isinstance(query, dict):  # a query result: export its nodes from its version
         subgraph.check_unedited(graph)
         origin["query"] = query
-        return _imported_version(store, str(query.get("ref")), query.get("content_hash"), origin)
+        return _imported_version(
+            engine, cache, str(query.get("ref")), query.get("content_hash"), origin
+        )
     return import_meta_graph(*in_memory_graph(graph))
 
 
 def _imported_version(
-    store: Store, ref: str, content_hash: object, origin: dict[str, Any], *, plain: bool = False
+    engine: Engine,
+    cache: ImportCache,
+    ref: str,
+    content_hash: object,
+    origin: dict[str, Any],
+    *,
+    plain: bool = False,
 ) -> ImportedGraph:
     """The imported form of the version ``ref`` names, from the cache or from its bytes.
 
     ``content_hash``, if given, must be the version's (a query result names its version).
     ``plain``: the caller only needs path P's bytes (see :func:`_hollow`).
     """
-    with db.transaction(store.engine) as conn:
-        row = store._resolve(conn, ref)
+    with db.transaction(engine) as conn:
+        row = refs.resolve(conn, ref)
         if content_hash is not None and row.content_hash != content_hash:
             raise InputError(
                 f"the query result came from {ref} with content {content_hash}, but {ref} in "
@@ -289,7 +311,7 @@ def _imported_version(
         origin["version_id"] = row.id
         key = (row.content_hash, row.debug_hash)
         stored_form = versions.import_form(conn, row, FORM_VERSION)
-        cached = store.import_cache.get(key)
+        cached = cache.get(key)
         # A full export without options is assembled from stored bytes, unless the cached
         # graph has its path-P bytes already (serialising 80,000 nodes takes longer).
         if plain and stored_form and (cached is None or "path_p" not in cached.cache):
@@ -306,8 +328,8 @@ def _imported_version(
         imported = import_with_form(MetaGraphDef.FromString(data), form, debug, row.size)
     else:
         imported = import_meta_graph(MetaGraphDef.FromString(data), debug)
-        _keep_form(store, row.content_hash, imported)
-    store.import_cache.put(key, imported)
+        _keep_form(engine, row.content_hash, imported)
+    cache.put(key, imported)
     return imported
 
 
@@ -359,14 +381,14 @@ def _form(data: bytes | None) -> ImportForm | None:
         return None  # unreadable: computed again (and replaced) below
 
 
-def _keep_form(store: Store, content_hash: str, imported: ImportedGraph) -> None:
+def _keep_form(engine: Engine, content_hash: str, imported: ImportedGraph) -> None:
     """Store the import form for later exports; a cache, so a failure only costs speed."""
     assert imported.form is not None
     data = imported.form.to_bytes()
     row = {"content_hash": content_hash, "form_version": FORM_VERSION, "data": data,
            "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
     try:
-        with db.transaction(store.engine, write=True) as conn:
+        with db.transaction(engine, write=True) as conn:
             conn.execute(
                 F.delete().where(F.c.content_hash == content_hash, F.c.form_version == FORM_VERSION)
             )
@@ -376,7 +398,7 @@ def _keep_form(store: Store, content_hash: str, imported: ImportedGraph) -> None
 
 
 def _publish(
-    store: Store,
+    engine: Engine,
     files: list[ExportFile],
     origin: Mapping[str, Any],
     options: tuple[dict[str, Any], list[tuple[bytes, bytes]]],
@@ -403,14 +425,14 @@ def _publish(
         )
 
     return publish(
-        store.engine,
+        engine,
         [(f.data, f.path, sha) for f, sha in zip(files, digests, strict=True)],
         record,
     )
 
 
 def _record_failure(
-    store: Store,
+    engine: Engine,
     arguments: Mapping[str, Any],
     kwargs: Mapping[str, Any],
     origin: Mapping[str, Any],
@@ -420,7 +442,7 @@ def _record_failure(
     """Record a failed export (best effort: the export's own error is what the caller sees)."""
     try:
         recorded, _ = _recorded_options(arguments, kwargs)
-        with db.transaction(store.engine, write=True) as conn:
+        with db.transaction(engine, write=True) as conn:
             audit.record_export(
                 conn, version_id=origin["version_id"], query=origin.get("query"),
                 options=recorded,

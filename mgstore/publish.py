@@ -42,11 +42,19 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, select, text
 
-from mgstore.db.engine import errors_mapped
+from mgstore.db.engine import database_files, errors_mapped
 from mgstore.db.models import Base
 from mgstore.errors import ConflictError, InputError, MgstoreError, OutputError
+from mgstore.io import check_target
 
-__all__ = ["CRASH_POINTS", "RecoveryReport", "publish", "recover"]
+__all__ = ["CRASH_POINTS", "RecoveryReport", "check_output", "publish", "recover"]
+
+
+def check_output(engine: Engine, path: str | os.PathLike[str]) -> None:
+    """Refuse an output path that is the database file of ``engine`` (or SQLite's ``-wal``,
+    ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError."""
+    check_target(path, database_files(engine), "the store's own database file")
+
 
 J = Base.metadata.tables["export_journal"]
 T = TypeVar("T")

@@ -49,6 +49,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Engine,
     Integer,
     Text,
     and_,
@@ -70,7 +71,7 @@ from mgstore import collections as colls
 from mgstore import devices as devs
 from mgstore import subgraph
 from mgstore.db import engine as db
-from mgstore.db import versions
+from mgstore.db import refs, versions
 from mgstore.db.models import Base
 from mgstore.db.versions import in_version
 from mgstore.errors import ArgumentTypeError, InputError
@@ -89,7 +90,7 @@ C, CM = _TABLES["collections"], _TABLES["collection_members"]
 
 
 def query(
-    store: Any,
+    engine: Engine,
     ref: str,
     scope: str | None = None,
     collection: str | Sequence[str] | None = None,
@@ -115,10 +116,9 @@ def query(
     devices = _str_list(device, "device")
     pattern = _regex(name_regex)
     _check_closure(closure, depth)
-    with db.transaction(store.engine) as conn:
-        row = store._resolve(conn, ref)
-        origin = {"ref": f"{store._graph_name(conn, row.graph_id)}@{row.number}",
-                  "content_hash": row.content_hash}  # fmt: skip
+    with db.transaction(engine) as conn:
+        row = refs.resolve(conn, ref)
+        origin = {"ref": refs.version_ref(conn, row), "content_hash": row.content_hash}
         cond = _filters(conn, row, scope, strict_scope, collections, op_types, devices)
         if closure is None:
             found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
@@ -141,7 +141,7 @@ def query(
         if closure is not None:  # the closure followed edge rows: they must say what inputs say
             versions.check_edges(conn, row, meta.graph_def.node)
     kept = {node.name for node in meta.graph_def.node}
-    with db.transaction(store.engine) as conn:
+    with db.transaction(engine) as conn:
         touched = set(
             conn.execute(
                 select(C.c.key)
@@ -160,7 +160,7 @@ def query(
     )
 
 
-def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
+def scopes(engine: Engine, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
     """The name-scope tree of version ``ref``: ``(prefix, node count)`` sorted by prefix.
 
     Every name contributes to each of its ``/``-prefixes up to ``depth`` levels (all levels
@@ -170,8 +170,8 @@ def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, in
     if depth is not None:
         _check_depth(depth)
     counts: Counter[str] = Counter()
-    with db.transaction(store.engine) as conn:
-        row = store._resolve(conn, ref)
+    with db.transaction(engine) as conn:
+        row = refs.resolve(conn, ref)
         names = conn.execute(
             select(N.c.name).where(in_version(N, row.graph_id, row.number))
         ).scalars()

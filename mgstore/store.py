@@ -105,7 +105,7 @@ class Store:
         """Refuse an output path that is this store's own database file (or SQLite's
         ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError.
         Every method that writes files checks its paths with this before writing."""
-        io.check_target(path, db.database_files(self.engine), "the store's own database file")
+        publish.check_output(self.engine, path)
 
     # ----------------------------------------------------------------------------------------
     # Writing
@@ -166,7 +166,7 @@ class Store:
         )
         report("done", 1, 1)
         with db.transaction(self.engine) as conn:
-            info = self._version_info(conn, _version_row(conn, version_id))
+            info = versions.version_info(conn, _version_row(conn, version_id))
         return replace(info, unchanged=True) if unchanged else info
 
     # ----------------------------------------------------------------------------------------
@@ -222,7 +222,7 @@ class Store:
     ) -> tuple[bytes, Any | None]:
         """A version's MetaGraphDef bytes and debug info, read in one transaction."""
         with db.transaction(self.engine) as conn:
-            return versions.version_bytes(conn, self._resolve(conn, ref), graph=graph, debug=debug)
+            return versions.version_bytes(conn, refs.resolve(conn, ref), graph=graph, debug=debug)
 
     def graphs(self, *, tags: Mapping[str, str] | None = None) -> list[GraphInfo]:
         """Every named graph with a version that is not deleted, by name; with ``tags``, only
@@ -266,25 +266,25 @@ class Store:
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise InputError(f"a limit is a whole number >= 0; got {limit!r}")
         with db.transaction(self.engine) as conn:
-            graph_id = self._graph_id(conn, name)
+            graph_id = refs.graph_id_of(conn, name)
             query = select(V).where(V.c.graph_id == graph_id).order_by(V.c.number.desc())
             if not deleted:
                 query = query.where(~refs.is_deleted())
             if tags:
                 query = query.where(_tagged(names.check_tags(tags)))
             rows = conn.execute(query.limit(limit)).all()
-            return [self._version_info(conn, r, name) for r in rows]
+            return [versions.version_info(conn, r, name) for r in rows]
 
     def version(self, ref: str) -> VersionInfo:
         """The version a ref names."""
         with db.transaction(self.engine) as conn:
-            return self._version_info(conn, self._resolve(conn, ref))
+            return versions.version_info(conn, refs.resolve(conn, ref))
 
     def summary(self, ref: str) -> Summary:
         """Node and op counts, top-level scopes, devices, collections, signatures of a version."""
         with db.transaction(self.engine) as conn:
-            row = self._resolve(conn, ref)
-            info = self._version_info(conn, row)
+            row = refs.resolve(conn, ref)
+            info = versions.version_info(conn, row)
             nodes = conn.execute(
                 select(N.c.name, N.c.op, N.c.device).where(in_version(N, row.graph_id, row.number))
             ).all()
@@ -330,7 +330,7 @@ class Store:
         """The subgraph of a version whose nodes pass every filter, run in SQL (see
         :func:`mgstore.query.query`)."""
         return _query.query(
-            self,
+            self.engine,
             ref,
             scope=scope,
             collection=collection,
@@ -368,7 +368,10 @@ class Store:
         """
         named = locals()
         arguments = {name: named[name] for name in EXPORT_PARAMETERS}
-        return _exporter.export(self, arguments, kwargs)[0]
+        meta_graph, record = _exporter.export(self.engine, self.import_cache, arguments, kwargs)
+        if record is not None:
+            self.last_export = record
+        return meta_graph
 
     def export(
         self,
@@ -407,8 +410,11 @@ class Store:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
         named = locals()
         arguments = {name: named[name] for name in EXPORT_PARAMETERS}
-        record = _exporter.export(self, arguments, kwargs, message=False, progress=progress)[1]
+        record = _exporter.export(
+            self.engine, self.import_cache, arguments, kwargs, message=False, progress=progress
+        )[1]
         assert record is not None  # a stored version with a filename is always recorded
+        self.last_export = record
         return record
 
     def saver_def(self, ref: str) -> Any | None:
@@ -459,7 +465,12 @@ class Store:
         """Export a recorded export again (same version, query, options) and check that the
         bytes are the same; ReproductionError shows both hashes if not. With ``path`` the
         new file is written (and recorded) and its record returned."""
-        return _exporter.reproduce(self, self.export_record(export_id), path)
+        record = self.export_record(export_id)
+        again = _exporter.reproduce(self.engine, self.import_cache, record, path)
+        if again.written is not None:
+            self.last_export = again.written
+        audit.check_reproduction(record, again.sha256, again.debug_sha256)
+        return again.written or record
 
     def which(self, path: str | os.PathLike[str]) -> list[audit.Provenance]:
         """The recorded exports that wrote these bytes (by SHA-256, wherever the file is now),
@@ -489,7 +500,7 @@ class Store:
     def fsck(self, refs: Iterable[str] | None = None, *, deep: bool = False) -> FsckReport:
         """Check stored versions end to end (all, or those ``refs`` name) and the audit log;
         ``deep`` also recomputes each stored import form. See :mod:`mgstore.fsck`."""
-        return _fsck.fsck(self, None if refs is None else list(refs), deep=deep)
+        return _fsck.fsck(self.engine, None if refs is None else list(refs), deep=deep)
 
     def recover(self) -> publish.RecoveryReport:
         """Settle exports that a crash (``kill -9``, power loss) interrupted: each target gets
@@ -520,8 +531,8 @@ class Store:
             raise InputError(f"a diff scope is a non-empty name scope; got {scope!r}")
         scope = scope.strip("/") if scope else None
         with db.transaction(self.engine) as conn:
-            row_a, row_b = self._resolve(conn, a), self._resolve(conn, b)
-            info_a, info_b = self._version_info(conn, row_a), self._version_info(conn, row_b)
+            row_a, row_b = refs.resolve(conn, a), refs.resolve(conn, b)
+            info_a, info_b = versions.version_info(conn, row_a), versions.version_info(conn, row_b)
             if row_a.content_hash == row_b.content_hash and (
                 scope is not None or row_a.debug_hash == row_b.debug_hash
             ):
@@ -554,28 +565,21 @@ class Store:
         """
         with db.transaction(self.engine) as conn:
             return _hints.unmatched(
-                conn, self._resolve(conn, ref), scope=scope, strict_scope=strict_scope,
+                conn, refs.resolve(conn, ref), scope=scope, strict_scope=strict_scope,
                 collection=collection, op_type=op_type, device=device,
                 export_scope=export_scope, collection_list=collection_list,
             )  # fmt: skip
 
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""
-        return _query.scopes(self, ref, depth)
+        return _query.scopes(self.engine, ref, depth)
 
     def outline(self, ref: str) -> Outline:
         """Node names, ops, devices, edges and collection members of a version, without its
         NodeDefs: what pictures and node lists need (see :class:`mgstore.entities.Outline`)."""
         with db.transaction(self.engine) as conn:
-            row = self._resolve(conn, ref)
-            return read_outline(conn, row, self._version_info(conn, row))
-
-    def serve(self, host: str = "127.0.0.1", port: int = 8000) -> None:
-        """Serve the read-only web view of this store until interrupted (needs the ``web``
-        extra: ``pip install 'mgstore[web]'``); see :mod:`mgstore.web`."""
-        from mgstore.web import serve
-
-        serve(self, host=host, port=port)
+            row = refs.resolve(conn, ref)
+            return read_outline(conn, row, versions.version_info(conn, row))
 
     # ----------------------------------------------------------------------------------------
     # Lifecycle: aliases, tags, deletion, garbage collection (see mgstore.db.lifecycle)
@@ -589,10 +593,10 @@ class Store:
 
         def change() -> AliasInfo:
             with db.transaction(self.engine, write=True) as conn:
-                row = self._resolve(conn, target)
-                if row.graph_id != self._graph_id(conn, name):
+                row = refs.resolve(conn, target)
+                if row.graph_id != refs.graph_id_of(conn, name):
                     raise InputError(
-                        f"{ref!r} is a version of {self._graph_name(conn, row.graph_id)!r}, "
+                        f"{ref!r} is a version of {refs.graph_name(conn, row.graph_id)!r}, "
                         f"not of {name!r}: an alias names a version of its own graph"
                     )
                 return lifecycle.set_alias(conn, row, alias)
@@ -625,26 +629,26 @@ class Store:
         if not values and not removed:
             raise InputError("tag: give tags to set (KEY=VALUE) or to remove (--rm KEY)")
         with db.transaction(self.engine, write=True) as conn:
-            row = self._resolve(conn, ref)
+            row = refs.resolve(conn, ref)
             lifecycle.change_tags(conn, row, values, removed)
-            return self._version_info(conn, row)
+            return versions.version_info(conn, row)
 
     def delete(self, ref: str, *, force: bool = False) -> VersionInfo:
         """Delete a version (softly: :meth:`restore` undoes it until :meth:`gc`). It leaves
         the log and ref resolution. A version with recorded exports or an alias needs
         ``force`` (its aliases are removed then). Recorded."""
         with db.transaction(self.engine, write=True) as conn:
-            row = self._resolve(conn, ref)
+            row = refs.resolve(conn, ref)
             lifecycle.delete_version(conn, row, ref, force=force)
-            return self._version_info(conn, row)
+            return versions.version_info(conn, row)
 
     def restore(self, ref: str) -> VersionInfo:
         """Undo :meth:`delete` (``ref`` may name the deleted version: ``name@N``, a hash
         prefix). Impossible once GC has collected it. Recorded."""
         with db.transaction(self.engine, write=True) as conn:
-            row = self._resolve(conn, ref, deleted=True)
+            row = refs.resolve(conn, ref, deleted=True)
             lifecycle.restore_version(conn, row, ref)
-            return self._version_info(conn, row)
+            return versions.version_info(conn, row)
 
     def gc(self, *, dry_run: bool = False, vacuum: bool = False) -> GcReport:
         """Remove the content only deleted versions use (node rows, edges, packs, blobs,
@@ -658,24 +662,6 @@ class Store:
         if vacuum and not dry_run:
             db.vacuum(self.engine)
         return report
-
-    # ----------------------------------------------------------------------------------------
-    # Refs
-
-    def _resolve(self, conn: Connection, ref: str, *, deleted: bool = False) -> Row[Any]:
-        """The versions row of a ref (see :mod:`mgstore.db.refs`, where refs are resolved)."""
-        return refs.resolve(conn, ref, deleted=deleted)
-
-    def _graph_id(self, conn: Connection, name: str) -> int:
-        return refs.graph_id_of(conn, name)
-
-    def _graph_name(self, conn: Connection, graph_id: int) -> str:
-        return refs.graph_name(conn, graph_id)
-
-    def _version_info(
-        self, conn: Connection, row: Row[Any], name: str | None = None
-    ) -> VersionInfo:
-        return versions.version_info(conn, row, name)
 
 
 def _version_row(conn: Connection, version_id: int) -> Row[Any]:

@@ -2,9 +2,9 @@
 
 The argument checks raise TensorFlow's TypeErrors (as :class:`~mgstore.errors.ArgumentTypeError`),
 :func:`export_files` produces the bytes TensorFlow writes (deterministic binary or text, and
-the ``.debug`` companion), and :func:`export_meta_graph` is the module-level entry point: a
-stored version goes through :meth:`mgstore.Store.export_meta_graph`, a MetaGraphDef or a
-networkx graph in memory is exported directly.
+the ``.debug`` companion), and :func:`export_imported` exports an imported graph. Nothing
+here knows of a store: :func:`mgstore.export_meta_graph` (:mod:`mgstore.api`) and
+:meth:`mgstore.Store.export_meta_graph` call these.
 
 Section numbers (§) refer to docs/export-semantics.md.
 """
@@ -15,21 +15,25 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 from google.protobuf.message import Message
 
 from mgstore.errors import ArgumentTypeError, InputError
-from mgstore.export.imported import ImportedGraph, import_meta_graph
+from mgstore.export.imported import ImportedGraph
 from mgstore.export.meta_graph import Exported, ExportOptions, build
-from mgstore.io import Data, coerce_message, published, serialize
+from mgstore.io import Data, coerce_message, serialize
 from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef, SaverDef
 
-if TYPE_CHECKING:
-    from mgstore.store import Store
-
-__all__ = ["ExportFile", "export_files", "export_meta_graph", "export_options", "debug_path"]
+__all__ = [
+    "ExportFile",
+    "debug_path",
+    "export_files",
+    "export_imported",
+    "export_options",
+    "in_memory_graph",
+]
 
 _KWARGS = frozenset({"unbound_inputs_col_name"})
 #: The named parameters of export_meta_graph, in TensorFlow's order.
@@ -188,55 +192,6 @@ def export_imported(
     files = export_files(exported, filename, as_text=as_text, save_debug_info=save_debug_info,
                          debug_info=imported.debug_info)  # fmt: skip
     return exported.meta_graph, files
-
-
-def export_meta_graph(
-    filename: str | os.PathLike[str] | None = None,
-    meta_info_def: object = None,
-    graph_def: object = None,
-    saver_def: object = None,
-    collection_list: object = None,
-    as_text: bool = False,
-    graph: object = None,
-    export_scope: str | None = None,
-    clear_devices: bool = False,
-    clear_extraneous_savers: bool = False,
-    strip_default_attrs: bool = False,
-    save_debug_info: bool = False,
-    *,
-    store: Store | None = None,
-    **kwargs: Any,
-) -> MetaGraphDef:
-    """``tf.compat.v1.train.export_meta_graph`` of TensorFlow 2.21, without TensorFlow.
-
-    ``graph`` is a stored version's ref (``name``, ``name@N`` or a hash prefix; needs
-    ``store``, and the export is recorded there), a MetaGraphDef (mgstore's or TensorFlow's)
-    or a networkx graph in mgstore's model (e.g. a query result). The result is what
-    TensorFlow returns after importing that graph into a fresh graph and exporting it with
-    these arguments; ``filename`` is written atomically (with its ``.debug`` companion when
-    ``save_debug_info``). See the README's "Export" section for the few deliberate
-    differences from TensorFlow.
-    """
-    named = locals()
-    arguments = {name: named[name] for name in PARAMETERS if name != "graph"}
-    if isinstance(graph, str) or store is not None:
-        if store is None:
-            raise ArgumentTypeError(
-                f"graph {graph!r} is a ref of a stored version: pass the store it is in "
-                "(store=mgstore.Store(...))"
-            )
-        result: MetaGraphDef = store.export_meta_graph(graph=graph, **arguments, **kwargs)
-        return result
-    options = export_options(
-        meta_info_def, graph_def, saver_def, collection_list, export_scope, clear_devices,
-        clear_extraneous_savers, strip_default_attrs, **kwargs,
-    )  # fmt: skip
-    imported = import_meta_graph(*in_memory_graph(graph))
-    meta_graph, files = export_imported(imported, filename, as_text, save_debug_info, options)
-    with published([(f.data, f.path) for f in files]):
-        pass
-    assert meta_graph is not None
-    return meta_graph
 
 
 def in_memory_graph(graph: object) -> tuple[MetaGraphDef, GraphDebugInfo | None]:
