@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from mgstore.errors import ArgumentTypeError
-from mgstore.export.api import export_imported, export_options, in_memory_graph
+from mgstore.export.api import export_imported, in_memory_graph
 from mgstore.export.imported import import_meta_graph
+from mgstore.export.options import ExportOptions
 from mgstore.io import published
 from mgstore.proto import MetaGraphDef
 from mgstore.store import Store
@@ -59,12 +60,12 @@ def export_meta_graph(
             save_debug_info, **kwargs,
         )  # fmt: skip
         return result
-    options = export_options(
-        meta_info_def, graph_def, saver_def, collection_list, export_scope, clear_devices,
-        clear_extraneous_savers, strip_default_attrs, **kwargs,
+    options = ExportOptions.from_arguments(
+        meta_info_def, graph_def, saver_def, collection_list, as_text, export_scope,
+        clear_devices, clear_extraneous_savers, strip_default_attrs, save_debug_info, **kwargs,
     )  # fmt: skip
     imported = import_meta_graph(*in_memory_graph(graph))
-    meta_graph, files = export_imported(imported, filename, as_text, save_debug_info, options)
+    meta_graph, files = export_imported(imported, filename, options)
     with published([(f.data, f.path) for f in files]):
         pass
     assert meta_graph is not None

@@ -38,23 +38,23 @@ from mgstore.db.models import Base
 from mgstore.errors import InputError, MgstoreError, NotFoundError
 from mgstore.export import normalize as nz
 from mgstore.export.api import (
-    PARAMETERS,
     ExportFile,
     debug_path,
     export_files,
     export_imported,
-    export_options,
     in_memory_graph,
 )
 from mgstore.export.imported import (
     FORM_VERSION,
+    Derived,
     ImportedGraph,
     ImportForm,
     import_meta_graph,
     import_with_form,
 )
-from mgstore.export.meta_graph import ExportOptions, build
+from mgstore.export.meta_graph import build
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
+from mgstore.export.options import UNBOUND_INPUTS, ExportOptions
 from mgstore.io import published
 from mgstore.names import check_text
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
@@ -99,16 +99,26 @@ class ImportCache:
             self._graphs.clear()
 
 
+@dataclass
+class _Origin:
+    """What an export is of, filled in as soon as it is known (so that a failure after that
+    can be recorded against it): the version's id, and a query result's query."""
+
+    version_id: int | None = None
+    query: dict[str, Any] | None = None
+
+
 def export(
     engine: Engine,
     cache: ImportCache,
-    arguments: Mapping[str, Any],
-    kwargs: Mapping[str, Any],
+    graph: object,
+    filename: str | os.PathLike[str] | None,
+    options: ExportOptions,
     *,
     message: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[MetaGraphDef | None, audit.ExportRecord | None]:
-    """Run ``export_meta_graph`` with ``arguments`` (its named parameters) on the store in
+    """Run ``export_meta_graph(filename, graph=graph, ...)`` with ``options`` on the store in
     ``engine``, with ``cache`` the store's imported graphs.
 
     Returns the message and the export's audit record (None if nothing was recorded: no
@@ -117,39 +127,43 @@ def export(
     hears ``("export", 0, 2)``, ``("write", 1, 2)``, ``("done", 2, 2)``.
     """
     started = time.monotonic()
-    origin: dict[str, Any] = {}
-    _check_outputs(engine, arguments)
+    origin = _Origin()
+    _check_outputs(engine, filename, options)
     report = progress or (lambda stage, done, total: None)
     try:
         report("export", 0, 2)
-        meta_graph, files = _run(engine, cache, arguments, kwargs, origin, message=message)
+        meta_graph, files = _run(engine, cache, graph, filename, options, origin, message=message)
         report("write", 1, 2)
-        if not files:
+        if not files or filename is None:
             return meta_graph, None
-        if origin.get("version_id") is None:  # a graph from memory: no version to record
+        version_id = origin.version_id
+        if version_id is None:  # a graph from memory: no version to record
             with published([(f.data, f.path) for f in files]):
                 return meta_graph, None
-        recorded = _recorded_options(arguments, kwargs)
-        record = db.retrying(lambda: _publish(engine, files, origin, recorded, started))
+        recorded = _recorded_options(graph, filename, options)
+        record = db.retrying(
+            lambda: _publish(engine, files, version_id, origin.query, recorded, started)
+        )
         report("done", 2, 2)
         return meta_graph, record
     except Exception as error:
-        if arguments["filename"] and origin.get("version_id") is not None:
-            _record_failure(engine, arguments, kwargs, origin, error, started)
+        if filename and origin.version_id is not None:
+            _record_failure(engine, graph, filename, options, origin, error, started)
         raise
 
 
-def _check_outputs(engine: Engine, arguments: Mapping[str, Any]) -> None:
+def _check_outputs(
+    engine: Engine, filename: str | os.PathLike[str] | None, options: ExportOptions
+) -> None:
     """Refuse, before anything is written or recorded, a file name that is the store's own
     database (or would be, as the ``.debug`` companion) or that the audit log cannot record."""
-    filename = arguments["filename"]
     if not filename or not isinstance(filename, (str, os.PathLike)):
-        return  # no file, or a wrong type that export_options reports as TensorFlow does
+        return  # no file, or a wrong type that writing reports as TensorFlow does
     name = os.fspath(filename)
     if isinstance(name, str):
         check_text(name, "the export file name")  # it goes into the audit record
     check_output(engine, filename)
-    if arguments["save_debug_info"]:
+    if options.save_debug_info:
         check_output(engine, debug_path(filename))
 
 
@@ -165,20 +179,18 @@ def reproduce(
     caller compares the hashes (:func:`mgstore.audit.check_reproduction`).
     """
     audit.check_reproducible(record)
-    arguments: dict[str, Any] = {k: None for k in PARAMETERS}
-    arguments.update(record.options)
-    arguments.pop("ref", None)  # the ref as the user wrote it: the version is known
-    kwargs = dict(arguments.pop("kwargs", None) or {})
+    recorded = record.options
+    messages: dict[str, Message] = {}
     V = Base.metadata.tables["versions"]
     with db.transaction(engine) as conn:
         for name, cls in _MESSAGES.items():
-            value = arguments.get(name)
+            value = recorded.get(name)
             if isinstance(value, Mapping):
                 sha = bytes.fromhex(str(value["sha256"]))
                 data = versions.blobs(conn, [sha])
                 if sha not in data:
                     raise NotFoundError(f"export {record.id}: its {name} blob is missing")
-                arguments[name] = cls.FromString(data[sha])
+                messages[name] = cls.FromString(data[sha])
         row = conn.execute(select(V).where(V.c.id == record.version_id)).one()
         ref = refs.version_ref(conn, row)
         collected = lifecycle.collected_at(conn, row.id)
@@ -188,19 +200,31 @@ def reproduce(
             f"{collected:%Y-%m-%d %H:%M:%S} UTC, so it cannot be exported again (the record "
             "stays, and verify still checks the file)"
         )
-    arguments["graph"] = ref
+    options = ExportOptions.from_arguments(
+        meta_info_def=messages.get("meta_info_def"),
+        graph_def=messages.get("graph_def"),
+        saver_def=messages.get("saver_def"),
+        collection_list=recorded.get("collection_list"),
+        as_text=recorded.get("as_text"),
+        export_scope=recorded.get("export_scope"),
+        clear_devices=recorded.get("clear_devices"),
+        clear_extraneous_savers=recorded.get("clear_extraneous_savers"),
+        strip_default_attrs=recorded.get("strip_default_attrs"),
+        save_debug_info=recorded.get("save_debug_info"),
+        **(recorded.get("kwargs") or {}),
+    )
+    graph: object = ref  # not the ref as the user wrote it: the version is known
     if record.query:
         filters = {k: v for k, v in record.query.items() if k not in ("ref", "content_hash")}
-        arguments["graph"] = run_query(engine, ref, **filters)
+        graph = run_query(engine, ref, **filters)
     if path is not None:
-        arguments["filename"] = os.fspath(path)
-        if not arguments["filename"]:
+        filename = os.fspath(path)
+        if not filename:
             raise InputError("reproduce: the output path is empty; give a file name or none")
-        _, new = export(engine, cache, arguments, kwargs, message=False)
+        _, new = export(engine, cache, graph, filename, options, message=False)
         assert new is not None
         return Reproduction(str(new.sha256), new.debug_sha256, new)
-    arguments["filename"] = record.path
-    _, files = _run(engine, cache, arguments, kwargs, {}, message=False)
+    _, files = _run(engine, cache, graph, record.path, options, _Origin(), message=False)
     digests = [f.sha256() for f in files]
     return Reproduction(digests[0], digests[1] if len(digests) > 1 else None, None)
 
@@ -217,59 +241,42 @@ class Reproduction:
 def _run(
     engine: Engine,
     cache: ImportCache,
-    arguments: Mapping[str, Any],
-    kwargs: Mapping[str, Any],
-    origin: dict[str, Any],
+    graph: object,
+    filename: str | os.PathLike[str] | None,
+    options: ExportOptions,
+    origin: _Origin,
     *,
     message: bool = True,
 ) -> tuple[MetaGraphDef | None, list[ExportFile]]:
     """The exported message and the files it makes; ``origin`` gets the version and query
     as soon as they are known (so that a failure after that can be recorded against them)."""
-    options = export_options(
-        arguments["meta_info_def"], arguments["graph_def"], arguments["saver_def"],
-        arguments["collection_list"], arguments["export_scope"], arguments["clear_devices"],
-        arguments["clear_extraneous_savers"], arguments["strip_default_attrs"], **kwargs,
-    )  # fmt: skip
-    graph = arguments["graph"]
-    plain = not (
-        options.export_scope or options.clear_devices or options.clear_extraneous_savers
-        or options.strip_default_attrs or options.graph_def is not None
-        or arguments["save_debug_info"]
-    )  # fmt: skip
-    imported = _source(engine, cache, graph, origin, plain=plain)
-    if origin.get("query") is not None:
+    imported = _source(engine, cache, graph, origin, plain=options.plain)
+    if origin.query is not None:
+        assert isinstance(graph, nx.MultiDiGraph)
         options = replace(options, selection=frozenset(graph.nodes))
-        return _export_query_result(imported, arguments, options)
-    return export_imported(
-        imported, arguments["filename"], bool(arguments["as_text"]),
-        bool(arguments["save_debug_info"]), options, message=message,
-    )  # fmt: skip
+        return _export_query_result(imported, filename, options)
+    return export_imported(imported, filename, options, message=message)
 
 
 def _export_query_result(
-    imported: ImportedGraph, arguments: Mapping[str, Any], options: ExportOptions
+    imported: ImportedGraph, filename: str | os.PathLike[str] | None, options: ExportOptions
 ) -> tuple[MetaGraphDef | None, list[ExportFile]]:
     """A query result's export, with every reference resolved (:func:`subgraph.resolve`)
     before anything is written: refused when TensorFlow could not import it."""
     exported = build(imported, options, message=True)
     assert exported.meta_graph is not None
     meta_graph = subgraph.resolve(exported.meta_graph)
-    filename = arguments["filename"]
     if not filename:
         return meta_graph, []
-    files = export_files(
-        replace(exported, meta_graph=meta_graph, chunks=None), filename,
-        as_text=bool(arguments["as_text"]), save_debug_info=bool(arguments["save_debug_info"]),
-        debug_info=imported.debug_info,
-    )  # fmt: skip
-    return meta_graph, files
+    resolved = replace(exported, meta_graph=meta_graph, chunks=None)
+    return meta_graph, export_files(resolved, filename, options, imported.debug_info)
 
 
 def _source(
     engine: Engine,
     cache: ImportCache,
     graph: object,
-    origin: dict[str, Any],
+    origin: _Origin,
     *,
     plain: bool = False,
 ) -> ImportedGraph:
@@ -280,7 +287,7 @@ def _source(
         return _imported_version(engine, cache, graph, None, origin, plain=plain)
     if isinstance(query, dict):  # a query result: export its nodes from its version
         subgraph.check_unedited(graph)
-        origin["query"] = query
+        origin.query = query
         return _imported_version(
             engine, cache, str(query.get("ref")), query.get("content_hash"), origin
         )
@@ -292,7 +299,7 @@ def _imported_version(
     cache: ImportCache,
     ref: str,
     content_hash: object,
-    origin: dict[str, Any],
+    origin: _Origin,
     *,
     plain: bool = False,
 ) -> ImportedGraph:
@@ -308,13 +315,13 @@ def _imported_version(
                 f"the query result came from {ref} with content {content_hash}, but {ref} in "
                 f"this store has content {row.content_hash}: query this store again"
             )
-        origin["version_id"] = row.id
+        origin.version_id = row.id
         key = (row.content_hash, row.debug_hash)
         stored_form = versions.import_form(conn, row, FORM_VERSION)
         cached = cache.get(key)
         # A full export without options is assembled from stored bytes, unless the cached
         # graph has its path-P bytes already (serialising 80,000 nodes takes longer).
-        if plain and stored_form and (cached is None or "path_p" not in cached.cache):
+        if plain and stored_form and (cached is None or cached.derived.graph_def is None):
             form = _form(stored_form)
             hollow = None if form is None else _hollow(conn, row, form)
             if hollow is not None:
@@ -368,7 +375,7 @@ def _hollow(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph 
             frame.collection_def, frame.meta_info_def.tensorflow_version
         ),
         form=form,
-        cache={"path_p": (chunks, stripped_op_list_for(rest))},
+        derived=Derived(graph_def=(chunks, stripped_op_list_for(rest))),
     )
 
 
@@ -400,7 +407,8 @@ def _keep_form(engine: Engine, content_hash: str, imported: ImportedGraph) -> No
 def _publish(
     engine: Engine,
     files: list[ExportFile],
-    origin: Mapping[str, Any],
+    version_id: int,
+    query: dict[str, Any] | None,
     options: tuple[dict[str, Any], list[tuple[bytes, bytes]]],
     started: float,
 ) -> audit.ExportRecord:
@@ -413,8 +421,8 @@ def _publish(
         insert_blobs(conn, blobs)
         return audit.record_export(
             conn,
-            version_id=origin["version_id"],
-            query=origin.get("query"),
+            version_id=version_id,
+            query=query,
             options=recorded,
             path=os.path.abspath(files[0].path),
             sha256=digests[0],
@@ -433,20 +441,20 @@ def _publish(
 
 def _record_failure(
     engine: Engine,
-    arguments: Mapping[str, Any],
-    kwargs: Mapping[str, Any],
-    origin: Mapping[str, Any],
+    graph: object,
+    filename: str | os.PathLike[str],
+    options: ExportOptions,
+    origin: _Origin,
     error: Exception,
     started: float,
 ) -> None:
     """Record a failed export (best effort: the export's own error is what the caller sees)."""
     try:
-        recorded, _ = _recorded_options(arguments, kwargs)
+        recorded, _ = _recorded_options(graph, filename, options)
         with db.transaction(engine, write=True) as conn:
             audit.record_export(
-                conn, version_id=origin["version_id"], query=origin.get("query"),
-                options=recorded,
-                path=os.path.abspath(os.fspath(arguments["filename"])), sha256=None, size=None,
+                conn, version_id=origin.version_id, query=origin.query, options=recorded,
+                path=os.path.abspath(os.fspath(filename)), sha256=None, size=None,
                 duration=time.monotonic() - started, status="failed", error=error,
             )  # fmt: skip
     except Exception:  # noqa: BLE001 - never hide the export's error behind the log's
@@ -454,28 +462,29 @@ def _record_failure(
 
 
 def _recorded_options(
-    arguments: Mapping[str, Any], kwargs: Mapping[str, Any]
+    graph: object, filename: str | os.PathLike[str], options: ExportOptions
 ) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
     """Every option of an export as JSON values, and the blobs its messages are kept in."""
-    options: dict[str, Any] = {"filename": os.fspath(arguments["filename"])}
-    if isinstance(arguments["graph"], str):
-        options["ref"] = arguments["graph"]  # as written: resnet@production, resnet~1...
+    recorded: dict[str, Any] = {"filename": os.fspath(filename)}
+    if isinstance(graph, str):
+        recorded["ref"] = graph  # as written: resnet@production, resnet~1...
     blobs: list[tuple[bytes, bytes]] = []
-    for name in _MESSAGES:
-        value = arguments[name]
-        if isinstance(value, Message):
-            data = value.SerializeToString(deterministic=True)
-            sha = hashlib.sha256(data).digest()
-            blobs.append((sha, data))
-            options[name] = {"message": value.DESCRIPTOR.full_name, "sha256": sha.hex()}
-        else:
-            options[name] = None
-    collection_list = arguments["collection_list"]
-    options["collection_list"] = None if collection_list is None else [
+    messages = (("meta_info_def", options.meta_info_def), ("graph_def", options.graph_def),
+                ("saver_def", options.saver_def))  # fmt: skip
+    for name, value in messages:
+        if value is None:
+            recorded[name] = None
+            continue
+        data = value.SerializeToString(deterministic=True)
+        sha = hashlib.sha256(data).digest()
+        blobs.append((sha, data))
+        recorded[name] = {"message": value.DESCRIPTOR.full_name, "sha256": sha.hex()}
+    collection_list = options.collection_list
+    recorded["collection_list"] = None if collection_list is None else [
         k if isinstance(k, str) else repr(k) for k in collection_list
     ]  # fmt: skip
-    options["export_scope"] = arguments["export_scope"]
-    options.update((flag, bool(arguments[flag])) for flag in _FLAGS)
-    if kwargs:
-        options["kwargs"] = dict(kwargs)
-    return options, blobs
+    recorded["export_scope"] = options.export_scope
+    recorded.update((flag, bool(getattr(options, flag))) for flag in _FLAGS)
+    if options.unbound_inputs_col_name != UNBOUND_INPUTS:
+        recorded["kwargs"] = {"unbound_inputs_col_name": options.unbound_inputs_col_name}
+    return recorded, blobs

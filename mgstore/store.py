@@ -48,7 +48,7 @@ from mgstore.errors import (
     InputError,
     MgstoreError,
 )
-from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
+from mgstore.export.options import ExportOptions
 from mgstore.outline import read_outline
 from mgstore.proto import MetaGraphDef
 from mgstore.subgraph import QueryResult
@@ -366,9 +366,14 @@ class Store:
         ``filename`` (and with ``save_debug_info`` its ``.debug`` companion) is written
         atomically. See :func:`mgstore.export_meta_graph`.
         """
-        named = locals()
-        arguments = {name: named[name] for name in EXPORT_PARAMETERS}
-        meta_graph, record = _exporter.export(self.engine, self.import_cache, arguments, kwargs)
+        options = ExportOptions.from_arguments(
+            meta_info_def, graph_def, saver_def, collection_list, as_text, export_scope,
+            clear_devices, clear_extraneous_savers, strip_default_attrs, save_debug_info,
+            **kwargs,
+        )  # fmt: skip
+        meta_graph, record = _exporter.export(
+            self.engine, self.import_cache, graph, filename, options
+        )
         if record is not None:
             self.last_export = record
         return meta_graph
@@ -408,11 +413,15 @@ class Store:
             )
         if not filename:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
-        named = locals()
-        arguments = {name: named[name] for name in EXPORT_PARAMETERS}
+        options = ExportOptions.from_arguments(
+            meta_info_def, graph_def, saver_def, collection_list, as_text, export_scope,
+            clear_devices, clear_extraneous_savers, strip_default_attrs, save_debug_info,
+            **kwargs,
+        )  # fmt: skip
         record = _exporter.export(
-            self.engine, self.import_cache, arguments, kwargs, message=False, progress=progress
-        )[1]
+            self.engine, self.import_cache, graph, filename, options, message=False,
+            progress=progress,
+        )[1]  # fmt: skip
         assert record is not None  # a stored version with a filename is always recorded
         self.last_export = record
         return record

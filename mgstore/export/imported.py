@@ -26,6 +26,7 @@ from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
 from mgstore.export.node_validation import NodeValidator
 from mgstore.export.registry import load_registry
 from mgstore.proto import (
+    CollectionDef,
     FunctionDefLibrary,
     GraphDebugInfo,
     MetaGraphDef,
@@ -37,6 +38,7 @@ from mgstore.proto import (
 
 __all__ = [
     "FORM_VERSION",
+    "Derived",
     "ImportForm",
     "ImportedGraph",
     "held_size",
@@ -59,8 +61,8 @@ class ImportedGraph:
     ``p_inputs`` are the nodes (by position) whose inputs path P writes otherwise (§2.7).
     ``size`` bounds what TensorFlow's 2 GB check sums (the stored GraphDef's size).
     ``library_p``/``library_r`` are the function library in path P's and path R's order
-    (None: absent). ``collections`` are in restoration order. ``cache`` keeps what exports
-    derive from the graph alone (path P's bytes, collections without scope).
+    (None: absent). ``collections`` are in restoration order. ``derived`` keeps what exports
+    derive from the graph alone (:class:`Derived`).
     """
 
     nodes: tuple[NodeDef, ...]
@@ -72,7 +74,23 @@ class ImportedGraph:
     collections: Mapping[str, nz.RestoredCollection]
     debug_info: GraphDebugInfo | None = None
     form: ImportForm | None = None
-    cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    derived: Derived = field(default_factory=lambda: Derived(), compare=False, repr=False)
+
+
+@dataclass
+class Derived:
+    """What exports derive from an imported graph alone, filled in by the first export that
+    needs each part (or by whoever built the graph) and reused by later ones.
+
+    ``graph_def``: the as-imported export's GraphDef (§3.3) as deterministic bytes in chunks,
+    with its ``stripped_op_list``; ``names``: ``(name, name)`` for each node (the as-imported
+    export renames nothing); ``collections``: each collection key's entry as written without
+    scope or removed nodes (None: every item failed).
+    """
+
+    graph_def: tuple[list[bytes | memoryview], OpList] | None = None
+    names: list[tuple[str, str]] | None = None
+    collections: dict[str, CollectionDef | None] = field(default_factory=dict)
 
 
 def import_meta_graph(

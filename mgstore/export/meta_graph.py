@@ -23,6 +23,7 @@ from mgstore.errors import InputError, InvalidGraphError
 from mgstore.export.imported import ImportedGraph, held_size
 from mgstore.export.normalize import TF_VERSION
 from mgstore.export.oplist import stripped_op_list_for
+from mgstore.export.options import ExportOptions
 from mgstore.export.payloads import add_collection, item_name
 from mgstore.export.restored import CollectionItem, regenerate
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX, in_scope, rewrite_inputs, rewrite_node
@@ -37,27 +38,6 @@ _SAVER_OPS = frozenset({
     "SaveV2", "Save", "SaveSlice", "LegacySave", "LegacySaveSlice",
     "RestoreV2", "Restore", "RestoreSlice", "LegacyRestore", "LegacyRestoreSlice",
 })  # fmt: skip
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """The arguments of ``export_meta_graph`` that shape the returned message.
-
-    Messages are mgstore's classes; ``export_scope`` ``""`` means none, as in TensorFlow.
-    ``selection`` (mgstore's own: a query result) keeps only the nodes so named, as if the
-    others were removed like extraneous saver nodes, and the collection items naming them.
-    """
-
-    meta_info_def: MetaGraphDef.MetaInfoDef | None = None
-    graph_def: GraphDef | None = None
-    saver_def: SaverDef | None = None
-    collection_list: tuple[object, ...] | None = None
-    export_scope: str = ""
-    clear_devices: bool = False
-    clear_extraneous_savers: bool = False
-    strip_default_attrs: bool = False
-    unbound_inputs_col_name: str | None = "unbound_inputs"
-    selection: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +59,7 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
     save``, invalid saver names) and clear ValueErrors where TensorFlow crashes (§11.3).
     """
     o = options
-    scope = o.export_scope
+    scope = o.scope
     excluded: frozenset[str] = frozenset()
     if o.selection is not None:
         source_names = o.graph_def.node if o.graph_def is not None else graph.nodes
@@ -157,17 +137,16 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
 
 def _path_p_names(graph: ImportedGraph) -> list[tuple[str, str]]:
     """``(name, name)`` for each node of ``graph`` (path P renames nothing), once per graph."""
-    names = graph.cache.get("names_p")
-    if names is None:
-        names = graph.cache["names_p"] = [(node.name, node.name) for node in graph.nodes]
-    assert isinstance(names, list)
-    return names
+    derived = graph.derived
+    if derived.names is None:
+        derived.names = [(node.name, node.name) for node in graph.nodes]
+    return derived.names
 
 
 def _path_p(graph: ImportedGraph) -> tuple[list[bytes | memoryview], OpList]:
     """The GraphDef path P writes for ``graph`` (deterministic bytes, in chunks) and its op
-    list; computed once per imported graph, or given by whoever built it (``graph.cache``)."""
-    cached = graph.cache.get("path_p")
+    list; computed once per imported graph, or given by whoever built it (``graph.derived``)."""
+    cached = graph.derived.graph_def
     if cached is None:
         graph_def = GraphDef()
         graph_def.node.extend(graph.nodes)
@@ -176,7 +155,7 @@ def _path_p(graph: ImportedGraph) -> tuple[list[bytes | memoryview], OpList]:
         graph_def.versions.CopyFrom(graph.versions)
         if graph.library_p is not None:
             graph_def.library.CopyFrom(graph.library_p)
-        cached = graph.cache["path_p"] = (
+        cached = graph.derived.graph_def = (
             [graph_def.SerializeToString(deterministic=True)],
             stripped_op_list_for(graph_def),
         )
@@ -306,12 +285,12 @@ def _create_meta_graph_def(
             proto_function = True
         elif key in collections:
             items, proto_function = collections[key]
-            if not o.export_scope and not excluded and key in graph.collections:
+            if not o.scope and not excluded and key in graph.collections:
                 _add_plain_collection(out, graph, key, items, proto_function)
                 continue
         else:
             continue
-        add_collection(out, key, items, o.export_scope, excluded,
+        add_collection(out, key, items, o.scope, excluded,
                        proto_function=proto_function, selection=o.selection)  # fmt: skip
     return out
 
@@ -324,8 +303,7 @@ def _add_plain_collection(
     proto_function: bool,
 ) -> None:
     """:func:`add_collection` without scope or removed nodes, cached per imported graph."""
-    cache = graph.cache.setdefault("plain_collections", {})
-    assert isinstance(cache, dict)
+    cache = graph.derived.collections
     if key not in cache:
         scratch = MetaGraphDef()
         add_collection(scratch, key, items, "", frozenset(), proto_function=proto_function)

@@ -24,7 +24,8 @@ from mgstore.export.imported import (
     import_meta_graph,
     import_with_form,
 )
-from mgstore.export.meta_graph import ExportOptions, build
+from mgstore.export.meta_graph import build
+from mgstore.export.options import ExportOptions
 from mgstore.proto import MetaGraphDef
 from tests.export.test_normalize_live import perturb
 from tests.fixture_catalog import fixture_graphs
