@@ -281,7 +281,7 @@ def _source(
     plain: bool = False,
 ) -> ImportedGraph:
     """The imported graph to export. ``plain``: a full export without options, which a
-    graph assembled from stored bytes (:func:`_hollow`) can serve."""
+    graph assembled from stored bytes (:func:`_from_stored_bytes`) can serve."""
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
         return _imported_version(engine, cache, graph, None, origin, plain=plain)
@@ -306,7 +306,8 @@ def _imported_version(
     """The imported form of the version ``ref`` names, from the cache or from its bytes.
 
     ``content_hash``, if given, must be the version's (a query result names its version).
-    ``plain``: the caller only needs path P's bytes (see :func:`_hollow`).
+    ``plain``: the caller only needs the as-imported export's bytes (see
+    :func:`_from_stored_bytes`).
     """
     with db.transaction(engine) as conn:
         row = refs.resolve(conn, ref)
@@ -320,12 +321,12 @@ def _imported_version(
         stored_form = versions.import_form(conn, row, FORM_VERSION)
         cached = cache.get(key)
         # A full export without options is assembled from stored bytes, unless the cached
-        # graph has its path-P bytes already (serialising 80,000 nodes takes longer).
+        # graph has its as-imported bytes already (serialising 80,000 nodes takes longer).
         if plain and stored_form and (cached is None or cached.derived.graph_def is None):
             form = _form(stored_form)
-            hollow = None if form is None else _hollow(conn, row, form)
-            if hollow is not None:
-                return hollow
+            assembled = None if form is None else _from_stored_bytes(conn, row, form)
+            if assembled is not None:
+                return assembled
         if cached is None:
             form = _form(stored_form)
             data, debug = versions.version_bytes(conn, row)
@@ -340,24 +341,24 @@ def _imported_version(
     return imported
 
 
-def _hollow(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:
-    """The imported graph of a version as a full export without options needs it, from
-    stored bytes: path P's GraphDef as slices of the packs (reordered and patched by the
-    stored ``form``), and the graph-level parts; no node is parsed. None where the nodes
-    themselves are needed: path P rewrites some inputs, or a call op's ``f`` attr names the
+def _from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:
+    """The imported graph of a version as a full export without options needs it, from stored bytes:
+    the as-imported export's GraphDef as slices of the packs (reordered and patched by the stored
+    ``form``), and the graph-level parts; no node is parsed. None where the nodes themselves are
+    needed: the as-imported export rewrites some inputs, or a call op's ``f`` attr names the
     functions whose ops ``stripped_op_list`` lists.
     """
-    if form.p_inputs or CALL_OPS.intersection(form.ops):
+    if form.rewritten_inputs or CALL_OPS.intersection(form.ops):
         return None
     # The frame is checked with the whole content, by body_chunks below.
     frame = MetaGraphDef.FromString(versions.assemble(conn, row, b"", check_frame=False))
     graph_def = frame.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
-    library_r = nz.path_r_library(library)
-    library_p = nz.path_p_library(library) if library_r is not None else None
+    rebuilt_library = nz.rebuilt_library(library)
+    as_imported_library = nz.as_imported_library(library) if rebuilt_library is not None else None
     rest = GraphDef()
-    if library_p is not None:
-        rest.library.CopyFrom(library_p)
+    if as_imported_library is not None:
+        rest.library.CopyFrom(as_imported_library)
     rest.versions.CopyFrom(
         nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
     )
@@ -367,10 +368,10 @@ def _hollow(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph 
     return ImportedGraph(
         nodes=(),
         size=row.size,
-        p_inputs={},
+        rewritten_inputs={},
         versions=rest.versions,
-        library_p=library_p,
-        library_r=library_r,
+        as_imported_library=as_imported_library,
+        rebuilt_library=rebuilt_library,
         collections=nz.restore_collections(
             frame.collection_def, frame.meta_info_def.tensorflow_version
         ),

@@ -322,3 +322,12 @@ def test_the_private_name_check_sees_the_usual_forms() -> None:
         "x._resolve (private to mgstore.store.Store)",
         "y.last_export assigned (an attribute of mgstore.store.Store)",
     ]
+
+
+def test_one_class_per_name() -> None:
+    """Two classes of one name (an ORM row and an entity, say) make readers guess which."""
+    defined: dict[str, list[str]] = {}
+    for name in modules():
+        for cls in classes_of(name):
+            defined.setdefault(cls, []).append(name)
+    assert {cls: where for cls, where in defined.items() if len(where) > 1} == {}
