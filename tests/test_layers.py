@@ -34,7 +34,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("mgstore.errors", "mgstore.clock", "mgstore.entities", "mgstore.names",
          "mgstore.patterns", "mgstore.devices", "mgstore.proto", "mgstore.proto.*"),
     ),
-    ("formats", ("mgstore.io", "mgstore.graph", "mgstore.wire", "mgstore.collections")),
+    (
+        "formats",
+        ("mgstore.io", "mgstore.graph", "mgstore.wire", "mgstore.collections", "mgstore.original"),
+    ),
     (
         "semantics (no SQL, no store)",
         ("mgstore.export", "mgstore.export.*", "mgstore.subgraph", "mgstore.diff",
