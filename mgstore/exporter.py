@@ -35,7 +35,7 @@ from mgstore.db import engine as db
 from mgstore.db import lifecycle, refs, versions
 from mgstore.db.inserts import insert_blobs
 from mgstore.db.models import Base
-from mgstore.errors import InputError, MgstoreError, NotFoundError
+from mgstore.errors import InputError, MgstoreError, NotFoundError, StoreError
 from mgstore.export import normalize as nz
 from mgstore.export.api import (
     ExportFile,
@@ -102,14 +102,16 @@ class ImportCache:
 @dataclass
 class _Origin:
     """What an export is of, filled in as soon as it is known (so that a failure after that
-    can be recorded against it): the version's id, and a query result's query."""
+    can be recorded against it): the version's id and content, and a query result's query."""
 
     version_id: int | None = None
+    content_hash: str | None = None
     query: dict[str, Any] | None = None
 
 
 def export(
     engine: Engine,
+    read_engine: Engine,
     cache: ImportCache,
     graph: object,
     filename: str | os.PathLike[str] | None,
@@ -119,7 +121,8 @@ def export(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[MetaGraphDef | None, audit.ExportRecord | None]:
     """Run ``export_meta_graph(filename, graph=graph, ...)`` with ``options`` on the store in
-    ``engine``, with ``cache`` the store's imported graphs.
+    ``engine``, reading versions from ``read_engine`` (the same, or a read replica of it,
+    docs/storage.md §12), with ``cache`` the store's imported graphs.
 
     Returns the message and the export's audit record (None if nothing was recorded: no
     file, or a graph from memory). With ``message=False`` the file is written without
@@ -128,22 +131,21 @@ def export(
     """
     started = time.monotonic()
     origin = _Origin()
-    _check_outputs(engine, filename, options)
+    _check_outputs((engine, read_engine), filename, options)
     report = progress or (lambda stage, done, total: None)
     try:
         report("export", 0, 2)
-        meta_graph, files = _run(engine, cache, graph, filename, options, origin, message=message)
+        meta_graph, files = _run(
+            read_engine, engine, cache, graph, filename, options, origin, message=message
+        )
         report("write", 1, 2)
         if not files or filename is None:
             return meta_graph, None
-        version_id = origin.version_id
-        if version_id is None:  # a graph from memory: no version to record
+        if origin.version_id is None:  # a graph from memory: no version to record
             with published([(f.data, f.path) for f in files]):
                 return meta_graph, None
         recorded = _recorded_options(graph, filename, options)
-        record = db.retrying(
-            lambda: _publish(engine, files, version_id, origin.query, recorded, started)
-        )
+        record = db.retrying(lambda: _publish(engine, files, origin, recorded, started))
         report("done", 2, 2)
         return meta_graph, record
     except Exception as error:
@@ -153,7 +155,7 @@ def export(
 
 
 def _check_outputs(
-    engine: Engine, filename: str | os.PathLike[str] | None, options: ExportOptions
+    engines: tuple[Engine, ...], filename: str | os.PathLike[str] | None, options: ExportOptions
 ) -> None:
     """Refuse, before anything is written or recorded, a file name that is the store's own
     database (or would be, as the ``.debug`` companion) or that the audit log cannot record."""
@@ -162,13 +164,14 @@ def _check_outputs(
     name = os.fspath(filename)
     if isinstance(name, str):
         check_text(name, "the export file name")  # it goes into the audit record
-    check_output(engine, filename)
+    check_output(filename, *engines)
     if options.save_debug_info:
-        check_output(engine, debug_path(filename))
+        check_output(debug_path(filename), *engines)
 
 
 def reproduce(
     engine: Engine,
+    read_engine: Engine,
     cache: ImportCache,
     record: audit.ExportRecord,
     path: str | os.PathLike[str] | None,
@@ -182,7 +185,7 @@ def reproduce(
     recorded = record.options
     messages: dict[str, Message] = {}
     V = Base.metadata.tables["versions"]
-    with db.transaction(engine) as conn:
+    with db.transaction(read_engine) as conn:
         for name, cls in _MESSAGES.items():
             value = recorded.get(name)
             if isinstance(value, Mapping):
@@ -216,15 +219,17 @@ def reproduce(
     graph: object = ref  # not the ref as the user wrote it: the version is known
     if record.query:
         filters = {k: v for k, v in record.query.items() if k not in ("ref", "content_hash")}
-        graph = run_query(engine, ref, **filters)
+        graph = run_query(read_engine, ref, **filters)
     if path is not None:
         filename = os.fspath(path)
         if not filename:
             raise InputError("reproduce: the output path is empty; give a file name or none")
-        _, new = export(engine, cache, graph, filename, options, message=False)
+        _, new = export(engine, read_engine, cache, graph, filename, options, message=False)
         assert new is not None
         return Reproduction(str(new.sha256), new.debug_sha256, new)
-    _, files = _run(engine, cache, graph, record.path, options, _Origin(), message=False)
+    _, files = _run(
+        read_engine, engine, cache, graph, record.path, options, _Origin(), message=False
+    )
     digests = [f.sha256() for f in files]
     return Reproduction(digests[0], digests[1] if len(digests) > 1 else None, None)
 
@@ -239,6 +244,7 @@ class Reproduction:
 
 
 def _run(
+    read_engine: Engine,
     engine: Engine,
     cache: ImportCache,
     graph: object,
@@ -249,8 +255,9 @@ def _run(
     message: bool = True,
 ) -> tuple[MetaGraphDef | None, list[ExportFile]]:
     """The exported message and the files it makes; ``origin`` gets the version and query
-    as soon as they are known (so that a failure after that can be recorded against them)."""
-    imported = _source(engine, cache, graph, origin, plain=options.plain)
+    as soon as they are known (so that a failure after that can be recorded against them).
+    Versions are read from ``read_engine``; import forms are kept in ``engine``."""
+    imported = _source(read_engine, engine, cache, graph, origin, plain=options.plain)
     if origin.query is not None:
         assert isinstance(graph, nx.MultiDiGraph)
         options = replace(options, selection=frozenset(graph.nodes))
@@ -273,6 +280,7 @@ def _export_query_result(
 
 
 def _source(
+    read_engine: Engine,
     engine: Engine,
     cache: ImportCache,
     graph: object,
@@ -284,17 +292,18 @@ def _source(
     graph assembled from stored bytes (:func:`_from_stored_bytes`) can serve."""
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
-        return _imported_version(engine, cache, graph, None, origin, plain=plain)
+        return _imported_version(read_engine, engine, cache, graph, None, origin, plain=plain)
     if isinstance(query, dict):  # a query result: export its nodes from its version
         subgraph.check_unedited(graph)
         origin.query = query
         return _imported_version(
-            engine, cache, str(query.get("ref")), query.get("content_hash"), origin
+            read_engine, engine, cache, str(query.get("ref")), query.get("content_hash"), origin
         )
     return import_meta_graph(*in_memory_graph(graph))
 
 
 def _imported_version(
+    read_engine: Engine,
     engine: Engine,
     cache: ImportCache,
     ref: str,
@@ -309,14 +318,14 @@ def _imported_version(
     ``plain``: the caller only needs the as-imported export's bytes (see
     :func:`_from_stored_bytes`).
     """
-    with db.transaction(engine) as conn:
+    with db.transaction(read_engine) as conn:
         row = refs.resolve(conn, ref)
         if content_hash is not None and row.content_hash != content_hash:
             raise InputError(
                 f"the query result came from {ref} with content {content_hash}, but {ref} in "
                 f"this store has content {row.content_hash}: query this store again"
             )
-        origin.version_id = row.id
+        origin.version_id, origin.content_hash = row.id, row.content_hash
         key = (row.content_hash, row.debug_hash)
         stored_form = versions.import_form(conn, row, FORM_VERSION)
         cached = cache.get(key)
@@ -408,8 +417,7 @@ def _keep_form(engine: Engine, content_hash: str, imported: ImportedGraph) -> No
 def _publish(
     engine: Engine,
     files: list[ExportFile],
-    version_id: int,
-    query: dict[str, Any] | None,
+    origin: _Origin,
     options: tuple[dict[str, Any], list[tuple[bytes, bytes]]],
     started: float,
 ) -> audit.ExportRecord:
@@ -419,11 +427,12 @@ def _publish(
     digests = [f.sha256() for f in files]
 
     def record(conn: Connection) -> audit.ExportRecord:
+        _check_primary(conn, origin)
         insert_blobs(conn, blobs)
         return audit.record_export(
             conn,
-            version_id=version_id,
-            query=query,
+            version_id=origin.version_id,
+            query=origin.query,
             options=recorded,
             path=os.path.abspath(files[0].path),
             sha256=digests[0],
@@ -440,6 +449,20 @@ def _publish(
     )
 
 
+def _check_primary(conn: Connection, origin: _Origin) -> None:
+    """Refuse to record, on the primary, an export of a version read from a replica that is
+    not the primary's version of that id (docs/storage.md §12): the replica is another
+    database, or behind a change the primary has (a collected version)."""
+    V = Base.metadata.tables["versions"]
+    found = conn.execute(select(V.c.content_hash).where(V.c.id == origin.version_id)).scalar()
+    if found != origin.content_hash:
+        raise StoreError(
+            f"the version this export read (id {origin.version_id}, content "
+            f"{origin.content_hash}) is not that version on the primary database: the "
+            "read replica is not a copy of it; nothing was recorded"
+        )
+
+
 def _record_failure(
     engine: Engine,
     graph: object,
@@ -453,6 +476,7 @@ def _record_failure(
     try:
         recorded, _ = _recorded_options(graph, filename, options)
         with db.transaction(engine, write=True) as conn:
+            _check_primary(conn, origin)
             audit.record_export(
                 conn, version_id=origin.version_id, query=origin.query, options=recorded,
                 path=os.path.abspath(os.fspath(filename)), sha256=None, size=None,

@@ -7,32 +7,23 @@ digits) of a version's content hash. See :mod:`mgstore.db.models` for how versio
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from sqlalchemy import Connection, Row, and_, exists, func, select
 
-from mgstore import audit, io, names, publish, wire
-from mgstore import exporter as _exporter
-from mgstore import fsck as _fsck
-from mgstore import graph as nxgraph
-from mgstore import hints as _hints
+from mgstore import lazy, names, publish
 from mgstore import original as original_forms
-from mgstore import query as _query
 from mgstore.clock import as_utc
-from mgstore.db import changes, lifecycle, migrate, refs, versions
 from mgstore.db import engine as db
-from mgstore.db import gc as garbage
+from mgstore.db import lifecycle, refs, versions
 from mgstore.db.models import Base
-from mgstore.db.write import write_version
-from mgstore.diff import Diff
-from mgstore.diff import compare as compare_versions
 from mgstore.entities import (
     AliasInfo,
     AliasMove,
@@ -48,12 +39,37 @@ from mgstore.errors import (
     InputError,
     MgstoreError,
 )
-from mgstore.export.options import ExportOptions
-from mgstore.outline import read_outline, read_shape
-from mgstore.proto import MetaGraphDef
-from mgstore.subgraph import QueryResult
+
+# What reading the log does not need is imported when first used (see mgstore.lazy).
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from mgstore import audit, io, proto, wire
+    from mgstore import diff as _diff
+    from mgstore import exporter as _exporter
+    from mgstore import fsck as _fsck
+    from mgstore import graph as nxgraph
+    from mgstore import hints as _hints
+    from mgstore import outline as _outline
+    from mgstore import query as _query
+    from mgstore.db import changes, migrate
+    from mgstore.db import gc as garbage
+    from mgstore.db import write as _write
+    from mgstore.export import options as _options
+    from mgstore.subgraph import QueryResult
+else:
+    nx = lazy.module("networkx")
+    audit, io, wire = (lazy.module(f"mgstore.{name}") for name in ("audit", "io", "wire"))
+    _exporter, _fsck = lazy.module("mgstore.exporter"), lazy.module("mgstore.fsck")
+    nxgraph, _hints = lazy.module("mgstore.graph"), lazy.module("mgstore.hints")
+    _query = lazy.module("mgstore.query")
+    changes, migrate = lazy.module("mgstore.db.changes"), lazy.module("mgstore.db.migrate")
+    garbage, _write = lazy.module("mgstore.db.gc"), lazy.module("mgstore.db.write")
+    _options = lazy.module("mgstore.export.options")
+    _diff, _outline, proto = (lazy.module(f"mgstore.{m}") for m in ("diff", "outline", "proto"))
 
 Progress = Callable[[str, int, int], None]
+_CACHE_LOCK = threading.Lock()
 _CHUNK = 500
 
 _TABLES = Base.metadata.tables
@@ -70,27 +86,53 @@ class Store:
     ``create`` (the default); with ``create=False`` a store that does not exist yet raises
     NotFoundError instead (what read-only commands want). One at an older schema raises
     SchemaError (run ``mgstore db upgrade``).
+
+    ``read_url`` (default ``$MGSTORE_READ_DB``; none: the primary serves everything) names a
+    read-only copy of the database, a replica: queries, checkouts, exports and verify read
+    the versions and records there, while every write (ingests, lifecycle changes) and every
+    audit record (an export's too) goes to the primary at ``url``. The replica must exist and
+    be at the current schema; it is never written. See docs/storage.md §12.
     """
 
     #: The audit record of this object's latest recorded export (None before the first); with
     #: exports running in several threads, use the record :meth:`export` returns instead.
     last_export: audit.ExportRecord | None = None
 
-    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+    def __init__(
+        self, url: str | None = None, *, create: bool = True, read_url: str | None = None
+    ) -> None:
         self.url = db.resolve_url(url)
-        self.import_cache = _exporter.ImportCache()  # imported graphs of recent exports
         if not create:
             db.require_existing(self.url)
         self.engine = db.create(self.url)
+        #: Where reads go (docs/storage.md §12): a replica's engine, else the primary's.
+        self.read_engine = self.engine
+        self.read_url = db.resolve_read_url(read_url, self.url)
         try:
             migrate.ensure(self.engine, create=create)
+            if self.read_url is not None:
+                db.require_existing(self.read_url)  # a replica is never created
+                self.read_engine = db.create(self.read_url)
+                migrate.ensure(self.read_engine, create=False)
         except BaseException:
-            self.engine.dispose()
+            self.close()
             raise
         self._settle_interrupted_exports()
 
+    @property
+    def import_cache(self) -> _exporter.ImportCache:
+        """The imported graphs of this store's recent exports (made on first use: the
+        exporter's modules are imported only by a process that exports)."""
+        with _CACHE_LOCK:
+            cache: _exporter.ImportCache | None = self.__dict__.get("_import_cache")
+            if cache is None:
+                cache = self.__dict__["_import_cache"] = _exporter.ImportCache()
+        return cache
+
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -105,7 +147,7 @@ class Store:
         """Refuse an output path that is this store's own database file (or SQLite's
         ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError.
         Every method that writes files checks its paths with this before writing."""
-        publish.check_output(self.engine, path)
+        publish.check_output(path, self.engine, self.read_engine)
 
     # ----------------------------------------------------------------------------------------
     # Writing
@@ -152,7 +194,7 @@ class Store:
         _check_decodable(meta, debug, loaded)
         stored = wire.split(meta, debug)
         version_id, unchanged = db.retrying(
-            lambda: write_version(
+            lambda: _write.write_version(
                 self.engine,
                 name,
                 stored,
@@ -166,7 +208,7 @@ class Store:
         )
         report("done", 1, 1)
         with db.transaction(self.engine) as conn:
-            info = versions.version_info(conn, _version_row(conn, version_id))
+            info = self._version_info(conn, _version_row(conn, version_id))
         return replace(info, unchanged=True) if unchanged else info
 
     # ----------------------------------------------------------------------------------------
@@ -176,7 +218,7 @@ class Store:
         """The MetaGraphDef of a version, exactly as ingested (a GraphDef or SavedModel
         that went in is the MetaGraphDef that was stored of it)."""
         data, _ = self._read(ref)
-        return MetaGraphDef.FromString(data)
+        return proto.MetaGraphDef.FromString(data)
 
     def checkout_bytes(self, ref: str, *, form: str | None = None, as_text: bool = False) -> bytes:
         """The version's file: byte for byte what was ingested, in the form it came from
@@ -196,8 +238,8 @@ class Store:
             form = original_forms.check_form(form)
             if as_text and not original_forms.is_text(form):
                 raise InputError(f"as_text asks for a text form; form={form!r} is binary")
-        with db.transaction(self.engine) as conn:
-            row = refs.resolve(conn, ref)
+        with db.transaction(self.read_engine) as conn:
+            row = self._resolve(conn, ref)
             content, info = versions.version_bytes(conn, row, debug=debug)
             if form is None and as_text and not original_forms.is_text(row.form):
                 form = f"{row.form}-text"
@@ -243,14 +285,14 @@ class Store:
     def graph(self, ref: str) -> nx.MultiDiGraph:
         """The version as a networkx graph (see :mod:`mgstore.graph`)."""
         data, debug = self._read(ref)
-        return nxgraph.to_networkx(MetaGraphDef.FromString(data), debug)
+        return nxgraph.to_networkx(proto.MetaGraphDef.FromString(data), debug)
 
     def _read(
         self, ref: str, *, graph: bool = True, debug: bool = True
     ) -> tuple[bytes, Any | None]:
         """A version's MetaGraphDef bytes and debug info, read in one transaction."""
-        with db.transaction(self.engine) as conn:
-            return versions.version_bytes(conn, refs.resolve(conn, ref), graph=graph, debug=debug)
+        with db.transaction(self.read_engine) as conn:
+            return versions.version_bytes(conn, self._resolve(conn, ref), graph=graph, debug=debug)
 
     def graphs(self, *, tags: Mapping[str, str] | None = None) -> list[GraphInfo]:
         """Every named graph with a version that is not deleted, by name; with ``tags``, only
@@ -294,26 +336,28 @@ class Store:
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise InputError(f"a limit is a whole number >= 0; got {limit!r}")
         with db.transaction(self.engine) as conn:
-            graph_id = refs.graph_id_of(conn, name)
+            graph_id = self._graph_id(conn, name)
             query = select(V).where(V.c.graph_id == graph_id).order_by(V.c.number.desc())
             if not deleted:
                 query = query.where(~refs.is_deleted())
             if tags:
                 query = query.where(_tagged(names.check_tags(tags)))
             rows = conn.execute(query.limit(limit)).all()
+            audit.check_versions(conn, rows, name)  # one look-up for all of them
             return [versions.version_info(conn, r, name) for r in rows]
 
     def version(self, ref: str) -> VersionInfo:
         """The version a ref names."""
         with db.transaction(self.engine) as conn:
-            return versions.version_info(conn, refs.resolve(conn, ref))
+            return self._version_info(conn, self._resolve(conn, ref))
 
     def summary(self, ref: str) -> Summary:
         """Node and op counts, top-level scopes, devices, collections, signatures of a version."""
         with db.transaction(self.engine) as conn:
-            row = refs.resolve(conn, ref)
-            info = versions.version_info(conn, row)
-            shape = read_shape(conn, row)  # the stored outline (docs/storage.md §11)
+            row = self._resolve(conn, ref)
+            info = self._version_info(conn, row)
+            # The columns of the stored outline (docs/storage.md §11).
+            shape = _outline.read_shape(conn, row, ("names", "ops", "devices"))
             collections = {
                 r.key: int(r.size)
                 for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
@@ -325,8 +369,10 @@ class Store:
             )
             if tail is None or graph_tail is None:
                 raise versions.damaged(conn, row, "a blob that frames its nodes is missing")
-        rest = MetaGraphDef.FromString(tail)
-        library = MetaGraphDef.FromString(wire.assemble(b"", graph_tail, b"", True, b"")).graph_def
+        rest = proto.MetaGraphDef.FromString(tail)
+        library = proto.MetaGraphDef.FromString(
+            wire.assemble(b"", graph_tail, b"", True, b"")
+        ).graph_def
         return Summary(
             version=info,
             op_counts=MappingProxyType(dict(Counter(shape.ops).most_common())),
@@ -356,7 +402,7 @@ class Store:
         """The subgraph of a version whose nodes pass every filter, run in SQL (see
         :func:`mgstore.query.query`)."""
         return _query.query(
-            self.engine,
+            self.read_engine,
             ref,
             scope=scope,
             collection=collection,
@@ -392,13 +438,13 @@ class Store:
         ``filename`` (and with ``save_debug_info`` its ``.debug`` companion) is written
         atomically. See :func:`mgstore.export_meta_graph`.
         """
-        options = ExportOptions.from_arguments(
+        options = _options.ExportOptions.from_arguments(
             meta_info_def, graph_def, saver_def, collection_list, as_text, export_scope,
             clear_devices, clear_extraneous_savers, strip_default_attrs, save_debug_info,
             **kwargs,
         )  # fmt: skip
         meta_graph, record = _exporter.export(
-            self.engine, self.import_cache, graph, filename, options
+            self.engine, self.read_engine, self.import_cache, graph, filename, options
         )
         if record is not None:
             self.last_export = record
@@ -439,14 +485,14 @@ class Store:
             )
         if not filename:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
-        options = ExportOptions.from_arguments(
+        options = _options.ExportOptions.from_arguments(
             meta_info_def, graph_def, saver_def, collection_list, as_text, export_scope,
             clear_devices, clear_extraneous_savers, strip_default_attrs, save_debug_info,
             **kwargs,
         )  # fmt: skip
         record = _exporter.export(
-            self.engine, self.import_cache, graph, filename, options, message=False,
-            progress=progress,
+            self.engine, self.read_engine, self.import_cache, graph, filename, options,
+            message=False, progress=progress,
         )[1]  # fmt: skip
         assert record is not None  # a stored version with a filename is always recorded
         self.last_export = record
@@ -488,7 +534,7 @@ class Store:
         missing, modified or unreadable; or superseded by a later export to the same path
         (which is checked instead). ``progress(stage, done, total)`` hears ``("verify",
         records done, records)`` and ``("done", n, n)``."""
-        with db.transaction(self.engine) as conn:
+        with db.transaction(self.read_engine) as conn:
             if export_id is not None:
                 audit.check_reproducible(audit.export(conn, export_id))
             records, latest = audit.to_verify(conn, export_id)
@@ -501,7 +547,7 @@ class Store:
         bytes are the same; ReproductionError shows both hashes if not. With ``path`` the
         new file is written (and recorded) and its record returned."""
         record = self.export_record(export_id)
-        again = _exporter.reproduce(self.engine, self.import_cache, record, path)
+        again = _exporter.reproduce(self.engine, self.read_engine, self.import_cache, record, path)
         if again.written is not None:
             self.last_export = again.written
         audit.check_reproduction(record, again.sha256, again.debug_sha256)
@@ -553,7 +599,7 @@ class Store:
         except MgstoreError:
             pass
 
-    def diff(self, a: str, b: str, *, scope: str | None = None) -> Diff:
+    def diff(self, a: str, b: str, *, scope: str | None = None) -> _diff.Diff:
         """What changed from version ``a`` to version ``b`` (refs; any two graphs).
 
         Nodes added, removed and changed (op, device, inputs, attrs), counted per scope, and
@@ -566,18 +612,18 @@ class Store:
             raise InputError(f"a diff scope is a non-empty name scope; got {scope!r}")
         scope = scope.strip("/") if scope else None
         with db.transaction(self.engine) as conn:
-            row_a, row_b = refs.resolve(conn, a), refs.resolve(conn, b)
-            info_a, info_b = versions.version_info(conn, row_a), versions.version_info(conn, row_b)
+            row_a, row_b = self._resolve(conn, a), self._resolve(conn, b)
+            info_a, info_b = self._version_info(conn, row_a), self._version_info(conn, row_b)
             if row_a.content_hash == row_b.content_hash and (
                 scope is not None or row_a.debug_hash == row_b.debug_hash
             ):
-                return Diff(info_a, info_b, scope)
+                return _diff.Diff(info_a, info_b, scope)
             only_a, only_b = changes.differing_rows(conn, row_a, row_b, scope)
             decoded = changes.node_defs(conn, [*only_a.values(), *only_b.values()])
             frames = None if scope else (changes.frame(conn, row_a), changes.frame(conn, row_b))
         old = {name: decoded[i] for name, i in only_a.items()}
         new = {name: decoded[i] for name, i in only_b.items()}
-        return compare_versions(info_a, info_b, scope, old, new, frames)
+        return _diff.compare(info_a, info_b, scope, old, new, frames)
 
     def unmatched_filters(
         self,
@@ -598,23 +644,23 @@ class Store:
         query's) and ``export_scope``, ``collection_list`` (an export's); see
         :mod:`mgstore.hints`. Empty when every filter matches something.
         """
-        with db.transaction(self.engine) as conn:
+        with db.transaction(self.read_engine) as conn:
             return _hints.unmatched(
-                conn, refs.resolve(conn, ref), scope=scope, strict_scope=strict_scope,
+                conn, self._resolve(conn, ref), scope=scope, strict_scope=strict_scope,
                 collection=collection, op_type=op_type, device=device,
                 export_scope=export_scope, collection_list=collection_list,
             )  # fmt: skip
 
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""
-        return _query.scopes(self.engine, ref, depth)
+        return _query.scopes(self.read_engine, ref, depth)
 
     def outline(self, ref: str) -> Outline:
         """Node names, ops, devices, edges and collection members of a version, without its
         NodeDefs: what pictures and node lists need (see :class:`mgstore.entities.Outline`)."""
         with db.transaction(self.engine) as conn:
-            row = refs.resolve(conn, ref)
-            return read_outline(conn, row, versions.version_info(conn, row))
+            row = self._resolve(conn, ref)
+            return _outline.read_outline(conn, row, self._version_info(conn, row))
 
     # ----------------------------------------------------------------------------------------
     # Lifecycle: aliases, tags, deletion, garbage collection (see mgstore.db.lifecycle)
@@ -628,10 +674,10 @@ class Store:
 
         def change() -> AliasInfo:
             with db.transaction(self.engine, write=True) as conn:
-                row = refs.resolve(conn, target)
-                if row.graph_id != refs.graph_id_of(conn, name):
+                row = self._resolve(conn, target)
+                if row.graph_id != self._graph_id(conn, name):
                     raise InputError(
-                        f"{ref!r} is a version of {refs.graph_name(conn, row.graph_id)!r}, "
+                        f"{ref!r} is a version of {self._graph_name(conn, row.graph_id)!r}, "
                         f"not of {name!r}: an alias names a version of its own graph"
                     )
                 return lifecycle.set_alias(conn, row, alias)
@@ -664,26 +710,26 @@ class Store:
         if not values and not removed:
             raise InputError("tag: give tags to set (KEY=VALUE) or to remove (--rm KEY)")
         with db.transaction(self.engine, write=True) as conn:
-            row = refs.resolve(conn, ref)
+            row = self._resolve(conn, ref)
             lifecycle.change_tags(conn, row, values, removed)
-            return versions.version_info(conn, row)
+            return self._version_info(conn, row)
 
     def delete(self, ref: str, *, force: bool = False) -> VersionInfo:
         """Delete a version (softly: :meth:`restore` undoes it until :meth:`gc`). It leaves
         the log and ref resolution. A version with recorded exports or an alias needs
         ``force`` (its aliases are removed then). Recorded."""
         with db.transaction(self.engine, write=True) as conn:
-            row = refs.resolve(conn, ref)
+            row = self._resolve(conn, ref)
             lifecycle.delete_version(conn, row, ref, force=force)
-            return versions.version_info(conn, row)
+            return self._version_info(conn, row)
 
     def restore(self, ref: str) -> VersionInfo:
         """Undo :meth:`delete` (``ref`` may name the deleted version: ``name@N``, a hash
         prefix). Impossible once GC has collected it. Recorded."""
         with db.transaction(self.engine, write=True) as conn:
-            row = refs.resolve(conn, ref, deleted=True)
+            row = self._resolve(conn, ref, deleted=True)
             lifecycle.restore_version(conn, row, ref)
-            return versions.version_info(conn, row)
+            return self._version_info(conn, row)
 
     def gc(self, *, dry_run: bool = False, vacuum: bool = False) -> GcReport:
         """Remove the content only deleted versions use (node rows, edges, packs, blobs,
@@ -697,6 +743,29 @@ class Store:
         if vacuum and not dry_run:
             db.vacuum(self.engine)
         return report
+
+    # ----------------------------------------------------------------------------------------
+    # Refs
+
+    def _resolve(self, conn: Connection, ref: str, *, deleted: bool = False) -> Row[Any]:
+        """The versions row of a ref (see :mod:`mgstore.db.refs`, where refs are resolved)."""
+        return refs.resolve(conn, ref, deleted=deleted)
+
+    def _graph_id(self, conn: Connection, name: str) -> int:
+        return refs.graph_id_of(conn, name)
+
+    def _graph_name(self, conn: Connection, graph_id: int) -> str:
+        return refs.graph_name(conn, graph_id)
+
+    def _version_info(
+        self, conn: Connection, row: Row[Any], name: str | None = None
+    ) -> VersionInfo:
+        """The version's metadata, checked against its records in the audit chain
+        (docs/audit.md, "Version metadata checked on read")."""
+        if name is None:
+            name = self._graph_name(conn, row.graph_id)
+        audit.check_versions(conn, [row], name)
+        return versions.version_info(conn, row, name)
 
 
 def _version_row(conn: Connection, version_id: int) -> Row[Any]:

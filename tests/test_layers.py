@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "foundation",
         ("mgstore.errors", "mgstore.clock", "mgstore.entities", "mgstore.names",
-         "mgstore.patterns", "mgstore.devices", "mgstore.proto", "mgstore.proto.*"),
+         "mgstore.patterns", "mgstore.devices", "mgstore.lazy", "mgstore.proto", "mgstore.proto.*"),
     ),
     (
         "formats",
