@@ -232,16 +232,14 @@ def test_serve_on_a_busy_port_is_one_clear_error(
     assert main(["--db", db, "serve", "--port", "70000"]) == 1
 
 
-def test_store_serve_runs_the_server_on_this_store(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_serve_runs_the_server_on_this_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import mgstore.web.server
 
     calls: list[tuple[Any, str, int]] = []
     monkeypatch.setattr(
         mgstore.web.server, "run", lambda s, host, port: calls.append((s, host, port))
     )
-    store.serve(port=8123)
+    mgstore.web.serve(store, port=8123)
     assert calls == [(store, "127.0.0.1", 8123)]
 
 
