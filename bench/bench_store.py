@@ -87,7 +87,9 @@ def table_sizes(path: Path) -> dict[str, int]:
         try:
             rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
         except sqlite3.OperationalError:  # no dbstat: the whole file, in pages
-            pages, size = (conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size"))
+            pages, size = (
+                conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "page_size")
+            )
             rows = [("(all, no dbstat)", pages * size)]
     return {str(name): int(size) for name, size in rows}
 
@@ -200,9 +202,7 @@ def sizes(
             if pg_url:
                 pg_total = pg_sizes(pg_url)
                 results[f"pg_store_{k}_mb"] = sum(pg_total.values()) / 1e6
-                print(
-                    f"       PostgreSQL {sum(pg_total.values()) / 1e6:.2f} MB: {_top(pg_total)}"
-                )
+                print(f"       PostgreSQL {sum(pg_total.values()) / 1e6:.2f} MB: {_top(pg_total)}")
             copy.unlink()
             if k == 1 and store_size > first:
                 failed.append("size of one version")
