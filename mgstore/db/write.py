@@ -10,6 +10,7 @@ this thread inserts the run before (:class:`_NodeWriter`).
 from __future__ import annotations
 
 import getpass
+import hashlib
 import socket
 import sys
 import threading
@@ -26,8 +27,9 @@ from sqlalchemy import Connection, Engine, func, select, text, update
 
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
-from mgstore import io, wire
+from mgstore import io, original, wire
 from mgstore.db import engine as db
+from mgstore.db import outlines
 from mgstore.db.inserts import (
     BulkRows,
     bulk_rows,
@@ -88,22 +90,23 @@ def write_version(
             nodes.start(stored)
             collections = worker.submit(_prepare_collections, stored.collections)
             content_hash, size, node_order = nodes.write(
-                progress, meanwhile=lambda: write_contents(conn, stored, collections.result())
+                progress,
+                meanwhile=lambda: write_contents(conn, stored, collections.result()),
+                members=collections,
             )
             prepared = collections.result()
-        if (
-            not allow_unchanged
-            and latest is not None
-            and latest.content_hash == content_hash
-            and latest.debug_hash == stored.debug_hash
-            and not is_deleted_version(conn, latest.id)
-        ):
-            # Equal content means equal nodes and collections, all stored: nothing was written.
-            return int(latest.id), True
-        nodes.close_rows()
-        version_id = conn.execute(
-            V.insert().returning(V.c.id),
-            {
+            if (
+                not allow_unchanged
+                and latest is not None
+                and latest.content_hash == content_hash
+                and latest.debug_hash == stored.debug_hash
+                and not is_deleted_version(conn, latest.id)
+            ):
+                # Equal content means equal nodes and collections, all stored: nothing written.
+                nodes.outlining.cancel()
+                return int(latest.id), True
+            nodes.close_rows()
+            row = {
                 "graph_id": graph_id,
                 "number": number,
                 "content_hash": content_hash,
@@ -114,6 +117,34 @@ def write_version(
                 "node_count": len(stored.node_defs),
                 "size": size,
                 "node_order": node_order,
+                **_original(conn, stored, nodes.body, loaded, content_hash),
+            }
+            version_id = _insert_version(conn, row, stored, loaded)
+            if tags:
+                conn.execute(
+                    T.insert(),
+                    [
+                        {"version_id": version_id, "key": k, "value": v}
+                        for k, v in sorted(tags.items())
+                    ],
+                )
+            write_collections(conn, version_id, prepared)
+            # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
+            outlines.write(conn, version_id, nodes.outlining.result())
+        if recorded is not None:
+            recorded(conn, version_id)
+        return version_id, False
+
+
+def _insert_version(
+    conn: Connection, row: dict[str, Any], stored: wire.StoredGraph, loaded: io.Loaded | None
+) -> int:
+    """Insert the ``versions`` row (``row`` and the columns ``stored`` and ``loaded`` say)."""
+    return int(
+        conn.execute(
+            V.insert().returning(V.c.id),
+            {
+                **row,
                 "has_graph_def": stored.has_graph_def,
                 "head_sha256": wire.sha256(stored.head),
                 "graph_tail_sha256": wire.sha256(stored.graph_tail),
@@ -124,15 +155,46 @@ def write_version(
                 "source_format": None if loaded is None else loaded.format,
             },
         ).scalar_one()
-        if tags:
-            conn.execute(
-                T.insert(),
-                [{"version_id": version_id, "key": k, "value": v} for k, v in sorted(tags.items())],
-            )
-        write_collections(conn, version_id, prepared)
-        if recorded is not None:
-            recorded(conn, int(version_id))
-        return int(version_id), False
+    )
+
+
+def _original(
+    conn: Connection,
+    stored: wire.StoredGraph,
+    body: Sequence[bytes],
+    loaded: io.Loaded | None,
+    content_hash: str,
+) -> dict[str, Any]:
+    """The version row's record of what went in (docs/storage.md §10): its form, the hash and
+    size of its bytes, and the blob of their delta against the form's canonical encoding,
+    stored here if the store lacks it (none when the bytes are that encoding). Bytes that are
+    the canonical MetaGraphDef (and a networkx graph) are recorded as versions stored before
+    revision 0007_source_form are: form ``meta``, no original hash (the content hash covers
+    them)."""
+    data = None if loaded is None else loaded.data
+    fields: dict[str, Any] = {
+        "form": original.form_of(None if loaded is None else loaded.format),
+        "original_sha256": None,
+        "original_size": None,
+        "original_delta_sha256": None,
+        "meta_graph_index": None if loaded is None else loaded.meta_graph_index,
+    }
+    if data is None:
+        return fields
+    digest = hashlib.sha256(data).hexdigest()
+    if fields["form"] == "meta" and digest == content_hash:
+        return fields  # the canonical bytes themselves
+    fields["original_sha256"], fields["original_size"] = digest, len(data)
+    content = wire.assemble(
+        stored.head, stored.graph_tail, stored.tail, stored.has_graph_def, b"".join(body)
+    )
+    delta = original.encode(data, original.reference(fields["form"], content))
+    if delta is not None:
+        sha = wire.sha256(delta)
+        if conn.execute(select(B.c.sha256).where(B.c.sha256 == sha)).first() is None:
+            insert_blobs(conn, [(sha, delta)])
+        fields["original_delta_sha256"] = sha
+    return fields
 
 
 def _lock_graph(conn: Connection, name: str, now: datetime) -> int:
@@ -232,6 +294,11 @@ class _NodeWriter:
         self.incoming: set[bytes] = set()
         self.names: set[str] = set()
         self.encoding: Future[_Run] | None = None  # the next run, in the worker
+        # Every node's name, op, device and inputs, in graph order, for the outline.
+        self.columns: tuple[list[str], list[str], list[str], list[tuple[str, ...]]] = (
+            [], [], [], []
+        )  # fmt: skip
+        self.outlining: Future[dict[str, bytes]]
 
     def start(self, stored: wire.StoredGraph) -> None:
         """Start encoding the first run, so that the worker is busy while this thread is."""
@@ -250,18 +317,26 @@ class _NodeWriter:
         else:
             nxgraph.check_unique_names(names, self.names)  # raises, naming the first repeat
         self.incoming.update(shas)
+        self.columns[0].extend(names)
+        self.columns[1].extend(nodes.ops)
+        self.columns[2].extend(nodes.devices)
+        self.columns[3].extend(nodes.inputs)
         fresh = [i for i, sha in enumerate(shas) if sha not in current] if current else None
         if fresh is None or len(fresh) == len(nodes):
             return _Run(nodes, list(range(len(nodes))), sum(map(len, nodes.framed)))
         return _Run(nodes, fresh, sum(len(nodes.framed[i]) for i in fresh))
 
     def write(
-        self, progress: Callable[[int, int], None] | None, meanwhile: Callable[[], None]
+        self,
+        progress: Callable[[int, int], None] | None,
+        meanwhile: Callable[[], None],
+        members: Future[_PreparedCollections],
     ) -> tuple[str, int, bytes]:
         """Write every run; return the version's content hash, size and packed node order.
 
         ``meanwhile`` is the caller's other database work, done while the worker builds the
-        first rows.
+        first rows. Then the worker makes the version's outline (:attr:`outlining`) from the
+        nodes and ``members`` (the collections), while this thread writes the last run.
         """
         total = len(self.stored.node_defs)
         building: Future[_Rows] | None = None
@@ -279,11 +354,19 @@ class _NodeWriter:
             if progress is not None:
                 progress(min(start + _RUN, total), total)
         finishing = self.worker.submit(self._finish)
+        self.outlining = self.worker.submit(self._outline, members)
         if building is not None:
             self._insert(building.result())
         else:  # no nodes
             meanwhile()
         return finishing.result()
+
+    def _outline(self, members: Future[_PreparedCollections]) -> dict[str, bytes]:
+        """The version's outline, encoded (Python only: runs in the worker)."""
+        by_key = {key: names for _, key, names in members.result()[2]}
+        shape = outlines.build(*self.columns, by_key)
+        self.columns = ([], [], [], [])
+        return outlines.encode(shape)
 
     def _plan(self, run: _Run) -> _Run:
         """Where the run's fresh content already lies, and ids for its rows (database work)."""
