@@ -224,7 +224,7 @@ def _import_form(conn: Connection, row: Row[Any], data: bytes | None) -> Found:
 
 def _outline(conn: Connection, row: Row[Any], data: bytes | None) -> Found:
     """The stored outline against its hashes and against a recomputation (docs/storage.md
-    §10): from the version's bytes (``data``, checked against its content hash), as ingest
+    §11): from the version's bytes (``data``, checked against its content hash), as ingest
     made it; from its node, edge and collection rows if those bytes are damaged."""
     try:
         stored = outlines.read(conn, row)

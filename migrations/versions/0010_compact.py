@@ -13,7 +13,7 @@ This revision keeps its own copy of the codec, so that what it writes stays what
 when mgstore's choice of level changes.
 
 Revision ID: 0010_compact
-Revises: 0008_outlines
+Revises: 0009_trust_gaps
 Create Date: 2026-12-07 14:00:00
 """
 
@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010_compact"
-down_revision: str | None = "0008_outlines"
+down_revision: str | None = "0009_trust_gaps"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
