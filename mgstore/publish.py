@@ -42,11 +42,21 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, select, text
 
-from mgstore.db.engine import errors_mapped
+from mgstore.db.engine import database_files, errors_mapped
 from mgstore.db.models import Base
 from mgstore.errors import ConflictError, InputError, MgstoreError, OutputError
 
-__all__ = ["CRASH_POINTS", "RecoveryReport", "publish", "recover"]
+__all__ = ["CRASH_POINTS", "RecoveryReport", "check_output", "publish", "recover"]
+
+
+def check_output(path: str | os.PathLike[str], *engines: Engine) -> None:
+    """Refuse an output path that is the database file of one of ``engines`` (or SQLite's
+    ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError."""
+    from mgstore.io import check_target  # io loads the protobuf modules: only when writing
+
+    files = tuple(dict.fromkeys(f for engine in engines for f in database_files(engine)))
+    check_target(path, files, "the store's own database file")
+
 
 J = Base.metadata.tables["export_journal"]
 T = TypeVar("T")

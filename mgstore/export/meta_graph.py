@@ -1,11 +1,11 @@
 """The MetaGraphDef ``export_meta_graph`` returns for an imported graph (§3-§8).
 
-:func:`build` mirrors TensorFlow 2.21's ``export_scoped_meta_graph`` and
-``create_meta_graph_def`` on an :class:`~mgstore.export.imported.ImportedGraph`: the three
-ways of producing ``graph_def`` (P, R, D), ``export_scope``, ``clear_devices``,
-``clear_extraneous_savers``, ``stripped_op_list``, ``strip_default_attrs``, ``saver_def``
-and the collections. Nothing is written and nothing is shared between calls: the graph
-mutations TensorFlow makes (the ``unbound_inputs`` collection) live only inside one call.
+:func:`build` mirrors TensorFlow 2.21's ``export_scoped_meta_graph`` and ``create_meta_graph_def``
+on an :class:`~mgstore.export.imported.ImportedGraph`: the three ways of producing ``graph_def`` (as
+imported, rebuilt, or from a given ``graph_def``: §3.2), ``export_scope``, ``clear_devices``,
+``clear_extraneous_savers``, ``stripped_op_list``, ``strip_default_attrs``, ``saver_def`` and the
+collections. Nothing is written and nothing is shared between calls: the graph mutations TensorFlow
+makes (the ``unbound_inputs`` collection) live only inside one call.
 
 Section numbers (§) refer to docs/export-semantics.md.
 """
@@ -23,6 +23,7 @@ from mgstore.errors import InputError, InvalidGraphError
 from mgstore.export.imported import ImportedGraph, held_size
 from mgstore.export.normalize import TF_VERSION
 from mgstore.export.oplist import stripped_op_list_for
+from mgstore.export.options import ExportOptions
 from mgstore.export.payloads import add_collection, item_name
 from mgstore.export.restored import CollectionItem, regenerate
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX, in_scope, rewrite_inputs, rewrite_node
@@ -40,27 +41,6 @@ _SAVER_OPS = frozenset({
 
 
 @dataclass(frozen=True)
-class ExportOptions:
-    """The arguments of ``export_meta_graph`` that shape the returned message.
-
-    Messages are mgstore's classes; ``export_scope`` ``""`` means none, as in TensorFlow.
-    ``selection`` (mgstore's own: a query result) keeps only the nodes so named, as if the
-    others were removed like extraneous saver nodes, and the collection items naming them.
-    """
-
-    meta_info_def: MetaGraphDef.MetaInfoDef | None = None
-    graph_def: GraphDef | None = None
-    saver_def: SaverDef | None = None
-    collection_list: tuple[object, ...] | None = None
-    export_scope: str = ""
-    clear_devices: bool = False
-    clear_extraneous_savers: bool = False
-    strip_default_attrs: bool = False
-    unbound_inputs_col_name: str | None = "unbound_inputs"
-    selection: frozenset[str] | None = None
-
-
-@dataclass(frozen=True)
 class Exported:
     """The exported message and, in its node order, ``(stored name, exported name)``."""
 
@@ -70,7 +50,7 @@ class Exported:
 
 
 def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True) -> Exported:
-    """What ``export_meta_graph(graph=G, **options)`` returns for the imported graph G.
+    """What ``export_meta_graph(graph=..., **options)`` returns for the imported ``graph``.
 
     A full export without options is assembled as bytes (``chunks``); with ``message=False``
     it is not parsed into a message (the caller only writes it).
@@ -79,7 +59,7 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
     save``, invalid saver names) and clear ValueErrors where TensorFlow crashes (§11.3).
     """
     o = options
-    scope = o.export_scope
+    scope = o.scope
     excluded: frozenset[str] = frozenset()
     if o.selection is not None:
         source_names = o.graph_def.node if o.graph_def is not None else graph.nodes
@@ -92,10 +72,10 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
         source: Sequence[NodeDef] = given.node if given is not None else graph.nodes
         if o.clear_extraneous_savers:
             excluded |= extraneous_saver_nodes(source, o.saver_def)
-        if given is not None:  # path D
+        if given is not None:  # the given-graph_def export (§3.5)
             graph_def.versions.CopyFrom(given.versions)
             graph_def.library.CopyFrom(given.library)
-        else:  # path R
+        else:  # the rebuilt export (§3.4)
             graph_def.versions.CopyFrom(graph.versions)
         size = 0
         for node in source:
@@ -115,34 +95,34 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
                         raise InputError(
                             f"GraphDef cannot be larger than 2GB. Received size: {size}."
                         )
-        if given is None and graph.library_r is not None:
-            for function in graph.library_r.function:
+        if given is None and graph.rebuilt_library is not None:
+            for function in graph.rebuilt_library.function:
                 size += function.ByteSize()
                 if size >= _SIZE_LIMIT:
                     raise InputError("GraphDef cannot be larger than 2GB.")
-            graph_def.library.CopyFrom(graph.library_r)
+            graph_def.library.CopyFrom(graph.rebuilt_library)
         collections = _collections_after_export(graph, o.unbound_inputs_col_name, unbound)
-    elif o.selection is not None:  # path P, the selected nodes only
+    elif o.selection is not None:  # as imported, the selected nodes only (§3.7)
         collections = _collections(graph)
         for i, node in enumerate(graph.nodes):
             if node.name in o.selection:
                 new = graph_def.node.add()
                 new.CopyFrom(node)
-                if i in graph.p_inputs:
-                    new.input[:] = graph.p_inputs[i]
+                if i in graph.rewritten_inputs:
+                    new.input[:] = graph.rewritten_inputs[i]
                 names.append((node.name, node.name))
         graph_def.versions.CopyFrom(graph.versions)
-        if graph.library_p is not None:
-            graph_def.library.CopyFrom(graph.library_p)
+        if graph.as_imported_library is not None:
+            graph_def.library.CopyFrom(graph.as_imported_library)
     elif o.graph_def is not None:  # given, no option: copied verbatim
         graph_def.CopyFrom(o.graph_def)
         names = [(n.name, n.name) for n in graph_def.node]
         collections = _collections(graph)
-    else:  # path P: the imported graph as it is, serialised once per imported graph
+    else:  # as imported (§3.3): the imported graph as it is, serialised once per imported graph
         collections = _collections(graph)
         _check_global_variables(collections.get("variables"), scope)
-        names = _path_p_names(graph)
-        path_p, op_list = _path_p(graph)
+        names = _as_imported_names(graph)
+        path_p, op_list = _as_imported_graph_def(graph)
         if o.strip_default_attrs:
             graph_def.MergeFromString(b"".join(path_p))
         else:  # assemble the bytes: the message, if wanted, is parsed from them once
@@ -155,28 +135,29 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
     return Exported(meta_graph, tuple(names))
 
 
-def _path_p_names(graph: ImportedGraph) -> list[tuple[str, str]]:
-    """``(name, name)`` for each node of ``graph`` (path P renames nothing), once per graph."""
-    names = graph.cache.get("names_p")
-    if names is None:
-        names = graph.cache["names_p"] = [(node.name, node.name) for node in graph.nodes]
-    assert isinstance(names, list)
-    return names
+def _as_imported_names(graph: ImportedGraph) -> list[tuple[str, str]]:
+    """``(name, name)`` for each node of ``graph`` (the as-imported export renames nothing), once
+    per graph."""
+    derived = graph.derived
+    if derived.names is None:
+        derived.names = [(node.name, node.name) for node in graph.nodes]
+    return derived.names
 
 
-def _path_p(graph: ImportedGraph) -> tuple[list[bytes | memoryview], OpList]:
-    """The GraphDef path P writes for ``graph`` (deterministic bytes, in chunks) and its op
-    list; computed once per imported graph, or given by whoever built it (``graph.cache``)."""
-    cached = graph.cache.get("path_p")
+def _as_imported_graph_def(graph: ImportedGraph) -> tuple[list[bytes | memoryview], OpList]:
+    """The GraphDef the as-imported export writes for ``graph`` (deterministic bytes, in chunks) and
+    its op list; computed once per imported graph, or given by whoever built it
+    (``graph.derived``)."""
+    cached = graph.derived.graph_def
     if cached is None:
         graph_def = GraphDef()
         graph_def.node.extend(graph.nodes)
-        for i, inputs in graph.p_inputs.items():
+        for i, inputs in graph.rewritten_inputs.items():
             graph_def.node[i].input[:] = inputs
         graph_def.versions.CopyFrom(graph.versions)
-        if graph.library_p is not None:
-            graph_def.library.CopyFrom(graph.library_p)
-        cached = graph.cache["path_p"] = (
+        if graph.as_imported_library is not None:
+            graph_def.library.CopyFrom(graph.as_imported_library)
+        cached = graph.derived.graph_def = (
             [graph_def.SerializeToString(deterministic=True)],
             stripped_op_list_for(graph_def),
         )
@@ -306,12 +287,12 @@ def _create_meta_graph_def(
             proto_function = True
         elif key in collections:
             items, proto_function = collections[key]
-            if not o.export_scope and not excluded and key in graph.collections:
+            if not o.scope and not excluded and key in graph.collections:
                 _add_plain_collection(out, graph, key, items, proto_function)
                 continue
         else:
             continue
-        add_collection(out, key, items, o.export_scope, excluded,
+        add_collection(out, key, items, o.scope, excluded,
                        proto_function=proto_function, selection=o.selection)  # fmt: skip
     return out
 
@@ -324,8 +305,7 @@ def _add_plain_collection(
     proto_function: bool,
 ) -> None:
     """:func:`add_collection` without scope or removed nodes, cached per imported graph."""
-    cache = graph.cache.setdefault("plain_collections", {})
-    assert isinstance(cache, dict)
+    cache = graph.derived.collections
     if key not in cache:
         scratch = MetaGraphDef()
         add_collection(scratch, key, items, "", frozenset(), proto_function=proto_function)
