@@ -181,8 +181,9 @@ def sizes(
         f"{name} {size / 1e6:.2f} MB ({size / first:.3f}x)"
         for name, size in compressed_sizes(meta.SerializeToString(deterministic=True)).items()
     ))  # fmt: skip
-    stores = [Store(f"sqlite:///{db}")] + ([Store(pg_url)] if pg_url else [])
+    stores: list[Store] = []
     try:
+        stores = [Store(f"sqlite:///{db}")] + ([Store(pg_url)] if pg_url else [])
         for k in range(1, versions + 1):
             if k > 1:
                 current = mutate(current, 0.01, seed=k - 1)
