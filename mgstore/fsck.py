@@ -118,7 +118,11 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
                 f"{row.node_count} recorded)"
             ),
         )
-    packs = versions.pack_data(conn, {r.pack_id for r in rows})
+    try:
+        packs = versions.pack_data(conn, {r.pack_id for r in rows})
+    except IntegrityError as error:
+        yield "node", _reason(error)
+        return
     edges = _edges(conn, [int(r.id) for r in rows])
     for r in rows:
         pack = packs.get(r.pack_id)

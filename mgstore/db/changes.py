@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, exists, func, literal_column, or_, select
+from sqlalchemy import Connection, Row, and_, exists, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import wire
 from mgstore.db.inserts import fetch_raw
 from mgstore.db.models import Base
-from mgstore.db.versions import blobs, in_version
+from mgstore.db.versions import blobs, fill_slices, in_version, raw_slice
 from mgstore.proto import GraphDef, MetaGraphDef
 
 _TABLES = Base.metadata.tables
@@ -95,14 +95,14 @@ def node_defs(conn: Connection, node_ids: Iterable[int]) -> dict[int, Any]:
     """The NodeDefs of these node rows, by row id: only their own bytes are read."""
     ids = sorted(node_ids)
     framed: dict[int, bytes] = {}
-    piece = func.substr(P.c.data, N.c.offset + 1, N.c.length)
     for i in range(0, len(ids), _CHUNK):
         rows = conn.execute(
-            select(N.c.id, piece)
+            select(N.c.id, N.c.pack_id, N.c.offset, N.c.length, raw_slice())
             .join(P, P.c.id == N.c.pack_id)
             .where(N.c.id.in_(ids[i : i + _CHUNK]))
-        )
-        framed.update((int(node_id), bytes(data)) for node_id, data in rows)
+        ).all()
+        pieces = fill_slices(conn, [(r[1], r[2], r[3], r[4]) for r in rows])
+        framed.update((int(r[0]), piece) for r, piece in zip(rows, pieces, strict=True))
     order = sorted(framed)
     parsed = GraphDef.FromString(b"".join(framed[k] for k in order)).node
     return dict(zip(order, parsed, strict=True))

@@ -23,7 +23,7 @@ from datetime import timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, LargeBinary, Row, and_, func, or_, select
+from sqlalchemy import Connection, LargeBinary, Row, and_, case, func, null, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import lazy, original
@@ -65,7 +65,18 @@ def blobs(conn: Connection, shas: list[bytes], *, verify: bool = True) -> dict[b
     """The data of the blobs with these hashes, each checked against its hash (its key)
     unless ``verify`` is false (for a caller that checks a hash covering them)."""
     rows = conn.execute(select(B.c.sha256, B.c.data).where(B.c.sha256.in_(shas)))
-    found = {bytes(sha): bytes(data) for sha, data in rows}
+    found: dict[bytes, bytes] = {}
+    for sha, data in rows:
+        try:
+            found[bytes(sha)] = bytes(wire.decompress(data))
+        except ValueError as error:
+            if not verify:  # the caller's own hash check fails, naming what it read
+                found[bytes(sha)] = bytes(data)
+                continue
+            raise IntegrityError(
+                f"stored blob {bytes(sha).hex()[:16]}... cannot be read ({error}); the store is "
+                "damaged or was edited (run `mgstore fsck`)"
+            ) from None
     if verify:
         for sha, data in found.items():
             if not _VERIFIED.holds(sha, data) and hashlib.sha256(data).digest() != sha:
@@ -245,13 +256,45 @@ def _chunks(
 
 
 def pack_data(conn: Connection, pack_ids: Iterable[int]) -> dict[int, memoryview]:
-    """The data of these packs, by id, read in batches."""
+    """The (raw) data of these packs, by id, read in batches; IntegrityError for a pack that
+    cannot be decompressed."""
     ids = sorted(pack_ids)
     packs: dict[int, memoryview] = {}
     for i in range(0, len(ids), _CHUNK):
         rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(ids[i : i + _CHUNK])))
-        packs.update((pack_id, memoryview(data)) for pack_id, data in rows)
+        for pack_id, data in rows:
+            try:
+                packs[pack_id] = memoryview(wire.decompress(data))
+            except ValueError as error:
+                raise IntegrityError(
+                    f"stored pack {pack_id} cannot be read ({error}); the store is damaged or "
+                    "was edited (run `mgstore fsck`)"
+                ) from None
     return packs
+
+
+def raw_slice() -> ColumnElement[Any]:
+    """A node row's framed bytes, cut from its pack in SQL where the pack is stored as it is
+    (NULL where it begins with a codec flag: :func:`fill_slices` cuts those)."""
+    flag = func.substr(P.c.data, 1, 1, type_=LargeBinary)
+    piece = func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary)
+    return case((flag.in_([wire.RAW, wire.ZLIB]), null()), else_=piece)
+
+
+def fill_slices(
+    conn: Connection, located: Sequence[tuple[int, int, int, bytes | None]]
+) -> list[bytes]:
+    """The framed bytes of node rows given as (pack, offset, length, :func:`raw_slice`):
+    those SQL did not cut, from their packs, each compressed pack read once."""
+    missing = {pack for pack, _, _, piece in located if piece is None}
+    packs = pack_data(conn, missing) if missing else {}
+    out: list[bytes] = []
+    for pack, offset, length, piece in located:
+        if piece is None:
+            data = packs.get(pack)
+            piece = b"" if data is None else bytes(data[offset : offset + length])
+        out.append(bytes(piece))
+    return out
 
 
 def version_info(conn: Connection, row: Row[Any], name: str | None = None) -> VersionInfo:
@@ -362,21 +405,22 @@ def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) 
     """The framed NodeDefs of the version's node rows that pass ``selected``, in the version's
     order, each checked against its row's hash (a slice of its pack, read in SQL), with the
     rows' indexed columns for :func:`check_node_columns`."""
-    slices = list(
-        conn.execute(
-            select(
-                N.c.pack_id,
-                N.c.offset,
-                func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary),
-                N.c.sha256,
-                N.c.name,
-                N.c.op,
-                N.c.device,
-            )
-            .select_from(N.join(P, P.c.id == N.c.pack_id))
-            .where(selected)
+    found = conn.execute(
+        select(
+            N.c.pack_id,
+            N.c.offset,
+            raw_slice(),
+            N.c.sha256,
+            N.c.name,
+            N.c.op,
+            N.c.device,
+            N.c.length,
         )
-    )
+        .select_from(N.join(P, P.c.id == N.c.pack_id))
+        .where(selected)
+    ).all()
+    pieces = fill_slices(conn, [(s[0], s[1], s[7], s[2]) for s in found])
+    slices = [(s[0], s[1], piece, *s[3:7]) for s, piece in zip(found, pieces, strict=True)]
     order = wire.positions(row.node_order, ((s[0], s[1]) for s in slices))
     try:
         slices.sort(key=lambda s: order[(s[0], s[1])])

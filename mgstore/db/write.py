@@ -444,8 +444,10 @@ class _NodeWriter:
             "control": controls,
         }
         dialect = self.dialect
+        # Compressed here, in the worker: zlib releases the GIL (docs/storage.md §3.4).
+        stored = [wire.compress(pack) for pack in packs]
         return (
-            bulk_rows(dialect, P, {"id": pack_ids, "data": packs}),
+            bulk_rows(dialect, P, {"id": pack_ids, "data": stored}),
             bulk_rows(
                 dialect,
                 N,

@@ -4,6 +4,7 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,9 @@ def test_gc_with_vacuum_gives_the_space_back(store: Store) -> None:
 
     def big(k: int) -> Any:
         meta = version_meta(1)
-        meta.graph_def.node[0].attr["_blob"].CopyFrom(AttrValue(s=bytes([k]) * 2_000_000))
+        # Random bytes: packs are compressed where that pays (docs/storage.md §3.4).
+        noise = random.Random(k).randbytes(2_000_000)
+        meta.graph_def.node[0].attr["_blob"].CopyFrom(AttrValue(s=noise))
         return meta
 
     for k in range(1, 4):
