@@ -202,3 +202,19 @@ def test_the_checks_catch_what_they_should() -> None:
 
 def test_readme_references_resolve() -> None:
     assert broken_references((ROOT / "README.md").read_text(), None) == []
+
+
+_CONFLICT_MARKER = re.compile(r"^(?:<{7}|>{7})(?: |$)", re.MULTILINE)
+
+
+def test_no_file_keeps_merge_conflict_markers() -> None:
+    """A merge resolved by hand leaves no ``<<<<<<<``/``>>>>>>>`` lines in docs, code or benches."""
+    kept = [
+        f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, match.start()) + 1}"
+        for pattern in ("*.md", "*.py", "*.toml", "*.ini", "*.html", "*.css", "*.js")
+        for path in ROOT.rglob(pattern)
+        if not any(part.startswith(".") or part == "build" for part in path.relative_to(ROOT).parts)
+        for text in [path.read_text(encoding="utf-8", errors="replace")]
+        for match in _CONFLICT_MARKER.finditer(text)
+    ]
+    assert not kept, f"merge conflict markers left in: {', '.join(kept)}"
