@@ -137,6 +137,14 @@ class Node(Base):
             sqlite_where=text("last_version IS NOT NULL"),
             postgresql_where=text("last_version IS NOT NULL"),
         ),
+        # The open rows of a graph: what an ingest reads as the latest version's nodes, at a
+        # cost that does not grow with the graph's history (docs/storage.md §7).
+        Index(
+            "ix_nodes_graph_open",
+            "graph_id",
+            sqlite_where=text("last_version IS NULL"),
+            postgresql_where=text("last_version IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -167,6 +175,8 @@ class Edge(Base):
 
 class Collection(Base):
     __tablename__ = "collections"
+    # Which collections already hold a CollectionDef: asked by every ingest (docs/storage.md §7).
+    __table_args__ = (Index("ix_collections_blob", "blob_sha256"),)
 
     version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
     key: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -215,3 +215,27 @@ def test_runs_too_large_for_one_value_go_row_by_row(
         assert {"packs", "nodes", "edges"} <= set(tables)
         assert store.checkout("g") == meta
         rows_match(store, "g")
+
+
+def test_the_latest_nodes_are_read_through_the_open_rows_index(
+    store: Store, fixtures_dir: Path
+) -> None:
+    """An ingest reads the graph's open rows through ``ix_nodes_graph_open``, not through an
+    index that holds every row of the graph's history (docs/storage.md §7)."""
+    from sqlalchemy import inspect, text
+
+    store.ingest(fixtures_dir / GRAPHS[0], "g")
+    with store.engine.connect() as conn:
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("nodes")}
+        assert "ix_nodes_graph_open" in indexes
+        assert "ix_collections_blob" in {
+            ix["name"] for ix in inspect(conn).get_indexes("collections")
+        }
+        if conn.dialect.name == "sqlite":
+            plan = conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT id, sha256, pack_id, offset, length FROM nodes"
+                    " WHERE graph_id = 1 AND last_version IS NULL"
+                )
+            ).all()
+            assert "ix_nodes_graph_open" in " ".join(str(row[-1]) for row in plan)
