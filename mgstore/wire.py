@@ -188,7 +188,7 @@ def _assembled(stored: StoredGraph, body: list[bytes]) -> list[bytes]:
     return [stored.head, _GRAPH_DEF_TAG + _varint(size), *body, stored.graph_tail, stored.tail]
 
 
-def pack_locations(locations: Sequence[tuple[int, int, int]]) -> bytes:
+def pack_locations(locations: Iterable[tuple[int, int, int]]) -> bytes:
     """A compact encoding of (pack, offset, length) per node, in order (deltas, zlib).
 
     Consecutive nodes of one pack give zero deltas, so a version costs a few bytes per node.

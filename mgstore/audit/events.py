@@ -13,13 +13,11 @@ is refused, and a check with the key reports any record after it that is not sig
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import hmac
 import json
 import os
 import re
-import socket
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from types import MappingProxyType
@@ -33,6 +31,7 @@ from mgstore.clock import as_utc
 from mgstore.db.inserts import insert_ignore
 from mgstore.db.models import Base
 from mgstore.errors import ArgumentTypeError, AuditError, ConflictError, InputError, StoreError
+from mgstore.who import whoami
 
 #: The ``prev_hash`` of the first record.
 GENESIS = "0" * 64
@@ -42,7 +41,6 @@ KEY_VARIABLE = "MGSTORE_AUDIT_KEY"
 _TABLES = Base.metadata.tables
 A, H = _TABLES["audit_events"], _TABLES["audit_head"]
 _KIND = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
-_MAX_NAME = 256  # audit_events.username, hostname
 # The columns a link covers (with prev_hash): every column but the link itself.
 _LINKED = ("seq", "kind", "payload", "created_at", "username", "hostname", "signed")
 
@@ -192,14 +190,6 @@ def to_event(row: Mapping[Any, Any]) -> AuditEvent:
         prev_hash=values["prev_hash"],
         record_hash=values["record_hash"],
     )
-
-
-def whoami() -> tuple[str, str]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return user[:_MAX_NAME], socket.gethostname()[:_MAX_NAME]
 
 
 def _signed(conn: Connection, seq: int) -> bool:

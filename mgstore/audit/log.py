@@ -20,7 +20,7 @@ from sqlalchemy import Connection, select
 
 from mgstore.audit.canonical import canonical_json
 from mgstore.audit.entities import ExportRecord, Status
-from mgstore.audit.events import append_event, lock_head, require_write, whoami
+from mgstore.audit.events import append_event, lock_head, require_write
 from mgstore.clock import as_utc
 from mgstore.db.models import Base
 from mgstore.errors import (
@@ -30,13 +30,13 @@ from mgstore.errors import (
     NotFoundError,
     StoreError,
 )
+from mgstore.who import whoami
 
 _TABLES = Base.metadata.tables
 X, H = _TABLES["exports"], _TABLES["audit_head"]
 V, G = _TABLES["versions"], _TABLES["graphs"]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ID_PREFIX = re.compile(r"[0-9a-f]{4,32}")
-_MAX_NAME = 256  # exports.username, exports.hostname
 # The fields of a row its digest covers: every column but the chain link.
 _HASHED = (
     "seq", "id", "status", "version_id", "graph", "version", "content_hash", "query", "options",
