@@ -35,7 +35,7 @@ from google.protobuf.message import DecodeError
 
 from mgstore.errors import ArgumentTypeError, FormatError, InvalidGraphError
 from mgstore.io import DECODE_DEPTH_LIMIT
-from mgstore.proto import AttrValue, GraphDef, MetaGraphDef, NodeDef
+from mgstore.proto import AttrValue, GraphDef, MetaGraphDef, NodeDef, copy_of
 
 Message = Any
 
@@ -125,7 +125,7 @@ def to_networkx(meta_graph: Message, debug_info: Message | None = None) -> nx.Mu
         asset_file_def=list(meta.asset_file_def),
         object_graph_def=meta.object_graph_def if meta.HasField("object_graph_def") else None,
         unknown_fields=unknown_field_bytes(meta, MetaGraphDef, META_FIELDS),
-        debug_info=_copy(debug_info),
+        debug_info=None if debug_info is None else copy_of(debug_info),
     )
     nodes = graph_def.node
     g.add_nodes_from((node.name, _node_data(node)) for node in nodes)
@@ -302,11 +302,3 @@ def unknown_field_bytes(message: Message, cls: Any, known: tuple[str, ...]) -> b
         rest.ClearField(field)
     data: bytes = rest.SerializeToString()
     return data
-
-
-def _copy(message: Message | None) -> Message | None:
-    if message is None:
-        return None
-    copy = type(message)()
-    copy.CopyFrom(message)
-    return copy

@@ -85,22 +85,32 @@ def scoped_payload(item: Message, scope: str) -> Message | None:
             return None
         return _stripped(item, scope, names)
     name = item_name(item)
-    if scope and name is not None and not name.startswith(scope):
+    if name is not None and not name.startswith(scope):
         return None
     if isinstance(item, VariableDef):
-        out = _stripped(item, scope, ("variable_name", "initializer_name", "snapshot_name"))
-        if item.initial_value_name:
-            out.initial_value_name = strip_scope(item.initial_value_name, scope)
-        if item.HasField("save_slice_info_def"):
-            full_name = item.save_slice_info_def.full_name
-            if scope and not full_name.startswith(scope):
-                raise _Unserializable("Parameter to MergeFrom() must be instance of same class")
-            out.save_slice_info_def.full_name = strip_scope(full_name, scope)
-        return out
+        return _scoped_variable(item, scope)
     if isinstance(item, QueueRunnerDef):
         out = _stripped(item, scope, ("queue_name", "close_op_name", "cancel_op_name"))
         out.enqueue_op_name[:] = [strip_scope(n, scope) for n in item.enqueue_op_name]
         return out
+    return _scoped_context(item, scope)
+
+
+def _scoped_variable(item: VariableDef, scope: str) -> VariableDef:
+    out = _stripped(item, scope, ("variable_name", "initializer_name", "snapshot_name"))
+    if item.initial_value_name:
+        out.initial_value_name = strip_scope(item.initial_value_name, scope)
+    if item.HasField("save_slice_info_def"):
+        full_name = item.save_slice_info_def.full_name
+        if not full_name.startswith(scope):
+            raise _Unserializable("Parameter to MergeFrom() must be instance of same class")
+        out.save_slice_info_def.full_name = strip_scope(full_name, scope)
+    return out
+
+
+def _scoped_context(item: Message, scope: str) -> Message:
+    """A CondContextDef or WhileContextDef for a non-empty ``scope``; any other message
+    cannot be serialised."""
     if isinstance(item, CondContextDef):
         out = _stripped(item, scope, ("context_name", "pred_name", "pivot_name"))
     elif isinstance(item, WhileContextDef):
