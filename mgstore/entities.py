@@ -48,6 +48,16 @@ class VersionInfo:
     #: Set on what ``ingest`` returns when the content equalled the latest version's, so that
     #: no version was added (``allow_unchanged=True`` adds one anyway).
     unchanged: bool = False
+    #: The form it came from, which a checkout gives back byte for byte: ``meta``,
+    #: ``meta-text``, ``graphdef``, ``graphdef-text``, ``saved-model`` or ``saved-model-text``.
+    form: str = "meta"
+    #: The SHA-256 and size of the bytes that went in; None when those are the canonical
+    #: (deterministic) MetaGraphDef bytes, which the content hash covers (and for versions
+    #: stored before mgstore recorded forms, which give back those bytes).
+    original_sha256: str | None = None
+    original_size: int | None = None
+    #: For a SavedModel, the position of the stored MetaGraphDef among its ``meta_graphs``.
+    meta_graph_index: int | None = None
 
     @property
     def ref(self) -> str:

@@ -1,12 +1,14 @@
 """``fsck``: every stored version checked end to end, and the audit log.
 
-For each version: its bytes against its content hash, and its debug info against its debug
-hash; every node row's bytes against the row's hash, its indexed columns (name, op, device)
-and edge rows against the NodeDef, and the rows against the version's node order; each
-collection's blob against its key and its member rows against the blob (and their digest);
-the stored import form against its hash and, with ``deep``, against a recomputation. Then the
-audit log (:func:`mgstore.audit.check_chain`), which also compares version rows and tags
-with their records. Each problem names the version it was found in. See docs/audit.md.
+For each version: its bytes against its content hash, the bytes that went in (rebuilt from
+their delta) against their recorded hash, and its debug info against its debug hash; every
+node row's bytes against the row's hash, its indexed columns (name, op, device) and edge rows
+against the NodeDef, and the rows against the version's node order; each collection's blob
+against its key and its member rows against the blob (and their digest); the stored import
+form against its hash and, with ``deep``, against a recomputation; the stored outline against
+its hashes and a recomputation from the version's bytes. Then the audit log
+(:func:`mgstore.audit.check_chain`), which also compares version rows and tags with their
+records. Each problem names the version it was found in. See docs/audit.md.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy import Connection, Row, and_, select
 from mgstore import audit, wire
 from mgstore import collections as colls
 from mgstore.db import engine as db
-from mgstore.db import versions
+from mgstore.db import outlines, versions
 from mgstore.db.models import Base
 from mgstore.entities import FsckProblem, FsckReport
 from mgstore.errors import IntegrityError, InvalidGraphError
@@ -84,9 +86,15 @@ def _version(conn: Connection, row: Row[Any], deep: bool) -> Found:
         versions.version_bytes(conn, row, graph=False)
     except IntegrityError as error:
         yield "debug", _reason(error)
+    if data is not None:
+        try:  # the bytes that went in, from their delta (docs/storage.md §10)
+            versions.form_bytes(conn, row, data)
+        except IntegrityError as error:
+            yield "original", _reason(error)
     yield from _nodes(conn, row)
     yield from _collections(conn, row)
     yield from _import_form(conn, row, data if deep else None)
+    yield from _outline(conn, row, data)
 
 
 def _reason(error: IntegrityError) -> str:
@@ -208,3 +216,32 @@ def _import_form(conn: Connection, row: Row[Any], data: bytes | None) -> Found:
         return
     if form is None or form.to_bytes() != stored:
         yield "import_form", "its stored import form differs from a recomputation"
+
+
+def _outline(conn: Connection, row: Row[Any], data: bytes | None) -> Found:
+    """The stored outline against its hashes and against a recomputation (docs/storage.md
+    §10): from the version's bytes (``data``, checked against its content hash), as ingest
+    made it; from its node, edge and collection rows if those bytes are damaged."""
+    try:
+        stored = outlines.read(conn, row)
+    except IntegrityError as error:
+        yield "outline", _reason(error)
+        return
+    if stored is None:
+        yield "outline", "it has no stored outline in the format this mgstore reads"
+        return
+    if data is None:
+        expected = outlines.from_tables(conn, row)
+    else:
+        meta = MetaGraphDef.FromString(data)
+        nodes = meta.graph_def.node
+        memo: dict[tuple[Any, bytes], set[str]] = {}
+        expected = outlines.build(
+            [n.name for n in nodes],
+            [n.op for n in nodes],
+            [n.device for n in nodes],
+            [n.input for n in nodes],
+            {key: colls.members(key, c, memo) for key, c in meta.collection_def.items()},
+        ).shape()
+    if stored != expected:
+        yield "outline", "its stored outline differs from a recomputation"

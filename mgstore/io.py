@@ -10,6 +10,7 @@ accepted too and copied by their bytes, so TensorFlow is never imported.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -72,6 +73,9 @@ class Loaded:
 
     ``format`` is ``"<Kind>/<binary|text>"`` for files and bytes (``"SavedModel/binary"``...) or
     ``"<Kind>/message"`` for a message passed in; ``sha256`` is that of the file or bytes read.
+    ``data`` is what went in: those bytes, or a message's deterministic serialization (what
+    a checkout gives back, see :mod:`mgstore.original`); ``meta_graph_index`` is the position of
+    the chosen MetaGraphDef in a SavedModel (None for other kinds).
     """
 
     meta_graph: Message
@@ -79,6 +83,8 @@ class Loaded:
     format: str
     path: Path | None = None
     sha256: str | None = None
+    data: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
+    meta_graph_index: int | None = None
 
 
 def load(source: object, *, tags: Iterable[str] | None = None) -> Loaded:
@@ -96,11 +102,12 @@ def load(source: object, *, tags: Iterable[str] | None = None) -> Loaded:
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         kind, message, fmt = parse(data, expected=_GRAPH_KINDS)
-        meta = _as_meta_graph(kind, message, tags, where="the given bytes")
-        return Loaded(meta, None, f"{kind}/{fmt}", None, hashlib.sha256(data).hexdigest())
+        meta, index = _as_meta_graph(kind, message, tags, where="the given bytes")
+        sha = hashlib.sha256(data).hexdigest()
+        return Loaded(meta, None, f"{kind}/{fmt}", None, sha, data, index)
     kind, message = coerce_message(source, expected=_GRAPH_KINDS)
-    meta = _as_meta_graph(kind, message, tags, where=f"the given {kind}")
-    return Loaded(meta, None, f"{kind}/message")
+    meta, index = _as_meta_graph(kind, message, tags, where=f"the given {kind}")
+    return Loaded(meta, None, f"{kind}/message", None, None, serialize(message), index)
 
 
 def read_meta_graph(source: object, *, tags: Iterable[str] | None = None) -> Message:
@@ -290,14 +297,15 @@ def _load_path(path: Path, tags: Iterable[str] | None) -> Loaded:
     data = _read_bytes(path, "a MetaGraphDef, GraphDef or SavedModel file or directory")
     hint = _kind_hint(path)
     kind, message, fmt = parse(data, expected=_GRAPH_KINDS, hint=hint, where=str(path))
-    meta = _as_meta_graph(kind, message, tags, where=str(path))
+    meta, index = _as_meta_graph(kind, message, tags, where=str(path))
     debug_file = (
         path.parent / SAVED_MODEL_DEBUG_FILE if kind == "SavedModel" else debug_path_for(path)
     )
     debug = None
     if debug_file != path and _is_regular_file(debug_file):
         debug = read_debug_info(debug_file)
-    return Loaded(meta, debug, f"{kind}/{fmt}", path.resolve(), hashlib.sha256(data).hexdigest())
+    sha = hashlib.sha256(data).hexdigest()
+    return Loaded(meta, debug, f"{kind}/{fmt}", path.resolve(), sha, data, index)
 
 
 def _source_mode(path: Path, expected: str) -> int:
@@ -372,25 +380,34 @@ def _kind_hint(path: Path) -> str | None:
     return None
 
 
-def _as_meta_graph(kind: str, message: Message, tags: Iterable[str] | None, where: str) -> Message:
+def _as_meta_graph(
+    kind: str, message: Message, tags: Iterable[str] | None, where: str
+) -> tuple[Message, int | None]:
+    """The MetaGraphDef of a message, and its position if it was one of a SavedModel's."""
     if kind == "MetaGraphDef":
-        return message
+        return message, None
     if kind == "GraphDef":
         meta = MetaGraphDef()
         meta.graph_def.CopyFrom(message)
-        return meta
-    return select_meta_graph(message, tags, where=where)
+        return meta, None
+    index = meta_graph_index(message, tags, where=where)
+    return message.meta_graphs[index], index
 
 
 def select_meta_graph(saved_model: Message, tags: Iterable[str] | None, where: str) -> Message:
     """The MetaGraphDef of a SavedModel whose tag set equals ``tags`` (see :func:`load`)."""
+    return saved_model.meta_graphs[meta_graph_index(saved_model, tags, where)]
+
+
+def meta_graph_index(saved_model: Message, tags: Iterable[str] | None, where: str) -> int:
+    """The position of the MetaGraphDef :func:`select_meta_graph` chooses."""
     graphs = list(saved_model.meta_graphs)
     available = (
         ", ".join("{" + ", ".join(sorted(m.meta_info_def.tags)) + "}" for m in graphs) or "none"
     )
     if tags is None:
         if len(graphs) == 1:
-            return graphs[0]
+            return 0
         if not graphs:
             raise InputError(f"{where}: a SavedModel without any MetaGraphDef")
         raise AmbiguousInputError(
@@ -407,7 +424,7 @@ def select_meta_graph(saved_model: Message, tags: Iterable[str] | None, where: s
     if not all(isinstance(t, str) for t in tag_list):
         raise ArgumentTypeError(f"SavedModel tags are str (e.g. ['serve']); got {tags!r}")
     wanted = {t.strip() for t in tag_list if isinstance(t, str) and t.strip()}
-    matches = [m for m in graphs if set(m.meta_info_def.tags) == wanted]
+    matches = [i for i, m in enumerate(graphs) if set(m.meta_info_def.tags) == wanted]
     if len(matches) != 1:
         problem = "no MetaGraphDef" if not matches else f"{len(matches)} MetaGraphDefs"
         raise AmbiguousInputError(

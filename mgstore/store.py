@@ -23,13 +23,13 @@ from mgstore import exporter as _exporter
 from mgstore import fsck as _fsck
 from mgstore import graph as nxgraph
 from mgstore import hints as _hints
+from mgstore import original as original_forms
 from mgstore import query as _query
 from mgstore.clock import as_utc
 from mgstore.db import changes, lifecycle, migrate, refs, versions
 from mgstore.db import engine as db
 from mgstore.db import gc as garbage
 from mgstore.db.models import Base
-from mgstore.db.versions import in_version
 from mgstore.db.write import write_version
 from mgstore.diff import Diff
 from mgstore.diff import compare as compare_versions
@@ -49,7 +49,7 @@ from mgstore.errors import (
     MgstoreError,
 )
 from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
-from mgstore.outline import read_outline
+from mgstore.outline import read_outline, read_shape
 from mgstore.proto import MetaGraphDef
 from mgstore.subgraph import QueryResult
 
@@ -173,27 +173,57 @@ class Store:
     # Reading
 
     def checkout(self, ref: str) -> Any:
-        """The MetaGraphDef of a version, exactly as ingested."""
-        return MetaGraphDef.FromString(self.checkout_bytes(ref))
-
-    def checkout_bytes(self, ref: str, *, as_text: bool = False) -> bytes:
-        """The version's MetaGraphDef as file bytes: deterministic binary, or text format."""
+        """The MetaGraphDef of a version, exactly as ingested (a GraphDef or SavedModel
+        that went in is the MetaGraphDef that was stored of it)."""
         data, _ = self._read(ref)
-        if as_text:
-            return io.serialize(MetaGraphDef.FromString(data), as_text=True)
-        return data
+        return MetaGraphDef.FromString(data)
+
+    def checkout_bytes(self, ref: str, *, form: str | None = None, as_text: bool = False) -> bytes:
+        """The version's file: byte for byte what was ingested, in the form it came from
+        (``VersionInfo.form``). ``form`` converts: one of ``meta``, ``meta-text``, ``graphdef``,
+        ``graphdef-text``, ``saved-model``, ``saved-model-text``, written canonically
+        (deterministic binary, or TensorFlow's text format); the version's own form gives back
+        the original bytes. ``as_text``: the text form of the version's kind (``meta-text`` for
+        a ``meta``...). See docs/storage.md §10."""
+        return self._checkout(ref, form, as_text, debug=False)[0]
+
+    def _checkout(
+        self, ref: str, form: str | None, as_text: bool, *, debug: bool
+    ) -> tuple[bytes, Any | None, bool]:
+        """A version's file bytes in the form asked for, its debug info (if ``debug``), and
+        whether that form is text; one read transaction, every byte checked."""
+        if form is not None:
+            form = original_forms.check_form(form)
+            if as_text and not original_forms.is_text(form):
+                raise InputError(f"as_text asks for a text form; form={form!r} is binary")
+        with db.transaction(self.engine) as conn:
+            row = self._resolve(conn, ref)
+            content, info = versions.version_bytes(conn, row, debug=debug)
+            if form is None and as_text and not original_forms.is_text(row.form):
+                form = f"{row.form}-text"
+            data = versions.form_bytes(conn, row, content, form)
+        return data, info, original_forms.is_text(form or row.form)
 
     def debug_info(self, ref: str) -> Any | None:
         """The GraphDebugInfo stored with a version (from the ``.debug`` companion), or None."""
         return self._read(ref, graph=False)[1]
 
     def checkout_files(
-        self, ref: str, path: str | os.PathLike[str], *, as_text: bool = False, debug: bool = True
+        self,
+        ref: str,
+        path: str | os.PathLike[str],
+        *,
+        form: str | None = None,
+        as_text: bool = False,
+        debug: bool = True,
     ) -> list[Path]:
-        """Write a version's MetaGraphDef to ``path``, and its debug info (if stored and
-        ``debug``) to ``<stem>.debug`` beside it, as TensorFlow names it; the paths written.
+        """Write a version's file to ``path`` (byte for byte what was ingested, or converted
+        to ``form``: see :meth:`checkout_bytes`), and its debug info (if stored and ``debug``)
+        to ``<stem>.debug`` beside it, as TensorFlow names it (in text format when the file
+        is text); the paths written.
 
-        Both come from one read of the version, and both files are written atomically.
+        Both come from one read of the version, every byte checked against the hashes
+        recorded at ingest before anything is written; both files are written atomically.
         """
         debug_path = io.debug_path_for(path)
         self.check_output(path)
@@ -204,12 +234,10 @@ class Store:
                 f"{path}: the graph would be overwritten by its own debug info "
                 f"({debug_path}); choose another name or leave the debug info out"
             )
-        data, info = self._read(ref, graph=True, debug=debug)
-        if as_text:
-            data = io.serialize(MetaGraphDef.FromString(data), as_text=True)
+        data, info, text = self._checkout(ref, form, as_text, debug=debug)
         written = [io.write_bytes(data, path)]
         if info is not None:
-            written.append(io.write_message(info, debug_path, as_text=as_text))
+            written.append(io.write_message(info, debug_path, as_text=text))
         return written
 
     def graph(self, ref: str) -> nx.MultiDiGraph:
@@ -285,9 +313,7 @@ class Store:
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
             info = self._version_info(conn, row)
-            nodes = conn.execute(
-                select(N.c.name, N.c.op, N.c.device).where(in_version(N, row.graph_id, row.number))
-            ).all()
+            shape = read_shape(conn, row)  # the stored outline (docs/storage.md §11)
             collections = {
                 r.key: int(r.size)
                 for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
@@ -303,11 +329,11 @@ class Store:
         library = MetaGraphDef.FromString(wire.assemble(b"", graph_tail, b"", True, b"")).graph_def
         return Summary(
             version=info,
-            op_counts=MappingProxyType(dict(Counter(n.op for n in nodes).most_common())),
+            op_counts=MappingProxyType(dict(Counter(shape.ops).most_common())),
             scopes=MappingProxyType(
-                dict(sorted(Counter(n.name.split("/", 1)[0] for n in nodes).items()))
+                dict(sorted(Counter(name.split("/", 1)[0] for name in shape.names).items()))
             ),
-            devices=MappingProxyType(dict(Counter(n.device for n in nodes).most_common())),
+            devices=MappingProxyType(dict(Counter(shape.devices).most_common())),
             collections=MappingProxyType(collections),
             signatures=tuple(sorted(rest.signature_def)),
             functions=len(library.library.function),

@@ -372,6 +372,10 @@ def _read_versions(conn: Connection) -> _Versions:
     return store
 
 
+#: The fields of a version row that gc, a recorded change, clears (docs/lifecycle.md).
+_COLLECTED = frozenset({"node_order", "debug", "original_delta"})
+
+
 def _version_problems(
     store: _Versions,
     ingested: dict[tuple[str, int], dict[str, Any]],
@@ -391,9 +395,12 @@ def _version_problems(
                 )
             )
             continue
-        changed = sorted(k for k, v in fields.items() if recorded.get(k) != v)
-        if where in store.collected:  # gc (a recorded change) cleared its node order
-            changed = [k for k in changed if k != "node_order"]
+        # Over the keys of both: a row that gained or lost what went in differs too.
+        keys = (fields.keys() | recorded.keys()) - {"tags"}
+        changed = sorted(k for k in keys if recorded.get(k) != fields.get(k))
+        if where in store.collected:  # gc (a recorded change) cleared its node order,
+            # debug blob and original's delta
+            changed = [k for k in changed if k not in _COLLECTED]
         if store.tags.get(where, {}) != tags.get(where, {}):
             changed.append("tags")
         if changed:

@@ -63,7 +63,7 @@ def version_fields(row: Row[Any] | Mapping[Any, Any], graph: str) -> dict[str, A
     def hexed(value: Any) -> str | None:
         return None if value is None else bytes(value).hex()
 
-    return {
+    fields = {
         "graph": graph,
         "number": int(values["number"]),
         "content_hash": values["content_hash"],
@@ -83,6 +83,15 @@ def version_fields(row: Row[Any] | Mapping[Any, Any], graph: str) -> dict[str, A
         "source_sha256": values["source_sha256"],
         "source_format": values["source_format"],
     }
+    # What went in (revision 0007_source_form): recorded for versions that have it, so that
+    # the records of versions stored before keep matching their rows.
+    if values.get("original_sha256") is not None:
+        fields["form"] = values["form"]
+        fields["original_sha256"] = values["original_sha256"]
+        fields["original_size"] = int(values["original_size"])
+        fields["original_delta"] = hexed(values["original_delta_sha256"])
+        fields["meta_graph_index"] = values["meta_graph_index"]
+    return fields
 
 
 def payload_time(row: Row[Any] | Mapping[Any, Any]) -> Any:

@@ -54,6 +54,16 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
         echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
+def describe_form(v: VersionInfo) -> str:
+    """What a version came from and what a checkout gives back: ``graphdef-text (exact
+    bytes, 1.2 KB)``, or ``meta (canonical bytes)`` for the deterministic MetaGraphDef
+    bytes (and versions stored before forms were recorded)."""
+    if v.original_sha256 is None:
+        return f"{v.form} (canonical bytes)"
+    where = "" if v.meta_graph_index is None else f", meta graph {v.meta_graph_index}"
+    return f"{v.form} (exact bytes, {size(v.original_size or 0)}{where})"
+
+
 def print_summary(s: Summary) -> None:
     v: VersionInfo = s.version
     echo(f"{v.ref}  {v.content_hash}")
@@ -66,6 +76,7 @@ def print_summary(s: Summary) -> None:
         echo(f"  aliases    {', '.join(f'{v.name}@{a}' for a in v.aliases)}")
     if v.source_path:
         echo(f"  source     {v.source_path} ({v.source_format})")
+    echo(f"  form       {describe_form(v)}")
     echo(
         f"  size       {size(v.size)}, {v.node_count} nodes, {len(s.op_counts)} op types, "
         f"{s.functions} functions"

@@ -17,6 +17,7 @@ from mgstore.cli.output import (
     timestamp,
 )
 from mgstore.entities import VersionInfo
+from mgstore.original import FORMS
 from mgstore.store import Store
 
 
@@ -72,13 +73,25 @@ def register(commands: Commands) -> None:
     sub = commands.add(
         "checkout",
         checkout,
-        "write a version's MetaGraphDef exactly as ingested",
+        "write a version's file byte for byte as ingested, or converted with --as",
         "mgstore checkout resnet@2 -o resnet.meta",
         [commands.data],
     )
     sub.add_argument("ref", help=REF_HELP)
     sub.add_argument("-o", "--output", required=True, help="the file to write")
-    sub.add_argument("--as-text", action="store_true", help="write the text format")
+    sub.add_argument(
+        "--as",
+        dest="form",
+        choices=FORMS,
+        metavar="FORM",
+        help=f"convert to this form, written canonically ({', '.join(FORMS)}); "
+        "default: the form it came from, byte for byte",
+    )
+    sub.add_argument(
+        "--as-text",
+        action="store_true",
+        help="the text form of its kind (meta-text for a meta...)",
+    )
     sub.add_argument(
         "--no-debug",
         action="store_true",
@@ -188,7 +201,7 @@ def show(args: argparse.Namespace) -> int:
 def checkout(args: argparse.Namespace) -> int:
     with Store(args.db, create=False) as store:
         written = store.checkout_files(
-            args.ref, args.output, as_text=args.as_text, debug=not args.no_debug
+            args.ref, args.output, form=args.form, as_text=args.as_text, debug=not args.no_debug
         )
     if args.json:
         print_json([str(path) for path in written])

@@ -1,8 +1,10 @@
 """Garbage collection: remove the content that only deleted versions use.
 
 A node row is kept while some version that is not deleted lies in its range of versions;
-a pack while some node row points into it; a blob while a version row, a collection or an
-export record names it; an import form while a live version has its content hash. What is
+a pack while some node row points into it; a blob (a frame, debug info, a collection, the
+delta of a version's original bytes) while a version row, a collection or an export record
+names it; an import form while a live version has its content hash; an outline part while
+the outline of a version not collected uses it. What is
 left of a collected version is its ``versions`` row (and the small blobs that frame it), so
 that audit records of its exports keep their reference and still verify their files.
 
@@ -23,6 +25,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from mgstore.db.lifecycle import lock_versions, record_lifecycle_event
 from mgstore.db.models import Base
+from mgstore.db.outlines import PARTS
 from mgstore.db.refs import graph_name, is_deleted
 from mgstore.entities import GcReport
 
@@ -30,6 +33,7 @@ _TABLES = Base.metadata.tables
 V, S, N, E, P = (_TABLES[t] for t in ("versions", "version_states", "nodes", "edges", "packs"))
 B, C, CM, F = (_TABLES[t] for t in ("blobs", "collections", "collection_members", "import_forms"))
 X = _TABLES["exports"]
+OP, VO = _TABLES["outline_parts"], _TABLES["version_outlines"]
 _CHUNK = 500
 
 
@@ -68,13 +72,18 @@ def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
     _delete(conn, P, P.c.id, pack_ids)
     ids = [v.id for v in victims]
     for chunk in _chunks(ids):
-        conn.execute(update(V).where(V.c.id.in_(chunk)).values(node_order=b"", debug_sha256=None))
+        conn.execute(
+            update(V)
+            .where(V.c.id.in_(chunk))
+            .values(node_order=b"", debug_sha256=None, original_delta_sha256=None)
+        )
         conn.execute(
             update(S)
             .where(S.c.version_id.in_(chunk))
             .values(collected_at=datetime.now(timezone.utc))
         )
     _delete(conn, C, C.c.version_id, ids)
+    _delete_outlines(conn, ids)
     _delete(conn, CM, CM.c.blob_sha256, blob_shas)
     _delete(conn, B, B.c.sha256, blob_shas)
     for content_hash in forms:
@@ -115,10 +124,15 @@ def _dead_packs(conn: Connection, node_ids: Sequence[int]) -> list[int]:
 
 
 def _dead_blobs(conn: Connection, victims: Sequence[Any]) -> list[bytes]:
-    """The debug-info and collection blobs of the victims that nothing else names. (Their
-    frames stay: the version rows keep naming them.)"""
+    """The debug-info, collection and original-delta blobs of the victims that nothing else
+    names. (Their frames stay: the version rows keep naming them.)"""
     ids = [v.id for v in victims]
-    candidates = {v.debug_sha256 for v in victims if v.debug_sha256 is not None}
+    candidates = {
+        bytes(sha)
+        for v in victims
+        for sha in (v.debug_sha256, v.original_delta_sha256)
+        if sha is not None
+    }
     for chunk in _chunks(ids):
         candidates.update(
             conn.execute(select(C.c.blob_sha256).where(C.c.version_id.in_(chunk))).scalars()
@@ -129,7 +143,8 @@ def _dead_blobs(conn: Connection, victims: Sequence[Any]) -> list[bytes]:
     keep: set[bytes] = set()
     shas = sorted(candidates)
     for chunk in _chunks(shas):
-        for column in (V.c.head_sha256, V.c.graph_tail_sha256, V.c.tail_sha256, V.c.debug_sha256):
+        for column in (V.c.head_sha256, V.c.graph_tail_sha256, V.c.tail_sha256, V.c.debug_sha256,
+                       V.c.original_delta_sha256):  # fmt: skip
             rows = conn.execute(select(V.c.id, column).where(column.in_(chunk)))
             keep.update(sha for version_id, sha in rows if version_id not in victim_ids)
         rows = conn.execute(
@@ -166,6 +181,21 @@ def _dead_forms(conn: Connection, victims: Sequence[Any]) -> list[str]:
         conn.execute(select(F.c.content_hash).where(F.c.content_hash.in_(hashes))).scalars()
     )
     return sorted(stored - live)
+
+
+def _delete_outlines(conn: Connection, ids: Sequence[int]) -> None:
+    """The victims' outlines, and the parts no other version's outline uses."""
+    parts: set[bytes] = set()
+    for chunk in _chunks(ids):
+        for row in conn.execute(select(VO).where(VO.c.version_id.in_(chunk))):
+            parts.update(bytes(getattr(row, part)) for part in PARTS)
+    _delete(conn, VO, VO.c.version_id, ids)
+    used: set[bytes] = set()
+    for chunk in _chunks(sorted(parts)):
+        for part in PARTS:
+            column = VO.c[part]
+            used.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
+    _delete(conn, OP, OP.c.sha256, sorted(parts - used))
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:

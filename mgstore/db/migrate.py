@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, MetaData, Table, func, inspect, select
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, func, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from mgstore.db.engine import create, display_url, errors_mapped, require_existing, resolve_url
@@ -100,13 +100,29 @@ class _DataGuard:
             )
 
 
+#: Columns whose values a downgrade can drop without dropping rows: (table, column), counted
+#: where not NULL, so that the guard refuses to lose them too.
+_DATA_COLUMNS = (("versions", "original_sha256"),)  # what went in (revision 0007_source_form)
+
+#: Tables whose rows are computed from the others, and computed again by the upgrade that
+#: brings them back: dropping them loses nothing, so the guard does not count them.
+DERIVED = frozenset({"outline_parts", "version_outlines"})
+
+
 def _row_counts(conn: Connection) -> dict[str, int]:
-    """The rows of every table but Alembic's own."""
+    """The rows of every table but Alembic's own and the derived ones, and the values of
+    :data:`_DATA_COLUMNS` (as ``table.column``)."""
     counts = {}
-    for name in inspect(conn).get_table_names():
-        if name != "alembic_version":
+    inspector = inspect(conn)
+    for name in inspector.get_table_names():
+        if name != "alembic_version" and name not in DERIVED:
             table = Table(name, MetaData())
             counts[name] = int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+    for name, column in _DATA_COLUMNS:
+        if name in counts and column in {c["name"] for c in inspector.get_columns(name)}:
+            table = Table(name, MetaData(), Column(column))
+            values = select(func.count()).select_from(table).where(table.c[column].is_not(None))
+            counts[f"{name}.{column}"] = int(conn.execute(values).scalar_one())
     return counts
 
 

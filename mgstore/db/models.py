@@ -14,9 +14,13 @@ How a graph is kept (content-addressed, so a version costs about its change, not
 * ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
   a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
 * ``versions``: one row per immutable, numbered version, with its node order as a compressed
-  array of locations and the blobs that frame the nodes, so a checkout joins byte slices.
+  array of locations and the blobs that frame the nodes, so a checkout joins byte slices; and
+  its input form, with the exact bytes that went in as a delta blob against that form's
+  canonical encoding (:mod:`mgstore.original`).
 * ``collections`` and ``collection_members``: each version's collections, and the op names
   each distinct (CollectionDef, key) refers to, for collection queries.
+* ``outline_parts`` and ``version_outlines``: each version's outline (what pictures need),
+  made at ingest and kept in compressed, content-addressed parts (:mod:`mgstore.db.outlines`).
 """
 
 from __future__ import annotations
@@ -90,6 +94,15 @@ class Version(Base):
     source_path: Mapped[str | None] = mapped_column(Text)
     source_sha256: Mapped[str | None] = mapped_column(String(64))
     source_format: Mapped[str | None] = mapped_column(String(64))
+    #: What went in and what a checkout gives back (mgstore.original, docs/storage.md §10):
+    #: the input form; the SHA-256 and size of the exact bytes (NULL: the canonical encoding
+    #: of the form, as for versions stored before revision 0007); the blob holding their delta
+    #: against that encoding (NULL: none needed); a SavedModel's chosen MetaGraphDef.
+    form: Mapped[str] = mapped_column(String(32), nullable=False, server_default="meta")
+    original_sha256: Mapped[str | None] = mapped_column(String(64))
+    original_size: Mapped[int | None] = mapped_column(BigInteger)
+    original_delta_sha256: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    meta_graph_index: Mapped[int | None] = mapped_column(Integer)
 
 
 class Tag(Base):
@@ -360,3 +373,28 @@ class AuditEvent(Base):
     signed: Mapped[bool] = mapped_column(Boolean, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class OutlinePart(Base):
+    """A part of a version's outline (its names, ops, devices, edges or collection members),
+    encoded and compressed by :mod:`mgstore.db.outlines`, keyed by the SHA-256 of ``data``
+    (checked on read): versions share the parts they have in common. Derived from the node,
+    edge and collection rows at ingest; ``fsck`` compares the outline with them."""
+
+    __tablename__ = "outline_parts"
+
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+
+
+class VersionOutline(Base):
+    """The parts of a version's outline (one row per version; gc removes collected ones')."""
+
+    __tablename__ = "version_outlines"
+
+    version_id: Mapped[int] = mapped_column(ForeignKey("versions.id"), primary_key=True)
+    names: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)
+    ops: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)
+    devices: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)
+    edges: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)
+    collections: Mapped[bytes] = mapped_column(ForeignKey("outline_parts.sha256"), nullable=False)

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, LargeBinary, Row, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from mgstore import wire
+from mgstore import original, wire
 from mgstore.clock import as_utc
 from mgstore.db.models import Base
 from mgstore.entities import VersionInfo
@@ -246,6 +246,10 @@ def version_info(conn: Connection, row: Row[Any], name: str | None = None) -> Ve
         deleted_at=None if state is None else as_utc(state.deleted_at),
         collected=state is not None and state.collected_at is not None,
         aliases=aliases,
+        form=row.form,
+        original_sha256=row.original_sha256,
+        original_size=None if row.original_size is None else int(row.original_size),
+        meta_graph_index=row.meta_graph_index,
     )
 
 
@@ -261,6 +265,38 @@ def version_bytes(
     if found is None or hashlib.sha256(found).hexdigest() != row.debug_hash:
         raise damaged(conn, row, "its stored debug info does not match its debug hash")
     return data, GraphDebugInfo.FromString(found)
+
+
+def form_bytes(conn: Connection, row: Row[Any], content: bytes, form: str | None = None) -> bytes:
+    """A version's file bytes in ``form`` (docs/storage.md §10), given its content bytes (as
+    :func:`assemble` returns them, checked). Its own form (``form`` None, or the form it came
+    from) gives back the bytes that went in, checked against the hash recorded at ingest;
+    another form is that form's canonical encoding of the content."""
+    if form is not None and form != row.form:
+        return original.reference(form, content)
+    if row.original_sha256 is None:  # stored before revision 0007: the canonical bytes
+        return content
+    ref = original.reference(row.form, content)
+    if row.original_delta_sha256 is None:
+        data = ref
+    else:
+        sha = bytes(row.original_delta_sha256)
+        delta = blobs(conn, [sha], verify=False).get(sha)
+        if delta is None:
+            raise damaged(conn, row, "the delta that gives back its original bytes is missing")
+        if hashlib.sha256(delta).digest() != sha:
+            raise damaged(conn, row, "the delta of its original bytes does not match its hash")
+        try:
+            data = original.decode(delta, ref, int(row.original_size or 0))
+        except original.DeltaError as exc:
+            raise damaged(
+                conn, row, f"the delta of its original bytes does not decode ({exc})"
+            ) from None
+    if len(data) != row.original_size or hashlib.sha256(data).hexdigest() != row.original_sha256:
+        raise damaged(
+            conn, row, f"its original bytes do not match their recorded hash {row.original_sha256}"
+        )
+    return data
 
 
 # ------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ this thread inserts the run before (:class:`_NodeWriter`).
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import threading
 from bisect import bisect_right
@@ -24,8 +25,9 @@ from sqlalchemy import Connection, Engine, func, select, text, update
 
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
-from mgstore import io, wire
+from mgstore import io, original, wire
 from mgstore.db import engine as db
+from mgstore.db import outlines
 from mgstore.db.inserts import (
     BulkRows,
     bulk_rows,
@@ -87,53 +89,111 @@ def write_version(
             nodes.start(stored)
             collections = worker.submit(_prepare_collections, stored.collections)
             written = nodes.write(
-                progress, meanwhile=lambda: write_contents(conn, stored, collections.result())
+                progress,
+                meanwhile=lambda: write_contents(conn, stored, collections.result()),
+                members=collections,
             )
             prepared = collections.result()
-        if (
-            not allow_unchanged
-            and latest is not None
-            and latest.content_hash == written.content_hash
-            and latest.debug_hash == stored.debug_hash
-            and not is_deleted_version(conn, latest.id)
-        ):
-            # Equal content means equal nodes and collections, all stored: nothing was written.
-            return int(latest.id), True
-        nodes.close_rows(written.closing)
-        row = _version_row(stored, written, loaded)
-        row.update(graph_id=graph_id, number=number, message=message, created_at=now)
-        row.update(created_by=user_at_host())
-        version_id = conn.execute(V.insert().returning(V.c.id), row).scalar_one()
-        if tags:
-            conn.execute(
-                T.insert(),
-                [{"version_id": version_id, "key": k, "value": v} for k, v in sorted(tags.items())],
-            )
-        write_collections(conn, version_id, prepared)
+            if (
+                not allow_unchanged
+                and latest is not None
+                and latest.content_hash == written.content_hash
+                and latest.debug_hash == stored.debug_hash
+                and not is_deleted_version(conn, latest.id)
+            ):
+                # Equal content means equal nodes and collections, all stored: nothing written.
+                nodes.outlining.cancel()
+                return int(latest.id), True
+            nodes.close_rows(written.closing)
+            row = {
+                "graph_id": graph_id,
+                "number": number,
+                "content_hash": written.content_hash,
+                "debug_hash": stored.debug_hash,
+                "message": message,
+                "created_at": now,
+                "created_by": user_at_host(),
+                "node_count": len(stored.node_defs),
+                "size": written.size,
+                "node_order": written.node_order,
+                **_original(conn, stored, written.body, loaded, written.content_hash),
+            }
+            version_id = _insert_version(conn, row, stored, loaded)
+            if tags:
+                conn.execute(
+                    T.insert(),
+                    [
+                        {"version_id": version_id, "key": k, "value": v}
+                        for k, v in sorted(tags.items())
+                    ],
+                )
+            write_collections(conn, version_id, prepared)
+            # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
+            outlines.write(conn, version_id, nodes.outlining.result())
         if recorded is not None:
-            recorded(conn, int(version_id))
-        return int(version_id), False
+            recorded(conn, version_id)
+        return version_id, False
 
 
-def _version_row(
-    stored: wire.StoredGraph, written: _Written, loaded: io.Loaded | None
+def _insert_version(
+    conn: Connection, row: dict[str, Any], stored: wire.StoredGraph, loaded: io.Loaded | None
+) -> int:
+    """Insert the ``versions`` row (``row`` and the columns ``stored`` and ``loaded`` say)."""
+    return int(
+        conn.execute(
+            V.insert().returning(V.c.id),
+            {
+                **row,
+                "has_graph_def": stored.has_graph_def,
+                "head_sha256": wire.sha256(stored.head),
+                "graph_tail_sha256": wire.sha256(stored.graph_tail),
+                "tail_sha256": wire.sha256(stored.tail),
+                "debug_sha256": None if stored.debug is None else wire.sha256(stored.debug),
+                "source_path": None if loaded is None or loaded.path is None else str(loaded.path),
+                "source_sha256": None if loaded is None else loaded.sha256,
+                "source_format": None if loaded is None else loaded.format,
+            },
+        ).scalar_one()
+    )
+
+
+def _original(
+    conn: Connection,
+    stored: wire.StoredGraph,
+    body: Sequence[bytes],
+    loaded: io.Loaded | None,
+    content_hash: str,
 ) -> dict[str, Any]:
-    """The columns of a version row that its content and source give."""
-    return {
-        "content_hash": written.content_hash,
-        "debug_hash": stored.debug_hash,
-        "node_count": len(stored.node_defs),
-        "size": written.size,
-        "node_order": written.node_order,
-        "has_graph_def": stored.has_graph_def,
-        "head_sha256": wire.sha256(stored.head),
-        "graph_tail_sha256": wire.sha256(stored.graph_tail),
-        "tail_sha256": wire.sha256(stored.tail),
-        "debug_sha256": None if stored.debug is None else wire.sha256(stored.debug),
-        "source_path": None if loaded is None or loaded.path is None else str(loaded.path),
-        "source_sha256": None if loaded is None else loaded.sha256,
-        "source_format": None if loaded is None else loaded.format,
+    """The version row's record of what went in (docs/storage.md §10): its form, the hash and
+    size of its bytes, and the blob of their delta against the form's canonical encoding,
+    stored here if the store lacks it (none when the bytes are that encoding). Bytes that are
+    the canonical MetaGraphDef (and a networkx graph) are recorded as versions stored before
+    revision 0007_source_form are: form ``meta``, no original hash (the content hash covers
+    them)."""
+    data = None if loaded is None else loaded.data
+    fields: dict[str, Any] = {
+        "form": original.form_of(None if loaded is None else loaded.format),
+        "original_sha256": None,
+        "original_size": None,
+        "original_delta_sha256": None,
+        "meta_graph_index": None if loaded is None else loaded.meta_graph_index,
     }
+    if data is None:
+        return fields
+    digest = hashlib.sha256(data).hexdigest()
+    if fields["form"] == "meta" and digest == content_hash:
+        return fields  # the canonical bytes themselves
+    fields["original_sha256"], fields["original_size"] = digest, len(data)
+    content = wire.assemble(
+        stored.head, stored.graph_tail, stored.tail, stored.has_graph_def, b"".join(body)
+    )
+    delta = original.encode(data, original.reference(fields["form"], content))
+    if delta is not None:
+        sha = wire.sha256(delta)
+        if conn.execute(select(B.c.sha256).where(B.c.sha256 == sha)).first() is None:
+            insert_blobs(conn, [(sha, delta)])
+        fields["original_delta_sha256"] = sha
+    return fields
 
 
 def _lock_graph(conn: Connection, name: str, now: datetime) -> int:
@@ -217,12 +277,13 @@ class _RunRows:
 @dataclass(frozen=True)
 class _Written:
     """The nodes of a version, once written: its content hash, size and packed node order,
-    and the rows of the latest version it does not keep."""
+    the rows of the latest version it does not keep, and the nodes' bytes."""
 
     content_hash: str
     size: int
     node_order: bytes
     closing: Sequence[int]
+    body: Sequence[bytes]  # the framed nodes, run by run
 
 
 class _Encoder:
@@ -236,6 +297,17 @@ class _Encoder:
         self.current = current
         self.names: set[str] = set()
         self.incoming: set[bytes] = set()  # every node's content hash
+        # Every node's name, op, device and inputs, in graph order, for the outline.
+        self.columns: tuple[list[str], list[str], list[str], list[tuple[str, ...]]] = (
+            [], [], [], []
+        )  # fmt: skip
+
+    def outline(self, members: Future[_PreparedCollections]) -> dict[str, bytes]:
+        """The version's outline, encoded, once every run is encoded (docs/storage.md §11)."""
+        by_key = {key: names for _, key, names in members.result()[2]}
+        shape = outlines.build(*self.columns, by_key)
+        self.columns = ([], [], [], [])
+        return outlines.encode(shape)
 
     def next_run(self) -> _Encoded:
         """Encode the next run and see which of its nodes need rows (Python only)."""
@@ -246,6 +318,10 @@ class _Encoder:
         else:
             nxgraph.check_unique_names(names, self.names)  # raises, naming the first repeat
         self.incoming.update(shas)
+        self.columns[0].extend(names)
+        self.columns[1].extend(nodes.ops)
+        self.columns[2].extend(nodes.devices)
+        self.columns[3].extend(nodes.inputs)
         fresh = [i for i, sha in enumerate(shas) if sha not in current] if current else None
         if fresh is None or len(fresh) == len(nodes):
             return _Encoded(nodes, range(len(nodes)), sum(map(len, nodes.framed)))
@@ -294,12 +370,16 @@ class _NodeWriter:
         self.encoding = self.worker.submit(self.encoder.next_run)
 
     def write(
-        self, progress: Callable[[int, int], None] | None, meanwhile: Callable[[], None]
+        self,
+        progress: Callable[[int, int], None] | None,
+        meanwhile: Callable[[], None],
+        members: Future[_PreparedCollections],
     ) -> _Written:
         """Write every run; return the version's content hash, size and packed node order.
 
         ``meanwhile`` is the caller's other database work, done while the worker builds the
-        first rows.
+        first rows. Then the worker makes the version's outline (:attr:`outlining`) from the
+        nodes and ``members`` (the collections), while this thread writes the last run.
         """
         total = len(self.stored.node_defs)
         encoding = self.encoding
@@ -323,6 +403,7 @@ class _NodeWriter:
             bodies.append(last.body)
             locations.append(last.locations)
         finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations))
+        self.outlining = self.worker.submit(self.encoder.outline, members)
         if last is not None:
             self._insert(last, [], [])
         else:  # no nodes
@@ -377,7 +458,7 @@ class _NodeWriter:
             node_id for sha, (node_id, _) in self.current.items() if sha not in incoming
         )
         node_order = wire.pack_locations(chain.from_iterable(locations))
-        return _Written(content_hash, size, node_order, closing)
+        return _Written(content_hash, size, node_order, closing, bodies)
 
     def _insert(
         self, run: _RunRows, bodies: list[bytes], locations: list[Sequence[Location]]

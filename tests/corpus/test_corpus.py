@@ -8,8 +8,9 @@ fail the same way. Comparisons are of deterministic bytes, with the README's del
 differences taken out: control-flow context payloads are compared parsed (TensorFlow's own bytes
 vary), and for bare GraphDefs ``_output_shapes`` are dropped (mgstore runs no shape inference).
 
-Cases that still differ for a cause outside this test's subject are ``xfail(strict=True)`` with
-the cause (:data:`EXPORT_XFAIL`, :data:`CHECKOUT_XFAIL`), so that they fail once fixed.
+Exports that still differ for a cause outside this test's subject are ``xfail(strict=True)``
+with the cause (:data:`EXPORT_XFAIL`), so that they fail once fixed. Every checkout gives back
+the file's bytes (docs/storage.md §10).
 """
 
 from __future__ import annotations
@@ -66,26 +67,6 @@ def read_sources() -> list[Source]:
 SOURCES = read_sources()
 IDS = [s.local.removesuffix("/saved_model.pb") for s in SOURCES]
 
-# Checkouts that do not yet give back the ingested bytes (issue 16, section 4: not this test's
-# subject). A binary .meta written by TensorFlow (fields and map entries in the writer's order)
-# comes back as mgstore's deterministic re-serialization: proto-equal, same length, other bytes;
-# GraphDefs and SavedModels come back as a MetaGraphDef, text re-indented.
-WRITER_ORDER = "checkout bytes: binary .meta in the writer's order comes back re-serialized (issue 16 section 4)"  # noqa: E501
-CONVERTED = "checkout bytes: {form} comes back as a MetaGraphDef (issue 16 section 4)"
-CHECKOUT_XFAIL: dict[str, str] = {
-    key: (
-        WRITER_ORDER
-        if key.endswith(".meta")
-        else CONVERTED.format(
-            form="a SavedModel"
-            if "." not in key.rsplit("/", 1)[-1]
-            else "a text GraphDef"
-            if key.endswith(".pbtxt")
-            else "a binary GraphDef"
-        )
-    )
-    for key in IDS
-}
 # Exports that still differ from TensorFlow for a cause outside sections 2 and 5 of issue 16,
 # (key, option or "*") -> cause. Empty since path P writes the function library in TensorFlow's
 # table order (section 1): the TF 2.14 SavedModel's plain and strip_default_attrs exports were
@@ -156,17 +137,7 @@ def test_ingest_and_checkout(
     assert sha256(got).hexdigest() == sha256(want).hexdigest()
 
 
-def checkout_cases() -> list[Any]:
-    cases = []
-    for key, source in zip(IDS, SOURCES, strict=True):
-        marks = []
-        if key in CHECKOUT_XFAIL:
-            marks.append(pytest.mark.xfail(strict=True, reason=CHECKOUT_XFAIL[key]))
-        cases.append(pytest.param(source, id=key, marks=marks))
-    return cases
-
-
-@pytest.mark.parametrize("source", checkout_cases())
+@pytest.mark.parametrize("source", SOURCES, ids=IDS)
 def test_checkout_gives_back_the_bytes(
     corpus_store: tuple[Store, dict[str, str]], source: Source, tmp_path: Path
 ) -> None:

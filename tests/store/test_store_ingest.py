@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 import mgstore
-from mgstore import AmbiguousInputError, Store, io
+from mgstore import AmbiguousInputError, Store, io, original
 from mgstore.db.models import Node
 from mgstore.proto import MetaGraphDef
 
@@ -83,14 +83,21 @@ def test_every_fixture_round_trips(
 
     info = store.ingest(path, "g", saved_model_tags=tags)
 
-    # The content: proto-equal, byte-identical, the same networkx graph.
+    # The content: proto-equal, the file byte-identical, the same networkx graph.
     assert info.number == 1
     assert store.checkout(info.ref) == loaded.meta_graph
-    data = store.checkout_bytes(info.ref)
+    assert store.checkout_bytes(info.ref) == source.read_bytes()
+    assert store.checkout_bytes("g") == source.read_bytes()
+    data = store.checkout_bytes(info.ref, form="meta")
     assert data == want_bytes
-    assert store.checkout_bytes("g") == want_bytes
-    text = store.checkout_bytes(info.ref, as_text=True)
+    text = store.checkout_bytes(info.ref, form="meta-text")
     assert io.read_meta_graph(text) == loaded.meta_graph
+    assert info.form == original.form_of(loaded.format)
+    if source.read_bytes() == want_bytes:  # the canonical bytes: the content hash covers them
+        assert (info.form, info.original_sha256, info.original_size) == ("meta", None, None)
+    else:
+        assert info.original_sha256 == file_sha256(source)
+        assert info.original_size == source.stat().st_size
     assert_same_networkx(
         store.graph(info.ref), mgstore.to_networkx(loaded.meta_graph, loaded.debug_info)
     )
@@ -130,7 +137,9 @@ def test_debug_info_comes_from_the_companion_file(store: Store, fixtures_dir: Pa
     assert text.debug_hash is None
     # The debug info is not part of the MetaGraphDef: both hold the same graph.
     assert dense.content_hash == text.content_hash
-    assert store.checkout_bytes(dense.ref) == store.checkout_bytes(text.ref)
+    assert store.checkout_bytes(dense.ref, form="meta") == store.checkout_bytes(
+        text.ref, form="meta"
+    )
 
 
 # ------------------------------------------------------------------------------------------

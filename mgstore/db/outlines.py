@@ -1,0 +1,325 @@
+"""Stored outlines: a version's shape (names, ops, devices, edges, collection members),
+computed once at ingest and kept compressed, in content-addressed parts.
+
+Reading a version's outline from the node and edge tables takes two indexed scans and
+Python work over every row (about a second at 80,000 nodes); decoding the stored parts takes
+a few hundredths of that. Each of the five parts (:data:`PARTS`) is one compressed blob in
+``outline_parts``, keyed by the SHA-256 of its bytes and checked against it on every read;
+``version_outlines`` names a version's five. A version that only moves devices or changes
+attr values therefore shares its names, edges and collections with the version before and
+adds a few kilobytes, not the whole outline. ``fsck`` compares each stored outline with a
+recomputation from the tables (:func:`from_tables`). See docs/storage.md §11.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import sys
+import zlib
+from array import array
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate, compress, repeat
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Row, and_, select
+
+from mgstore.db.inserts import fetch_raw, insert_ignore
+from mgstore.db.models import Base
+from mgstore.db.versions import damaged, in_version
+from mgstore.graph import parse_input
+
+__all__ = [
+    "Shape", "Columns", "PARTS", "FORMAT", "build", "encode", "decode", "from_tables",
+    "columns_from_tables", "write", "read",
+]  # fmt: skip
+
+_TABLES = Base.metadata.tables
+N, E = _TABLES["nodes"], _TABLES["edges"]
+C, CM = _TABLES["collections"], _TABLES["collection_members"]
+OP, VO = _TABLES["outline_parts"], _TABLES["version_outlines"]
+
+#: The parts of a stored outline, each a column of ``version_outlines``.
+PARTS = ("names", "ops", "devices", "edges", "collections")
+#: The encoding, on the first line of each part (``mgstore-outline-names 1``). A part in
+#: another format is read as absent: the tables answer instead.
+FORMAT = 1
+_MAGIC = b"mgstore-outline-"
+_LEVEL = 6  # zlib's default
+_MAX_SIZE = 1 << 31  # decompressed; the largest part of 80,000 nodes' outline is 4 MB
+_BIG = sys.byteorder == "big"
+
+
+class Shape(NamedTuple):
+    """The parts of :class:`mgstore.entities.Outline` that the version's content decides."""
+
+    names: tuple[str, ...]
+    ops: tuple[str, ...]
+    devices: tuple[str, ...]
+    edges: tuple[tuple[int, int, bool], ...]
+    collections: dict[str, tuple[str, ...]]
+
+
+class Columns(NamedTuple):
+    """A shape as ingest makes it: edges as three columns, sorted by producer, consumer
+    and control (cheaper to make and to encode than a tuple per edge)."""
+
+    names: tuple[str, ...]
+    ops: tuple[str, ...]
+    devices: tuple[str, ...]
+    producers: list[int]
+    consumers: list[int]
+    controls: bytes  # 0 or 1 per edge
+    collections: dict[str, tuple[str, ...]]
+
+    def shape(self) -> Shape:
+        edges = zip(self.producers, self.consumers, map(bool, self.controls), strict=True)
+        return Shape(self.names, self.ops, self.devices, tuple(edges), self.collections)
+
+
+def _columns(
+    names: Sequence[str],
+    ops: Sequence[str],
+    devices: Sequence[str],
+    sources: Iterable[str],
+    consumers: Iterable[int],
+    controls: Iterable[bool],
+    members: Mapping[str, Iterable[str]],
+) -> Columns:
+    """A shape from node columns (in any order), one entry per input (its source's name, the
+    consumer's position in the columns and whether it is a control input), and members.
+
+    C-level maps and sorts of integers only: a Python loop per edge would cost more than
+    the rest of the work together.
+    """
+    count = len(names)
+    order = sorted(range(count), key=names.__getitem__)
+    rank = sorted(range(count), key=order.__getitem__)  # the inverse permutation
+    ordered = tuple(map(names.__getitem__, order))
+    index = dict(zip(ordered, range(count), strict=True))
+    producers = list(map(index.get, sources, repeat(-1)))  # -1: an input naming no node here
+    # Each edge as one integer, (producer, consumer, control) in its bits: sorting those is
+    # several times cheaper than sorting tuples.
+    shift = max(count, 1).bit_length() + 1
+    keys = map(
+        operator.or_,
+        map(operator.lshift, producers, repeat(shift)),
+        map(
+            operator.or_,
+            map(operator.lshift, map(rank.__getitem__, consumers), repeat(1)),
+            controls,
+        ),
+    )
+    found = sorted(compress(keys, map((-1).__ne__, producers)) if -1 in producers else keys)
+    mask = (1 << (shift - 1)) - 1
+    return Columns(
+        names=ordered,
+        ops=tuple(map(ops.__getitem__, order)),
+        devices=tuple(map(devices.__getitem__, order)),
+        producers=list(map(operator.rshift, found, repeat(shift))),
+        consumers=list(map(operator.and_, map(operator.rshift, found, repeat(1)), repeat(mask))),
+        controls=bytes(map(operator.and_, found, repeat(1))),
+        collections={key: tuple(sorted(v)) for key, v in sorted(members.items()) if v},
+    )
+
+
+def build(
+    names: Sequence[str],
+    ops: Sequence[str],
+    devices: Sequence[str],
+    inputs: Sequence[Sequence[str]],
+    members: Mapping[str, Iterable[str]],
+) -> Columns:
+    """A version's shape from its nodes' columns and input strings (at ingest, in memory)."""
+    sources = [text for texts in inputs for text in texts]
+    consumers = [i for i, texts in enumerate(inputs) for _ in texts]
+    controls = [False] * len(sources)
+    # Most inputs are plain names; the others are parsed (as the edges table keeps them).
+    for k in [k for k, text in enumerate(sources) if ":" in text or text[:1] == "^"]:
+        sources[k], _, controls[k] = parse_input(sources[k])
+    return _columns(names, ops, devices, sources, consumers, controls, members)
+
+
+def from_tables(conn: Connection, row: Row[Any]) -> Shape:
+    """The shape of the version in ``row`` (a ``versions`` row) from its node, edge and
+    collection rows: what a stored outline must equal."""
+    return columns_from_tables(conn, row).shape()
+
+
+def columns_from_tables(conn: Connection, row: Row[Any]) -> Columns:
+    """:func:`from_tables`, as :class:`Columns` (to be encoded)."""
+    in_row = in_version(N, row.graph_id, row.number)
+    # Plain tuples from the driver: SQLAlchemy's per-row processing is most of the cost here.
+    rows = fetch_raw(conn, select(N.c.name, N.c.op, N.c.device, N.c.id).where(in_row))
+    names, ops, devices, ids = (list(c) for c in zip(*rows, strict=True)) if rows else ([],) * 4
+    position = {node_id: i for i, node_id in enumerate(ids)}
+    inputs = fetch_raw(
+        conn,
+        select(E.c.src_name, E.c.node_id, E.c.control)
+        .select_from(E.join(N, N.c.id == E.c.node_id))
+        .where(in_row),
+    )
+    # Column at a time, with C-level maps: a Python loop here is most of the cost at 100k edges.
+    sources, nodes, controls = (list(c) for c in zip(*inputs, strict=True)) if inputs else ([],) * 3
+    members: defaultdict[str, list[str]] = defaultdict(list)
+    for key, name in conn.execute(
+        select(CM.c.key, CM.c.node_name)
+        .join(C, and_(C.c.blob_sha256 == CM.c.blob_sha256, C.c.key == CM.c.key))
+        .where(C.c.version_id == row.id)
+    ):
+        members[key].append(name)
+    consumers = map(position.__getitem__, nodes)
+    return _columns(names, ops, devices, sources, consumers, controls, members)
+
+
+def encode(columns: Columns) -> dict[str, bytes]:
+    """The stored parts of a shape, by name (deterministic: equal parts give equal bytes)."""
+    payloads = {
+        "names": _json(columns.names),
+        "ops": _column(columns.ops),
+        "devices": _column(columns.devices),
+        "edges": _edges(columns),
+        "collections": _json(columns.collections),
+    }
+    return {
+        part: zlib.compress(b"%s%s %d\n" % (_MAGIC, part.encode(), FORMAT) + payload, _LEVEL)
+        for part, payload in payloads.items()
+    }
+
+
+def _json(value: Any) -> bytes:
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _column(values: Sequence[str]) -> bytes:
+    """A column of few distinct strings: their table (JSON), then each value's index."""
+    table = sorted(set(values))
+    index = {value: i for i, value in enumerate(table)}
+    text = _json(table)
+    return len(text).to_bytes(8, "little") + text + _ints("I", map(index.__getitem__, values))
+
+
+def _edges(columns: Columns) -> bytes:
+    """Edges sorted by producer: the steps between producers, each consumer's offset from
+    its producer, and the control flags (small numbers, which compress well)."""
+    producers = columns.producers
+    steps = map(operator.sub, producers, [0, *producers[:-1]])
+    offsets = map(operator.sub, columns.consumers, producers)
+    size = len(producers).to_bytes(8, "little")
+    return size + _ints("I", steps) + _ints("i", offsets) + columns.controls
+
+
+def _ints(code: str, values: Iterable[int]) -> bytes:
+    packed = array(code, values)
+    if _BIG:
+        packed.byteswap()
+    return packed.tobytes()
+
+
+def _unints(code: str, data: bytes) -> array[int]:
+    packed = array(code)
+    packed.frombytes(data)
+    if _BIG:
+        packed.byteswap()
+    return packed
+
+
+def _payload(part: str, data: bytes) -> bytes | None:
+    """The payload of a stored part (None if it is in another format); ValueError if the
+    bytes are not one."""
+    try:
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(data, _MAX_SIZE)
+    except zlib.error as error:
+        raise ValueError(f"not compressed data ({error})") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise ValueError("not one complete compressed part")
+    line, newline, payload = raw.partition(b"\n")
+    kind, _, number = line.partition(b" ")
+    if not newline or kind != b"mgstore-outline-" + part.encode():
+        raise ValueError(f"not a stored outline's {part}")
+    return payload if number == b"%d" % FORMAT else None
+
+
+def decode(parts: Mapping[str, bytes]) -> Shape | None:
+    """The shape stored as ``parts`` (by name; None if one is in another format);
+    ValueError if they are not a stored outline's parts or do not fit together."""
+    payloads = {part: _payload(part, parts[part]) for part in PARTS}
+    if any(payload is None for payload in payloads.values()):
+        return None
+    try:
+        names = json.loads(payloads["names"] or b"")
+        ops, devices = _uncolumn(payloads["ops"] or b""), _uncolumn(payloads["devices"] or b"")
+        edges = _unedges(payloads["edges"] or b"", len(names))
+        collections = {k: tuple(v) for k, v in json.loads(payloads["collections"] or b"").items()}
+    except (ValueError, TypeError, IndexError, AttributeError, UnicodeError) as error:
+        raise ValueError(f"its parts cannot be read ({error})") from None
+    if not isinstance(names, list) or not len(names) == len(ops) == len(devices):
+        raise ValueError("its parts do not fit together")
+    return Shape(tuple(names), ops, devices, edges, collections)
+
+
+def _uncolumn(payload: bytes) -> tuple[str, ...]:
+    size = int.from_bytes(payload[:8], "little")
+    table = json.loads(payload[8 : 8 + size])
+    return tuple(map(table.__getitem__, _unints("I", payload[8 + size :])))
+
+
+def _unedges(payload: bytes, nodes: int) -> tuple[tuple[int, int, bool], ...]:
+    count = int.from_bytes(payload[:8], "little")
+    if len(payload) != 8 + 9 * count:
+        raise ValueError(f"{count} edges do not fit in {len(payload)} bytes")
+    producers = list(accumulate(_unints("I", payload[8 : 8 + 4 * count])))
+    consumers = list(
+        map(operator.add, producers, _unints("i", payload[8 + 4 * count : -count or None]))
+    )
+    if count and not (producers[-1] < nodes and min(consumers) >= 0 and max(consumers) < nodes):
+        raise ValueError("an edge names a node the outline does not have")
+    controls = map(bool, payload[len(payload) - count :])
+    return tuple(zip(producers, consumers, controls, strict=True))
+
+
+def write(conn: Connection, version_id: int, parts: Mapping[str, bytes]) -> None:
+    """Keep ``parts`` (an encoded outline) as the outline of version ``version_id``; parts
+    already stored (by another version) are not written again."""
+    shas = {part: hashlib.sha256(data).digest() for part, data in parts.items()}
+    present = set(
+        conn.execute(select(OP.c.sha256).where(OP.c.sha256.in_(list(shas.values())))).scalars()
+    )
+    # In sorted order, so that concurrent writers lock shared rows in one order.
+    for sha, data in sorted((shas[part], parts[part]) for part in PARTS):
+        if sha not in present:
+            conn.execute(insert_ignore(conn, OP, ["sha256"]), {"sha256": sha, "data": data})
+            present.add(sha)
+    conn.execute(VO.insert(), {"version_id": version_id, **{part: shas[part] for part in PARTS}})
+
+
+def read(conn: Connection, row: Row[Any]) -> Shape | None:
+    """The stored outline of the version in ``row``, each part checked against its hash
+    (None if none is stored, or in a format this mgstore does not read); IntegrityError if
+    a part is missing or damaged."""
+    found = conn.execute(select(VO).where(VO.c.version_id == row.id)).first()
+    if found is None:
+        return None
+    shas = {part: bytes(getattr(found, part)) for part in PARTS}
+    stored = {
+        bytes(sha): bytes(data)
+        for sha, data in conn.execute(
+            select(OP.c.sha256, OP.c.data).where(OP.c.sha256.in_(list(set(shas.values()))))
+        )
+    }
+    parts: dict[str, bytes] = {}
+    for part, sha in shas.items():
+        data = stored.get(sha)
+        if data is None:
+            raise damaged(conn, row, f"its stored outline's {part} are missing")
+        if hashlib.sha256(data).digest() != sha:
+            raise damaged(conn, row, f"its stored outline's {part} do not match their hash")
+        parts[part] = data
+    try:
+        return decode(parts)
+    except ValueError as error:
+        raise damaged(conn, row, f"its stored outline cannot be read: {error}") from None
