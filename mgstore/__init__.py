@@ -17,6 +17,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
+from mgstore.atomic import write_message
 from mgstore.audit import AuditEvent, ChainReport, ExportRecord, Provenance, Verification
 from mgstore.diff import (
     Diff,
@@ -63,7 +64,7 @@ from mgstore.errors import (
 )
 from mgstore.export.api import export_meta_graph
 from mgstore.graph import add_op, from_networkx, to_networkx
-from mgstore.io import load, read_debug_info, read_meta_graph, write_message
+from mgstore.io import load, read_debug_info, read_meta_graph
 from mgstore.publish import RecoveryReport
 from mgstore.store import Store
 from mgstore.subgraph import QueryResult

@@ -31,6 +31,7 @@ from google.protobuf.message import Message
 from sqlalchemy import Connection, Row, select
 
 from mgstore import audit, subgraph
+from mgstore.atomic import published
 from mgstore.db import engine as db
 from mgstore.db import lifecycle, versions
 from mgstore.db.inserts import insert_blobs
@@ -40,7 +41,6 @@ from mgstore.export import normalize as nz
 from mgstore.export.api import (
     PARAMETERS,
     ExportFile,
-    debug_path,
     export_files,
     export_imported,
     export_options,
@@ -55,7 +55,7 @@ from mgstore.export.imported import (
 )
 from mgstore.export.meta_graph import ExportOptions, build
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
-from mgstore.io import published
+from mgstore.io import debug_path_for
 from mgstore.names import check_text
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
 from mgstore.publish import publish
@@ -151,7 +151,7 @@ def _check_outputs(store: Store, arguments: Mapping[str, Any]) -> None:
         check_text(name, "the export file name")  # it goes into the audit record
     store.check_output(filename)
     if arguments["save_debug_info"]:
-        store.check_output(debug_path(filename))
+        store.check_output(debug_path_for(filename))
 
 
 def reproduce(

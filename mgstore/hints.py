@@ -15,13 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mgstore import devices as devs
-from mgstore.db.models import Base
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import NODES as N
 from mgstore.db.versions import in_version
 
 __all__ = ["unmatched"]
-
-N = Base.metadata.tables["nodes"]
-C = Base.metadata.tables["collections"]
 
 
 def unmatched(

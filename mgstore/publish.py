@@ -42,13 +42,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, select, text
 
+from mgstore.atomic import Data
 from mgstore.db.engine import errors_mapped
-from mgstore.db.models import Base
+from mgstore.db.tables import EXPORT_JOURNAL as J
 from mgstore.errors import ConflictError, InputError, MgstoreError, OutputError
 
 __all__ = ["CRASH_POINTS", "RecoveryReport", "publish", "recover"]
 
-J = Base.metadata.tables["export_journal"]
 T = TypeVar("T")
 
 #: The points at which ``MGSTORE_CRASH_AT`` stops an export, in the order they are passed.
@@ -66,9 +66,6 @@ CRASH_ENV = "MGSTORE_CRASH_AT"
 CRASH_EXIT = 70
 _NAME_MAX = 255  # bytes in one file name, on the file systems that matter
 _CHUNK = 1 << 20
-
-#: A file to publish: its bytes (or byte chunks, written in order), its path, its SHA-256.
-Data = bytes | Sequence[bytes | memoryview]
 
 
 @dataclass(frozen=True)

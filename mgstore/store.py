@@ -18,7 +18,7 @@ from typing import Any
 import networkx as nx
 from sqlalchemy import Connection, Row, and_, exists, func, select
 
-from mgstore import audit, io, names, publish, wire
+from mgstore import atomic, audit, io, names, publish, wire
 from mgstore import exporter as _exporter
 from mgstore import fsck as _fsck
 from mgstore import graph as nxgraph
@@ -105,7 +105,7 @@ class Store:
         """Refuse an output path that is this store's own database file (or SQLite's
         ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError.
         Every method that writes files checks its paths with this before writing."""
-        io.check_target(path, db.database_files(self.engine), "the store's own database file")
+        atomic.check_target(path, db.database_files(self.engine), "the store's own database file")
 
     # ----------------------------------------------------------------------------------------
     # Writing
@@ -235,9 +235,9 @@ class Store:
                 f"({debug_path}); choose another name or leave the debug info out"
             )
         data, info, text = self._checkout(ref, form, as_text, debug=debug)
-        written = [io.write_bytes(data, path)]
+        written = [atomic.write_bytes(data, path)]
         if info is not None:
-            written.append(io.write_message(info, debug_path, as_text=text))
+            written.append(atomic.write_message(info, debug_path, as_text=text))
         return written
 
     def graph(self, ref: str) -> nx.MultiDiGraph:
@@ -473,9 +473,7 @@ class Store:
         missing, modified or unreadable; or superseded by a later export to the same path
         (which is checked instead). ``progress(stage, done, total)`` hears ``("verify",
         records done, records)`` and ``("done", n, n)``."""
-        with db.transaction(self.engine) as conn:
-            if export_id is not None:
-                audit.check_reproducible(audit.export(conn, export_id))
+        with db.transaction(self.engine) as conn:  # the records; the files after it
             records, latest = audit.to_verify(conn, export_id)
         return audit.verify_files(records, latest, progress)
 

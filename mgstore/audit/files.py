@@ -19,14 +19,14 @@ from mgstore.audit.entities import (
     Role,
     Verification,
 )
-from mgstore.audit.events import A
-from mgstore.audit.log import V, X, export, exports, normalized, row_digest, to_record
+from mgstore.audit.log import export, exports, normalized, row_digest, to_record
 from mgstore.db import versions
-from mgstore.db.models import Base
+from mgstore.db.tables import AUDIT_EVENTS as A
+from mgstore.db.tables import EXPORTS as X
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import VersionInfo
 from mgstore.errors import InputError, ReproductionError, SourceNotFoundError
 
-T = Base.metadata.tables["version_tags"]
 _CHUNK = 1 << 20
 
 

@@ -12,11 +12,10 @@ from sqlalchemy import Connection, Row, select
 from mgstore.audit.entities import AuditEvent
 from mgstore.audit.events import append_event
 from mgstore.clock import as_utc
-from mgstore.db.models import Base
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import NotFoundError
-
-_TABLES = Base.metadata.tables
-V, G, T = _TABLES["versions"], _TABLES["graphs"], _TABLES["version_tags"]
 
 
 def record_ingest(conn: Connection, version_id: int) -> AuditEvent:

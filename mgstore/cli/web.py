@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mgstore.atomic import write_bytes
 from mgstore.cli.base import REF_HELP, Commands
 from mgstore.cli.output import echo
 from mgstore.errors import InputError
-from mgstore.io import write_bytes
 from mgstore.store import Store
 
 

@@ -81,7 +81,7 @@ def fetch_raw(conn: Connection, statement: ClauseElement) -> list[tuple[Any, ...
         return list(cursor.fetchall())
 
 
-def _copy(
+def copy_rows(
     conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
     """Rows into a PostgreSQL table by ``COPY ... FROM STDIN`` (psycopg 3): a few times faster
@@ -151,7 +151,7 @@ class BulkRows:
     rows: list[tuple[Any, ...]] | None  # whole rows, for executemany (else SQLite's slices)
     count: int = 0  # SQLite: how many rows
     driver: str = ""  # SQLite: the JSON array json_each walks (a text column, or zeros)
-    layout: tuple[str, ...] = ()  # SQLite: how each column is read (see _slices_insert)
+    layout: tuple[str, ...] = ()  # SQLite: how each column is read (see slices_insert)
     records: bytes = b""
     heap: bytes = b""
     numbers: tuple[tuple[str, Any], ...] = ()  # SQLite: where each column's slices are
@@ -159,7 +159,7 @@ class BulkRows:
     ignore: tuple[str, ...] | None = None  # a unique key: rows that would repeat it are skipped
 
 
-_VALUE_LIMIT = 1 << 28  # bytes in one bound value: well under SQLite's limit (10**9)
+VALUE_LIMIT = 1 << 28  # bytes in one bound value: well under SQLite's limit (10**9)
 
 
 def bulk_rows(
@@ -209,7 +209,7 @@ def _pack(
     it, the layout, records, heap and the parameters that place each column (None if a value
     would be too large).
 
-    Each column takes the form that costs least Python (see :func:`_slices_insert`): one value
+    Each column takes the form that costs least Python (see :func:`slices_insert`): one value
     for all rows, a run of consecutive integers (reserved ids), single digits, a few distinct
     strings (ops, devices) referred to by number, the JSON array that drives the statement
     (one text column: the JSON encoder is C), or one slice per row.
@@ -320,7 +320,7 @@ class _Packer:
     def packed(self) -> _Packed | None:
         driver = self.driver
         size = max(self.at["records"], self.at["heap"], 4 * len(driver or ""))  # 4: UTF-8 bytes
-        if size > _VALUE_LIMIT:
+        if size > VALUE_LIMIT:
             return None
         # One byte past the slices: SQLite's substr of an empty blob is NULL, not an empty blob.
         self.heap.append(b"\x00")
@@ -356,7 +356,7 @@ def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
             _insert_slices(conn, bulk)
     elif bulk.ignore is None and conn.dialect.driver == "psycopg":
         if bulk.rows:
-            _copy(conn, bulk.table.name, bulk.columns, bulk.rows)
+            copy_rows(conn, bulk.table.name, bulk.columns, bulk.rows)
     else:
         statement: Any = bulk.table.insert()
         if bulk.ignore is not None:
@@ -367,7 +367,7 @@ def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
 def _insert_slices(conn: Connection, bulk: BulkRows) -> None:
     """SQLite: the batch as one statement that reads each row's values from slices."""
     constants = tuple(name for name, _ in bulk.constants)
-    statement = _slices_insert(bulk.table, bulk.columns, bulk.layout, constants, bulk.ignore)
+    statement = slices_insert(bulk.table, bulk.columns, bulk.layout, constants, bulk.ignore)
     parameters: dict[str, Any] = {
         "rows": bulk.driver,
         "records": bulk.records,
@@ -379,7 +379,7 @@ def _insert_slices(conn: Connection, bulk: BulkRows) -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def _slices_insert(
+def slices_insert(
     table: Table,
     columns: tuple[str, ...],
     layout: tuple[str, ...],

@@ -17,15 +17,18 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, select, text, update
 
 from mgstore.clock import as_utc
-from mgstore.db.models import Base
 from mgstore.db.refs import LATEST, graph_id_of, graph_name
+from mgstore.db.tables import ALIASES as A
+from mgstore.db.tables import EXPORTS
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import LIFECYCLE_EVENTS as EVENTS
+from mgstore.db.tables import VERSION_STATES as S
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import AliasInfo, AliasMove
 from mgstore.errors import InputError, NotFoundError
 from mgstore.who import user_at_host, whoami
 
-_TABLES = Base.metadata.tables
-V, T, S, A = (_TABLES[t] for t in ("versions", "version_tags", "version_states", "aliases"))
-EVENTS, EXPORTS = _TABLES["lifecycle_events"], _TABLES["exports"]
 MAX_ALIAS = 256  # aliases.name
 
 #: The kinds of lifecycle events.
@@ -121,7 +124,6 @@ def remove_alias(conn: Connection, graph: str, alias: str) -> AliasMove:
 
 
 def aliases(conn: Connection, graph: str | None) -> list[AliasInfo]:
-    G = _TABLES["graphs"]
     query = (
         select(G.c.name.label("graph"), A.c.name, V.c.number, A.c.updated_at, A.c.updated_by)
         .join(G, G.c.id == A.c.graph_id)

@@ -37,22 +37,25 @@ from mgstore.db.inserts import (
     insert_ignore,
 )
 from mgstore.db.lifecycle import is_deleted_version, lock_versions
-from mgstore.db.models import Base
+from mgstore.db.tables import BLOBS as B
+from mgstore.db.tables import COLLECTION_MEMBERS as CM
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import NODES as N
+from mgstore.db.tables import PACKS as P
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.db.versions import members_digest
 from mgstore.errors import InvalidGraphError
 from mgstore.who import user_at_host
 
-__all__ = ["write_version", "write_contents", "write_collections"]
+__all__ = ["PACK_BYTES", "RUN_NODES", "write_collections", "write_contents", "write_version"]
 
-_RUN = 8192  # nodes per run (see _NodeWriter)
-_PACK_BYTES = 256 * 1024
+RUN_NODES = 8192  #: nodes encoded and inserted together (see _NodeWriter)
+PACK_BYTES = 256 * 1024  #: the most bytes of node content one pack holds
 _CHUNK = 500
 _T = TypeVar("_T")
-
-_TABLES = Base.metadata.tables
-B, G, V, N, E = (_TABLES[t] for t in ("blobs", "graphs", "versions", "nodes", "edges"))
-P = _TABLES["packs"]
-C, CM, T = (_TABLES[t] for t in ("collections", "collection_members", "version_tags"))
 
 
 def write_version(
@@ -311,7 +314,7 @@ class _Encoder:
 
     def next_run(self) -> _Encoded:
         """Encode the next run and see which of its nodes need rows (Python only)."""
-        nodes = wire.encode_nodes(islice(self.pending, _RUN))
+        nodes = wire.encode_nodes(islice(self.pending, RUN_NODES))
         names, shas, current = nodes.names, nodes.shas, self.current
         if self.names.isdisjoint(names) and len(set(names)) == len(names):
             self.names.update(names)
@@ -386,9 +389,9 @@ class _NodeWriter:
         bodies: list[bytes] = []
         locations: list[Sequence[Location]] = []
         building: Future[_RunRows] | None = None
-        for start in range(0, total, _RUN):
+        for start in range(0, total, RUN_NODES):
             run = encoding.result()
-            if start + _RUN < total:
+            if start + RUN_NODES < total:
                 encoding = self.worker.submit(self.encoder.next_run)
             rows = self.worker.submit(self._rows, run, self._plan(run))
             if building is not None:
@@ -397,7 +400,7 @@ class _NodeWriter:
                 meanwhile()
             building = rows
             if progress is not None:
-                progress(min(start + _RUN, total), total)
+                progress(min(start + RUN_NODES, total), total)
         last = building.result() if building is not None else None
         if last is not None:
             bodies.append(last.body)
@@ -416,9 +419,9 @@ class _NodeWriter:
         located: dict[bytes, Location] = {}
         if fresh and self.elsewhere:
             located = _locate(self.conn, {nodes.shas[i]: nodes.names[i] for i in fresh})
-        # Packs hold at most _PACK_BYTES, cut at node boundaries: two neighbours together
+        # Packs hold at most PACK_BYTES, cut at node boundaries: two neighbours together
         # always exceed it, which bounds how many a run can fill.
-        packs = min(len(fresh), 2 * run.new_bytes // _PACK_BYTES + 2)
+        packs = min(len(fresh), 2 * run.new_bytes // PACK_BYTES + 2)
         return _Placement(located, self.ids.reserve(N, len(fresh)), self.ids.reserve(P, packs))
 
     def _rows(self, run: _Encoded, placement: _Placement) -> _RunRows:
@@ -482,7 +485,7 @@ class _NodeWriter:
 def _packed(
     framed: Sequence[bytes], new: Sequence[int], pack_ids: Sequence[int]
 ) -> tuple[list[bytes], dict[int, Location]]:
-    """The ``new`` nodes (positions in the run) in packs of at most _PACK_BYTES, cut at node
+    """The ``new`` nodes (positions in the run) in packs of at most PACK_BYTES, cut at node
     boundaries, and where each of them lies, by position."""
     lengths = [len(framed[i]) for i in new]
     ends = list(accumulate(lengths, initial=0))  # ends[k]: where new node k starts
@@ -490,7 +493,7 @@ def _packed(
     placed: dict[int, Location] = {}
     first = 0
     while first < len(new):
-        last = max(first + 1, bisect_right(ends, ends[first] + _PACK_BYTES) - 1)
+        last = max(first + 1, bisect_right(ends, ends[first] + PACK_BYTES) - 1)
         pack_id = pack_ids[len(packs)]
         packs.append(b"".join(framed[i] for i in new[first:last]))
         start, span = ends[first], range(first, last)

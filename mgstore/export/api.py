@@ -15,21 +15,22 @@ import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import networkx as nx
 from google.protobuf.message import Message
 
+from mgstore.atomic import Data, published
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.export.imported import ImportedGraph, import_meta_graph
 from mgstore.export.meta_graph import Exported, ExportOptions, build
-from mgstore.io import Data, coerce_message, published, serialize
+from mgstore.io import coerce_message, debug_path_for, serialize
 from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef, SaverDef
 
 if TYPE_CHECKING:
     from mgstore.store import Store
 
-__all__ = ["ExportFile", "export_files", "export_meta_graph", "export_options", "debug_path"]
+__all__ = ["ExportFile", "export_files", "export_meta_graph", "export_options"]
 
 _KWARGS = frozenset({"unbound_inputs_col_name"})
 #: The named parameters of export_meta_graph, in TensorFlow's order.
@@ -136,11 +137,6 @@ def _message(value: object, argument: str, short: str, full: str) -> Any:
     return cls.FromString(value.SerializeToString())
 
 
-def debug_path(filename: str | os.PathLike[str]) -> str:
-    """Where ``save_debug_info`` writes (§9): ``splitext(filename)[0] + ".debug"``."""
-    return os.path.splitext(os.fspath(filename))[0] + ".debug"
-
-
 def export_files(
     exported: Exported,
     filename: str | os.PathLike[str],
@@ -160,14 +156,15 @@ def export_files(
         assert exported.meta_graph is not None
         data = serialize(exported.meta_graph, as_text=as_text)
     files = [ExportFile(os.fspath(filename), data)]
-    if save_debug_info and os.path.abspath(debug_path(filename)) == os.path.abspath(filename):
+    debug_path = os.fspath(debug_path_for(filename))  # where save_debug_info writes (§9)
+    if save_debug_info and os.path.abspath(debug_path) == os.path.abspath(filename):
         raise InputError(
             f"{filename}: the graph would be overwritten by its own debug info (save_debug_info "
             "writes <stem>.debug, the same file here); choose another file name"
         )
     if save_debug_info:
         debug = restrict_debug_info(debug_info, exported.names)
-        files.append(ExportFile(debug_path(filename), serialize(debug, as_text=as_text)))
+        files.append(ExportFile(debug_path, serialize(debug, as_text=as_text)))
     return files
 
 
@@ -246,7 +243,11 @@ def in_memory_graph(graph: object) -> tuple[MetaGraphDef, GraphDebugInfo | None]
     if isinstance(graph, nx.MultiDiGraph):
         meta_graph = from_networkx(graph)
         debug = graph.graph.get("debug_info")
-        return meta_graph, coerce_message(debug, expected=("GraphDebugInfo",))[1] if debug else None
+        if not debug:
+            return meta_graph, None
+        return meta_graph, cast(
+            GraphDebugInfo, coerce_message(debug, expected=("GraphDebugInfo",))[1]
+        )
     if graph is None:
         raise ArgumentTypeError(
             "graph is required: mgstore has no default graph; pass a stored version's ref "

@@ -29,10 +29,17 @@ from mgstore.export.scope import UNBOUND_INPUT_PREFIX, in_scope, rewrite_inputs,
 from mgstore.export.strip import strip_default_attrs
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, OpList, SaverDef
 
-__all__ = ["TF_GIT_VERSION", "ExportOptions", "Exported", "build", "extraneous_saver_nodes"]
+__all__ = [
+    "SIZE_LIMIT",
+    "TF_GIT_VERSION",
+    "ExportOptions",
+    "Exported",
+    "build",
+    "extraneous_saver_nodes",
+]
 
 TF_GIT_VERSION = "v2.21.0-rc1-5-ga481b10260d"
-_SIZE_LIMIT = 1 << 31
+SIZE_LIMIT = 1 << 31  #: TensorFlow's limit on a GraphDef's size: 2 GB
 _SAVER_OPS = frozenset({
     "SaveV2", "Save", "SaveSlice", "LegacySave", "LegacySaveSlice",
     "RestoreV2", "Restore", "RestoreSlice", "LegacyRestore", "LegacyRestoreSlice",
@@ -143,14 +150,14 @@ def _rewritten(
                 new.device = ""
             graph_def.node.append(new)
             names.append((node.name, new.name))
-            if given is None and graph.size >= _SIZE_LIMIT:  # else the sum stays below
+            if given is None and graph.size >= SIZE_LIMIT:  # else the sum stays below
                 size += held_size(node)
-                if size >= _SIZE_LIMIT:
+                if size >= SIZE_LIMIT:
                     raise InputError(f"GraphDef cannot be larger than 2GB. Received size: {size}.")
     if given is None and graph.library_r is not None:
         for function in graph.library_r.function:
             size += function.ByteSize()
-            if size >= _SIZE_LIMIT:
+            if size >= SIZE_LIMIT:
                 raise InputError("GraphDef cannot be larger than 2GB.")
         graph_def.library.CopyFrom(graph.library_r)
     return graph_def, names, unbound

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from google.protobuf.message import Message
 
@@ -28,6 +28,9 @@ from mgstore.proto import (
     WhileContextDef,
     copy_of,
 )
+
+if TYPE_CHECKING:
+    from mgstore.proto.xla.tsl.protobuf.error_codes_pb2 import Code
 
 UNBOUND_INPUTS_KEY = "unbound_inputs"
 OUT_OF_RANGE = 11  # tensorflow.error.Code.OUT_OF_RANGE
@@ -89,7 +92,7 @@ def restore_collections(
     """
     if unbound_inputs_col_name:
         _check_unbound(collection_def.get(unbound_inputs_col_name), unbound_inputs_col_name)
-    force = bool(tensorflow_version) and not _at_least_1_9(tensorflow_version)
+    force = bool(tensorflow_version) and not at_least_1_9(tensorflow_version)
     keys = sorted(collection_def, key=lambda k: (k != "trainable_variables", k))
     shared: dict[bytes, Message] = {}
     out: dict[str, RestoredCollection] = {}
@@ -148,9 +151,10 @@ def _payloads(
         payload: Any = proto_type.FromString(raw)
         if force and is_shared:
             payload.trainable = key == "trainable_variables"
-        items.append(regenerate(payload))
+        regenerated = regenerate(payload)
+        items.append(regenerated)
         if is_shared:
-            shared[raw] = items[-1]
+            shared[raw] = regenerated
     return items
 
 
@@ -208,7 +212,7 @@ def regenerate(payload: Any) -> Message:
         return payload
     if isinstance(payload, VariableDef):
         _check_variable_modes(payload)
-    out = copy_of(payload)
+    out: Message = copy_of(payload)
     out.DiscardUnknownFields()
     for field in _NAME_FIELDS[type(payload)]:
         value = getattr(out, field)
@@ -238,7 +242,7 @@ def _check_variable_modes(payload: VariableDef) -> None:
 def _complete_queue_runner(out: QueueRunnerDef) -> None:
     """OUT_OF_RANGE where no exception type is given; codes checked."""
     if not out.queue_closed_exception_types:
-        out.queue_closed_exception_types.append(OUT_OF_RANGE)
+        out.queue_closed_exception_types.append(cast("Code", OUT_OF_RANGE))
     for code in out.queue_closed_exception_types:
         if not 1 <= code <= 16:  # the codes with an exception class
             raise InvalidGraphError(f"QueueRunnerDef '{out.queue_name}': KeyError: {code}")
@@ -268,7 +272,7 @@ _PEP440 = re.compile(
 )
 
 
-def _at_least_1_9(version: str) -> bool:
+def at_least_1_9(version: str) -> bool:
     """``packaging.version.parse(version) >= packaging.version.parse("1.9")``."""
     m = _PEP440.fullmatch(version)
     if m is None:

@@ -17,12 +17,13 @@ from sqlalchemy import Connection, select, text
 from mgstore import AuditError, InputError, Store, audit
 from mgstore.cli import main
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.tables import AUDIT_EVENTS as A
+from mgstore.db.tables import AUDIT_HEAD as H
+from mgstore.db.tables import EXPORTS as X
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from tests.audit.test_audit_chain import expected_hash, rows
 
-A, H = Base.metadata.tables["audit_events"], Base.metadata.tables["audit_head"]
-X, V = Base.metadata.tables["exports"], Base.metadata.tables["versions"]
-T = Base.metadata.tables["version_tags"]
 KEY = "MGSTORE_AUDIT_KEY"
 
 
