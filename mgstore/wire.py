@@ -26,7 +26,7 @@ from mgstore.graph import (
     unknown_field_bytes,
 )
 from mgstore.io import serialize
-from mgstore.proto import GraphDef, MetaGraphDef
+from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef
 
 _META_TAIL_FIELDS = (
     "saver_def",
@@ -89,7 +89,7 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def split(meta_graph: Any, debug_info: Any | None = None) -> StoredGraph:
+def split(meta_graph: MetaGraphDef, debug_info: GraphDebugInfo | None = None) -> StoredGraph:
     """The stored parts of a MetaGraphDef (and its companion debug info, if any)."""
     head = MetaGraphDef()
     if meta_graph.HasField("meta_info_def"):
@@ -134,7 +134,7 @@ def encode_nodes(defs: Iterable[Any]) -> StoredNodes:
     return nodes
 
 
-def _graph_def_without_nodes(graph_def: Any) -> Any:
+def _graph_def_without_nodes(graph_def: GraphDef) -> GraphDef:
     out = GraphDef()
     for field in ("library", "versions", "debug_info"):
         if graph_def.HasField(field):

@@ -133,7 +133,7 @@ def _summarize(value: AttrValue) -> str:
                 return "[" + ", ".join(map(summary, items)) + "]"
         return "[]"
     if which == "func":
-        return value.func.name  # type: ignore[no-any-return]
+        return value.func.name
     scalar = _SUMMARIES.get(which or "")
     return "<Unknown AttrValue type>" if scalar is None else scalar(getattr(value, which))
 

@@ -11,7 +11,7 @@ Section numbers (§) refer to docs/export-semantics.md.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
@@ -26,9 +26,12 @@ from mgstore.proto import (
     SaverDef,
     VariableDef,
     WhileContextDef,
+    copy_of,
 )
 
 __all__ = ["add_collection", "item_name", "scoped_payload"]
+
+_M = TypeVar("_M", bound=Message)
 
 
 class _Unserializable(Exception):
@@ -111,6 +114,7 @@ def _scoped_variable(item: VariableDef, scope: str) -> VariableDef:
 def _scoped_context(item: Message, scope: str) -> Message:
     """A CondContextDef or WhileContextDef for a non-empty ``scope``; any other message
     cannot be serialised."""
+    out: CondContextDef | WhileContextDef
     if isinstance(item, CondContextDef):
         out = _stripped(item, scope, ("context_name", "pred_name", "pivot_name"))
     elif isinstance(item, WhileContextDef):
@@ -193,9 +197,8 @@ def _as_bytes(item: object) -> bytes:
     raise _Unserializable(f"Expected binary or unicode string, got {item!r}")
 
 
-def _stripped(item: Any, scope: str, fields: Sequence[str]) -> Any:
-    out = type(item)()
-    out.CopyFrom(item)
+def _stripped(item: _M, scope: str, fields: Sequence[str]) -> _M:
+    out = copy_of(item)
     for field in fields:
         setattr(out, field, strip_scope(getattr(item, field), scope))
     return out
