@@ -14,31 +14,8 @@ tamper-evident audit log. TensorFlow is never imported.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
 
-from mgstore.atomic import write_message
-from mgstore.audit import AuditEvent, ChainReport, ExportRecord, Provenance, Verification
-from mgstore.diff import (
-    Diff,
-    NamedChange,
-    NodeChange,
-    NodeInfo,
-    ScopeRename,
-    ScopeStat,
-    ValueChange,
-)
-from mgstore.entities import (
-    AliasInfo,
-    AliasMove,
-    FsckProblem,
-    FsckReport,
-    GcReport,
-    GraphInfo,
-    Outline,
-    Summary,
-    VersionInfo,
-)
 from mgstore.errors import (
     AmbiguousInputError,
     AmbiguousRefError,
@@ -62,17 +39,113 @@ from mgstore.errors import (
     UnregisteredOpError,
     UnsafePathError,
 )
-from mgstore.export.api import export_meta_graph
-from mgstore.graph import add_op, from_networkx, to_networkx
-from mgstore.io import load, read_debug_info, read_meta_graph
-from mgstore.publish import RecoveryReport
-from mgstore.store import Store
-from mgstore.subgraph import QueryResult
 
-try:
-    __version__ = _version("mgstore")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0+unknown"
+if TYPE_CHECKING:
+    from mgstore.atomic import write_message
+    from mgstore.audit.entities import (
+        AuditEvent,
+        ChainReport,
+        ExportRecord,
+        Provenance,
+        Verification,
+    )
+    from mgstore.diff.entities import (
+        Diff,
+        NamedChange,
+        NodeChange,
+        NodeInfo,
+        ScopeRename,
+        ScopeStat,
+        ValueChange,
+    )
+    from mgstore.entities import (
+        AliasInfo,
+        AliasMove,
+        FsckProblem,
+        FsckReport,
+        GcReport,
+        GraphInfo,
+        Outline,
+        Summary,
+        VersionInfo,
+    )
+    from mgstore.export.api import export_meta_graph
+    from mgstore.graph import add_op, from_networkx, to_networkx
+    from mgstore.io import load, read_debug_info, read_meta_graph
+    from mgstore.publish import RecoveryReport
+    from mgstore.store import Store
+    from mgstore.subgraph import QueryResult
+
+    __version__: str
+
+# The public names and the modules that define them, imported on first use (PEP 562), so that
+# ``import mgstore`` (and ``mgstore --help``) does not pay for SQLAlchemy, Alembic, networkx
+# and the protobuf modules before a command needs them.
+_MODULES = {
+    "mgstore.audit.entities": (
+        "AuditEvent",
+        "ChainReport",
+        "ExportRecord",
+        "Provenance",
+        "Verification",
+    ),
+    "mgstore.diff.entities": (
+        "Diff",
+        "NamedChange",
+        "NodeChange",
+        "NodeInfo",
+        "ScopeRename",
+        "ScopeStat",
+        "ValueChange",
+    ),
+    "mgstore.entities": (
+        "AliasInfo",
+        "AliasMove",
+        "FsckProblem",
+        "FsckReport",
+        "GcReport",
+        "GraphInfo",
+        "Outline",
+        "Summary",
+        "VersionInfo",
+    ),
+    "mgstore.export.api": ("export_meta_graph",),
+    "mgstore.graph": ("add_op", "from_networkx", "to_networkx"),
+    "mgstore.atomic": ("write_message",),
+    "mgstore.io": ("load", "read_debug_info", "read_meta_graph"),
+    "mgstore.publish": ("RecoveryReport",),
+    "mgstore.store": ("Store",),
+    "mgstore.subgraph": ("QueryResult",),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """A public name not imported yet: import its module now (PEP 562) and keep the name."""
+    if name == "__version__":
+        value: Any = _distribution_version()
+    elif name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'mgstore' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _distribution_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mgstore")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
 
 __all__ = [
     "AliasInfo",

@@ -35,8 +35,9 @@ from mgstore.atomic import published
 from mgstore.db import engine as db
 from mgstore.db import lifecycle, versions
 from mgstore.db.inserts import insert_blobs
-from mgstore.db.models import Base
-from mgstore.errors import InputError, MgstoreError, NotFoundError
+from mgstore.db.tables import IMPORT_FORMS as F
+from mgstore.db.tables import VERSIONS as V
+from mgstore.errors import InputError, MgstoreError, NotFoundError, StoreError
 from mgstore.export import normalize as nz
 from mgstore.export.api import (
     PARAMETERS,
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ImportCache", "export", "reproduce"]
 
-F = Base.metadata.tables["import_forms"]
 _MESSAGES: dict[str, type[Message]] = {
     "meta_info_def": MetaGraphDef.MetaInfoDef,
     "graph_def": GraphDef,
@@ -168,8 +168,7 @@ def reproduce(
     arguments.update(record.options)
     arguments.pop("ref", None)  # the ref as the user wrote it: the version is known
     kwargs = dict(arguments.pop("kwargs", None) or {})
-    V = Base.metadata.tables["versions"]
-    with db.transaction(store.engine) as conn:
+    with db.transaction(store.read_engine) as conn:
         for name, cls in _MESSAGES.items():
             value = arguments.get(name)
             if isinstance(value, Mapping):
@@ -279,14 +278,14 @@ def _imported_version(
     ``content_hash``, if given, must be the version's (a query result names its version).
     ``plain``: the caller only needs path P's bytes (see :func:`_hollow`).
     """
-    with db.transaction(store.engine) as conn:
+    with db.transaction(store.read_engine) as conn:
         row = store._resolve(conn, ref)
         if content_hash is not None and row.content_hash != content_hash:
             raise InputError(
                 f"the query result came from {ref} with content {content_hash}, but {ref} in "
                 f"this store has content {row.content_hash}: query this store again"
             )
-        origin["version_id"] = row.id
+        origin["version_id"], origin["content_hash"] = row.id, row.content_hash
         key = (row.content_hash, row.debug_hash)
         stored_form = versions.import_form(conn, row, FORM_VERSION)
         cached = store.import_cache.get(key)
@@ -388,6 +387,7 @@ def _publish(
     digests = [f.sha256() for f in files]
 
     def record(conn: Connection) -> audit.ExportRecord:
+        _check_primary(conn, origin)
         insert_blobs(conn, blobs)
         return audit.record_export(
             conn,
@@ -409,6 +409,19 @@ def _publish(
     )
 
 
+def _check_primary(conn: Connection, origin: Mapping[str, Any]) -> None:
+    """Refuse to record, on the primary, an export of a version read from a replica that is
+    not the primary's version of that id (docs/storage.md §12): the replica is another
+    database, or behind a change the primary has (a collected version)."""
+    found = conn.execute(select(V.c.content_hash).where(V.c.id == origin["version_id"])).scalar()
+    if found != origin["content_hash"]:
+        raise StoreError(
+            f"the version this export read (id {origin['version_id']}, content "
+            f"{origin['content_hash']}) is not that version on the primary database: the "
+            "read replica is not a copy of it; nothing was recorded"
+        )
+
+
 def _record_failure(
     store: Store,
     arguments: Mapping[str, Any],
@@ -421,6 +434,7 @@ def _record_failure(
     try:
         recorded, _ = _recorded_options(arguments, kwargs)
         with db.transaction(store.engine, write=True) as conn:
+            _check_primary(conn, origin)
             audit.record_export(
                 conn, version_id=origin["version_id"], query=origin.get("query"),
                 options=recorded,

@@ -23,7 +23,13 @@ from mgstore import audit, wire
 from mgstore import collections as colls
 from mgstore.db import engine as db
 from mgstore.db import outlines, versions
-from mgstore.db.models import Base
+from mgstore.db.tables import COLLECTION_MEMBERS as CM
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import NODES as N
+from mgstore.db.tables import VERSION_STATES as S
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import FsckProblem, FsckReport
 from mgstore.errors import IntegrityError, InvalidGraphError
 from mgstore.export.imported import FORM_VERSION, import_meta_graph
@@ -33,10 +39,6 @@ from mgstore.proto import CollectionDef, MetaGraphDef, NodeDef
 if TYPE_CHECKING:
     from mgstore.store import Store
 
-_TABLES = Base.metadata.tables
-V, G, N, E, P = (_TABLES[t] for t in ("versions", "graphs", "nodes", "edges", "packs"))
-C, CM = _TABLES["collections"], _TABLES["collection_members"]
-S = _TABLES["version_states"]
 _CHUNK = 500
 
 
@@ -220,7 +222,7 @@ def _import_form(conn: Connection, row: Row[Any], data: bytes | None) -> Found:
 
 def _outline(conn: Connection, row: Row[Any], data: bytes | None) -> Found:
     """The stored outline against its hashes and against a recomputation (docs/storage.md
-    §10): from the version's bytes (``data``, checked against its content hash), as ingest
+    §11): from the version's bytes (``data``, checked against its content hash), as ingest
     made it; from its node, edge and collection rows if those bytes are damaged."""
     try:
         stored = outlines.read(conn, row)

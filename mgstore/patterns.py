@@ -92,3 +92,21 @@ def matching_names(pattern: str, what: str, names: Sequence[str]) -> list[int]:
             break
         line, position = line + 1, end + 1
     return found
+
+
+_QUANTIFIERS = frozenset("*+?{")
+
+
+def anchored_prefix(pattern: str) -> str:
+    """The literal text every name a search for ``pattern`` finds must start with ("" if
+    none is known): the plain characters after a leading ``^``, so that a query can find
+    the candidates through the name index first. Without alternation only (``^a|b`` finds
+    names that do not start with ``a``); a character a quantifier follows is left out."""
+    if not pattern.startswith("^") or "|" in pattern:
+        return ""
+    end = 1
+    while end < len(pattern) and pattern[end] not in _SYNTAX and pattern[end] != ".":
+        end += 1
+    if end < len(pattern) and pattern[end] in _QUANTIFIERS:
+        end -= 1
+    return pattern[1:end]

@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
-from collections.abc import Sequence
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -68,24 +69,23 @@ from sqlalchemy.sql.selectable import Select
 
 from mgstore import collections as colls
 from mgstore import devices as devs
-from mgstore import subgraph
+from mgstore import subgraph, wire
 from mgstore.db import engine as db
 from mgstore.db import versions
-from mgstore.db.models import Base
+from mgstore.db.tables import COLLECTION_MEMBERS as CM
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import NODES as N
 from mgstore.db.versions import in_version
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.graph import to_networkx
 from mgstore.names import check_text
-from mgstore.patterns import compile_linear, matching_names
+from mgstore.patterns import anchored_prefix, compile_linear, matching_names
 from mgstore.proto import MetaGraphDef
 
 CLOSURES = ("ancestors", "descendants", "inference")
 #: The largest closure depth: a 32-bit hop count (no graph is that deep; None means no limit).
 MAX_DEPTH = 2**31 - 1
-
-_TABLES = Base.metadata.tables
-N, E, P, B = (_TABLES[t] for t in ("nodes", "edges", "packs", "blobs"))
-C, CM = _TABLES["collections"], _TABLES["collection_members"]
 
 
 def query(
@@ -115,11 +115,13 @@ def query(
     devices = _str_list(device, "device")
     pattern = _regex(name_regex)
     _check_closure(closure, depth)
-    with db.transaction(store.engine) as conn:
+    with db.transaction(store.read_engine) as conn:
         row = store._resolve(conn, ref)
         origin = {"ref": f"{store._graph_name(conn, row.graph_id)}@{row.number}",
                   "content_hash": row.content_hash}  # fmt: skip
-        cond = _filters(conn, row, scope, strict_scope, collections, op_types, devices)
+        # An anchored pattern's literal start narrows the rows through the name index.
+        prefix = "" if pattern is None else anchored_prefix(pattern)
+        cond = _filters(conn, row, scope, strict_scope, collections, op_types, devices, prefix)
         if closure is None:
             found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
             ids = [i for i, _ in found] if pattern is None else _matching(pattern, found)
@@ -136,27 +138,22 @@ def query(
                                  graph_index=conn.dialect.name != "sqlite")  # fmt: skip
                 selected = N.c.id.in_(steps)
         read = versions.node_slices(conn, row, selected)
-        meta = MetaGraphDef.FromString(versions.assemble(conn, row, read.body))
+        touched = _touched(conn, row, sorted({name for name, _, _ in read.columns}))
+        data = versions.assemble(conn, row, read.body)
+        meta = MetaGraphDef.FromString(wire.without_fields(data, _unneeded(touched)))
         versions.check_node_columns(conn, row, meta.graph_def.node, read.columns)
         if closure is not None:  # the closure followed edge rows: they must say what inputs say
             versions.check_edges(conn, row, meta.graph_def.node)
     kept = {node.name for node in meta.graph_def.node}
-    with db.transaction(store.engine) as conn:
-        touched = set(
-            conn.execute(
-                select(C.c.key)
-                .distinct()
-                .join(CM, and_(CM.c.blob_sha256 == C.c.blob_sha256, CM.c.key == C.c.key))
-                .where(C.c.version_id == row.id, _text_in(conn, CM.c.node_name, sorted(kept)))
-            ).scalars()
-        )
-    _restrict(meta, kept, touched)
+    # The frame's blobs were checked against these hashes when read (versions.assemble).
+    frame = bytes(row.head_sha256) + bytes(row.graph_tail_sha256) + bytes(row.tail_sha256)
+    _restrict(meta, kept, touched, frame)
     g = to_networkx(meta)
     filters = {"scope": scope, "strict_scope": strict_scope or None, "collection": collections,
                "op_type": op_types, "device": devices, "name_regex": name_regex,
                "closure": closure, "depth": depth}  # fmt: skip
     return subgraph.QueryResult.adopt(
-        g, {**origin, **{k: v for k, v in filters.items() if v is not None}}
+        g, {**origin, **{k: v for k, v in filters.items() if v is not None}}, meta.graph_def.node
     )
 
 
@@ -170,7 +167,7 @@ def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, in
     if depth is not None:
         _check_depth(depth)
     counts: Counter[str] = Counter()
-    with db.transaction(store.engine) as conn:
+    with db.transaction(store.read_engine) as conn:
         row = store._resolve(conn, ref)
         names = conn.execute(
             select(N.c.name).where(in_version(N, row.graph_id, row.number))
@@ -194,11 +191,15 @@ def _filters(
     collections: list[str] | None,
     op_types: list[str] | None,
     devices: list[str] | None,
+    name_prefix: str = "",
 ) -> ColumnElement[bool]:
     # A scope goes through the (name, graph_id) index. Left alone, planners take the
     # (graph_id, op) index: SQLite has no statistics (nobody runs ANALYZE), PostgreSQL's
     # say a graph is a large share of a small table; for a store of one graph that is a scan.
-    conds = [in_version(N, row.graph_id, row.number, graph_index=not scope)]
+    named = bool(scope) or bool(name_prefix)
+    conds = [in_version(N, row.graph_id, row.number, graph_index=not named)]
+    if name_prefix:
+        conds.append(_prefix(conn, name_prefix))
     if scope is not None and scope != "":
         if strict:
             base = scope[:-1] if scope.endswith("/") else scope
@@ -225,7 +226,7 @@ def _prefix(conn: Connection, prefix: str) -> ColumnElement[bool]:
     if conn.dialect.name == "sqlite":
         # SQLite's LIKE ignores ASCII case and uses no BINARY index; GLOB does both right.
         escaped = re.sub(r"([*?\[])", r"[\1]", prefix)
-        return N.c.name.op("GLOB")(bindparam("scope_glob", escaped + "*"))
+        return N.c.name.op("GLOB")(bindparam("scope_glob", escaped + "*", unique=True))
     like = N.c.name.startswith(prefix, autoescape=True)
     upper = _successor(prefix)
     if upper is None or not _codepoint_order(conn):
@@ -344,20 +345,58 @@ def _inference_ids(conn: Connection, row: Any, seeds: ColumnElement[bool]) -> li
 # Graph-level parts
 
 
-def _restrict(meta: Any, kept: set[str], touched: set[str]) -> None:
+def _touched(conn: Connection, row: Any, kept: list[str]) -> set[str]:
+    """The keys of the version's collections that some node of ``kept`` is a member of."""
+    return set(
+        conn.execute(
+            select(C.c.key)
+            .distinct()
+            .join(CM, and_(CM.c.blob_sha256 == C.c.blob_sha256, CM.c.key == C.c.key))
+            .where(C.c.version_id == row.id, _text_in(conn, CM.c.node_name, kept))
+        ).scalars()
+    )
+
+
+#: The MetaGraphDef fields a query result leaves out (see _restrict), by number.
+_LEFT_OUT = {
+    MetaGraphDef.DESCRIPTOR.fields_by_name[name].number
+    for name in ("signature_def", "asset_file_def", "object_graph_def")
+}
+_COLLECTIONS = MetaGraphDef.DESCRIPTOR.fields_by_name["collection_def"].number
+
+
+def _unneeded(touched: set[str]) -> Callable[[int, memoryview], bool]:
+    """Which fields of a version's MetaGraphDef bytes the result drops whole, so that they
+    are not parsed: the graph-wide parts, and the payload collections no kept node is a
+    member of (a large graph's ``variables`` hold thousands of payloads). What this keeps,
+    :func:`_restrict` then cuts as before."""
+
+    def unneeded(number: int, value: memoryview) -> bool:
+        if number in _LEFT_OUT:
+            return True
+        if number != _COLLECTIONS:
+            return False
+        entry = wire.fields(value)  # a map entry: key (1), CollectionDef (2)
+        if entry is None or len(entry) != 2 or entry[0][0] != 1 or entry[1][0] != 2:
+            return False
+        key = bytes(value[entry[0][1] : entry[0][2]]).decode("utf-8", "replace")
+        kind = bytes(value[entry[1][1] : entry[1][1] + 1])
+        return key in colls.PROTO_KEYS and key not in touched and kind == _BYTES_LIST_TAG
+
+    return unneeded
+
+
+_BYTES_LIST_TAG = b"\x12"  # CollectionDef.bytes_list: field 2, length-delimited
+
+
+def _restrict(meta: Any, kept: set[str], touched: set[str], frame: bytes = b"") -> None:
     """Keep the graph-level parts that belong to the nodes ``kept`` (see the module doc).
 
     ``touched`` names the collections some kept node is a member of (from the
     collection_members table); payload collections outside it are dropped unparsed.
+    ``frame`` identifies the version's graph-level bytes (the hashes of its frame blobs,
+    checked when read): the payloads' index by name is kept under it (see _belonging).
     """
-    mentions = _mentions(kept)
-
-    def belongs(key: str, item: bytes) -> bool:
-        if mentions is not None and not mentions.search(item):
-            return False  # the payload names no kept node, so it cannot belong
-        names = colls.item_members(key, item)
-        return bool(names) and names <= kept
-
     for key in list(meta.collection_def):
         collection = meta.collection_def[key]
         which = collection.WhichOneof("kind")
@@ -366,7 +405,7 @@ def _restrict(meta: Any, kept: set[str], touched: set[str]) -> None:
             field = collection.node_list.value
         elif which == "bytes_list" and key in colls.PROTO_KEYS:
             field = collection.bytes_list.value
-            values = [] if key not in touched else [v for v in field if belongs(key, v)]
+            values = [] if key not in touched else _belonging(key, field, kept, frame)
         else:
             continue
         if not values:
@@ -380,11 +419,54 @@ def _restrict(meta: Any, kept: set[str], touched: set[str]) -> None:
     meta.graph_def.ClearField("debug_info")
 
 
-def _mentions(kept: set[str]) -> re.Pattern[bytes] | None:
-    """A byte pattern matching any kept name, for a cheap test before parsing a payload."""
-    if not kept or len(kept) > 512:
-        return None
-    return re.compile(b"|".join(re.escape(name.encode()) for name in sorted(kept)))
+def _belonging(key: str, items: Sequence[bytes], kept: set[str], frame: bytes) -> list[bytes]:
+    """The payloads (of a registered ``key``) every name of which is kept, in their order.
+
+    Found through the payloads' index by name, so that a small result costs in proportion to
+    itself, not to the collection (a large graph's ``variables`` hold thousands of items).
+    The index is kept for the versions queried last, under ``frame`` (b"": not kept).
+    """
+    members, by_name = _PAYLOADS.index(frame, key, items)
+    if len(kept) < len(by_name):
+        candidates = sorted({i for name in kept for i in by_name.get(name, ())})
+    else:
+        candidates = sorted({i for name, found in by_name.items() if name in kept for i in found})
+    return [items[i] for i in candidates if members[i] <= kept]
+
+
+_Index = tuple[list[frozenset[str]], dict[str, list[int]]]
+
+
+class _PayloadIndexes:
+    """For the payload collections of the versions queried last: the op names each payload
+    refers to, and the payloads that refer to each op name. Thread-safe; at most SIZE."""
+
+    SIZE = 16
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.indexes: OrderedDict[tuple[bytes, str], _Index] = OrderedDict()
+
+    def index(self, frame: bytes, key: str, items: Sequence[bytes]) -> _Index:
+        with self.lock:
+            found = self.indexes.get((frame, key)) if frame else None
+            if found is not None:
+                self.indexes.move_to_end((frame, key))
+                return found
+        members = [frozenset(colls.item_members(key, item)) for item in items]
+        by_name: dict[str, list[int]] = {}
+        for i, names in enumerate(members):
+            for name in names:
+                by_name.setdefault(name, []).append(i)
+        if frame:
+            with self.lock:
+                self.indexes[(frame, key)] = (members, by_name)
+                while len(self.indexes) > self.SIZE:
+                    self.indexes.popitem(last=False)
+        return members, by_name
+
+
+_PAYLOADS = _PayloadIndexes()
 
 
 # ------------------------------------------------------------------------------------------

@@ -7,32 +7,26 @@ digits) of a version's content hash. See :mod:`mgstore.db.models` for how versio
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from sqlalchemy import Connection, Row, and_, exists, func, select
 
-from mgstore import atomic, audit, io, names, publish, wire
-from mgstore import exporter as _exporter
-from mgstore import fsck as _fsck
-from mgstore import graph as nxgraph
-from mgstore import hints as _hints
+from mgstore import lazy, names, publish
 from mgstore import original as original_forms
-from mgstore import query as _query
 from mgstore.clock import as_utc
-from mgstore.db import changes, lifecycle, migrate, refs, versions
 from mgstore.db import engine as db
-from mgstore.db import gc as garbage
-from mgstore.db.models import Base
-from mgstore.db.write import write_version
-from mgstore.diff import Diff
-from mgstore.diff import compare as compare_versions
+from mgstore.db import lifecycle, refs, versions
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import (
     AliasInfo,
     AliasMove,
@@ -48,18 +42,40 @@ from mgstore.errors import (
     InputError,
     MgstoreError,
 )
-from mgstore.export.api import PARAMETERS as EXPORT_PARAMETERS
-from mgstore.outline import read_outline, read_shape
-from mgstore.proto import MetaGraphDef
-from mgstore.subgraph import QueryResult
+
+# What reading the log does not need is imported when first used (see mgstore.lazy).
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from mgstore import atomic, audit, io, proto, wire
+    from mgstore import diff as _diff
+    from mgstore import exporter as _exporter
+    from mgstore import fsck as _fsck
+    from mgstore import graph as nxgraph
+    from mgstore import hints as _hints
+    from mgstore import outline as _outline
+    from mgstore import query as _query
+    from mgstore.db import changes, migrate
+    from mgstore.db import gc as garbage
+    from mgstore.db import write as _write
+    from mgstore.export import api as _export_api
+    from mgstore.subgraph import QueryResult
+else:
+    nx = lazy.module("networkx")
+    atomic, audit, io, wire = (
+        lazy.module(f"mgstore.{name}") for name in ("atomic", "audit", "io", "wire")
+    )
+    _exporter, _fsck = lazy.module("mgstore.exporter"), lazy.module("mgstore.fsck")
+    nxgraph, _hints = lazy.module("mgstore.graph"), lazy.module("mgstore.hints")
+    _query = lazy.module("mgstore.query")
+    changes, migrate = lazy.module("mgstore.db.changes"), lazy.module("mgstore.db.migrate")
+    garbage, _write = lazy.module("mgstore.db.gc"), lazy.module("mgstore.db.write")
+    _export_api = lazy.module("mgstore.export.api")
+    _diff, _outline, proto = (lazy.module(f"mgstore.{m}") for m in ("diff", "outline", "proto"))
 
 Progress = Callable[[str, int, int], None]
+_CACHE_LOCK = threading.Lock()
 _CHUNK = 500
-
-_TABLES = Base.metadata.tables
-B, G, V, N, E = (_TABLES[t] for t in ("blobs", "graphs", "versions", "nodes", "edges"))
-P = _TABLES["packs"]
-C, CM, T = (_TABLES[t] for t in ("collections", "collection_members", "version_tags"))
 
 
 class Store:
@@ -70,27 +86,53 @@ class Store:
     ``create`` (the default); with ``create=False`` a store that does not exist yet raises
     NotFoundError instead (what read-only commands want). One at an older schema raises
     SchemaError (run ``mgstore db upgrade``).
+
+    ``read_url`` (default ``$MGSTORE_READ_DB``; none: the primary serves everything) names a
+    read-only copy of the database, a replica: queries, checkouts, exports and verify read
+    the versions and records there, while every write (ingests, lifecycle changes) and every
+    audit record (an export's too) goes to the primary at ``url``. The replica must exist and
+    be at the current schema; it is never written. See docs/storage.md §12.
     """
 
     #: The audit record of this object's latest recorded export (None before the first); with
     #: exports running in several threads, use the record :meth:`export` returns instead.
     last_export: audit.ExportRecord | None = None
 
-    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+    def __init__(
+        self, url: str | None = None, *, create: bool = True, read_url: str | None = None
+    ) -> None:
         self.url = db.resolve_url(url)
-        self.import_cache = _exporter.ImportCache()  # imported graphs of recent exports
         if not create:
             db.require_existing(self.url)
         self.engine = db.create(self.url)
+        #: Where reads go (docs/storage.md §12): a replica's engine, else the primary's.
+        self.read_engine = self.engine
+        self.read_url = db.resolve_read_url(read_url, self.url)
         try:
             migrate.ensure(self.engine, create=create)
+            if self.read_url is not None:
+                db.require_existing(self.read_url)  # a replica is never created
+                self.read_engine = db.create(self.read_url)
+                migrate.ensure(self.read_engine, create=False)
         except BaseException:
-            self.engine.dispose()
+            self.close()
             raise
         self._settle_interrupted_exports()
 
+    @property
+    def import_cache(self) -> _exporter.ImportCache:
+        """The imported graphs of this store's recent exports (made on first use: the
+        exporter's modules are imported only by a process that exports)."""
+        with _CACHE_LOCK:
+            cache: _exporter.ImportCache | None = self.__dict__.get("_import_cache")
+            if cache is None:
+                cache = self.__dict__["_import_cache"] = _exporter.ImportCache()
+        return cache
+
     def close(self) -> None:
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -105,7 +147,10 @@ class Store:
         """Refuse an output path that is this store's own database file (or SQLite's
         ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError.
         Every method that writes files checks its paths with this before writing."""
-        atomic.check_target(path, db.database_files(self.engine), "the store's own database file")
+        files = db.database_files(self.engine)
+        if self.read_engine is not self.engine:
+            files += db.database_files(self.read_engine)
+        atomic.check_target(path, files, "the store's own database file")
 
     # ----------------------------------------------------------------------------------------
     # Writing
@@ -152,7 +197,7 @@ class Store:
         _check_decodable(meta, debug, loaded)
         stored = wire.split(meta, debug)
         version_id, unchanged = db.retrying(
-            lambda: write_version(
+            lambda: _write.write_version(
                 self.engine,
                 name,
                 stored,
@@ -176,7 +221,7 @@ class Store:
         """The MetaGraphDef of a version, exactly as ingested (a GraphDef or SavedModel
         that went in is the MetaGraphDef that was stored of it)."""
         data, _ = self._read(ref)
-        return MetaGraphDef.FromString(data)
+        return proto.MetaGraphDef.FromString(data)
 
     def checkout_bytes(self, ref: str, *, form: str | None = None, as_text: bool = False) -> bytes:
         """The version's file: byte for byte what was ingested, in the form it came from
@@ -196,7 +241,7 @@ class Store:
             form = original_forms.check_form(form)
             if as_text and not original_forms.is_text(form):
                 raise InputError(f"as_text asks for a text form; form={form!r} is binary")
-        with db.transaction(self.engine) as conn:
+        with db.transaction(self.read_engine) as conn:
             row = self._resolve(conn, ref)
             content, info = versions.version_bytes(conn, row, debug=debug)
             if form is None and as_text and not original_forms.is_text(row.form):
@@ -243,13 +288,13 @@ class Store:
     def graph(self, ref: str) -> nx.MultiDiGraph:
         """The version as a networkx graph (see :mod:`mgstore.graph`)."""
         data, debug = self._read(ref)
-        return nxgraph.to_networkx(MetaGraphDef.FromString(data), debug)
+        return nxgraph.to_networkx(proto.MetaGraphDef.FromString(data), debug)
 
     def _read(
         self, ref: str, *, graph: bool = True, debug: bool = True
     ) -> tuple[bytes, Any | None]:
         """A version's MetaGraphDef bytes and debug info, read in one transaction."""
-        with db.transaction(self.engine) as conn:
+        with db.transaction(self.read_engine) as conn:
             return versions.version_bytes(conn, self._resolve(conn, ref), graph=graph, debug=debug)
 
     def graphs(self, *, tags: Mapping[str, str] | None = None) -> list[GraphInfo]:
@@ -301,7 +346,8 @@ class Store:
             if tags:
                 query = query.where(_tagged(names.check_tags(tags)))
             rows = conn.execute(query.limit(limit)).all()
-            return [self._version_info(conn, r, name) for r in rows]
+            audit.check_versions(conn, rows, name)  # one look-up for all of them
+            return [versions.version_info(conn, r, name) for r in rows]
 
     def version(self, ref: str) -> VersionInfo:
         """The version a ref names."""
@@ -313,7 +359,8 @@ class Store:
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
             info = self._version_info(conn, row)
-            shape = read_shape(conn, row)  # the stored outline (docs/storage.md §11)
+            # The columns of the stored outline (docs/storage.md §11).
+            shape = _outline.read_shape(conn, row, ("names", "ops", "devices"))
             collections = {
                 r.key: int(r.size)
                 for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
@@ -325,8 +372,10 @@ class Store:
             )
             if tail is None or graph_tail is None:
                 raise versions.damaged(conn, row, "a blob that frames its nodes is missing")
-        rest = MetaGraphDef.FromString(tail)
-        library = MetaGraphDef.FromString(wire.assemble(b"", graph_tail, b"", True, b"")).graph_def
+        rest = proto.MetaGraphDef.FromString(tail)
+        library = proto.MetaGraphDef.FromString(
+            wire.assemble(b"", graph_tail, b"", True, b"")
+        ).graph_def
         return Summary(
             version=info,
             op_counts=MappingProxyType(dict(Counter(shape.ops).most_common())),
@@ -393,7 +442,7 @@ class Store:
         atomically. See :func:`mgstore.export_meta_graph`.
         """
         named = locals()
-        arguments = {name: named[name] for name in EXPORT_PARAMETERS}
+        arguments = {name: named[name] for name in _export_api.PARAMETERS}
         return _exporter.export(self, arguments, kwargs)[0]
 
     def export(
@@ -432,7 +481,7 @@ class Store:
         if not filename:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
         named = locals()
-        arguments = {name: named[name] for name in EXPORT_PARAMETERS}
+        arguments = {name: named[name] for name in _export_api.PARAMETERS}
         record = _exporter.export(self, arguments, kwargs, message=False, progress=progress)[1]
         assert record is not None  # a stored version with a filename is always recorded
         return record
@@ -473,7 +522,7 @@ class Store:
         missing, modified or unreadable; or superseded by a later export to the same path
         (which is checked instead). ``progress(stage, done, total)`` hears ``("verify",
         records done, records)`` and ``("done", n, n)``."""
-        with db.transaction(self.engine) as conn:  # the records; the files after it
+        with db.transaction(self.read_engine) as conn:  # the records; the files after it
             records, latest = audit.to_verify(conn, export_id)
         return audit.verify_files(records, latest, progress)
 
@@ -531,7 +580,7 @@ class Store:
         except MgstoreError:
             pass
 
-    def diff(self, a: str, b: str, *, scope: str | None = None) -> Diff:
+    def diff(self, a: str, b: str, *, scope: str | None = None) -> _diff.Diff:
         """What changed from version ``a`` to version ``b`` (refs; any two graphs).
 
         Nodes added, removed and changed (op, device, inputs, attrs), counted per scope, and
@@ -549,13 +598,13 @@ class Store:
             if row_a.content_hash == row_b.content_hash and (
                 scope is not None or row_a.debug_hash == row_b.debug_hash
             ):
-                return Diff(info_a, info_b, scope)
+                return _diff.Diff(info_a, info_b, scope)
             only_a, only_b = changes.differing_rows(conn, row_a, row_b, scope)
             decoded = changes.node_defs(conn, [*only_a.values(), *only_b.values()])
             frames = None if scope else (changes.frame(conn, row_a), changes.frame(conn, row_b))
         old = {name: decoded[i] for name, i in only_a.items()}
         new = {name: decoded[i] for name, i in only_b.items()}
-        return compare_versions(info_a, info_b, scope, old, new, frames)
+        return _diff.compare(info_a, info_b, scope, old, new, frames)
 
     def unmatched_filters(
         self,
@@ -576,7 +625,7 @@ class Store:
         query's) and ``export_scope``, ``collection_list`` (an export's); see
         :mod:`mgstore.hints`. Empty when every filter matches something.
         """
-        with db.transaction(self.engine) as conn:
+        with db.transaction(self.read_engine) as conn:
             return _hints.unmatched(
                 conn, self._resolve(conn, ref), scope=scope, strict_scope=strict_scope,
                 collection=collection, op_type=op_type, device=device,
@@ -592,7 +641,7 @@ class Store:
         NodeDefs: what pictures and node lists need (see :class:`mgstore.entities.Outline`)."""
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
-            return read_outline(conn, row, self._version_info(conn, row))
+            return _outline.read_outline(conn, row, self._version_info(conn, row))
 
     def serve(self, host: str = "127.0.0.1", port: int = 8000) -> None:
         """Serve the read-only web view of this store until interrupted (needs the ``web``
@@ -699,6 +748,11 @@ class Store:
     def _version_info(
         self, conn: Connection, row: Row[Any], name: str | None = None
     ) -> VersionInfo:
+        """The version's metadata, checked against its records in the audit chain
+        (docs/audit.md, "Version metadata checked on read")."""
+        if name is None:
+            name = self._graph_name(conn, row.graph_id)
+        audit.check_versions(conn, [row], name)
         return versions.version_info(conn, row, name)
 
 

@@ -88,23 +88,35 @@ class QueryResult(nx.MultiDiGraph):  # type: ignore[misc]
         return False
 
     @classmethod
-    def adopt(cls, g: nx.MultiDiGraph, query: dict[str, Any]) -> QueryResult:
-        """``g`` itself, typed as a query result, with its origin and fingerprint."""
+    def adopt(
+        cls, g: nx.MultiDiGraph, query: dict[str, Any], node_defs: Iterable[Any] | None = None
+    ) -> QueryResult:
+        """``g`` itself, typed as a query result, with its origin and fingerprint.
+
+        ``node_defs``: the NodeDefs ``g`` was made from (``to_networkx``), whose bytes are
+        what the fingerprint digests, without making them again from ``g``."""
         g.__class__ = cls
         g.graph["query"] = query
         g.graph.pop(_FINGERPRINT, None)
-        g.graph[_FINGERPRINT] = fingerprint(g)
+        g.graph[_FINGERPRINT] = fingerprint(g, node_defs)
         assert isinstance(g, QueryResult)
         return g
 
 
-def fingerprint(g: nx.MultiDiGraph) -> dict[str, Any]:
+def fingerprint(g: nx.MultiDiGraph, node_defs: Iterable[Any] | None = None) -> dict[str, Any]:
     """Digests of the graph's content: each node's NodeDef (by name) and the graph-level
-    parts (collections, saver, library...), so that an export can tell edits from removals."""
-    nodes = {
-        name: _digest(node_def(name, data, g).SerializeToString(deterministic=True))
-        for name, data in g.nodes(data=True)
-    }
+    parts (collections, saver, library...), so that an export can tell edits from removals.
+    ``node_defs``, if given, are the graph's NodeDefs (the networkx form is lossless: they
+    serialize to what its nodes make)."""
+    if node_defs is None:
+        nodes = {
+            name: _digest(node_def(name, data, g).SerializeToString(deterministic=True))
+            for name, data in g.nodes(data=True)
+        }
+    else:
+        nodes = {
+            node.name: _digest(node.SerializeToString(deterministic=True)) for node in node_defs
+        }
     frame = nx.MultiDiGraph()
     frame.graph.update(g.graph)
     rest = from_networkx(frame).SerializeToString(deterministic=True)

@@ -11,13 +11,14 @@ and the message's bytes). Writing the MetaGraphDef back is concatenation of byte
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import operator
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, compress, repeat
+from itertools import accumulate, count, repeat
 from typing import Any
 
 from mgstore.graph import (
@@ -215,18 +216,31 @@ def unpack_locations(data: bytes) -> list[tuple[int, int, int]]:
 def positions(data: bytes, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
     """The positions in the order of the nodes at ``wanted`` (pack, offset) locations.
 
-    Runs in C (iterators over the decoded array) so a query that keeps a few nodes of a large
-    version does not pay a Python loop over all of them.
+    The order's index (location to position) is built in C (iterators over the decoded
+    array) and kept for the few versions read last, so that a query that keeps a few nodes
+    of a large version costs in proportion to those nodes once the version was read.
     """
+    index = _position_index(bytes(data))
+    found = {}
+    for pack, offset in wanted:
+        position = index.get((pack << _OFFSET_BITS) | offset)
+        if position is not None:
+            found[(pack, offset)] = position
+    return found
+
+
+@functools.lru_cache(maxsize=4)
+def _position_index(data: bytes) -> dict[int, int]:
+    """(pack << _OFFSET_BITS | offset) -> position, for an encoded order (pack_locations).
+    Cached by the encoded bytes themselves: a version's order never changes, and a changed
+    order is another key."""
     values = array("q")
     values.frombytes(zlib.decompress(data))
     lengths = values[2::3]
     offsets = map(operator.sub, accumulate(map(operator.add, values[1::3], lengths)), lengths)
     packs = accumulate(values[0::3])
-    keys = list(map(operator.or_, map(operator.lshift, packs, repeat(_OFFSET_BITS)), offsets))
-    want = {(pack << _OFFSET_BITS) | offset: (pack, offset) for pack, offset in wanted}
-    hits = compress(range(len(keys)), map(want.__contains__, keys))
-    return {want[keys[i]]: i for i in hits}
+    keys = map(operator.or_, map(operator.lshift, packs, repeat(_OFFSET_BITS)), offsets)
+    return dict(zip(keys, count()))
 
 
 def unpack_runs(data: bytes) -> list[tuple[int, int, int]]:
@@ -294,3 +308,64 @@ def _encode_varint(value: int) -> bytes:
 
 
 _SMALL_VARINTS = [_encode_varint(i) for i in range(1 << 14)]
+
+
+def fields(data: bytes | memoryview) -> list[tuple[int, int, int]] | None:
+    """The top-level fields of a serialized message: (field number, start of its value, end),
+    in their order; a length-delimited value is its bytes, other values their encoding. None
+    if ``data`` is not a well-formed sequence of fields (or holds groups)."""
+    view = memoryview(data)
+    found, pos, end = [], 0, len(view)
+    try:
+        while pos < end:
+            tag, pos = _read_varint(view, pos)
+            number, kind = tag >> 3, tag & 7
+            if kind == 0:
+                start = pos
+                _, pos = _read_varint(view, pos)
+            elif kind == 2:
+                length, start = _read_varint(view, pos)
+                pos = start + length
+            elif kind in (1, 5):
+                start, pos = pos, pos + (8 if kind == 1 else 4)
+            else:
+                return None
+            if number == 0 or pos > end:
+                return None
+            found.append((number, start, pos))
+    except IndexError:
+        return None
+    return found
+
+
+def without_fields(data: bytes, drop: Callable[[int, memoryview], bool]) -> bytes:
+    """A serialized message without the top-level fields for which ``drop(number, value)`` is
+    true (the others byte for byte, in their order); ``data`` itself when it is not well
+    formed (its parser will say so) or nothing is dropped."""
+    found = fields(data)
+    if found is None:
+        return data
+    view = memoryview(data)
+    kept: list[bytes | memoryview] = []
+    field_start, dropped = 0, False
+    for number, start, end in found:
+        if drop(number, view[start:end]):
+            dropped = True
+        else:
+            kept.append(view[field_start:end])
+        field_start = end
+    return b"".join(kept) if dropped else data
+
+
+def _read_varint(view: memoryview, pos: int) -> tuple[int, int]:
+    """The varint at ``pos`` and the position after it (IndexError past the end)."""
+    value = shift = 0
+    while True:
+        byte = view[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise IndexError("a varint longer than 10 bytes")

@@ -1,7 +1,8 @@
 """Tampering with any stored table is caught by the read that touches it (IntegrityError, no
 file written, a failed export recorded as failed) and by ``fsck`` (naming the version), on
 SQLite and PostgreSQL: packs, blobs, import forms, collection members, the indexed columns
-and edge rows of nodes. Changes are made as someone with write access to the database could.
+and edge rows of nodes, stored outlines. Changes are made as someone with write access to
+the database could.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from sqlalchemy import select, text
 from mgstore import IntegrityError, Store
 from mgstore.cli import main
 from mgstore.db.models import Base
-from mgstore.proto import MetaGraphDef
+from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
 TABLES = Base.metadata.tables
 P, B, N, E = (TABLES[t] for t in ("packs", "blobs", "nodes", "edges"))
 CM, F, V = TABLES["collection_members"], TABLES["import_forms"], TABLES["versions"]
+OP, VO = TABLES["outline_parts"], TABLES["version_outlines"]
 
 
 def graph(label: str = "") -> Any:
@@ -216,3 +218,80 @@ def test_an_edited_version_row_and_tag(net: Store, capsys: pytest.CaptureFixture
         "row was edited"
     ]
     assert main(["--db", net.url, "audit", "check"]) == 1
+
+
+def outline_part(store: Store, number: int, part: str) -> bytes:
+    """The SHA-256 of part ``part`` of version ``net@number``'s stored outline."""
+    with store.engine.connect() as conn:
+        return bytes(
+            conn.execute(
+                select(VO.c[part]).join(V, V.c.id == VO.c.version_id).where(V.c.number == number)
+            ).scalar_one()
+        )
+
+
+def test_a_flipped_byte_in_an_outline_part(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    sha = outline_part(net, 1, "names")
+    assert sha != outline_part(net, 2, "names")
+    with net.engine.begin() as conn:
+        data = bytes(conn.execute(select(OP.c.data).where(OP.c.sha256 == sha)).scalar_one())
+        middle = len(data) // 2
+        changed = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
+        conn.execute(OP.update().where(OP.c.sha256 == sha).values(data=changed))
+    with pytest.raises(IntegrityError, match=r"net@1: its stored outline's names do not match"):
+        net.outline("net@1")
+    with pytest.raises(IntegrityError, match="stored outline"):
+        net.summary("net@1")
+    assert net.outline("net@2").names  # the other version's parts are intact
+    lines = fsck_lines(net, capsys)
+    assert lines == ["net@1: outline: its stored outline's names do not match their hash"]
+
+
+def test_a_consistently_replaced_outline_is_found_by_recomputation(
+    net: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Parts that match their hashes, but of another version: a read cannot tell, fsck can."""
+    with net.engine.begin() as conn:
+        ids = {number: id_ for number, id_ in conn.execute(select(V.c.number, V.c.id))}
+        other = conn.execute(select(VO).where(VO.c.version_id == ids[2])).one()._mapping
+        conn.execute(
+            VO.update()
+            .where(VO.c.version_id == ids[1])
+            .values({k: v for k, v in other.items() if k != "version_id"})
+        )
+    assert "two" in net.outline("net@1").names  # net@2's outline, read as net@1's
+    lines = fsck_lines(net, capsys)
+    assert lines == ["net@1: outline: its stored outline differs from a recomputation"]
+
+
+def test_a_missing_outline(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a stored outline the tables answer (slower), and fsck says it is missing."""
+    expected = net.outline("net@1")
+    with net.engine.begin() as conn:
+        first = conn.execute(select(V.c.id).where(V.c.number == 1)).scalar_one()
+        conn.execute(VO.delete().where(VO.c.version_id == first))
+    assert net.outline("net@1") == expected
+    lines = fsck_lines(net, capsys)
+    assert lines == ["net@1: outline: it has no stored outline in the format this mgstore reads"]
+
+
+def test_a_flipped_byte_in_debug_info(
+    store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "d.meta").write_bytes(graph().SerializeToString())
+    info = GraphDebugInfo()
+    info.files.append("train_model.py")
+    (tmp_path / "d.debug").write_bytes(info.SerializeToString())
+    store.ingest(tmp_path / "d.meta", "dbg")
+    flip(store, B, "data", B.c.sha256.isnot(None), b"train_model")
+    with pytest.raises(IntegrityError, match="dbg@1: its stored debug info does not match"):
+        store.debug_info("dbg@1")
+    with pytest.raises(IntegrityError, match="dbg@1"):
+        store.checkout_files("dbg@1", tmp_path / "out" / "c.meta")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    with pytest.raises(IntegrityError, match="dbg@1"):
+        store.export(tmp_path / "e.meta", "dbg@1", save_debug_info=True)
+    assert not (tmp_path / "e.meta").exists() and not (tmp_path / "e.debug").exists()
+    assert store.exports()[0].status == "failed"
+    lines = fsck_lines(store, capsys)
+    assert lines == ["dbg@1: debug: its stored debug info does not match its debug hash"]

@@ -140,6 +140,16 @@ def test_any_bytes_come_back_from_their_delta(
         assert original.decode(delta, ref, len(data)) == bytes(data)
 
 
+def test_an_anchor_found_before_the_start_of_the_reference() -> None:
+    """A chunk whose later anchor lies near the reference's start (so that the chunk would
+    begin before it) is deflated, not copied from a negative place."""
+    anchor = bytes(range(100, 132))
+    ref = b"z" * 10 + anchor + b"q" * 10
+    data = b"y" * 512 + anchor + b"w" * 100
+    delta = original.encode(data, ref)
+    assert delta is not None and original.decode(delta, ref, len(data)) == data
+
+
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_any_map_order_comes_back(seed: int) -> None:

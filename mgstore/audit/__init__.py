@@ -53,7 +53,7 @@ from mgstore.audit.files import (
     verify_files,
     which,
 )
-from mgstore.audit.history import record_ingest, record_tag
+from mgstore.audit.history import check_versions, record_ingest, record_tag
 from mgstore.audit.log import export, exports, record_export
 
 __all__ = [
@@ -73,6 +73,7 @@ __all__ = [
     "canonical_json",
     "check_chain",
     "check_reproducible",
+    "check_versions",
     "check_reproduction",
     "ensure_chain",
     "events",

@@ -8,7 +8,6 @@ row must match the digest its record keeps, and every record must name what exis
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,8 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mgstore.audit.entities import ChainProblem, ChainReport, ProblemKind
-from mgstore.audit.events import GENESIS, audit_key, link_hash, normalized
-from mgstore.audit.history import version_fields
+from mgstore.audit.events import GENESIS, audit_key, indexed_names, link_holds, normalized
+from mgstore.audit.history import differences, version_fields
 from mgstore.audit.log import normalized as export_normalized
 from mgstore.audit.log import row_digest
 from mgstore.db.tables import AUDIT_EVENTS as A
@@ -210,6 +209,17 @@ class _Scan:
                     export_id,
                 )
             )
+        elif (values.get("graph"), values.get("number")) != indexed_names(payload):
+            self.problems.append(
+                _problem(
+                    "altered",
+                    seq,
+                    "its graph and number columns do not say what its payload names: they were "
+                    "changed",
+                    kind,
+                    export_id,
+                )
+            )
         if values["signed"]:
             self.seen_signed = True
         elif self.seen_signed:
@@ -228,12 +238,11 @@ class _Scan:
         self.payloads.append(_Record(seq, kind, payload))
 
     def _link_holds(self, values: dict[str, Any]) -> bool:
-        if not values["signed"]:
-            return bool(link_hash(values, None) == values["record_hash"])
-        if self.key is None:
+        holds = link_holds(values, self.key)
+        if holds is None:
             self.unverified += 1
             return True
-        return hmac.compare_digest(link_hash(values, self.key), values["record_hash"])
+        return holds
 
 
 def _payload(text: str) -> dict[str, Any]:
@@ -375,10 +384,6 @@ def _read_versions(conn: Connection) -> _Versions:
     return store
 
 
-#: The fields of a version row that gc, a recorded change, clears (docs/lifecycle.md).
-_COLLECTED = frozenset({"node_order", "debug", "original_delta"})
-
-
 def _version_problems(
     store: _Versions,
     ingested: dict[tuple[str, int], dict[str, Any]],
@@ -398,14 +403,13 @@ def _version_problems(
                 )
             )
             continue
-        # Over the keys of both: a row that gained or lost what went in differs too.
-        keys = (fields.keys() | recorded.keys()) - {"tags"}
-        changed = sorted(k for k in keys if recorded.get(k) != fields.get(k))
-        if where in store.collected:  # gc (a recorded change) cleared its node order,
-            # debug blob and original's delta
-            changed = [k for k in changed if k not in _COLLECTED]
-        if store.tags.get(where, {}) != tags.get(where, {}):
-            changed.append("tags")
+        changed = differences(
+            fields,
+            recorded,
+            store.tags.get(where, {}),
+            tags.get(where, {}),
+            collected=where in store.collected,
+        )
         if changed:
             problems.append(
                 _problem(

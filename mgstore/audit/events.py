@@ -39,6 +39,7 @@ GENESIS = "0" * 64
 KEY_VARIABLE = "MGSTORE_AUDIT_KEY"
 
 _KIND = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
+_MAX_GRAPH = 512  # audit_events.graph, as graphs.name
 # The columns a link covers (with prev_hash): every column but the link itself.
 _LINKED = ("seq", "kind", "payload", "created_at", "username", "hostname", "signed")
 
@@ -80,7 +81,8 @@ def append_event(
         "prev_hash": prev_hash,
     }
     values["record_hash"] = link_hash(values, key)
-    conn.execute(A.insert(), values)
+    graph, number = indexed_names(payload)  # for the index reads use; not linked
+    conn.execute(A.insert(), {**values, "graph": graph, "number": number})
     moved = conn.execute(
         update(H)
         .where(H.c.id == 1, H.c.seq == seq, H.c.record_hash == prev_hash)
@@ -89,6 +91,17 @@ def append_event(
     if moved.rowcount != 1:  # cannot happen under the lock; refuse rather than fork the chain
         raise ConflictError("the audit log's head moved while a record was appended")
     return to_event(values)
+
+
+def indexed_names(payload: Mapping[str, Any]) -> tuple[str | None, int | None]:
+    """The graph and version number a payload names (``graph``, ``number``), as the record's
+    ``graph`` and ``number`` columns keep them; None where it names none."""
+    graph, number = payload.get("graph"), payload.get("number")
+    if not isinstance(graph, str) or len(graph) > _MAX_GRAPH:
+        return None, None
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 < number < 2**31:
+        number = None
+    return graph, number
 
 
 def link_hash(values: Mapping[str, Any], key: bytes | None) -> str:
@@ -101,6 +114,16 @@ def link_hash(values: Mapping[str, Any], key: bytes | None) -> str:
     if key is None:
         return hashlib.sha256(data).hexdigest()
     return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def link_holds(values: Mapping[str, Any], key: bytes | None) -> bool | None:
+    """Whether a record's (``normalized``) fields match its link; None for a signed record
+    when there is no key to check it with."""
+    if not values["signed"]:
+        return bool(link_hash(values, None) == values["record_hash"])
+    if key is None:
+        return None
+    return hmac.compare_digest(link_hash(values, key), values["record_hash"])
 
 
 def audit_key() -> bytes | None:

@@ -19,13 +19,15 @@ from mgstore.audit.entities import (
     Role,
     Verification,
 )
+from mgstore.audit.history import check_versions
 from mgstore.audit.log import export, exports, normalized, row_digest, to_record
 from mgstore.db import versions
 from mgstore.db.tables import AUDIT_EVENTS as A
 from mgstore.db.tables import EXPORTS as X
+from mgstore.db.tables import GRAPHS as G
 from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import VersionInfo
-from mgstore.errors import InputError, ReproductionError, SourceNotFoundError
+from mgstore.errors import InputError, IntegrityError, ReproductionError, SourceNotFoundError
 
 _CHUNK = 1 << 20
 
@@ -161,11 +163,27 @@ def _untrusted(
         return "this export's row differs from its record in the audit chain (it was edited)"
     if info is None:
         return f"its version ({record.ref}) is no longer in the store"
+    problem = _version_problem(conn, record)
+    if problem is not None:
+        return problem
     if info.content_hash != record.content_hash:
         return (
             f"it names content {record.content_hash}, but {info.ref} has content "
             f"{info.content_hash} (a forged record)"
         )
+    return None
+
+
+def _version_problem(conn: Connection, record: ExportRecord) -> str | None:
+    """Why the version row of an export differs from its records in the chain (None if not)."""
+    row = conn.execute(select(V).where(V.c.id == record.version_id)).first()
+    graph = conn.execute(select(G.c.name).where(G.c.id == row.graph_id)).scalar() if row else None
+    if row is None or graph is None:
+        return None
+    try:
+        check_versions(conn, [row], graph)
+    except IntegrityError as error:
+        return f"its version differs from the audit chain: {error}"
     return None
 
 

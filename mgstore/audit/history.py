@@ -1,21 +1,31 @@
 """What the chain records of versions: each ingest (the whole version row and its tags) and
-tag changes, so that ``audit check`` can tell an edited version row or tag."""
+tag changes, so that ``audit check`` can tell an edited version row or tag, and so can every
+read that hands out a version's metadata (:func:`check_versions`; docs/audit.md, "Version
+metadata checked on read")."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
 from mgstore.audit.entities import AuditEvent
-from mgstore.audit.events import append_event
+from mgstore.audit.events import append_event, audit_key, indexed_names, link_holds, normalized
 from mgstore.clock import as_utc
+from mgstore.db import versions
+from mgstore.db.tables import AUDIT_EVENTS as A
 from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSION_STATES as S
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import NotFoundError
+
+_CHUNK = 500
+#: The fields of a version row that gc, a recorded change, clears (docs/lifecycle.md).
+_COLLECTED = frozenset({"node_order", "debug", "original_delta"})
 
 
 def record_ingest(conn: Connection, version_id: int) -> AuditEvent:
@@ -97,3 +107,121 @@ def payload_time(row: Row[Any] | Mapping[Any, Any]) -> Any:
     """A version's creation time, UTC-aware."""
     values = row._mapping if isinstance(row, Row) else row
     return as_utc(values["created_at"])
+
+
+def differences(
+    fields: Mapping[str, Any],
+    recorded: Mapping[str, Any],
+    tags: Mapping[str, str],
+    recorded_tags: Mapping[str, str],
+    *,
+    collected: bool,
+) -> list[str]:
+    """The fields (and ``tags``) in which a version row differs from its records: its ingest
+    record's payload, and its tags as the ingest and later tag records leave them."""
+    # Over the keys of both: a row that gained or lost what went in differs too.
+    keys = (fields.keys() | recorded.keys()) - {"tags"}
+    changed = sorted(k for k in keys if recorded.get(k) != fields.get(k))
+    if collected:
+        changed = [k for k in changed if k not in _COLLECTED]
+    if dict(tags) != dict(recorded_tags):
+        changed.append("tags")
+    return changed
+
+
+def check_versions(conn: Connection, rows: Sequence[Row[Any]], graph: str) -> None:
+    """Check ``versions`` rows of the graph named ``graph`` against their records in the chain:
+    every field and the tags must be what the version's ``ingest`` record and later ``tag``
+    records say, and each of those records must match its own link. IntegrityError names the
+    first version that disagrees.
+
+    The records are found by the chain's (graph, number) index: one query per 500 versions.
+    The place of each record in the chain is ``audit check``'s to verify.
+    """
+    if not rows:
+        return
+    records = _records(conn, rows, graph)
+    ids = [int(r.id) for r in rows]
+    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
+    collected: set[int] = set()
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        for version_id, key, value in conn.execute(
+            select(T.c.version_id, T.c.key, T.c.value).where(T.c.version_id.in_(chunk))
+        ):
+            tags[int(version_id)][key] = value
+        collected.update(
+            int(v)
+            for v in conn.execute(
+                select(S.c.version_id).where(
+                    S.c.version_id.in_(chunk), S.c.collected_at.is_not(None)
+                )
+            ).scalars()
+        )
+    for row in rows:
+        found = records.get(int(row.number), [])
+        ingests = [payload for kind, payload in found if kind == "ingest"]
+        if len(ingests) != 1:
+            what = "no ingest record" if not ingests else f"{len(ingests)} ingest records"
+            raise versions.damaged(
+                conn, row, f"it has {what} in the audit chain (run `mgstore audit check`)"
+            )
+        recorded_tags = dict(ingests[0].get("tags") or {})
+        for kind, payload in found:
+            if kind == "tag" and isinstance(payload.get("key"), str):
+                if payload.get("value") is None:
+                    recorded_tags.pop(payload["key"], None)
+                else:
+                    recorded_tags[payload["key"]] = payload["value"]
+        changed = differences(
+            version_fields(row, graph),
+            ingests[0],
+            tags[int(row.id)],
+            recorded_tags,
+            collected=int(row.id) in collected,
+        )
+        if changed:
+            raise versions.damaged(
+                conn,
+                row,
+                f"it differs from its records in the audit chain in {', '.join(changed)} "
+                "(its versions or version_tags rows were edited)",
+            )
+
+
+def _records(
+    conn: Connection, rows: Sequence[Row[Any]], graph: str
+) -> dict[int, list[tuple[str, dict[str, Any]]]]:
+    """The ingest and tag records of these versions, by number, oldest first, each checked
+    against its link."""
+    numbers = sorted({int(r.number) for r in rows})
+    by_number = {int(r.number): r for r in rows}
+    key = audit_key()
+    found: dict[int, list[tuple[int, str, dict[str, Any]]]] = {}
+    for i in range(0, len(numbers), _CHUNK):
+        for record in conn.execute(
+            select(A).where(
+                A.c.graph == graph,
+                A.c.number.in_(numbers[i : i + _CHUNK]),
+                A.c.kind.in_(("ingest", "tag")),
+            )
+        ):
+            values = normalized(record._mapping)
+            number = int(values["number"])
+            try:
+                payload = json.loads(values["payload"])
+            except ValueError:
+                payload = None
+            if (
+                link_holds(values, key) is False
+                or not isinstance(payload, dict)
+                or indexed_names(payload) != (graph, number)
+            ):
+                raise versions.damaged(
+                    conn,
+                    by_number[number],
+                    f"its {values['kind']} record {values['seq']} in the audit chain was changed "
+                    "(run `mgstore audit check`)",
+                )
+            found.setdefault(number, []).append((values["seq"], values["kind"], payload))
+    return {n: [(kind, p) for _, kind, p in sorted(v)] for n, v in found.items()}

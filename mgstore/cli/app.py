@@ -6,9 +6,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mgstore import __version__
+import mgstore
 from mgstore.cli import audit, completion, integrity, lifecycle, query, schema, versions, web
-from mgstore.cli.base import DB_HELP, Commands, Handler, Parser
+from mgstore.cli.base import DB_HELP, READ_DB_HELP, Commands, Handler, Parser
 from mgstore.cli.output import echo
 from mgstore.errors import MgstoreError
 
@@ -20,6 +20,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``mgstore`` command; the exit status."""
     args = build_parser().parse_args(argv)
     args.db = getattr(args, "db_here", None) or args.db  # --db before or after the command
+    args.read_db = getattr(args, "read_db_here", None) or args.read_db
     try:
         handler: Handler = args.handler
         return handler(args)
@@ -42,8 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  mgstore ingest model.meta --name resnet\n  mgstore log resnet",
     )
     parser.add_argument("--db", metavar="URL", default=None, help=DB_HELP)
-    parser.add_argument("--version", action="version", version=f"mgstore {__version__}")
+    parser.add_argument("--read-db", metavar="URL", default=None, help=READ_DB_HELP)
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     commands = Commands(parser)
     for module in MODULES:
         module.register(commands)
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed distribution's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"mgstore {mgstore.__version__}")  # to stdout, as argparse's own "version"
+        parser.exit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mgstore.cli.base import Commands
+from mgstore.cli.base import Commands, open_store
 from mgstore.cli.output import (
     delayed_progress_bar,
     echo,
@@ -15,7 +15,6 @@ from mgstore.cli.output import (
     timestamp,
 )
 from mgstore.errors import InputError
-from mgstore.store import Store
 
 
 def register(commands: Commands) -> None:
@@ -78,7 +77,7 @@ def register(commands: Commands) -> None:
 
 
 def exports(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         records = store.exports(
             graph=args.graph,
             since=parse_date(args.since),
@@ -109,7 +108,7 @@ def exports(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     if (args.id is None) == (not args.all):
         raise InputError("give an export ID or --all")
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         results = store.verify(args.id, progress=delayed_progress_bar(sys.stderr))
     if args.json:
         print_json([v.to_dict() for v in results])
@@ -129,7 +128,7 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def reproduce(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         record = store.reproduce(args.id, args.output)
     if args.json:
         print_json(record.to_dict())
@@ -139,7 +138,7 @@ def reproduce(args: argparse.Namespace) -> int:
 
 
 def which(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         found = store.which(args.file)
     if args.json:
         print_json([p.to_dict() for p in found])
@@ -161,7 +160,7 @@ def which(args: argparse.Namespace) -> int:
 
 
 def audit_check(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         report = store.audit_check(expect=args.expect)
     if args.json:
         print_json(report.to_dict())
@@ -179,7 +178,7 @@ def audit_check(args: argparse.Namespace) -> int:
 
 
 def audit_head(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         head = store.audit_head()
     if args.json:
         print_json({"head_hash": head})
@@ -189,7 +188,7 @@ def audit_head(args: argparse.Namespace) -> int:
 
 
 def audit_log(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         records = store.audit_log(kind=args.kind)
     if args.json:
         print_json([r.to_dict() for r in records])

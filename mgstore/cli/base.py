@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from mgstore.cli.output import echo
 from mgstore.errors import InputError
 
+if TYPE_CHECKING:
+    from mgstore.store import Store
+
 Handler = Callable[[argparse.Namespace], int]
 
 DB_HELP = "SQLAlchemy database URL (default: $MGSTORE_DB, else sqlite:///mgstore.db)"
+READ_DB_HELP = (
+    "a read replica's URL: query, checkout, export and verify read there, writes and audit "
+    "records go to --db (default: $MGSTORE_READ_DB, else none)"
+)
 REF_HELP = "NAME, NAME@N or a content-hash prefix"
 
 
@@ -38,6 +45,13 @@ class Commands:
         self.common = argparse.ArgumentParser(add_help=False)
         self.common.add_argument(
             "--db", metavar="URL", dest="db_here", default=argparse.SUPPRESS, help=DB_HELP
+        )
+        self.common.add_argument(
+            "--read-db",
+            metavar="URL",
+            dest="read_db_here",
+            default=argparse.SUPPRESS,
+            help=READ_DB_HELP,
         )
         self.data = argparse.ArgumentParser(add_help=False)
         self.data.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -81,6 +95,15 @@ class Commands:
         sub: argparse.ArgumentParser = group.add_parser(name, parents=parents, help=help)
         sub.set_defaults(handler=handler)
         return sub
+
+
+def open_store(args: argparse.Namespace, *, create: bool = False) -> Store:
+    """The store a command works on (``--db``, ``--read-db``); only ``ingest`` creates one.
+    The store's modules (SQLAlchemy, networkx, the protos) are imported here, not when the
+    parser is built, so that ``mgstore --help`` starts at once."""
+    from mgstore.store import Store
+
+    return Store(args.db, create=create, read_url=getattr(args, "read_db", None))
 
 
 def no_action(args: argparse.Namespace) -> int:  # unreachable: actions are required

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mgstore.cli.output import echo
-from mgstore.diff import Diff, NamedChange, NodeChange, ValueChange
+
+if TYPE_CHECKING:  # (importing mgstore.diff loads the protos: not for `mgstore --help`)
+    from mgstore.diff import Diff, NamedChange, NodeChange, ValueChange
 
 WIDTH = 100  # long values are cut to this many characters in text output (never in --json)
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from mgstore.cli.base import REF_HELP, Commands
+from mgstore.cli.base import REF_HELP, Commands, open_store
 from mgstore.cli.output import echo, print_json
-from mgstore.store import Store
 
 
 def register(commands: Commands) -> None:
@@ -24,7 +23,7 @@ def register(commands: Commands) -> None:
 
 
 def fsck(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         report = store.fsck(args.refs or None, deep=args.deep)
     if args.json:
         print_json(report.to_dict())

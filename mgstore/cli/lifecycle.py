@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mgstore.cli.base import REF_HELP, Commands
+from mgstore.cli.base import REF_HELP, Commands, open_store
 from mgstore.cli.diff_output import print_diff, print_stat
 from mgstore.cli.output import echo, parse_tags, print_json, print_table, size, timestamp
 from mgstore.errors import MgstoreError
-from mgstore.store import Store
 
 
 def register(commands: Commands) -> None:
@@ -31,7 +30,7 @@ def register(commands: Commands) -> None:
 def diff(args: argparse.Namespace) -> int:
     """Exit status as diff(1)'s: 0 equal, 1 different, 2 trouble."""
     try:
-        with Store(args.db, create=False) as store:
+        with open_store(args) as store:
             result = store.diff(args.a, args.b, scope=args.scope)
     except MgstoreError as error:
         echo(f"mgstore: error: {error}", file=sys.stderr)
@@ -106,14 +105,14 @@ def register_lifecycle(commands: Commands) -> None:
 
 
 def alias_set(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         info = store.set_alias(args.name, args.alias, args.ref)
     print_json(info.to_dict()) if args.json else echo(f"{info.graph}@{info.alias} -> {info.ref}")
     return 0
 
 
 def alias_rm(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         move = store.remove_alias(args.name, args.alias)
     if args.json:
         print_json(move.to_dict())
@@ -123,7 +122,7 @@ def alias_rm(args: argparse.Namespace) -> int:
 
 
 def alias_ls(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         aliases = store.aliases(args.name)
     if args.json:
         print_json([a.to_dict() for a in aliases])
@@ -139,7 +138,7 @@ def alias_ls(args: argparse.Namespace) -> int:
 
 
 def alias_log(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         moves = store.alias_log(args.name)
     if args.json:
         print_json([m.to_dict() for m in moves])
@@ -161,7 +160,7 @@ def alias_log(args: argparse.Namespace) -> int:
 
 
 def tag(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         version = store.tag(args.ref, parse_tags(args.tags), remove=args.rm)
     if args.json:
         print_json(version.to_dict())
@@ -172,7 +171,7 @@ def tag(args: argparse.Namespace) -> int:
 
 
 def rm(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         version = store.delete(args.ref, force=args.force)
     if args.json:
         print_json(version.to_dict())
@@ -182,14 +181,14 @@ def rm(args: argparse.Namespace) -> int:
 
 
 def restore(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         version = store.restore(args.ref)
     print_json(version.to_dict()) if args.json else echo(f"restored {version.ref}")
     return 0
 
 
 def gc(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         report = store.gc(dry_run=args.dry_run, vacuum=args.vacuum)
     if args.json:
         print_json(report.to_dict())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mgstore.cli.base import REF_HELP, Commands
+from mgstore.cli.base import REF_HELP, Commands, open_store
 from mgstore.cli.output import delayed_progress_bar, echo, print_json, print_table
 from mgstore.errors import InputError
-from mgstore.store import Store
+
+if TYPE_CHECKING:
+    from mgstore.store import Store
 
 
 def register(commands: Commands) -> None:
@@ -82,7 +84,7 @@ def _export_options(sub: argparse.ArgumentParser) -> None:
 
 
 def query(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         g = store.query(
             args.ref,
             scope=args.scope,
@@ -112,7 +114,7 @@ def query(args: argparse.Namespace) -> int:
 def export(args: argparse.Namespace) -> int:
     if args.no_collections and args.collection_list:
         raise InputError("--collection and --no-collections exclude each other")
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         graph: Any = args.ref
         if _query_options(args):
             graph = store.query(args.ref, **_query_options(args))

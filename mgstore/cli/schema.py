@@ -6,7 +6,6 @@ import argparse
 
 from mgstore.cli.base import Commands
 from mgstore.cli.output import echo, print_json
-from mgstore.db import migrate, roles
 
 
 def register(commands: Commands) -> None:
@@ -32,12 +31,16 @@ def register(commands: Commands) -> None:
 
 
 def upgrade(args: argparse.Namespace) -> int:
+    from mgstore.db import migrate
+
     revision = migrate.upgrade_database(args.db, args.revision)
     print_json({"current": revision}) if args.json else echo(f"database at revision {revision}")
     return 0
 
 
 def downgrade(args: argparse.Namespace) -> int:
+    from mgstore.db import migrate
+
     revision = migrate.downgrade_database(args.db, args.revision, drop_data=args.drop_data)
     if args.json:
         print_json({"current": revision})
@@ -47,6 +50,8 @@ def downgrade(args: argparse.Namespace) -> int:
 
 
 def current(args: argparse.Namespace) -> int:
+    from mgstore.db import migrate
+
     revision = migrate.database_revision(args.db)
     head = migrate.head()
     if args.json:
@@ -58,6 +63,8 @@ def current(args: argparse.Namespace) -> int:
 
 
 def grant(args: argparse.Namespace) -> int:
+    from mgstore.db import migrate, roles
+
     kind: roles.Kind = "writer" if args.writer else "reader"
     role = args.writer or args.reader
     with migrate.database(args.db) as engine:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mgstore.cli.base import REF_HELP, Commands
+from mgstore.cli.base import REF_HELP, Commands, open_store
 from mgstore.cli.output import (
     echo,
     parse_tags,
@@ -18,7 +18,6 @@ from mgstore.cli.output import (
 )
 from mgstore.entities import VersionInfo
 from mgstore.original import FORMS
-from mgstore.store import Store
 
 
 def register(commands: Commands) -> None:
@@ -134,7 +133,9 @@ def _tag_filter(sub: argparse.ArgumentParser) -> None:
 
 
 def ingest(args: argparse.Namespace) -> int:
-    with Store(args.db) as store:  # the one command (with db upgrade) that creates a store
+    with open_store(
+        args, create=True
+    ) as store:  # the one command (with db upgrade) that creates a store
         version = store.ingest(
             args.path,
             args.name,
@@ -155,7 +156,7 @@ def ingest(args: argparse.Namespace) -> int:
 
 
 def ls(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         graphs = store.graphs(tags=parse_tags(args.tag))
     if args.json:
         print_json([g.to_dict() for g in graphs])
@@ -171,7 +172,7 @@ def ls(args: argparse.Namespace) -> int:
 
 
 def log(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         versions = store.versions(
             args.name, tags=parse_tags(args.tag), limit=args.limit, deleted=args.all
         )
@@ -203,7 +204,7 @@ def _marks(v: VersionInfo) -> str:
 
 
 def show(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         summary = store.summary(args.ref)
     if args.json:
         print_json(summary.to_dict())
@@ -213,7 +214,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 def checkout(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         written = store.checkout_files(
             args.ref, args.output, form=args.form, as_text=args.as_text, debug=not args.no_debug
         )
@@ -226,7 +227,7 @@ def checkout(args: argparse.Namespace) -> int:
 
 
 def scopes(args: argparse.Namespace) -> int:
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         tree = store.scopes(args.ref, depth=args.depth)
     if args.json:
         print_json([{"scope": scope, "nodes": count} for scope, count in tree])

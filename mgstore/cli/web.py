@@ -5,11 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mgstore.atomic import write_bytes
-from mgstore.cli.base import REF_HELP, Commands
+from mgstore.cli.base import REF_HELP, Commands, open_store
 from mgstore.cli.output import echo
 from mgstore.errors import InputError
-from mgstore.store import Store
 
 
 def register(commands: Commands) -> None:
@@ -60,7 +58,7 @@ def draw(args: argparse.Namespace) -> int:
     from mgstore.web import draw as picture
     from mgstore.web.diffview import diff_svg
 
-    with Store(args.db, create=False) as store:
+    with open_store(args) as store:
         if args.diff:
             svg = diff_svg(store, args.ref, args.diff, scope=args.scope, expanded=args.expand)
         else:
@@ -70,6 +68,8 @@ def draw(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(svg)
         return 0
+    from mgstore.atomic import write_bytes
+
     write_bytes(svg.encode(), args.output)
     echo(f"wrote {args.output}")
     return 0

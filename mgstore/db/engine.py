@@ -33,6 +33,13 @@ def resolve_url(url: str | None) -> str:
     return url or os.environ.get("MGSTORE_DB") or DEFAULT_URL
 
 
+def resolve_read_url(url: str | None, primary: str) -> str | None:
+    """The read replica's URL: ``url``, else ``$MGSTORE_READ_DB``; None when there is none or
+    it is the primary itself (see docs/storage.md §12)."""
+    found = url or os.environ.get("MGSTORE_READ_DB") or None
+    return None if found is None or found == primary else found
+
+
 def require_existing(url: str) -> None:
     """Raise NotFoundError if ``url`` names an SQLite file that does not exist (connecting
     would create it): read-only commands never create a store."""

@@ -73,20 +73,23 @@ def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
     )
     if dry_run or not victims:
         return report
+    # The victims are marked collected first: on PostgreSQL, the guards of a writer role
+    # (docs/postgres-roles.md) let only collected versions lose their content.
+    ids = [v.id for v in victims]
+    for chunk in _chunks(ids):
+        conn.execute(
+            update(S)
+            .where(S.c.version_id.in_(chunk))
+            .values(collected_at=datetime.now(timezone.utc))
+        )
     _delete(conn, E, E.c.node_id, node_ids)
     _delete(conn, N, N.c.id, node_ids)
     _delete(conn, P, P.c.id, pack_ids)
-    ids = [v.id for v in victims]
     for chunk in _chunks(ids):
         conn.execute(
             update(V)
             .where(V.c.id.in_(chunk))
             .values(node_order=b"", debug_sha256=None, original_delta_sha256=None)
-        )
-        conn.execute(
-            update(S)
-            .where(S.c.version_id.in_(chunk))
-            .values(collected_at=datetime.now(timezone.utc))
         )
     _delete(conn, C, C.c.version_id, ids)
     _delete_outlines(conn, ids)

@@ -356,12 +356,17 @@ class AuditEvent(Base):
     with ``signed``, HMAC-SHA256 under a key kept outside the database) of ``prev_hash``
     followed by the canonical JSON of the other columns. Triggers (migration 0006) refuse
     UPDATE and DELETE; ``audit_head`` holds the last record's ``seq`` and hash.
+
+    ``graph`` and ``number`` repeat the version (or graph) the payload names, for the index
+    that reads use to find a version's records (migration 0009); they are not part of the
+    link, and ``audit check`` compares them with the payload.
     """
 
     __tablename__ = "audit_events"
     __table_args__ = (
         UniqueConstraint("record_hash", name="uq_audit_events_record_hash"),
         Index("ix_audit_events_kind", "kind"),
+        Index("ix_audit_events_version", "graph", "number"),
     )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -373,6 +378,8 @@ class AuditEvent(Base):
     signed: Mapped[bool] = mapped_column(Boolean, nullable=False)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    graph: Mapped[str | None] = mapped_column(String(512))
+    number: Mapped[int | None] = mapped_column(Integer)
 
 
 class OutlinePart(Base):

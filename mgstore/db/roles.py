@@ -24,12 +24,27 @@ Kind = Literal["writer", "reader"]
 
 #: Beyond SELECT and INSERT on every table, what a writer needs, by table: column lists for
 #: UPDATE (row locks ``SELECT ... FOR UPDATE`` need UPDATE on some column too) and DELETE.
+#: Ingest and export need the first five; the lifecycle commands (aliases, tags, delete,
+#: restore, gc) the rest, within what the guards of migration 0009 allow
+#: (docs/postgres-roles.md, "Lifecycle commands as a writer").
 WRITER_EXTRA: dict[str, tuple[str, ...]] = {
     "graphs": ("UPDATE (id)",),  # the row lock of a graph's next version; its id cannot move
-    "nodes": ("UPDATE (last_version)",),  # a node row ends when a version drops it
+    "nodes": ("UPDATE (last_version)", "DELETE"),  # a row ends when a version drops it; gc
     "audit_head": ("UPDATE (seq, record_hash)",),  # forward one step only (a trigger checks)
     "import_forms": ("DELETE",),  # a cache: an unreadable form is replaced
     "export_journal": ("UPDATE (state)", "DELETE"),  # exports in flight come and go
+    "aliases": ("UPDATE (version_id, updated_at, updated_by)", "DELETE"),  # alias set, rm
+    "version_tags": ("UPDATE (value)", "DELETE"),  # tag, tag --rm
+    "version_states": ("UPDATE (collected_at)", "DELETE"),  # gc; restore
+    # gc clears a collected version's node order, debug info and original's delta
+    "versions": ("UPDATE (node_order, debug_sha256, original_delta_sha256)",),
+    "edges": ("DELETE",),  # gc
+    "packs": ("DELETE",),  # gc
+    "blobs": ("DELETE",),  # gc
+    "collections": ("DELETE",),  # gc
+    "collection_members": ("DELETE",),  # gc
+    "version_outlines": ("DELETE",),  # gc
+    "outline_parts": ("DELETE",),  # gc
 }
 _ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 

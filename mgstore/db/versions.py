@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timezone
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, LargeBinary, Row, and_, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from mgstore import original, wire
+from mgstore import lazy, original
 from mgstore.clock import as_utc
 from mgstore.db.tables import ALIASES as A
 from mgstore.db.tables import BLOBS as B
@@ -39,8 +41,11 @@ from mgstore.db.tables import VERSION_STATES as S
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.entities import VersionInfo
 from mgstore.errors import IntegrityError
-from mgstore.graph import parse_input
-from mgstore.proto import GraphDebugInfo
+
+if TYPE_CHECKING:  # the log and refs need neither (see mgstore.lazy)
+    from mgstore import graph, proto, wire
+else:
+    graph, proto, wire = (lazy.module(f"mgstore.{name}") for name in ("graph", "proto", "wire"))
 
 _CHUNK = 500
 
@@ -68,12 +73,46 @@ def blobs(conn: Connection, shas: list[bytes], *, verify: bool = True) -> dict[b
     found = {bytes(sha): bytes(data) for sha, data in rows}
     if verify:
         for sha, data in found.items():
-            if hashlib.sha256(data).digest() != sha:
+            if not _VERIFIED.holds(sha, data) and hashlib.sha256(data).digest() != sha:
                 raise IntegrityError(
                     f"stored blob {sha.hex()[:16]}... does not match its hash; the store is "
                     "damaged or was edited (run `mgstore fsck`)"
                 )
+            _VERIFIED.add(sha, data)
     return found
+
+
+class _Verified:
+    """The large blobs read and checked last, by hash: a blob read again is checked by
+    comparing its bytes with these (memcmp, not SHA-256), so that queries reading a large
+    version's frame (its collections) do not hash it each time. Thread-safe; bounded."""
+
+    LARGE = 64 * 1024  # smaller blobs hash faster than they are looked up and compared
+    BYTES = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.blobs: OrderedDict[bytes, bytes] = OrderedDict()
+        self.size = 0
+
+    def holds(self, sha: bytes, data: bytes) -> bool:
+        with self.lock:
+            known = self.blobs.get(sha)
+        return known is not None and known == data
+
+    def add(self, sha: bytes, data: bytes) -> None:
+        if len(data) < self.LARGE or len(data) > self.BYTES // 4:
+            return
+        with self.lock:
+            if sha not in self.blobs:
+                self.blobs[sha] = data
+                self.size += len(data)
+            self.blobs.move_to_end(sha)
+            while self.size > self.BYTES:
+                self.size -= len(self.blobs.popitem(last=False)[1])
+
+
+_VERIFIED = _Verified()
 
 
 def assemble(
@@ -180,6 +219,7 @@ def _chunks(
     patches: Mapping[int, bytes],
 ) -> list[bytes | memoryview]:
     chunks: list[bytes | memoryview] = []
+    frame = wire.frame
     run_pack, run_start, run_end = -1, 0, 0
     for pos, i in enumerate(range(len(locations)) if order is None else order):
         patch = patches.get(pos)
@@ -195,7 +235,7 @@ def _chunks(
             if run_pack >= 0:
                 chunks.append(packs[run_pack][run_start:run_end])
             run_pack = -1
-            chunks.append(wire.frame(patch))
+            chunks.append(frame(patch))
     if run_pack >= 0:
         chunks.append(packs[run_pack][run_start:run_end])
     return chunks
@@ -252,16 +292,22 @@ def version_info(conn: Connection, row: Row[Any], name: str | None = None) -> Ve
 
 def version_bytes(
     conn: Connection, row: Row[Any], *, graph: bool = True, debug: bool = True
-) -> tuple[bytes, GraphDebugInfo | None]:
+) -> tuple[bytes, proto.GraphDebugInfo | None]:
     """A version's MetaGraphDef bytes (``b""`` without ``graph``) and its stored debug info
     (None without ``debug`` or if it has none)."""
     data = assemble(conn, row) if graph else b""
     if not debug or row.debug_sha256 is None:
         return data, None
-    found = blobs(conn, [row.debug_sha256]).get(bytes(row.debug_sha256))
-    if found is None or hashlib.sha256(found).hexdigest() != row.debug_hash:
+    # Checked here against the version's debug hash (its key is the same digest), so that
+    # the error names the version.
+    found = blobs(conn, [row.debug_sha256], verify=False).get(bytes(row.debug_sha256))
+    if (
+        found is None
+        or hashlib.sha256(found).digest() != bytes(row.debug_sha256)
+        or hashlib.sha256(found).hexdigest() != row.debug_hash
+    ):
         raise damaged(conn, row, "its stored debug info does not match its debug hash")
-    return data, GraphDebugInfo.FromString(found)
+    return data, proto.GraphDebugInfo.FromString(found)
 
 
 def form_bytes(conn: Connection, row: Row[Any], content: bytes, form: str | None = None) -> bytes:
@@ -333,10 +379,10 @@ def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) 
         slices.sort(key=lambda s: order[(s[0], s[1])])
     except KeyError:
         raise damaged(conn, row, "a node row lies where the version has no node") from None
-    sha = hashlib.sha256
+    sha, unframe = hashlib.sha256, wire.unframe
     for s in slices:
         try:
-            intact = sha(wire.unframe(s[2])).digest() == bytes(s[3])
+            intact = sha(unframe(s[2])).digest() == bytes(s[3])
         except ValueError:
             intact = False
         if not intact:
@@ -360,6 +406,7 @@ def check_node_columns(
 def check_edges(conn: Connection, row: Row[Any], nodes: Iterable[Any]) -> None:
     """Check that the edge rows of these NodeDefs' rows (which closures follow) say what
     their inputs say."""
+    parse_input = graph.parse_input
     wanted = {node.name: [parse_input(text) for text in node.input] for node in nodes}
     names = sorted(wanted)
     found: dict[str, list[tuple[int, str, int, bool]]] = {}

@@ -84,13 +84,14 @@ def time_changed(conn: Connection) -> None:
 
 
 def rehashed_change(conn: Connection) -> None:
-    """Record 4 changed and its own hash recomputed: the next record's link breaks."""
+    """Record 4 changed (with the graph and number columns its new payload implies) and its
+    own hash recomputed: the next record's link breaks."""
     row = rows(conn)[3]
     row["payload"] = '{"id":"x"}'
     conn.execute(
         A.update()
         .where(A.c.seq == 4)
-        .values(payload=row["payload"], record_hash=expected_hash(row))
+        .values(payload=row["payload"], record_hash=expected_hash(row), graph=None, number=None)
     )
 
 
@@ -120,6 +121,7 @@ SCENARIOS: list[tuple[str, Callable[[Connection], None], Problems, str]] = [
     ("kind changed", set_field(3, kind="tag"), [("altered", 3)], ""),
     ("user changed", set_field(1, username="mallory"), [("altered", 1)], ""),
     ("host changed", set_field(5, hostname="elsewhere"), [("altered", 5)], ""),
+    ("indexed number changed", set_field(3, number=2), [("altered", 3)], "graph and number"),
     (  # without the key its own link cannot be checked; the unsigned records after it tell
         "signed flag set",
         set_field(2, signed=True),

@@ -172,3 +172,22 @@ def _id(store: Store) -> int:
                 .where(graphs.c.name == "dense", versions.c.number == 1)
             ).scalar_one()
         )
+
+
+def test_a_later_export_to_the_same_path_supersedes_the_earlier(
+    store: Store, versions: dict[int, int], tmp_path: Path
+) -> None:
+    """On both databases: the earlier export is ``superseded`` (not a failure), the later is
+    checked; a file changed after both fails only the later."""
+    first = store.export(tmp_path / "out.meta", "net@1")
+    second = store.export(tmp_path / "out.meta", "net@2")
+    checks = store.verify()
+    assert [(c.export_id, c.status, c.superseded_by, c.ok) for c in checks] == [
+        (second.id, "ok", None, True),
+        (first.id, "superseded", second.id, True),
+    ]
+    (tmp_path / "out.meta").write_bytes(b"changed")
+    assert [(c.export_id, c.status) for c in store.verify()] == [
+        (second.id, "modified"),
+        (first.id, "superseded"),
+    ]

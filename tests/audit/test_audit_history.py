@@ -20,6 +20,7 @@ from mgstore.db import engine as db
 from mgstore.db.tables import AUDIT_EVENTS as A
 from mgstore.db.tables import AUDIT_HEAD as H
 from mgstore.db.tables import EXPORTS as X
+from mgstore.db.tables import VERSION_OUTLINES
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
 from tests.audit.test_audit_chain import expected_hash, rows
@@ -108,6 +109,8 @@ def test_a_kind_that_removes_versions(store: Store, versions: dict[int, int], ta
     with db.transaction(store.engine, write=True) as conn:
         audit.append_event(conn, kind, {"graph": "net", "number": 2})
     with tamper() as conn:  # what a deletion would do (issue 21 brings the real one)
+        outlines = VERSION_OUTLINES
+        conn.execute(outlines.delete().where(outlines.c.version_id == versions[2]))
         conn.execute(V.delete().where(V.c.number == 2))
     assert ("reference", "net@2") in kinds(store.audit_check())
     audit.register_kind(kind, removes_version=True)

@@ -97,6 +97,33 @@ def test_checkout_writes_identical_bytes_and_debug(
     assert not (tmp_path / "dense.meta.debug").exists()
 
 
+def test_checkout_gives_back_the_form_and_converts_with_as(
+    capsys: pytest.CaptureFixture[str], db: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    """A text GraphDef comes back as itself; --as converts; show says the form."""
+    source = fixtures_dir / "graph.pbtxt"
+    source_text = source.read_bytes().replace(b"  ", b"   ")
+    (tmp_path / "in.pbtxt").write_bytes(source_text)
+    run(capsys, "--db", db, "ingest", str(tmp_path / "in.pbtxt"), "--name", "g")
+    status, out, _ = run(capsys, "--db", db, "show", "g")
+    assert status == 0 and "form       graphdef-text (exact bytes" in out
+    _, out, _ = run(capsys, "--db", db, "show", "g", "--json")
+    assert json.loads(out)["version"]["form"] == "graphdef-text"
+    same = tmp_path / "same.pbtxt"
+    assert run(capsys, "--db", db, "checkout", "g", "-o", str(same))[0] == 0
+    assert same.read_bytes() == source_text
+    meta = tmp_path / "as.meta"
+    assert run(capsys, "--db", db, "checkout", "g", "-o", str(meta), "--as", "meta")[0] == 0
+    assert io.read_meta_graph(meta).graph_def == io.parse(source_text)[1]
+    binary = tmp_path / "as.pb"
+    run(capsys, "--db", db, "checkout", "g", "-o", str(binary), "--as", "graphdef")
+    assert io.parse(binary.read_bytes())[2] == "binary"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--db", db, "checkout", "g", "-o", str(binary), "--as", "onnx"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'onnx'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "needle"),
     [

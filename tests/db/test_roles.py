@@ -113,6 +113,114 @@ def test_a_writer_adds_history_but_cannot_alter_it(
         assert [v.message for v in store.versions("g")] == ["two", "one"]
 
 
+REFUSED = "permission denied|must be owner|append-only|foreign key"
+
+
+def refused_as(store: Store, statements: list[str]) -> None:
+    """Each statement, in a transaction of its own, is refused (at once or at commit)."""
+    for statement in statements:
+        with pytest.raises(StoreError, match=REFUSED):  # noqa: PT012
+            with db.transaction(store.engine, write=True) as conn:
+                conn.exec_driver_sql(statement)
+            pytest.fail(f"not refused: {statement}")
+
+
+def test_a_writer_runs_every_lifecycle_command_but_cannot_alter_history(
+    pg_url: str,
+    role_names: tuple[str, str, str],
+    small_meta: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    admin, writer, _ = role_names
+    admin_url = as_role(pg_url, admin)
+    upgrade_database(admin_url)
+    assert main(["--db", admin_url, "db", "grant", "--writer", writer]) == 0
+    writer_url = as_role(pg_url, writer)
+
+    with Store(writer_url) as store:  # every lifecycle command of the API, as the writer
+        tags = {"stage": "dev", "k": "v"}
+        store.ingest(small_meta("a", label="1"), "g", message="one", tags=tags)
+        store.ingest(small_meta("a", "b", label="2"), "g", message="two")
+        store.ingest(small_meta("a", "b", "c", label="3"), "g", message="three")
+        store.export(tmp_path / "g.meta", "g@1")
+        store.set_alias("g", "prod", "g@1")  # a new alias
+        store.set_alias("g", "prod", "g@2")  # moved
+        store.set_alias("g", "old", "g@1")
+        store.remove_alias("g", "old")
+        store.tag("g@1", {"stage": "prod"}, remove=["k"])  # changed and removed
+        store.tag("g@2", {"new": "x"})
+        store.delete("g@3")
+        store.restore("g@3")
+        store.delete("g@2", force=True)  # with its alias
+        store.delete("g@1", force=True)  # with its export
+        report = store.gc(vacuum=True)
+        assert report.versions == ("g@1", "g@2") and report.node_rows > 0
+        assert store.delete("g@3").deleted_at is not None
+        assert store.gc().versions == ("g@3",)
+        store.ingest(small_meta("x"), "g", message="four")
+        assert main(["--db", writer_url, "alias", "set", "g", "prod", "g@4"]) == 0
+        assert main(["--db", writer_url, "tag", "g@4", "stage=prod"]) == 0
+        assert main(["--db", writer_url, "gc"]) == 0
+        capsys.readouterr()
+        assert store.audit_check().ok and store.fsck().ok
+        assert [(v.number, dict(v.tags)) for v in store.versions("g")] == [(4, {"stage": "prod"})]
+
+        meta = small_meta("y", "z")  # with edges and a collection
+        meta.collection_def["train_op"].node_list.value.append("z")
+        store.ingest(meta, "h", tags={"t": "1"})
+        store.set_alias("h", "live", "h@1")
+        store.export(tmp_path / "h.meta", "h@1")
+        version = "(SELECT id FROM versions WHERE number = 1 AND graph_id = "
+        version += "(SELECT id FROM graphs WHERE name = 'h'))"
+        refused_as(
+            store,
+            [  # history altered other than through the commands (each with its record)
+                "UPDATE version_tags SET value = 'forged'",
+                "DELETE FROM version_tags",
+                f"INSERT INTO version_tags VALUES ({version}, 'approved', 'yes')",
+                "UPDATE aliases SET updated_by = 'mallory'",
+                "DELETE FROM aliases",
+                f"INSERT INTO version_states VALUES ({version}, now(), 'mallory', NULL)",
+                f"INSERT INTO version_states VALUES ({version}, now(), 'mallory', now())",
+                "DELETE FROM version_states",  # g's collected versions
+                "UPDATE version_states SET collected_at = NULL",
+                "UPDATE versions SET node_order = '', debug_sha256 = NULL",
+                "UPDATE versions SET message = 'tampered'",
+                "DELETE FROM versions",
+                "DELETE FROM nodes",
+                "DELETE FROM edges",
+                "DELETE FROM packs",
+                "DELETE FROM blobs",
+                "DELETE FROM collections",
+                "DELETE FROM collection_members",
+                "DELETE FROM version_outlines",
+                "DELETE FROM outline_parts",
+                "INSERT INTO versions (graph_id, number, content_hash, created_at, created_by,"
+                " node_count, size, node_order, has_graph_def, head_sha256, graph_tail_sha256,"
+                " tail_sha256) SELECT graph_id, 9, content_hash, created_at, created_by,"
+                " node_count, size, node_order, has_graph_def, head_sha256, graph_tail_sha256,"
+                " tail_sha256 FROM versions WHERE number = 1 AND graph_id = (SELECT id FROM"
+                " graphs WHERE name = 'h')",
+                "UPDATE audit_events SET payload = '{}'",
+                "DELETE FROM audit_events",
+                "UPDATE lifecycle_events SET username = 'mallory'",
+                "DELETE FROM exports",
+                "UPDATE audit_head SET seq = seq - 1",
+                "DROP TRIGGER version_tags_recorded ON version_tags",
+                "ALTER TABLE versions DISABLE TRIGGER ALL",
+                "DROP FUNCTION mgstore_check_tag CASCADE",
+            ],
+        )
+        assert store.audit_check().ok and store.fsck().ok
+        assert store.version("h@live").tags == {"t": "1"}
+
+    with Store(admin_url) as store:  # the owner is not guarded (and could drop the guards)
+        with db.transaction(store.engine, write=True) as conn:
+            conn.exec_driver_sql("UPDATE version_tags SET value = 'edited'")
+        assert not store.audit_check().ok
+
+
 def test_grant_refuses_what_it_cannot_do_safely(
     pg_url: str, role_names: tuple[str, str, str], sqlite_url: str
 ) -> None:

@@ -178,3 +178,32 @@ def test_a_diff_across_a_collected_version_is_unchanged(store: Store) -> None:
     store.gc()
     after = store.diff("g@1", "g@5").to_dict()
     assert after == before and len(after["changed"]) == 4
+
+
+def test_gc_removes_the_outline_parts_only_collected_versions_used(store: Store) -> None:
+    """Versions share the parts of their stored outlines they have in common (here all but
+    the devices of version 2); gc removes version 2's own part and keeps the shared ones."""
+    tables = Base.metadata.tables
+    parts, outlines = tables["outline_parts"], tables["version_outlines"]
+    metas = [version_meta(1) for _ in range(3)]
+    metas[1].graph_def.node[0].device = "/gpu:0"
+    for meta in metas:
+        store.ingest(meta, "g", allow_unchanged=True)
+
+    def stored() -> tuple[set[bytes], int]:
+        with store.engine.connect() as conn:
+            shas = {bytes(sha) for sha in conn.execute(select(parts.c.sha256)).scalars()}
+            rows = conn.execute(select(func.count()).select_from(outlines)).scalar_one()
+        return shas, int(rows)
+
+    before, rows = stored()
+    assert (len(before), rows) == (6, 3)  # five parts, and version 2's devices
+    store.delete("g@2")
+    store.gc()
+    after, rows = stored()
+    assert (len(after), rows) == (5, 2)
+    assert store.outline("g@3").devices[0] == "" and store.fsck().ok
+    store.delete("g@1")
+    store.delete("g@3", force=True)
+    store.gc()
+    assert stored() == (set(), 0)

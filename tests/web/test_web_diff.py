@@ -93,3 +93,41 @@ def test_draw_diff_writes_a_coloured_svg(store: Store, tmp_path: Path) -> None:
         if "node" in g.get("class", "").split()
     }
     assert fills["init"] == STATUS_FILL["removed"] and fills["input"] == STATUS_FILL["same"]
+
+
+def reference_merge(old: Any, new: Any) -> tuple[Any, ...]:
+    """What the merged outline must hold, by name: every node of either version (with the
+    newer op and device), and each edge of either version once."""
+    nodes: dict[str, tuple[str, str]] = {}
+    edges: set[tuple[str, str, bool]] = set()
+    for side in (old, new):
+        nodes.update(zip(side.names, zip(side.ops, side.devices, strict=True), strict=True))
+        edges.update((side.names[u], side.names[v], c) for u, v, c in side.edges)
+    return nodes, edges
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        (hostile.scoped_meta, hostile.changed_meta),  # nodes added and removed
+        (hostile.changed_meta, hostile.scoped_meta),
+        (hostile.scoped_meta, hostile.scoped_meta),  # the same nodes and edges (one twice)
+        (hostile.scoped_meta, hostile.hostile_meta),  # nothing in common
+    ],
+)
+def test_merged_outlines_hold_both_versions(store: Store, pair: Any) -> None:
+    from mgstore.web.diffview import merged
+
+    old_meta, new_meta = pair[0](), pair[1]()
+    new_meta.graph_def.node[0].device = "/device:GPU:7"  # the same nodes, one moved
+    for meta in [new_meta, old_meta] if pair[0] is pair[1] else [new_meta]:
+        meta.graph_def.node.add(name="twice", op="Add", input=["input", "input"])
+    old, new = (store.ingest(m, "g", allow_unchanged=True).ref for m in (old_meta, new_meta))
+    a, b = store.outline(old), store.outline(new)
+    both = merged(a, b)
+    assert both.version == b.version and dict(both.collections) == dict(b.collections)
+    assert list(both.names) == sorted(both.names)
+    assert list(both.edges) == sorted(set(both.edges))  # sorted, each edge once
+    nodes, edges = reference_merge(a, b)
+    assert dict(zip(both.names, zip(both.ops, both.devices, strict=True), strict=True)) == nodes
+    assert {(both.names[u], both.names[v], c) for u, v, c in both.edges} == edges

@@ -69,6 +69,15 @@ def test_version_page_has_summary_tree_and_picture(client: Any) -> None:
     assert 'data-tree="/tree?ref=scoped%401&amp;scope=tower"' in text  # tree: tower/ openable
     assert sorted(boxes(text)) == ["head", "init", "input", "tower"]
     assert text.count('<path class="edge') == 3 and text.count('<path class="edge control"') == 1
+    assert "<dt>Form</dt><dd>meta (canonical bytes)</dd>" in text  # a message: canonical
+
+
+def test_version_page_says_the_form_it_came_from(
+    client: Any, store: Store, fixtures_dir: Path
+) -> None:
+    store.ingest(fixtures_dir / "graph.pbtxt", "text")
+    text = client.get("/version", params={"ref": "text"}).text
+    assert "<dt>Form</dt><dd>graphdef-text (checked out byte for byte)</dd>" in text
 
 
 def test_version_page_opens_scopes_and_colours_by_device(client: Any) -> None:
@@ -241,3 +250,24 @@ def test_pages_forbid_inline_scripts(client: Any) -> None:
     assert "script-src 'self'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" in client.get("/nope-404").headers
+
+
+def test_a_damaged_stored_outline_is_an_error_page(client: Any, store: Store) -> None:
+    """The version page reads the stored outline (docs/storage.md §11), checked against its
+    hashes: a flipped byte gives an error page that says what is damaged, not a picture."""
+    from sqlalchemy import select
+
+    from mgstore.db.models import Base
+
+    parts = Base.metadata.tables["outline_parts"]
+    names = Base.metadata.tables["version_outlines"].c.names
+    with store.engine.begin() as conn:
+        sha = conn.execute(select(names)).scalar_one()
+        data = bytes(conn.execute(select(parts.c.data).where(parts.c.sha256 == sha)).scalar_one())
+        changed = data[:-1] + bytes([data[-1] ^ 0x01])
+        conn.execute(parts.update().where(parts.c.sha256 == sha).values(data=changed))
+    for path in ("/version", "/tree", "/nodes", "/picture.svg"):
+        page = client.get(path, params={"ref": "scoped@1"})
+        assert page.status_code == 400, path
+        assert "its stored outline&#39;s names do not match their hash" in page.text, path
+        assert "mgstore fsck scoped@1" in page.text
