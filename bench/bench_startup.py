@@ -1,19 +1,23 @@
 """Benchmark of start-up: ``import mgstore``, ``mgstore --help`` and ``mgstore log`` (issue 20).
 
-    python bench/bench_startup.py [--rounds 15] [--db URL]
+    python bench/bench_startup.py [--rounds 15] [--baseline DIR]
 
 Each command runs as a new process, in alternating rounds with its anchors: ``python -c pass``
 (the interpreter alone), ``sqlite3 :memory: .quit`` and ``git --version`` (programs that start
-at once). ``mgstore log`` reads a store holding the sample graph (made in a temporary SQLite
-file unless ``--db`` names one that holds a graph called ``sample``). Prints the medians, each
-command's ratio to ``python -c pass``, and which modules ``mgstore log`` imported. Targets:
-``import mgstore`` <= 0.15 s, ``mgstore --help`` and ``mgstore log`` <= 0.3 s (medians).
-Exits 1 if one is missed.
+at once). ``mgstore log`` reads a temporary SQLite store holding the sample graph. Prints the
+medians, each command's ratio to ``python -c pass``, and which heavy modules ``mgstore log``
+imported. Targets: ``import mgstore`` <= 0.15 s, ``mgstore --help`` and ``mgstore log`` <= 0.3 s
+(medians). Exits 1 if one is missed.
+
+``--baseline DIR`` (another mgstore's source tree, e.g. ``git archive $(git merge-base HEAD
+main) | tar -x -C DIR``) times the same three commands with that tree (``PYTHONPATH=DIR``,
+its own store) in the same rounds, and prints this tree's time over the baseline's.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -24,31 +28,35 @@ from pathlib import Path
 
 TARGETS = {"import mgstore": 0.15, "mgstore --help": 0.3, "mgstore log": 0.3}
 HEAVY = ("sqlalchemy.orm", "alembic", "networkx", "google.protobuf", "mgstore.proto")
+SAMPLE = Path(__file__).resolve().parents[1] / "mgstore" / "sample" / "sample.meta"
+CLI = [sys.executable, "-m", "mgstore.cli"]
+
+Command = tuple[list[str], dict[str, str] | None]  # argv, environment (None: this one's)
+#: Where the commands run: not a source tree, whose mgstore would shadow PYTHONPATH's.
+NEUTRAL = tempfile.gettempdir()
 
 
-def mgstore_command() -> list[str]:
-    """The ``mgstore`` console script of this interpreter's environment, else ``-m``."""
-    script = Path(sys.executable).parent / "mgstore"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "mgstore.cli"]
-
-
-def run_once(command: list[str]) -> float:
+def run_once(command: Command) -> float:
+    argv, env = command
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=NEUTRAL
+    )
     return time.perf_counter() - start
 
 
-def commands(db: str) -> dict[str, list[str]]:
-    mgstore = mgstore_command()
-    found: dict[str, list[str]] = {"python -c pass": [sys.executable, "-c", "pass"]}
-    if shutil.which("sqlite3"):
-        found["sqlite3 :memory: .quit"] = ["sqlite3", ":memory:", ".quit"]
-    if shutil.which("git"):
-        found["git --version"] = ["git", "--version"]
-    found["import mgstore"] = [sys.executable, "-c", "import mgstore"]
-    found["mgstore --help"] = [*mgstore, "--help"]
-    found["mgstore log"] = [*mgstore, "--db", db, "log", "sample"]
-    return found
+def mgstore_commands(db: str, env: dict[str, str] | None) -> dict[str, Command]:
+    """The three timed commands, for the tree ``env`` selects (None: this one)."""
+    return {
+        "import mgstore": ([sys.executable, "-c", "import mgstore"], env),
+        "mgstore --help": ([*CLI, "--help"], env),
+        "mgstore log": ([*CLI, "--db", db, "log", "sample"], env),
+    }
+
+
+def make_store(db: str, env: dict[str, str] | None) -> None:
+    argv = [*CLI, "--db", db, "ingest", str(SAMPLE), "--name", "sample"]
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env, cwd=NEUTRAL)
 
 
 def imported_by_log(db: str) -> list[str]:
@@ -59,7 +67,7 @@ def imported_by_log(db: str) -> list[str]:
         f"print(*[m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe, db], check=True, capture_output=True, text=True
+        [sys.executable, "-c", probe, db], check=True, capture_output=True, text=True, cwd=NEUTRAL
     )
     return done.stderr.split()
 
@@ -67,18 +75,25 @@ def imported_by_log(db: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--db", help="a store holding a graph named 'sample' (default: made)")
+    parser.add_argument("--baseline", metavar="DIR", help="another mgstore's source tree")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        db = args.db or f"sqlite:///{Path(tmp) / 'startup.db'}"
-        if args.db is None:
-            sample = Path(__file__).resolve().parents[1] / "mgstore" / "sample" / "sample.meta"
-            subprocess.run(
-                [*mgstore_command(), "--db", db, "ingest", str(sample), "--name", "sample"],
-                check=True,
-                stdout=subprocess.DEVNULL,
+        runs: dict[str, Command] = {"python -c pass": ([sys.executable, "-c", "pass"], None)}
+        if shutil.which("sqlite3"):
+            runs["sqlite3 :memory: .quit"] = (["sqlite3", ":memory:", ".quit"], None)
+        if shutil.which("git"):
+            runs["git --version"] = (["git", "--version"], None)
+        db = f"sqlite:///{Path(tmp) / 'startup.db'}"
+        make_store(db, None)
+        runs.update(mgstore_commands(db, None))
+        if args.baseline:
+            env = {**os.environ, "PYTHONPATH": str(Path(args.baseline).resolve())}
+            base_db = f"sqlite:///{Path(tmp) / 'baseline.db'}"
+            make_store(base_db, env)
+            runs.update(
+                (f"{name} (baseline)", command)
+                for name, command in mgstore_commands(base_db, env).items()
             )
-        runs = commands(db)
         times: dict[str, list[float]] = {name: [] for name in runs}
         for command in runs.values():  # one warm-up round: the OS caches the files
             run_once(command)
@@ -96,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         if target is not None:
             failed |= median > target
             verdict = f"  target <= {target:.2f} s: {'ok' if median <= target else 'MISSED'}"
-        print(f"  {name:24} {median * 1000:7.1f} ms  {median / base:5.1f} x{verdict}")
+        if name.endswith(" (baseline)"):
+            ours = statistics.median(times[name.removesuffix(" (baseline)")])
+            verdict = f"  this tree / baseline: {ours / median:.2f}"
+        print(f"  {name:28} {median * 1000:7.1f} ms  {median / base:5.1f} x{verdict}")
     print(f"heavy modules `mgstore log` imported: {', '.join(heavy) or 'none'}")
     return 1 if failed else 0
 

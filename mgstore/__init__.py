@@ -41,6 +41,7 @@ from mgstore.errors import (
 )
 
 if TYPE_CHECKING:
+    from mgstore.api import export_meta_graph
     from mgstore.atomic import write_message
     from mgstore.audit.entities import (
         AuditEvent,
@@ -69,7 +70,6 @@ if TYPE_CHECKING:
         Summary,
         VersionInfo,
     )
-    from mgstore.export.api import export_meta_graph
     from mgstore.graph import add_op, from_networkx, to_networkx
     from mgstore.io import load, read_debug_info, read_meta_graph
     from mgstore.publish import RecoveryReport
@@ -109,7 +109,7 @@ _MODULES = {
         "Summary",
         "VersionInfo",
     ),
-    "mgstore.export.api": ("export_meta_graph",),
+    "mgstore.api": ("export_meta_graph",),
     "mgstore.graph": ("add_op", "from_networkx", "to_networkx"),
     "mgstore.atomic": ("write_message",),
     "mgstore.io": ("load", "read_debug_info", "read_meta_graph"),

@@ -23,48 +23,46 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
 import networkx as nx
 from google.protobuf.message import Message
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from mgstore import audit, subgraph
 from mgstore.atomic import published
 from mgstore.db import engine as db
-from mgstore.db import lifecycle, versions
+from mgstore.db import lifecycle, refs, versions
 from mgstore.db.inserts import insert_blobs
 from mgstore.db.tables import IMPORT_FORMS as F
 from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import InputError, MgstoreError, NotFoundError, StoreError
 from mgstore.export import normalize as nz
 from mgstore.export.api import (
-    PARAMETERS,
     ExportFile,
     export_files,
     export_imported,
-    export_options,
     in_memory_graph,
 )
 from mgstore.export.imported import (
     FORM_VERSION,
+    Derived,
     ImportedGraph,
     ImportForm,
     import_meta_graph,
     import_with_form,
 )
-from mgstore.export.meta_graph import ExportOptions, build
+from mgstore.export.meta_graph import build
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
+from mgstore.export.options import UNBOUND_INPUTS, ExportOptions
 from mgstore.io import debug_path_for
 from mgstore.names import check_text
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
-from mgstore.publish import publish
+from mgstore.publish import check_output, publish
+from mgstore.query import query as run_query
 
-if TYPE_CHECKING:
-    from mgstore.store import Store
-
-__all__ = ["ImportCache", "export", "reproduce"]
+__all__ = ["ImportCache", "Reproduction", "export", "reproduce"]
 
 _MESSAGES: dict[str, type[Message]] = {
     "meta_info_def": MetaGraphDef.MetaInfoDef,
@@ -101,15 +99,30 @@ class ImportCache:
             self._graphs.clear()
 
 
+@dataclass
+class _Origin:
+    """What an export is of, filled in as soon as it is known (so that a failure after that
+    can be recorded against it): the version's id and content, and a query result's query."""
+
+    version_id: int | None = None
+    content_hash: str | None = None
+    query: dict[str, Any] | None = None
+
+
 def export(
-    store: Store,
-    arguments: Mapping[str, Any],
-    kwargs: Mapping[str, Any],
+    engine: Engine,
+    read_engine: Engine,
+    cache: ImportCache,
+    graph: object,
+    filename: str | os.PathLike[str] | None,
+    options: ExportOptions,
     *,
     message: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> tuple[MetaGraphDef | None, audit.ExportRecord | None]:
-    """Run ``export_meta_graph`` with ``arguments`` (its named parameters) on ``store``.
+    """Run ``export_meta_graph(filename, graph=graph, ...)`` with ``options`` on the store in
+    ``engine``, reading versions from ``read_engine`` (the same, or a read replica of it,
+    docs/storage.md §12), with ``cache`` the store's imported graphs.
 
     Returns the message and the export's audit record (None if nothing was recorded: no
     file, or a graph from memory). With ``message=False`` the file is written without
@@ -117,68 +130,71 @@ def export(
     hears ``("export", 0, 2)``, ``("write", 1, 2)``, ``("done", 2, 2)``.
     """
     started = time.monotonic()
-    origin: dict[str, Any] = {}
-    _check_outputs(store, arguments)
+    origin = _Origin()
+    _check_outputs((engine, read_engine), filename, options)
     report = progress or (lambda stage, done, total: None)
     try:
         report("export", 0, 2)
-        meta_graph, files = _run(store, arguments, kwargs, origin, message=message)
+        meta_graph, files = _run(
+            read_engine, engine, cache, graph, filename, options, origin, message=message
+        )
         report("write", 1, 2)
-        if not files:
+        if not files or filename is None:
             return meta_graph, None
-        if origin.get("version_id") is None:  # a graph from memory: no version to record
+        if origin.version_id is None:  # a graph from memory: no version to record
             with published([(f.data, f.path) for f in files]):
                 return meta_graph, None
-        recorded = _recorded_options(arguments, kwargs)
-        record = db.retrying(lambda: _publish(store, files, origin, recorded, started))
-        store.last_export = record
+        recorded = _recorded_options(graph, filename, options)
+        record = db.retrying(lambda: _publish(engine, files, origin, recorded, started))
         report("done", 2, 2)
         return meta_graph, record
     except Exception as error:
-        if arguments["filename"] and origin.get("version_id") is not None:
-            _record_failure(store, arguments, kwargs, origin, error, started)
+        if filename and origin.version_id is not None:
+            _record_failure(engine, graph, filename, options, origin, error, started)
         raise
 
 
-def _check_outputs(store: Store, arguments: Mapping[str, Any]) -> None:
+def _check_outputs(
+    engines: tuple[Engine, ...], filename: str | os.PathLike[str] | None, options: ExportOptions
+) -> None:
     """Refuse, before anything is written or recorded, a file name that is the store's own
     database (or would be, as the ``.debug`` companion) or that the audit log cannot record."""
-    filename = arguments["filename"]
     if not filename or not isinstance(filename, (str, os.PathLike)):
-        return  # no file, or a wrong type that export_options reports as TensorFlow does
+        return  # no file, or a wrong type that writing reports as TensorFlow does
     name = os.fspath(filename)
     if isinstance(name, str):
         check_text(name, "the export file name")  # it goes into the audit record
-    store.check_output(filename)
-    if arguments["save_debug_info"]:
-        store.check_output(debug_path_for(filename))
+    check_output(filename, *engines)
+    if options.save_debug_info:
+        check_output(debug_path_for(filename), *engines)
 
 
 def reproduce(
-    store: Store, record: audit.ExportRecord, path: str | os.PathLike[str] | None
-) -> audit.ExportRecord:
-    """Export ``record``'s version again with its query and options; compare the hashes.
+    engine: Engine,
+    read_engine: Engine,
+    cache: ImportCache,
+    record: audit.ExportRecord,
+    path: str | os.PathLike[str] | None,
+) -> Reproduction:
+    """Export ``record``'s version again with its query and options.
 
-    Without ``path`` nothing is written and ``record`` is returned; with it, the new file is
-    written and recorded, and the new record is returned. Raises
-    :class:`~mgstore.errors.ReproductionError` when a hash differs.
+    Without ``path`` nothing is written; with it, the new file is written and recorded. The
+    caller compares the hashes (:func:`mgstore.audit.check_reproduction`).
     """
     audit.check_reproducible(record)
-    arguments: dict[str, Any] = {k: None for k in PARAMETERS}
-    arguments.update(record.options)
-    arguments.pop("ref", None)  # the ref as the user wrote it: the version is known
-    kwargs = dict(arguments.pop("kwargs", None) or {})
-    with db.transaction(store.read_engine) as conn:
+    recorded = record.options
+    messages: dict[str, Message] = {}
+    with db.transaction(read_engine) as conn:
         for name, cls in _MESSAGES.items():
-            value = arguments.get(name)
+            value = recorded.get(name)
             if isinstance(value, Mapping):
                 sha = bytes.fromhex(str(value["sha256"]))
                 data = versions.blobs(conn, [sha])
                 if sha not in data:
                     raise NotFoundError(f"export {record.id}: its {name} blob is missing")
-                arguments[name] = cls.FromString(data[sha])
+                messages[name] = cls.FromString(data[sha])
         row = conn.execute(select(V).where(V.c.id == record.version_id)).one()
-        ref = f"{store._graph_name(conn, row.graph_id)}@{row.number}"
+        ref = refs.version_ref(conn, row)
         collected = lifecycle.collected_at(conn, row.id)
     if collected is not None:
         raise NotFoundError(
@@ -186,116 +202,139 @@ def reproduce(
             f"{collected:%Y-%m-%d %H:%M:%S} UTC, so it cannot be exported again (the record "
             "stays, and verify still checks the file)"
         )
-    arguments["graph"] = ref
+    options = ExportOptions.from_arguments(
+        meta_info_def=messages.get("meta_info_def"),
+        graph_def=messages.get("graph_def"),
+        saver_def=messages.get("saver_def"),
+        collection_list=recorded.get("collection_list"),
+        as_text=recorded.get("as_text"),
+        export_scope=recorded.get("export_scope"),
+        clear_devices=recorded.get("clear_devices"),
+        clear_extraneous_savers=recorded.get("clear_extraneous_savers"),
+        strip_default_attrs=recorded.get("strip_default_attrs"),
+        save_debug_info=recorded.get("save_debug_info"),
+        **(recorded.get("kwargs") or {}),
+    )
+    graph: object = ref  # not the ref as the user wrote it: the version is known
     if record.query:
         filters = {k: v for k, v in record.query.items() if k not in ("ref", "content_hash")}
-        arguments["graph"] = store.query(ref, **filters)
+        graph = run_query(read_engine, ref, **filters)
     if path is not None:
-        arguments["filename"] = os.fspath(path)
-        if not arguments["filename"]:
+        filename = os.fspath(path)
+        if not filename:
             raise InputError("reproduce: the output path is empty; give a file name or none")
-        _, new = export(store, arguments, kwargs, message=False)
+        _, new = export(engine, read_engine, cache, graph, filename, options, message=False)
         assert new is not None
-        audit.check_reproduction(record, str(new.sha256), new.debug_sha256)
-        return new
-    arguments["filename"] = record.path
-    _, files = _run(store, arguments, kwargs, {}, message=False)
+        return Reproduction(str(new.sha256), new.debug_sha256, new)
+    _, files = _run(
+        read_engine, engine, cache, graph, record.path, options, _Origin(), message=False
+    )
     digests = [f.sha256() for f in files]
-    audit.check_reproduction(record, digests[0], digests[1] if len(digests) > 1 else None)
-    return record
+    return Reproduction(digests[0], digests[1] if len(digests) > 1 else None, None)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """An export made again: the hashes of its files, and its record if it was written."""
+
+    sha256: str
+    debug_sha256: str | None
+    written: audit.ExportRecord | None
 
 
 def _run(
-    store: Store,
-    arguments: Mapping[str, Any],
-    kwargs: Mapping[str, Any],
-    origin: dict[str, Any],
+    read_engine: Engine,
+    engine: Engine,
+    cache: ImportCache,
+    graph: object,
+    filename: str | os.PathLike[str] | None,
+    options: ExportOptions,
+    origin: _Origin,
     *,
     message: bool = True,
 ) -> tuple[MetaGraphDef | None, list[ExportFile]]:
     """The exported message and the files it makes; ``origin`` gets the version and query
-    as soon as they are known (so that a failure after that can be recorded against them)."""
-    options = export_options(
-        arguments["meta_info_def"], arguments["graph_def"], arguments["saver_def"],
-        arguments["collection_list"], arguments["export_scope"], arguments["clear_devices"],
-        arguments["clear_extraneous_savers"], arguments["strip_default_attrs"], **kwargs,
-    )  # fmt: skip
-    graph = arguments["graph"]
-    plain = not (
-        options.export_scope or options.clear_devices or options.clear_extraneous_savers
-        or options.strip_default_attrs or options.graph_def is not None
-        or arguments["save_debug_info"]
-    )  # fmt: skip
-    imported = _source(store, graph, origin, plain=plain)
-    if origin.get("query") is not None:
+    as soon as they are known (so that a failure after that can be recorded against them).
+    Versions are read from ``read_engine``; import forms are kept in ``engine``."""
+    imported = _source(read_engine, engine, cache, graph, origin, plain=options.plain)
+    if origin.query is not None:
+        assert isinstance(graph, nx.MultiDiGraph)
         options = replace(options, selection=frozenset(graph.nodes))
-        return _export_query_result(imported, arguments, options)
-    return export_imported(
-        imported, arguments["filename"], bool(arguments["as_text"]),
-        bool(arguments["save_debug_info"]), options, message=message,
-    )  # fmt: skip
+        return _export_query_result(imported, filename, options)
+    return export_imported(imported, filename, options, message=message)
 
 
 def _export_query_result(
-    imported: ImportedGraph, arguments: Mapping[str, Any], options: ExportOptions
+    imported: ImportedGraph, filename: str | os.PathLike[str] | None, options: ExportOptions
 ) -> tuple[MetaGraphDef | None, list[ExportFile]]:
     """A query result's export, with every reference resolved (:func:`subgraph.resolve`)
     before anything is written: refused when TensorFlow could not import it."""
     exported = build(imported, options, message=True)
     assert exported.meta_graph is not None
     meta_graph = subgraph.resolve(exported.meta_graph)
-    filename = arguments["filename"]
     if not filename:
         return meta_graph, []
-    files = export_files(
-        replace(exported, meta_graph=meta_graph, chunks=None), filename,
-        as_text=bool(arguments["as_text"]), save_debug_info=bool(arguments["save_debug_info"]),
-        debug_info=imported.debug_info,
-    )  # fmt: skip
-    return meta_graph, files
+    resolved = replace(exported, meta_graph=meta_graph, chunks=None)
+    return meta_graph, export_files(resolved, filename, options, imported.debug_info)
 
 
 def _source(
-    store: Store, graph: object, origin: dict[str, Any], *, plain: bool = False
+    read_engine: Engine,
+    engine: Engine,
+    cache: ImportCache,
+    graph: object,
+    origin: _Origin,
+    *,
+    plain: bool = False,
 ) -> ImportedGraph:
     """The imported graph to export. ``plain``: a full export without options, which a
-    graph assembled from stored bytes (:func:`_hollow`) can serve."""
+    graph assembled from stored bytes (:func:`_from_stored_bytes`) can serve."""
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
-        return _imported_version(store, graph, None, origin, plain=plain)
+        return _imported_version(read_engine, engine, cache, graph, None, origin, plain=plain)
     if isinstance(query, dict):  # a query result: export its nodes from its version
         subgraph.check_unedited(graph)
-        origin["query"] = query
-        return _imported_version(store, str(query.get("ref")), query.get("content_hash"), origin)
+        origin.query = query
+        return _imported_version(
+            read_engine, engine, cache, str(query.get("ref")), query.get("content_hash"), origin
+        )
     return import_meta_graph(*in_memory_graph(graph))
 
 
 def _imported_version(
-    store: Store, ref: str, content_hash: object, origin: dict[str, Any], *, plain: bool = False
+    read_engine: Engine,
+    engine: Engine,
+    cache: ImportCache,
+    ref: str,
+    content_hash: object,
+    origin: _Origin,
+    *,
+    plain: bool = False,
 ) -> ImportedGraph:
     """The imported form of the version ``ref`` names, from the cache or from its bytes.
 
     ``content_hash``, if given, must be the version's (a query result names its version).
-    ``plain``: the caller only needs path P's bytes (see :func:`_hollow`).
+    ``plain``: the caller only needs the as-imported export's bytes (see
+    :func:`_from_stored_bytes`).
     """
-    with db.transaction(store.read_engine) as conn:
-        row = store._resolve(conn, ref)
+    with db.transaction(read_engine) as conn:
+        row = refs.resolve(conn, ref)
         if content_hash is not None and row.content_hash != content_hash:
             raise InputError(
                 f"the query result came from {ref} with content {content_hash}, but {ref} in "
                 f"this store has content {row.content_hash}: query this store again"
             )
-        origin["version_id"], origin["content_hash"] = row.id, row.content_hash
+        origin.version_id, origin.content_hash = row.id, row.content_hash
         key = (row.content_hash, row.debug_hash)
         stored_form = versions.import_form(conn, row, FORM_VERSION)
-        cached = store.import_cache.get(key)
+        cached = cache.get(key)
         # A full export without options is assembled from stored bytes, unless the cached
-        # graph has its path-P bytes already (serialising 80,000 nodes takes longer).
-        if plain and stored_form and (cached is None or "path_p" not in cached.cache):
+        # graph has its as-imported bytes already (serialising 80,000 nodes takes longer).
+        if plain and stored_form and (cached is None or cached.derived.graph_def is None):
             form = _form(stored_form)
-            hollow = None if form is None else _hollow(conn, row, form)
-            if hollow is not None:
-                return hollow
+            assembled = None if form is None else _from_stored_bytes(conn, row, form)
+            if assembled is not None:
+                return assembled
         if cached is None:
             form = _form(stored_form)
             data, debug = versions.version_bytes(conn, row)
@@ -305,29 +344,29 @@ def _imported_version(
         imported = import_with_form(MetaGraphDef.FromString(data), form, debug, row.size)
     else:
         imported = import_meta_graph(MetaGraphDef.FromString(data), debug)
-        _keep_form(store, row.content_hash, imported)
-    store.import_cache.put(key, imported)
+        _keep_form(engine, row.content_hash, imported)
+    cache.put(key, imported)
     return imported
 
 
-def _hollow(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:
-    """The imported graph of a version as a full export without options needs it, from
-    stored bytes: path P's GraphDef as slices of the packs (reordered and patched by the
-    stored ``form``), and the graph-level parts; no node is parsed. None where the nodes
-    themselves are needed: path P rewrites some inputs, or a call op's ``f`` attr names the
+def _from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:
+    """The imported graph of a version as a full export without options needs it, from stored bytes:
+    the as-imported export's GraphDef as slices of the packs (reordered and patched by the stored
+    ``form``), and the graph-level parts; no node is parsed. None where the nodes themselves are
+    needed: the as-imported export rewrites some inputs, or a call op's ``f`` attr names the
     functions whose ops ``stripped_op_list`` lists.
     """
-    if form.p_inputs or CALL_OPS.intersection(form.ops):
+    if form.rewritten_inputs or CALL_OPS.intersection(form.ops):
         return None
     # The frame is checked with the whole content, by body_chunks below.
     frame = MetaGraphDef.FromString(versions.assemble(conn, row, b"", check_frame=False))
     graph_def = frame.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
-    library_r = nz.path_r_library(library)
-    library_p = nz.path_p_library(library) if library_r is not None else None
+    rebuilt_library = nz.rebuilt_library(library)
+    as_imported_library = nz.as_imported_library(library) if rebuilt_library is not None else None
     rest = GraphDef()
-    if library_p is not None:
-        rest.library.CopyFrom(library_p)
+    if as_imported_library is not None:
+        rest.library.CopyFrom(as_imported_library)
     rest.versions.CopyFrom(
         nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
     )
@@ -337,15 +376,15 @@ def _hollow(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph 
     return ImportedGraph(
         nodes=(),
         size=row.size,
-        p_inputs={},
+        rewritten_inputs={},
         versions=rest.versions,
-        library_p=library_p,
-        library_r=library_r,
+        as_imported_library=as_imported_library,
+        rebuilt_library=rebuilt_library,
         collections=nz.restore_collections(
             frame.collection_def, frame.meta_info_def.tensorflow_version
         ),
         form=form,
-        cache={"path_p": (chunks, stripped_op_list_for(rest))},
+        derived=Derived(graph_def=(chunks, stripped_op_list_for(rest))),
     )
 
 
@@ -358,14 +397,14 @@ def _form(data: bytes | None) -> ImportForm | None:
         return None  # unreadable: computed again (and replaced) below
 
 
-def _keep_form(store: Store, content_hash: str, imported: ImportedGraph) -> None:
+def _keep_form(engine: Engine, content_hash: str, imported: ImportedGraph) -> None:
     """Store the import form for later exports; a cache, so a failure only costs speed."""
     assert imported.form is not None
     data = imported.form.to_bytes()
     row = {"content_hash": content_hash, "form_version": FORM_VERSION, "data": data,
            "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
     try:
-        with db.transaction(store.engine, write=True) as conn:
+        with db.transaction(engine, write=True) as conn:
             conn.execute(
                 F.delete().where(F.c.content_hash == content_hash, F.c.form_version == FORM_VERSION)
             )
@@ -375,9 +414,9 @@ def _keep_form(store: Store, content_hash: str, imported: ImportedGraph) -> None
 
 
 def _publish(
-    store: Store,
+    engine: Engine,
     files: list[ExportFile],
-    origin: Mapping[str, Any],
+    origin: _Origin,
     options: tuple[dict[str, Any], list[tuple[bytes, bytes]]],
     started: float,
 ) -> audit.ExportRecord:
@@ -391,8 +430,8 @@ def _publish(
         insert_blobs(conn, blobs)
         return audit.record_export(
             conn,
-            version_id=origin["version_id"],
-            query=origin.get("query"),
+            version_id=origin.version_id,
+            query=origin.query,
             options=recorded,
             path=os.path.abspath(files[0].path),
             sha256=digests[0],
@@ -403,42 +442,42 @@ def _publish(
         )
 
     return publish(
-        store.engine,
+        engine,
         [(f.data, f.path, sha) for f, sha in zip(files, digests, strict=True)],
         record,
     )
 
 
-def _check_primary(conn: Connection, origin: Mapping[str, Any]) -> None:
+def _check_primary(conn: Connection, origin: _Origin) -> None:
     """Refuse to record, on the primary, an export of a version read from a replica that is
     not the primary's version of that id (docs/storage.md §12): the replica is another
     database, or behind a change the primary has (a collected version)."""
-    found = conn.execute(select(V.c.content_hash).where(V.c.id == origin["version_id"])).scalar()
-    if found != origin["content_hash"]:
+    found = conn.execute(select(V.c.content_hash).where(V.c.id == origin.version_id)).scalar()
+    if found != origin.content_hash:
         raise StoreError(
-            f"the version this export read (id {origin['version_id']}, content "
-            f"{origin['content_hash']}) is not that version on the primary database: the "
+            f"the version this export read (id {origin.version_id}, content "
+            f"{origin.content_hash}) is not that version on the primary database: the "
             "read replica is not a copy of it; nothing was recorded"
         )
 
 
 def _record_failure(
-    store: Store,
-    arguments: Mapping[str, Any],
-    kwargs: Mapping[str, Any],
-    origin: Mapping[str, Any],
+    engine: Engine,
+    graph: object,
+    filename: str | os.PathLike[str],
+    options: ExportOptions,
+    origin: _Origin,
     error: Exception,
     started: float,
 ) -> None:
     """Record a failed export (best effort: the export's own error is what the caller sees)."""
     try:
-        recorded, _ = _recorded_options(arguments, kwargs)
-        with db.transaction(store.engine, write=True) as conn:
+        recorded, _ = _recorded_options(graph, filename, options)
+        with db.transaction(engine, write=True) as conn:
             _check_primary(conn, origin)
             audit.record_export(
-                conn, version_id=origin["version_id"], query=origin.get("query"),
-                options=recorded,
-                path=os.path.abspath(os.fspath(arguments["filename"])), sha256=None, size=None,
+                conn, version_id=origin.version_id, query=origin.query, options=recorded,
+                path=os.path.abspath(os.fspath(filename)), sha256=None, size=None,
                 duration=time.monotonic() - started, status="failed", error=error,
             )  # fmt: skip
     except Exception:  # noqa: BLE001 - never hide the export's error behind the log's
@@ -446,28 +485,29 @@ def _record_failure(
 
 
 def _recorded_options(
-    arguments: Mapping[str, Any], kwargs: Mapping[str, Any]
+    graph: object, filename: str | os.PathLike[str], options: ExportOptions
 ) -> tuple[dict[str, Any], list[tuple[bytes, bytes]]]:
     """Every option of an export as JSON values, and the blobs its messages are kept in."""
-    options: dict[str, Any] = {"filename": os.fspath(arguments["filename"])}
-    if isinstance(arguments["graph"], str):
-        options["ref"] = arguments["graph"]  # as written: resnet@production, resnet~1...
+    recorded: dict[str, Any] = {"filename": os.fspath(filename)}
+    if isinstance(graph, str):
+        recorded["ref"] = graph  # as written: resnet@production, resnet~1...
     blobs: list[tuple[bytes, bytes]] = []
-    for name in _MESSAGES:
-        value = arguments[name]
-        if isinstance(value, Message):
-            data = value.SerializeToString(deterministic=True)
-            sha = hashlib.sha256(data).digest()
-            blobs.append((sha, data))
-            options[name] = {"message": value.DESCRIPTOR.full_name, "sha256": sha.hex()}
-        else:
-            options[name] = None
-    collection_list = arguments["collection_list"]
-    options["collection_list"] = None if collection_list is None else [
+    messages = (("meta_info_def", options.meta_info_def), ("graph_def", options.graph_def),
+                ("saver_def", options.saver_def))  # fmt: skip
+    for name, value in messages:
+        if value is None:
+            recorded[name] = None
+            continue
+        data = value.SerializeToString(deterministic=True)
+        sha = hashlib.sha256(data).digest()
+        blobs.append((sha, data))
+        recorded[name] = {"message": value.DESCRIPTOR.full_name, "sha256": sha.hex()}
+    collection_list = options.collection_list
+    recorded["collection_list"] = None if collection_list is None else [
         k if isinstance(k, str) else repr(k) for k in collection_list
     ]  # fmt: skip
-    options["export_scope"] = arguments["export_scope"]
-    options.update((flag, bool(arguments[flag])) for flag in _FLAGS)
-    if kwargs:
-        options["kwargs"] = dict(kwargs)
-    return options, blobs
+    recorded["export_scope"] = options.export_scope
+    recorded.update((flag, bool(getattr(options, flag))) for flag in _FLAGS)
+    if options.unbound_inputs_col_name != UNBOUND_INPUTS:
+        recorded["kwargs"] = {"unbound_inputs_col_name": options.unbound_inputs_col_name}
+    return recorded, blobs

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Connection, Row, and_, select
+from sqlalchemy import Connection, Engine, Row, and_, select
 
 from mgstore import audit, wire
 from mgstore import collections as colls
 from mgstore.db import engine as db
 from mgstore.db import outlines, versions
+from mgstore.db import refs as version_refs
 from mgstore.db.tables import COLLECTION_MEMBERS as CM
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
@@ -36,15 +37,12 @@ from mgstore.export.imported import FORM_VERSION, import_meta_graph
 from mgstore.graph import parse_input
 from mgstore.proto import CollectionDef, MetaGraphDef, NodeDef
 
-if TYPE_CHECKING:
-    from mgstore.store import Store
-
 _CHUNK = 500
 
 
-def fsck(store: Store, refs: list[str] | None, *, deep: bool = False) -> FsckReport:
+def fsck(engine: Engine, refs: list[str] | None, *, deep: bool = False) -> FsckReport:
     """Check the versions ``refs`` name (every version if None) and the audit log."""
-    with db.transaction(store.engine) as conn:
+    with db.transaction(engine) as conn:
         if refs is None:
             collected = select(S.c.version_id).where(S.c.collected_at.is_not(None))
             rows = conn.execute(  # gc removed the content of collected versions on purpose
@@ -57,16 +55,16 @@ def fsck(store: Store, refs: list[str] | None, *, deep: bool = False) -> FsckRep
         else:
             targets = []
             for ref in refs:
-                row = store._resolve(conn, ref)
-                targets.append((f"{store._graph_name(conn, row.graph_id)}@{row.number}", row.id))
+                row = version_refs.resolve(conn, ref)
+                targets.append((version_refs.version_ref(conn, row), row.id))
     problems: list[FsckProblem] = []
     for ref, version_id in targets:
-        with db.transaction(store.engine) as conn:  # one short transaction per version
+        with db.transaction(engine) as conn:  # one short transaction per version
             row = conn.execute(select(V).where(V.c.id == version_id)).one()
             problems.extend(
                 FsckProblem(ref, kind, detail) for kind, detail in _version(conn, row, deep)
             )
-    with db.transaction(store.engine) as conn:
+    with db.transaction(engine) as conn:
         chain = audit.check_chain(conn)
     wanted = {ref for ref, _ in targets}
     for problem in chain.problems:

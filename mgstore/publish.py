@@ -38,16 +38,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, select, text
 
-from mgstore.atomic import Data
-from mgstore.db.engine import errors_mapped
+from mgstore.db.engine import database_files, errors_mapped
 from mgstore.db.tables import EXPORT_JOURNAL as J
 from mgstore.errors import ConflictError, InputError, MgstoreError, OutputError
 
-__all__ = ["CRASH_POINTS", "RecoveryReport", "publish", "recover"]
+if TYPE_CHECKING:
+    from mgstore.atomic import Data  # the atomic writer loads protobuf: only for type checks
+
+__all__ = ["CRASH_POINTS", "RecoveryReport", "check_output", "publish", "recover"]
+
+
+def check_output(path: str | os.PathLike[str], *engines: Engine) -> None:
+    """Refuse an output path that is the database file of one of ``engines`` (or SQLite's
+    ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError."""
+    from mgstore.atomic import check_target  # it loads the protobuf modules: only when writing
+
+    files = tuple(dict.fromkeys(f for engine in engines for f in database_files(engine)))
+    check_target(path, files, "the store's own database file")
+
 
 T = TypeVar("T")
 

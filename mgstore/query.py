@@ -50,6 +50,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Engine,
     Integer,
     Text,
     and_,
@@ -71,7 +72,7 @@ from mgstore import collections as colls
 from mgstore import devices as devs
 from mgstore import subgraph, wire
 from mgstore.db import engine as db
-from mgstore.db import versions
+from mgstore.db import refs, versions
 from mgstore.db.tables import COLLECTION_MEMBERS as CM
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
@@ -89,7 +90,7 @@ MAX_DEPTH = 2**31 - 1
 
 
 def query(
-    store: Any,
+    engine: Engine,
     ref: str,
     scope: str | None = None,
     collection: str | Sequence[str] | None = None,
@@ -115,10 +116,9 @@ def query(
     devices = _str_list(device, "device")
     pattern = _regex(name_regex)
     _check_closure(closure, depth)
-    with db.transaction(store.read_engine) as conn:
-        row = store._resolve(conn, ref)
-        origin = {"ref": f"{store._graph_name(conn, row.graph_id)}@{row.number}",
-                  "content_hash": row.content_hash}  # fmt: skip
+    with db.transaction(engine) as conn:
+        row = refs.resolve(conn, ref)
+        origin = {"ref": refs.version_ref(conn, row), "content_hash": row.content_hash}
         # An anchored pattern's literal start narrows the rows through the name index.
         prefix = "" if pattern is None else anchored_prefix(pattern)
         cond = _filters(conn, row, scope, strict_scope, collections, op_types, devices, prefix)
@@ -157,7 +157,7 @@ def query(
     )
 
 
-def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
+def scopes(engine: Engine, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
     """The name-scope tree of version ``ref``: ``(prefix, node count)`` sorted by prefix.
 
     Every name contributes to each of its ``/``-prefixes up to ``depth`` levels (all levels
@@ -167,8 +167,8 @@ def scopes(store: Any, ref: str, depth: int | None = None) -> list[tuple[str, in
     if depth is not None:
         _check_depth(depth)
     counts: Counter[str] = Counter()
-    with db.transaction(store.read_engine) as conn:
-        row = store._resolve(conn, ref)
+    with db.transaction(engine) as conn:
+        row = refs.resolve(conn, ref)
         names = conn.execute(
             select(N.c.name).where(in_version(N, row.graph_id, row.number))
         ).scalars()

@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from mgstore.db import changes, migrate
     from mgstore.db import gc as garbage
     from mgstore.db import write as _write
-    from mgstore.export import api as _export_api
+    from mgstore.export import options as _options
     from mgstore.subgraph import QueryResult
 else:
     nx = lazy.module("networkx")
@@ -70,7 +70,7 @@ else:
     _query = lazy.module("mgstore.query")
     changes, migrate = lazy.module("mgstore.db.changes"), lazy.module("mgstore.db.migrate")
     garbage, _write = lazy.module("mgstore.db.gc"), lazy.module("mgstore.db.write")
-    _export_api = lazy.module("mgstore.export.api")
+    _options = lazy.module("mgstore.export.options")
     _diff, _outline, proto = (lazy.module(f"mgstore.{m}") for m in ("diff", "outline", "proto"))
 
 Progress = Callable[[str, int, int], None]
@@ -147,10 +147,7 @@ class Store:
         """Refuse an output path that is this store's own database file (or SQLite's
         ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError.
         Every method that writes files checks its paths with this before writing."""
-        files = db.database_files(self.engine)
-        if self.read_engine is not self.engine:
-            files += db.database_files(self.read_engine)
-        atomic.check_target(path, files, "the store's own database file")
+        publish.check_output(path, self.engine, self.read_engine)
 
     # ----------------------------------------------------------------------------------------
     # Writing
@@ -346,8 +343,12 @@ class Store:
             if tags:
                 query = query.where(_tagged(names.check_tags(tags)))
             rows = conn.execute(query.limit(limit)).all()
-            audit.check_versions(conn, rows, name)  # one look-up for all of them
-            return [versions.version_info(conn, r, name) for r in rows]
+            infos = [versions.version_info(conn, r, name) for r in rows]
+            # Checked against the chain with one look-up for all of them.
+            audit.check_versions(
+                conn, rows, name, {r.id: i.tags for r, i in zip(rows, infos, strict=True)}
+            )
+            return infos
 
     def version(self, ref: str) -> VersionInfo:
         """The version a ref names."""
@@ -405,7 +406,7 @@ class Store:
         """The subgraph of a version whose nodes pass every filter, run in SQL (see
         :func:`mgstore.query.query`)."""
         return _query.query(
-            self,
+            self.read_engine,
             ref,
             scope=scope,
             collection=collection,
@@ -441,9 +442,17 @@ class Store:
         ``filename`` (and with ``save_debug_info`` its ``.debug`` companion) is written
         atomically. See :func:`mgstore.export_meta_graph`.
         """
-        named = locals()
-        arguments = {name: named[name] for name in _export_api.PARAMETERS}
-        return _exporter.export(self, arguments, kwargs)[0]
+        options = _options.ExportOptions.from_arguments(
+            meta_info_def, graph_def, saver_def, collection_list, as_text, export_scope,
+            clear_devices, clear_extraneous_savers, strip_default_attrs, save_debug_info,
+            **kwargs,
+        )  # fmt: skip
+        meta_graph, record = _exporter.export(
+            self.engine, self.read_engine, self.import_cache, graph, filename, options
+        )
+        if record is not None:
+            self.last_export = record
+        return meta_graph
 
     def export(
         self,
@@ -480,10 +489,17 @@ class Store:
             )
         if not filename:
             raise InputError("export() needs a filename (export_meta_graph returns the message)")
-        named = locals()
-        arguments = {name: named[name] for name in _export_api.PARAMETERS}
-        record = _exporter.export(self, arguments, kwargs, message=False, progress=progress)[1]
+        options = _options.ExportOptions.from_arguments(
+            meta_info_def, graph_def, saver_def, collection_list, as_text, export_scope,
+            clear_devices, clear_extraneous_savers, strip_default_attrs, save_debug_info,
+            **kwargs,
+        )  # fmt: skip
+        record = _exporter.export(
+            self.engine, self.read_engine, self.import_cache, graph, filename, options,
+            message=False, progress=progress,
+        )[1]  # fmt: skip
         assert record is not None  # a stored version with a filename is always recorded
+        self.last_export = record
         return record
 
     def saver_def(self, ref: str) -> Any | None:
@@ -522,7 +538,7 @@ class Store:
         missing, modified or unreadable; or superseded by a later export to the same path
         (which is checked instead). ``progress(stage, done, total)`` hears ``("verify",
         records done, records)`` and ``("done", n, n)``."""
-        with db.transaction(self.read_engine) as conn:  # the records; the files after it
+        with db.transaction(self.read_engine) as conn:
             records, latest = audit.to_verify(conn, export_id)
         return audit.verify_files(records, latest, progress)
 
@@ -532,7 +548,12 @@ class Store:
         """Export a recorded export again (same version, query, options) and check that the
         bytes are the same; ReproductionError shows both hashes if not. With ``path`` the
         new file is written (and recorded) and its record returned."""
-        return _exporter.reproduce(self, self.export_record(export_id), path)
+        record = self.export_record(export_id)
+        again = _exporter.reproduce(self.engine, self.read_engine, self.import_cache, record, path)
+        if again.written is not None:
+            self.last_export = again.written
+        audit.check_reproduction(record, again.sha256, again.debug_sha256)
+        return again.written or record
 
     def which(self, path: str | os.PathLike[str]) -> list[audit.Provenance]:
         """The recorded exports that wrote these bytes (by SHA-256, wherever the file is now),
@@ -562,7 +583,7 @@ class Store:
     def fsck(self, refs: Iterable[str] | None = None, *, deep: bool = False) -> FsckReport:
         """Check stored versions end to end (all, or those ``refs`` name) and the audit log;
         ``deep`` also recomputes each stored import form. See :mod:`mgstore.fsck`."""
-        return _fsck.fsck(self, None if refs is None else list(refs), deep=deep)
+        return _fsck.fsck(self.engine, None if refs is None else list(refs), deep=deep)
 
     def recover(self) -> publish.RecoveryReport:
         """Settle exports that a crash (``kill -9``, power loss) interrupted: each target gets
@@ -634,7 +655,7 @@ class Store:
 
     def scopes(self, ref: str, depth: int | None = None) -> list[tuple[str, int]]:
         """The name-scope tree of a version with node counts (see :func:`mgstore.query.scopes`)."""
-        return _query.scopes(self, ref, depth)
+        return _query.scopes(self.read_engine, ref, depth)
 
     def outline(self, ref: str) -> Outline:
         """Node names, ops, devices, edges and collection members of a version, without its
@@ -642,13 +663,6 @@ class Store:
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
             return _outline.read_outline(conn, row, self._version_info(conn, row))
-
-    def serve(self, host: str = "127.0.0.1", port: int = 8000) -> None:
-        """Serve the read-only web view of this store until interrupted (needs the ``web``
-        extra: ``pip install 'mgstore[web]'``); see :mod:`mgstore.web`."""
-        from mgstore.web import serve
-
-        serve(self, host=host, port=port)
 
     # ----------------------------------------------------------------------------------------
     # Lifecycle: aliases, tags, deletion, garbage collection (see mgstore.db.lifecycle)
@@ -752,8 +766,9 @@ class Store:
         (docs/audit.md, "Version metadata checked on read")."""
         if name is None:
             name = self._graph_name(conn, row.graph_id)
-        audit.check_versions(conn, [row], name)
-        return versions.version_info(conn, row, name)
+        info = versions.version_info(conn, row, name)
+        audit.check_versions(conn, [row], name, {row.id: info.tags})
+        return info
 
 
 def _version_row(conn: Connection, version_id: int) -> Row[Any]:

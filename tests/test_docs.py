@@ -7,6 +7,8 @@
   ``### N.M ...``). The documents cite their own sections by number alone.
 * No comment or docstring cites the export specification mgstore was built from (by its
   section numbers, or by name): that document is not part of mgstore.
+* No comment or docstring uses the names docs/export-semantics.md §1.3 retired ("path P",
+  "path R", "path D", "hollow"): the export paths are named for what they do.
 * Every test a document names (``tests/x/test_y.py::test_z``) is defined in that file (read
   with ``ast``), and every golden case it names (``golden:LABEL``) is in the golden manifest.
 """
@@ -45,6 +47,8 @@ _SPEC = re.compile(
 _BARE = re.compile(
     r"\((?:\d{1,2}\.\d{1,2})(?:\s*(?:,|-|/)\s*\d{1,2}\.\d{1,2})*(?:\s+step\s+\d)?[);]"
 )
+# Names docs/export-semantics.md §1.3 retired: the export paths are named for what they do.
+_RETIRED = re.compile(r"\bpaths? [PRD]\b|\bpath-[PRD]\b|\bpaths [PRD] and [PRD]\b|\bhollow\b", re.I)
 _TEST = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
 _GOLDEN = re.compile(r"`golden:([^`]+)`")
 
@@ -137,6 +141,18 @@ def test_no_comment_cites_the_specification(path: Path) -> None:
     assert found == [], "cite docs/ instead (see tests/test_docs.py)"
 
 
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_comment_uses_retired_names(path: Path) -> None:
+    if path == Path(__file__).resolve():
+        return  # this file names them, to retire them
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {m.group(0)!r}"
+        for line, text in comments_and_docstrings(path)
+        for m in _RETIRED.finditer(text)
+    ]
+    assert found == [], "say as-imported, rebuilt, given-graph_def or stored-bytes export"
+
+
 @cache
 def defined_tests(path: str) -> frozenset[str]:
     tree = ast.parse((ROOT / path).read_text())
@@ -180,6 +196,8 @@ def test_the_checks_catch_what_they_should() -> None:
     assert not any(_SPEC.search(t) for t in ["compact spec line", "device spec: '/x'"])
     assert _BARE.search("the order (2.2)") and _BARE.search("(3.1 step 4)")
     assert not _BARE.search("TensorFlow (2.21.0)")
+    assert all(_RETIRED.search(t) for t in ["path P's bytes", "(path R)", "a hollow graph"])
+    assert not _RETIRED.search("a path Dir, hollowed out")
 
 
 def test_readme_references_resolve() -> None:

@@ -129,35 +129,25 @@ def differences(
     return changed
 
 
-def check_versions(conn: Connection, rows: Sequence[Row[Any]], graph: str) -> None:
+def check_versions(
+    conn: Connection,
+    rows: Sequence[Row[Any]],
+    graph: str,
+    tags: Mapping[int, Mapping[str, str]] | None = None,
+) -> None:
     """Check ``versions`` rows of the graph named ``graph`` against their records in the chain:
     every field and the tags must be what the version's ``ingest`` record and later ``tag``
     records say, and each of those records must match its own link. IntegrityError names the
     first version that disagrees.
 
+    ``tags``: the versions' current tags by version id, when the caller has read them already.
     The records are found by the chain's (graph, number) index: one query per 500 versions.
     The place of each record in the chain is ``audit check``'s to verify.
     """
     if not rows:
         return
     records = _records(conn, rows, graph)
-    ids = [int(r.id) for r in rows]
-    tags: dict[int, dict[str, str]] = {i: {} for i in ids}
-    collected: set[int] = set()
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i : i + _CHUNK]
-        for version_id, key, value in conn.execute(
-            select(T.c.version_id, T.c.key, T.c.value).where(T.c.version_id.in_(chunk))
-        ):
-            tags[int(version_id)][key] = value
-        collected.update(
-            int(v)
-            for v in conn.execute(
-                select(S.c.version_id).where(
-                    S.c.version_id.in_(chunk), S.c.collected_at.is_not(None)
-                )
-            ).scalars()
-        )
+    current = _tags(conn, rows) if tags is None else {k: dict(v) for k, v in tags.items()}
     for row in rows:
         found = records.get(int(row.number), [])
         ingests = [payload for kind, payload in found if kind == "ingest"]
@@ -173,13 +163,18 @@ def check_versions(conn: Connection, rows: Sequence[Row[Any]], graph: str) -> No
                     recorded_tags.pop(payload["key"], None)
                 else:
                     recorded_tags[payload["key"]] = payload["value"]
+        fields = version_fields(row, graph)
         changed = differences(
-            version_fields(row, graph),
-            ingests[0],
-            tags[int(row.id)],
-            recorded_tags,
-            collected=int(row.id) in collected,
+            fields, ingests[0], current.get(int(row.id), {}), recorded_tags, collected=False
         )
+        if set(changed) & _COLLECTED:  # asked only then: gc may have cleared these
+            changed = differences(
+                fields,
+                ingests[0],
+                current.get(int(row.id), {}),
+                recorded_tags,
+                collected=_collected(conn, row),
+            )
         if changed:
             raise versions.damaged(
                 conn,
@@ -187,6 +182,26 @@ def check_versions(conn: Connection, rows: Sequence[Row[Any]], graph: str) -> No
                 f"it differs from its records in the audit chain in {', '.join(changed)} "
                 "(its versions or version_tags rows were edited)",
             )
+
+
+def _tags(conn: Connection, rows: Sequence[Row[Any]]) -> dict[int, dict[str, str]]:
+    """The versions' tags, by version id."""
+    ids = [int(r.id) for r in rows]
+    found: dict[int, dict[str, str]] = {i: {} for i in ids}
+    for i in range(0, len(ids), _CHUNK):
+        for version_id, key, value in conn.execute(
+            select(T.c.version_id, T.c.key, T.c.value).where(
+                T.c.version_id.in_(ids[i : i + _CHUNK])
+            )
+        ):
+            found[int(version_id)][key] = value
+    return found
+
+
+def _collected(conn: Connection, row: Row[Any]) -> bool:
+    """Whether gc collected the version."""
+    query = select(S.c.collected_at).where(S.c.version_id == row.id)
+    return conn.execute(query).scalar() is not None
 
 
 def _records(

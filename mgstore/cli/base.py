@@ -41,6 +41,7 @@ class Commands:
     """
 
     def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self.parser = parser  # the root parser
         self.subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
         self.common = argparse.ArgumentParser(add_help=False)
         self.common.add_argument(

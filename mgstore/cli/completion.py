@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from functools import partial
 
 from mgstore.cli.base import Commands
 
@@ -19,17 +20,17 @@ _ZSH_PREAMBLE = "autoload -U +X compinit && compinit\nautoload -U +X bashcompini
 def register(commands: Commands) -> None:
     sub = commands.add(
         "completion",
-        completion,
+        partial(completion, parser=commands.parser),
         "print a shell completion script (eval it in your shell's start-up file)",
         'eval "$(mgstore completion bash)"',
     )
     sub.add_argument("shell", choices=["bash", "zsh"])
 
 
-def completion(args: argparse.Namespace) -> int:
-    from mgstore.cli.app import build_parser  # the whole parser, every module registered
-
-    sys.stdout.write(script(build_parser(), zsh=args.shell == "zsh"))  # verbatim: a script
+def completion(args: argparse.Namespace, *, parser: argparse.ArgumentParser) -> int:
+    """Print the script for ``parser``, the whole ``mgstore`` parser (every module registered
+    by the time a command runs)."""
+    sys.stdout.write(script(parser, zsh=args.shell == "zsh"))  # verbatim: a script
     return 0
 
 

@@ -257,7 +257,7 @@ class AuditHead(Base):
     record_hash: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
-class ImportForm(Base):
+class ImportFormRow(Base):
     """How TensorFlow's import changes a stored graph (node order, devices, attrs), by content.
 
     Computed by the first export of a version (:class:`mgstore.export.imported.ImportForm`)
@@ -347,7 +347,7 @@ class LifecycleEvent(Base):
     hostname: Mapped[str] = mapped_column(String(256), nullable=False)
 
 
-class AuditEvent(Base):
+class AuditEventRow(Base):
     """The tamper-evident log of every change to the store (see :mod:`mgstore.audit` and
     docs/audit.md): one row per change, of any ``kind`` (``ingest``, ``export``, ``tag``...),
     in one hash chain, appended in the transaction that makes the change.

@@ -167,7 +167,13 @@ def graph_id_of(conn: Connection, name: str) -> int:
 
 
 def graph_name(conn: Connection, graph_id: int) -> str:
+    """The name of the graph with id ``graph_id``."""
     return str(conn.execute(select(G.c.name).where(G.c.id == graph_id)).scalar_one())
+
+
+def version_ref(conn: Connection, row: Row[Any]) -> str:
+    """``NAME@N``: the canonical ref of a ``versions`` row."""
+    return f"{graph_name(conn, row.graph_id)}@{row.number}"
 
 
 def nearby(conn: Connection, name: str) -> str:

@@ -48,7 +48,7 @@ def unregistered_op_error(op: str, versions: VersionDef | None) -> InvalidGraphE
 class BodyChecker:
     """Reads the bodies of the functions that import-time shape inference reaches.
 
-    ``registry``: the registered op names; ``library``: S's function library (every function
+    ``registry``: the registered op names; ``library``: the stored function library (every function
     that the C++ import adds, the first of each name).
     """
 

@@ -1,4 +1,4 @@
-"""The order in which TensorFlow 2.21 writes a graph's function library (path P).
+"""The order in which TensorFlow 2.21 writes a graph's function library (the as-imported export).
 
 An export without options serialises the graph through C++, which lists the function library
 by iterating two hash tables of ``FunctionLibraryDefinition``: ``records_`` (functions, keyed
@@ -13,12 +13,12 @@ those tables in pure Python:
   and up of the hash, probing ``i + 1, i + 2, ...`` slots on, growth when the occupied slots
   reach 80% of the capacity (to the smallest power-of-two number of buckets that keeps the new
   size under 80%), rehashing in the old table's slot order;
-* :func:`library_order` inserts as TensorFlow's import does: the C++ import adds S's functions
-  in stored order (a name already present is skipped without touching the table) and then
-  S's gradients in stored order (each one through ``operator[]``, which may grow the table
-  even for a name already present); then Python registers every function again, which for
-  each function with a gradient assigns that gradient once more, through ``operator[]``:
-  a gradient table that is exactly full grows once more before the export reads it.
+* :func:`library_order` inserts as TensorFlow's import does: the C++ import adds the stored
+  functions in stored order (a name already present is skipped without touching the table) and then
+  the stored gradients in stored order (each one through ``operator[]``, which may grow the table
+  even for a name already present); then Python registers every function again, which for each
+  function with a gradient assigns that gradient once more, through ``operator[]``: a gradient table
+  that is exactly full grows once more before the export reads it.
 
 Every rule here was checked against TensorFlow 2.21 (``tests/export/golden/libraries.json.gz``,
 written by ``make_library_golden.py``).
@@ -126,13 +126,13 @@ def library_order(
     gradients: Iterable[str],
     python_gradients: Sequence[str] = (),
 ) -> tuple[list[str], list[str]]:
-    """The function names and gradient keys in the order path P writes them.
+    """The function names and gradient keys in the order the as-imported export writes them.
 
-    ``functions``: ``S.graph_def.library.function`` names in stored order (repeats allowed);
-    ``gradients``: the ``function_name`` of each GradientDef in stored order (repeats
-    allowed); ``python_gradients``: the functions with a gradient that Python registers after
-    the C++ import (any order: only whether there is one matters). Returns the functions'
-    order and the gradients' order (by ``function_name``).
+    ``functions``: the stored ``graph_def.library.function`` names in stored order (repeats
+    allowed); ``gradients``: the ``function_name`` of each GradientDef in stored order (repeats
+    allowed); ``python_gradients``: the functions with a gradient that Python registers after the
+    C++ import (any order: only whether there is one matters). Returns the functions' order and the
+    gradients' order (by ``function_name``).
     """
     records = FlatTable()
     for name in functions:

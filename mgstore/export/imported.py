@@ -26,6 +26,7 @@ from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
 from mgstore.export.node_validation import NodeValidator
 from mgstore.export.registry import load_registry
 from mgstore.proto import (
+    CollectionDef,
     FunctionDefLibrary,
     GraphDebugInfo,
     MetaGraphDef,
@@ -37,6 +38,7 @@ from mgstore.proto import (
 
 __all__ = [
     "FORM_VERSION",
+    "Derived",
     "ImportForm",
     "ImportedGraph",
     "held_size",
@@ -51,28 +53,45 @@ _FUNCTIONAL_CONTROL_FLOW = frozenset({"If", "StatelessIf", "While", "StatelessWh
 
 @dataclass(frozen=True)
 class ImportedGraph:
-    """What ``import_scoped_meta_graph(S)`` leaves in a fresh graph, as export reads it.
+    """What ``import_scoped_meta_graph`` of a stored graph leaves in a fresh graph, as export
+    reads it.
 
-    ``nodes`` are in import order (§2.2) with the stored input strings (path R's form), attrs
+    ``nodes`` are in import order (§2.2) with the stored input strings (the rebuilt export's), attrs
     normalised (§2.3), final devices (§2.5, §2.6) and the ``_output_shapes`` an export adds: the
     stored shapes for a node with outputs, none otherwise (§2.4; no shape inference).
-    ``p_inputs`` are the nodes (by position) whose inputs path P writes otherwise (§2.7).
-    ``size`` bounds what TensorFlow's 2 GB check sums (the stored GraphDef's size).
-    ``library_p``/``library_r`` are the function library in path P's and path R's order
-    (None: absent). ``collections`` are in restoration order. ``cache`` keeps what exports
-    derive from the graph alone (path P's bytes, collections without scope).
+    ``rewritten_inputs`` are the nodes (by position) whose inputs the as-imported export writes
+    otherwise (§2.7). ``size`` bounds what TensorFlow's 2 GB check sums (the stored GraphDef's
+    size). ``as_imported_library``/``rebuilt_library`` are the function library in the as-imported
+    and the rebuilt export's order (None: absent). ``collections`` are in restoration order.
+    ``derived`` keeps what exports derive from the graph alone (:class:`Derived`).
     """
 
     nodes: tuple[NodeDef, ...]
     size: int
-    p_inputs: Mapping[int, list[str]]
+    rewritten_inputs: Mapping[int, list[str]]
     versions: VersionDef
-    library_p: FunctionDefLibrary | None
-    library_r: FunctionDefLibrary | None
+    as_imported_library: FunctionDefLibrary | None
+    rebuilt_library: FunctionDefLibrary | None
     collections: Mapping[str, nz.RestoredCollection]
     debug_info: GraphDebugInfo | None = None
     form: ImportForm | None = None
-    cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
+    derived: Derived = field(default_factory=lambda: Derived(), compare=False, repr=False)
+
+
+@dataclass
+class Derived:
+    """What exports derive from an imported graph alone, filled in by the first export that
+    needs each part (or by whoever built the graph) and reused by later ones.
+
+    ``graph_def``: the as-imported export's GraphDef (§3.3) as deterministic bytes in chunks,
+    with its ``stripped_op_list``; ``names``: ``(name, name)`` for each node (the as-imported
+    export renames nothing); ``collections``: each collection key's entry as written without
+    scope or removed nodes (None: every item failed).
+    """
+
+    graph_def: tuple[list[bytes | memoryview], OpList] | None = None
+    names: list[tuple[str, str]] | None = None
+    collections: dict[str, CollectionDef | None] = field(default_factory=dict)
 
 
 def import_meta_graph(
@@ -100,8 +119,10 @@ def import_meta_graph(
     stored = list(graph_def.node)
     order = nz.import_order(stored, versions=graph_def.versions)
     # 4. the function library
-    library_r = nz.path_r_library(library, registry)
-    functions = {f.signature.name: f.signature for f in (library_r.function if library_r else ())}
+    rebuilt_library = nz.rebuilt_library(library, registry)
+    functions = {
+        f.signature.name: f.signature for f in (rebuilt_library.function if rebuilt_library else ())
+    }
     bodies = BodyChecker(registry, library, graph_def.versions)
     # 5. registered ops and stored shapes, in import order
     producer_ops = (
@@ -119,7 +140,9 @@ def import_meta_graph(
         if node.device != devices[i]:
             node.device = devices[i]
             moved[pos] = devices[i]
-    p_inputs = {i: new for i, new in enumerate(map(_path_p_inputs, nodes)) if new is not None}
+    rewritten_inputs = {
+        i: new for i, new in enumerate(map(_rewritten_inputs, nodes)) if new is not None
+    }
     form = ImportForm(
         ops=tuple(sorted({node.op for node in nodes})),
         order=None if order == list(range(len(order))) else tuple(order),
@@ -127,9 +150,9 @@ def import_meta_graph(
             pos: nodes[pos].SerializeToString(deterministic=True)
             for pos in sorted(set(changed) | set(moved))
         },
-        p_inputs=p_inputs,
+        rewritten_inputs=rewritten_inputs,
     )
-    return _imported(meta_graph, nodes, form, graph_def.ByteSize(), debug_info, library_r)
+    return _imported(meta_graph, nodes, form, graph_def.ByteSize(), debug_info, rebuilt_library)
 
 
 def import_with_form(
@@ -156,7 +179,7 @@ def import_with_form(
         form,
         graph_def.ByteSize() if size is None else size,
         debug_info,
-        nz.path_r_library(library),
+        nz.rebuilt_library(library),
     )
 
 
@@ -166,19 +189,21 @@ def _imported(
     form: ImportForm,
     size: int,
     debug_info: GraphDebugInfo | None,
-    library_r: FunctionDefLibrary | None,
+    rebuilt_library: FunctionDefLibrary | None,
 ) -> ImportedGraph:
     graph_def = meta_graph.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
     return ImportedGraph(
         nodes=tuple(nodes),
         size=size,
-        p_inputs=form.p_inputs,
+        rewritten_inputs=form.rewritten_inputs,
         versions=nz.merged_versions(
             graph_def.versions if graph_def.HasField("versions") else None, library
         ),
-        library_p=nz.path_p_library(library) if library_r is not None else None,
-        library_r=library_r,
+        as_imported_library=nz.as_imported_library(library)
+        if rebuilt_library is not None
+        else None,
+        rebuilt_library=rebuilt_library,
         collections=nz.restore_collections(
             meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version
         ),
@@ -191,28 +216,28 @@ def _imported(
 class ImportForm:
     """How an import turned a stored graph's nodes into the imported ones, compactly.
 
-    ``order``: stored positions in import order (None: unchanged). The rest is by import
-    position: ``nodes`` the import changed (device or attrs; their whole normalised bytes),
-    ``p_inputs`` as path P writes them; ``ops`` are the nodes' op names. Kept by the store
-    beside a version, so that later exports skip the checks and normalisation (see
-    :func:`import_with_form`), or assemble a full export from stored bytes without parsing
-    the graph.
+    ``order``: stored positions in import order (None: unchanged). The rest is by import position:
+    ``nodes`` the import changed (device or attrs; their whole normalised bytes),
+    ``rewritten_inputs`` as the as-imported export writes them; ``ops`` are the nodes' op names.
+    Kept by the store beside a version, so that later exports skip the checks and normalisation (see
+    :func:`import_with_form`), or assemble a full export from stored bytes without parsing the
+    graph.
     """
 
     ops: tuple[str, ...]
     order: tuple[int, ...] | None
     nodes: Mapping[int, bytes]
-    p_inputs: Mapping[int, list[str]]
+    rewritten_inputs: Mapping[int, list[str]]
 
     def to_bytes(self) -> bytes:
-        """A compact, versioned encoding: a JSON header (ops, order, p_inputs), then each
+        """A compact, versioned encoding: a JSON header (ops, order, rewritten_inputs), then each
         patched node as position, length and bytes; zlib-compressed."""
         header = json.dumps(
             {
                 "form": FORM_VERSION,
                 "ops": list(self.ops),
                 "order": None if self.order is None else _pack(self.order),
-                "p_inputs": sorted(self.p_inputs.items()),
+                "p_inputs": sorted(self.rewritten_inputs.items()),
             },
             separators=(",", ":"),
         ).encode()
@@ -238,7 +263,7 @@ class ImportForm:
             ops=tuple(data["ops"]),
             order=None if data["order"] is None else _unpack(data["order"]),
             nodes=nodes,
-            p_inputs={int(pos): list(inputs) for pos, inputs in data["p_inputs"]},
+            rewritten_inputs={int(pos): list(inputs) for pos, inputs in data["p_inputs"]},
         )
 
 
@@ -380,8 +405,9 @@ class _AttrNormalizer:
         return op_def, None if dynamic else len(op_def.output_arg), registered is not None, message
 
 
-def _path_p_inputs(node: NodeDef) -> list[str] | None:
-    """The inputs path P writes for ``node`` (§2.7) if they differ from the stored ones."""
+def _rewritten_inputs(node: NodeDef) -> list[str] | None:
+    """The inputs the as-imported export writes for ``node`` (§2.7) if they differ from the stored
+    ones."""
     controls = 0
     suspect = False
     for text in node.input:
@@ -393,7 +419,7 @@ def _path_p_inputs(node: NodeDef) -> list[str] | None:
     if controls < 2 and not suspect:
         return None
     stored = list(node.input)
-    new = nz.normalize_inputs_path_p(stored)
+    new = nz.as_imported_inputs(stored)
     return new if new != stored else None
 
 

@@ -1,11 +1,11 @@
 """The MetaGraphDef ``export_meta_graph`` returns for an imported graph (§3-§8).
 
-:func:`build` mirrors TensorFlow 2.21's ``export_scoped_meta_graph`` and
-``create_meta_graph_def`` on an :class:`~mgstore.export.imported.ImportedGraph`: the three
-ways of producing ``graph_def`` (P, R, D), ``export_scope``, ``clear_devices``,
-``clear_extraneous_savers``, ``stripped_op_list``, ``strip_default_attrs``, ``saver_def``
-and the collections. Nothing is written and nothing is shared between calls: the graph
-mutations TensorFlow makes (the ``unbound_inputs`` collection) live only inside one call.
+:func:`build` mirrors TensorFlow 2.21's ``export_scoped_meta_graph`` and ``create_meta_graph_def``
+on an :class:`~mgstore.export.imported.ImportedGraph`: the three ways of producing ``graph_def`` (as
+imported, rebuilt, or from a given ``graph_def``: §3.2), ``export_scope``, ``clear_devices``,
+``clear_extraneous_savers``, ``stripped_op_list``, ``strip_default_attrs``, ``saver_def`` and the
+collections. Nothing is written and nothing is shared between calls: the graph mutations TensorFlow
+makes (the ``unbound_inputs`` collection) live only inside one call.
 
 Section numbers (§) refer to docs/export-semantics.md.
 """
@@ -23,6 +23,7 @@ from mgstore.errors import InputError, InvalidGraphError
 from mgstore.export.imported import ImportedGraph, held_size
 from mgstore.export.normalize import TF_VERSION
 from mgstore.export.oplist import stripped_op_list_for
+from mgstore.export.options import ExportOptions
 from mgstore.export.payloads import add_collection, item_name
 from mgstore.export.restored import CollectionItem, regenerate
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX, in_scope, rewrite_inputs, rewrite_node
@@ -47,27 +48,6 @@ _SAVER_OPS = frozenset({
 
 
 @dataclass(frozen=True)
-class ExportOptions:
-    """The arguments of ``export_meta_graph`` that shape the returned message.
-
-    Messages are mgstore's classes; ``export_scope`` ``""`` means none, as in TensorFlow.
-    ``selection`` (mgstore's own: a query result) keeps only the nodes so named, as if the
-    others were removed like extraneous saver nodes, and the collection items naming them.
-    """
-
-    meta_info_def: MetaGraphDef.MetaInfoDef | None = None
-    graph_def: GraphDef | None = None
-    saver_def: SaverDef | None = None
-    collection_list: tuple[object, ...] | None = None
-    export_scope: str = ""
-    clear_devices: bool = False
-    clear_extraneous_savers: bool = False
-    strip_default_attrs: bool = False
-    unbound_inputs_col_name: str | None = "unbound_inputs"
-    selection: frozenset[str] | None = None
-
-
-@dataclass(frozen=True)
 class Exported:
     """The exported message and, in its node order, ``(stored name, exported name)``."""
 
@@ -77,7 +57,7 @@ class Exported:
 
 
 def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True) -> Exported:
-    """What ``export_meta_graph(graph=G, **options)`` returns for the imported graph G.
+    """What ``export_meta_graph(graph=..., **options)`` returns for the imported ``graph``.
 
     A full export without options is assembled as bytes (``chunks``); with ``message=False``
     it is not parsed into a message (the caller only writes it).
@@ -86,18 +66,18 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
     save``, invalid saver names) and clear ValueErrors where TensorFlow crashes (§11.3).
     """
     o = options
-    scope = o.export_scope
+    scope = o.scope
     excluded: frozenset[str] = frozenset()
     if o.selection is not None:
         source_names = o.graph_def.node if o.graph_def is not None else graph.nodes
         excluded = frozenset(n.name for n in source_names if n.name not in o.selection)
-    if scope or o.clear_extraneous_savers or o.clear_devices:  # path D (given) or R
+    if scope or o.clear_extraneous_savers or o.clear_devices:  # given-graph_def or rebuilt
         source: Sequence[NodeDef] = o.graph_def.node if o.graph_def is not None else graph.nodes
         if o.clear_extraneous_savers:
             excluded |= extraneous_saver_nodes(source, o.saver_def)
         graph_def, names, unbound = _rewritten(graph, source, o, excluded)
         collections = _collections_after_export(graph, o.unbound_inputs_col_name, unbound)
-    elif o.selection is not None:  # path P, the selected nodes only
+    elif o.selection is not None:  # as imported, the selected nodes only (§3.7)
         collections = _collections(graph)
         graph_def, names = _selected(graph, o.selection)
     elif o.graph_def is not None:  # given, no option: copied verbatim
@@ -105,18 +85,18 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
         graph_def.CopyFrom(o.graph_def)
         names = [(n.name, n.name) for n in graph_def.node]
         collections = _collections(graph)
-    else:  # path P: the imported graph as it is, serialised once per imported graph
+    else:  # as imported (§3.3): the imported graph as it is, serialised once per imported graph
         collections = _collections(graph)
         _check_global_variables(collections.get("variables"), scope)
-        names = _path_p_names(graph)
-        path_p, op_list = _path_p(graph)
+        names = _as_imported_names(graph)
+        as_imported, op_list = _as_imported_graph_def(graph)
         if not o.strip_default_attrs:  # assemble the bytes: the message is parsed from them
             out = _create_meta_graph_def(graph, None, collections, excluded, o, op_list)
-            chunks = wire.insert_graph_def(out.SerializeToString(deterministic=True), path_p)
+            chunks = wire.insert_graph_def(out.SerializeToString(deterministic=True), as_imported)
             parsed = MetaGraphDef.FromString(b"".join(chunks)) if message else None
             return Exported(parsed, tuple(names), chunks)
         graph_def = GraphDef()
-        graph_def.MergeFromString(b"".join(path_p))
+        graph_def.MergeFromString(b"".join(as_imported))
     _check_global_variables(collections.get("variables"), scope)
     meta_graph = _create_meta_graph_def(graph, graph_def, collections, excluded, o)
     return Exported(meta_graph, tuple(names))
@@ -125,16 +105,16 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
 def _rewritten(
     graph: ImportedGraph, source: Sequence[NodeDef], o: ExportOptions, excluded: frozenset[str]
 ) -> tuple[GraphDef, list[tuple[str, str]], list[str]]:
-    """Paths D and R (§3.1 step 1): ``source`` (the given graph_def's nodes or the imported
-    ones) in scope and not ``excluded``, renamed out of the scope, devices cleared if asked;
-    returns the GraphDef, ``(stored name, exported name)`` pairs and the unbound inputs.
-    Raises past the 2 GB limit."""
-    scope, given = o.export_scope, o.graph_def
+    """The given-graph_def and rebuilt exports (§3.1 step 1): ``source`` (the given
+    graph_def's nodes or the imported ones) in scope and not ``excluded``, renamed out of the
+    scope, devices cleared if asked; returns the GraphDef, ``(stored name, exported name)``
+    pairs and the unbound inputs. Raises past the 2 GB limit."""
+    scope, given = o.scope, o.graph_def
     graph_def = GraphDef()
-    if given is not None:  # path D
+    if given is not None:  # the given-graph_def export (§3.5)
         graph_def.versions.CopyFrom(given.versions)
         graph_def.library.CopyFrom(given.library)
-    else:  # path R
+    else:  # the rebuilt export (§3.4)
         graph_def.versions.CopyFrom(graph.versions)
     unbound: list[str] = []
     names: list[tuple[str, str]] = []
@@ -154,57 +134,58 @@ def _rewritten(
                 size += held_size(node)
                 if size >= SIZE_LIMIT:
                     raise InputError(f"GraphDef cannot be larger than 2GB. Received size: {size}.")
-    if given is None and graph.library_r is not None:
-        for function in graph.library_r.function:
+    if given is None and graph.rebuilt_library is not None:
+        for function in graph.rebuilt_library.function:
             size += function.ByteSize()
             if size >= SIZE_LIMIT:
                 raise InputError("GraphDef cannot be larger than 2GB.")
-        graph_def.library.CopyFrom(graph.library_r)
+        graph_def.library.CopyFrom(graph.rebuilt_library)
     return graph_def, names, unbound
 
 
 def _selected(
     graph: ImportedGraph, selection: frozenset[str]
 ) -> tuple[GraphDef, list[tuple[str, str]]]:
-    """Path P keeping only the ``selection``'s nodes (a query result): the GraphDef and
-    ``(name, name)`` pairs."""
+    """The as-imported export keeping only the ``selection``'s nodes (a query result): the
+    GraphDef and ``(name, name)`` pairs."""
     graph_def = GraphDef()
     names: list[tuple[str, str]] = []
     for i, node in enumerate(graph.nodes):
         if node.name in selection:
             new = graph_def.node.add()
             new.CopyFrom(node)
-            if i in graph.p_inputs:
-                new.input[:] = graph.p_inputs[i]
+            if i in graph.rewritten_inputs:
+                new.input[:] = graph.rewritten_inputs[i]
             names.append((node.name, node.name))
     graph_def.versions.CopyFrom(graph.versions)
-    if graph.library_p is not None:
-        graph_def.library.CopyFrom(graph.library_p)
+    if graph.as_imported_library is not None:
+        graph_def.library.CopyFrom(graph.as_imported_library)
     return graph_def, names
 
 
-def _path_p_names(graph: ImportedGraph) -> list[tuple[str, str]]:
-    """``(name, name)`` for each node of ``graph`` (path P renames nothing), once per graph."""
-    names = graph.cache.get("names_p")
-    if names is None:
-        names = graph.cache["names_p"] = [(node.name, node.name) for node in graph.nodes]
-    assert isinstance(names, list)
-    return names
+def _as_imported_names(graph: ImportedGraph) -> list[tuple[str, str]]:
+    """``(name, name)`` for each node of ``graph`` (the as-imported export renames nothing), once
+    per graph."""
+    derived = graph.derived
+    if derived.names is None:
+        derived.names = [(node.name, node.name) for node in graph.nodes]
+    return derived.names
 
 
-def _path_p(graph: ImportedGraph) -> tuple[list[bytes | memoryview], OpList]:
-    """The GraphDef path P writes for ``graph`` (deterministic bytes, in chunks) and its op
-    list; computed once per imported graph, or given by whoever built it (``graph.cache``)."""
-    cached = graph.cache.get("path_p")
+def _as_imported_graph_def(graph: ImportedGraph) -> tuple[list[bytes | memoryview], OpList]:
+    """The GraphDef the as-imported export writes for ``graph`` (deterministic bytes, in chunks) and
+    its op list; computed once per imported graph, or given by whoever built it
+    (``graph.derived``)."""
+    cached = graph.derived.graph_def
     if cached is None:
         graph_def = GraphDef()
         graph_def.node.extend(graph.nodes)
-        for i, inputs in graph.p_inputs.items():
+        for i, inputs in graph.rewritten_inputs.items():
             graph_def.node[i].input[:] = inputs
         graph_def.versions.CopyFrom(graph.versions)
-        if graph.library_p is not None:
-            graph_def.library.CopyFrom(graph.library_p)
-        cached = graph.cache["path_p"] = (
+        if graph.as_imported_library is not None:
+            graph_def.library.CopyFrom(graph.as_imported_library)
+        cached = graph.derived.graph_def = (
             [graph_def.SerializeToString(deterministic=True)],
             stripped_op_list_for(graph_def),
         )
@@ -334,12 +315,12 @@ def _create_meta_graph_def(
             proto_function = True
         elif key in collections:
             items, proto_function = collections[key]
-            if not o.export_scope and not excluded and key in graph.collections:
+            if not o.scope and not excluded and key in graph.collections:
                 _add_plain_collection(out, graph, key, items, proto_function)
                 continue
         else:
             continue
-        add_collection(out, key, items, o.export_scope, excluded,
+        add_collection(out, key, items, o.scope, excluded,
                        proto_function=proto_function, selection=o.selection)  # fmt: skip
     return out
 
@@ -352,8 +333,7 @@ def _add_plain_collection(
     proto_function: bool,
 ) -> None:
     """:func:`add_collection` without scope or removed nodes, cached per imported graph."""
-    cache = graph.cache.setdefault("plain_collections", {})
-    assert isinstance(cache, dict)
+    cache = graph.derived.collections
     if key not in cache:
         scratch = MetaGraphDef()
         add_collection(scratch, key, items, "", frozenset(), proto_function=proto_function)

@@ -1,7 +1,7 @@
 """What importing a MetaGraphDef into a fresh TensorFlow 2.21 graph does (§2).
 
 Pure functions on mgstore's messages, each mirroring one step of
-``import_scoped_meta_graph(S)``; export code combines them. Inputs are never modified
+``import_scoped_meta_graph`` on a stored graph; export code combines them. Inputs are never modified
 (:class:`AttrNormalizer` works in place, on purpose). The collections (§2.10, §2.11) are in
 :mod:`mgstore.export.restored`, re-exported here.
 
@@ -11,14 +11,14 @@ TensorFlow reports import failures in this order (the first one wins), and so sh
 2. versions (:func:`merged_versions`, §2.8);
 3. per node in stored order: name, uniqueness, op, control-after-data; then unknown inputs
    (:func:`import_order`, §2.13);
-4. the function library, C++ checks (:func:`path_r_library_order`);
+4. the function library, C++ checks (:func:`rebuilt_library_order`);
 5. per node in import order: unknown colocation targets (:func:`import_order`), inputs
    naming outputs their source lacks, unregistered ops, the node against its OpDef
    (:mod:`mgstore.export.node_validation`), ops the producer version removed, stored shapes,
    unregistered ops in the bodies of the functions the node calls
    (:mod:`mgstore.export.function_bodies`); then cycles (§2.2);
 6. Python, in import order: device strings and ``_class`` values (:func:`colocated_devices`);
-   then the library's gradients (:func:`path_r_library_order`); then ``tensorflow_version``
+   then the library's gradients (:func:`rebuilt_library_order`); then ``tensorflow_version``
    and the collections (:func:`restore_collections`).
 
 Every failure is an :class:`~mgstore.errors.InvalidGraphError` (a ``ValueError``) carrying
@@ -73,8 +73,8 @@ def import_error(
 ) -> InvalidGraphError:
     """The error TensorFlow's graph import raises (§2.13), as an InvalidGraphError (``kind``).
 
-    ``versions`` is ``S.graph_def.versions``: when its producer is more than 21 above 2474,
-    TensorFlow wraps every C++ import error (not the version checks) in a long note.
+    ``versions`` is the stored graph's ``graph_def.versions``: when its producer is more than 21
+    above 2474, TensorFlow wraps every C++ import error (not the version checks) in a long note.
     """
     if versions is not None and versions.producer - GRAPH_DEF_VERSION > 21:
         message = (
@@ -405,12 +405,12 @@ def colocated_devices(nodes: Sequence[NodeDef], order: Sequence[int] | None = No
 # §2.7 inputs, §2.8 versions
 
 
-def normalize_inputs_path_p(inputs: Iterable[str]) -> list[str]:
-    """A node's inputs as path P writes them (§2.7).
+def as_imported_inputs(inputs: Iterable[str]) -> list[str]:
+    """A node's inputs as the as-imported export writes them (§2.7).
 
     Data inputs in order, as ``name`` for output 0 and ``name:k`` otherwise (``a:0`` -> ``a``,
     ``a:01`` -> ``a:1``); then the control inputs without duplicates, sorted by name.
-    Path R/D write the stored strings unchanged.
+    The rebuilt and given-graph_def exports write the stored strings unchanged.
     """
     data: list[str] = []
     controls: set[str] = set()
@@ -430,12 +430,11 @@ def merged_versions(
 ) -> VersionDef:
     """The imported graph's GraphDef versions (§2.8).
 
-    The empty graph's (producer 2474, min_consumer 0) merged with S's: producer = min,
-    min_consumer = max, bad_consumers = sorted union. Absent versions read as all zeros, so the
-    result is then empty (but written: ``versions {}``). If S's ``library`` holds a function,
-    min_consumer is at least 12 (TensorFlow's ``Graph::AddFunctionLibrary``). Raises
-    TensorFlow's errors for a min_consumer above 2474, a negative producer and a bad consumer
-    equal to 2474.
+    The empty graph's (producer 2474, min_consumer 0) merged with the stored graph's: producer =
+    min, min_consumer = max, bad_consumers = sorted union. Absent versions read as all zeros, so the
+    result is then empty (but written: ``versions {}``). If the stored ``library`` holds a function,
+    min_consumer is at least 12 (TensorFlow's ``Graph::AddFunctionLibrary``). Raises TensorFlow's
+    errors for a min_consumer above 2474, a negative producer and a bad consumer equal to 2474.
     """
     given = versions if versions is not None else VersionDef()
     if given.min_consumer > GRAPH_DEF_VERSION:
@@ -469,10 +468,11 @@ def merged_versions(
 # §2.9 function library
 
 
-def path_r_library_order(
+def rebuilt_library_order(
     library: FunctionDefLibrary | None, ops: Container[str] = ()
 ) -> list[FunctionDef]:
-    """The functions in the order Python registers them at import: path R's order (§2.9).
+    """The functions in the order Python registers them at import: the rebuilt export's order
+    (§2.9).
 
     A stack, seeded with the functions that have no gradient (stored order): take the last,
     then push the functions whose gradient it is. Functions reachable only through a cycle of
@@ -548,15 +548,15 @@ def _gradient_of(library: FunctionDefLibrary, funcs: Container[str]) -> dict[str
     return func_to_grad
 
 
-def path_r_library(
+def rebuilt_library(
     library: FunctionDefLibrary | None, ops: Container[str] = ()
 ) -> FunctionDefLibrary | None:
-    """``E.graph_def.library`` of path R (§2.9, §3.2): None (absent) without functions.
+    """The rebuilt export's ``graph_def.library`` (§2.9, §3.2): None (absent) without functions.
 
-    Functions in :func:`path_r_library_order` (``ops`` as there), each followed in
+    Functions in :func:`rebuilt_library_order` (``ops`` as there), each followed in
     ``gradient`` by its GradientDef.
     """
-    functions = path_r_library_order(library, ops)
+    functions = rebuilt_library_order(library, ops)
     if not functions:
         return None
     assert library is not None
@@ -571,8 +571,9 @@ def path_r_library(
     return out
 
 
-def path_p_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | None:
-    """``E.graph_def.library`` of path P, in the order of TensorFlow's C++ function tables.
+def as_imported_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | None:
+    """The as-imported export's ``graph_def.library``, in the order of TensorFlow's C++ function
+    tables.
 
     The functions and the gradients in the iteration order of TensorFlow's function tables
     after the import (:func:`mgstore.export.function_order.library_order`). None (absent)
@@ -580,7 +581,7 @@ def path_p_library(library: FunctionDefLibrary | None) -> FunctionDefLibrary | N
     ``registered_gradients`` are dropped. Raises where TensorFlow's export fails with a
     KeyError: functions that Python never registered (cyclic gradients).
     """
-    taken = path_r_library_order(library)
+    taken = rebuilt_library_order(library)
     if library is None or not taken:
         return None
     registered = {f.signature.name for f in taken}
@@ -621,10 +622,10 @@ def normalize_attrs(
     """A copy of ``node`` with its attrs as the importer leaves them (§2.3).
 
     ``registry``: op name -> OpDef of TensorFlow 2.21 (default: the bundled snapshot,
-    ``mgstore.export.registry``). ``producer_ops``: ``S.meta_info_def.stripped_op_list`` when
-    that field is present, else None. See :class:`AttrNormalizer` for the rules.
-    ``remove_output_shapes``: also drop ``_output_shapes`` if it holds a list of shapes (as
-    every import does; other values are kept).
+    ``mgstore.export.registry``). ``producer_ops``: the stored ``meta_info_def.stripped_op_list``
+    when that field is present, else None. See :class:`AttrNormalizer` for the rules.
+    ``remove_output_shapes``: also drop ``_output_shapes`` if it holds a list of shapes (as every
+    import does; other values are kept).
     """
     if registry is None:
         from mgstore.export.registry import load_registry
@@ -734,10 +735,10 @@ __all__ = [
     "is_shape_list",
     "merged_versions",
     "normalize_attrs",
-    "normalize_inputs_path_p",
+    "as_imported_inputs",
     "parse_tensor_name",
-    "path_p_library",
-    "path_r_library",
-    "path_r_library_order",
+    "as_imported_library",
+    "rebuilt_library",
+    "rebuilt_library_order",
     "restore_collections",
 ]

@@ -1,4 +1,4 @@
-"""``export_scope`` applied to nodes (§4.1-§4.6), for export path R.
+"""``export_scope`` applied to nodes (§4.1-§4.6), for the rebuilt export (§3.4).
 
 Pure functions on mgstore's messages, mirroring TensorFlow 2.21's ``ops.strip_name_scope`` and
 ``meta_graph._node_def``; inputs are never modified. A scope of ``""`` means "no scope" (TF
@@ -146,7 +146,7 @@ def _class_entries(node: NodeDef, value: AttrValue, scope: str) -> list[bytes]:
 
 
 def rewrite_node(node: NodeDef, scope: str) -> NodeDef:
-    """A copy of ``node`` as path R exports it under ``scope`` (§4.1-§4.6).
+    """A copy of ``node`` as the rebuilt export writes it under ``scope`` (§4.1-§4.6).
 
     The caller selects the nodes (:func:`in_scope`) and collects unbound inputs
     (:func:`unbound_inputs`). Changed: the name (stripped), the inputs

@@ -49,7 +49,7 @@ def url(path: str, **params: Any) -> str:
 
 
 @dataclass(frozen=True)
-class Link:
+class Neighbour:
     """A node named on a node page (an input or a consumer), and how it is joined."""
 
     name: str
@@ -190,7 +190,7 @@ class Views:
         inputs = []
         for text in data["inputs"]:
             source, output, control = parse_input(text)
-            inputs.append(Link(source, control, output))
+            inputs.append(Neighbour(source, control, output))
         attrs = [
             (key, text_format.MessageToString(value, as_one_line=True))
             for key, value in sorted(data["attr"].items())
@@ -349,16 +349,16 @@ def _graph_level(diff: Diff) -> list[str]:
     return lines
 
 
-def _consumers(outline: Outline, name: str) -> list[Link]:
+def _consumers(outline: Outline, name: str) -> list[Neighbour]:
     """The nodes that take ``name`` as an input (edges are sorted by producer)."""
     i = bisect_left(outline.names, name)
     if i == len(outline.names) or outline.names[i] != name:
         return []
     edges = outline.edges
     start, stop = bisect_left(edges, (i, -1, False)), bisect_left(edges, (i + 1, -1, False))
-    seen: dict[tuple[str, bool], Link] = {}
+    seen: dict[tuple[str, bool], Neighbour] = {}
     for _, v, control in edges[start:stop]:
-        seen.setdefault((outline.names[v], control), Link(outline.names[v], control))
+        seen.setdefault((outline.names[v], control), Neighbour(outline.names[v], control))
     return list(seen.values())
 
 

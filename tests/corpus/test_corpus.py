@@ -67,10 +67,10 @@ def read_sources() -> list[Source]:
 SOURCES = read_sources()
 IDS = [s.local.removesuffix("/saved_model.pb") for s in SOURCES]
 
-# Exports that still differ from TensorFlow for a cause outside sections 2 and 5 of issue 16,
-# (key, option or "*") -> cause. Empty since path P writes the function library in TensorFlow's
-# table order (section 1): the TF 2.14 SavedModel's plain and strip_default_attrs exports were
-# the two cases here.
+# Exports that still differ from TensorFlow for a cause outside sections 2 and 5 of issue 16, (key,
+# option or "*") -> cause. Empty since the as-imported export writes the function library in
+# TensorFlow's table order (section 1): the TF 2.14 SavedModel's plain and strip_default_attrs
+# exports were the two cases here.
 EXPORT_XFAIL: dict[tuple[str, str], str] = {}
 
 

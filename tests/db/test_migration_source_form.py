@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import MetaData, Table, func, inspect, select
 
-from mgstore import InputError, Store, io
+from mgstore import InputError, IntegrityError, Store, io
 from mgstore.db import engine as db
 from mgstore.db import migrate
 from tests.writer_order import writer_order
@@ -95,8 +95,11 @@ def test_a_downgrade_that_loses_what_went_in_needs_drop_data(
     assert blob_count(db_url) == blobs - 1  # the one delta blob went with its column
     migrate.upgrade_database(db_url)
     with Store(db_url) as store:
-        assert store.version("tf1").form == "meta"
-        assert store.checkout_bytes("tf1") == canonical  # what went in is lost, as told
+        # The ingest records still say what went in: the loss is visible, to audit check and
+        # to reads, which check a version's row against its records.
         problems = str(store.audit_check().problems)
-        # The ingest records still say what went in: the loss is visible.
         assert "tf1@1" in problems and "graphdef@1" in problems and "plain@1" not in problems
+        with pytest.raises(IntegrityError, match="form, original_delta, original_sha256"):
+            store.version("tf1")
+        assert store.checkout_bytes("tf1") == canonical  # the content itself is intact
+        assert store.version("plain").form == "meta"

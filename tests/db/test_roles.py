@@ -1,9 +1,11 @@
 """Least privilege on PostgreSQL (issue 17): roles made on the real server, then used.
 
 The tables belong to an admin role (no superuser: it owns the schema and runs ``db upgrade``
-and ``db grant``), which makes one role a writer and another a reader. The writer ingests and
-exports; it cannot change or remove audit records, versions or tags, drop or disable the
-triggers, or drop tables. The reader reads and writes nothing. The roles are dropped afterwards.
+and ``db grant``), which makes one role a writer and another a reader. The writer ingests,
+exports and runs every lifecycle command (aliases, tags, delete, restore, gc); it cannot change
+or remove audit records, edit versions, change tags, aliases or deletions without their records
+in the chain, remove content a version still uses, drop or disable the triggers and guards, or
+drop tables. The reader reads and writes nothing. The roles are dropped afterwards.
 """
 
 from __future__ import annotations

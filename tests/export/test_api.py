@@ -111,7 +111,7 @@ def test_scope_unbinds_inputs_and_records_them() -> None:
     assert named.graph_def == e.graph_def
 
 
-def test_path_p_sorts_and_dedupes_control_inputs() -> None:
+def test_the_as_imported_export_sorts_and_dedupes_control_inputs() -> None:
     e = mgstore.export_meta_graph(graph=tiny())
     assert list(e.graph_def.node[2].input) == ["^tower/a", "^x"]
     r = mgstore.export_meta_graph(graph=tiny(), clear_devices=True)
@@ -194,7 +194,9 @@ def test_the_2gb_limit_raises_tensorflows_error_and_writes_nothing(
     with pytest.raises(ValueError, match=r"^GraphDef cannot be larger than 2GB\. Received size: "):
         mgstore.export_meta_graph(tmp_path / "m.meta", graph=tiny(), clear_devices=True)
     assert not (tmp_path / "m.meta").exists()
-    mgstore.export_meta_graph(tmp_path / "m.meta", graph=tiny())  # path P has no check
+    mgstore.export_meta_graph(
+        tmp_path / "m.meta", graph=tiny()
+    )  # the as-imported export has no check
 
 
 def test_a_trailing_slash_is_no_file_name(tmp_path: Path) -> None:

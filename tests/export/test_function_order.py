@@ -1,4 +1,4 @@
-"""TensorFlow's function-library order (mgstore.export.function_order), path P.
+"""TensorFlow's function-library order (mgstore.export.function_order), the as-imported export.
 
 The golden cases (``golden/libraries.json.gz``, written by TensorFlow 2.21 with
 ``golden/make_library_golden.py``) need no TensorFlow; the property test (``tf`` marker)
@@ -49,7 +49,7 @@ def expected(case: dict[str, Any]) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def p_order(lib: FunctionDefLibrary) -> tuple[list[str], list[tuple[str, str]]]:
-    out = nz.path_p_library(lib)
+    out = nz.as_imported_library(lib)
     assert out is not None
     return [f.signature.name for f in out.function], [
         (g.function_name, g.gradient_func) for g in out.gradient

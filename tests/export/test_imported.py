@@ -24,7 +24,8 @@ from mgstore.export.imported import (
     import_meta_graph,
     import_with_form,
 )
-from mgstore.export.meta_graph import ExportOptions, build
+from mgstore.export.meta_graph import build
+from mgstore.export.options import ExportOptions
 from mgstore.proto import MetaGraphDef
 from tests.export.test_normalize_live import perturb
 from tests.fixture_catalog import fixture_graphs
@@ -57,8 +58,11 @@ def test_a_form_rebuilds_the_imported_graph(name: str, s: MetaGraphDef) -> None:
     assert form == full.form
     rebuilt = import_with_form(_copy(s), form)
     assert rebuilt.nodes == full.nodes
-    assert (rebuilt.p_inputs, rebuilt.versions) == (full.p_inputs, full.versions)
-    assert (rebuilt.library_p, rebuilt.library_r) == (full.library_p, full.library_r)
+    assert (rebuilt.rewritten_inputs, rebuilt.versions) == (full.rewritten_inputs, full.versions)
+    assert (rebuilt.as_imported_library, rebuilt.rebuilt_library) == (
+        full.as_imported_library,
+        full.rebuilt_library,
+    )
     for options in OPTIONS:
         assert build(rebuilt, options).meta_graph == build(full, options).meta_graph
 
@@ -67,9 +71,9 @@ def test_perturbed_graphs_need_real_patches() -> None:
     s = dict(fixture_graphs())["dense.meta"]
     form = import_meta_graph(perturb(s, seed=7)).form
     assert form is not None and form.order is not None and form.nodes
-    assert form.p_inputs
+    assert form.rewritten_inputs
     canonical = import_meta_graph(_copy(s)).form
-    assert canonical is not None and canonical.order is None and not canonical.p_inputs
+    assert canonical is not None and canonical.order is None and not canonical.rewritten_inputs
 
 
 def test_forms_of_another_version_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,21 +143,21 @@ def _must_not_run(*args: object, **kwargs: object) -> None:
 def test_full_exports_from_stored_bytes_equal_the_message(
     name: str, s: MetaGraphDef, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Store.export writes a full export from stored bytes (a hollow imported graph) once the
-    version's form is stored: byte for byte what export_meta_graph returns."""
+    """Store.export writes a full export from stored bytes (an imported graph assembled from stored
+    bytes) once the version's form is stored: byte for byte what export_meta_graph returns."""
     with Store(sqlite_url) as store:
         store.ingest(_copy(s), "g")
         expected = store.export_meta_graph(graph="g", collection_list=None)
         _fresh_cache(store)
-        hollow: list[bool] = []
-        real = exporter._hollow
+        assembled: list[bool] = []
+        real = exporter._from_stored_bytes
 
         def spy(*args: object) -> object:
             result = real(*args)  # type: ignore[arg-type]
-            hollow.append(result is not None)
+            assembled.append(result is not None)
             return result
 
-        monkeypatch.setattr(exporter, "_hollow", spy)
+        monkeypatch.setattr(exporter, "_from_stored_bytes", spy)
         for as_text in (False, True):
             record = store.export(tmp_path / "e.meta", "g", as_text=as_text)
             data = (tmp_path / "e.meta").read_bytes()
@@ -161,12 +165,12 @@ def test_full_exports_from_stored_bytes_equal_the_message(
             assert record.sha256 == hashlib.sha256(data).hexdigest()
         again = store.export_meta_graph(graph="g")
         assert again == expected
-    assert hollow and all(hollow) == (name not in HOLLOW_REFUSED)
+    assert assembled and all(assembled) == (name not in NEED_THEIR_NODES)
 
 
-#: Graphs whose full export needs their nodes: path P rewrites inputs (perturbed graphs), or
-#: a call op's function is followed for stripped_op_list (TF2 graphs).
-HOLLOW_REFUSED = {
+#: Graphs whose full export needs their nodes: the as-imported export rewrites inputs (perturbed
+#: graphs), or a call op's function is followed for stripped_op_list (TF2 graphs).
+NEED_THEIR_NODES = {
     "control_flow.meta~perturbed",
     "dense.meta~perturbed",
     "functions.meta~perturbed",

@@ -242,7 +242,7 @@ GRAPHS = [(name, s) for name, s in fixture_graphs() if s.graph_def.node]
 
 @pytest.fixture(scope="module")
 def tf_exports(tf: Any) -> dict[str, Any]:
-    """TensorFlow's pipeline export (path P) of each fixture graph, by fixture name."""
+    """TensorFlow's pipeline export (as imported) of each fixture graph, by fixture name."""
     return {name: tf_pipeline(tf, to_tf(tf, s)) for name, s in GRAPHS}
 
 

@@ -260,14 +260,14 @@ def test_class_values() -> None:
 
 
 @pytest.mark.parametrize(
-    ("stored", "path_p"),
+    ("stored", "as_imported"),
     [(["a:0", "^c", "^c"], ["a", "^c"]), (["a:0", "^c", "^b"], ["a", "^b", "^c"]),
      (["a", "^a"], ["a", "^a"]), (["a:0", "^c", "^c", "^b"], ["a", "^b", "^c"]),
      (["a:1", "a", "a:01"], ["a:1", "a", "a:1"]),
      (["x", "^b9", "^b10", "^B"], ["x", "^B", "^b10", "^b9"])],
 )  # fmt: skip
-def test_inputs_path_p(stored: list[str], path_p: list[str]) -> None:
-    assert nz.normalize_inputs_path_p(stored) == path_p
+def test_as_imported_inputs(stored: list[str], as_imported: list[str]) -> None:
+    assert nz.as_imported_inputs(stored) == as_imported
 
 
 @pytest.mark.parametrize(
@@ -320,7 +320,7 @@ def library(functions: list[str], grads: tuple[tuple[str, str], ...] = (),
 
 
 def r_order(lib: FunctionDefLibrary | None) -> list[str]:
-    return [f.signature.name for f in nz.path_r_library_order(lib)]
+    return [f.signature.name for f in nz.rebuilt_library_order(lib)]
 
 
 SPEC_LIBRARY = ["f09", "f11", "f10", "my_grad", "f02", "f07", "f03", "f08", "f06", "f05", "f00",
@@ -332,10 +332,10 @@ def test_spec_library_order() -> None:
     expected = ["f04", "f01", "f00", "f05", "f06", "f08", "f03", "f02", "my_grad", "f07", "f10",
                 "f11", "f09"]  # fmt: skip
     assert r_order(lib) == expected
-    r = nz.path_r_library(lib)
+    r = nz.rebuilt_library(lib)
     assert r is not None and [f.signature.name for f in r.function] == expected
     assert [(g.function_name, g.gradient_func) for g in r.gradient] == [("f07", "my_grad")]
-    p = nz.path_p_library(lib)  # TensorFlow 2.21's order: its C++ tables' (function_order)
+    p = nz.as_imported_library(lib)  # TensorFlow 2.21's order: its C++ tables' (function_order)
     assert p is not None and [f.signature.name for f in p.function] == [
         "f10", "f01", "f07", "f11", "my_grad", "f02", "f08", "f05", "f09", "f03", "f00", "f06",
         "f04"]  # fmt: skip
@@ -352,38 +352,38 @@ def test_spec_library_order() -> None:
 def test_library_orders(lib: FunctionDefLibrary | None, order: list[str]) -> None:
     assert r_order(lib) == order
     if not order:
-        assert nz.path_r_library(lib) is None and nz.path_p_library(lib) is None
+        assert nz.rebuilt_library(lib) is None and nz.as_imported_library(lib) is None
 
 
 def test_registered_gradients_are_dropped() -> None:
     lib = library(["a1"], (), (("gf", "Foo"),))
-    assert nz.path_r_library(lib) == library(["a1"]) == nz.path_p_library(lib)
+    assert nz.rebuilt_library(lib) == library(["a1"]) == nz.as_imported_library(lib)
 
 
-def test_unreachable_functions_fail_path_p() -> None:
+def test_unreachable_functions_fail_the_as_imported_order() -> None:
     with pytest.raises(InvalidGraphError, match="KeyError: 'a1'"):
-        nz.path_p_library(library(["a1", "b1", "c1"], (("a1", "b1"), ("b1", "a1"))))
+        nz.as_imported_library(library(["a1", "b1", "c1"], (("a1", "b1"), ("b1", "a1"))))
 
 
 def test_library_errors() -> None:
     lib = library(["a1", "b1"], (("a1", "b1"), ("b1", "a1")))
     with raises(f"FunctionDefLibrary contains cyclic gradient functions!\n{lib}"):
-        nz.path_r_library_order(lib)
+        nz.rebuilt_library_order(lib)
     lib = library(["x"], (("x", "y"),))
     with raises(f"FunctionDefLibrary missing 'y' FunctionDef\n{lib}"):
-        nz.path_r_library_order(lib)
+        nz.rebuilt_library_order(lib)
     with raises("Cannot assign gradient function 'z' to 'x' because it already has gradient "
                 "function 'y'"):  # fmt: skip
-        nz.path_r_library_order(library(["x", "y", "z"], (("x", "y"), ("x", "z"))))
+        nz.rebuilt_library_order(library(["x", "y", "z"], (("x", "y"), ("x", "z"))))
     lib = library(["a1", "a1"])
     lib.function[1].attr["x"].i = 1
     with raises("Cannot add function 'a1' because a different function with the same name "
                 "already exists."):  # fmt: skip
-        nz.path_r_library_order(lib)
+        nz.rebuilt_library_order(lib)
     lib = library(["p"])
     lib.function[0].signature.input_arg.add(name="x", type_attr="T")
     with raises("Cannot convert the argument `type_value`: 0 to a TensorFlow DType."):
-        nz.path_r_library_order(lib)
+        nz.rebuilt_library_order(lib)
 
 
 # ------------------------------------------------------------------------------------------

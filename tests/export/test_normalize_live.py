@@ -1,8 +1,9 @@
 """TensorFlow's own pipeline against mgstore.export.normalize (``tf`` marker).
 
-Import into a fresh graph and export plain (path P) and with ``clear_devices=True`` (path R),
-on every fixture graph, on perturbed copies of them (shuffled nodes, non-canonical devices and
-inputs, stripped defaults), and on synthetic graphs, compared with what the functions predict.
+Import into a fresh graph and export plain (the as-imported export) and with ``clear_devices=True``
+(the rebuilt one), on every fixture graph, on perturbed copies of them (shuffled nodes,
+non-canonical devices and inputs, stripped defaults), and on synthetic graphs, compared with what
+the functions predict.
 
 Section numbers (§) refer to docs/export-semantics.md.
 """
@@ -42,7 +43,8 @@ from tests.export.test_normalize import (
 
 
 def pipeline(tf: Any, s: MetaGraphDef) -> tuple[MetaGraphDef, MetaGraphDef]:
-    """E of path P (no option) and of path R (clear_devices=True), from a fresh graph (§1.2)."""
+    """The as-imported (no option) and the rebuilt (clear_devices=True) export, from a fresh graph
+    (§1.2)."""
     from tensorflow.core.protobuf import meta_graph_pb2
     from tensorflow.python.framework import meta_graph
 
@@ -64,7 +66,8 @@ def optional(message: Any, field: str) -> Any:
 
 
 def check_pipeline(tf: Any, s: MetaGraphDef) -> None:
-    """Assert that these functions predict TensorFlow's export of S, paths P and R."""
+    """Assert that these functions predict TensorFlow's export of the stored graph, as imported and
+    rebuilt."""
     p, r = pipeline(tf, s)
     nodes = list(s.graph_def.node)
     order = nz.import_order(nodes, versions=s.graph_def.versions)
@@ -74,7 +77,7 @@ def check_pipeline(tf: Any, s: MetaGraphDef) -> None:
     assert [n.device for n in p.graph_def.node] == [devices[i] for i in order]
     assert all(n.device == "" for n in r.graph_def.node)
     for i, n_p, n_r in zip(order, p.graph_def.node, r.graph_def.node, strict=True):
-        assert list(n_p.input) == nz.normalize_inputs_path_p(nodes[i].input), n_p.name
+        assert list(n_p.input) == nz.as_imported_inputs(nodes[i].input), n_p.name
         assert list(n_r.input) == list(nodes[i].input), n_r.name
         producer_ops = optional(s.meta_info_def, "stripped_op_list")
         expected = dict(
@@ -87,8 +90,8 @@ def check_pipeline(tf: Any, s: MetaGraphDef) -> None:
     lib = optional(s.graph_def, "library")
     versions = nz.merged_versions(optional(s.graph_def, "versions"), lib)
     assert p.graph_def.versions == versions == r.graph_def.versions
-    assert optional(r.graph_def, "library") == nz.path_r_library(lib)
-    assert optional(p.graph_def, "library") == nz.path_p_library(lib)
+    assert optional(r.graph_def, "library") == nz.rebuilt_library(lib)
+    assert optional(p.graph_def, "library") == nz.as_imported_library(lib)
     restored = nz.restore_collections(s.collection_def, s.meta_info_def.tensorflow_version)
     exported = {k: nz.exported_collection_def(v) for k, v in restored.items()}
     expected_cols = {k: v for k, v in exported.items() if v is not None}
@@ -271,7 +274,7 @@ def test_import_errors_match_tensorflow(tf: Any) -> None:
     assert str(info.value) == tf_import_error(tf, old)
     lib = MetaGraphDef(graph_def=GraphDef(node=[node("a")], library=library(["x"], (("x", "y"),))))
     with pytest.raises(InvalidGraphError) as info:
-        nz.path_r_library_order(lib.graph_def.library)
+        nz.rebuilt_library_order(lib.graph_def.library)
     assert str(info.value) == tf_import_error(tf, lib)
 
 

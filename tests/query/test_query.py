@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from mgstore import collections as colls
 from mgstore import query as q
+from mgstore.db.refs import resolve
 from mgstore.errors import ArgumentTypeError, InputError, NotFoundError
 from mgstore.graph import to_networkx
 from mgstore.proto import CollectionDef, MetaGraphDef
@@ -56,13 +57,13 @@ def in_order(full: Any, keep: Any) -> list[str]:
 
 def test_scope_is_a_plain_prefix_like_export_scope(dense: tuple[Any, Any]) -> None:
     store, full = dense
-    g = q.query(store, "dense", scope="tower_1")
+    g = store.query("dense", scope="tower_1")
     assert names(g) == in_order(full, lambda n: n.startswith("tower_1"))
     assert {"tower_1", "tower_10/dense/Relu", "tower_1_1/dense/Relu", "tower_1/dense/Relu"} <= set(
         g
     )
     assert "gradients/tower_1/dense/Relu_grad/ReluGrad" not in g
-    slash = q.query(store, "dense", scope="tower_1/")
+    slash = store.query("dense", scope="tower_1/")
     assert names(slash) == in_order(full, lambda n: n.startswith("tower_1/"))
     assert "tower_1" not in slash and "tower_10/dense/Relu" not in slash
     # Node data and edges are those of the full graph, restricted to the kept nodes.
@@ -76,32 +77,29 @@ def test_scope_is_a_plain_prefix_like_export_scope(dense: tuple[Any, Any]) -> No
 def test_strict_scope_matches_at_name_scope_boundaries(dense: tuple[Any, Any]) -> None:
     store, full = dense
     want = in_order(full, lambda n: n == "tower_1" or n.startswith("tower_1/"))
-    assert names(q.query(store, "dense", scope="tower_1", strict_scope=True)) == want
-    assert names(q.query(store, "dense", scope="tower_1/", strict_scope=True)) == want
+    assert names(store.query("dense", scope="tower_1", strict_scope=True)) == want
+    assert names(store.query("dense", scope="tower_1/", strict_scope=True)) == want
     assert "tower_1" in want and not any(n.startswith(("tower_10", "tower_1_1")) for n in want)
-    assert len(q.query(store, "dense", scope="tower_", strict_scope=True)) == 0
-    assert len(q.query(store, "dense", scope="", strict_scope=True)) == 0
-    assert len(q.query(store, "dense", scope="")) == len(full)
+    assert len(store.query("dense", scope="tower_", strict_scope=True)) == 0
+    assert len(store.query("dense", scope="", strict_scope=True)) == 0
+    assert len(store.query("dense", scope="")) == len(full)
 
 
 def test_op_type_device_and_regex_alone_and_combined(dense: tuple[Any, Any]) -> None:
     store, full = dense
     ops = full.nodes(data="op")
     devs = full.nodes(data="device")
-    assert names(q.query(store, "dense", op_type="Relu")) == in_order(
-        full, lambda n: ops[n] == "Relu"
-    )
-    both = q.query(store, "dense", op_type=["VariableV2", "Assign"])
+    assert names(store.query("dense", op_type="Relu")) == in_order(full, lambda n: ops[n] == "Relu")
+    both = store.query("dense", op_type=["VariableV2", "Assign"])
     assert names(both) == in_order(full, lambda n: ops[n] in ("VariableV2", "Assign"))
-    gpu = q.query(store, "dense", device="/device:GPU:0")
+    gpu = store.query("dense", device="/device:GPU:0")
     assert names(gpu) == in_order(full, lambda n: devs[n] == "/device:GPU:0")
     assert len(gpu) > 0
-    two = q.query(store, "dense", device=("/device:GPU:0", "/device:CPU:0"))
+    two = store.query("dense", device=("/device:GPU:0", "/device:CPU:0"))
     assert names(two) == in_order(full, lambda n: devs[n] in ("/device:GPU:0", "/device:CPU:0"))
-    rx = q.query(store, "dense", name_regex=r"kernel/(read|Assign)$")
+    rx = store.query("dense", name_regex=r"kernel/(read|Assign)$")
     assert names(rx) == in_order(full, lambda n: n.endswith(("kernel/read", "kernel/Assign")))
-    combined = q.query(
-        store,
+    combined = store.query(
         "dense",
         scope="tower_1",
         op_type="Identity",
@@ -123,12 +121,12 @@ def test_op_type_device_and_regex_alone_and_combined(dense: tuple[Any, Any]) -> 
         "tower_1/dense_1/kernel/read",
         "tower_1/dense_1/bias/read",
     ]
-    assert len(q.query(store, "dense", op_type="NoSuchOp")) == 0
+    assert len(store.query("dense", op_type="NoSuchOp")) == 0
 
 
 def test_collection_queries(dense: tuple[Any, Any]) -> None:
     store, full = dense
-    g = q.query(store, "dense", collection="variables", scope="tower_1/")
+    g = store.query("dense", collection="variables", scope="tower_1/")
     # variable, initializer, snapshot and initial value ops (VariableDef's names)
     assert {"VariableV2", "Assign", "Identity"} <= {full.nodes[n]["op"] for n in g}
     assert {full.nodes[n]["op"] for n in g} <= {
@@ -155,17 +153,17 @@ def test_collection_queries(dense: tuple[Any, Any]) -> None:
     assert variables == want and len(want) == 8
     assert "savers" not in g.graph["collection_def"]  # the save ops are not kept
     assert g.graph["saver_def"] is not None
-    train = q.query(store, "dense", collection="train_op")
+    train = store.query("dense", collection="train_op")
     assert names(train) == ["train"]
     assert dict(train.graph["collection_def"]).keys() == {"train_op"}
-    several = q.query(store, "dense", collection=["train_op", "summaries"])
+    several = store.query("dense", collection=["train_op", "summaries"])
     assert set(several) == {"train", "loss_1", "tower_1/logits"}
-    assert len(q.query(store, "dense", collection="no such collection")) == 0
+    assert len(store.query("dense", collection="no such collection")) == 0
 
 
 def test_result_keeps_graph_level_parts(dense: tuple[Any, Any]) -> None:
     store, full = dense
-    g = q.query(store, "dense", scope="tower_10")
+    g = store.query("dense", scope="tower_10")
     assert g.graph["versions"] == full.graph["versions"]
     assert g.graph["meta_info_def"] == full.graph["meta_info_def"]
     assert g.graph["signature_def"] == {} and g.graph["debug_info"] is None
@@ -197,29 +195,29 @@ def chain(store: Any) -> Any:
 
 
 def test_ancestors(chain: Any) -> None:
-    assert names(q.query(chain, "chain", name_regex="^c$", closure="ancestors")) == [
+    assert names(chain.query("chain", name_regex="^c$", closure="ancestors")) == [
         "a",
         "d",
         "b",
         "c",
     ]
-    assert names(q.query(chain, "chain", op_type="Add", closure="ancestors", depth=1)) == [
+    assert names(chain.query("chain", op_type="Add", closure="ancestors", depth=1)) == [
         "a",
         "d",
         "b",
         "c",
     ]
-    assert names(q.query(chain, "chain", scope="f", closure="ancestors", depth=1)) == ["c", "f"]
-    assert names(q.query(chain, "chain", scope="f", closure="ancestors", depth=2)) == [
+    assert names(chain.query("chain", scope="f", closure="ancestors", depth=1)) == ["c", "f"]
+    assert names(chain.query("chain", scope="f", closure="ancestors", depth=2)) == [
         "a",
         "d",
         "b",
         "c",
         "f",
     ]
-    assert names(q.query(chain, "chain", scope="c", closure="ancestors", depth=0)) == ["c"]
-    assert names(q.query(chain, "chain", scope="g", closure="ancestors")) == ["e", "m", "n", "g"]
-    g = q.query(chain, "chain", scope="c", closure="ancestors")
+    assert names(chain.query("chain", scope="c", closure="ancestors", depth=0)) == ["c"]
+    assert names(chain.query("chain", scope="g", closure="ancestors")) == ["e", "m", "n", "g"]
+    g = chain.query("chain", scope="c", closure="ancestors")
     assert {(u, v, d["control"]) for u, v, d in g.edges(data=True)} == {
         ("a", "b", False),
         ("b", "c", False),
@@ -229,15 +227,15 @@ def test_ancestors(chain: Any) -> None:
 
 
 def test_descendants(chain: Any) -> None:
-    assert names(q.query(chain, "chain", scope="a", closure="descendants")) == ["a", "b", "c", "f"]
-    assert names(q.query(chain, "chain", scope="a", closure="descendants", depth=1)) == [
+    assert names(chain.query("chain", scope="a", closure="descendants")) == ["a", "b", "c", "f"]
+    assert names(chain.query("chain", scope="a", closure="descendants", depth=1)) == [
         "a",
         "b",
         "c",
     ]
-    assert names(q.query(chain, "chain", scope="d", closure="descendants")) == ["d", "c", "f"]
-    assert names(q.query(chain, "chain", scope="e", closure="descendants")) == ["e", "m", "n", "g"]
-    both = q.query(chain, "chain", op_type=["NoOp", "Merge"], closure="descendants", depth=1)
+    assert names(chain.query("chain", scope="d", closure="descendants")) == ["d", "c", "f"]
+    assert names(chain.query("chain", scope="e", closure="descendants")) == ["e", "m", "n", "g"]
+    both = chain.query("chain", op_type=["NoOp", "Merge"], closure="descendants", depth=1)
     assert names(both) == ["d", "c", "m", "n"]
 
 
@@ -246,11 +244,11 @@ def test_a_version_does_not_see_later_nodes(store: Any) -> None:
     store.ingest(
         meta_of(("a", "Const", []), ("b", "Identity", ["a"]), ("c", "Identity", ["a"])), "v"
     )
-    assert names(q.query(store, "v@1")) == ["a", "b"]
-    assert names(q.query(store, "v@1", closure="descendants", scope="a")) == ["a", "b"]
-    assert names(q.query(store, "v@2", closure="descendants", scope="a")) == ["a", "b", "c"]
-    assert names(q.query(store, "v", scope="c", closure="ancestors")) == ["a", "c"]
-    assert q.scopes(store, "v@1") == [("a", 1), ("b", 1)]
+    assert names(store.query("v@1")) == ["a", "b"]
+    assert names(store.query("v@1", closure="descendants", scope="a")) == ["a", "b"]
+    assert names(store.query("v@2", closure="descendants", scope="a")) == ["a", "b", "c"]
+    assert names(store.query("v", scope="c", closure="ancestors")) == ["a", "c"]
+    assert store.scopes("v@1") == [("a", 1), ("b", 1)]
 
 
 # ------------------------------------------------------------------------------------------
@@ -307,12 +305,12 @@ def test_names_match_literally(store: Any) -> None:
         "*",
     ]
     for prefix in prefixes:
-        got = names(q.query(store, "odd", scope=prefix))
+        got = names(store.query("odd", scope=prefix))
         assert got == [n for n in ODD if n.startswith(prefix)], prefix
-        strict = names(q.query(store, "odd", scope=prefix, strict_scope=True))
+        strict = names(store.query("odd", scope=prefix, strict_scope=True))
         base = prefix[:-1] if prefix.endswith("/") else prefix  # one trailing "/" is ignored
         assert strict == [n for n in ODD if n == base or n.startswith(base + "/")], prefix
-    assert names(q.query(store, "odd", name_regex=r"^a\\b")) == ["a\\b/x"]
+    assert names(store.query("odd", name_regex=r"^a\\b")) == ["a\\b/x"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -336,7 +334,7 @@ def test_scope_query_uses_the_name_index(dense: tuple[Any, Any]) -> None:
     with store.engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("ANALYZE nodes")  # what autovacuum does on a live server
-        row = store._resolve(conn, "dense")
+        row = resolve(conn, "dense")
         for strict in (False, True):
             cond = q._filters(conn, row, "tower_1", strict, None, None, None)
             stmt = select(q.N.c.id, q.N.c.name).where(cond)
@@ -361,46 +359,46 @@ def test_scope_query_uses_the_name_index(dense: tuple[Any, Any]) -> None:
 
 def test_scopes(dense: tuple[Any, Any]) -> None:
     store, full = dense
-    top = q.scopes(store, "dense", depth=1)
+    top = store.scopes("dense", depth=1)
     assert top == sorted(Counter(n.split("/")[0] for n in full).items())
     assert ("tower_1", 53) in top and ("tower_10", 25) in top
-    every = dict(q.scopes(store, "dense"))
+    every = dict(store.scopes("dense"))
     assert every["tower_1/dense"] == len([n for n in full if n.startswith("tower_1/dense/")])
     assert every["tower_1/dense/kernel/read"] == 1
-    two = dict(q.scopes(store, "dense", depth=2))
+    two = dict(store.scopes("dense", depth=2))
     assert "tower_1/dense" in two and "tower_1/dense/kernel" not in two
-    assert q.scopes(store, "dense", depth=0) == []
+    assert store.scopes("dense", depth=0) == []
 
 
 def test_errors(chain: Any) -> None:
     with pytest.raises(NotFoundError):
-        q.query(chain, "nope")
+        chain.query("nope")
     with pytest.raises(NotFoundError):
-        q.query(chain, "chain@7")
+        chain.query("chain@7")
     with pytest.raises(NotFoundError):
-        q.scopes(chain, "nope")
+        chain.scopes("nope")
     with pytest.raises(InputError):
-        q.query(chain, "chain", closure="upstream")
+        chain.query("chain", closure="upstream")
     with pytest.raises(InputError):
-        q.query(chain, "chain", closure="ancestors", depth=-1)
+        chain.query("chain", closure="ancestors", depth=-1)
     with pytest.raises(InputError):
-        q.query(chain, "chain", depth=2)
+        chain.query("chain", depth=2)
     with pytest.raises(ArgumentTypeError):
-        q.query(chain, "chain", closure="ancestors", depth=True)
+        chain.query("chain", closure="ancestors", depth=True)
     with pytest.raises(ArgumentTypeError):
-        q.query(chain, "chain", scope=5)  # type: ignore[arg-type]
+        chain.query("chain", scope=5)  # type: ignore[arg-type]
     with pytest.raises(ArgumentTypeError):
-        q.query(chain, "chain", op_type=[1])  # type: ignore[list-item]
+        chain.query("chain", op_type=[1])  # type: ignore[list-item]
     with pytest.raises(ArgumentTypeError):
-        q.query(chain, "chain", device=b"x")  # type: ignore[arg-type]
+        chain.query("chain", device=b"x")  # type: ignore[arg-type]
     with pytest.raises(InputError):
-        q.query(chain, "chain", collection=[])
+        chain.query("chain", collection=[])
     with pytest.raises(InputError):
-        q.query(chain, "chain", name_regex="(")
+        chain.query("chain", name_regex="(")
     with pytest.raises(ArgumentTypeError):
-        q.query(chain, "chain", strict_scope="yes")  # type: ignore[arg-type]
+        chain.query("chain", strict_scope="yes")  # type: ignore[arg-type]
     with pytest.raises(InputError):
-        q.scopes(chain, "chain", depth=-1)
+        chain.scopes("chain", depth=-1)
 
 
 # ------------------------------------------------------------------------------------------
@@ -416,7 +414,7 @@ def test_ancestors_match_extract_sub_graph(tf: Any, store: Any, fixtures_dir: An
     for dest in (["loss"], ["tower_1_1/dense/Relu", "tower_1"], ["train"]):
         want = tf.compat.v1.graph_util.extract_sub_graph(graph_def, dest)
         seeds = "|".join(dest)
-        got = q.query(store, "dense", name_regex=f"^({seeds})$", closure="ancestors")
+        got = store.query("dense", name_regex=f"^({seeds})$", closure="ancestors")
         assert names(got) == [n.name for n in want.node], dest
         assert names(got) == names(to_networkx(_meta(want)))
 
@@ -431,6 +429,6 @@ def test_store_methods_delegate(store: Any, fixtures_dir: Any) -> None:
     """``Store.query`` and ``Store.scopes`` are the public face of mgstore.query."""
     store.ingest(fixtures_dir / "dense.meta", "dense")
     assert list(store.query("dense", scope="tower_1/", strict_scope=True)) == list(
-        q.query(store, "dense", scope="tower_1/", strict_scope=True)
+        store.query("dense", scope="tower_1/", strict_scope=True)
     )
-    assert store.scopes("dense", depth=1) == q.scopes(store, "dense", depth=1)
+    assert store.scopes("dense", depth=1) == store.scopes("dense", depth=1)

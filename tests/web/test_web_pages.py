@@ -232,16 +232,14 @@ def test_serve_on_a_busy_port_is_one_clear_error(
     assert main(["--db", db, "serve", "--port", "70000"]) == 1
 
 
-def test_store_serve_runs_the_server_on_this_store(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_serve_runs_the_server_on_this_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     import mgstore.web.server
 
     calls: list[tuple[Any, str, int]] = []
     monkeypatch.setattr(
         mgstore.web.server, "run", lambda s, host, port: calls.append((s, host, port))
     )
-    store.serve(port=8123)
+    mgstore.web.serve(store, port=8123)
     assert calls == [(store, "127.0.0.1", 8123)]
 
 
@@ -250,6 +248,19 @@ def test_pages_forbid_inline_scripts(client: Any) -> None:
     assert "script-src 'self'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" in client.get("/nope-404").headers
+
+
+def test_an_edited_version_row_is_refused_not_shown(client: Any, store: Store) -> None:
+    """The pages read versions through the Store, which checks them against the audit chain:
+    a forged message is never shown (docs/audit.md, "Version metadata checked on read")."""
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE versions SET message = 'forged-by-mallory'")
+    for path, params in (("/", {}), ("/graph", {"name": "scoped"}),
+                         ("/version", {"ref": "scoped@1"})):  # fmt: skip
+        page = client.get(path, params=params)
+        assert page.status_code == 400, path
+        assert "forged-by-mallory" not in page.text
+        assert "differs from its records in the audit chain" in page.text
 
 
 def test_a_damaged_stored_outline_is_an_error_page(client: Any, store: Store) -> None:

@@ -102,7 +102,7 @@ STYLES = {
 
 
 def tf_export(functions: list[str], gradients: list[list[str]]) -> tuple[list[str], list[Any]]:
-    """TensorFlow's path-P library after importing these functions and gradients."""
+    """TensorFlow's as-imported library after importing these functions and gradients."""
     s = meta_graph_pb2.MetaGraphDef()
     lib = s.graph_def.library
     for name in functions:

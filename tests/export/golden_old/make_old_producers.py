@@ -14,7 +14,7 @@ placeholders, every attr written, ``_output_shapes`` as TF infers them, no
 ``tensorflow_version: "1.15.0"``), plus variations whose type depends on attrs (an attr left to
 its default, other dtypes, variant, several output types, a stored type that must be kept),
 and records what TF 2.21's pipeline returns (``import_scoped_meta_graph`` into a fresh graph,
-then ``export_meta_graph``) with no option (path P), ``clear_devices`` (path R) and
+then ``export_meta_graph``) with no option (as imported), ``clear_devices`` (rebuilt) and
 ``strip_default_attrs``.
 
 Output, read by tests/export/test_old_producers.py (no TensorFlow needed there):
@@ -69,7 +69,7 @@ def export_all(meta: Any) -> dict[str, str]:
 
 def with_shapes(meta: Any) -> None:
     """Give every node the ``_output_shapes`` TF infers, as TF 1.x writes them in a .meta
-    (in place): without them, TF's path R would add inferred shapes that mgstore cannot."""
+    (in place): without them, TF's rebuilt export would add inferred shapes that mgstore cannot."""
     g = tf.Graph()
     with g.as_default():
         copy = meta_graph_pb2.MetaGraphDef()
