@@ -53,7 +53,7 @@ _mgstore() {{
     for ((i = 1; i < COMP_CWORD; i++)); do
         word="${{COMP_WORDS[i]}}"
         case "$word" in
-            --db) ((i++)) ;;
+            --db|--read-db) ((i++)) ;;
             -*) ;;
             *) if [ -z "$cmd" ]; then cmd="$word"; elif [ -z "$action" ]; then action="$word"; fi ;;
         esac

@@ -104,7 +104,7 @@ def test_version_limits_and_completion(capsys: pytest.CaptureFixture[str], db: s
     assert status == 1 and "limit" in err
     status, out, _ = run(capsys, "completion", "bash")
     assert status == 0 and "complete -o default -F _mgstore mgstore" in out
-    assert "diff) opts='--db --help --json --scope --stat'" in out
+    assert "diff) opts='--db --help --json --read-db --scope --stat'" in out
     status, out, _ = run(capsys, "db", "current", "--json", "--db", db)
     assert json.loads(out)["current"] == json.loads(out)["head"]
 
