@@ -42,6 +42,7 @@ from mgstore.errors import (
 
 if TYPE_CHECKING:
     from mgstore.api import export_meta_graph
+    from mgstore.atomic import write_message
     from mgstore.audit.entities import (
         AuditEvent,
         ChainReport,
@@ -70,7 +71,7 @@ if TYPE_CHECKING:
         VersionInfo,
     )
     from mgstore.graph import add_op, from_networkx, to_networkx
-    from mgstore.io import load, read_debug_info, read_meta_graph, write_message
+    from mgstore.io import load, read_debug_info, read_meta_graph
     from mgstore.publish import RecoveryReport
     from mgstore.store import Store
     from mgstore.subgraph import QueryResult
@@ -110,7 +111,8 @@ _MODULES = {
     ),
     "mgstore.api": ("export_meta_graph",),
     "mgstore.graph": ("add_op", "from_networkx", "to_networkx"),
-    "mgstore.io": ("load", "read_debug_info", "read_meta_graph", "write_message"),
+    "mgstore.atomic": ("write_message",),
+    "mgstore.io": ("load", "read_debug_info", "read_meta_graph"),
     "mgstore.publish": ("RecoveryReport",),
     "mgstore.store": ("Store",),
     "mgstore.subgraph": ("QueryResult",),

@@ -10,11 +10,11 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from mgstore.atomic import published
 from mgstore.errors import ArgumentTypeError
 from mgstore.export.api import export_imported, in_memory_graph
 from mgstore.export.imported import import_meta_graph
 from mgstore.export.options import ExportOptions
-from mgstore.io import published
 from mgstore.proto import MetaGraphDef
 from mgstore.store import Store
 

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mgstore import cli, graph, io
+from mgstore import atomic, cli, graph, io
 
 SAMPLE = Path(__file__).parent / "sample" / "sample.meta"
 
@@ -53,7 +53,7 @@ def main(args: Sequence[str] | None = None) -> int:
     for _, data in g.nodes(data=True):
         if data["device"]:
             data["device"] = "/device:CPU:0"
-    io.write_message(graph.from_networkx(g), changed)
+    atomic.write_message(graph.from_networkx(g), changed)
     print(f"\n# {changed}: the same graph with every placed node moved to the CPU")
     run("--db", db, "ingest", str(changed), "--name", "sample", "--message", "pinned to CPU")
     run("--db", db, "ls")

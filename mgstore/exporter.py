@@ -31,15 +31,16 @@ from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Row, select
 
 from mgstore import audit, subgraph
+from mgstore.atomic import published
 from mgstore.db import engine as db
 from mgstore.db import lifecycle, refs, versions
 from mgstore.db.inserts import insert_blobs
-from mgstore.db.models import Base
+from mgstore.db.tables import IMPORT_FORMS as F
+from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import InputError, MgstoreError, NotFoundError, StoreError
 from mgstore.export import normalize as nz
 from mgstore.export.api import (
     ExportFile,
-    debug_path,
     export_files,
     export_imported,
     in_memory_graph,
@@ -55,7 +56,7 @@ from mgstore.export.imported import (
 from mgstore.export.meta_graph import build
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
 from mgstore.export.options import UNBOUND_INPUTS, ExportOptions
-from mgstore.io import published
+from mgstore.io import debug_path_for
 from mgstore.names import check_text
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
 from mgstore.publish import check_output, publish
@@ -63,7 +64,6 @@ from mgstore.query import query as run_query
 
 __all__ = ["ImportCache", "Reproduction", "export", "reproduce"]
 
-F = Base.metadata.tables["import_forms"]
 _MESSAGES: dict[str, type[Message]] = {
     "meta_info_def": MetaGraphDef.MetaInfoDef,
     "graph_def": GraphDef,
@@ -166,7 +166,7 @@ def _check_outputs(
         check_text(name, "the export file name")  # it goes into the audit record
     check_output(filename, *engines)
     if options.save_debug_info:
-        check_output(debug_path(filename), *engines)
+        check_output(debug_path_for(filename), *engines)
 
 
 def reproduce(
@@ -184,7 +184,6 @@ def reproduce(
     audit.check_reproducible(record)
     recorded = record.options
     messages: dict[str, Message] = {}
-    V = Base.metadata.tables["versions"]
     with db.transaction(read_engine) as conn:
         for name, cls in _MESSAGES.items():
             value = recorded.get(name)
@@ -453,7 +452,6 @@ def _check_primary(conn: Connection, origin: _Origin) -> None:
     """Refuse to record, on the primary, an export of a version read from a replica that is
     not the primary's version of that id (docs/storage.md §12): the replica is another
     database, or behind a change the primary has (a collected version)."""
-    V = Base.metadata.tables["versions"]
     found = conn.execute(select(V.c.content_hash).where(V.c.id == origin.version_id)).scalar()
     if found != origin.content_hash:
         raise StoreError(

@@ -24,17 +24,19 @@ from mgstore import collections as colls
 from mgstore.db import engine as db
 from mgstore.db import outlines, versions
 from mgstore.db import refs as version_refs
-from mgstore.db.models import Base
+from mgstore.db.tables import COLLECTION_MEMBERS as CM
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import NODES as N
+from mgstore.db.tables import VERSION_STATES as S
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import FsckProblem, FsckReport
 from mgstore.errors import IntegrityError, InvalidGraphError
 from mgstore.export.imported import FORM_VERSION, import_meta_graph
 from mgstore.graph import parse_input
 from mgstore.proto import CollectionDef, MetaGraphDef, NodeDef
 
-_TABLES = Base.metadata.tables
-V, G, N, E, P = (_TABLES[t] for t in ("versions", "graphs", "nodes", "edges", "packs"))
-C, CM = _TABLES["collections"], _TABLES["collection_members"]
-S = _TABLES["version_states"]
 _CHUNK = 500
 
 

@@ -31,13 +31,11 @@ from typing import Any
 
 import networkx as nx
 from google.protobuf import unknown_fields as _unknown_fields
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from mgstore.errors import ArgumentTypeError, FormatError, InvalidGraphError
 from mgstore.io import DECODE_DEPTH_LIMIT
-from mgstore.proto import AttrValue, GraphDef, MetaGraphDef, NodeDef
-
-Message = Any
+from mgstore.proto import AttrValue, GraphDebugInfo, GraphDef, MetaGraphDef, NodeDef, copy_of
 
 #: Keys of ``g.graph`` and what each holds (None = absent).
 GRAPH_KEYS: dict[str, str] = {
@@ -100,7 +98,9 @@ def format_input(name: str, output: int, control: bool) -> str:
     return name if output == 0 else f"{name}:{output}"
 
 
-def to_networkx(meta_graph: Message, debug_info: Message | None = None) -> nx.MultiDiGraph:
+def to_networkx(
+    meta_graph: MetaGraphDef, debug_info: GraphDebugInfo | None = None
+) -> nx.MultiDiGraph:
     """The networkx form of a MetaGraphDef (see the module docstring); the input is not shared."""
     if not isinstance(meta_graph, MetaGraphDef):
         raise ArgumentTypeError(
@@ -125,7 +125,7 @@ def to_networkx(meta_graph: Message, debug_info: Message | None = None) -> nx.Mu
         asset_file_def=list(meta.asset_file_def),
         object_graph_def=meta.object_graph_def if meta.HasField("object_graph_def") else None,
         unknown_fields=unknown_field_bytes(meta, MetaGraphDef, META_FIELDS),
-        debug_info=_copy(debug_info),
+        debug_info=None if debug_info is None else copy_of(debug_info),
     )
     nodes = graph_def.node
     g.add_nodes_from((node.name, _node_data(node)) for node in nodes)
@@ -149,7 +149,7 @@ def check_unique_names(names: Iterable[str], seen: set[str] | None = None) -> No
         seen.add(name)
 
 
-def from_networkx(g: nx.MultiDiGraph) -> Message:
+def from_networkx(g: nx.MultiDiGraph) -> MetaGraphDef:
     """The MetaGraphDef of a graph in the form of :func:`to_networkx` (graph parts optional)."""
     if not isinstance(g, nx.MultiDiGraph):
         raise ArgumentTypeError(f"expected a networkx.MultiDiGraph; got {type(g).__name__}")
@@ -186,7 +186,7 @@ def from_networkx(g: nx.MultiDiGraph) -> Message:
     return meta
 
 
-def node_def(name: str, data: Mapping[str, Any], g: nx.MultiDiGraph | None = None) -> Message:
+def node_def(name: str, data: Mapping[str, Any], g: nx.MultiDiGraph | None = None) -> NodeDef:
     """The NodeDef of one node of the networkx form (its in-edges in ``g`` if it has no inputs)."""
     op = data.get("op")
     if not isinstance(op, str):
@@ -234,7 +234,7 @@ def add_op(
     inputs: Iterable[str] = (),
     *,
     device: str = "",
-    attr: Mapping[str, Message] | None = None,
+    attr: Mapping[str, AttrValue] | None = None,
 ) -> None:
     """Add (or replace) a node with its inputs and the edges that mirror them."""
     # Check everything before touching ``g``, so a refused call leaves it as it was.
@@ -260,7 +260,7 @@ def add_op(
             g.add_edge(src, name, key=slot, input=slot, output=output, control=control)
 
 
-def _attr_value(value: object) -> Message:
+def _attr_value(value: object) -> AttrValue:
     if isinstance(value, AttrValue):
         return value
     raise ArgumentTypeError(
@@ -268,7 +268,7 @@ def _attr_value(value: object) -> Message:
     )
 
 
-def _node_data(node: Message) -> dict[str, Any]:
+def _node_data(node: NodeDef) -> dict[str, Any]:
     return {
         "op": node.op,
         "device": node.device,
@@ -292,7 +292,7 @@ def _edges(g: nx.MultiDiGraph) -> Iterable[tuple[str, str, int, dict[str, Any]]]
                 yield src, name, slot, {"input": slot, "output": output, "control": control}
 
 
-def unknown_field_bytes(message: Message, cls: Any, known: tuple[str, ...]) -> bytes:
+def unknown_field_bytes(message: Message, cls: type[Message], known: tuple[str, ...]) -> bytes:
     """The serialized unknown fields of ``message`` (b"" in the usual case, cheaply)."""
     if not len(_unknown_fields.UnknownFieldSet(message)):
         return b""
@@ -302,11 +302,3 @@ def unknown_field_bytes(message: Message, cls: Any, known: tuple[str, ...]) -> b
         rest.ClearField(field)
     data: bytes = rest.SerializeToString()
     return data
-
-
-def _copy(message: Message | None) -> Message | None:
-    if message is None:
-        return None
-    copy = type(message)()
-    copy.CopyFrom(message)
-    return copy

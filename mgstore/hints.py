@@ -15,13 +15,11 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mgstore import devices as devs
-from mgstore.db.models import Base
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import NODES as N
 from mgstore.db.versions import in_version
 
 __all__ = ["unmatched"]
-
-N = Base.metadata.tables["nodes"]
-C = Base.metadata.tables["collections"]
 
 
 def unmatched(
@@ -41,25 +39,35 @@ def unmatched(
     notes: list[str] = []
     if scope or export_scope:
         names = list(conn.execute(select(N.c.name).where(where)).scalars())
-        if scope and not _scope_matches(names, scope, strict_scope):
-            notes.append(_note("scope", scope, _scopes(names), strip="/"))
-        if export_scope and not any(n.startswith(export_scope) for n in names):
-            notes.append(_note("export scope", export_scope, _scopes(names), strip="/"))
+        notes.extend(_scope_notes(names, scope, strict_scope, export_scope))
     if op_type:
         ops = set(conn.execute(select(N.c.op).distinct().where(where)).scalars())
         notes.extend(_note("op type", op, ops) for op in op_type if op not in ops)
     if device:
         stored = list(conn.execute(select(N.c.device).distinct().where(where)).scalars())
-        for wanted in device:
-            if not devs.matching([wanted], stored):
-                shown = [d for d in stored if d] or ["(no node has a device)"]
-                notes.append(_note("device", wanted, shown))
+        notes.extend(_device_notes(stored, device))
     if collection or collection_list:
         keys = set(conn.execute(select(C.c.key).where(C.c.version_id == row.id)).scalars())
         for key in dict.fromkeys([*collection, *collection_list]):
             if key not in keys:
                 notes.append(_note("collection", key, keys))
     return notes
+
+
+def _scope_notes(
+    names: Sequence[str], scope: str | None, strict: bool, export_scope: str | None
+) -> list[str]:
+    notes: list[str] = []
+    if scope and not _scope_matches(names, scope, strict):
+        notes.append(_note("scope", scope, _scopes(names), strip="/"))
+    if export_scope and not any(n.startswith(export_scope) for n in names):
+        notes.append(_note("export scope", export_scope, _scopes(names), strip="/"))
+    return notes
+
+
+def _device_notes(stored: Sequence[str], wanted: Sequence[str]) -> list[str]:
+    shown = [d for d in stored if d] or ["(no node has a device)"]
+    return [_note("device", w, shown) for w in wanted if not devs.matching([w], stored)]
 
 
 def _scope_matches(names: Iterable[str], scope: str, strict: bool) -> bool:

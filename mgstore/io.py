@@ -1,43 +1,38 @@
-"""Read and write MetaGraphDefs, GraphDefs, SavedModels and GraphDebugInfo files.
+"""Read MetaGraphDefs, GraphDefs, SavedModels and GraphDebugInfo files, and serialize them.
 
 Formats are detected from the content: text or binary from the bytes, and the message type from
 which candidate parses cleanly (no unknown fields where TensorFlow would write none). The file
 extension only breaks ties that the content cannot (an empty file, say). Everything read comes
 back as mgstore's own messages (``mgstore.proto``); messages of TensorFlow's own classes are
-accepted too and copied by their bytes, so TensorFlow is never imported.
+accepted too and copied by their bytes, so TensorFlow is never imported. Writing files is
+:mod:`mgstore.atomic`'s job.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
-import shutil
 import stat
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import message as _message
 from google.protobuf import text_format
 from google.protobuf import unknown_fields as _unknown_fields
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 
 from mgstore.errors import (
     AmbiguousInputError,
     ArgumentTypeError,
     FormatError,
     InputError,
-    OutputError,
     SourceNotFoundError,
-    UnsafePathError,
 )
 from mgstore.proto import POOL, GraphDebugInfo, GraphDef, MetaGraphDef, SavedModel
-
-Message = Any  # a protobuf message of one of mgstore's classes
 
 #: The message kinds mgstore reads, by the name used in errors and in ``Loaded.format``.
 KINDS: dict[str, Any] = {
@@ -60,11 +55,6 @@ DECODE_DEPTH_LIMIT = 100
 #: Formats whose bytes were already decoded with that limit from the MetaGraphDef down (or
 #: from above it), so that the stored MetaGraphDef is known to read back.
 DECODED_FORMATS = frozenset({"MetaGraphDef/binary", "SavedModel/binary"})
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-
-#: File contents: bytes, or byte chunks to write one after the other.
-Data = bytes | Sequence[bytes | memoryview]
 
 
 @dataclass(frozen=True)
@@ -78,8 +68,8 @@ class Loaded:
     the chosen MetaGraphDef in a SavedModel (None for other kinds).
     """
 
-    meta_graph: Message
-    debug_info: Message | None
+    meta_graph: MetaGraphDef
+    debug_info: GraphDebugInfo | None
     format: str
     path: Path | None = None
     sha256: str | None = None
@@ -110,26 +100,27 @@ def load(source: object, *, tags: Iterable[str] | None = None) -> Loaded:
     return Loaded(meta, None, f"{kind}/message", None, None, serialize(message), index)
 
 
-def read_meta_graph(source: object, *, tags: Iterable[str] | None = None) -> Message:
+def read_meta_graph(source: object, *, tags: Iterable[str] | None = None) -> MetaGraphDef:
     """The MetaGraphDef of ``source`` (see :func:`load`), without debug info."""
     return load(source, tags=tags).meta_graph
 
 
-def read_debug_info(source: object) -> Message:
+def read_debug_info(source: object) -> GraphDebugInfo:
     """A GraphDebugInfo from a path, bytes or message (binary or text)."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
         data = _read_bytes(path, "a GraphDebugInfo file")
         _, message, _ = parse(data, expected=("GraphDebugInfo",), where=str(path))
-        return message
-    if isinstance(source, (bytes, bytearray, memoryview)):
+    elif isinstance(source, (bytes, bytearray, memoryview)):
         _, message, _ = parse(bytes(source), expected=("GraphDebugInfo",))
-        return message
-    return coerce_message(source, expected=("GraphDebugInfo",))[1]
+    else:
+        message = coerce_message(source, expected=("GraphDebugInfo",))[1]
+    return cast(GraphDebugInfo, message)  # the kind expected is the kind parsed
 
 
 def debug_path_for(path: str | os.PathLike[str]) -> Path:
-    """Where TensorFlow puts the debug info of a graph file: ``splitext(path)[0] + ".debug"``."""
+    """Where TensorFlow puts the debug info of a graph file: ``splitext(path)[0] + ".debug"``
+    (what ``export_meta_graph(save_debug_info=True)`` writes, and ingest looks for)."""
     return Path(os.path.splitext(os.fspath(path))[0] + ".debug")
 
 
@@ -244,7 +235,7 @@ def _is_repeated(field: FieldDescriptor) -> bool:
     # protobuf 7 dropped ``label``; 6.x has both.
     if hasattr(field, "is_repeated"):
         return bool(field.is_repeated)
-    return bool(field.label == FieldDescriptor.LABEL_REPEATED)
+    return bool(getattr(field, "label", None) == FieldDescriptor.LABEL_REPEATED)
 
 
 def _has_unknown_fields(message: Message, budget: list[int]) -> bool:
@@ -259,13 +250,14 @@ def _has_unknown_fields(message: Message, budget: list[int]) -> bool:
     unknown = _unknown_fields.UnknownFieldSet(message)
     if len(unknown):
         highest = max((f.number for f in message.DESCRIPTOR.fields), default=0)
-        if any(item.field_number <= highest for item in unknown):
+        if any(unknown[i].field_number <= highest for i in range(len(unknown))):
             return True
     for field, value in message.ListFields():
         if field.type != FieldDescriptor.TYPE_MESSAGE:
             continue
-        if field.message_type.GetOptions().map_entry:
-            value_field = field.message_type.fields_by_name["value"]
+        entry = field.message_type
+        if entry is not None and entry.GetOptions().map_entry:
+            value_field = entry.fields_by_name["value"]
             if value_field.type != FieldDescriptor.TYPE_MESSAGE:
                 continue
             items: Iterable[Message] = value.values()
@@ -344,9 +336,7 @@ def _read_bytes(path: Path, expected: str) -> bytes:
         os.close(fd)
         if stat.S_ISDIR(mode):
             raise InputError(f"{path}: is a directory; expected {expected}")
-        raise InputError(
-            f"{path}: is a {_file_type(mode)}, not a regular file; expected {expected}"
-        )
+        raise InputError(f"{path}: is a {file_type(mode)}, not a regular file; expected {expected}")
     if hasattr(os, "set_blocking"):
         os.set_blocking(fd, True)
     with os.fdopen(fd, "rb") as fh:
@@ -363,7 +353,8 @@ def _is_regular_file(path: Path) -> bool:
         return False
 
 
-def _file_type(mode: int) -> str:
+def file_type(mode: int) -> str:
+    """What a file that is not regular is, by its mode: a named pipe, a device..."""
     kinds = ((stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "character device"),
              (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket"))  # fmt: skip
     return next((name for test, name in kinds if test(mode)), "special file")
@@ -382,24 +373,27 @@ def _kind_hint(path: Path) -> str | None:
 
 def _as_meta_graph(
     kind: str, message: Message, tags: Iterable[str] | None, where: str
-) -> tuple[Message, int | None]:
+) -> tuple[MetaGraphDef, int | None]:
     """The MetaGraphDef of a message, and its position if it was one of a SavedModel's."""
     if kind == "MetaGraphDef":
-        return message, None
+        return cast(MetaGraphDef, message), None
     if kind == "GraphDef":
         meta = MetaGraphDef()
-        meta.graph_def.CopyFrom(message)
+        meta.graph_def.CopyFrom(cast(GraphDef, message))
         return meta, None
-    index = meta_graph_index(message, tags, where=where)
-    return message.meta_graphs[index], index
+    saved_model = cast(SavedModel, message)
+    index = meta_graph_index(saved_model, tags, where=where)
+    return saved_model.meta_graphs[index], index
 
 
-def select_meta_graph(saved_model: Message, tags: Iterable[str] | None, where: str) -> Message:
+def select_meta_graph(
+    saved_model: SavedModel, tags: Iterable[str] | None, where: str
+) -> MetaGraphDef:
     """The MetaGraphDef of a SavedModel whose tag set equals ``tags`` (see :func:`load`)."""
     return saved_model.meta_graphs[meta_graph_index(saved_model, tags, where)]
 
 
-def meta_graph_index(saved_model: Message, tags: Iterable[str] | None, where: str) -> int:
+def meta_graph_index(saved_model: SavedModel, tags: Iterable[str] | None, where: str) -> int:
     """The position of the MetaGraphDef :func:`select_meta_graph` chooses."""
     graphs = list(saved_model.meta_graphs)
     available = (
@@ -435,7 +429,7 @@ def meta_graph_index(saved_model: Message, tags: Iterable[str] | None, where: st
 
 
 # --------------------------------------------------------------------------------------------
-# Writing
+# Serializing
 
 
 def serialize(message: Message, *, as_text: bool = False) -> bytes:
@@ -445,226 +439,3 @@ def serialize(message: Message, *, as_text: bool = False) -> bytes:
         return text.encode("utf-8")
     data: bytes = message.SerializeToString(deterministic=True)
     return data
-
-
-def check_target(
-    path: str | os.PathLike[str], protected: Iterable[str | os.PathLike[str]], what: str
-) -> None:
-    """Refuse to write ``path`` if it is one of the ``protected`` files, however it is named:
-    through symlinks (of the file or of its directories), ``..``, or as a hard link to the
-    same file (same device and inode). ``what`` says what the protected files are. Also
-    refused: a path that has a part too long for its file system, holds NUL, or names a
-    device, pipe or socket. Called before anything is written (or recorded)."""
-    name = os.fsdecode(os.fspath(path))
-    if "\0" in name:
-        raise InputError(f"{name!r}: a path cannot hold a NUL character")
-    _check_name_lengths(name)
-    try:
-        mode: int | None = os.stat(name).st_mode
-    except OSError:
-        mode = None  # nothing there yet (or a dangling symlink, which is replaced)
-    # A directory there is left to the write, which fails (OutputError) without harm.
-    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
-        # Replacing it would put a file where a device, pipe or socket was (as root, a
-        # file at /dev/zero): mgstore only ever replaces regular files.
-        raise UnsafePathError(
-            f"{name}: is a {_file_type(mode)}, not a regular file; mgstore writes only files"
-        )
-    target = os.path.realpath(name)
-    identity = _identity(name)
-    for other in protected:
-        if target == os.path.realpath(other) or (
-            identity is not None and identity == _identity(other)
-        ):
-            raise UnsafePathError(
-                f"{name}: this is {what} ({os.fspath(other)}); writing it would destroy it. "
-                "Choose another output path"
-            )
-
-
-def _check_name_lengths(name: str) -> None:
-    """Refuse a path with a component longer than its file system allows, before anything is
-    written (or recorded as failed): ENAMETOOLONG is a bad name, not a failed write."""
-    longest = max(Path(name).parts, key=lambda part: len(os.fsencode(part)), default="")
-    size = len(os.fsencode(longest))
-    if size <= 255:  # what every common file system allows; ask only past that
-        return
-    probe = Path(os.path.abspath(name)).parent
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    try:
-        limit = os.pathconf(probe, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        limit = 255
-    if size > limit:
-        raise InputError(
-            f"{name}: file name too long ({size} bytes in one part of the path, where the file "
-            f"system allows {limit})"
-        )
-
-
-def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
-    """(device, inode) of the file at ``path`` (through symlinks), or None if there is none."""
-    try:
-        info = os.stat(path)
-    except (OSError, ValueError):
-        return None
-    return info.st_dev, info.st_ino
-
-
-def write_message(message: Message, path: str | os.PathLike[str], *, as_text: bool = False) -> Path:
-    """Write ``message`` to ``path`` atomically (see :func:`write_bytes`); returns the path."""
-    return write_bytes(serialize(message, as_text=as_text), path)
-
-
-def write_bytes(data: bytes, path: str | os.PathLike[str]) -> Path:
-    """Write ``data`` to ``path`` atomically: a crash leaves the old file or none, never half.
-
-    Missing parent directories are created (as TensorFlow does) and removed again on failure.
-    """
-    with published([(data, path)]) as (target,):
-        return target
-
-
-@contextlib.contextmanager
-def published(files: Iterable[tuple[Data, str | os.PathLike[str]]]) -> Iterator[list[Path]]:
-    """Write several files so that they appear together, or not at all.
-
-    A file's data is bytes, or a sequence of byte chunks written one after the other (so that
-    a large file assembled from slices is never joined in memory).
-
-    Each file is written to a temporary file beside its target, then every target is
-    replaced; the block then runs (e.g. a database commit). If anything fails, including the
-    block, the old files come back (or the new ones go), as do the directories made for them.
-    """
-    staged: list[_Staged] = []
-    try:
-        for data, path in files:
-            staged.append(_Staged(data, path))
-        for item in staged:
-            item.publish()
-        yield [item.target for item in staged]
-    except BaseException:
-        for item in reversed(staged):
-            item.rollback()
-        raise
-    for item in staged:
-        item.finish()
-
-
-class _Staged:
-    """One file of :func:`published`: written to a temporary file, then put in place."""
-
-    def __init__(self, data: Data, path: str | os.PathLike[str]) -> None:
-        if "\0" in os.fspath(path):
-            raise InputError(f"{os.fspath(path)!r}: a path cannot hold a NUL character")
-        # pathlib drops a trailing "/" or "/.", which would make "file.meta/." name file.meta
-        if os.path.basename(os.fspath(path)) in ("", ".", ".."):
-            raise InputError(f"{path}: not a file name")
-        self.target = Path(path)
-        self.backup: Path | None = None
-        self.published = False
-        self.identity: tuple[int, int] = (-1, -1)  # (device, inode) of the file put in place
-        self._parents = _created_parents(self.target.parent)
-        self._parents.__enter__()
-        try:
-            fd, tmp = tempfile.mkstemp(
-                dir=self.target.parent, prefix=f".{self.target.name}.", suffix=".tmp"
-            )
-        except OSError as exc:
-            self._parents_failed()
-            raise OutputError(f"{self.target}: cannot be written ({exc.strerror or exc})") from None
-        self.tmp = Path(tmp)
-        try:
-            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a written file gets the usual
-            with os.fdopen(fd, "wb") as fh:
-                if isinstance(data, bytes):
-                    fh.write(data)
-                else:
-                    fh.writelines(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            self._parents_failed()
-            if isinstance(exc, OSError):
-                raise OutputError(
-                    f"{self.target}: cannot be written ({exc.strerror or exc})"
-                ) from None
-            raise
-
-    def publish(self) -> None:
-        try:
-            if os.path.lexists(self.target) and not os.path.isdir(self.target):
-                self.backup = self._back_up()
-            identity = os.stat(self.tmp)
-            os.replace(self.tmp, self.target)
-            self.published = True
-            self.identity = (identity.st_dev, identity.st_ino)
-        except OSError as exc:
-            raise OutputError(f"{self.target}: cannot be written ({exc.strerror or exc})") from None
-
-    def _back_up(self) -> Path:
-        """Keep the entry at the target (a file, a symlink...) beside it, to restore it."""
-        backup = self.tmp.with_suffix(".old")
-        try:
-            os.link(self.target, backup, follow_symlinks=False)
-        except OSError:  # no hard links here (vfat, some network mounts): copy it instead
-            if os.path.islink(self.target):
-                os.symlink(os.readlink(self.target), backup)
-            elif os.path.isfile(self.target):
-                shutil.copy2(self.target, backup)
-            else:
-                raise
-        return backup
-
-    def rollback(self) -> None:
-        with contextlib.suppress(OSError):
-            current = os.lstat(self.target) if self.published else None
-            # Only our own file is taken back: a later writer's file stays where it is.
-            if current is not None and (current.st_dev, current.st_ino) == self.identity:
-                if self.backup is not None:
-                    os.replace(self.backup, self.target)
-                else:
-                    os.unlink(self.target)
-        for leftover in (self.tmp, self.backup):
-            if leftover is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(leftover)
-        self._parents_failed()
-
-    def finish(self) -> None:
-        if self.backup is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.backup)
-        self._parents.__exit__(None, None, None)
-
-    def _parents_failed(self) -> None:
-        with contextlib.suppress(BaseException):
-            self._parents.__exit__(OutputError, OutputError("rolled back"), None)
-
-
-@contextlib.contextmanager
-def _created_parents(directory: Path) -> Iterator[None]:
-    """Create ``directory`` and missing parents; remove the ones it made if the body fails."""
-    made: list[Path] = []
-    probe = directory
-    while not probe.exists():
-        made.append(probe)
-        if probe.parent == probe:
-            break
-        probe = probe.parent
-    try:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(
-                f"{directory}: cannot create directory ({exc.strerror or exc})"
-            ) from None
-        yield
-    except BaseException:
-        for d in made:
-            with contextlib.suppress(OSError):
-                d.rmdir()
-        raise

@@ -38,13 +38,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine, select, text
 
 from mgstore.db.engine import database_files, errors_mapped
-from mgstore.db.models import Base
+from mgstore.db.tables import EXPORT_JOURNAL as J
 from mgstore.errors import ConflictError, InputError, MgstoreError, OutputError
+
+if TYPE_CHECKING:
+    from mgstore.atomic import Data  # the atomic writer loads protobuf: only for type checks
 
 __all__ = ["CRASH_POINTS", "RecoveryReport", "check_output", "publish", "recover"]
 
@@ -52,13 +55,12 @@ __all__ = ["CRASH_POINTS", "RecoveryReport", "check_output", "publish", "recover
 def check_output(path: str | os.PathLike[str], *engines: Engine) -> None:
     """Refuse an output path that is the database file of one of ``engines`` (or SQLite's
     ``-wal``, ``-shm`` or ``-journal`` beside it), however it is named: UnsafePathError."""
-    from mgstore.io import check_target  # io loads the protobuf modules: only when writing
+    from mgstore.atomic import check_target  # it loads the protobuf modules: only when writing
 
     files = tuple(dict.fromkeys(f for engine in engines for f in database_files(engine)))
     check_target(path, files, "the store's own database file")
 
 
-J = Base.metadata.tables["export_journal"]
 T = TypeVar("T")
 
 #: The points at which ``MGSTORE_CRASH_AT`` stops an export, in the order they are passed.
@@ -76,9 +78,6 @@ CRASH_ENV = "MGSTORE_CRASH_AT"
 CRASH_EXIT = 70
 _NAME_MAX = 255  # bytes in one file name, on the file systems that matter
 _CHUNK = 1 << 20
-
-#: A file to publish: its bytes (or byte chunks, written in order), its path, its SHA-256.
-Data = bytes | Sequence[bytes | memoryview]
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,10 @@ from mgstore import devices as devs
 from mgstore import subgraph, wire
 from mgstore.db import engine as db
 from mgstore.db import refs, versions
-from mgstore.db.models import Base
+from mgstore.db.tables import COLLECTION_MEMBERS as CM
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import NODES as N
 from mgstore.db.versions import in_version
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.graph import to_networkx
@@ -84,10 +87,6 @@ from mgstore.proto import MetaGraphDef
 CLOSURES = ("ancestors", "descendants", "inference")
 #: The largest closure depth: a 32-bit hop count (no graph is that deep; None means no limit).
 MAX_DEPTH = 2**31 - 1
-
-_TABLES = Base.metadata.tables
-N, E, P, B = (_TABLES[t] for t in ("nodes", "edges", "packs", "blobs"))
-C, CM = _TABLES["collections"], _TABLES["collection_members"]
 
 
 def query(

@@ -23,7 +23,10 @@ from mgstore import original as original_forms
 from mgstore.clock import as_utc
 from mgstore.db import engine as db
 from mgstore.db import lifecycle, refs, versions
-from mgstore.db.models import Base
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import (
     AliasInfo,
     AliasMove,
@@ -44,7 +47,7 @@ from mgstore.errors import (
 if TYPE_CHECKING:
     import networkx as nx
 
-    from mgstore import audit, io, proto, wire
+    from mgstore import atomic, audit, io, proto, wire
     from mgstore import diff as _diff
     from mgstore import exporter as _exporter
     from mgstore import fsck as _fsck
@@ -59,7 +62,9 @@ if TYPE_CHECKING:
     from mgstore.subgraph import QueryResult
 else:
     nx = lazy.module("networkx")
-    audit, io, wire = (lazy.module(f"mgstore.{name}") for name in ("audit", "io", "wire"))
+    atomic, audit, io, wire = (
+        lazy.module(f"mgstore.{name}") for name in ("atomic", "audit", "io", "wire")
+    )
     _exporter, _fsck = lazy.module("mgstore.exporter"), lazy.module("mgstore.fsck")
     nxgraph, _hints = lazy.module("mgstore.graph"), lazy.module("mgstore.hints")
     _query = lazy.module("mgstore.query")
@@ -71,11 +76,6 @@ else:
 Progress = Callable[[str, int, int], None]
 _CACHE_LOCK = threading.Lock()
 _CHUNK = 500
-
-_TABLES = Base.metadata.tables
-B, G, V, N, E = (_TABLES[t] for t in ("blobs", "graphs", "versions", "nodes", "edges"))
-P = _TABLES["packs"]
-C, CM, T = (_TABLES[t] for t in ("collections", "collection_members", "version_tags"))
 
 
 class Store:
@@ -277,9 +277,9 @@ class Store:
                 f"({debug_path}); choose another name or leave the debug info out"
             )
         data, info, text = self._checkout(ref, form, as_text, debug=debug)
-        written = [io.write_bytes(data, path)]
+        written = [atomic.write_bytes(data, path)]
         if info is not None:
-            written.append(io.write_message(info, debug_path, as_text=text))
+            written.append(atomic.write_message(info, debug_path, as_text=text))
         return written
 
     def graph(self, ref: str) -> nx.MultiDiGraph:
@@ -539,8 +539,6 @@ class Store:
         (which is checked instead). ``progress(stage, done, total)`` hears ``("verify",
         records done, records)`` and ``("done", n, n)``."""
         with db.transaction(self.read_engine) as conn:
-            if export_id is not None:
-                audit.check_reproducible(audit.export(conn, export_id))
             records, latest = audit.to_verify(conn, export_id)
         return audit.verify_files(records, latest, progress)
 

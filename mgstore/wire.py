@@ -27,7 +27,7 @@ from mgstore.graph import (
     unknown_field_bytes,
 )
 from mgstore.io import serialize
-from mgstore.proto import GraphDef, MetaGraphDef
+from mgstore.proto import GraphDebugInfo, GraphDef, MetaGraphDef
 
 _META_TAIL_FIELDS = (
     "saver_def",
@@ -122,7 +122,7 @@ def decompress(stored: bytes | memoryview) -> bytes | memoryview:
     return stored
 
 
-def split(meta_graph: Any, debug_info: Any | None = None) -> StoredGraph:
+def split(meta_graph: MetaGraphDef, debug_info: GraphDebugInfo | None = None) -> StoredGraph:
     """The stored parts of a MetaGraphDef (and its companion debug info, if any)."""
     head = MetaGraphDef()
     if meta_graph.HasField("meta_info_def"):
@@ -167,7 +167,7 @@ def encode_nodes(defs: Iterable[Any]) -> StoredNodes:
     return nodes
 
 
-def _graph_def_without_nodes(graph_def: Any) -> Any:
+def _graph_def_without_nodes(graph_def: GraphDef) -> GraphDef:
     out = GraphDef()
     for field in ("library", "versions", "debug_info"):
         if graph_def.HasField(field):
@@ -221,7 +221,7 @@ def _assembled(stored: StoredGraph, body: list[bytes]) -> list[bytes]:
     return [stored.head, _GRAPH_DEF_TAG + _varint(size), *body, stored.graph_tail, stored.tail]
 
 
-def pack_locations(locations: Sequence[tuple[int, int, int]]) -> bytes:
+def pack_locations(locations: Iterable[tuple[int, int, int]]) -> bytes:
     """A compact encoding of (pack, offset, length) per node, in order (deltas, zlib).
 
     Consecutive nodes of one pack give zero deltas, so a version costs a few bytes per node.

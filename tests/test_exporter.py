@@ -35,7 +35,8 @@ import mgstore
 from mgstore import Store, audit
 from mgstore import exporter as mgstore_exporter
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.tables import BLOBS as B
+from mgstore.db.tables import EXPORTS as X
 from mgstore.errors import (
     InputError,
     IntegrityError,
@@ -53,7 +54,6 @@ from tests.tampering import triggers_dropped
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
-X, B = Base.metadata.tables["exports"], Base.metadata.tables["blobs"]
 
 
 def sha(data: bytes) -> str:
@@ -240,7 +240,7 @@ def _bad_regex(out: Path, patch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def _too_large(out: Path, patch: pytest.MonkeyPatch) -> dict[str, Any]:
-    patch.setattr(mg, "_SIZE_LIMIT", 100)
+    patch.setattr(mg, "SIZE_LIMIT", 100)
     (out / "m.meta").write_bytes(b"old file")
     (out / "m.debug").write_bytes(b"old debug")
     return {"filename": out / "m.meta", "graph": "dense", "clear_devices": True,
@@ -341,7 +341,7 @@ def test_a_failed_export_leaves_no_file_and_one_failed_record(
             assert os.path.isabs(failed.path)
             assert failed.options["filename"] == os.fspath(arguments["filename"])
             assert store.last_export == last, "last_export is the last successful export"
-            with pytest.raises(InputError, match="failed"):
+            with pytest.raises(InputError, match="failed .*; it left no file to verify"):
                 store.verify(failed.id)
             with pytest.raises(InputError, match="nothing to reproduce"):
                 store.reproduce(failed.id)

@@ -32,11 +32,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "foundation",
         ("mgstore.errors", "mgstore.clock", "mgstore.entities", "mgstore.names",
-         "mgstore.patterns", "mgstore.devices", "mgstore.lazy", "mgstore.proto", "mgstore.proto.*"),
+         "mgstore.patterns", "mgstore.devices", "mgstore.lazy", "mgstore.who", "mgstore.proto",
+         "mgstore.proto.*"),
     ),
     (
         "formats",
-        ("mgstore.io", "mgstore.graph", "mgstore.wire", "mgstore.collections", "mgstore.original"),
+        ("mgstore.io", "mgstore.atomic", "mgstore.graph", "mgstore.wire", "mgstore.collections",
+         "mgstore.original"),
     ),
     (
         "semantics (no SQL, no store)",

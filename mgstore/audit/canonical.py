@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from mgstore.errors import ArgumentTypeError, InputError
@@ -46,3 +47,13 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"{type(value).__name__} {value!r} is not JSON")
+
+
+def frozen(value: Any) -> Any:
+    """A JSON value read back, made immutable: objects as read-only mappings, arrays as
+    tuples (records hand out their payloads, options and queries so)."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(frozen(v) for v in value)
+    return value

@@ -16,16 +16,20 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from mgstore.audit.entities import ChainProblem, ChainReport, ProblemKind
-from mgstore.audit.events import GENESIS, A, H, audit_key, indexed_names, link_holds, normalized
+from mgstore.audit.events import GENESIS, audit_key, indexed_names, link_holds, normalized
 from mgstore.audit.history import differences, version_fields
-from mgstore.audit.log import X, row_digest
 from mgstore.audit.log import normalized as export_normalized
-from mgstore.db.models import Base
+from mgstore.audit.log import row_digest
+from mgstore.db.tables import AUDIT_EVENTS as A
+from mgstore.db.tables import AUDIT_HEAD as H
+from mgstore.db.tables import EXPORTS as X
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSION_STATES
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import AuditError, InputError
 
 _PAGE = 500
-_TABLES = Base.metadata.tables
-V, G, T = _TABLES["versions"], _TABLES["graphs"], _TABLES["version_tags"]
 _REMOVING: set[str] = set()
 
 
@@ -368,9 +372,8 @@ def _read_versions(conn: Connection) -> _Versions:
         store.fields[key] = version_fields(row._mapping, row.graph_name)
         store.tags[key] = {}
         names[int(row.id)] = key
-    states = _TABLES["version_states"]
     for (version_id,) in conn.execute(
-        select(states.c.version_id).where(states.c.collected_at.is_not(None))
+        select(VERSION_STATES.c.version_id).where(VERSION_STATES.c.collected_at.is_not(None))
     ):
         if int(version_id) in names:
             store.collected.add(names[int(version_id)])

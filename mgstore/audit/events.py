@@ -13,36 +13,32 @@ is refused, and a check with the key reports any record after it that is not sig
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import hmac
 import json
 import os
 import re
-import socket
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from mgstore.audit.canonical import canonical_json
+from mgstore.audit.canonical import canonical_json, frozen
 from mgstore.audit.entities import AuditEvent
 from mgstore.clock import as_utc
 from mgstore.db.inserts import insert_ignore
-from mgstore.db.models import Base
+from mgstore.db.tables import AUDIT_EVENTS as A
+from mgstore.db.tables import AUDIT_HEAD as H
 from mgstore.errors import ArgumentTypeError, AuditError, ConflictError, InputError, StoreError
+from mgstore.who import whoami
 
 #: The ``prev_hash`` of the first record.
 GENESIS = "0" * 64
 #: The environment variable that holds the key records are signed with (HMAC-SHA256).
 KEY_VARIABLE = "MGSTORE_AUDIT_KEY"
 
-_TABLES = Base.metadata.tables
-A, H = _TABLES["audit_events"], _TABLES["audit_head"]
 _KIND = re.compile(r"[a-z][a-z0-9_.-]{0,31}")
-_MAX_NAME = 256  # audit_events.username, hostname
 _MAX_GRAPH = 512  # audit_events.graph, as graphs.name
 # The columns a link covers (with prev_hash): every column but the link itself.
 _LINKED = ("seq", "kind", "payload", "created_at", "username", "hostname", "signed")
@@ -207,7 +203,7 @@ def to_event(row: Mapping[Any, Any]) -> AuditEvent:
     return AuditEvent(
         seq=values["seq"],
         kind=values["kind"],
-        payload=_frozen(payload),
+        payload=frozen(payload),
         created_at=values["created_at"],
         user=values["username"],
         host=values["hostname"],
@@ -217,21 +213,5 @@ def to_event(row: Mapping[Any, Any]) -> AuditEvent:
     )
 
 
-def whoami() -> tuple[str, str]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return user[:_MAX_NAME], socket.gethostname()[:_MAX_NAME]
-
-
 def _signed(conn: Connection, seq: int) -> bool:
     return bool(conn.execute(select(A.c.signed).where(A.c.seq == seq)).scalar())
-
-
-def _frozen(value: Any) -> Any:
-    if isinstance(value, dict):
-        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    return value

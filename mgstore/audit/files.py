@@ -19,15 +19,16 @@ from mgstore.audit.entities import (
     Role,
     Verification,
 )
-from mgstore.audit.events import A
 from mgstore.audit.history import check_versions
-from mgstore.audit.log import V, X, export, exports, normalized, row_digest, to_record
+from mgstore.audit.log import export, exports, normalized, row_digest, to_record
 from mgstore.db import versions
-from mgstore.db.models import Base
+from mgstore.db.tables import AUDIT_EVENTS as A
+from mgstore.db.tables import EXPORTS as X
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import VersionInfo
 from mgstore.errors import InputError, IntegrityError, ReproductionError, SourceNotFoundError
 
-T, G = Base.metadata.tables["version_tags"], Base.metadata.tables["graphs"]
 _CHUNK = 1 << 20
 
 

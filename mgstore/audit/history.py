@@ -13,15 +13,16 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from mgstore.audit.entities import AuditEvent
-from mgstore.audit.events import A, append_event, audit_key, indexed_names, link_holds, normalized
+from mgstore.audit.events import append_event, audit_key, indexed_names, link_holds, normalized
 from mgstore.clock import as_utc
 from mgstore.db import versions
-from mgstore.db.models import Base
+from mgstore.db.tables import AUDIT_EVENTS as A
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSION_STATES as S
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import NotFoundError
 
-_TABLES = Base.metadata.tables
-V, G, T = _TABLES["versions"], _TABLES["graphs"], _TABLES["version_tags"]
-S = _TABLES["version_states"]
 _CHUNK = 500
 #: The fields of a version row that gc, a recorded change, clears (docs/lifecycle.md).
 _COLLECTED = frozenset({"node_order", "debug", "original_delta"})

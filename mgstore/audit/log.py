@@ -13,16 +13,17 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _distribution_version
-from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from mgstore.audit.canonical import canonical_json
+from mgstore.audit.canonical import canonical_json, frozen
 from mgstore.audit.entities import ExportRecord, Status
-from mgstore.audit.events import append_event, lock_head, require_write, whoami
+from mgstore.audit.events import append_event, lock_head, require_write
 from mgstore.clock import as_utc
-from mgstore.db.models import Base
+from mgstore.db.tables import EXPORTS as X
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import (
     AmbiguousRefError,
     ArgumentTypeError,
@@ -30,13 +31,10 @@ from mgstore.errors import (
     NotFoundError,
     StoreError,
 )
+from mgstore.who import whoami
 
-_TABLES = Base.metadata.tables
-X, H = _TABLES["exports"], _TABLES["audit_head"]
-V, G = _TABLES["versions"], _TABLES["graphs"]
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _ID_PREFIX = re.compile(r"[0-9a-f]{4,32}")
-_MAX_NAME = 256  # exports.username, exports.hostname
 # The fields of a row its digest covers: every column but the chain link.
 _HASHED = (
     "seq", "id", "status", "version_id", "graph", "version", "content_hash", "query", "options",
@@ -235,8 +233,8 @@ def to_record(row: Mapping[Any, Any]) -> ExportRecord:
         version=values["version"],
         content_hash=values["content_hash"],
         version_id=values["version_id"],
-        query=None if query is None else _frozen(query),
-        options=_frozen(options),
+        query=None if query is None else frozen(query),
+        options=frozen(options),
         path=values["path"],
         sha256=values["sha256"],
         size=values["size"],
@@ -272,14 +270,6 @@ def _version_identity(conn: Connection, version_id: int | None) -> dict[str, Any
         "version": int(row.number),
         "content_hash": row.content_hash,
     }
-
-
-def _frozen(value: Any) -> Any:
-    if isinstance(value, dict):
-        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    return value
 
 
 def _absolute(path: str | os.PathLike[str], *, exact: bool) -> str:

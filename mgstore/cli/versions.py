@@ -21,6 +21,13 @@ from mgstore.original import FORMS
 
 
 def register(commands: Commands) -> None:
+    _register_ingest(commands)
+    _register_reading(commands)
+    _register_checkout(commands)
+    _register_scopes(commands)
+
+
+def _register_ingest(commands: Commands) -> None:
     sub = commands.add(
         "ingest",
         ingest,
@@ -49,6 +56,9 @@ def register(commands: Commands) -> None:
         help="record a new version even if the content equals the latest version's",
     )
 
+
+def _register_reading(commands: Commands) -> None:
+    """ls, log, show."""
     sub = commands.add("ls", ls, "list the stored graphs", "mgstore ls --json", [commands.data])
     _tag_filter(sub)
 
@@ -69,6 +79,8 @@ def register(commands: Commands) -> None:
     )
     sub.add_argument("ref", help=REF_HELP)
 
+
+def _register_checkout(commands: Commands) -> None:
     sub = commands.add(
         "checkout",
         checkout,
@@ -97,6 +109,8 @@ def register(commands: Commands) -> None:
         help="do not write the stored debug info beside the file (<stem>.debug)",
     )
 
+
+def _register_scopes(commands: Commands) -> None:
     sub = commands.add(
         "scopes",
         scopes,

@@ -68,7 +68,7 @@ def draw(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(svg)
         return 0
-    from mgstore.io import write_bytes
+    from mgstore.atomic import write_bytes
 
     write_bytes(svg.encode(), args.output)
     echo(f"wrote {args.output}")

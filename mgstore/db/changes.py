@@ -16,12 +16,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import wire
 from mgstore.db.inserts import fetch_raw
-from mgstore.db.models import Base
+from mgstore.db.tables import NODES as N
+from mgstore.db.tables import PACKS as P
 from mgstore.db.versions import blobs, fill_slices, in_version, raw_slice
 from mgstore.proto import GraphDef, MetaGraphDef
 
-_TABLES = Base.metadata.tables
-N, P = _TABLES["nodes"], _TABLES["packs"]
 _CHUNK = 500
 
 #: A node row as the diff needs it: id, name, content hash.

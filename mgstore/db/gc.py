@@ -24,16 +24,22 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, select, update
 
 from mgstore.db.lifecycle import lock_versions, record_lifecycle_event
-from mgstore.db.models import Base
 from mgstore.db.outlines import PARTS
 from mgstore.db.refs import graph_name, is_deleted
+from mgstore.db.tables import BLOBS as B
+from mgstore.db.tables import COLLECTION_MEMBERS as CM
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import EXPORTS as X
+from mgstore.db.tables import IMPORT_FORMS as F
+from mgstore.db.tables import NODES as N
+from mgstore.db.tables import OUTLINE_PARTS as OP
+from mgstore.db.tables import PACKS as P
+from mgstore.db.tables import VERSION_OUTLINES as VO
+from mgstore.db.tables import VERSION_STATES as S
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import GcReport
 
-_TABLES = Base.metadata.tables
-V, S, N, E, P = (_TABLES[t] for t in ("versions", "version_states", "nodes", "edges", "packs"))
-B, C, CM, F = (_TABLES[t] for t in ("blobs", "collections", "collection_members", "import_forms"))
-X = _TABLES["exports"]
-OP, VO = _TABLES["outline_parts"], _TABLES["version_outlines"]
 _CHUNK = 500
 
 

@@ -83,7 +83,7 @@ def fetch_raw(conn: Connection, statement: ClauseElement) -> list[tuple[Any, ...
         return list(cursor.fetchall())
 
 
-def _copy(
+def copy_rows(
     conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> None:
     """Rows into a PostgreSQL table by ``COPY ... FROM STDIN`` (psycopg 3): a few times faster
@@ -154,7 +154,7 @@ class BulkRows:
     rows: list[tuple[Any, ...]] | None  # whole rows, for executemany (else SQLite's slices)
     count: int = 0  # SQLite: how many rows
     driver: str = ""  # SQLite: the JSON array json_each walks (a text column, or zeros)
-    layout: tuple[str, ...] = ()  # SQLite: how each column is read (see _slices_insert)
+    layout: tuple[str, ...] = ()  # SQLite: how each column is read (see slices_insert)
     records: bytes = b""
     heap: bytes = b""
     numbers: tuple[tuple[str, Any], ...] = ()  # SQLite: where each column's slices are
@@ -162,7 +162,7 @@ class BulkRows:
     ignore: tuple[str, ...] | None = None  # a unique key: rows that would repeat it are skipped
 
 
-_VALUE_LIMIT = 1 << 28  # bytes in one bound value: well under SQLite's limit (10**9)
+VALUE_LIMIT = 1 << 28  # bytes in one bound value: well under SQLite's limit (10**9)
 
 
 def bulk_rows(
@@ -212,97 +212,131 @@ def _pack(
     it, the layout, records, heap and the parameters that place each column (None if a value
     would be too large).
 
-    Each column takes the form that costs least Python (see :func:`_slices_insert`): one value
+    Each column takes the form that costs least Python (see :func:`slices_insert`): one value
     for all rows, a run of consecutive integers (reserved ids), single digits, a few distinct
     strings (ops, devices) referred to by number, the JSON array that drives the statement
     (one text column: the JSON encoder is C), or one slice per row.
     """
-    driver: str | None = None
-    layout: list[str] = []
-    records: list[bytes] = []
-    heap: list[bytes] = []
-    numbers: list[tuple[str, Any]] = []
-    at = {"records": 0, "heap": 0}
+    packer = _Packer(table.name, count)
+    for i, (name, column) in enumerate(zip(names, values, strict=True)):
+        kind = table.c[name].type
+        if isinstance(kind, (LargeBinary, String)):
+            packer.strings(i, column, text=isinstance(kind, String))
+        else:  # integers and booleans
+            packer.integers(i, name, column)
+    return packer.packed()
 
-    def region(where: list[bytes], data: bytes, kind: str) -> int:
+
+class _Packer:
+    """The regions of one SQLite bulk statement, filled column by column (see :func:`_pack`)."""
+
+    def __init__(self, table: str, count: int) -> None:
+        self.table = table
+        self.count = count
+        self.driver: str | None = None
+        self.layout: list[str] = []
+        self.records: list[bytes] = []
+        self.heap: list[bytes] = []
+        self.numbers: list[tuple[str, Any]] = []
+        self.at = {"records": 0, "heap": 0}
+
+    def integers(self, i: int, name: str, column: Sequence[int]) -> None:
+        """Column ``i`` of integers: one value, a run of consecutive ones, or digits."""
+        low, high = min(column), max(column)
+        if low < _INT64[0] or high > _INT64[1]:
+            bad = low if low < _INT64[0] else high
+            raise ValueError(f"{self.table}.{name}: {bad} is not a 64-bit integer")
+        first = column[0]
+        if low == high:
+            self.layout.append("constant")
+            self.numbers.append((f"c{i}", first))
+        elif (
+            high - low == self.count - 1
+            and first == low
+            and all(map(operator.eq, column, range(first, first + self.count)))
+        ):
+            self.layout.append("sequence")  # reserved ids: first + row number
+            self.numbers.append((f"c{i}", first))
+        else:
+            self.layout.append("integer")
+            self._digits(column, f"n{i}", low, high)
+
+    def strings(self, i: int, column: Sequence[Any], *, text: bool) -> None:
+        """Column ``i`` of text (``text``) or bytes: one value, a few distinct ones, the
+        driving JSON array, or slices of the heap."""
+        distinct = _few_distinct(column, self.count)
+        if distinct is not None and len(distinct) == 1:
+            self.layout.append("constant")
+            self.numbers.append((f"c{i}", column[0]))
+        elif distinct is not None and len(distinct) <= self.count // 4:
+            self.layout.append("text_dict" if text else "bytes_dict")  # ops, devices
+            number = {value: k for k, value in enumerate(distinct)}
+            self._digits([number[value] for value in column], f"d{i}", 0, len(distinct) - 1)
+            self._slices([v.encode() for v in distinct] if text else list(distinct), str(i))
+        elif not (text and self._drives(column)):
+            self._heap_column(i, [v.encode() for v in column] if text else column, text)
+
+    def _drives(self, column: Sequence[str]) -> bool:
+        """Make ``column`` the JSON array that drives the statement, if none is yet and it
+        holds no NUL (SQLite's JSON functions end a string there)."""
+        if self.driver is not None:
+            return False
+        encoded = _json(column)
+        if "\\u0000" in encoded:
+            return False
+        self.layout.append("driver")
+        self.driver = encoded
+        return True
+
+    def _heap_column(self, i: int, data: Sequence[bytes], text: bool) -> None:
+        width = len(data[0])
+        if all(len(value) == width for value in data):  # hashes: the row number places them
+            self.layout.append("text_fixed" if text else "bytes_fixed")
+            at = self._region(self.heap, b"".join(data), "heap")
+            self.numbers.extend(((f"h{i}_at", at), (f"h{i}_width", width)))
+        else:
+            self.layout.append("text" if text else "bytes")
+            self._slices(data, str(i))
+
+    def _region(self, where: list[bytes], data: bytes, kind: str) -> int:
         where.append(data)
-        offset = at[kind]
-        at[kind] += len(data)
+        offset = self.at[kind]
+        self.at[kind] += len(data)
         return offset
 
-    def digits(column: Sequence[int], part: str, low: int, high: int) -> None:
+    def _digits(self, column: Sequence[int], part: str, low: int, high: int) -> None:
         if low >= 0 and high <= 9:
             width, data = 1, bytes(column).translate(_DIGITS)
         else:
             width = max(len(str(low)), len(str(high)))
             data = (f"%0{width}d" * len(column) % tuple(column)).encode("ascii")
-        numbers.extend(((f"{part}_at", region(records, data, "records")), (f"{part}_width", width)))
+        at = self._region(self.records, data, "records")
+        self.numbers.extend(((f"{part}_at", at), (f"{part}_width", width)))
 
-    def slices(data: Sequence[bytes], part: str) -> None:
+    def _slices(self, data: Sequence[bytes], part: str) -> None:
         lengths = list(map(len, data))
-        starts = list(accumulate(lengths, initial=region(heap, b"".join(data), "heap")))[:-1]
-        digits(starts, f"s{part}", starts[0], starts[-1])
-        digits(lengths, f"l{part}", min(lengths), max(lengths))
+        starts = list(accumulate(lengths, initial=self._region(self.heap, b"".join(data), "heap")))
+        starts.pop()
+        self._digits(starts, f"s{part}", starts[0], starts[-1])
+        self._digits(lengths, f"l{part}", min(lengths), max(lengths))
 
-    for i, (name, column) in enumerate(zip(names, values, strict=True)):
-        kind = table.c[name].type
-        if not isinstance(kind, (LargeBinary, String)):  # integers and booleans
-            low, high = min(column), max(column)
-            if low < _INT64[0] or high > _INT64[1]:
-                bad = low if low < _INT64[0] else high
-                raise ValueError(f"{table.name}.{name}: {bad} is not a 64-bit integer")
-            first = column[0]
-            if low == high:
-                layout.append("constant")
-                numbers.append((f"c{i}", first))
-            elif (
-                high - low == count - 1
-                and first == low
-                and all(map(operator.eq, column, range(first, first + count)))
-            ):
-                layout.append("sequence")  # reserved ids: first + row number
-                numbers.append((f"c{i}", first))
-            else:
-                layout.append("integer")
-                digits(column, f"n{i}", low, high)
-            continue
-        text = isinstance(kind, String)
-        few = len(set(column[:_SAMPLE])) * 4 <= min(count, _SAMPLE)
-        distinct = dict.fromkeys(column) if few or count == 1 else {}
-        if len(distinct) == 1:
-            layout.append("constant")
-            numbers.append((f"c{i}", column[0]))
-            continue
-        if few and len(distinct) <= count // 4:  # ops, devices: each distinct value once
-            layout.append("text_dict" if text else "bytes_dict")
-            number = {value: k for k, value in enumerate(distinct)}
-            digits([number[value] for value in column], f"d{i}", 0, len(distinct) - 1)
-            slices([v.encode() for v in distinct] if text else list(distinct), str(i))
-            continue
-        if text and driver is None:
-            # SQLite's JSON functions end a string at NUL: such a column takes slices.
-            encoded = _json(column)
-            if "\\u0000" not in encoded:
-                layout.append("driver")
-                driver = encoded
-                continue
-        data = [v.encode() for v in column] if text else column
-        width = len(data[0])
-        if all(len(value) == width for value in data):  # hashes: the row number places them
-            layout.append("text_fixed" if text else "bytes_fixed")
-            numbers.extend(
-                ((f"h{i}_at", region(heap, b"".join(data), "heap")), (f"h{i}_width", width))
-            )
-        else:
-            layout.append("text" if text else "bytes")
-            slices(data, str(i))
-    size = max(at["records"], at["heap"], 4 * len(driver or ""))  # 4: UTF-8 bytes per character
-    if size > _VALUE_LIMIT:
-        return None
-    # One byte past the slices: SQLite's substr of an empty blob is NULL, not an empty blob.
-    heap.append(b"\x00")
-    rows = driver if driver is not None else "[" + "0," * (count - 1) + "0]"  # just the keys
-    return rows, tuple(layout), b"".join(records), b"".join(heap), tuple(numbers)
+    def packed(self) -> _Packed | None:
+        driver = self.driver
+        size = max(self.at["records"], self.at["heap"], 4 * len(driver or ""))  # 4: UTF-8 bytes
+        if size > VALUE_LIMIT:
+            return None
+        # One byte past the slices: SQLite's substr of an empty blob is NULL, not an empty blob.
+        self.heap.append(b"\x00")
+        rows = driver if driver is not None else "[" + "0," * (self.count - 1) + "0]"  # the keys
+        records, heap = b"".join(self.records), b"".join(self.heap)
+        return rows, tuple(self.layout), records, heap, tuple(self.numbers)
+
+
+def _few_distinct(column: Sequence[Any], count: int) -> dict[Any, None] | None:
+    """The distinct values of ``column`` (in order) when a sample suggests there are few or
+    it has one row, else None."""
+    few = len(set(column[:_SAMPLE])) * 4 <= min(count, _SAMPLE)
+    return dict.fromkeys(column) if few or count == 1 else None
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -325,7 +359,7 @@ def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
             _insert_slices(conn, bulk)
     elif bulk.ignore is None and conn.dialect.driver == "psycopg":
         if bulk.rows:
-            _copy(conn, bulk.table.name, bulk.columns, bulk.rows)
+            copy_rows(conn, bulk.table.name, bulk.columns, bulk.rows)
     else:
         statement: Any = bulk.table.insert()
         if bulk.ignore is not None:
@@ -336,7 +370,7 @@ def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
 def _insert_slices(conn: Connection, bulk: BulkRows) -> None:
     """SQLite: the batch as one statement that reads each row's values from slices."""
     constants = tuple(name for name, _ in bulk.constants)
-    statement = _slices_insert(bulk.table, bulk.columns, bulk.layout, constants, bulk.ignore)
+    statement = slices_insert(bulk.table, bulk.columns, bulk.layout, constants, bulk.ignore)
     parameters: dict[str, Any] = {
         "rows": bulk.driver,
         "records": bulk.records,
@@ -348,7 +382,7 @@ def _insert_slices(conn: Connection, bulk: BulkRows) -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def _slices_insert(
+def slices_insert(
     table: Table,
     columns: tuple[str, ...],
     layout: tuple[str, ...],

@@ -9,9 +9,7 @@ tamper-evident audit chain is all it takes to chain these records too (docs/life
 
 from __future__ import annotations
 
-import getpass
 import json
-import socket
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -19,14 +17,18 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, select, text, update
 
 from mgstore.clock import as_utc
-from mgstore.db.models import Base
 from mgstore.db.refs import LATEST, graph_id_of, graph_name
+from mgstore.db.tables import ALIASES as A
+from mgstore.db.tables import EXPORTS
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import LIFECYCLE_EVENTS as EVENTS
+from mgstore.db.tables import VERSION_STATES as S
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import AliasInfo, AliasMove
 from mgstore.errors import InputError, NotFoundError
+from mgstore.who import user_at_host, whoami
 
-_TABLES = Base.metadata.tables
-V, T, S, A = (_TABLES[t] for t in ("versions", "version_tags", "version_states", "aliases"))
-EVENTS, EXPORTS = _TABLES["lifecycle_events"], _TABLES["exports"]
 MAX_ALIAS = 256  # aliases.name
 
 #: The kinds of lifecycle events.
@@ -68,19 +70,6 @@ def record_lifecycle_event(conn: Connection, kind: str, payload: Mapping[str, An
     append_event(conn, kind, json.loads(json.dumps(payload, default=str)))
 
 
-def whoami() -> tuple[str, str]:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return user, socket.gethostname()
-
-
-def _by() -> str:
-    user, host = whoami()
-    return f"{user}@{host}"
-
-
 # ------------------------------------------------------------------------------------------
 # Aliases
 
@@ -100,7 +89,7 @@ def check_alias(alias: object) -> str:
 
 def set_alias(conn: Connection, row: Row[Any], alias: str) -> AliasInfo:
     """Point ``alias`` of the version's graph at that version (creating or moving it)."""
-    now, by = datetime.now(timezone.utc), _by()
+    now, by = datetime.now(timezone.utc), user_at_host()
     old = conn.execute(
         select(A.c.version_id).where(A.c.graph_id == row.graph_id, A.c.name == alias)
     ).scalar()
@@ -131,11 +120,10 @@ def remove_alias(conn: Connection, graph: str, alias: str) -> AliasMove:
     conn.execute(delete(A).where(A.c.graph_id == graph_id, A.c.name == alias))
     number = _number(conn, old)
     record_lifecycle_event(conn, "alias_removed", {"graph": graph, "alias": alias, "old": number})
-    return AliasMove(graph, alias, number, None, datetime.now(timezone.utc), _by())
+    return AliasMove(graph, alias, number, None, datetime.now(timezone.utc), user_at_host())
 
 
 def aliases(conn: Connection, graph: str | None) -> list[AliasInfo]:
-    G = _TABLES["graphs"]
     query = (
         select(G.c.name.label("graph"), A.c.name, V.c.number, A.c.updated_at, A.c.updated_by)
         .join(G, G.c.id == A.c.graph_id)
@@ -248,7 +236,11 @@ def delete_version(conn: Connection, row: Row[Any], ref: str, *, force: bool) ->
         remove_alias(conn, name, alias)
     conn.execute(
         S.insert(),
-        {"version_id": row.id, "deleted_at": datetime.now(timezone.utc), "deleted_by": _by()},
+        {
+            "version_id": row.id,
+            "deleted_at": datetime.now(timezone.utc),
+            "deleted_by": user_at_host(),
+        },
     )
     record_lifecycle_event(
         conn,

@@ -27,7 +27,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, and_, select
 
 from mgstore.db.inserts import fetch_raw, insert_ignore
-from mgstore.db.models import Base
+from mgstore.db.tables import COLLECTION_MEMBERS as CM
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import NODES as N
+from mgstore.db.tables import OUTLINE_PARTS as OP
+from mgstore.db.tables import VERSION_OUTLINES as VO
 from mgstore.db.versions import damaged, in_version
 from mgstore.graph import parse_input
 
@@ -36,10 +41,6 @@ __all__ = [
     "columns_from_tables", "write", "read",
 ]  # fmt: skip
 
-_TABLES = Base.metadata.tables
-N, E = _TABLES["nodes"], _TABLES["edges"]
-C, CM = _TABLES["collections"], _TABLES["collection_members"]
-OP, VO = _TABLES["outline_parts"], _TABLES["version_outlines"]
 
 #: The parts of a stored outline, each a column of ``version_outlines``.
 PARTS = ("names", "ops", "devices", "edges", "collections")

@@ -23,12 +23,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, exists, func, select
 
 from mgstore import names
-from mgstore.db.models import Base
+from mgstore.db.tables import ALIASES as A
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSION_STATES as S
+from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import AmbiguousRefError, ArgumentTypeError, NotFoundError
-
-_TABLES = Base.metadata.tables
-G, V = _TABLES["graphs"], _TABLES["versions"]
-S, A = _TABLES["version_states"], _TABLES["aliases"]
 
 HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
 _BACK = re.compile(r"(?s)(.+)~([0-9]+)")

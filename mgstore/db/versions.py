@@ -28,7 +28,17 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import lazy, original
 from mgstore.clock import as_utc
-from mgstore.db.models import Base
+from mgstore.db.tables import ALIASES as A
+from mgstore.db.tables import BLOBS as B
+from mgstore.db.tables import COLLECTION_MEMBERS as CM
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import IMPORT_FORMS as F
+from mgstore.db.tables import NODES as N
+from mgstore.db.tables import PACKS as P
+from mgstore.db.tables import VERSION_STATES as S
+from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.entities import VersionInfo
 from mgstore.errors import IntegrityError
 
@@ -37,11 +47,6 @@ if TYPE_CHECKING:  # the log and refs need neither (see mgstore.lazy)
 else:
     graph, proto, wire = (lazy.module(f"mgstore.{name}") for name in ("graph", "proto", "wire"))
 
-_TABLES = Base.metadata.tables
-N, P, B, E = (_TABLES[t] for t in ("nodes", "packs", "blobs", "edges"))
-G, T = _TABLES["graphs"], _TABLES["version_tags"]
-S, A = _TABLES["version_states"], _TABLES["aliases"]
-C, CM, F = (_TABLES[t] for t in ("collections", "collection_members", "import_forms"))
 _CHUNK = 500
 
 
@@ -151,14 +156,6 @@ def assemble(
             conn, row, f"its stored bytes do not match its content hash {row.content_hash}"
         )
     return data
-
-
-def verify_content(conn: Connection, row: Row[Any], packs: Mapping[int, memoryview]) -> None:
-    """Check a version's bytes (its frame blobs and its nodes in ``packs``, as stored) against
-    its content hash."""
-    problem = _content_problem(row, _frame(conn, row), packs)
-    if problem is not None:
-        raise damaged(conn, row, problem)
 
 
 def _frame(conn: Connection, row: Row[Any]) -> list[bytes | None]:

@@ -9,18 +9,16 @@ this thread inserts the run before (:class:`_NodeWriter`).
 
 from __future__ import annotations
 
-import getpass
 import hashlib
-import socket
 import sys
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import accumulate, islice
+from itertools import accumulate, chain, islice
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select, text, update
@@ -39,21 +37,25 @@ from mgstore.db.inserts import (
     insert_ignore,
 )
 from mgstore.db.lifecycle import is_deleted_version, lock_versions
-from mgstore.db.models import Base
+from mgstore.db.tables import BLOBS as B
+from mgstore.db.tables import COLLECTION_MEMBERS as CM
+from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import NODES as N
+from mgstore.db.tables import PACKS as P
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.db.versions import members_digest
 from mgstore.errors import InvalidGraphError
+from mgstore.who import user_at_host
 
-__all__ = ["write_version", "write_contents", "write_collections"]
+__all__ = ["PACK_BYTES", "RUN_NODES", "write_collections", "write_contents", "write_version"]
 
-_RUN = 8192  # nodes per run (see _NodeWriter)
-_PACK_BYTES = 256 * 1024
+RUN_NODES = 8192  #: nodes encoded and inserted together (see _NodeWriter)
+PACK_BYTES = 256 * 1024  #: the most bytes of node content one pack holds
 _CHUNK = 500
 _T = TypeVar("_T")
-
-_TABLES = Base.metadata.tables
-B, G, V, N, E = (_TABLES[t] for t in ("blobs", "graphs", "versions", "nodes", "edges"))
-P = _TABLES["packs"]
-C, CM, T = (_TABLES[t] for t in ("collections", "collection_members", "version_tags"))
 
 
 def write_version(
@@ -89,7 +91,7 @@ def write_version(
             nodes = _NodeWriter(conn, graph_id, number, worker)
             nodes.start(stored)
             collections = worker.submit(_prepare_collections, stored.collections)
-            content_hash, size, node_order = nodes.write(
+            written = nodes.write(
                 progress,
                 meanwhile=lambda: write_contents(conn, stored, collections.result()),
                 members=collections,
@@ -98,26 +100,26 @@ def write_version(
             if (
                 not allow_unchanged
                 and latest is not None
-                and latest.content_hash == content_hash
+                and latest.content_hash == written.content_hash
                 and latest.debug_hash == stored.debug_hash
                 and not is_deleted_version(conn, latest.id)
             ):
                 # Equal content means equal nodes and collections, all stored: nothing written.
                 nodes.outlining.cancel()
                 return int(latest.id), True
-            nodes.close_rows()
+            nodes.close_rows(written.closing)
             row = {
                 "graph_id": graph_id,
                 "number": number,
-                "content_hash": content_hash,
+                "content_hash": written.content_hash,
                 "debug_hash": stored.debug_hash,
                 "message": message,
                 "created_at": now,
-                "created_by": _whoami(),
+                "created_by": user_at_host(),
                 "node_count": len(stored.node_defs),
-                "size": size,
-                "node_order": node_order,
-                **_original(conn, stored, nodes.body, loaded, content_hash),
+                "size": written.size,
+                "node_order": written.node_order,
+                **_original(conn, stored, written.body, loaded, written.content_hash),
             }
             version_id = _insert_version(conn, row, stored, loaded)
             if tags:
@@ -245,17 +247,88 @@ class _GilHandover:
 _quick_gil_handover = _GilHandover()
 
 
-@dataclass
-class _Run:
-    """One run of nodes on its way to the tables: encoded (worker), placed (this thread),
-    then made rows (worker)."""
+@dataclass(frozen=True)
+class _Encoded:
+    """One run of nodes, encoded by the worker: which of them need a row (content not
+    current), and those nodes' framed size."""
 
     nodes: wire.StoredNodes
-    fresh: list[int]  # positions of the nodes that need a row (content not current)
-    new_bytes: int  # their framed size
-    located: dict[bytes, Location] = field(default_factory=dict)  # found elsewhere in the store
-    node_ids: list[int] = field(default_factory=list)
-    pack_ids: list[int] = field(default_factory=list)  # enough for the new content
+    fresh: Sequence[int]  # positions of the nodes that need a row
+    new_bytes: int
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """What the writing thread found for a run's fresh nodes: where their content already
+    lies elsewhere in the store, and ids reserved for their rows and new packs."""
+
+    located: Mapping[bytes, Location]
+    node_ids: Sequence[int]
+    pack_ids: Sequence[int]  # enough for the new content
+
+
+@dataclass(frozen=True)
+class _RunRows:
+    """The worker's result for one run: its pack, node and edge rows, every node's location
+    and the run's framed nodes end to end."""
+
+    rows: _Rows
+    locations: Sequence[Location]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Written:
+    """The nodes of a version, once written: its content hash, size and packed node order,
+    the rows of the latest version it does not keep, and the nodes' bytes."""
+
+    content_hash: str
+    size: int
+    node_order: bytes
+    closing: Sequence[int]
+    body: Sequence[bytes]  # the framed nodes, run by run
+
+
+class _Encoder:
+    """The worker's side of the node runs: draws each run from the graph's NodeDefs in
+    order, encodes it and sees which nodes need rows. Only the worker thread calls it."""
+
+    def __init__(self, node_defs: Sequence[Any], current: Mapping[bytes, object]) -> None:
+        # One iterator, drawn from by the worker's tasks in order: iterating a repeated
+        # protobuf field is ten times cheaper than slicing it (slices keep every wrapper).
+        self.pending = iter(node_defs)
+        self.current = current
+        self.names: set[str] = set()
+        self.incoming: set[bytes] = set()  # every node's content hash
+        # Every node's name, op, device and inputs, in graph order, for the outline.
+        self.columns: tuple[list[str], list[str], list[str], list[tuple[str, ...]]] = (
+            [], [], [], []
+        )  # fmt: skip
+
+    def outline(self, members: Future[_PreparedCollections]) -> dict[str, bytes]:
+        """The version's outline, encoded, once every run is encoded (docs/storage.md §11)."""
+        by_key = {key: names for _, key, names in members.result()[2]}
+        shape = outlines.build(*self.columns, by_key)
+        self.columns = ([], [], [], [])
+        return outlines.encode(shape)
+
+    def next_run(self) -> _Encoded:
+        """Encode the next run and see which of its nodes need rows (Python only)."""
+        nodes = wire.encode_nodes(islice(self.pending, RUN_NODES))
+        names, shas, current = nodes.names, nodes.shas, self.current
+        if self.names.isdisjoint(names) and len(set(names)) == len(names):
+            self.names.update(names)
+        else:
+            nxgraph.check_unique_names(names, self.names)  # raises, naming the first repeat
+        self.incoming.update(shas)
+        self.columns[0].extend(names)
+        self.columns[1].extend(nodes.ops)
+        self.columns[2].extend(nodes.devices)
+        self.columns[3].extend(nodes.inputs)
+        fresh = [i for i, sha in enumerate(shas) if sha not in current] if current else None
+        if fresh is None or len(fresh) == len(nodes):
+            return _Encoded(nodes, range(len(nodes)), sum(map(len, nodes.framed)))
+        return _Encoded(nodes, fresh, sum(len(nodes.framed[i]) for i in fresh))
 
 
 class _NodeWriter:
@@ -267,7 +340,10 @@ class _NodeWriter:
 
     Encoding a run and building its rows is Python work, done in a worker thread while the
     database inserts the run before (the driver releases the GIL while it writes), so the
-    two cores share the ingest. The connection is used by this (the calling) thread only.
+    two cores share the ingest. The connection is used by this (the calling) thread only;
+    the threads hand each other frozen per-run results (:class:`_Encoded`,
+    :class:`_Placement`, :class:`_RunRows`), and this object's fields are not written once
+    the worker has started.
     """
 
     def __init__(
@@ -289,49 +365,19 @@ class _NodeWriter:
         )
         self.ids = _IdReserver(conn)
         self.dialect = conn.dialect.name
-        self.locations: list[Location] = []  # every node's, in graph order
-        self.body: list[bytes] = []  # the framed nodes, run by run
-        self.incoming: set[bytes] = set()
-        self.names: set[str] = set()
-        self.encoding: Future[_Run] | None = None  # the next run, in the worker
-        # Every node's name, op, device and inputs, in graph order, for the outline.
-        self.columns: tuple[list[str], list[str], list[str], list[tuple[str, ...]]] = (
-            [], [], [], []
-        )  # fmt: skip
-        self.outlining: Future[dict[str, bytes]]
 
     def start(self, stored: wire.StoredGraph) -> None:
         """Start encoding the first run, so that the worker is busy while this thread is."""
         self.stored = stored
-        # One iterator, drawn from by the worker's tasks in order: iterating a repeated
-        # protobuf field is ten times cheaper than slicing it (slices keep every wrapper).
-        self.pending = iter(stored.node_defs)
-        self.encoding = self.worker.submit(self._encode)
-
-    def _encode(self) -> _Run:
-        """Encode the next run and see which of its nodes need rows (Python only: worker)."""
-        nodes = wire.encode_nodes(islice(self.pending, _RUN))
-        names, shas, current = nodes.names, nodes.shas, self.current
-        if self.names.isdisjoint(names) and len(set(names)) == len(names):
-            self.names.update(names)
-        else:
-            nxgraph.check_unique_names(names, self.names)  # raises, naming the first repeat
-        self.incoming.update(shas)
-        self.columns[0].extend(names)
-        self.columns[1].extend(nodes.ops)
-        self.columns[2].extend(nodes.devices)
-        self.columns[3].extend(nodes.inputs)
-        fresh = [i for i, sha in enumerate(shas) if sha not in current] if current else None
-        if fresh is None or len(fresh) == len(nodes):
-            return _Run(nodes, list(range(len(nodes))), sum(map(len, nodes.framed)))
-        return _Run(nodes, fresh, sum(len(nodes.framed[i]) for i in fresh))
+        self.encoder = _Encoder(stored.node_defs, self.current)
+        self.encoding = self.worker.submit(self.encoder.next_run)
 
     def write(
         self,
         progress: Callable[[int, int], None] | None,
         meanwhile: Callable[[], None],
         members: Future[_PreparedCollections],
-    ) -> tuple[str, int, bytes]:
+    ) -> _Written:
         """Write every run; return the version's content hash, size and packed node order.
 
         ``meanwhile`` is the caller's other database work, done while the worker builds the
@@ -339,66 +385,52 @@ class _NodeWriter:
         nodes and ``members`` (the collections), while this thread writes the last run.
         """
         total = len(self.stored.node_defs)
-        building: Future[_Rows] | None = None
-        for start in range(0, total, _RUN):
-            assert self.encoding is not None, "start() first"
-            run = self.encoding.result()
-            if start + _RUN < total:
-                self.encoding = self.worker.submit(self._encode)
-            rows = self.worker.submit(self._rows, self._plan(run))
+        encoding = self.encoding
+        bodies: list[bytes] = []
+        locations: list[Sequence[Location]] = []
+        building: Future[_RunRows] | None = None
+        for start in range(0, total, RUN_NODES):
+            run = encoding.result()
+            if start + RUN_NODES < total:
+                encoding = self.worker.submit(self.encoder.next_run)
+            rows = self.worker.submit(self._rows, run, self._plan(run))
             if building is not None:
-                self._insert(building.result())
+                self._insert(building.result(), bodies, locations)
             else:
                 meanwhile()
             building = rows
             if progress is not None:
-                progress(min(start + _RUN, total), total)
-        finishing = self.worker.submit(self._finish)
-        self.outlining = self.worker.submit(self._outline, members)
-        if building is not None:
-            self._insert(building.result())
+                progress(min(start + RUN_NODES, total), total)
+        last = building.result() if building is not None else None
+        if last is not None:
+            bodies.append(last.body)
+            locations.append(last.locations)
+        finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations))
+        self.outlining = self.worker.submit(self.encoder.outline, members)
+        if last is not None:
+            self._insert(last, [], [])
         else:  # no nodes
             meanwhile()
         return finishing.result()
 
-    def _outline(self, members: Future[_PreparedCollections]) -> dict[str, bytes]:
-        """The version's outline, encoded (Python only: runs in the worker)."""
-        by_key = {key: names for _, key, names in members.result()[2]}
-        shape = outlines.build(*self.columns, by_key)
-        self.columns = ([], [], [], [])
-        return outlines.encode(shape)
-
-    def _plan(self, run: _Run) -> _Run:
+    def _plan(self, run: _Encoded) -> _Placement:
         """Where the run's fresh content already lies, and ids for its rows (database work)."""
         nodes, fresh = run.nodes, run.fresh
+        located: dict[bytes, Location] = {}
         if fresh and self.elsewhere:
-            run.located = _locate(self.conn, {nodes.shas[i]: nodes.names[i] for i in fresh})
-        # Packs hold at most _PACK_BYTES, cut at node boundaries: two neighbours together
+            located = _locate(self.conn, {nodes.shas[i]: nodes.names[i] for i in fresh})
+        # Packs hold at most PACK_BYTES, cut at node boundaries: two neighbours together
         # always exceed it, which bounds how many a run can fill.
-        packs = min(len(fresh), 2 * run.new_bytes // _PACK_BYTES + 2)
-        run.node_ids = self.ids.reserve(N, len(fresh))
-        run.pack_ids = self.ids.reserve(P, packs)
-        return run
+        packs = min(len(fresh), 2 * run.new_bytes // PACK_BYTES + 2)
+        return _Placement(located, self.ids.reserve(N, len(fresh)), self.ids.reserve(P, packs))
 
-    def _rows(self, run: _Run) -> _Rows:
+    def _rows(self, run: _Encoded, placement: _Placement) -> _RunRows:
         """The pack, node and edge rows of a run (Python only: runs in the worker)."""
-        nodes, current, located = run.nodes, self.current, run.located
-        # New content into packs of at most _PACK_BYTES, cut at node boundaries. Content
-        # never repeats within a version (the name is part of it), so positions place it.
+        nodes, current, located = run.nodes, self.current, placement.located
+        # Content never repeats within a version (the name is part of it), so positions
+        # place it.
         new = [i for i in run.fresh if nodes.shas[i] not in located] if located else run.fresh
-        lengths = [len(nodes.framed[i]) for i in new]
-        ends = list(accumulate(lengths, initial=0))  # ends[k]: where new node k starts
-        packs: list[bytes] = []
-        placed: dict[int, Location] = {}  # by position in the run
-        first = 0
-        while first < len(new):
-            last = max(first + 1, bisect_right(ends, ends[first] + _PACK_BYTES) - 1)
-            pack_id = run.pack_ids[len(packs)]
-            packs.append(b"".join(nodes.framed[i] for i in new[first:last]))
-            start, span = ends[first], range(first, last)
-            placed.update((new[k], (pack_id, ends[k] - start, lengths[k])) for k in span)
-            first = last
-        pack_ids = run.pack_ids[: len(packs)]
+        packs, placed = _packed(nodes.framed, new, placement.pack_ids)
 
         def where(i: int) -> Location:
             location = placed.get(i)
@@ -409,73 +441,111 @@ class _NodeWriter:
             return location
 
         locations = list(map(where, range(len(nodes))))
-        self.locations.extend(locations)
-        self.body.append(b"".join(nodes.framed))
-
-        # The fresh nodes' rows, column by column (tuples per row would cost more).
-        fresh = run.fresh
-        every = len(fresh) == len(nodes)
-
-        def pick(column: list[_T]) -> list[_T]:
-            return column if every else [column[i] for i in fresh]
-
-        where_fresh = pick(locations)
-        node_columns: dict[str, Sequence[Any]] = {
-            "id": run.node_ids,
-            "name": pick(nodes.names),
-            "op": pick(nodes.ops),
-            "device": pick(nodes.devices),
-            "pack_id": [location[0] for location in where_fresh],
-            "offset": [location[1] for location in where_fresh],
-            "length": [location[2] for location in where_fresh],
-            "sha256": pick(nodes.shas),
-        }
-        # Edges column by column: most inputs are plain names, (name, 0, False) parsed.
-        texts = pick(nodes.inputs)
-        sources = [entry for entries in texts for entry in entries]
-        outputs, controls = [0] * len(sources), [False] * len(sources)
-        for k in [k for k, entry in enumerate(sources) if ":" in entry or entry[:1] == "^"]:
-            sources[k], outputs[k], controls[k] = _edge(sources[k])
-        edge_columns: dict[str, Sequence[Any]] = {
-            "node_id": [i for i, t in zip(run.node_ids, texts, strict=True) for _ in t],
-            "slot": [slot for t in texts for slot in range(len(t))],
-            "src_name": sources,
-            "src_output": outputs,
-            "control": controls,
-        }
         dialect = self.dialect
         # Compressed here, in the worker: zlib releases the GIL (docs/storage.md §3.4).
         stored = [wire.compress(pack) for pack in packs]
-        return (
-            bulk_rows(dialect, P, {"id": pack_ids, "data": stored}),
+        rows = (
+            bulk_rows(dialect, P, {"id": placement.pack_ids[: len(packs)], "data": stored}),
             bulk_rows(
                 dialect,
                 N,
-                node_columns,
+                _node_columns(nodes, run.fresh, placement.node_ids, locations),
                 constants={"graph_id": self.graph_id, "first_version": self.number},
             ),
-            bulk_rows(dialect, E, edge_columns),
+            bulk_rows(dialect, E, _edge_columns(nodes, run.fresh, placement.node_ids)),
         )
+        return _RunRows(rows, locations, b"".join(nodes.framed))
 
-    def _finish(self) -> tuple[str, int, bytes]:
-        content_hash, size = self.stored.content(self.body)
-        return content_hash, size, wire.pack_locations(self.locations)
+    def _finish(self, bodies: Sequence[bytes], locations: Sequence[Sequence[Location]]) -> _Written:
+        content_hash, size = self.stored.content(bodies)
+        incoming = self.encoder.incoming  # every run is encoded: the worker is done with it
+        closing = sorted(
+            node_id for sha, (node_id, _) in self.current.items() if sha not in incoming
+        )
+        node_order = wire.pack_locations(chain.from_iterable(locations))
+        return _Written(content_hash, size, node_order, closing, bodies)
 
-    def _insert(self, rows: _Rows) -> None:
-        for bulk in rows:
+    def _insert(
+        self, run: _RunRows, bodies: list[bytes], locations: list[Sequence[Location]]
+    ) -> None:
+        """Insert a run's rows; keep its bytes and locations in ``bodies`` and ``locations``."""
+        bodies.append(run.body)
+        locations.append(run.locations)
+        for bulk in run.rows:
             insert_bulk(self.conn, bulk)
 
-    def close_rows(self) -> None:
+    def close_rows(self, closing: Sequence[int]) -> None:
         """End the rows of the latest version's nodes that this version does not keep."""
-        closing = sorted(
-            node_id for sha, (node_id, _) in self.current.items() if sha not in self.incoming
-        )
         for i in range(0, len(closing), _CHUNK):
             self.conn.execute(
                 update(N)
                 .where(N.c.id.in_(closing[i : i + _CHUNK]))
                 .values(last_version=self.number - 1)
             )
+
+
+def _packed(
+    framed: Sequence[bytes], new: Sequence[int], pack_ids: Sequence[int]
+) -> tuple[list[bytes], dict[int, Location]]:
+    """The ``new`` nodes (positions in the run) in packs of at most PACK_BYTES, cut at node
+    boundaries, and where each of them lies, by position."""
+    lengths = [len(framed[i]) for i in new]
+    ends = list(accumulate(lengths, initial=0))  # ends[k]: where new node k starts
+    packs: list[bytes] = []
+    placed: dict[int, Location] = {}
+    first = 0
+    while first < len(new):
+        last = max(first + 1, bisect_right(ends, ends[first] + PACK_BYTES) - 1)
+        pack_id = pack_ids[len(packs)]
+        packs.append(b"".join(framed[i] for i in new[first:last]))
+        start, span = ends[first], range(first, last)
+        placed.update((new[k], (pack_id, ends[k] - start, lengths[k])) for k in span)
+        first = last
+    return packs, placed
+
+
+def _node_columns(
+    nodes: wire.StoredNodes,
+    fresh: Sequence[int],
+    node_ids: Sequence[int],
+    locations: Sequence[Location],
+) -> dict[str, Sequence[Any]]:
+    """The ``fresh`` nodes' rows, column by column (tuples per row would cost more)."""
+    every = len(fresh) == len(nodes)
+
+    def pick(column: Sequence[_T]) -> Sequence[_T]:
+        return column if every else [column[i] for i in fresh]
+
+    where_fresh = pick(locations)
+    return {
+        "id": node_ids,
+        "name": pick(nodes.names),
+        "op": pick(nodes.ops),
+        "device": pick(nodes.devices),
+        "pack_id": [location[0] for location in where_fresh],
+        "offset": [location[1] for location in where_fresh],
+        "length": [location[2] for location in where_fresh],
+        "sha256": pick(nodes.shas),
+    }
+
+
+def _edge_columns(
+    nodes: wire.StoredNodes, fresh: Sequence[int], node_ids: Sequence[int]
+) -> dict[str, Sequence[Any]]:
+    """The ``fresh`` nodes' edge rows, column by column: most inputs are plain names,
+    ``(name, 0, False)`` parsed."""
+    texts = nodes.inputs if len(fresh) == len(nodes) else [nodes.inputs[i] for i in fresh]
+    sources = [entry for entries in texts for entry in entries]
+    outputs, controls = [0] * len(sources), [False] * len(sources)
+    for k in [k for k, entry in enumerate(sources) if ":" in entry or entry[:1] == "^"]:
+        sources[k], outputs[k], controls[k] = _edge(sources[k])
+    return {
+        "node_id": [i for i, t in zip(node_ids, texts, strict=True) for _ in t],
+        "slot": [slot for t in texts for slot in range(len(t))],
+        "src_name": sources,
+        "src_output": outputs,
+        "control": controls,
+    }
 
 
 _Rows = tuple[BulkRows, BulkRows, BulkRows]  # packs, nodes, edges
@@ -617,11 +687,3 @@ class _IdReserver:
             start = int(self.conn.execute(query).scalar_one())
         self.next[table.name] = start + count
         return list(range(start, start + count))
-
-
-def _whoami() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"

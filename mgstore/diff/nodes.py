@@ -103,7 +103,7 @@ def _groups(nodes: Mapping[str, Any], depth: int) -> dict[str, dict[str, Any]]:
     return groups
 
 
-def _renamed(node: Any, old: str, new: str) -> bytes:
+def _renamed(node: NodeDef, old: str, new: str) -> bytes:
     """``node``'s bytes with the scope prefix ``old`` replaced by ``new`` wherever it names
     a node: its name, its inputs, its colocation attr."""
     copy = type(node)()
@@ -126,9 +126,9 @@ def _move(name: str, old: str, new: str) -> str:
     return new + name[len(old) :] if name.startswith(old) else name
 
 
-def _bytes(node: Any) -> bytes:
+def _bytes(node: NodeDef) -> bytes:
     return bytes(node.SerializeToString(deterministic=True))
 
 
-def node_info(node: Any) -> NodeInfo:
+def node_info(node: NodeDef) -> NodeInfo:
     return NodeInfo(node.name, node.op, node.device)

@@ -14,19 +14,20 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from typing import cast
 
 import networkx as nx
 
+from mgstore.atomic import Data
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.export.imported import ImportedGraph
 from mgstore.export.meta_graph import Exported, build
 from mgstore.export.options import ExportOptions
-from mgstore.io import Data, coerce_message, serialize
+from mgstore.io import coerce_message, debug_path_for, serialize
 from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
 __all__ = [
     "ExportFile",
-    "debug_path",
     "export_files",
     "export_imported",
     "in_memory_graph",
@@ -52,11 +53,6 @@ class ExportFile:
         return sum(len(chunk) for chunk in self.data)
 
 
-def debug_path(filename: str | os.PathLike[str]) -> str:
-    """Where ``save_debug_info`` writes (§9): ``splitext(filename)[0] + ".debug"``."""
-    return os.path.splitext(os.fspath(filename))[0] + ".debug"
-
-
 def export_files(
     exported: Exported,
     filename: str | os.PathLike[str],
@@ -77,14 +73,15 @@ def export_files(
         assert exported.meta_graph is not None
         data = serialize(exported.meta_graph, as_text=as_text)
     files = [ExportFile(os.fspath(filename), data)]
-    if save_debug_info and os.path.abspath(debug_path(filename)) == os.path.abspath(filename):
+    debug_path = os.fspath(debug_path_for(filename))  # where save_debug_info writes (§9)
+    if save_debug_info and os.path.abspath(debug_path) == os.path.abspath(filename):
         raise InputError(
             f"{filename}: the graph would be overwritten by its own debug info (save_debug_info "
             "writes <stem>.debug, the same file here); choose another file name"
         )
     if save_debug_info:
         debug = restrict_debug_info(debug_info, exported.names)
-        files.append(ExportFile(debug_path(filename), serialize(debug, as_text=as_text)))
+        files.append(ExportFile(debug_path, serialize(debug, as_text=as_text)))
     return files
 
 
@@ -110,7 +107,10 @@ def in_memory_graph(graph: object) -> tuple[MetaGraphDef, GraphDebugInfo | None]
     if isinstance(graph, nx.MultiDiGraph):
         meta_graph = from_networkx(graph)
         debug = graph.graph.get("debug_info")
-        return meta_graph, coerce_message(debug, expected=("GraphDebugInfo",))[1] if debug else None
+        if not debug:
+            return meta_graph, None
+        info = coerce_message(debug, expected=("GraphDebugInfo",))[1]
+        return meta_graph, cast(GraphDebugInfo, info)
     if graph is None:
         raise ArgumentTypeError(
             "graph is required: mgstore has no default graph; pass a stored version's ref "

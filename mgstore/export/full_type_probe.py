@@ -28,8 +28,23 @@ def probe_attr_value(attr_def: Any, overrides: dict[str, Any], attr_value_pb2: A
         return overrides[attr_def.name]
     if attr_def.HasField("default_value"):
         return attr_def.default_value
-    kind = attr_def.type
     value = attr_value_pb2.AttrValue()
+    if attr_def.type in _SINGLE_KINDS:
+        _fill_single(value, attr_def)
+    else:
+        _fill_list(value, attr_def)
+    return value
+
+
+_SINGLE_KINDS = frozenset({
+    "type", "list(type)", "int", "string", "float", "bool", "shape", "list(shape)", "tensor",
+    "func",
+})  # fmt: skip
+
+
+def _fill_single(value: Any, attr_def: Any) -> None:
+    """A probe value of one of the :data:`_SINGLE_KINDS` (lists of types and shapes too)."""
+    kind = attr_def.type
     count = max(int(attr_def.minimum), 1) if attr_def.has_minimum else 1
     allowed_types = list(attr_def.allowed_values.list.type)
     dtype = 1 if not allowed_types or 1 in allowed_types else allowed_types[0]  # DT_FLOAT
@@ -56,17 +71,20 @@ def probe_attr_value(attr_def: Any, overrides: dict[str, Any], attr_value_pb2: A
         value.tensor.float_val.append(0.0)
     elif kind == "func":
         value.func.name = FUNC_NAME
-    else:
-        value.list.SetInParent()
-        least = int(attr_def.minimum) if attr_def.has_minimum else 0
-        if kind == "list(int)":
-            value.list.i.extend([1] * least)
-        elif kind == "list(string)":
-            value.list.s.extend([b"/job:localhost/replica:0/task:0/device:CPU:0"] * least)
-        elif kind == "list(func)":
-            for _ in range(least):
-                value.list.func.add().name = FUNC_NAME
-    return value
+
+
+def _fill_list(value: Any, attr_def: Any) -> None:
+    """A probe value of any other kind: a list of the attr's minimum length."""
+    kind = attr_def.type
+    value.list.SetInParent()
+    least = int(attr_def.minimum) if attr_def.has_minimum else 0
+    if kind == "list(int)":
+        value.list.i.extend([1] * least)
+    elif kind == "list(string)":
+        value.list.s.extend([b"/job:localhost/replica:0/task:0/device:CPU:0"] * least)
+    elif kind == "list(func)":
+        for _ in range(least):
+            value.list.func.add().name = FUNC_NAME
 
 
 def probe_meta_graph(op_def: Any, overrides: dict[str, Any] | None = None) -> Any:

@@ -19,9 +19,13 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING, cast
 
 from mgstore.errors import InvalidGraphError
 from mgstore.proto import AttrValue, FullTypeDef, NodeDef, OpDef
+
+if TYPE_CHECKING:
+    from mgstore.proto.tensorflow.core.framework.full_type_pb2 import FullTypeId
 
 __all__ = ["FullTypeRules", "constructed_type", "has_constructor", "load_rules"]
 
@@ -83,7 +87,7 @@ def constructed_type(
         a.name: a.default_value for a in op_def.attr if a.HasField("default_value")
     }
     attrs.update(node.attr)
-    target = FullTypeDef(type_id=TFT_PRODUCT)
+    target = FullTypeDef(type_id=cast("FullTypeId", TFT_PRODUCT))
     for arg in op_def.output_arg:
         out = target.args.add()
         out.CopyFrom(arg.experimental_full_type)
@@ -117,7 +121,7 @@ def _substitute(attrs: dict[str, AttrValue], t: FullTypeDef, rules: FullTypeRule
 
 def _map_dtype(dtype: int, t: FullTypeDef, rules: FullTypeRules) -> None:
     t.Clear()
-    t.type_id = rules.dtype_full_type.get(dtype, TFT_UNSET)
+    t.type_id = cast("FullTypeId", rules.dtype_full_type.get(dtype, TFT_UNSET))
 
 
 def _substitute_var(attrs: dict[str, AttrValue], t: FullTypeDef, rules: FullTypeRules) -> None:

@@ -111,6 +111,11 @@ class FlatTable:
     def __len__(self) -> int:
         return len(self._keys)
 
+    @property
+    def capacity(self) -> int:
+        """How many slots the table has (it grows at 80% full)."""
+        return len(self._slots)
+
     def keys(self) -> list[str]:
         """The keys in iteration order: slot by slot."""
         return [entry[0] for entry in self._slots if entry is not None]

@@ -30,10 +30,17 @@ from mgstore.export.scope import UNBOUND_INPUT_PREFIX, in_scope, rewrite_inputs,
 from mgstore.export.strip import strip_default_attrs
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, OpList, SaverDef
 
-__all__ = ["TF_GIT_VERSION", "ExportOptions", "Exported", "build", "extraneous_saver_nodes"]
+__all__ = [
+    "SIZE_LIMIT",
+    "TF_GIT_VERSION",
+    "ExportOptions",
+    "Exported",
+    "build",
+    "extraneous_saver_nodes",
+]
 
 TF_GIT_VERSION = "v2.21.0-rc1-5-ga481b10260d"
-_SIZE_LIMIT = 1 << 31
+SIZE_LIMIT = 1 << 31  #: TensorFlow's limit on a GraphDef's size: 2 GB
 _SAVER_OPS = frozenset({
     "SaveV2", "Save", "SaveSlice", "LegacySave", "LegacySaveSlice",
     "RestoreV2", "Restore", "RestoreSlice", "LegacyRestore", "LegacyRestoreSlice",
@@ -64,57 +71,17 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
     if o.selection is not None:
         source_names = o.graph_def.node if o.graph_def is not None else graph.nodes
         excluded = frozenset(n.name for n in source_names if n.name not in o.selection)
-    unbound: list[str] = []
-    names: list[tuple[str, str]] = []
-    graph_def = GraphDef()
-    if scope or o.clear_extraneous_savers or o.clear_devices:
-        given = o.graph_def
-        source: Sequence[NodeDef] = given.node if given is not None else graph.nodes
+    if scope or o.clear_extraneous_savers or o.clear_devices:  # given-graph_def or rebuilt
+        source: Sequence[NodeDef] = o.graph_def.node if o.graph_def is not None else graph.nodes
         if o.clear_extraneous_savers:
             excluded |= extraneous_saver_nodes(source, o.saver_def)
-        if given is not None:  # the given-graph_def export (§3.5)
-            graph_def.versions.CopyFrom(given.versions)
-            graph_def.library.CopyFrom(given.library)
-        else:  # the rebuilt export (§3.4)
-            graph_def.versions.CopyFrom(graph.versions)
-        size = 0
-        for node in source:
-            if (node.name.startswith(UNBOUND_INPUT_PREFIX) or in_scope(node.name, scope)) and (
-                node.name not in excluded
-            ):
-                new = rewrite_node(node, scope)
-                if scope:
-                    unbound.extend(rewrite_inputs(node.input, scope)[1])
-                if o.clear_devices:
-                    new.device = ""
-                graph_def.node.append(new)
-                names.append((node.name, new.name))
-                if given is None and graph.size >= _SIZE_LIMIT:  # else the sum stays below
-                    size += held_size(node)
-                    if size >= _SIZE_LIMIT:
-                        raise InputError(
-                            f"GraphDef cannot be larger than 2GB. Received size: {size}."
-                        )
-        if given is None and graph.rebuilt_library is not None:
-            for function in graph.rebuilt_library.function:
-                size += function.ByteSize()
-                if size >= _SIZE_LIMIT:
-                    raise InputError("GraphDef cannot be larger than 2GB.")
-            graph_def.library.CopyFrom(graph.rebuilt_library)
+        graph_def, names, unbound = _rewritten(graph, source, o, excluded)
         collections = _collections_after_export(graph, o.unbound_inputs_col_name, unbound)
     elif o.selection is not None:  # as imported, the selected nodes only (§3.7)
         collections = _collections(graph)
-        for i, node in enumerate(graph.nodes):
-            if node.name in o.selection:
-                new = graph_def.node.add()
-                new.CopyFrom(node)
-                if i in graph.rewritten_inputs:
-                    new.input[:] = graph.rewritten_inputs[i]
-                names.append((node.name, node.name))
-        graph_def.versions.CopyFrom(graph.versions)
-        if graph.as_imported_library is not None:
-            graph_def.library.CopyFrom(graph.as_imported_library)
+        graph_def, names = _selected(graph, o.selection)
     elif o.graph_def is not None:  # given, no option: copied verbatim
+        graph_def = GraphDef()
         graph_def.CopyFrom(o.graph_def)
         names = [(n.name, n.name) for n in graph_def.node]
         collections = _collections(graph)
@@ -122,17 +89,78 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
         collections = _collections(graph)
         _check_global_variables(collections.get("variables"), scope)
         names = _as_imported_names(graph)
-        path_p, op_list = _as_imported_graph_def(graph)
-        if o.strip_default_attrs:
-            graph_def.MergeFromString(b"".join(path_p))
-        else:  # assemble the bytes: the message, if wanted, is parsed from them once
+        as_imported, op_list = _as_imported_graph_def(graph)
+        if not o.strip_default_attrs:  # assemble the bytes: the message is parsed from them
             out = _create_meta_graph_def(graph, None, collections, excluded, o, op_list)
-            chunks = wire.insert_graph_def(out.SerializeToString(deterministic=True), path_p)
+            chunks = wire.insert_graph_def(out.SerializeToString(deterministic=True), as_imported)
             parsed = MetaGraphDef.FromString(b"".join(chunks)) if message else None
             return Exported(parsed, tuple(names), chunks)
+        graph_def = GraphDef()
+        graph_def.MergeFromString(b"".join(as_imported))
     _check_global_variables(collections.get("variables"), scope)
     meta_graph = _create_meta_graph_def(graph, graph_def, collections, excluded, o)
     return Exported(meta_graph, tuple(names))
+
+
+def _rewritten(
+    graph: ImportedGraph, source: Sequence[NodeDef], o: ExportOptions, excluded: frozenset[str]
+) -> tuple[GraphDef, list[tuple[str, str]], list[str]]:
+    """The given-graph_def and rebuilt exports (§3.1 step 1): ``source`` (the given
+    graph_def's nodes or the imported ones) in scope and not ``excluded``, renamed out of the
+    scope, devices cleared if asked; returns the GraphDef, ``(stored name, exported name)``
+    pairs and the unbound inputs. Raises past the 2 GB limit."""
+    scope, given = o.scope, o.graph_def
+    graph_def = GraphDef()
+    if given is not None:  # the given-graph_def export (§3.5)
+        graph_def.versions.CopyFrom(given.versions)
+        graph_def.library.CopyFrom(given.library)
+    else:  # the rebuilt export (§3.4)
+        graph_def.versions.CopyFrom(graph.versions)
+    unbound: list[str] = []
+    names: list[tuple[str, str]] = []
+    size = 0
+    for node in source:
+        if (node.name.startswith(UNBOUND_INPUT_PREFIX) or in_scope(node.name, scope)) and (
+            node.name not in excluded
+        ):
+            new = rewrite_node(node, scope)
+            if scope:
+                unbound.extend(rewrite_inputs(node.input, scope)[1])
+            if o.clear_devices:
+                new.device = ""
+            graph_def.node.append(new)
+            names.append((node.name, new.name))
+            if given is None and graph.size >= SIZE_LIMIT:  # else the sum stays below
+                size += held_size(node)
+                if size >= SIZE_LIMIT:
+                    raise InputError(f"GraphDef cannot be larger than 2GB. Received size: {size}.")
+    if given is None and graph.rebuilt_library is not None:
+        for function in graph.rebuilt_library.function:
+            size += function.ByteSize()
+            if size >= SIZE_LIMIT:
+                raise InputError("GraphDef cannot be larger than 2GB.")
+        graph_def.library.CopyFrom(graph.rebuilt_library)
+    return graph_def, names, unbound
+
+
+def _selected(
+    graph: ImportedGraph, selection: frozenset[str]
+) -> tuple[GraphDef, list[tuple[str, str]]]:
+    """The as-imported export keeping only the ``selection``'s nodes (a query result): the
+    GraphDef and ``(name, name)`` pairs."""
+    graph_def = GraphDef()
+    names: list[tuple[str, str]] = []
+    for i, node in enumerate(graph.nodes):
+        if node.name in selection:
+            new = graph_def.node.add()
+            new.CopyFrom(node)
+            if i in graph.rewritten_inputs:
+                new.input[:] = graph.rewritten_inputs[i]
+            names.append((node.name, node.name))
+    graph_def.versions.CopyFrom(graph.versions)
+    if graph.as_imported_library is not None:
+        graph_def.library.CopyFrom(graph.as_imported_library)
+    return graph_def, names
 
 
 def _as_imported_names(graph: ImportedGraph) -> list[tuple[str, str]]:

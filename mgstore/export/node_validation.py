@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from mgstore.export.function_order import hash64
 from mgstore.proto import AttrValue, DataType, NodeDef, OpDef, TensorProto, TensorShapeProto
@@ -107,44 +108,34 @@ def _tensor(tensor: TensorProto) -> str:
     )
 
 
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _type_name(value: int) -> str:
+    return str(DataType.Name(value))
+
+
+# How SummarizeAttrValue writes a value of each field, in the order it looks at a list's fields.
+_SUMMARIES: dict[str, Callable[[Any], str]] = {
+    "s": _string, "i": str, "f": _float, "b": _bool, "type": _type_name, "shape": _shape,
+    "tensor": _tensor,
+}  # fmt: skip
+
+
 def _summarize(value: AttrValue) -> str:
     """``SummarizeAttrValue`` for the values OpDefs declare as defaults and allowed values."""
     which = value.WhichOneof("value")
     if which == "list":
-        lst = value.list
-        pieces: list[str] = []
-        if lst.s:
-            pieces = [_string(s) for s in lst.s]
-        elif lst.i:
-            pieces = [str(i) for i in lst.i]
-        elif lst.f:
-            pieces = [_float(f) for f in lst.f]
-        elif lst.b:
-            pieces = ["true" if b else "false" for b in lst.b]
-        elif lst.type:
-            pieces = [DataType.Name(t) for t in lst.type]
-        elif lst.shape:
-            pieces = [_shape(s) for s in lst.shape]
-        elif lst.tensor:
-            pieces = [_tensor(t) for t in lst.tensor]
-        return "[" + ", ".join(pieces) + "]"
-    if which == "s":
-        return _string(value.s)
-    if which == "i":
-        return str(value.i)
-    if which == "f":
-        return _float(value.f)
-    if which == "b":
-        return "true" if value.b else "false"
-    if which == "type":
-        return str(DataType.Name(value.type))
-    if which == "shape":
-        return _shape(value.shape)
-    if which == "tensor":
-        return _tensor(value.tensor)
+        for field, summary in _SUMMARIES.items():
+            items = getattr(value.list, field)
+            if items:
+                return "[" + ", ".join(map(summary, items)) + "]"
+        return "[]"
     if which == "func":
-        return value.func.name  # type: ignore[no-any-return]
-    return "<Unknown AttrValue type>"
+        return value.func.name
+    scalar = _SUMMARIES.get(which or "")
+    return "<Unknown AttrValue type>" if scalar is None else scalar(getattr(value, which))
 
 
 def _args(args: Sequence[OpDef.ArgDef]) -> str:
@@ -422,7 +413,17 @@ def _fits(value: AttrValue, check: _Check) -> bool:
         if kind == "string":
             return allowed is None or value.s in allowed
         return allowed is None and minimum is None
-    if which != "list" or not field:
+    return which == "list" and _fits_list(value, field, minimum, allowed)
+
+
+def _fits_list(
+    value: AttrValue,
+    field: str,
+    minimum: int | None,
+    allowed: frozenset[int] | frozenset[bytes] | None,
+) -> bool:
+    """:func:`_fits` for a list value of a list attr (``field``: the list's field)."""
+    if not field:
         return False
     if not all(f.name == field for f, _ in value.list.ListFields()):
         return False

@@ -123,6 +123,27 @@ def import_order(
     before data inputs, unknown inputs, unknown colocation targets (``check_colocation``, §2.6,
     checked as each node is created) and cycles (``N nodes in a cycle``).
     """
+    index, inputs = _checked_nodes(nodes, versions)
+    next_iterations = {n.name for n in nodes if n.op in _NEXT_ITERATION_OPS}
+    sources, in_order = _input_sources(nodes, inputs, index, versions)
+    if in_order and not next_iterations:
+        if check_colocation:
+            for node in nodes:
+                if "_class" in node.attr:
+                    _check_colocation(node, index, versions)
+        return list(range(len(nodes)))
+    pending, outputs = _dependency_counts(nodes, inputs, sources, next_iterations)
+    order = _ready_first(nodes, pending, outputs, index if check_colocation else None, versions)
+    if len(order) < len(nodes):
+        raise import_error(f"{len(nodes) - len(order)} nodes in a cycle", versions)
+    return order
+
+
+def _checked_nodes(
+    nodes: Sequence[NodeDef], versions: VersionDef | None
+) -> tuple[dict[str, int], list[list[str]]]:
+    """:func:`import_order`'s first phase: each node's name, op and input order checked in
+    stored order; returns the position of each name and each node's input strings."""
     index: dict[str, int] = {}
     inputs: list[list[str]] = []
     for i, node in enumerate(nodes):
@@ -145,7 +166,17 @@ def import_order(
                     f"Node '{name}': Control dependencies must come after regular dependencies",
                     versions,
                 )
-    next_iterations = {n.name for n in nodes if n.op in _NEXT_ITERATION_OPS}
+    return index, inputs
+
+
+def _input_sources(
+    nodes: Sequence[NodeDef],
+    inputs: Sequence[Sequence[str]],
+    index: Mapping[str, int],
+    versions: VersionDef | None,
+) -> tuple[list[list[int]], bool]:
+    """:func:`import_order`'s second phase: the position of each input's source node (an
+    unknown one raises), and whether every input comes from an earlier node."""
     sources: list[list[int]] = []
     in_order = True  # every input comes from an earlier node: the order is kept as is
     for i, texts in enumerate(inputs):
@@ -157,34 +188,52 @@ def import_order(
             row.append(source)
             in_order = in_order and source < i
         sources.append(row)
-    if in_order and not next_iterations:
-        if check_colocation:
-            for node in nodes:
-                if "_class" in node.attr:
-                    _check_colocation(node, index, versions)
-        return list(range(len(nodes)))
+    return sources, in_order
+
+
+def _dependency_counts(
+    nodes: Sequence[NodeDef],
+    inputs: Sequence[Sequence[str]],
+    sources: Sequence[Sequence[int]],
+    next_iterations: Container[str],
+) -> tuple[list[int], list[list[int]]]:
+    """:func:`import_order`'s third phase: how many inputs each node waits for (a Merge fed by
+    a NextIteration waits for its control inputs plus one), and each node's consumers."""
     pending: list[int] = []
     outputs: list[list[int]] = [[] for _ in nodes]
     for i, node in enumerate(nodes):
         count = len(inputs[i])
-        if node.op in _MERGE_OPS:
-            controls = sum(1 for t in inputs[i] if t.startswith("^"))
-            if any(
-                not t.startswith("^") and parse_tensor_name(t)[0] in next_iterations
-                for t in inputs[i]
-            ):
-                count = controls + 1
+        if node.op in _MERGE_OPS and _fed_by(inputs[i], next_iterations):
+            count = sum(1 for t in inputs[i] if t.startswith("^")) + 1
         for source in sources[i]:
             outputs[source].append(i)
         pending.append(count)
+    return pending, outputs
+
+
+def _fed_by(inputs: Iterable[str], names: Container[str]) -> bool:
+    """Whether a data input among ``inputs`` comes from a node in ``names``."""
+    return any(not t.startswith("^") and parse_tensor_name(t)[0] in names for t in inputs)
+
+
+def _ready_first(
+    nodes: Sequence[NodeDef],
+    pending: list[int],
+    outputs: Sequence[Sequence[int]],
+    colocation_index: Mapping[str, int] | None,
+    versions: VersionDef | None,
+) -> list[int]:
+    """:func:`import_order`'s last phase: Kahn's algorithm, the ready node with the smallest
+    stored position first (``pending`` is consumed); colocation targets are checked against
+    ``colocation_index`` as each node is created. Nodes in a cycle are left out."""
     ready = [i for i, count in enumerate(pending) if count == 0]
     heapq.heapify(ready)
     order: list[int] = []
     while ready:
         o = heapq.heappop(ready)
         order.append(o)
-        if check_colocation:
-            _check_colocation(nodes[o], index, versions)
+        if colocation_index is not None:
+            _check_colocation(nodes[o], colocation_index, versions)
         from_next_iteration = nodes[o].op in _NEXT_ITERATION_OPS
         for c in outputs[o]:
             if from_next_iteration and nodes[c].op in _MERGE_OPS:
@@ -199,8 +248,6 @@ def import_order(
             pending[c] -= 1
             if pending[c] == 0:
                 heapq.heappush(ready, c)
-    if len(order) < len(nodes):
-        raise import_error(f"{len(nodes) - len(order)} nodes in a cycle", versions)
     return order
 
 
@@ -236,23 +283,14 @@ def canonical_device(device: str) -> str:
     index: ``*``. Replica, task and index are Python ints (``task:01`` -> ``task:1``). A
     malformed string raises TensorFlow's ValueError message.
     """
-    job: str | None = None
-    replica: str | None = None
-    task: str | None = None
+    fields: dict[str, str] = {}  # job, replica, task
     kind: str | None = None
     number: int | None = None
     for part in device.split("/"):
         y = part.split(":")
         if len(y) == 2 and y[0] in ("job", "replica", "task"):
-            if y[0] == "job":
-                job = y[1]
-            elif y[0] == "replica":
-                replica = y[1]
-            else:
-                task = y[1]
-        elif (len(y) in (1, 2) and y[0].upper() in _DEVICE_TYPES) or (
-            len(y) == 3 and y[0] == "device"
-        ):
+            fields[y[0]] = y[1]
+        elif _names_device_type(y):
             if kind is not None:
                 raise InvalidGraphError(
                     "Multiple device types are not allowed while parsing the device spec: "
@@ -266,13 +304,21 @@ def canonical_device(device: str) -> str:
                 f"Unknown attribute '{y[0]}' is encountered while parsing the device spec: "
                 f"'{device}'."
             )
-    out = f"/job:{job}" if job is not None else ""
-    out += f"/replica:{_python_int(replica)}" if replica is not None else ""
-    out += f"/task:{_python_int(task)}" if task is not None else ""
+    out = f"/job:{fields['job']}" if "job" in fields else ""
+    for key in ("replica", "task"):
+        out += f"/{key}:{_python_int(fields[key])}" if key in fields else ""
     if kind is not None:
         kind = kind.upper() if kind in ("cpu", "gpu") else kind
         out += f"/device:{kind}:{'*' if number is None else number}"
     return out
+
+
+def _names_device_type(y: Sequence[str]) -> bool:
+    """Whether a device-spec part split at ``:`` names a device type: ``cpu``, ``GPU:1``
+    (a short type, any case) or ``device:TYPE:I``."""
+    return (len(y) in (1, 2) and y[0].upper() in _DEVICE_TYPES) or (
+        len(y) == 3 and y[0] == "device"
+    )
 
 
 def _python_int(text: str) -> int:
@@ -438,34 +484,8 @@ def rebuilt_library_order(
     """
     if library is None or not library.function:
         return []
-    funcs: dict[str, FunctionDef] = {}
-    for fdef in library.function:
-        name = fdef.signature.name
-        if name in funcs and funcs[name] != fdef:
-            raise InvalidGraphError(
-                f"Cannot add function '{name}' because a different function with the same name "
-                "already exists."
-            )
-        if name not in funcs and name in ops:
-            raise InvalidGraphError(
-                f"Cannot add function '{name}' because an op with the same name already exists."
-            )
-        funcs[name] = fdef
-    func_to_grad: dict[str, str] = {}
-    for gdef in library.gradient:
-        known = func_to_grad.get(gdef.function_name)
-        if known is not None and known != gdef.gradient_func:
-            raise InvalidGraphError(
-                f"Cannot assign gradient function '{gdef.gradient_func}' to "
-                f"'{gdef.function_name}' because it already has gradient function '{known}'"
-            )
-        func_to_grad[gdef.function_name] = gdef.gradient_func
-    for gdef in library.gradient:
-        for name in (gdef.function_name, gdef.gradient_func):
-            if name not in funcs:
-                raise InvalidGraphError(
-                    f"FunctionDefLibrary missing '{name}' FunctionDef\n{library}"
-                )
+    funcs = _functions_by_name(library, ops)
+    func_to_grad = _gradient_of(library, funcs)
     grad_to_funcs: dict[str, list[str]] = {}
     for gdef in library.gradient:
         grad_to_funcs.setdefault(gdef.gradient_func, []).append(gdef.function_name)
@@ -486,6 +506,46 @@ def rebuilt_library_order(
         taken[fdef.signature.name] = fdef
         ready.extend(funcs[f] for f in grad_to_funcs.get(fdef.signature.name, ()))
     return list(taken.values())
+
+
+def _functions_by_name(library: FunctionDefLibrary, ops: Container[str]) -> dict[str, FunctionDef]:
+    """The library's functions by name, checked as TensorFlow's C++ adds them: one function a
+    name, no function named like a registered op (§2.9)."""
+    funcs: dict[str, FunctionDef] = {}
+    for fdef in library.function:
+        name = fdef.signature.name
+        if name in funcs and funcs[name] != fdef:
+            raise InvalidGraphError(
+                f"Cannot add function '{name}' because a different function with the same name "
+                "already exists."
+            )
+        if name not in funcs and name in ops:
+            raise InvalidGraphError(
+                f"Cannot add function '{name}' because an op with the same name already exists."
+            )
+        funcs[name] = fdef
+    return funcs
+
+
+def _gradient_of(library: FunctionDefLibrary, funcs: Container[str]) -> dict[str, str]:
+    """Each function's gradient function, checked: one gradient a function (C++), then both
+    names of every GradientDef defined in the library (Python) (§2.9)."""
+    func_to_grad: dict[str, str] = {}
+    for gdef in library.gradient:
+        known = func_to_grad.get(gdef.function_name)
+        if known is not None and known != gdef.gradient_func:
+            raise InvalidGraphError(
+                f"Cannot assign gradient function '{gdef.gradient_func}' to "
+                f"'{gdef.function_name}' because it already has gradient function '{known}'"
+            )
+        func_to_grad[gdef.function_name] = gdef.gradient_func
+    for gdef in library.gradient:
+        for name in (gdef.function_name, gdef.gradient_func):
+            if name not in funcs:
+                raise InvalidGraphError(
+                    f"FunctionDefLibrary missing '{name}' FunctionDef\n{library}"
+                )
+    return func_to_grad
 
 
 def rebuilt_library(

@@ -11,7 +11,7 @@ Section numbers (§) refer to docs/export-semantics.md.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
@@ -26,9 +26,12 @@ from mgstore.proto import (
     SaverDef,
     VariableDef,
     WhileContextDef,
+    copy_of,
 )
 
 __all__ = ["add_collection", "item_name", "scoped_payload"]
+
+_M = TypeVar("_M", bound=Message)
 
 
 class _Unserializable(Exception):
@@ -85,22 +88,33 @@ def scoped_payload(item: Message, scope: str) -> Message | None:
             return None
         return _stripped(item, scope, names)
     name = item_name(item)
-    if scope and name is not None and not name.startswith(scope):
+    if name is not None and not name.startswith(scope):
         return None
     if isinstance(item, VariableDef):
-        out = _stripped(item, scope, ("variable_name", "initializer_name", "snapshot_name"))
-        if item.initial_value_name:
-            out.initial_value_name = strip_scope(item.initial_value_name, scope)
-        if item.HasField("save_slice_info_def"):
-            full_name = item.save_slice_info_def.full_name
-            if scope and not full_name.startswith(scope):
-                raise _Unserializable("Parameter to MergeFrom() must be instance of same class")
-            out.save_slice_info_def.full_name = strip_scope(full_name, scope)
-        return out
+        return _scoped_variable(item, scope)
     if isinstance(item, QueueRunnerDef):
         out = _stripped(item, scope, ("queue_name", "close_op_name", "cancel_op_name"))
         out.enqueue_op_name[:] = [strip_scope(n, scope) for n in item.enqueue_op_name]
         return out
+    return _scoped_context(item, scope)
+
+
+def _scoped_variable(item: VariableDef, scope: str) -> VariableDef:
+    out = _stripped(item, scope, ("variable_name", "initializer_name", "snapshot_name"))
+    if item.initial_value_name:
+        out.initial_value_name = strip_scope(item.initial_value_name, scope)
+    if item.HasField("save_slice_info_def"):
+        full_name = item.save_slice_info_def.full_name
+        if not full_name.startswith(scope):
+            raise _Unserializable("Parameter to MergeFrom() must be instance of same class")
+        out.save_slice_info_def.full_name = strip_scope(full_name, scope)
+    return out
+
+
+def _scoped_context(item: Message, scope: str) -> Message:
+    """A CondContextDef or WhileContextDef for a non-empty ``scope``; any other message
+    cannot be serialised."""
+    out: CondContextDef | WhileContextDef
     if isinstance(item, CondContextDef):
         out = _stripped(item, scope, ("context_name", "pred_name", "pivot_name"))
     elif isinstance(item, WhileContextDef):
@@ -183,9 +197,8 @@ def _as_bytes(item: object) -> bytes:
     raise _Unserializable(f"Expected binary or unicode string, got {item!r}")
 
 
-def _stripped(item: Any, scope: str, fields: Sequence[str]) -> Any:
-    out = type(item)()
-    out.CopyFrom(item)
+def _stripped(item: _M, scope: str, fields: Sequence[str]) -> _M:
+    out = copy_of(item)
     for field in fields:
         setattr(out, field, strip_scope(getattr(item, field), scope))
     return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from google.protobuf.message import Message
 
@@ -26,7 +26,11 @@ from mgstore.proto import (
     SaverDef,
     VariableDef,
     WhileContextDef,
+    copy_of,
 )
+
+if TYPE_CHECKING:
+    from mgstore.proto.xla.tsl.protobuf.error_codes_pb2 import Code
 
 UNBOUND_INPUTS_KEY = "unbound_inputs"
 OUT_OF_RANGE = 11  # tensorflow.error.Code.OUT_OF_RANGE
@@ -86,18 +90,9 @@ def restore_collections(
     VariableDefs of the variable collections are one object; ``global_step`` is not one).
     Names are canonicalised as ``Graph.as_graph_element`` does; their existence is not checked.
     """
-    unbound = collection_def.get(unbound_inputs_col_name or "")
-    if unbound_inputs_col_name and unbound is not None:
-        kind = unbound.WhichOneof("kind")
-        if kind is None:
-            raise InvalidGraphError(f"collection '{unbound_inputs_col_name}' has no kind: "
-                                    "TensorFlow 2.21 fails (TypeError)")  # fmt: skip
-        if getattr(unbound, kind).value:
-            names = ",".join(v.decode() if isinstance(v, bytes) else str(v)
-                             for v in getattr(unbound, kind).value)  # fmt: skip
-            raise InvalidGraphError(f"Graph contains unbound inputs: {names}. Must provide "
-                                    "these inputs through input_map.")  # fmt: skip
-    force = bool(tensorflow_version) and not _at_least_1_9(tensorflow_version)
+    if unbound_inputs_col_name:
+        _check_unbound(collection_def.get(unbound_inputs_col_name), unbound_inputs_col_name)
+    force = bool(tensorflow_version) and not at_least_1_9(tensorflow_version)
     keys = sorted(collection_def, key=lambda k: (k != "trainable_variables", k))
     shared: dict[bytes, Message] = {}
     out: dict[str, RestoredCollection] = {}
@@ -108,27 +103,59 @@ def restore_collections(
             continue
         values = list(getattr(col, kind).value)
         proto_type = PROTO_KEYS.get(key)
-        items: list[CollectionItem] = []
+        items: list[CollectionItem]
         if proto_type is not None and kind == "bytes_list":
-            is_shared = proto_type is VariableDef and key != "global_step"
-            for raw in values:
-                if is_shared and raw in shared:
-                    items.append(shared[raw])
-                    continue
-                payload = proto_type.FromString(raw)
-                if force and is_shared:
-                    payload.trainable = key == "trainable_variables"
-                items.append(regenerate(payload))
-                if is_shared:
-                    shared[raw] = items[-1]
+            items = _payloads(key, proto_type, values, force, shared)
         elif kind == "node_list":
             items = [NodeRef(element_name(v)) for v in values]
         else:
-            items = [_copy(v) if kind == "any_list" else v for v in values]
+            items = [copy_of(v) if kind == "any_list" else v for v in values]
         out[key] = RestoredCollection(
             key, kind, tuple(items), proto_type is None or kind == "bytes_list"
         )
     return out
+
+
+def _check_unbound(unbound: CollectionDef | None, key: str) -> None:
+    """A non-empty unbound-inputs collection (``key``) fails the import (§2.13)."""
+    if unbound is None:
+        return
+    kind = unbound.WhichOneof("kind")
+    if kind is None:
+        raise InvalidGraphError(
+            f"collection '{key}' has no kind: TensorFlow 2.21 fails (TypeError)"
+        )
+    if getattr(unbound, kind).value:
+        names = ",".join(v.decode() if isinstance(v, bytes) else str(v)
+                         for v in getattr(unbound, kind).value)  # fmt: skip
+        raise InvalidGraphError(f"Graph contains unbound inputs: {names}. Must provide "
+                                "these inputs through input_map.")  # fmt: skip
+
+
+def _payloads(
+    key: str,
+    proto_type: type[Message],
+    values: list[bytes],
+    force: bool,
+    shared: dict[bytes, Message],
+) -> list[CollectionItem]:
+    """The regenerated payloads of a proto-function collection (§2.11). VariableDefs (but
+    under ``global_step``) with equal bytes are one object across the collections
+    (``shared``); ``force``: below TensorFlow 1.9, ``trainable`` is set by the key."""
+    is_shared = proto_type is VariableDef and key != "global_step"
+    items: list[CollectionItem] = []
+    for raw in values:
+        if is_shared and raw in shared:
+            items.append(shared[raw])
+            continue
+        payload: Any = proto_type.FromString(raw)
+        if force and is_shared:
+            payload.trainable = key == "trainable_variables"
+        regenerated = regenerate(payload)
+        items.append(regenerated)
+        if is_shared:
+            shared[raw] = regenerated
+    return items
 
 
 def exported_collection_def(restored: RestoredCollection) -> CollectionDef | None:
@@ -184,14 +211,8 @@ def regenerate(payload: Any) -> Message:
                 raise InvalidGraphError(f"saver_def must specify the {field}: {payload}")
         return payload
     if isinstance(payload, VariableDef):
-        for field, bad in (
-            ("aggregation", payload.aggregation),
-            ("synchronization", payload.synchronization),
-        ):
-            if bad not in range(4):
-                raise InvalidGraphError(f"Invalid variable {field} mode: {bad} for variable: "
-                                        f"{payload.variable_name}")  # fmt: skip
-    out = _copy(payload)
+        _check_variable_modes(payload)
+    out: Message = copy_of(payload)
     out.DiscardUnknownFields()
     for field in _NAME_FIELDS[type(payload)]:
         value = getattr(out, field)
@@ -202,28 +223,43 @@ def regenerate(payload: Any) -> Message:
     if isinstance(out, VariableDef) and out.is_resource and not out.snapshot_name:
         out.snapshot_name = f"{out.variable_name.split(':')[0]}/Read/ReadVariableOp:0"
     elif isinstance(out, QueueRunnerDef):
-        if not out.queue_closed_exception_types:
-            out.queue_closed_exception_types.append(OUT_OF_RANGE)
-        for code in out.queue_closed_exception_types:
-            if not 1 <= code <= 16:  # the codes with an exception class
-                raise InvalidGraphError(f"QueueRunnerDef '{out.queue_name}': KeyError: {code}")
+        _complete_queue_runner(out)
     elif isinstance(out, (CondContextDef, WhileContextDef)):
-        values = sorted(set(out.values_def.values))
-        out.values_def.values[:] = values
-        for k, v in payload.values_def.external_values.items():
-            out.values_def.external_values[k] = element_name(v)
-        for nested in out.nested_contexts:
-            which = nested.WhichOneof("ctxt")
-            if which is None:
-                raise InvalidGraphError("Unknown ControlFlowContextDef field: None")
-            getattr(nested, which).CopyFrom(regenerate(getattr(nested, which)))
+        _complete_context(out, payload)
     return out
 
 
-def _copy(message: Any) -> Any:
-    out = type(message)()
-    out.CopyFrom(message)
-    return out
+def _check_variable_modes(payload: VariableDef) -> None:
+    for field, bad in (
+        ("aggregation", payload.aggregation),
+        ("synchronization", payload.synchronization),
+    ):
+        if bad not in range(4):
+            raise InvalidGraphError(f"Invalid variable {field} mode: {bad} for variable: "
+                                    f"{payload.variable_name}")  # fmt: skip
+
+
+def _complete_queue_runner(out: QueueRunnerDef) -> None:
+    """OUT_OF_RANGE where no exception type is given; codes checked."""
+    if not out.queue_closed_exception_types:
+        out.queue_closed_exception_types.append(cast("Code", OUT_OF_RANGE))
+    for code in out.queue_closed_exception_types:
+        if not 1 <= code <= 16:  # the codes with an exception class
+            raise InvalidGraphError(f"QueueRunnerDef '{out.queue_name}': KeyError: {code}")
+
+
+def _complete_context(out: Any, payload: Any) -> None:
+    """A control-flow context's values sorted and deduplicated, its external values' names
+    canonical, its nested contexts regenerated."""
+    values = sorted(set(out.values_def.values))
+    out.values_def.values[:] = values
+    for k, v in payload.values_def.external_values.items():
+        out.values_def.external_values[k] = element_name(v)
+    for nested in out.nested_contexts:
+        which = nested.WhichOneof("ctxt")
+        if which is None:
+            raise InvalidGraphError("Unknown ControlFlowContextDef field: None")
+        getattr(nested, which).CopyFrom(regenerate(getattr(nested, which)))
 
 
 # PEP 440, as ``packaging.version.parse`` (TensorFlow's parser here) reads it.
@@ -236,7 +272,7 @@ _PEP440 = re.compile(
 )
 
 
-def _at_least_1_9(version: str) -> bool:
+def at_least_1_9(version: str) -> bool:
     """``packaging.version.parse(version) >= packaging.version.parse("1.9")``."""
     m = _PEP440.fullmatch(version)
     if m is None:

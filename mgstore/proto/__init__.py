@@ -9,6 +9,10 @@ modules under ``mgstore/proto/tensorflow`` and ``mgstore/proto/xla`` are generat
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+from google.protobuf.message import Message
+
 from mgstore.proto._pool import POOL
 from mgstore.proto.tensorflow.core.framework.attr_value_pb2 import AttrValue, NameAttrList
 from mgstore.proto.tensorflow.core.framework.full_type_pb2 import FullTypeDef
@@ -76,4 +80,14 @@ __all__ = [
     "VariableDef",
     "VersionDef",
     "WhileContextDef",
+    "copy_of",
 ]
+
+_M = TypeVar("_M", bound=Message)
+
+
+def copy_of(message: _M) -> _M:
+    """A new message of ``message``'s class holding a copy of its fields."""
+    out: _M = type(message)()
+    out.CopyFrom(message)
+    return out

@@ -5,7 +5,8 @@ Run from a source checkout with the ``dev`` extra installed::
     python -m mgstore.proto.generate           # rewrite the committed modules
     python -m mgstore.proto.generate --check   # exit 1 if they differ from the sources
 
-protoc's output is adapted in three ways: descriptors go into mgstore's private pool (never
+protoc's output (modules and their ``.pyi`` stubs, which give mypy the message types) is
+adapted in three ways: descriptors go into mgstore's private pool (never
 protobuf's default pool, which TensorFlow owns), imports point inside ``mgstore.proto``, and the
 gencode/runtime version guard is dropped so that the modules work with every protobuf runtime
 TensorFlow 2.21 accepts (>=6.31.1,<8): the code only uses the builder API those versions share.
@@ -34,6 +35,11 @@ _MODULE_NAME = re.compile(r"(BuildTopDescriptorsAndMessages\(DESCRIPTOR, ')((?:t
 _HEADER = "# Adapted by mgstore.proto.generate: private pool, package imports, no version guard.\n"
 
 
+def adapt_stub(source: str) -> str:
+    """Turn one protoc-generated stub (``.pyi``) into the stub of the adapted module."""
+    return _HEADER + _IMPORT.sub(r"from mgstore.proto.\1 import", source)
+
+
 def adapt(source: str) -> str:
     """Turn one protoc-generated module into one that lives in mgstore's private pool."""
     out = _GUARD.sub("", source)
@@ -50,7 +56,8 @@ def adapt(source: str) -> str:
 
 
 def generate() -> dict[Path, str]:
-    """Compile every .proto under protos/ and return {path relative to the package: source}."""
+    """Compile every .proto under protos/ and return {path relative to the package: source}
+    (modules and their stubs)."""
     import grpc_tools  # dev-only dependency
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
@@ -64,6 +71,7 @@ def generate() -> dict[Path, str]:
             f"-I{PROTO_ROOT}",
             f"-I{well_known}",
             f"--python_out={tmp}",
+            f"--pyi_out={tmp}",
             *sources,
         ]
         result = subprocess.run(args, capture_output=True, text=True, check=False)
@@ -73,6 +81,8 @@ def generate() -> dict[Path, str]:
         for path in sorted(Path(tmp).rglob("*_pb2.py")):
             rel = path.relative_to(tmp)
             files[rel] = adapt(path.read_text())
+        for path in sorted(Path(tmp).rglob("*_pb2.pyi")):
+            files[path.relative_to(tmp)] = adapt_stub(path.read_text())
     for rel in list(files):
         for parent in rel.parents:
             if parent != Path("."):
@@ -81,11 +91,12 @@ def generate() -> dict[Path, str]:
 
 
 def committed() -> dict[Path, str]:
-    """The generated modules as they are in the package now."""
+    """The generated modules and stubs as they are in the package now."""
     return {
         p.relative_to(PACKAGE_DIR): p.read_text()
         for top in TOP_LEVEL
-        for p in sorted((PACKAGE_DIR / top).rglob("*.py"))
+        for pattern in ("*.py", "*.pyi")
+        for p in sorted((PACKAGE_DIR / top).rglob(pattern))
     }
 
 
@@ -102,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"out of date: mgstore/proto/{p}", file=sys.stderr)
         return 1 if stale else 0
     for top in TOP_LEVEL:
-        for old in (PACKAGE_DIR / top).rglob("*.py"):
+        for old in [*(PACKAGE_DIR / top).rglob("*.py"), *(PACKAGE_DIR / top).rglob("*.pyi")]:
             old.unlink()
     for rel, text in fresh.items():
         (PACKAGE_DIR / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -16,11 +16,10 @@ from sqlalchemy import Connection, select
 
 from mgstore import Store, audit
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSIONS as V
 from mgstore.proto import MetaGraphDef
 from tests.tampering import triggers_dropped
-
-V, G = Base.metadata.tables["versions"], Base.metadata.tables["graphs"]
 
 
 @pytest.fixture

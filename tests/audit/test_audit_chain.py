@@ -19,9 +19,9 @@ import pytest
 from sqlalchemy import Connection, select, text
 
 from mgstore import StoreError, audit
-from mgstore.db.models import Base
+from mgstore.db.tables import AUDIT_EVENTS as A
+from mgstore.db.tables import AUDIT_HEAD as H
 
-A, H = Base.metadata.tables["audit_events"], Base.metadata.tables["audit_head"]
 Problems = list[tuple[str, int | None]]
 LINKED = ("seq", "kind", "payload", "created_at", "username", "hostname", "signed")
 

@@ -17,12 +17,14 @@ from sqlalchemy import Connection, select, text
 from mgstore import AuditError, InputError, Store, audit
 from mgstore.cli import main
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.tables import AUDIT_EVENTS as A
+from mgstore.db.tables import AUDIT_HEAD as H
+from mgstore.db.tables import EXPORTS as X
+from mgstore.db.tables import VERSION_OUTLINES
+from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from tests.audit.test_audit_chain import expected_hash, rows
 
-A, H = Base.metadata.tables["audit_events"], Base.metadata.tables["audit_head"]
-X, V = Base.metadata.tables["exports"], Base.metadata.tables["versions"]
-T = Base.metadata.tables["version_tags"]
 KEY = "MGSTORE_AUDIT_KEY"
 
 
@@ -107,7 +109,7 @@ def test_a_kind_that_removes_versions(store: Store, versions: dict[int, int], ta
     with db.transaction(store.engine, write=True) as conn:
         audit.append_event(conn, kind, {"graph": "net", "number": 2})
     with tamper() as conn:  # what a deletion would do (issue 21 brings the real one)
-        outlines = Base.metadata.tables["version_outlines"]
+        outlines = VERSION_OUTLINES
         conn.execute(outlines.delete().where(outlines.c.version_id == versions[2]))
         conn.execute(V.delete().where(V.c.number == 2))
     assert ("reference", "net@2") in kinds(store.audit_check())

@@ -26,9 +26,9 @@ from mgstore import (
     audit,
 )
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.tables import AUDIT_HEAD as H
+from mgstore.db.tables import EXPORTS as X
 
-X, H = Base.metadata.tables["exports"], Base.metadata.tables["audit_head"]
 SHA_A = hashlib.sha256(b"a").hexdigest()
 
 

@@ -21,12 +21,11 @@ import pytest
 from mgstore import Store
 from mgstore.cli import main
 from mgstore.db import migrate
-from mgstore.db.models import Base
+from mgstore.db.tables import EXPORTS as X
 from mgstore.export import meta_graph as mg
 from tests.tampering import triggers_dropped
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-X = Base.metadata.tables["exports"]
 
 
 def sha(data: bytes) -> str:
@@ -357,6 +356,8 @@ def test_exports_verify_reproduce_which_and_audit_check(
     assert_one_line_error((status, out, err), "did not reproduce")
     assert rb.sha256 is not None and rb.sha256 in err
     assert_one_line_error(run(capsys, "--db", db, "reproduce", failed.id), "nothing to reproduce")
+    # verify speaks of files, not of reproducing: a failed export left none
+    assert_one_line_error(run(capsys, "--db", db, "verify", failed.id), "no file to verify")
     assert_one_line_error(run(capsys, "--db", db, "reproduce", "0123abcd"), "0123abcd")
 
     # audit check: intact, then a record changed by direct SQL

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import sqlite
 
 from mgstore import MgstoreError, Store
 from mgstore.db import engine as db
-from mgstore.db.inserts import BulkRows, _slices_insert, bulk_rows, insert_bulk
+from mgstore.db.inserts import BulkRows, bulk_rows, insert_bulk, slices_insert
 from mgstore.db.models import Base
 
 B, G, N, E, P = (Base.metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
@@ -158,8 +158,8 @@ def test_other_postgresql_drivers_take_inserts(
     from mgstore.db.migrate import upgrade_database
 
     copies: list[str] = []
-    copy = mgstore.db.inserts._copy
-    monkeypatch.setattr(mgstore.db.inserts, "_copy", lambda *a: copies.append(a[1]) or copy(*a))
+    copy = mgstore.db.inserts.copy_rows
+    monkeypatch.setattr(mgstore.db.inserts, "copy_rows", lambda *a: copies.append(a[1]) or copy(*a))
     upgrade_database(pg_url)
     with Store(pg_url) as store:
         _graph_and_pack(store)
@@ -293,6 +293,6 @@ def test_the_statements_need_no_sqlite_newer_than_json1() -> None:
                     "integer", "bytes_fixed"),
                    ("integer", "text", "text_fixed", "bytes_dict", "constant", "sequence",
                     "integer", "bytes")]:  # fmt: skip
-        statement = _slices_insert(N, columns, layout, ("graph_id",), None)
+        statement = slices_insert(N, columns, layout, ("graph_id",), None)
         sql = str(statement.compile(dialect=sqlite.dialect()))
         assert "json_each(" in sql and "->>" not in sql and "json_extract" not in sql

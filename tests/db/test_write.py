@@ -26,8 +26,8 @@ GRAPHS = ["dense.meta", "control_flow.meta", "functions.meta", "collections.meta
 @pytest.fixture(autouse=True)
 def small_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs of 3 nodes and packs of 2 KB, so that small graphs take every path of a large one."""
-    monkeypatch.setattr(mgstore.db.write, "_RUN", 3)
-    monkeypatch.setattr(mgstore.db.write, "_PACK_BYTES", 2048)
+    monkeypatch.setattr(mgstore.db.write, "RUN_NODES", 3)
+    monkeypatch.setattr(mgstore.db.write, "PACK_BYTES", 2048)
 
 
 def chain(*names: str, payload: int = 0) -> Any:
@@ -200,7 +200,7 @@ def test_runs_too_large_for_one_value_go_row_by_row(
 ) -> None:
     # SQLite refuses one value over 10**9 bytes: a run whose packs or columns would come near
     # it is inserted a row at a time. (PostgreSQL takes every run by COPY.)
-    monkeypatch.setattr(mgstore.db.inserts, "_VALUE_LIMIT", 600)
+    monkeypatch.setattr(mgstore.db.inserts, "VALUE_LIMIT", 600)
     tables: list[str] = []
     executemany = mgstore.db.inserts.executemany
 

@@ -19,7 +19,6 @@ import mgstore
 from mgstore import Store
 from mgstore.errors import ArgumentTypeError, InputError, MgstoreError, OutputError
 from mgstore.export import meta_graph as mg
-from mgstore.export.api import debug_path
 from mgstore.proto import CollectionDef, GraphDef, MetaGraphDef, NodeDef, SaverDef
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -168,16 +167,6 @@ def test_graphs_tensorflow_cannot_import_raise_its_error() -> None:
         mgstore.export_meta_graph(graph=m)
 
 
-@pytest.mark.parametrize(
-    ("filename", "debug"),
-    [("d/m.meta", "d/m.debug"), ("d/noext", "d/noext.debug"), ("d/t.meta.txt", "d/t.meta.debug"),
-     ("d/x.tar.gz", "d/x.tar.debug"), ("d/.hidden", "d/.hidden.debug"),
-     ("d/dir.v2/model", "d/dir.v2/model.debug")],
-)  # fmt: skip
-def test_debug_file_names(filename: str, debug: str) -> None:
-    assert debug_path(filename) == debug
-
-
 def test_files_written(tmp_path: Path) -> None:
     target = tmp_path / "new" / "dir" / "m.meta"
     e = mgstore.export_meta_graph(target, graph=tiny(), save_debug_info=True)
@@ -201,7 +190,7 @@ def test_nothing_is_written_when_the_debug_file_fails(tmp_path: Path) -> None:
 def test_the_2gb_limit_raises_tensorflows_error_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(mg, "_SIZE_LIMIT", 10)
+    monkeypatch.setattr(mg, "SIZE_LIMIT", 10)
     with pytest.raises(ValueError, match=r"^GraphDef cannot be larger than 2GB\. Received size: "):
         mgstore.export_meta_graph(tmp_path / "m.meta", graph=tiny(), clear_devices=True)
     assert not (tmp_path / "m.meta").exists()

@@ -95,11 +95,11 @@ def test_table_growth() -> None:
     table = FlatTable()
     for k in range(6):
         table.insert(f"g{k}")
-    assert len(table._slots) == 8  # 80% of 8 slots: full, not grown yet
+    assert table.capacity == 8  # 80% of 8 slots: full, not grown yet
     table.insert("g0")  # a name already present leaves the table alone
-    assert len(table._slots) == 8
+    assert table.capacity == 8
     table.index("g0")  # operator[] grows first
-    assert len(table._slots) == 16
+    assert table.capacity == 16
     assert sorted(table.keys()) == [f"g{k}" for k in range(6)]
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 from mgstore import IntegrityError, Store, exporter
 from mgstore import io as mgstore_io
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.tables import IMPORT_FORMS as F
 from mgstore.export import imported
 from mgstore.export.imported import (
     FORM_VERSION,
@@ -31,7 +31,6 @@ from tests.export.test_normalize_live import perturb
 from tests.fixture_catalog import fixture_graphs
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-F = Base.metadata.tables["import_forms"]
 OPTIONS = [
     ExportOptions(),
     ExportOptions(clear_devices=True),

@@ -257,6 +257,8 @@ def test_text_meta_does_not_take_a_debug_of_another_stem(fixtures_dir: Path) -> 
         ("graph.pb", "graph.debug"),
         ("noext", "noext.debug"),
         ("dir.v2/model", "dir.v2/model.debug"),
+        ("d/x.tar.gz", "d/x.tar.debug"),
+        ("d/.hidden", "d/.hidden.debug"),
     ],
 )
 def test_debug_path_for(path: str, expected: str) -> None:

@@ -14,6 +14,7 @@ from fixture_catalog import MANIFEST
 
 from mgstore import io
 from mgstore.errors import (
+    ArgumentTypeError,
     FormatError,
     InputError,
     MgstoreError,
@@ -251,3 +252,9 @@ def test_parse_with_expected_and_hint() -> None:
 def test_pool_classes() -> None:
     for cls in io.KINDS.values():
         assert cls.DESCRIPTOR.file.pool is POOL
+
+
+@pytest.mark.parametrize("tags", [5, [1]])
+def test_saved_model_tags_of_the_wrong_type(fixtures_dir: Path, tags: object) -> None:
+    with pytest.raises(ArgumentTypeError):
+        io.load(fixtures_dir / "saved_model", tags=tags)  # type: ignore[arg-type]

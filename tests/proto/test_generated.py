@@ -183,3 +183,11 @@ def test_import_leaves_default_pool_alone() -> None:
     result = _python("-c", _NO_DEFAULT_POOL, *PROTO_FILES, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "clean"
+
+
+def test_every_generated_module_has_its_stub() -> None:
+    # mypy reads the message types from the stubs (mgstore.proto.generate writes both)
+    package = REPO_ROOT / "mgstore" / "proto"
+    modules = sorted(package.rglob("*_pb2.py"))
+    assert modules
+    assert [m for m in modules if not m.with_suffix(".pyi").is_file()] == []

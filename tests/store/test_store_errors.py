@@ -27,7 +27,7 @@ from mgstore import (
     StoreError,
     io,
 )
-from mgstore.proto import SaverDef
+from mgstore.proto import MetaGraphDef, SaverDef
 
 Dump = Callable[[Store], dict[str, list[tuple[Any, ...]]]]
 Counts = Callable[[Store], dict[str, int]]
@@ -470,3 +470,29 @@ def test_every_error_is_an_mgstore_error(store: Store, tmp_path: Path) -> None:
     for call in calls:
         with pytest.raises(MgstoreError):
             call()
+
+
+def _noop_graph() -> MetaGraphDef:
+    meta = MetaGraphDef()
+    meta.graph_def.node.add(name="a", op="NoOp")
+    return meta
+
+
+@pytest.mark.parametrize("ref", ["g@²", "g@99999999999999999999"])
+def test_odd_version_numbers_are_not_found(store: Store, ref: str) -> None:
+    store.ingest(_noop_graph(), "g")
+    with pytest.raises(NotFoundError):
+        store.version(ref)
+
+
+def test_checkout_refuses_to_overwrite_the_graph_with_its_debug_info(
+    sqlite_url: str, fixtures_dir: Path, tmp_path: Path
+) -> None:
+    with Store(sqlite_url) as store:
+        store.ingest(fixtures_dir / "dense.meta", "dense")
+        target = tmp_path / "out.debug"
+        with pytest.raises(InputError, match="overwritten by its own debug info"):
+            store.checkout_files("dense", target)
+        assert not target.exists()
+        assert store.checkout_files("dense", target, debug=False) == [target]
+        assert io.read_meta_graph(target) == store.checkout("dense")

@@ -17,7 +17,7 @@ from sqlalchemy import select
 import mgstore
 from mgstore import AmbiguousInputError, Store, io, original
 from mgstore.db.models import Node
-from mgstore.proto import MetaGraphDef
+from mgstore.proto import CollectionDef, MetaGraphDef, VariableDef
 
 Counts = Callable[[Store], dict[str, int]]
 
@@ -462,3 +462,32 @@ def test_summary_of_an_old_version_and_of_functions(store: Store, fixtures_dir: 
     assert dict(new.op_counts) == {}
     assert new.functions == 0
     assert dict(new.collections) == {}
+
+
+def _graph_with_collection(key: str) -> MetaGraphDef:
+    meta = MetaGraphDef()
+    for name in ("a", "b", "c"):
+        meta.graph_def.node.add(name=name, op="NoOp")
+    payload = VariableDef(variable_name="a:0", initializer_name="b", snapshot_name="c:0")
+    meta.collection_def[key].CopyFrom(CollectionDef())
+    meta.collection_def[key].bytes_list.value.append(payload.SerializeToString())
+    return meta
+
+
+def test_collection_members_depend_on_the_key(store: Store) -> None:
+    """The same bytes under an unregistered key first, then under `variables`."""
+    store.ingest(_graph_with_collection("my_vars"), "g")
+    store.ingest(_graph_with_collection("variables"), "g")
+    assert list(store.query("g", collection="variables")) == ["a", "b", "c"]
+    assert list(store.query("g@1", collection="my_vars")) == []
+    both = _graph_with_collection("variables")
+    both.collection_def["other"].CopyFrom(both.collection_def["variables"])
+    store.ingest(both, "h")
+    assert list(store.query("h", collection="other")) == []
+    assert "variables" in store.query("h").graph["collection_def"]
+
+
+def test_an_in_memory_store_works() -> None:
+    with Store("sqlite://") as store:
+        store.ingest(_graph_with_collection("x"), "g")
+        assert [g.name for g in store.graphs()] == ["g"]
