@@ -37,14 +37,6 @@ _META_TAIL_FIELDS = (
     "object_graph_def",
 )
 _REPEATED_META_FIELDS = ("collection_def", "signature_def", "asset_file_def")
-#: A stored pack or blob begins with its codec (docs/storage.md §3.4): ZLIB and
-#: zlib's stream of the bytes, RAW and the bytes, or the bytes themselves where they begin with
-#: neither (a serialized message, or framed nodes, never does: field number 0 does not exist).
-RAW, ZLIB = b"\x00", b"\x01"
-#: Below this size a value is kept raw: compressing it saves little.
-COMPRESS_MIN = 4096
-#: zlib's level: 3 gives packs of the bench graph 18 % more bytes than 6, in 40 % of its time.
-ZLIB_LEVEL = 3
 _OFFSET_BITS = 40  # (pack, offset) as one int: offsets within a pack stay far below 2**40
 _NODE_TAG = b"\x0a"  # GraphDef.node: field 1, wire type 2
 _GRAPH_DEF_TAG = b"\x12"  # MetaGraphDef.graph_def: field 2, wire type 2
@@ -96,30 +88,6 @@ class StoredGraph:
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
-
-
-def compress(data: bytes) -> bytes:
-    """``data`` as stored: zlib's stream where that makes it smaller, else the bytes (behind
-    the RAW flag where they begin with a flag byte)."""
-    if len(data) >= COMPRESS_MIN:
-        packed = zlib.compress(data, ZLIB_LEVEL)
-        if len(packed) + 1 < len(data):
-            return ZLIB + packed
-    return RAW + data if data[:1] in (RAW, ZLIB) else data
-
-
-def decompress(stored: bytes | memoryview) -> bytes | memoryview:
-    """Stored bytes back as they were written (the inverse of :func:`compress`); ValueError
-    if they cannot be (a damaged stream)."""
-    flag = bytes(stored[:1])
-    if flag == ZLIB:
-        try:
-            return zlib.decompress(memoryview(stored)[1:])
-        except zlib.error as error:
-            raise ValueError(f"not a zlib stream: {error}") from None
-    if flag == RAW:
-        return memoryview(stored)[1:]
-    return stored
 
 
 def split(meta_graph: MetaGraphDef, debug_info: GraphDebugInfo | None = None) -> StoredGraph:

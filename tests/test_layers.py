@@ -32,7 +32,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "foundation",
         ("mgstore.errors", "mgstore.clock", "mgstore.entities", "mgstore.names",
-         "mgstore.patterns", "mgstore.devices", "mgstore.lazy", "mgstore.who", "mgstore.proto",
+         "mgstore.patterns", "mgstore.devices", "mgstore.lazy", "mgstore.who", "mgstore.codec",
+         "mgstore.proto",
          "mgstore.proto.*"),
     ),
     (

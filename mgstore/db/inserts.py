@@ -35,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-from mgstore import wire
+from mgstore import codec
 
 
 def insert_ignore(conn: Connection, table: Table, keys: Sequence[str]) -> Any:
@@ -125,11 +125,11 @@ def _compile(conn: Connection, statement: ClauseElement, **kw: Any) -> SQLCompil
 
 def insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None:
     """Store ``(sha256, data)`` blobs the store lacks (content-addressed: duplicates are fine),
-    compressed where that pays (``mgstore.wire.compress``)."""
+    compressed where that pays (``mgstore.codec.compress``)."""
     from mgstore.db.models import Blob
 
     # Sorted, so concurrent writers lock shared rows in one order and cannot deadlock.
-    rows = [(sha, wire.compress(data)) for sha, data in sorted(dict(blobs).items())]
+    rows = [(sha, codec.compress(data)) for sha, data in sorted(dict(blobs).items())]
     if rows:
         table = Blob.__table__
         executemany(conn, insert_ignore(conn, table, ["sha256"]), ("sha256", "data"), rows)  # type: ignore[arg-type]

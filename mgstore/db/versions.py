@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, LargeBinary, Row, and_, case, func, null, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from mgstore import lazy, original
+from mgstore import codec, lazy, original
 from mgstore.clock import as_utc
 from mgstore.db.tables import ALIASES as A
 from mgstore.db.tables import BLOBS as B
@@ -73,7 +73,7 @@ def blobs(conn: Connection, shas: list[bytes], *, verify: bool = True) -> dict[b
     found: dict[bytes, bytes] = {}
     for sha, data in rows:
         try:
-            found[bytes(sha)] = bytes(wire.decompress(data))
+            found[bytes(sha)] = bytes(codec.decompress(data))
         except ValueError as error:
             if not verify:  # the caller's own hash check fails, naming what it read
                 found[bytes(sha)] = bytes(data)
@@ -261,7 +261,7 @@ def pack_data(conn: Connection, pack_ids: Iterable[int]) -> dict[int, memoryview
         rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(ids[i : i + _CHUNK])))
         for pack_id, data in rows:
             try:
-                packs[pack_id] = memoryview(wire.decompress(data))
+                packs[pack_id] = memoryview(codec.decompress(data))
             except ValueError as error:
                 raise IntegrityError(
                     f"stored pack {pack_id} cannot be read ({error}); the store is damaged or "
@@ -275,7 +275,7 @@ def raw_slice() -> ColumnElement[Any]:
     (NULL where it begins with a codec flag: :func:`fill_slices` cuts those)."""
     flag = func.substr(P.c.data, 1, 1, type_=LargeBinary)
     piece = func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary)
-    return case((flag.in_([wire.RAW, wire.ZLIB]), null()), else_=piece)
+    return case((flag.in_([codec.RAW, codec.ZLIB]), null()), else_=piece)
 
 
 def fill_slices(

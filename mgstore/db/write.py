@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select, text, update
 
+from mgstore import codec, io, original, wire
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
-from mgstore import io, original, wire
 from mgstore.db import engine as db
 from mgstore.db import outlines
 from mgstore.db.inserts import (
@@ -443,7 +443,7 @@ class _NodeWriter:
         locations = list(map(where, range(len(nodes))))
         dialect = self.dialect
         # Compressed here, in the worker: zlib releases the GIL (docs/storage.md §3.4).
-        stored = [wire.compress(pack) for pack in packs]
+        stored = [codec.compress(pack) for pack in packs]
         rows = (
             bulk_rows(dialect, P, {"id": placement.pack_ids[: len(packs)], "data": stored}),
             bulk_rows(

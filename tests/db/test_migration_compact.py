@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from mgstore import Store, wire
+from mgstore import Store, codec
 from mgstore.db import engine as db
 from mgstore.db import migrate
 from mgstore.db.models import Base
@@ -69,8 +69,8 @@ def test_down_and_up_with_data(db_url: str) -> None:
     step(db_url, below, down=True)  # nothing to lose: refused by no guard
     plain = stored(db_url)
     values = [*plain["packs"].values(), *plain["blobs"].values()]
-    assert all(v[:1] not in (wire.RAW, wire.ZLIB) for v in values)  # as the release before
-    assert any(len(v) >= wire.COMPRESS_MIN for v in values)
+    assert all(v[:1] not in (codec.RAW, codec.ZLIB) for v in values)  # as the release before
+    assert any(len(v) >= codec.COMPRESS_MIN for v in values)
 
     step(db_url, "head", down=False)
     compact = stored(db_url)
@@ -78,9 +78,9 @@ def test_down_and_up_with_data(db_url: str) -> None:
     for table, rows in compact.items():
         assert rows.keys() == plain[table].keys()
         for key, value in rows.items():
-            assert bytes(wire.decompress(value)) == plain[table][key]
+            assert bytes(codec.decompress(value)) == plain[table][key]
     assert sum(map(len, compact["packs"].values())) < sum(map(len, plain["packs"].values())) / 2
-    assert any(v[:1] == wire.ZLIB for v in compact["blobs"].values())
+    assert any(v[:1] == codec.ZLIB for v in compact["blobs"].values())
     with Store(db_url) as store:
         assert store.checkout("g@1") == graph(1) and store.checkout("g@2") == graph(2)
         assert set(store.query("g@2", scope="block_7/", strict_scope=True).nodes) == {

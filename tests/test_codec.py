@@ -1,4 +1,4 @@
-"""The codec of stored packs and blobs (mgstore.wire.compress, docs/storage.md §3.4): values
+"""The codec of stored packs and blobs (mgstore.codec.compress, docs/storage.md §3.4): values
 round-trip, old (unflagged) values read as they are, and a damaged compressed pack is an
 IntegrityError that fsck names, on SQLite and PostgreSQL."""
 
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from mgstore import IntegrityError, Store, wire
+from mgstore import IntegrityError, Store, codec
 from mgstore.db import engine as db
 from mgstore.db.models import Base
 from mgstore.proto import MetaGraphDef
@@ -21,19 +21,19 @@ P = Base.metadata.tables["packs"]
 
 @given(st.binary(max_size=9000) | st.builds(lambda n: b"\x0a" * n, st.integers(0, 20000)))
 def test_values_round_trip(data: bytes) -> None:
-    assert bytes(wire.decompress(wire.compress(data))) == data
+    assert bytes(codec.decompress(codec.compress(data))) == data
 
 
 def test_what_is_compressed_and_what_is_not() -> None:
     big = b"\x0a\x05hello" * 1000
-    assert wire.compress(big)[:1] == wire.ZLIB and len(wire.compress(big)) < len(big) / 10
-    assert wire.compress(b"\x0a\x05hello") == b"\x0a\x05hello"  # small: as it is
-    noise = b"\x0a" + random.Random(0).randbytes(wire.COMPRESS_MIN * 2)
-    assert wire.compress(noise) == noise  # compression would not pay
-    assert wire.compress(b"\x01abc") == b"\x00\x01abc"  # flag bytes are escaped
-    assert bytes(wire.decompress(b"\x0a\x05hello")) == b"\x0a\x05hello"  # an old value
+    assert codec.compress(big)[:1] == codec.ZLIB and len(codec.compress(big)) < len(big) / 10
+    assert codec.compress(b"\x0a\x05hello") == b"\x0a\x05hello"  # small: as it is
+    noise = b"\x0a" + random.Random(0).randbytes(codec.COMPRESS_MIN * 2)
+    assert codec.compress(noise) == noise  # compression would not pay
+    assert codec.compress(b"\x01abc") == b"\x00\x01abc"  # flag bytes are escaped
+    assert bytes(codec.decompress(b"\x0a\x05hello")) == b"\x0a\x05hello"  # an old value
     with pytest.raises(ValueError, match="zlib"):
-        wire.decompress(wire.ZLIB + b"not zlib")
+        codec.decompress(codec.ZLIB + b"not zlib")
 
 
 def test_a_damaged_compressed_pack_is_refused(store: Store) -> None:
@@ -43,7 +43,7 @@ def test_a_damaged_compressed_pack_is_refused(store: Store) -> None:
     store.ingest(meta, "g")
     with db.transaction(store.engine, write=True) as conn:
         pack_id, data = conn.execute(select(P.c.id, P.c.data)).one()
-        assert bytes(data[:1]) == wire.ZLIB
+        assert bytes(data[:1]) == codec.ZLIB
         damaged = bytes(data[:20]) + bytes([data[20] ^ 0xFF]) + bytes(data[21:])
         conn.execute(P.update().where(P.c.id == pack_id).values(data=damaged))
     with pytest.raises(IntegrityError, match="damaged"):
