@@ -1,5 +1,5 @@
 """The codec of stored packs and blobs (docs/storage.md §3.4): zlib where it pays, else the
-bytes. Kept apart from :mod:`mgstore.wire` so that reading or writing a stored value needs
+bytes. Kept apart from :mod:`mgstore.byte_layout` so that reading or writing a stored value needs
 neither protobuf nor networkx (start-up: bench/bench_startup.py)."""
 
 from __future__ import annotations

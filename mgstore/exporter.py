@@ -62,7 +62,7 @@ from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, SaverDef
 from mgstore.publish import check_output, publish
 from mgstore.query import query as run_query
 
-__all__ = ["ImportCache", "Reproduction", "export", "reproduce"]
+__all__ = ["ImportCache", "Reproduction", "export", "from_stored_bytes", "reproduce"]
 
 _MESSAGES: dict[str, type[Message]] = {
     "meta_info_def": MetaGraphDef.MetaInfoDef,
@@ -288,7 +288,7 @@ def _source(
     plain: bool = False,
 ) -> ImportedGraph:
     """The imported graph to export. ``plain``: a full export without options, which a
-    graph assembled from stored bytes (:func:`_from_stored_bytes`) can serve."""
+    graph assembled from stored bytes (:func:`from_stored_bytes`) can serve."""
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
         return _imported_version(read_engine, engine, cache, graph, None, origin, plain=plain)
@@ -315,7 +315,7 @@ def _imported_version(
 
     ``content_hash``, if given, must be the version's (a query result names its version).
     ``plain``: the caller only needs the as-imported export's bytes (see
-    :func:`_from_stored_bytes`).
+    :func:`from_stored_bytes`).
     """
     with db.transaction(read_engine) as conn:
         row = refs.resolve(conn, ref)
@@ -332,7 +332,7 @@ def _imported_version(
         # graph has its as-imported bytes already (serialising 80,000 nodes takes longer).
         if plain and stored_form and (cached is None or cached.derived.graph_def is None):
             form = _form(stored_form)
-            assembled = None if form is None else _from_stored_bytes(conn, row, form)
+            assembled = None if form is None else from_stored_bytes(conn, row, form)
             if assembled is not None:
                 return assembled
         if cached is None:
@@ -349,7 +349,7 @@ def _imported_version(
     return imported
 
 
-def _from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:
+def from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:
     """The imported graph of a version as a full export without options needs it, from stored bytes:
     the as-imported export's GraphDef as slices of the packs (reordered and patched by the stored
     ``form``), and the graph-level parts; no node is parsed. None where the nodes themselves are

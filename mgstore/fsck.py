@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, select
 
-from mgstore import audit, wire
+from mgstore import audit, byte_layout
 from mgstore import collections as colls
 from mgstore.db import engine as db
 from mgstore.db import outlines, versions
@@ -111,7 +111,7 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
         ).where(versions.in_version(N, row.graph_id, row.number))  # fmt: skip
     ).all()
     located = {(r.pack_id, r.offset, r.length) for r in rows}
-    order = wire.unpack_locations(row.node_order)
+    order = byte_layout.unpack_locations(row.node_order)
     if len(order) != row.node_count or set(order) != located:
         yield (
             "nodes",
@@ -132,7 +132,7 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             yield "node", f"node {r.name!r}: its pack {r.pack_id} is missing"
             continue
         try:
-            body = wire.unframe(pack[r.offset : r.offset + r.length])
+            body = byte_layout.unframe(pack[r.offset : r.offset + r.length])
         except ValueError:
             yield "node", f"node {r.name!r}: its stored bytes are not a framed NodeDef"
             continue

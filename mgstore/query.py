@@ -68,9 +68,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
+from mgstore import byte_layout, subgraph
 from mgstore import collections as colls
 from mgstore import devices as devs
-from mgstore import subgraph, wire
 from mgstore.db import engine as db
 from mgstore.db import refs, versions
 from mgstore.db.tables import COLLECTION_MEMBERS as CM
@@ -121,7 +121,7 @@ def query(
         origin = {"ref": refs.version_ref(conn, row), "content_hash": row.content_hash}
         # An anchored pattern's literal start narrows the rows through the name index.
         prefix = "" if pattern is None else anchored_prefix(pattern)
-        cond = _filters(conn, row, scope, strict_scope, collections, op_types, devices, prefix)
+        cond = node_filter(conn, row, scope, strict_scope, collections, op_types, devices, prefix)
         if closure is None:
             found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
             ids = [i for i, _ in found] if pattern is None else _matching(pattern, found)
@@ -140,7 +140,7 @@ def query(
         read = versions.node_slices(conn, row, selected)
         touched = _touched(conn, row, sorted({name for name, _, _ in read.columns}))
         data = versions.assemble(conn, row, read.body)
-        meta = MetaGraphDef.FromString(wire.without_fields(data, _unneeded(touched)))
+        meta = MetaGraphDef.FromString(byte_layout.without_fields(data, _unneeded(touched)))
         versions.check_node_columns(conn, row, meta.graph_def.node, read.columns)
         if closure is not None:  # the closure followed edge rows: they must say what inputs say
             versions.check_edges(conn, row, meta.graph_def.node)
@@ -183,7 +183,7 @@ def scopes(engine: Engine, ref: str, depth: int | None = None) -> list[tuple[str
 # SQL
 
 
-def _filters(
+def node_filter(
     conn: Connection,
     row: Any,
     scope: str | None,
@@ -193,6 +193,8 @@ def _filters(
     devices: list[str] | None,
     name_prefix: str = "",
 ) -> ColumnElement[bool]:
+    """The SQL condition that selects the version's nodes passing the filters (scope,
+    collections, op types, devices, a literal name prefix): what :func:`query` reads."""
     # A scope goes through the (name, graph_id) index. Left alone, planners take the
     # (graph_id, op) index: SQLite has no statistics (nobody runs ANALYZE), PostgreSQL's
     # say a graph is a large share of a small table; for a store of one graph that is a scan.
@@ -376,7 +378,7 @@ def _unneeded(touched: set[str]) -> Callable[[int, memoryview], bool]:
             return True
         if number != _COLLECTIONS:
             return False
-        entry = wire.fields(value)  # a map entry: key (1), CollectionDef (2)
+        entry = byte_layout.fields(value)  # a map entry: key (1), CollectionDef (2)
         if entry is None or len(entry) != 2 or entry[0][0] != 1 or entry[1][0] != 2:
             return False
         key = bytes(value[entry[0][1] : entry[0][2]]).decode("utf-8", "replace")

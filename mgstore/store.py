@@ -47,7 +47,7 @@ from mgstore.errors import (
 if TYPE_CHECKING:
     import networkx as nx
 
-    from mgstore import atomic, audit, io, proto, wire
+    from mgstore import atomic, audit, byte_layout, io, proto
     from mgstore import diff as _diff
     from mgstore import exporter as _exporter
     from mgstore import fsck as _fsck
@@ -62,8 +62,8 @@ if TYPE_CHECKING:
     from mgstore.subgraph import QueryResult
 else:
     nx = lazy.module("networkx")
-    atomic, audit, io, wire = (
-        lazy.module(f"mgstore.{name}") for name in ("atomic", "audit", "io", "wire")
+    atomic, audit, io, byte_layout = (
+        lazy.module(f"mgstore.{name}") for name in ("atomic", "audit", "io", "byte_layout")
     )
     _exporter, _fsck = lazy.module("mgstore.exporter"), lazy.module("mgstore.fsck")
     nxgraph, _hints = lazy.module("mgstore.graph"), lazy.module("mgstore.hints")
@@ -192,7 +192,7 @@ class Store:
             loaded = io.load(source, tags=saved_model_tags)
             meta, debug = loaded.meta_graph, loaded.debug_info
         _check_decodable(meta, debug, loaded)
-        stored = wire.split(meta, debug)
+        stored = byte_layout.split(meta, debug)
         version_id, unchanged = db.retrying(
             lambda: _write.write_version(
                 self.engine,
@@ -375,7 +375,7 @@ class Store:
                 raise versions.damaged(conn, row, "a blob that frames its nodes is missing")
         rest = proto.MetaGraphDef.FromString(tail)
         library = proto.MetaGraphDef.FromString(
-            wire.assemble(b"", graph_tail, b"", True, b"")
+            byte_layout.assemble(b"", graph_tail, b"", True, b"")
         ).graph_def
         return Summary(
             version=info,

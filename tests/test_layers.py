@@ -38,8 +38,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "formats",
-        ("mgstore.io", "mgstore.atomic", "mgstore.graph", "mgstore.wire", "mgstore.collections",
-         "mgstore.original"),
+        ("mgstore.io", "mgstore.atomic", "mgstore.graph", "mgstore.byte_layout",
+         "mgstore.collections", "mgstore.original"),
     ),
     (
         "semantics (no SQL, no store)",

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, exists, literal_column, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from mgstore import wire
+from mgstore import byte_layout
 from mgstore.db.inserts import fetch_raw
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
@@ -110,7 +110,7 @@ def node_defs(conn: Connection, node_ids: Iterable[int]) -> dict[int, Any]:
 def frame(conn: Connection, row: Row[Any]) -> Any:
     """A version's MetaGraphDef without its nodes (meta_info_def, library, collections...)."""
     parts = blobs(conn, [row.head_sha256, row.graph_tail_sha256, row.tail_sha256])
-    data = wire.assemble(
+    data = byte_layout.assemble(
         parts[row.head_sha256],
         parts[row.graph_tail_sha256],
         parts[row.tail_sha256],

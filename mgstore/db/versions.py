@@ -43,9 +43,11 @@ from mgstore.entities import VersionInfo
 from mgstore.errors import IntegrityError
 
 if TYPE_CHECKING:  # the log and refs need neither (see mgstore.lazy)
-    from mgstore import graph, proto, wire
+    from mgstore import byte_layout, graph, proto
 else:
-    graph, proto, wire = (lazy.module(f"mgstore.{name}") for name in ("graph", "proto", "wire"))
+    graph, proto, byte_layout = (
+        lazy.module(f"mgstore.{name}") for name in ("graph", "proto", "byte_layout")
+    )
 
 _CHUNK = 500
 
@@ -139,7 +141,7 @@ def assemble(
     """
     whole = body is None
     if body is None:
-        runs = wire.unpack_runs(row.node_order)
+        runs = byte_layout.unpack_runs(row.node_order)
         packs = pack_data(conn, {pack for pack, _, _ in runs})
         body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
     keys = [row.head_sha256, row.graph_tail_sha256, row.tail_sha256]
@@ -150,7 +152,7 @@ def assemble(
     if any(part is None for part in parts):
         raise damaged(conn, row, "a blob that frames its nodes is missing")
     head, graph_tail, tail = (part or b"" for part in parts)
-    data = wire.assemble(head, graph_tail, tail, row.has_graph_def, body)
+    data = byte_layout.assemble(head, graph_tail, tail, row.has_graph_def, body)
     if whole and hashlib.sha256(data).hexdigest() != row.content_hash:
         raise damaged(
             conn, row, f"its stored bytes do not match its content hash {row.content_hash}"
@@ -177,12 +179,12 @@ def _content_problem(
         body = b"".join(
             [
                 packs[pack][offset : offset + length]
-                for pack, offset, length in wire.unpack_runs(row.node_order)
+                for pack, offset, length in byte_layout.unpack_runs(row.node_order)
             ]
         )
     except KeyError:
         return "a pack that holds its nodes is missing"
-    stored = wire.StoredGraph((), head, graph_tail, tail, row.has_graph_def, None, {})
+    stored = byte_layout.StoredGraph((), head, graph_tail, tail, row.has_graph_def, None, {})
     digest, size = stored.content([body])
     if digest != row.content_hash or size != row.size:
         return f"its stored bytes do not match its content hash {row.content_hash}"
@@ -210,7 +212,7 @@ def body_chunks(
     replaces the NodeDef at a position of that order with other (unframed) bytes. Adjacent
     stored bytes are one slice, so the result is a few chunks per patch, not one per node.
     """
-    locations = wire.unpack_locations(row.node_order)
+    locations = byte_layout.unpack_locations(row.node_order)
     packs = pack_data(conn, {pack for pack, _, _ in locations})
     # The content hash is checked in a worker thread while this one cuts the chunks (hashing
     # releases the GIL), and awaited before they are returned.
@@ -230,7 +232,7 @@ def _chunks(
     patches: Mapping[int, bytes],
 ) -> list[bytes | memoryview]:
     chunks: list[bytes | memoryview] = []
-    frame = wire.frame
+    frame = byte_layout.frame
     run_pack, run_start, run_end = -1, 0, 0
     for pos, i in enumerate(range(len(locations)) if order is None else order):
         patch = patches.get(pos)
@@ -418,12 +420,12 @@ def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) 
     ).all()
     pieces = fill_slices(conn, [(s[0], s[1], s[7], s[2]) for s in found])
     slices = [(s[0], s[1], piece, *s[3:7]) for s, piece in zip(found, pieces, strict=True)]
-    order = wire.positions(row.node_order, ((s[0], s[1]) for s in slices))
+    order = byte_layout.positions(row.node_order, ((s[0], s[1]) for s in slices))
     try:
         slices.sort(key=lambda s: order[(s[0], s[1])])
     except KeyError:
         raise damaged(conn, row, "a node row lies where the version has no node") from None
-    sha, unframe = hashlib.sha256, wire.unframe
+    sha, unframe = hashlib.sha256, byte_layout.unframe
     for s in slices:
         try:
             intact = sha(unframe(s[2])).digest() == bytes(s[3])

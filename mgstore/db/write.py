@@ -2,7 +2,7 @@
 transaction (see :mod:`mgstore.db.models` for the layout).
 
 :func:`write_version` is what :meth:`mgstore.Store.ingest` runs once the graph is split
-(:func:`mgstore.wire.split`); content already stored is found by hash and not written again.
+(:func:`mgstore.byte_layout.split`); content already stored is found by hash and not written again.
 The nodes go in runs through two threads: a worker encodes a run and builds its rows while
 this thread inserts the run before (:class:`_NodeWriter`).
 """
@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, select, text, update
 
-from mgstore import codec, io, original, wire
+from mgstore import byte_layout, codec, io, original
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
 from mgstore.db import engine as db
@@ -61,7 +61,7 @@ _T = TypeVar("_T")
 def write_version(
     engine: Engine,
     name: str,
-    stored: wire.StoredGraph,
+    stored: byte_layout.StoredGraph,
     message: str | None,
     tags: dict[str, str],
     loaded: io.Loaded | None,
@@ -139,7 +139,7 @@ def write_version(
 
 
 def _insert_version(
-    conn: Connection, row: dict[str, Any], stored: wire.StoredGraph, loaded: io.Loaded | None
+    conn: Connection, row: dict[str, Any], stored: byte_layout.StoredGraph, loaded: io.Loaded | None
 ) -> int:
     """Insert the ``versions`` row (``row`` and the columns ``stored`` and ``loaded`` say)."""
     return int(
@@ -148,10 +148,10 @@ def _insert_version(
             {
                 **row,
                 "has_graph_def": stored.has_graph_def,
-                "head_sha256": wire.sha256(stored.head),
-                "graph_tail_sha256": wire.sha256(stored.graph_tail),
-                "tail_sha256": wire.sha256(stored.tail),
-                "debug_sha256": None if stored.debug is None else wire.sha256(stored.debug),
+                "head_sha256": byte_layout.sha256(stored.head),
+                "graph_tail_sha256": byte_layout.sha256(stored.graph_tail),
+                "tail_sha256": byte_layout.sha256(stored.tail),
+                "debug_sha256": None if stored.debug is None else byte_layout.sha256(stored.debug),
                 "source_path": None if loaded is None or loaded.path is None else str(loaded.path),
                 "source_sha256": None if loaded is None else loaded.sha256,
                 "source_format": None if loaded is None else loaded.format,
@@ -162,7 +162,7 @@ def _insert_version(
 
 def _original(
     conn: Connection,
-    stored: wire.StoredGraph,
+    stored: byte_layout.StoredGraph,
     body: Sequence[bytes],
     loaded: io.Loaded | None,
     content_hash: str,
@@ -187,12 +187,12 @@ def _original(
     if fields["form"] == "meta" and digest == content_hash:
         return fields  # the canonical bytes themselves
     fields["original_sha256"], fields["original_size"] = digest, len(data)
-    content = wire.assemble(
+    content = byte_layout.assemble(
         stored.head, stored.graph_tail, stored.tail, stored.has_graph_def, b"".join(body)
     )
     delta = original.encode(data, original.reference(fields["form"], content))
     if delta is not None:
-        sha = wire.sha256(delta)
+        sha = byte_layout.sha256(delta)
         if conn.execute(select(B.c.sha256).where(B.c.sha256 == sha)).first() is None:
             insert_blobs(conn, [(sha, delta)])
         fields["original_delta_sha256"] = sha
@@ -252,7 +252,7 @@ class _Encoded:
     """One run of nodes, encoded by the worker: which of them need a row (content not
     current), and those nodes' framed size."""
 
-    nodes: wire.StoredNodes
+    nodes: byte_layout.StoredNodes
     fresh: Sequence[int]  # positions of the nodes that need a row
     new_bytes: int
 
@@ -314,7 +314,7 @@ class _Encoder:
 
     def next_run(self) -> _Encoded:
         """Encode the next run and see which of its nodes need rows (Python only)."""
-        nodes = wire.encode_nodes(islice(self.pending, RUN_NODES))
+        nodes = byte_layout.encode_nodes(islice(self.pending, RUN_NODES))
         names, shas, current = nodes.names, nodes.shas, self.current
         if self.names.isdisjoint(names) and len(set(names)) == len(names):
             self.names.update(names)
@@ -366,7 +366,7 @@ class _NodeWriter:
         self.ids = _IdReserver(conn)
         self.dialect = conn.dialect.name
 
-    def start(self, stored: wire.StoredGraph) -> None:
+    def start(self, stored: byte_layout.StoredGraph) -> None:
         """Start encoding the first run, so that the worker is busy while this thread is."""
         self.stored = stored
         self.encoder = _Encoder(stored.node_defs, self.current)
@@ -462,7 +462,7 @@ class _NodeWriter:
         closing = sorted(
             node_id for sha, (node_id, _) in self.current.items() if sha not in incoming
         )
-        node_order = wire.pack_locations(chain.from_iterable(locations))
+        node_order = byte_layout.pack_locations(chain.from_iterable(locations))
         return _Written(content_hash, size, node_order, closing, bodies)
 
     def _insert(
@@ -505,7 +505,7 @@ def _packed(
 
 
 def _node_columns(
-    nodes: wire.StoredNodes,
+    nodes: byte_layout.StoredNodes,
     fresh: Sequence[int],
     node_ids: Sequence[int],
     locations: Sequence[Location],
@@ -530,7 +530,7 @@ def _node_columns(
 
 
 def _edge_columns(
-    nodes: wire.StoredNodes, fresh: Sequence[int], node_ids: Sequence[int]
+    nodes: byte_layout.StoredNodes, fresh: Sequence[int], node_ids: Sequence[int]
 ) -> dict[str, Sequence[Any]]:
     """The ``fresh`` nodes' edge rows, column by column: most inputs are plain names,
     ``(name, 0, False)`` parsed."""
@@ -585,7 +585,7 @@ def _locate(conn: Connection, wanted: Mapping[bytes, str]) -> dict[bytes, Locati
 
 
 def write_contents(
-    conn: Connection, stored: wire.StoredGraph, prepared: _PreparedCollections
+    conn: Connection, stored: byte_layout.StoredGraph, prepared: _PreparedCollections
 ) -> None:
     """Store a version's content-addressed parts: the blobs that frame its nodes, those of its
     collections, and the op names each collection refers to.
@@ -598,7 +598,7 @@ def write_contents(
     parts = [stored.head, stored.graph_tail, stored.tail]
     if stored.debug is not None:
         parts.append(stored.debug)
-    blobs = {**collection_blobs, **{wire.sha256(part): part for part in parts}}
+    blobs = {**collection_blobs, **{byte_layout.sha256(part): part for part in parts}}
     present = set(conn.execute(select(B.c.sha256).where(B.c.sha256.in_(list(blobs)))).scalars())
     insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in present))
     # Members depend on the bytes and the key; pairs kept by earlier versions have theirs.
@@ -644,7 +644,7 @@ def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections
     memo: dict[tuple[Any, bytes], set[str]] = {}
     for key, collection in sorted(collections.items()):
         data = io.serialize(collection)
-        sha = wire.sha256(data)
+        sha = byte_layout.sha256(data)
         blobs[sha] = data
         names = sorted(colls.members(key, collection, memo))
         rows.append(

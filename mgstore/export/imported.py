@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from mgstore import wire
+from mgstore import byte_layout
 from mgstore.errors import RemovedOpError
 from mgstore.export import full_types
 from mgstore.export import normalize as nz
@@ -430,5 +430,5 @@ def held_size(node: NodeDef) -> int:
     if value is None:
         return size
     value_size: int = value.ByteSize()
-    entry = 1 + 1 + len(_OUTPUT_SHAPES) + 1 + len(wire.varint(value_size)) + value_size
-    return size - (1 + len(wire.varint(entry)) + entry)
+    entry = 1 + 1 + len(_OUTPUT_SHAPES) + 1 + len(byte_layout.varint(value_size)) + value_size
+    return size - (1 + len(byte_layout.varint(entry)) + entry)

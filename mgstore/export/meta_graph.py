@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from mgstore import wire
+from mgstore import byte_layout
 from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InputError, InvalidGraphError
 from mgstore.export.imported import ImportedGraph, held_size
@@ -25,7 +25,7 @@ from mgstore.export.normalize import TF_VERSION
 from mgstore.export.oplist import stripped_op_list_for
 from mgstore.export.options import ExportOptions
 from mgstore.export.payloads import add_collection, item_name
-from mgstore.export.restored import CollectionItem, regenerate
+from mgstore.export.restored_collections import CollectionItem, regenerate
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX, in_scope, rewrite_inputs, rewrite_node
 from mgstore.export.strip import strip_default_attrs
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef, OpList, SaverDef
@@ -92,7 +92,9 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
         as_imported, op_list = _as_imported_graph_def(graph)
         if not o.strip_default_attrs:  # assemble the bytes: the message is parsed from them
             out = _create_meta_graph_def(graph, None, collections, excluded, o, op_list)
-            chunks = wire.insert_graph_def(out.SerializeToString(deterministic=True), as_imported)
+            chunks = byte_layout.insert_graph_def(
+                out.SerializeToString(deterministic=True), as_imported
+            )
             parsed = MetaGraphDef.FromString(b"".join(chunks)) if message else None
             return Exported(parsed, tuple(names), chunks)
         graph_def = GraphDef()

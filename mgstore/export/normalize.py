@@ -3,7 +3,7 @@
 Pure functions on mgstore's messages, each mirroring one step of
 ``import_scoped_meta_graph`` on a stored graph; export code combines them. Inputs are never modified
 (:class:`AttrNormalizer` works in place, on purpose). The collections (§2.10, §2.11) are in
-:mod:`mgstore.export.restored`, re-exported here.
+:mod:`mgstore.export.restored_collections`, re-exported here.
 
 TensorFlow reports import failures in this order (the first one wins), and so should callers:
 
@@ -702,7 +702,7 @@ def is_shape_list(value: AttrValue) -> bool:
 
 
 # §2.10 and §2.11 live in their own module; these names stay importable from here.
-from mgstore.export.restored import (  # noqa: E402
+from mgstore.export.restored_collections import (  # noqa: E402
     OUT_OF_RANGE,
     UNBOUND_INPUTS_KEY,
     CollectionItem,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
-from mgstore.export.restored import CollectionItem, NodeRef
+from mgstore.export.restored_collections import CollectionItem, NodeRef
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX, strip_scope
 from mgstore.graph import parse_input
 from mgstore.proto import (

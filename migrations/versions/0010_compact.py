@@ -5,7 +5,7 @@ byte 0x01 and zlib's stream of the bytes, 0x00 and the bytes, or the bytes thems
 is what every existing row is (serialized messages and framed nodes never begin with 0x00 or
 0x01: field number 0 does not exist). So the schema does not change: the upgrade compresses
 every pack and blob of 4 KiB or more with zlib (level 3) where that makes it smaller, as
-mgstore.wire.compress does for new rows, and the downgrade writes every flagged row back as
+mgstore.codec.compress does for new rows, and the downgrade writes every flagged row back as
 its bytes. Nothing hashed changes: a blob's key and a version's content hash are of the
 bytes, and node rows point into the uncompressed bytes of their pack.
 

@@ -160,13 +160,13 @@ def test_the_switch_interval_is_lowered_while_writing_and_restored(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seen: list[float] = []
-    encode = mgstore.wire.encode_nodes
+    encode = mgstore.byte_layout.encode_nodes
 
     def spy(defs: Any) -> Any:
         seen.append(sys.getswitchinterval())
         return encode(defs)
 
-    monkeypatch.setattr(mgstore.wire, "encode_nodes", spy)
+    monkeypatch.setattr(mgstore.byte_layout, "encode_nodes", spy)
     before = sys.getswitchinterval()
     store.ingest(chain("a", "b", "c", "d"), "g")
     assert seen and all(value <= 0.0001 for value in seen)

@@ -150,14 +150,14 @@ def test_full_exports_from_stored_bytes_equal_the_message(
         expected = store.export_meta_graph(graph="g", collection_list=None)
         _fresh_cache(store)
         assembled: list[bool] = []
-        real = exporter._from_stored_bytes
+        real = exporter.from_stored_bytes
 
         def spy(*args: object) -> object:
             result = real(*args)  # type: ignore[arg-type]
             assembled.append(result is not None)
             return result
 
-        monkeypatch.setattr(exporter, "_from_stored_bytes", spy)
+        monkeypatch.setattr(exporter, "from_stored_bytes", spy)
         for as_text in (False, True):
             record = store.export(tmp_path / "e.meta", "g", as_text=as_text)
             data = (tmp_path / "e.meta").read_bytes()

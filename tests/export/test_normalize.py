@@ -16,7 +16,7 @@ import pytest
 
 from mgstore.errors import InvalidGraphError
 from mgstore.export import normalize as nz
-from mgstore.export import restored
+from mgstore.export import restored_collections
 from mgstore.proto import (
     AttrValue,
     CollectionDef,
@@ -582,4 +582,4 @@ def test_other_payloads() -> None:
      ("2.21.0-rc1", True), ("1.8.0-dev20180101", False), ("1.9.0.dev", False), ("0.12", False)],
 )  # fmt: skip
 def test_version_comparison(version: str, at_least: bool) -> None:
-    assert restored.at_least_1_9(version) is at_least
+    assert restored_collections.at_least_1_9(version) is at_least

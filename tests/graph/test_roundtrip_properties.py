@@ -14,8 +14,8 @@ from typing import Any
 import hypothesis.strategies as st
 from hypothesis import HealthCheck, example, given, settings
 
+from mgstore import byte_layout, io
 from mgstore import graph as mg
-from mgstore import io, wire
 from mgstore.proto import (
     AssetFileDef,
     AttrValue,
@@ -492,12 +492,12 @@ def test_networkx_round_trip(meta: Any) -> None:
 @given(meta_graphs())
 def test_wire_split_and_assemble(meta: Any) -> None:
     data = io.serialize(meta)
-    stored = wire.split(meta)
+    stored = byte_layout.split(meta)
     nodes = meta.graph_def.node
     blobs = [io.serialize(node) for node in nodes]
-    encoded = wire.encode_nodes(nodes)
+    encoded = byte_layout.encode_nodes(nodes)
     framed = encoded.framed
-    assembled = wire.assemble(
+    assembled = byte_layout.assemble(
         stored.head, stored.graph_tail, stored.tail, stored.has_graph_def, b"".join(framed)
     )
     assert assembled == data
@@ -513,13 +513,13 @@ def test_wire_split_and_assemble(meta: Any) -> None:
     assert encoded.ops == [n.op for n in nodes]
     assert encoded.devices == [n.device for n in nodes]
     assert encoded.inputs == [tuple(n.input) for n in nodes]
-    assert framed == [wire.frame(blob) for blob in blobs]
+    assert framed == [byte_layout.frame(blob) for blob in blobs]
     assert encoded.shas == [hashlib.sha256(blob).digest() for blob in blobs]
     assert stored.collections == dict(meta.collection_def)
     # the networkx form gives the same parts
     g = mg.to_networkx(meta)
-    via_graph = wire.split(mg.from_networkx(g), g.graph.get("debug_info"))
-    assert wire.encode_nodes(via_graph.node_defs).framed == framed
+    via_graph = byte_layout.split(mg.from_networkx(g), g.graph.get("debug_info"))
+    assert byte_layout.encode_nodes(via_graph.node_defs).framed == framed
     assert (via_graph.head, via_graph.graph_tail, via_graph.tail) == (
         stored.head,
         stored.graph_tail,
@@ -548,9 +548,9 @@ LOCATION = st.tuples(
     )
 )
 def test_pack_locations_round_trip(locations: list[tuple[int, int, int]]) -> None:
-    packed = wire.pack_locations(locations)
+    packed = byte_layout.pack_locations(locations)
     assert isinstance(packed, bytes)
-    assert wire.unpack_locations(packed) == locations
+    assert byte_layout.unpack_locations(packed) == locations
 
 
 def test_pack_locations_is_compact_for_consecutive_nodes() -> None:
@@ -559,12 +559,14 @@ def test_pack_locations_is_compact_for_consecutive_nodes() -> None:
     for length in range(100, 10_100):
         locations.append((7, offset, length % 300))
         offset += length % 300
-    packed = wire.pack_locations(locations)
+    packed = byte_layout.pack_locations(locations)
     assert len(packed) < 3_000
-    assert wire.unpack_locations(packed) == locations
-    assert wire.unpack_locations(wire.pack_locations([])) == []
+    assert byte_layout.unpack_locations(packed) == locations
+    assert byte_layout.unpack_locations(byte_layout.pack_locations([])) == []
     back_and_forth = [(5, 100, 3), (2, 0, 0), (2, 50, 7), (9, 2**40, 1), (0, 0, 0)]
-    assert wire.unpack_locations(wire.pack_locations(back_and_forth)) == back_and_forth
+    assert (
+        byte_layout.unpack_locations(byte_layout.pack_locations(back_and_forth)) == back_and_forth
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -576,9 +578,9 @@ def test_pack_locations_is_compact_for_consecutive_nodes() -> None:
 def test_runs_cover_exactly_the_locations(locations: list[tuple[int, int, int]]) -> None:
     """Merged runs select the same bytes, in the same order, as one slice per location."""
     packs = {p: bytes(range(256)) * 4 for p in range(1, 5)}
-    data = wire.pack_locations(locations)
-    by_location = b"".join(packs[p][o : o + n] for p, o, n in wire.unpack_locations(data))
-    by_run = b"".join(packs[p][o : o + n] for p, o, n in wire.unpack_runs(data))
+    data = byte_layout.pack_locations(locations)
+    by_location = b"".join(packs[p][o : o + n] for p, o, n in byte_layout.unpack_locations(data))
+    by_run = b"".join(packs[p][o : o + n] for p, o, n in byte_layout.unpack_runs(data))
     assert by_run == by_location == b"".join(packs[p][o : o + n] for p, o, n in locations)
 
 
@@ -591,8 +593,8 @@ def test_runs_cover_exactly_the_locations(locations: list[tuple[int, int, int]])
     )
 )
 def test_positions_of_wanted_locations(locations: list[tuple[int, int, int]]) -> None:
-    packed = wire.pack_locations(locations)
+    packed = byte_layout.pack_locations(locations)
     every = {(p, o): i for i, (p, o, _) in enumerate(locations)}
-    assert wire.positions(packed, every) == every
+    assert byte_layout.positions(packed, every) == every
     some = dict(list(every.items())[::3])
-    assert wire.positions(packed, list(some) + [(9, 999)]) == some
+    assert byte_layout.positions(packed, list(some) + [(9, 999)]) == some

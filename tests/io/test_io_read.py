@@ -573,7 +573,7 @@ def test_mgstore_never_imports_tensorflow(fixtures_dir: Path) -> None:
         f"""
         import sys
         from pathlib import Path
-        from mgstore import graph, io, wire
+        from mgstore import graph, io, byte_layout
         d = Path({str(fixtures_dir)!r})
         for p in sorted(d.iterdir()):
             try:
@@ -582,7 +582,7 @@ def test_mgstore_never_imports_tensorflow(fixtures_dir: Path) -> None:
                 continue
             io.load(loaded.meta_graph)
             io.load(io.serialize(loaded.meta_graph))
-            wire.split(loaded.meta_graph, loaded.debug_info)
+            byte_layout.split(loaded.meta_graph, loaded.debug_info)
             graph.from_networkx(graph.to_networkx(loaded.meta_graph, loaded.debug_info))
         assert "tensorflow" not in sys.modules, sorted(m for m in sys.modules if "tensorflow" in m)
         print("ok")

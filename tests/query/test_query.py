@@ -336,7 +336,7 @@ def test_scope_query_uses_the_name_index(dense: tuple[Any, Any]) -> None:
             conn.exec_driver_sql("ANALYZE nodes")  # what autovacuum does on a live server
         row = resolve(conn, "dense")
         for strict in (False, True):
-            cond = q._filters(conn, row, "tower_1", strict, None, None, None)
+            cond = q.node_filter(conn, row, "tower_1", strict, None, None, None)
             stmt = select(q.N.c.id, q.N.c.name).where(cond)
             compiled = stmt.compile(dialect=conn.dialect)
             if conn.dialect.name == "sqlite":

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from mgstore import GcReport, InputError, NotFoundError, Store, wire
+from mgstore import GcReport, InputError, NotFoundError, Store, byte_layout
 from mgstore.db import engine as db
 from mgstore.db.models import Base
 from mgstore.proto import AttrValue, MetaGraphDef
@@ -52,7 +52,7 @@ def test_gc_frees_about_what_only_the_deleted_version_held(store: Store) -> None
         store.ingest(version_meta(k), "g")
     victim = 25
     unique = sum(
-        len(wire.frame(node.SerializeToString(deterministic=True)))
+        len(byte_layout.frame(node.SerializeToString(deterministic=True)))
         for node in version_meta(victim).graph_def.node[2 * victim - 2 : 2 * victim]
     )
     before = stored_bytes(store)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+import mgstore.byte_layout
 import mgstore.db.write
-import mgstore.wire
 from mgstore import (
     AmbiguousInputError,
     AmbiguousRefError,
@@ -382,7 +382,9 @@ def _fail(*args: object, **kwargs: object) -> None:
 # Where to fail: writing the last rows of a version, and encoding its node order (called after
 # the node rows are written). The encoder's name depends on the storage layout.
 _ENCODER = next(
-    f"mgstore.wire.{name}" for name in ("pack_locations", "pack_ids") if hasattr(mgstore.wire, name)
+    f"mgstore.byte_layout.{name}"
+    for name in ("pack_locations", "pack_ids")
+    if hasattr(mgstore.byte_layout, name)
 )
 INJECTION_POINTS = ["mgstore.db.write.write_collections", _ENCODER]
 
