@@ -163,8 +163,11 @@ def test_serve_without_the_web_extra_says_how_to_install_it(
 ) -> None:
     import mgstore.web
 
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with Store(url):  # a store to serve: without one, that is what serve says first
+        pass
     monkeypatch.setattr(mgstore.web, "find_spec", lambda name: None)
-    status = main(["--db", f"sqlite:///{tmp_path / 'x.db'}", "serve", "--port", "0"])
+    status = main(["--db", url, "serve", "--port", "0"])
     assert status == 1
     assert "pip install 'mgstore[web]'" in capsys.readouterr().err
 
