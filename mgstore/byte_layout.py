@@ -158,16 +158,10 @@ def unframe(framed: bytes | memoryview) -> memoryview:
     view = memoryview(framed)
     if len(view) < 2 or view[0] != _NODE_TAG[0]:
         raise ValueError("not a framed NodeDef")
-    length, pos, shift = 0, 1, 0
-    while True:
-        if pos >= len(view) or shift > 63:
-            raise ValueError("a framed NodeDef's length is cut short")
-        byte = view[pos]
-        length |= (byte & 0x7F) << shift
-        pos += 1
-        shift += 7
-        if byte < 0x80:
-            break
+    try:
+        length, pos = read_varint(view, 1)
+    except IndexError:
+        raise ValueError("a framed NodeDef's length is cut short") from None
     if pos + length != len(view):
         raise ValueError("a framed NodeDef's length does not match its bytes")
     return view[pos:]
@@ -318,13 +312,13 @@ def fields(data: bytes | memoryview) -> list[tuple[int, int, int]] | None:
     found, pos, end = [], 0, len(view)
     try:
         while pos < end:
-            tag, pos = _read_varint(view, pos)
+            tag, pos = read_varint(view, pos)
             number, kind = tag >> 3, tag & 7
             if kind == 0:
                 start = pos
-                _, pos = _read_varint(view, pos)
+                _, pos = read_varint(view, pos)
             elif kind == 2:
-                length, start = _read_varint(view, pos)
+                length, start = read_varint(view, pos)
                 pos = start + length
             elif kind in (1, 5):
                 start, pos = pos, pos + (8 if kind == 1 else 4)
@@ -357,8 +351,9 @@ def without_fields(data: bytes, drop: Callable[[int, memoryview], bool]) -> byte
     return b"".join(kept) if dropped else data
 
 
-def _read_varint(view: memoryview, pos: int) -> tuple[int, int]:
-    """The varint at ``pos`` and the position after it (IndexError past the end)."""
+def read_varint(view: memoryview, pos: int) -> tuple[int, int]:
+    """The protobuf varint at ``pos`` and the position after it; IndexError if it runs past
+    the end or is longer than 10 bytes."""
     value = shift = 0
     while True:
         byte = view[pos]

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from mgstore import lazy
+from mgstore.byte_layout import read_varint, varint
 
 if TYPE_CHECKING:
     from mgstore import proto
@@ -120,7 +121,7 @@ def graph_def_bytes(content: bytes) -> bytes:
 
 def _saved_model_bytes(content: bytes) -> bytes:
     return b"".join(
-        (b"\x08", _varint(SAVED_MODEL_SCHEMA_VERSION), b"\x12", _varint(len(content)), content)
+        (b"\x08", varint(SAVED_MODEL_SCHEMA_VERSION), b"\x12", varint(len(content)), content)
     )
 
 
@@ -165,7 +166,7 @@ def _chunked(original: bytes, ref: bytes) -> bytes:
     as its dictionary, or, where it equals the reference at the place found for it, that
     place. Header: count, then (dictionary start, dictionary length, stream length) per chunk,
     a stream length of 0 meaning "the dictionary is the chunk"; then the streams."""
-    header, streams = [_CHUNKED, _varint((len(original) + _CHUNK - 1) // _CHUNK)], []
+    header, streams = [_CHUNKED, varint((len(original) + _CHUNK - 1) // _CHUNK)], []
     drift: int | None = None  # where the previous chunk was found, relative to its offset
     for start in range(0, len(original), _CHUNK):
         chunk = original[start : start + _CHUNK]
@@ -180,10 +181,10 @@ def _chunked(original: bytes, ref: bytes) -> bytes:
         begin = max(0, end - _WINDOW)
         if found is not None and found >= 0 and ref[found : found + len(chunk)] == chunk:
             # The chunk repeats the reference: its place and length say it all.
-            header += [_varint(found), _varint(len(chunk)), _varint(0)]
+            header += [varint(found), varint(len(chunk)), varint(0)]
             continue
         stream = _deflate(chunk, ref[begin:end])
-        header += [_varint(begin), _varint(end - begin), _varint(len(stream))]
+        header += [varint(begin), varint(end - begin), varint(len(stream))]
         streams.append(stream)
     return b"".join(header + streams)
 
@@ -251,23 +252,8 @@ def _inflate(data: bytes | memoryview, zdict: bytes, limit: int) -> bytes:
     return out
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _read_varint(data: memoryview, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise DeltaError("a length is cut short")
-        byte = data[pos]
-        value |= (byte & 0x7F) << shift
-        pos += 1
-        shift += 7
-        if byte < 0x80:
-            return value, pos
+    try:
+        return read_varint(data, pos)
+    except IndexError:
+        raise DeltaError("a length is cut short") from None

@@ -48,11 +48,10 @@ def register(commands: Commands) -> None:
 def serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port is a port number (0 to 65535); got {args.port}")
-    with open_store(args):  # a missing store is said first, and never created
-        pass
     from mgstore.web import serve as run
 
-    run(args.db, host=args.host, port=args.port)
+    with open_store(args) as store:  # a missing store is said first, and never created
+        run(store, host=args.host, port=args.port)
     return 0
 
 
