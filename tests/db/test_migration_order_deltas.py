@@ -13,11 +13,10 @@ from mgstore import Store, byte_layout, node_order
 from mgstore.db import engine as db
 from mgstore.db import migrate
 from mgstore.db import versions as stored_versions
-from mgstore.db.models import Base
+from mgstore.db.tables import VERSIONS as V
 from mgstore.proto import AttrValue, MetaGraphDef
 
 ORDER_DELTAS = "0012_order_deltas"
-V = Base.metadata.tables["versions"]
 
 
 def graph(k: int) -> Any:

@@ -12,10 +12,10 @@ from sqlalchemy import select, update
 
 from mgstore import IntegrityError, Store, node_order
 from mgstore.db import versions as stored_versions
-from mgstore.db.models import Base
+from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import VERSIONS as V
 from mgstore.proto import AttrValue, MetaGraphDef
 
-V = Base.metadata.tables["versions"]
 NODES = 1500
 
 
@@ -45,8 +45,8 @@ def stored_orders(store: Store, graph: str = "g") -> dict[int, bytes]:
             int(number): bytes(data)
             for number, data in conn.execute(
                 select(V.c.number, V.c.node_order)
-                .where(V.c.graph_id == select(Base.metadata.tables["graphs"].c.id)
-                       .where(Base.metadata.tables["graphs"].c.name == graph).scalar_subquery())
+                .where(V.c.graph_id == select(G.c.id)
+                       .where(G.c.name == graph).scalar_subquery())
                 .order_by(V.c.number)
             )
         }  # fmt: skip
