@@ -15,8 +15,9 @@ How a graph is kept (content-addressed, so a version costs about its change, not
 * ``edges``: the inputs of each node row, by slot (data and control, with output indexes).
 * ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
   a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
-* ``versions``: one row per immutable, numbered version, with its node order as a compressed
-  array of locations and the blobs that frame the nodes, so a checkout joins byte slices; and
+* ``versions``: one row per immutable, numbered version, with its node order (a compressed
+  array of locations, or a delta against an earlier version's, :mod:`mgstore.node_order`) and
+  the blobs that frame the nodes, so a checkout joins byte slices; and
   its input form, with the exact bytes that went in as a delta blob against that form's
   canonical encoding (:mod:`mgstore.original`).
 * ``collections`` and ``collection_members``: each version's collections, and the op names

@@ -324,6 +324,12 @@ def order_index(conn: Connection, row: Row[Any]) -> dict[int, int]:
     return entry.index
 
 
+def forget_orders() -> None:
+    """Drop every materialized order kept (for tests and benchmarks of cold reads)."""
+    with _ORDERS.lock:
+        _ORDERS.entries.clear()
+
+
 def remember_order(data: bytes, flat: Any, depth: int) -> None:
     """Keep an order just written (``data`` as stored), so that the next ingest of the graph
     finds its base's order without reading it."""

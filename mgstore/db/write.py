@@ -91,12 +91,14 @@ def write_version(
         # Python work runs in a worker thread while this one writes (see _NodeWriter).
         with ThreadPoolExecutor(max_workers=1) as worker, _quick_gil_handover():
             nodes = _NodeWriter(conn, graph_id, number, worker)
-            nodes.start(stored, _order_base(conn, latest))
+            nodes.start(stored)
             collections = worker.submit(_prepare_collections, stored.collections)
+            base = _order_base(conn, latest)  # read while the worker encodes the first run
             written = nodes.write(
                 progress,
                 meanwhile=lambda: write_contents(conn, stored, collections.result()),
                 members=collections,
+                base=base,
             )
             prepared = collections.result()
             if (
@@ -395,11 +397,9 @@ class _NodeWriter:
         self.ids = _IdReserver(conn)
         self.dialect = conn.dialect.name
 
-    def start(self, stored: byte_layout.StoredGraph, base: _OrderBase | None = None) -> None:
-        """Start encoding the first run, so that the worker is busy while this thread is;
-        ``base``: the order the version's may be stored as a delta against."""
+    def start(self, stored: byte_layout.StoredGraph) -> None:
+        """Start encoding the first run, so that the worker is busy while this thread is."""
         self.stored = stored
-        self.base = base
         self.encoder = _Encoder(stored.node_defs, self.current)
         self.encoding = self.worker.submit(self.encoder.next_run)
 
@@ -408,8 +408,10 @@ class _NodeWriter:
         progress: Callable[[int, int], None] | None,
         meanwhile: Callable[[], None],
         members: Future[_PreparedCollections],
+        base: _OrderBase | None = None,
     ) -> _Written:
-        """Write every run; return the version's content hash, size and packed node order.
+        """Write every run; return the version's content hash, size and stored node order
+        (a delta against ``base`` where that is smaller, docs/storage.md §4.1).
 
         ``meanwhile`` is the caller's other database work, done while the worker builds the
         first rows. Then the worker makes the version's outline (:attr:`outlining`) from the
@@ -436,7 +438,7 @@ class _NodeWriter:
         if last is not None:
             bodies.append(last.body)
             locations.append(last.locations)
-        finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations))
+        finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations), base)
         self.outlining = self.worker.submit(self.encoder.outline, members)
         if last is not None:
             self._insert(last, [], [])
@@ -487,13 +489,18 @@ class _NodeWriter:
         )
         return _RunRows(rows, locations, b"".join(nodes.framed))
 
-    def _finish(self, bodies: Sequence[bytes], locations: Sequence[Sequence[Location]]) -> _Written:
+    def _finish(
+        self,
+        bodies: Sequence[bytes],
+        locations: Sequence[Sequence[Location]],
+        base: _OrderBase | None,
+    ) -> _Written:
         content_hash, size = self.stored.content(bodies)
         incoming = self.encoder.incoming  # every run is encoded: the worker is done with it
         closing = sorted(
             node_id for sha, (node_id, _) in self.current.items() if sha not in incoming
         )
-        node_order = _stored_order(orders.flat(chain.from_iterable(locations)), self.base)
+        node_order = _stored_order(orders.flat(chain.from_iterable(locations)), base)
         return _Written(content_hash, size, node_order, closing, bodies)
 
     def _insert(
