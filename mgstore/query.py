@@ -122,11 +122,11 @@ def query(
         # An anchored pattern's literal start narrows the rows through the name index.
         prefix = "" if pattern is None else anchored_prefix(pattern)
         cond = node_filter(conn, row, scope, strict_scope, collections, op_types, devices, prefix)
-        if closure is None:
+        selected: ColumnElement[bool] = cond  # read in one statement, through the indexes
+        if closure is None and pattern is not None:
             found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
-            ids = [i for i, _ in found] if pattern is None else _matching(pattern, found)
-            selected: ColumnElement[bool] = _id_in(conn, ids)
-        else:
+            selected = _id_in(conn, _matching(pattern, found))
+        elif closure is not None:
             if pattern is not None:  # the seeds are known only after the Python filter
                 found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
                 seeds = _matching(pattern, found)
