@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from mgstore import IntegrityError, Store, codec
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.proto import MetaGraphDef
 
-P = Base.metadata.tables["packs"]
+P = metadata.tables["packs"]
 
 
 @given(st.binary(max_size=9000) | st.builds(lambda n: b"\x0a" * n, st.integers(0, 20000)))

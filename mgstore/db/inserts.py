@@ -38,6 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from mgstore import codec
+from mgstore.db.tables import BLOBS
 
 
 def insert_ignore(conn: Connection, table: Table, keys: Sequence[str]) -> Any:
@@ -160,15 +161,12 @@ def _compile(conn: Connection, statement: ClauseElement, **kw: Any) -> SQLCompil
 def insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None:
     """Store ``(sha256, data)`` blobs the store lacks (content-addressed: duplicates are fine),
     compressed where that pays (``mgstore.codec.compress``)."""
-    from mgstore.db.models import Blob
-
     # Sorted, so concurrent writers lock shared rows in one order and cannot deadlock.
     rows = [(sha, codec.compress(data)) for sha, data in sorted(dict(blobs).items())]
-    table: Any = Blob.__table__
     if rows and conn.dialect.driver == "psycopg":
-        insert_arrays(conn, table, ("sha256", "data"), rows, ("sha256",))
+        insert_arrays(conn, BLOBS, ("sha256", "data"), rows, ("sha256",))
     elif rows:
-        executemany(conn, insert_ignore(conn, table, ["sha256"]), ("sha256", "data"), rows)
+        executemany(conn, insert_ignore(conn, BLOBS, ["sha256"]), ("sha256", "data"), rows)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ import mgstore.db.inserts
 import mgstore.db.write
 from mgstore import InvalidGraphError, Store, io
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.graph import parse_input
 from mgstore.proto import AttrValue, MetaGraphDef
 
-G, N, E, P = (Base.metadata.tables[t] for t in ("graphs", "nodes", "edges", "packs"))
+G, N, E, P = (metadata.tables[t] for t in ("graphs", "nodes", "edges", "packs"))
 GRAPHS = ["dense.meta", "control_flow.meta", "functions.meta", "collections.meta", "graph.pb"]
 
 
