@@ -41,7 +41,7 @@ from mgstore import collections as colls
 from mgstore import graph as nxgraph
 from mgstore import node_order as orders
 from mgstore.db import engine as db
-from mgstore.db import outlines
+from mgstore.db import forms, outlines
 from mgstore.db import versions as stored_versions
 from mgstore.db.inserts import (
     BulkRows,
@@ -113,6 +113,7 @@ def write_version(
                 members=collections,
                 base=base,
             )
+            form = _computing_form(conn, worker, stored, written.content_hash)
             prepared = collections.result()
             if (
                 not allow_unchanged
@@ -122,7 +123,8 @@ def write_version(
                 and not is_deleted_version(conn, latest.id)
             ):
                 # Equal content means equal nodes and collections, all stored: nothing written.
-                nodes.outlining.cancel()
+                for task in (nodes.outlining, form):
+                    task.cancel()
                 return int(latest.id), True
             nodes.close_rows(written.closing)
             row = {
@@ -138,28 +140,38 @@ def write_version(
                 "node_order": written.node_order,
                 **_original(conn, stored, written.body, loaded, written.content_hash),
             }
-            version_id = _insert_version(conn, row, stored, loaded)
-            if tags:
-                conn.execute(
-                    T.insert(),
-                    [
-                        {"version_id": version_id, "key": k, "value": v}
-                        for k, v in sorted(tags.items())
-                    ],
-                )
+            version_id = _insert_version(conn, row, stored, loaded, tags)
             write_collections(conn, version_id, prepared)
             # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
             outlines.write(conn, version_id, nodes.outlining.result())
+            forms.keep(conn, written.content_hash, form.result())  # the worker's last task
         if recorded is not None:
             recorded(conn, version_id)
         return version_id, False
 
 
+def _computing_form(
+    conn: Connection, worker: ThreadPoolExecutor, stored: byte_layout.StoredGraph, content: str
+) -> Future[bytes | None]:
+    """The import form of the content, computed by the worker once it has built the rows
+    (docs/storage.md §6, §7); None at once where one is stored or there is no graph."""
+    if stored.source is None or forms.stored(conn, content):
+        done: Future[bytes | None] = Future()
+        done.set_result(None)
+        return done
+    return worker.submit(forms.compute, stored.source)
+
+
 def _insert_version(
-    conn: Connection, row: dict[str, Any], stored: byte_layout.StoredGraph, loaded: io.Loaded | None
+    conn: Connection,
+    row: dict[str, Any],
+    stored: byte_layout.StoredGraph,
+    loaded: io.Loaded | None,
+    tags: Mapping[str, str],
 ) -> int:
-    """Insert the ``versions`` row (``row`` and the columns ``stored`` and ``loaded`` say)."""
-    return int(
+    """Insert the ``versions`` row (``row`` and the columns ``stored`` and ``loaded`` say)
+    and its ``tags``; its id."""
+    version_id = int(
         conn.execute(
             V.insert().returning(V.c.id),
             {
@@ -175,6 +187,12 @@ def _insert_version(
             },
         ).scalar_one()
     )
+    if tags:
+        conn.execute(
+            T.insert(),
+            [{"version_id": version_id, "key": k, "value": v} for k, v in sorted(tags.items())],
+        )
+    return version_id
 
 
 def _original(
