@@ -270,9 +270,10 @@ AUDIT_HEAD = Table(
 
 # How TensorFlow's import changes a stored graph (node order, devices, attrs), by content.
 #
-# Computed by the first export of a version (:class:`mgstore.export.imported.ImportForm`)
-# and kept so that later exports, in any process, skip that work. ``form_version`` changes
-# when mgstore's import normalisation does; rows of other versions are ignored.
+# Computed at ingest, or by the first export where none is stored
+# (:class:`mgstore.export.imported.ImportForm`), so that exports, in any process, skip that
+# work. ``form_version`` changes when mgstore's import normalisation does; rows of other
+# versions are ignored.
 IMPORT_FORMS = Table(
     "import_forms",
     metadata,
