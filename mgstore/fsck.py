@@ -4,7 +4,7 @@ For each version: its bytes against its content hash, the bytes that went in (re
 their delta) against their recorded hash, and its debug info against its debug hash; every
 node row's bytes against the row's hash, its indexed columns (name, op, device) and edge rows
 against the NodeDef, and the rows against the version's node order; each collection's blob
-against its key and its member rows against the blob (and their digest); the stored import
+against its key and its member list against the blob (and its digest); the stored import
 form against its hash and, with ``deep``, against a recomputation; the stored outline against
 its hashes and a recomputation from the version's bytes. Then the audit log
 (:func:`mgstore.audit.check_chain`), which also compares version rows and tags with their
@@ -14,17 +14,17 @@ records. Each problem names the version it was found in. See docs/audit.md.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from mgstore import audit, byte_layout
 from mgstore import collections as colls
 from mgstore.db import engine as db
 from mgstore.db import outlines, versions
 from mgstore.db import refs as version_refs
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import GRAPHS as G
@@ -182,16 +182,13 @@ def _collections(conn: Connection, row: Row[Any]) -> Found:
     except IntegrityError as error:
         yield "collection", _reason(error)
         blobs = versions.blobs(conn, [bytes(r.blob_sha256) for r in rows], verify=False)
+    lists = versions.blobs(conn, [bytes.fromhex(r.members_sha256) for r in rows], verify=False)
     memo: dict[tuple[Any, bytes], set[str]] = {}
     for r in rows:
         sha = bytes(r.blob_sha256)
-        stored = sorted(
-            conn.execute(
-                select(CM.c.node_name).where(and_(CM.c.blob_sha256 == sha, CM.c.key == r.key))
-            ).scalars()
-        )
-        if versions.members_digest(stored) != r.members_sha256:
-            yield "collection", f"collection {r.key!r}: its member rows do not match their digest"
+        stored = _member_list(lists.get(bytes.fromhex(r.members_sha256)))
+        if stored is None or versions.members_digest(stored) != r.members_sha256:
+            yield "collection", f"collection {r.key!r}: its member list does not match its digest"
         data = blobs.get(sha)
         if data is None:
             yield "collection", f"collection {r.key!r}: its blob is missing"
@@ -200,8 +197,20 @@ def _collections(conn: Connection, row: Row[Any]) -> Found:
             expected = sorted(colls.members(r.key, CollectionDef.FromString(data), memo))
         except Exception:  # noqa: BLE001 - a damaged blob: reported above by its hash
             continue
-        if expected != stored:
-            yield "collection", f"collection {r.key!r}: its member rows do not match its content"
+        if stored is not None and expected != stored:
+            yield "collection", f"collection {r.key!r}: its member list does not match its content"
+
+
+def _member_list(data: bytes | None) -> list[str] | None:
+    """The names a stored member list holds (None if it is missing or not a list of names)."""
+    if data is None:
+        return None
+    try:
+        names = json.loads(data.decode("utf-8", "surrogatepass"))
+    except ValueError:
+        return None
+    ok = isinstance(names, list) and all(isinstance(name, str) for name in names)
+    return names if ok else None
 
 
 def _import_form(conn: Connection, row: Row[Any], data: bytes | None) -> Found:

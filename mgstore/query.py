@@ -73,8 +73,6 @@ from mgstore import collections as colls
 from mgstore import devices as devs
 from mgstore.db import engine as db
 from mgstore.db import refs, versions
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
-from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import NODES as N
 from mgstore.db.versions import in_version
@@ -348,15 +346,11 @@ def _inference_ids(conn: Connection, row: Any, seeds: ColumnElement[bool]) -> li
 
 
 def _touched(conn: Connection, row: Any, kept: list[str]) -> set[str]:
-    """The keys of the version's collections that some node of ``kept`` is a member of."""
-    return set(
-        conn.execute(
-            select(C.c.key)
-            .distinct()
-            .join(CM, and_(CM.c.blob_sha256 == C.c.blob_sha256, CM.c.key == C.c.key))
-            .where(C.c.version_id == row.id, _text_in(conn, CM.c.node_name, kept))
-        ).scalars()
-    )
+    """The keys of the version's collections that some node of ``kept`` is a member of
+    (from the version's member lists, docs/storage.md §5)."""
+    wanted = set(kept)
+    lists = versions.member_lists(conn, row)
+    return {key for key, names in lists.items() if not wanted.isdisjoint(names)}
 
 
 #: The MetaGraphDef fields a query result leaves out (see _restrict), by number.
@@ -394,8 +388,8 @@ _BYTES_LIST_TAG = b"\x12"  # CollectionDef.bytes_list: field 2, length-delimited
 def _restrict(meta: Any, kept: set[str], touched: set[str], frame: bytes = b"") -> None:
     """Keep the graph-level parts that belong to the nodes ``kept`` (see the module doc).
 
-    ``touched`` names the collections some kept node is a member of (from the
-    collection_members table); payload collections outside it are dropped unparsed.
+    ``touched`` names the collections some kept node is a member of (from the version's
+    member lists); payload collections outside it are dropped unparsed.
     ``frame`` identifies the version's graph-level bytes (the hashes of its frame blobs,
     checked when read): the payloads' index by name is kept under it (see _belonging).
     """

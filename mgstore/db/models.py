@@ -17,8 +17,9 @@ How a graph is kept (content-addressed, so a version costs about its change, not
   array of locations and the blobs that frame the nodes, so a checkout joins byte slices; and
   its input form, with the exact bytes that went in as a delta blob against that form's
   canonical encoding (:mod:`mgstore.original`).
-* ``collections`` and ``collection_members``: each version's collections, and the op names
-  each distinct (CollectionDef, key) refers to, for collection queries.
+* ``collections``: each version's collections, each naming its CollectionDef's blob and the
+  blob that lists the op names it refers to (JSON, keyed by its SHA-256), for collection
+  queries.
 * ``outline_parts`` and ``version_outlines``: each version's outline (what pictures need),
   made at ingest and kept in compressed, content-addressed parts (:mod:`mgstore.db.outlines`).
 """
@@ -183,24 +184,9 @@ class Collection(Base):
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     size: Mapped[int] = mapped_column(Integer, nullable=False)
     blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), nullable=False)
-    #: The digest of the op names the collection refers to (mgstore.db.versions.members_digest):
-    #: reads of ``collection_members`` are checked against it.
+    #: The digest of the op names the collection refers to (mgstore.db.versions.members_digest),
+    #: and the key of the blob that lists them (docs/storage.md §5), checked on every read.
     members_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
-
-
-class CollectionMember(Base):
-    __tablename__ = "collection_members"
-    __table_args__ = (
-        Index("ix_collection_members_node", "node_name"),
-        {"sqlite_with_rowid": False},
-    )
-
-    """The op names a collection refers to: they depend on its bytes and on its key (only
-    registered keys hold parsable payloads), so both identify it."""
-
-    blob_sha256: Mapped[bytes] = mapped_column(ForeignKey("blobs.sha256"), primary_key=True)
-    key: Mapped[str] = mapped_column(Text, primary_key=True)
-    node_name: Mapped[str] = mapped_column(Text, primary_key=True)
 
 
 class Export(Base):

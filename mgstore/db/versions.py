@@ -30,7 +30,6 @@ from mgstore import codec, lazy, original
 from mgstore.clock import as_utc
 from mgstore.db.tables import ALIASES as A
 from mgstore.db.tables import BLOBS as B
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import GRAPHS as G
@@ -469,34 +468,56 @@ def check_edges(conn: Connection, row: Row[Any], nodes: Iterable[Any]) -> None:
             raise damaged(conn, row, f"the edge rows of node {name!r} differ from its inputs")
 
 
+def members_json(names: Iterable[str]) -> bytes:
+    """A collection's member names (sorted) as stored: the JSON its member blob holds, whose
+    SHA-256 is the collection's ``members_sha256`` (docs/storage.md §5)."""
+    text = json.dumps(sorted(names), separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "surrogatepass")
+
+
 def members_digest(names: Iterable[str]) -> str:
     """The digest of a collection's member names (sorted), kept with each collection row."""
-    text = json.dumps(sorted(names), separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(members_json(names)).hexdigest()
+
+
+def member_lists(
+    conn: Connection, row: Row[Any], keys: Sequence[str] | None = None
+) -> dict[str, list[str]]:
+    """The op names each of the version's collections (``keys``, or all) refers to, by key:
+    read from the member blobs the collections name, each checked against its digest."""
+    query = select(C.c.key, C.c.members_sha256).where(C.c.version_id == row.id)
+    if keys is not None:
+        query = query.where(C.c.key.in_(list(keys)))
+    digests = {key: digest for key, digest in conn.execute(query)}
+    texts = blobs(conn, sorted({bytes.fromhex(d) for d in digests.values()}), verify=False)
+    parsed: dict[str, list[str]] = {}
+    for key, digest in digests.items():
+        names = _member_names(texts.get(bytes.fromhex(digest)), digest, parsed)
+        if names is None:
+            raise damaged(conn, row, f"the members of its collection {key!r} were changed")
+        parsed[digest] = names
+    return {key: parsed[digest] for key, digest in digests.items()}
+
+
+def _member_names(
+    data: bytes | None, digest: str, parsed: dict[str, list[str]]
+) -> list[str] | None:
+    """The names in a member blob if it holds what ``digest`` says (None if not, or absent)."""
+    if digest in parsed:
+        return parsed[digest]
+    if data is None or hashlib.sha256(data).hexdigest() != digest:
+        return None
+    try:
+        names = json.loads(data.decode("utf-8", "surrogatepass"))
+    except ValueError:
+        return None
+    return names if isinstance(names, list) else None
 
 
 def collection_members(conn: Connection, row: Row[Any], keys: Sequence[str]) -> list[str]:
     """The op names the version's collections ``keys`` refer to, checked against the digest
     recorded for each collection."""
-    members: dict[tuple[bytes, str], list[str]] = {}
-    digests = {
-        (bytes(sha), key): digest
-        for sha, key, digest in conn.execute(
-            select(C.c.blob_sha256, C.c.key, C.c.members_sha256).where(
-                C.c.version_id == row.id, C.c.key.in_(list(keys))
-            )
-        )
-    }
-    for sha, key, name in conn.execute(
-        select(CM.c.blob_sha256, CM.c.key, CM.c.node_name)
-        .join(C, and_(C.c.blob_sha256 == CM.c.blob_sha256, C.c.key == CM.c.key))
-        .where(C.c.version_id == row.id, C.c.key.in_(list(keys)))
-    ):
-        members.setdefault((bytes(sha), key), []).append(name)
-    for (sha, key), digest in digests.items():
-        if members_digest(members.get((sha, key), [])) != digest:
-            raise damaged(conn, row, f"the members of its collection {key!r} were changed")
-    return sorted({name for names in members.values() for name in names})
+    return sorted({name for names in member_lists(conn, row, keys).values() for name in names})
 
 
 def import_form(conn: Connection, row: Row[Any], form_version: int) -> bytes | None:

@@ -38,7 +38,6 @@ from mgstore.db.inserts import (
 )
 from mgstore.db.lifecycle import is_deleted_version, lock_versions
 from mgstore.db.tables import BLOBS as B
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import GRAPHS as G
@@ -46,7 +45,7 @@ from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
-from mgstore.db.versions import members_digest
+from mgstore.db.versions import members_json
 from mgstore.errors import InvalidGraphError
 from mgstore.who import user_at_host
 
@@ -307,7 +306,7 @@ class _Encoder:
 
     def outline(self, members: Future[_PreparedCollections]) -> dict[str, bytes]:
         """The version's outline, encoded, once every run is encoded (docs/storage.md §11)."""
-        by_key = {key: names for _, key, names in members.result()[2]}
+        by_key = members.result()[2]
         shape = outlines.build(*self.columns, by_key)
         self.columns = ([], [], [], [])
         return outlines.encode(shape)
@@ -588,35 +587,19 @@ def write_contents(
     conn: Connection, stored: byte_layout.StoredGraph, prepared: _PreparedCollections
 ) -> None:
     """Store a version's content-addressed parts: the blobs that frame its nodes, those of its
-    collections, and the op names each collection refers to.
+    collections, and the member lists of its collections (docs/storage.md §5).
 
     All are kept once for every version that has them, so they can be written before the
     version exists (a version equal to the latest adds nothing here); the blobs go in one
     sorted insert, so that concurrent writers lock them in one order.
     """
-    _, collection_blobs, members = prepared
+    _, collection_blobs, _ = prepared
     parts = [stored.head, stored.graph_tail, stored.tail]
     if stored.debug is not None:
         parts.append(stored.debug)
     blobs = {**collection_blobs, **{byte_layout.sha256(part): part for part in parts}}
     present = set(conn.execute(select(B.c.sha256).where(B.c.sha256.in_(list(blobs)))).scalars())
     insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in present))
-    # Members depend on the bytes and the key; pairs kept by earlier versions have theirs.
-    shas = list(collection_blobs)
-    known = {
-        (sha, key)
-        for sha, key in conn.execute(
-            select(C.c.blob_sha256, C.c.key).distinct().where(C.c.blob_sha256.in_(shas))
-        )
-    } if shas else set()  # fmt: skip
-    keys = ("blob_sha256", "key", "node_name")
-    for sha, key, names in members:
-        if (sha, key) not in known:
-            same = {"blob_sha256": sha, "key": key}
-            bulk = bulk_rows(
-                conn.dialect.name, CM, {"node_name": names}, constants=same, ignore=keys
-            )
-            insert_bulk(conn, bulk)
 
 
 def write_collections(conn: Connection, version_id: int, prepared: _PreparedCollections) -> None:
@@ -626,38 +609,39 @@ def write_collections(conn: Connection, version_id: int, prepared: _PreparedColl
         conn.execute(C.insert(), [{**row, "version_id": version_id} for row in rows])
 
 
-# Rows, blobs, and each (blob, key)'s member names, sorted.
-_PreparedCollections = tuple[
-    list[dict[str, Any]], dict[bytes, bytes], list[tuple[bytes, str, list[str]]]
-]
+# Rows; the blobs they name (each CollectionDef's and each member list's, by SHA-256); and
+# each collection's member names (sorted), by key.
+_PreparedCollections = tuple[list[dict[str, Any]], dict[bytes, bytes], dict[str, list[str]]]
 
 
 def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections:
-    """Rows, blobs and member names of a version's collections; no database needed.
+    """Rows and blobs of a version's collections; no database needed.
 
-    Members come in (blob, key, name) order, so concurrent writers lock shared rows in one
-    order and cannot deadlock.
+    A collection's member names (which depend on its bytes and its key) are a blob of their
+    own, keyed by their digest, the row's ``members_sha256`` (docs/storage.md §5).
     """
     rows: list[dict[str, Any]] = []
     blobs: dict[bytes, bytes] = {}
-    members: list[tuple[bytes, str, list[str]]] = []
+    by_key: dict[str, list[str]] = {}
     memo: dict[tuple[Any, bytes], set[str]] = {}
     for key, collection in sorted(collections.items()):
         data = io.serialize(collection)
         sha = byte_layout.sha256(data)
         blobs[sha] = data
-        names = sorted(colls.members(key, collection, memo))
+        by_key[key] = names = sorted(colls.members(key, collection, memo))
+        members = members_json(names)
+        digest = hashlib.sha256(members).digest()
+        blobs[digest] = members
         rows.append(
             {
                 "key": key,
                 "kind": colls.kind(collection),
                 "size": colls.size(collection),
                 "blob_sha256": sha,
-                "members_sha256": members_digest(names),
+                "members_sha256": digest.hex(),
             }
         )
-        members.append((sha, key, names))
-    return rows, blobs, sorted(members)
+    return rows, blobs, by_key
 
 
 class _IdReserver:

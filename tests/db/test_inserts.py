@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, select
 from sqlalchemy.dialects import sqlite
 
 from mgstore import MgstoreError, Store
@@ -19,12 +19,28 @@ from mgstore.db.inserts import BulkRows, bulk_rows, insert_bulk, slices_insert
 from mgstore.db.models import Base
 
 B, G, N, E, P = (Base.metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
-CM = Base.metadata.tables["collection_members"]
+# A table keyed by bytes and text, as collection_members was (migration 0012 dropped it).
+CM = Table(
+    "members_for_test",
+    MetaData(),
+    Column("blob_sha256", LargeBinary(32), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("node_name", Text, primary_key=True),
+    sqlite_with_rowid=False,
+)
 LAYOUTS = {"driver", "constant", "sequence", "integer", "text", "text_fixed", "text_dict",
            "bytes", "bytes_fixed", "bytes_dict"}  # fmt: skip
 
 # Text as SQLite and PostgreSQL keep it: any code point but surrogates (and NUL on PostgreSQL).
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+
+
+@pytest.fixture
+def keyed(store: Store) -> Store:
+    """The store, with the table CM."""
+    with db.transaction(store.engine, write=True) as conn:
+        CM.create(conn)
+    return store
 
 
 def _insert(store: Store, bulk: BulkRows) -> None:
@@ -74,7 +90,8 @@ def test_rows_with_byte_strings_of_many_lengths(store: Store) -> None:
     assert _rows(store, P) == sorted(zip([4, 2, 3, 1], packs, strict=True))
 
 
-def test_ignore_skips_rows_whose_key_is_stored(store: Store) -> None:
+def test_ignore_skips_rows_whose_key_is_stored(keyed: Store) -> None:
+    store = keyed
     sha = b"s" * 32
     with db.transaction(store.engine, write=True) as conn:
         conn.execute(B.insert(), {"sha256": sha, "data": b"x"})
@@ -95,7 +112,8 @@ def test_no_rows_is_nothing(store: Store) -> None:
     assert _rows(store, E) == []
 
 
-def test_a_batch_of_constant_columns_has_every_row(store: Store) -> None:
+def test_a_batch_of_constant_columns_has_every_row(keyed: Store) -> None:
+    store = keyed
     # No column refers to the statement's row source: the rows must still all arrive.
     sha = b"s" * 32
     with db.transaction(store.engine, write=True) as conn:
@@ -115,7 +133,8 @@ def test_a_batch_of_constant_columns_has_every_row(store: Store) -> None:
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5])
-def test_empty_strings_and_bytes_stay_empty(store: Store, count: int) -> None:
+def test_empty_strings_and_bytes_stay_empty(keyed: Store, count: int) -> None:
+    store = keyed
     sha = b"s" * 32
     with db.transaction(store.engine, write=True) as conn:
         conn.execute(B.insert(), {"sha256": sha, "data": b"x"})
