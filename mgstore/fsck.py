@@ -31,6 +31,7 @@ from mgstore.db.tables import GRAPHS as G
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import VERSION_STATES as S
 from mgstore.db.tables import VERSIONS as V
+from mgstore.db.versions import name_key
 from mgstore.entities import FsckProblem, FsckReport
 from mgstore.errors import IntegrityError, InvalidGraphError
 from mgstore.export.imported import FORM_VERSION, import_meta_graph
@@ -107,7 +108,15 @@ def _reason(error: IntegrityError) -> str:
 def _nodes(conn: Connection, row: Row[Any]) -> Found:
     rows = conn.execute(
         select(
-            N.c.id, N.c.name, N.c.op, N.c.device, N.c.sha256, N.c.pack_id, N.c.offset, N.c.length
+            N.c.id,
+            N.c.name,
+            N.c.op,
+            N.c.device,
+            N.c.sha256,
+            N.c.pack_id,
+            N.c.offset,
+            N.c.length,
+            N.c.name_key,
         ).where(versions.in_version(N, row.graph_id, row.number))  # fmt: skip
     ).all()
     located = {(r.pack_id, r.offset, r.length) for r in rows}
@@ -141,7 +150,8 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             continue
         node = NodeDef.FromString(bytes(body))
         for column, indexed, actual in (("name", r.name, node.name), ("op", r.op, node.op),
-                                        ("device", r.device, node.device)):  # fmt: skip
+                                        ("device", r.device, node.device),
+                                        ("name key", r.name_key, name_key(node.name))):  # fmt: skip
             if indexed != actual:
                 yield (
                     "index",
@@ -156,21 +166,25 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             yield "edges", f"node {node.name!r}: its edge rows do not match its inputs"
 
 
-def _edge(text: str) -> tuple[str, int, bool]:
+_Edge = tuple[str, int, bool, "int | None"]  # source name, output, control, name's key
+
+
+def _edge(text: str) -> _Edge:
     name, output, control = parse_input(text)
-    return name, output, control
+    return name, output, control, name_key(name)
 
 
-def _edges(conn: Connection, node_ids: list[int]) -> dict[int, list[tuple[str, int, bool]]]:
-    found: dict[int, list[tuple[int, str, int, bool]]] = {}
+def _edges(conn: Connection, node_ids: list[int]) -> dict[int, list[_Edge]]:
+    found: dict[int, list[tuple[int, _Edge]]] = {}
+    columns = (E.c.node_id, E.c.slot, E.c.src_name, E.c.src_output, E.c.control, E.c.src_key)
     for i in range(0, len(node_ids), _CHUNK):
-        for node_id, slot, src, output, control in conn.execute(
-            select(E.c.node_id, E.c.slot, E.c.src_name, E.c.src_output, E.c.control).where(
-                E.c.node_id.in_(node_ids[i : i + _CHUNK])
-            )
+        for node_id, slot, src, output, control, key in conn.execute(
+            select(*columns).where(E.c.node_id.in_(node_ids[i : i + _CHUNK]))
         ):
-            found.setdefault(int(node_id), []).append((slot, src, int(output), bool(control)))
-    return {k: [(s, o, c) for _, s, o, c in sorted(v)] for k, v in found.items()}
+            found.setdefault(int(node_id), []).append(
+                (slot, (src, int(output), bool(control), key))
+            )
+    return {k: [edge for _, edge in sorted(v)] for k, v in found.items()}
 
 
 def _collections(conn: Connection, row: Row[Any]) -> Found:

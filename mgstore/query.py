@@ -298,7 +298,7 @@ def _closure(
     which has no statistics, off the (graph_id, op) index in each step (it scanned the whole
     graph per step: ancestors 15-20x slower on 80,000 nodes); PostgreSQL chooses well itself.
     """
-    columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name")]
+    columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name"), N.c.name_key.label("key")]
     if depth is not None:
         columns.append(cast(literal(0), Integer).label("hops"))
     start = select(*columns).where(seeds).cte("closure", recursive=True)
@@ -312,11 +312,10 @@ def _closure(
         joined = prev.join(E, E.c.node_id == prev.c.id).join(
             nxt, and_(nxt.c.name == E.c.src_name, in_graph)
         )
-    else:  # rows whose inputs name a row already found
-        joined = prev.join(E, E.c.src_name == prev.c.name).join(
-            nxt, and_(nxt.c.id == E.c.node_id, in_graph)
-        )
-    step = select(nxt.c.id, nxt.c.name).select_from(joined)
+    else:  # rows whose inputs name a row already found: by the name's key, then the name
+        source = and_(E.c.src_key == prev.c.key, E.c.src_name == prev.c.name)
+        joined = prev.join(E, source).join(nxt, and_(nxt.c.id == E.c.node_id, in_graph))
+    step = select(nxt.c.id, nxt.c.name, nxt.c.name_key).select_from(joined)
     if depth is not None:
         step = step.add_columns(prev.c.hops + 1).where(prev.c.hops < depth)
     found = start.union(step)
@@ -348,9 +347,9 @@ def _inference_ids(conn: Connection, row: Any, seeds: ColumnElement[bool]) -> li
 def _touched(conn: Connection, row: Any, kept: list[str]) -> set[str]:
     """The keys of the version's collections that some node of ``kept`` is a member of
     (from the version's member lists, docs/storage.md §5)."""
-    wanted = set(kept)
-    lists = versions.member_lists(conn, row)
-    return {key for key, names in lists.items() if not wanted.isdisjoint(names)}
+    # Only payload collections' keys are asked of the result (see _unneeded and _restrict).
+    lists = versions.member_lists(conn, row, sorted(colls.PROTO_KEYS))
+    return {key for key, names in lists.items() if not names.isdisjoint(kept)}
 
 
 #: The MetaGraphDef fields a query result leaves out (see _restrict), by number.

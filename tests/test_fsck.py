@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from mgstore import IntegrityError, Store
 from mgstore.cli import main
 from mgstore.db.models import Base
+from mgstore.db.versions import name_key
 from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
 TABLES = Base.metadata.tables
@@ -218,6 +219,20 @@ def test_edited_edge_rows(net: Store, capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(IntegrityError, match="edge rows of node 'bravo'"):
         net.query("net@1", scope="charlie", closure="ancestors")
     assert net.query("net@1", scope="bravo").number_of_nodes() == 1  # no closure: no edges
+
+
+def test_edited_name_keys(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """The keys a descendants closure follows (docs/storage.md §3.5), edited."""
+    with net.engine.begin() as conn:
+        conn.execute(N.update().where(N.c.name == "charlie").values(name_key=7))
+        conn.execute(E.update().where(E.c.src_name == "alpha").values(src_key=7))
+    with pytest.raises(IntegrityError, match="source keys of its edge rows"):
+        net.query("net@1", scope="bravo", closure="ancestors")
+    assert sorted(fsck_lines(net, capsys, "net@1")) == [
+        "net@1: edges: node 'bravo': its edge rows do not match its inputs",
+        "net@1: index: node 'charlie': indexed name key 7, but its content says "
+        f"{name_key('charlie')}",
+    ]
 
 
 def test_an_edited_version_row_and_tag(net: Store, capsys: pytest.CaptureFixture[str]) -> None:

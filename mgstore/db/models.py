@@ -10,7 +10,8 @@ How a graph is kept (content-addressed, so a version costs about its change, not
   SHA-256 and where those bytes sit (pack, offset, length), and the columns that queries
   filter on (name, op), indexed. Identical content anywhere in the store is found by its hash
   and its bytes stored once.
-* ``edges``: the inputs of each node row, by slot (data and control, with output indexes).
+* ``edges``: the inputs of each node row, by slot (data and control, with output indexes),
+  indexed by a 32-bit key of the source's name (docs/storage.md §3.5).
 * ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
   a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
 * ``versions``: one row per immutable, numbered version, with its node order as a compressed
@@ -159,19 +160,30 @@ class Node(Base):
     length: Mapped[int] = mapped_column(Integer, nullable=False)
     first_version: Mapped[int] = mapped_column(Integer, nullable=False)
     last_version: Mapped[int | None] = mapped_column(Integer)
+    #: The 32-bit key of ``name`` (mgstore.db.versions.name_key) that edge rows index their
+    #: sources by (docs/storage.md §3.5). Every writer fills it (NULL only as SQLite's ALTER
+    #: TABLE adds a column); fsck checks it against the name.
+    name_key: Mapped[int | None] = mapped_column(Integer)
 
 
 class Edge(Base):
-    """The inputs of a node row, by slot (a node row's content never changes)."""
+    """The inputs of a node row, by slot (a node row's content never changes).
+
+    The rows that name a source are found by the 32-bit key of its name (``src_key``,
+    indexed), then by the name: an index of the names themselves repeated each one
+    (docs/storage.md §3.5).
+    """
 
     __tablename__ = "edges"
-    __table_args__ = (Index("ix_edges_src", "src_name"), {"sqlite_with_rowid": False})
+    __table_args__ = (Index("ix_edges_src_key", "src_key"), {"sqlite_with_rowid": False})
 
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     src_name: Mapped[str] = mapped_column(Text, nullable=False)
     src_output: Mapped[int] = mapped_column(Integer, nullable=False)
     control: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    #: mgstore.db.versions.name_key of ``src_name`` (NULL only as for ``nodes.name_key``).
+    src_key: Mapped[int | None] = mapped_column(Integer)
 
 
 class Collection(Base):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,13 @@ else:
     )
 
 _CHUNK = 500
+
+
+def name_key(name: str) -> int:
+    """The 32-bit key of a node name by which edge rows index their sources and node rows
+    keep their names (docs/storage.md §3.5): CRC-32 of its UTF-8, signed, so SQLite keeps it
+    in 4 bytes. Keys of distinct names may be equal: lookups compare the names too."""
+    return zlib.crc32(name.encode("utf-8", "surrogatepass")) - 0x80000000
 
 
 def in_version(
@@ -450,22 +458,26 @@ def check_node_columns(
 
 def check_edges(conn: Connection, row: Row[Any], nodes: Iterable[Any]) -> None:
     """Check that the edge rows of these NodeDefs' rows (which closures follow) say what
-    their inputs say."""
+    their inputs say, their sources' keys included."""
     parse_input = graph.parse_input
     wanted = {node.name: [parse_input(text) for text in node.input] for node in nodes}
     names = sorted(wanted)
     found: dict[str, list[tuple[int, str, int, bool]]] = {}
+    keyed = True
     for i in range(0, len(names), _CHUNK):
-        for name, slot, src, output, control in conn.execute(
-            select(N.c.name, E.c.slot, E.c.src_name, E.c.src_output, E.c.control)
+        for name, slot, src, output, control, key in conn.execute(
+            select(N.c.name, E.c.slot, E.c.src_name, E.c.src_output, E.c.control, E.c.src_key)
             .join(E, E.c.node_id == N.c.id)
             .where(in_version(N, row.graph_id, row.number), N.c.name.in_(names[i : i + _CHUNK]))
         ):
             found.setdefault(name, []).append((slot, src, int(output), bool(control)))
+            keyed = keyed and key == name_key(src)
     for name in names:
         stored = [(s, o, c) for _, s, o, c in sorted(found.get(name, []))]
         if stored != wanted[name]:
             raise damaged(conn, row, f"the edge rows of node {name!r} differ from its inputs")
+    if not keyed:
+        raise damaged(conn, row, "the source keys of its edge rows differ from their names")
 
 
 def members_json(names: Iterable[str]) -> bytes:
@@ -482,42 +494,75 @@ def members_digest(names: Iterable[str]) -> str:
 
 def member_lists(
     conn: Connection, row: Row[Any], keys: Sequence[str] | None = None
-) -> dict[str, list[str]]:
+) -> dict[str, frozenset[str]]:
     """The op names each of the version's collections (``keys``, or all) refers to, by key:
-    read from the member blobs the collections name, each checked against its digest."""
+    read from the member blobs the collections name, each checked against its digest
+    (docs/storage.md §5). A list read before is checked by comparing the stored bytes with
+    those it was parsed from, not parsed again (queries read a version's lists each time)."""
     query = select(C.c.key, C.c.members_sha256).where(C.c.version_id == row.id)
     if keys is not None:
         query = query.where(C.c.key.in_(list(keys)))
     digests = {key: digest for key, digest in conn.execute(query)}
-    texts = blobs(conn, sorted({bytes.fromhex(d) for d in digests.values()}), verify=False)
-    parsed: dict[str, list[str]] = {}
+    shas = sorted({bytes.fromhex(d) for d in digests.values()})
+    blob_rows = conn.execute(select(B.c.sha256, B.c.data).where(B.c.sha256.in_(shas)))
+    stored = {bytes(sha): data for sha, data in blob_rows}
+    parsed: dict[str, frozenset[str]] = {}
     for key, digest in digests.items():
-        names = _member_names(texts.get(bytes.fromhex(digest)), digest, parsed)
-        if names is None:
-            raise damaged(conn, row, f"the members of its collection {key!r} were changed")
-        parsed[digest] = names
+        if digest not in parsed:
+            data = stored.get(bytes.fromhex(digest))
+            names = None if data is None else _LISTS.names(digest, bytes(data))
+            if names is None:
+                raise damaged(conn, row, f"the members of its collection {key!r} were changed")
+            parsed[digest] = names
     return {key: parsed[digest] for key, digest in digests.items()}
 
 
-def _member_names(
-    data: bytes | None, digest: str, parsed: dict[str, list[str]]
-) -> list[str] | None:
-    """The names in a member blob if it holds what ``digest`` says (None if not, or absent)."""
-    if digest in parsed:
-        return parsed[digest]
-    if data is None or hashlib.sha256(data).hexdigest() != digest:
-        return None
-    try:
-        names = json.loads(data.decode("utf-8", "surrogatepass"))
-    except ValueError:
-        return None
-    return names if isinstance(names, list) else None
+class _Lists:
+    """Member lists parsed last, by digest, with the stored bytes they were parsed from.
+    Thread-safe; bounded by those bytes."""
+
+    BYTES = 16 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lists: OrderedDict[str, tuple[bytes, frozenset[str]]] = OrderedDict()
+        self.size = 0
+
+    def names(self, digest: str, stored: bytes) -> frozenset[str] | None:
+        """The names ``stored`` holds if it matches ``digest`` (None if it does not)."""
+        with self.lock:
+            known = self.lists.get(digest)
+        if known is not None and known[0] == stored:
+            return known[1]
+        try:
+            data = bytes(codec.decompress(stored))
+        except ValueError:
+            return None
+        if hashlib.sha256(data).hexdigest() != digest:
+            return None
+        try:
+            names = json.loads(data.decode("utf-8", "surrogatepass"))
+        except ValueError:  # hashed as recorded, yet not a list: the digest was edited too
+            return None
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            return None
+        parsed = frozenset(names)
+        with self.lock:
+            if digest not in self.lists and len(stored) <= self.BYTES // 4:
+                self.lists[digest] = (stored, parsed)
+                self.size += len(stored)
+            while self.size > self.BYTES:
+                self.size -= len(self.lists.popitem(last=False)[1][0])
+        return parsed
+
+
+_LISTS = _Lists()
 
 
 def collection_members(conn: Connection, row: Row[Any], keys: Sequence[str]) -> list[str]:
     """The op names the version's collections ``keys`` refer to, checked against the digest
     recorded for each collection."""
-    return sorted({name for names in member_lists(conn, row, keys).values() for name in names})
+    return sorted(frozenset().union(*member_lists(conn, row, keys).values()))
 
 
 def import_form(conn: Connection, row: Row[Any], form_version: int) -> bytes | None:

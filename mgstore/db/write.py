@@ -45,7 +45,7 @@ from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
-from mgstore.db.versions import members_json
+from mgstore.db.versions import members_json, name_key
 from mgstore.errors import InvalidGraphError
 from mgstore.who import user_at_host
 
@@ -519,6 +519,7 @@ def _node_columns(
     return {
         "id": node_ids,
         "name": pick(nodes.names),
+        "name_key": list(map(name_key, pick(nodes.names))),
         "op": pick(nodes.ops),
         "device": pick(nodes.devices),
         "pack_id": [location[0] for location in where_fresh],
@@ -542,6 +543,7 @@ def _edge_columns(
         "node_id": [i for i, t in zip(node_ids, texts, strict=True) for _ in t],
         "slot": [slot for t in texts for slot in range(len(t))],
         "src_name": sources,
+        "src_key": list(map(name_key, sources)),
         "src_output": outputs,
         "control": controls,
     }

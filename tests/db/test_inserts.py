@@ -17,6 +17,7 @@ from mgstore import MgstoreError, Store
 from mgstore.db import engine as db
 from mgstore.db.inserts import BulkRows, bulk_rows, insert_bulk, slices_insert
 from mgstore.db.models import Base
+from mgstore.db.versions import name_key
 
 B, G, N, E, P = (Base.metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
 # A table keyed by bytes and text, as collection_members was (migration 0012 dropped it).
@@ -79,7 +80,7 @@ def test_node_rows_with_hashes_and_constants(store: Store) -> None:
                                "sequence", "constant", "bytes_fixed")  # fmt: skip
     _insert(store, bulk)
     assert _rows(store, N) == [
-        (i, 1, f"n{i}", "Op", "", shas[i - 1], 1, i, 1, 7, None) for i in range(1, 6)
+        (i, 1, f"n{i}", "Op", "", shas[i - 1], 1, i, 1, 7, None, None) for i in range(1, 6)
     ]
 
 
@@ -276,7 +277,7 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
                 insert_bulk(conn, bulk)
             n = len(ids)
             expected = list(zip(ids, [1] * n, names, ops, devices, shas, [1] * n, offsets,
-                                lengths, [2] * n, [None] * n, strict=True))  # fmt: skip
+                                lengths, [2] * n, [None] * n, [None] * n, strict=True))  # fmt: skip
             assert _rows(store, N) == expected
 
         check()
@@ -298,9 +299,10 @@ def test_edges_keep_any_text_and_integer(store: Store) -> None:
             conn.execute(E.delete())
             columns = {"node_id": [1] * len(values), "slot": list(range(len(values))),
                        "src_name": [v[0] for v in values], "src_output": [v[1] for v in values],
-                       "control": [v[2] for v in values]}  # fmt: skip
+                       "control": [v[2] for v in values],
+                       "src_key": [name_key(v[0]) for v in values]}  # fmt: skip
             insert_bulk(conn, bulk_rows(dialect, E, columns))
-        assert _rows(store, E) == [(1, slot, *v) for slot, v in enumerate(values)]
+        assert _rows(store, E) == [(1, slot, *v, name_key(v[0])) for slot, v in enumerate(values)]
 
     check()
 

@@ -14,17 +14,19 @@ from mgstore import Store, codec
 from mgstore.db import engine as db
 from mgstore.db import migrate
 from mgstore.db.models import Base
+from mgstore.db.versions import name_key
 from mgstore.proto import MetaGraphDef
 
 ROWS = "0012_compact_rows"
-B, C = Base.metadata.tables["blobs"], Base.metadata.tables["collections"]
+B, C, N, E = (Base.metadata.tables[t] for t in ("blobs", "collections", "nodes", "edges"))
 
 
 def graph(k: int) -> Any:
     """Two collections (one whose members change with ``k``), and a collection with none."""
     meta = MetaGraphDef()
     for i in range(20):
-        meta.graph_def.node.add(name=f"block_{i}/dense", op="MatMul")
+        node = meta.graph_def.node.add(name=f"block_{i}/dense", op="MatMul")
+        node.input.extend([f"block_{i - 1}/dense:1", f"^block_{i + 1}/dense"] if i else [])
     meta.collection_def["train_op"].node_list.value.extend([f"block_{k}/dense", "block_0/dense"])
     meta.collection_def["summaries"].node_list.value.extend(["block_19/dense"])
     meta.collection_def["empty"].node_list.value.extend([])
@@ -43,6 +45,23 @@ def state(url: str) -> tuple[dict[bytes, bytes], set[tuple[bytes, str, str]] | N
             members = Table("collection_members", MetaData(), autoload_with=conn)
             rows = {(bytes(s), k, n) for s, k, n in conn.execute(select(members))}
             return blobs, rows
+    finally:
+        engine.dispose()
+
+
+def keys(url: str) -> tuple[set[str], set[str], dict[str, int | None]]:
+    """The columns of nodes and edges, and the key of each name they hold (where kept)."""
+    engine = db.create(url)
+    try:
+        with engine.connect() as conn:
+            found = inspect(conn)
+            columns = [{c["name"] for c in found.get_columns(t)} for t in ("nodes", "edges")]
+            indexes = {i["name"] for i in found.get_indexes("edges")}
+            named: dict[str, int | None] = {}
+            if "name_key" in columns[0]:
+                named.update((n, k) for n, k in conn.execute(select(N.c.name, N.c.name_key)))
+                named.update((n, k) for n, k in conn.execute(select(E.c.src_name, E.c.src_key)))
+            return columns[0] | columns[1], indexes, named
     finally:
         engine.dispose()
 
@@ -75,7 +94,13 @@ def test_down_and_up_with_data(db_url: str) -> None:
     below = migrate.scripts().get_revision(ROWS).down_revision
     assert isinstance(below, str)
 
+    columns, indexes, named = keys(db_url)
+    assert {"name_key", "src_key"} <= columns and indexes == {"ix_edges_src_key"}
+    assert named == {name: name_key(name) for name in named} and len(named) == 21
+
     step(db_url, below, down=True)
+    columns, indexes, _ = keys(db_url)
+    assert not {"name_key", "src_key"} & columns and indexes == {"ix_edges_src"}
     blobs, rows = state(db_url)
     assert blobs == before  # the lists stay, unread
     assert rows is not None and len(rows) == 3 * 2 + 1
@@ -93,12 +118,16 @@ def test_down_and_up_with_data(db_url: str) -> None:
     engine.dispose()
     step(db_url, "head", down=False)
     assert state(db_url) == (before, None)
+    assert keys(db_url) == (columns | {"name_key", "src_key"}, {"ix_edges_src_key"}, named)
     with Store(db_url) as store:
         assert set(store.query("g@2", collection="train_op").nodes) == {
             "block_0/dense",
             "block_2/dense",
         }
         assert list(store.query("g@1", collection="empty").nodes) == []
+        below_7 = store.query("g@3", scope="block_17/", closure="descendants", depth=2)
+        assert set(below_7.nodes) == {"block_17/dense", "block_18/dense", "block_19/dense",
+                                      "block_16/dense", "block_15/dense"}  # fmt: skip
         assert store.fsck().ok and store.audit_check(expect=head).ok
         store.delete("g@1")
         assert store.gc().versions == ("g@1",)
