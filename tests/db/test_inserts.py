@@ -16,11 +16,11 @@ from sqlalchemy.dialects import sqlite
 from mgstore import MgstoreError, Store
 from mgstore.db import engine as db
 from mgstore.db.inserts import BulkRows, bulk_rows, insert_bulk, slices_insert
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.db.versions import name_key
 
-B, G, N, E, P = (Base.metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
-# A table keyed by bytes and text, as collection_members was (migration 0012 dropped it).
+B, G, N, E, P = (metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
+# A table keyed by bytes and text, as collection_members was (migration 0013 dropped it).
 CM = Table(
     "members_for_test",
     MetaData(),

@@ -1,4 +1,4 @@
-"""Migration 0012_compact_rows down and up with data present, on SQLite and PostgreSQL: down
+"""Migration 0013_compact_rows down and up with data present, on SQLite and PostgreSQL: down
 rebuilds the member rows of every collection from its member list; up writes each list as the
 blob its digest names (those it finds stay as they are), and queries, fsck, gc and the audit chain
 see the same store."""
@@ -13,12 +13,12 @@ from sqlalchemy import MetaData, Table, inspect, select
 from mgstore import Store, codec
 from mgstore.db import engine as db
 from mgstore.db import migrate
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.db.versions import name_key
 from mgstore.proto import MetaGraphDef
 
-ROWS = "0012_compact_rows"
-B, C, N, E = (Base.metadata.tables[t] for t in ("blobs", "collections", "nodes", "edges"))
+ROWS = "0013_compact_rows"
+B, C, N, E = (metadata.tables[t] for t in ("blobs", "collections", "nodes", "edges"))
 
 
 def graph(k: int) -> Any:

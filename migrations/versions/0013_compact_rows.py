@@ -27,8 +27,8 @@ every writer fills them and fsck checks them.
 This revision keeps its own copy of the JSON form, the codec and the key, so that what it
 writes stays what it wrote when mgstore's do.
 
-Revision ID: 0012_compact_rows
-Revises: 0011_ingest_indexes
+Revision ID: 0013_compact_rows
+Revises: 0012_order_deltas
 Create Date: 2026-12-07 16:45:00
 """
 
@@ -42,8 +42,8 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_compact_rows"
-down_revision: str | None = "0011_ingest_indexes"
+revision: str = "0013_compact_rows"
+down_revision: str | None = "0012_order_deltas"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
