@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import codec, lazy, original
+from mgstore import node_order as orders
 from mgstore.clock import as_utc
 from mgstore.db.tables import ALIASES as A
 from mgstore.db.tables import BLOBS as B
@@ -51,6 +52,7 @@ from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_STATES as S
 from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import VersionInfo
 from mgstore.errors import IntegrityError
 
@@ -202,7 +204,7 @@ def assemble(
     """
     whole = body is None
     if body is None:
-        runs = byte_layout.unpack_runs(row.node_order)
+        runs = orders.runs(read_order(conn, row))
         packs = pack_data(conn, {pack for pack, _, _ in runs})
         body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
     keys = [row.head_sha256, row.graph_tail_sha256, row.tail_sha256]
@@ -229,7 +231,10 @@ def _frame(conn: Connection, row: Row[Any]) -> list[bytes | None]:
 
 
 def _content_problem(
-    row: Row[Any], frame: list[bytes | None], packs: Mapping[int, memoryview]
+    row: Row[Any],
+    frame: list[bytes | None],
+    packs: Mapping[int, memoryview],
+    runs: Sequence[tuple[int, int, int]],
 ) -> str | None:
     """What is wrong with a version's stored bytes (None if they match its content hash).
     Needs no connection, so that it can run in another thread: the hash releases the GIL."""
@@ -237,12 +242,7 @@ def _content_problem(
         return "a blob that frames its nodes is missing"
     head, graph_tail, tail = (part or b"" for part in frame)
     try:
-        body = b"".join(
-            [
-                packs[pack][offset : offset + length]
-                for pack, offset, length in byte_layout.unpack_runs(row.node_order)
-            ]
-        )
+        body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
     except KeyError:
         return "a pack that holds its nodes is missing"
     stored = byte_layout.StoredGraph((), head, graph_tail, tail, row.has_graph_def, None, {})
@@ -273,12 +273,15 @@ def body_chunks(
     replaces the NodeDef at a position of that order with other (unframed) bytes. Adjacent
     stored bytes are one slice, so the result is a few chunks per patch, not one per node.
     """
-    locations = byte_layout.unpack_locations(row.node_order)
+    stored = read_order(conn, row)
+    locations = orders.locations(stored)
     packs = pack_data(conn, {pack for pack, _, _ in locations})
     # The content hash is checked in a worker thread while this one cuts the chunks (hashing
     # releases the GIL), and awaited before they are returned.
     with ThreadPoolExecutor(max_workers=1) as worker:
-        checking = worker.submit(_content_problem, row, _frame(conn, row), packs)
+        checking = worker.submit(
+            _content_problem, row, _frame(conn, row), packs, orders.runs(stored)
+        )
         chunks = _chunks(locations, packs, order, patches)
         problem = checking.result()
     if problem is not None:
@@ -313,6 +316,128 @@ def _chunks(
     if run_pack >= 0:
         chunks.append(packs[run_pack][run_start:run_end])
     return chunks
+
+
+# ------------------------------------------------------------------------------------------
+# Node orders: stored whole or as a delta against an earlier version's (docs/storage.md §4)
+
+#: The most deltas a chain of node orders may hold (the ingest stores a whole order before
+#: this); a longer chain is damage (a loop, say), not a stored order.
+ORDER_CHAIN = 16
+
+
+@dataclass
+class _Order:
+    flat: Any  # array('q') of (pack, offset, length) triples
+    depth: int  # how many deltas lie between it and a whole order
+    index: dict[int, int] | None = None  # position by location, built when asked for
+
+
+class _Orders:
+    """The node orders materialized last, by their stored bytes: a whole order is its own
+    key, and a delta carries the digest of the order it gives, so equal bytes mean an equal
+    order. Thread-safe; bounded."""
+
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[bytes, _Order] = OrderedDict()
+
+    def get(self, data: bytes) -> _Order | None:
+        with self.lock:
+            found = self.entries.get(data)
+            if found is not None:
+                self.entries.move_to_end(data)
+            return found
+
+    def put(self, data: bytes, entry: _Order) -> None:
+        with self.lock:
+            self.entries[data] = entry
+            self.entries.move_to_end(data)
+            while len(self.entries) > self.SIZE:
+                self.entries.popitem(last=False)
+
+
+_ORDERS = _Orders()
+
+
+def read_order(conn: Connection, row: Row[Any], *, cached: bool = True) -> Any:
+    """A version's node order, materialized (a flat ``array('q')`` of (pack, offset, length)
+    triples, :mod:`mgstore.node_order`): its stored order, or the delta applied to its base's
+    order, base after base. IntegrityError naming the version if it cannot be read.
+    ``cached=False`` reads every order of the chain again (fsck)."""
+    return _materialized(conn, row, bytes(row.node_order), 0, cached=cached).flat
+
+
+def order_depth(conn: Connection, row: Row[Any]) -> int:
+    """How many deltas lie between a version's node order and a whole stored order."""
+    return _materialized(conn, row, bytes(row.node_order), 0).depth
+
+
+def order_index(conn: Connection, row: Row[Any]) -> dict[int, int]:
+    """A version's node positions by location (:func:`mgstore.node_order.position_index`),
+    kept with its materialized order: a query that keeps a few nodes of a large version then
+    costs in proportion to those nodes once the version was read."""
+    entry = _materialized(conn, row, bytes(row.node_order), 0)
+    if entry.index is None:
+        entry.index = orders.position_index(entry.flat)
+    return entry.index
+
+
+def remember_order(data: bytes, flat: Any, depth: int) -> None:
+    """Keep an order just written (``data`` as stored), so that the next ingest of the graph
+    finds its base's order without reading it."""
+    _ORDERS.put(data, _Order(flat, depth))
+
+
+def _materialized(
+    conn: Connection,
+    row: Row[Any],
+    data: bytes,
+    depth: int,
+    whose: str = "its node order",
+    *,
+    cached: bool = True,
+) -> _Order:
+    """The order stored as ``data``: ``row``'s own or, ``depth`` deltas down, one of its
+    bases' (``whose`` says which, for the error)."""
+    found = _ORDERS.get(data) if cached else None
+    if found is not None:
+        return found
+    try:
+        base_id = orders.base_of(data)
+        if base_id is None:
+            entry = _Order(orders.decode(data), 0)
+            _ORDERS.put(data, entry)
+            return entry
+    except ValueError as error:
+        raise damaged(conn, row, f"{whose} cannot be read ({error})") from None
+    if depth >= ORDER_CHAIN:
+        raise damaged(conn, row, f"{whose} lies too many deltas from a whole order")
+    base = conn.execute(
+        select(V.c.graph_id, V.c.number, V.c.node_order).where(V.c.id == base_id)
+    ).first()
+    if base is None or base.graph_id != row.graph_id or not base.node_order:
+        raise damaged(
+            conn, row, f"{whose} is a delta of a node order that is missing (version id {base_id})"
+        )
+    below = _materialized(
+        conn,
+        row,
+        bytes(base.node_order),
+        depth + 1,
+        f"the node order of version {base.number} (which its own builds on)",
+        cached=cached,
+    )
+    try:
+        entry = _Order(orders.apply_delta(below.flat, data), below.depth + 1)
+    except ValueError as error:
+        raise damaged(
+            conn, row, f"{whose}, a delta against version {base.number}'s, is damaged ({error})"
+        ) from None
+    _ORDERS.put(data, entry)
+    return entry
 
 
 def pack_data(
@@ -488,9 +613,9 @@ def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) 
     found = conn.execute(_SLICES.where(selected)).all()
     pieces = fill_slices(conn, [(s[0], s[1], s[7], s[2]) for s in found])
     slices = [(s[0], s[1], piece, *s[3:7]) for s, piece in zip(found, pieces, strict=True)]
-    order = byte_layout.positions(row.node_order, ((s[0], s[1]) for s in slices))
+    where = byte_layout.positions_in(order_index(conn, row), ((s[0], s[1]) for s in slices))
     try:
-        slices.sort(key=lambda s: order[(s[0], s[1])])
+        slices.sort(key=lambda s: where[(s[0], s[1])])
     except KeyError:
         raise damaged(conn, row, "a node row lies where the version has no node") from None
     sha, unframe = hashlib.sha256, byte_layout.unframe

@@ -26,8 +26,10 @@ from sqlalchemy import Connection, Engine, func, select, text, update
 from mgstore import byte_layout, codec, io, original
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
+from mgstore import node_order as orders
 from mgstore.db import engine as db
 from mgstore.db import outlines
+from mgstore.db import versions as stored_versions
 from mgstore.db.inserts import (
     BulkRows,
     bulk_rows,
@@ -47,7 +49,7 @@ from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
 from mgstore.db.versions import members_digest
-from mgstore.errors import InvalidGraphError
+from mgstore.errors import IntegrityError, InvalidGraphError
 from mgstore.who import user_at_host
 
 __all__ = ["PACK_BYTES", "RUN_NODES", "write_collections", "write_contents", "write_version"]
@@ -89,7 +91,7 @@ def write_version(
         # Python work runs in a worker thread while this one writes (see _NodeWriter).
         with ThreadPoolExecutor(max_workers=1) as worker, _quick_gil_handover():
             nodes = _NodeWriter(conn, graph_id, number, worker)
-            nodes.start(stored)
+            nodes.start(stored, _order_base(conn, latest))
             collections = worker.submit(_prepare_collections, stored.collections)
             written = nodes.write(
                 progress,
@@ -197,6 +199,33 @@ def _original(
             insert_blobs(conn, [(sha, delta)])
         fields["original_delta_sha256"] = sha
     return fields
+
+
+@dataclass(frozen=True)
+class _OrderBase:
+    """The order a new version's node order may be stored as a delta against: the latest
+    version's (docs/storage.md §4)."""
+
+    version_id: int
+    order: Any  # array('q'), materialized
+    depth: int  # deltas between it and a whole order
+
+
+def _order_base(conn: Connection, latest: Any) -> _OrderBase | None:
+    """The latest version's order as a base (its row is at hand: a read of at most
+    ``ORDER_CHAIN`` rows, none if it was written by this process); None where the new order
+    is to be stored whole: no latest version, its order collected or unreadable (a damaged
+    store does not stop ingests; fsck names it), or at the end of a chain of deltas."""
+    if latest is None or not latest.node_order:
+        return None
+    try:
+        order = stored_versions.read_order(conn, latest)
+        depth = stored_versions.order_depth(conn, latest)
+    except IntegrityError:
+        return None
+    if depth + 1 >= stored_versions.ORDER_CHAIN:
+        return None
+    return _OrderBase(int(latest.id), order, depth)
 
 
 def _lock_graph(conn: Connection, name: str, now: datetime) -> int:
@@ -366,9 +395,11 @@ class _NodeWriter:
         self.ids = _IdReserver(conn)
         self.dialect = conn.dialect.name
 
-    def start(self, stored: byte_layout.StoredGraph) -> None:
-        """Start encoding the first run, so that the worker is busy while this thread is."""
+    def start(self, stored: byte_layout.StoredGraph, base: _OrderBase | None = None) -> None:
+        """Start encoding the first run, so that the worker is busy while this thread is;
+        ``base``: the order the version's may be stored as a delta against."""
         self.stored = stored
+        self.base = base
         self.encoder = _Encoder(stored.node_defs, self.current)
         self.encoding = self.worker.submit(self.encoder.next_run)
 
@@ -462,7 +493,7 @@ class _NodeWriter:
         closing = sorted(
             node_id for sha, (node_id, _) in self.current.items() if sha not in incoming
         )
-        node_order = byte_layout.pack_locations(chain.from_iterable(locations))
+        node_order = _stored_order(orders.flat(chain.from_iterable(locations)), self.base)
         return _Written(content_hash, size, node_order, closing, bodies)
 
     def _insert(
@@ -482,6 +513,22 @@ class _NodeWriter:
                 .where(N.c.id.in_(closing[i : i + _CHUNK]))
                 .values(last_version=self.number - 1)
             )
+
+
+def _stored_order(order: Any, base: _OrderBase | None) -> bytes:
+    """A version's node order as stored: a delta against ``base`` where that is smaller
+    than the whole encoding, else whole (docs/storage.md §4)."""
+    whole = orders.encode(order)
+    data, depth = whole, 0
+    if base is not None:
+        try:
+            coded = orders.delta(base.order, order, base.version_id, whole)
+        except ValueError:  # nodes at one place with two lengths: not this base's
+            coded = whole
+        if len(coded) < len(whole):
+            data, depth = coded, base.depth + 1
+    stored_versions.remember_order(data, order, depth)
+    return data
 
 
 def _packed(
