@@ -25,17 +25,22 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
+    Integer,
     LargeBinary,
     Row,
     and_,
+    any_,
     bindparam,
     case,
+    cast,
     func,
     null,
     or_,
     select,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import codec, lazy, original
@@ -66,7 +71,6 @@ else:
 _CHUNK = 500
 # Statements every read runs, built once (see _SLICES below).
 _BLOBS = select(B.c.sha256, B.c.data).where(B.c.sha256.in_(bindparam("shas", expanding=True)))
-_PACKS = select(P.c.id, P.c.data).where(P.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def in_version(
@@ -389,6 +393,12 @@ def order_index(conn: Connection, row: Row[Any]) -> dict[int, int]:
     return entry.index
 
 
+def forget_orders() -> None:
+    """Drop every materialized order kept (for tests and benchmarks of cold reads)."""
+    with _ORDERS.lock:
+        _ORDERS.entries.clear()
+
+
 def remember_order(data: bytes, flat: Any, depth: int) -> None:
     """Keep an order just written (``data`` as stored), so that the next ingest of the graph
     finds its base's order without reading it."""
@@ -447,14 +457,13 @@ def _materialized(
 def pack_data(
     conn: Connection, pack_ids: Iterable[int], *, keep: bool = False
 ) -> dict[int, memoryview]:
-    """The (raw) data of these packs, by id, read in batches; IntegrityError for a pack that
-    cannot be decompressed. ``keep``: the inflated packs are kept for the next read of a few
-    nodes (:class:`_Inflated`); whole-version reads do not fill the cache with every pack."""
-    ids = sorted(pack_ids)
+    """The (raw) data of these packs, by id, read in batches (one query on PostgreSQL); an
+    IntegrityError for a pack that cannot be decompressed. ``keep``: the inflated packs are
+    kept for the next read of a few nodes (:class:`_Inflated`); whole-version reads do not
+    fill the cache with every pack."""
     packs: dict[int, memoryview] = {}
-    for i in range(0, len(ids), _CHUNK):
-        rows = conn.execute(_PACKS, {"ids": ids[i : i + _CHUNK]})
-        for pack_id, data in rows:
+    for where in id_batches(conn, P.c.id, sorted(pack_ids)):
+        for pack_id, data in conn.execute(select(P.c.id, P.c.data).where(where)):
             try:
                 raw = (
                     _INFLATED.decompress(("pack", pack_id), data)
@@ -468,6 +477,20 @@ def pack_data(
                     "was edited (run `mgstore fsck`)"
                 ) from None
     return packs
+
+
+def id_batches(
+    conn: Connection, column: ColumnElement[Any], ids: Sequence[int]
+) -> list[ColumnElement[bool]]:
+    """Conditions that together select the rows whose ``column`` is one of ``ids``: on
+    PostgreSQL one, ``column = ANY(array)`` (one statement, one parameter, whatever the
+    count); elsewhere ``IN`` lists of at most 500 (SQLite's limit on bound parameters)."""
+    if not ids:
+        return []
+    if conn.dialect.name == "postgresql":
+        kind = BigInteger() if isinstance(column.type, BigInteger) else Integer()
+        return [column == any_(cast(bindparam(None, list(ids)), postgresql.ARRAY(kind)))]
+    return [column.in_(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
 
 
 def raw_slice() -> ColumnElement[Any]:

@@ -21,14 +21,27 @@ from datetime import datetime, timezone
 from itertools import accumulate, chain, islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
 from mgstore import byte_layout, codec, io, original
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
 from mgstore import node_order as orders
 from mgstore.db import engine as db
-from mgstore.db import outlines
+from mgstore.db import forms, outlines
 from mgstore.db import versions as stored_versions
 from mgstore.db.inserts import (
     BulkRows,
@@ -48,7 +61,7 @@ from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
-from mgstore.db.versions import members_digest
+from mgstore.db.versions import id_batches, members_digest
 from mgstore.errors import IntegrityError, InvalidGraphError
 from mgstore.who import user_at_host
 
@@ -91,13 +104,16 @@ def write_version(
         # Python work runs in a worker thread while this one writes (see _NodeWriter).
         with ThreadPoolExecutor(max_workers=1) as worker, _quick_gil_handover():
             nodes = _NodeWriter(conn, graph_id, number, worker)
-            nodes.start(stored, _order_base(conn, latest))
+            nodes.start(stored)
             collections = worker.submit(_prepare_collections, stored.collections)
+            base = _order_base(conn, latest)  # read while the worker encodes the first run
             written = nodes.write(
                 progress,
                 meanwhile=lambda: write_contents(conn, stored, collections.result()),
                 members=collections,
+                base=base,
             )
+            form = _computing_form(conn, worker, stored, written.content_hash)
             prepared = collections.result()
             if (
                 not allow_unchanged
@@ -107,7 +123,8 @@ def write_version(
                 and not is_deleted_version(conn, latest.id)
             ):
                 # Equal content means equal nodes and collections, all stored: nothing written.
-                nodes.outlining.cancel()
+                for task in (nodes.outlining, form):
+                    task.cancel()
                 return int(latest.id), True
             nodes.close_rows(written.closing)
             row = {
@@ -123,28 +140,38 @@ def write_version(
                 "node_order": written.node_order,
                 **_original(conn, stored, written.body, loaded, written.content_hash),
             }
-            version_id = _insert_version(conn, row, stored, loaded)
-            if tags:
-                conn.execute(
-                    T.insert(),
-                    [
-                        {"version_id": version_id, "key": k, "value": v}
-                        for k, v in sorted(tags.items())
-                    ],
-                )
+            version_id = _insert_version(conn, row, stored, loaded, tags)
             write_collections(conn, version_id, prepared)
             # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
             outlines.write(conn, version_id, nodes.outlining.result())
+            forms.keep(conn, written.content_hash, form.result())  # the worker's last task
         if recorded is not None:
             recorded(conn, version_id)
         return version_id, False
 
 
+def _computing_form(
+    conn: Connection, worker: ThreadPoolExecutor, stored: byte_layout.StoredGraph, content: str
+) -> Future[bytes | None]:
+    """The import form of the content, computed by the worker once it has built the rows
+    (docs/storage.md §6, §7); None at once where one is stored or there is no graph."""
+    if stored.source is None or forms.stored(conn, content):
+        done: Future[bytes | None] = Future()
+        done.set_result(None)
+        return done
+    return worker.submit(forms.compute, stored.source)
+
+
 def _insert_version(
-    conn: Connection, row: dict[str, Any], stored: byte_layout.StoredGraph, loaded: io.Loaded | None
+    conn: Connection,
+    row: dict[str, Any],
+    stored: byte_layout.StoredGraph,
+    loaded: io.Loaded | None,
+    tags: Mapping[str, str],
 ) -> int:
-    """Insert the ``versions`` row (``row`` and the columns ``stored`` and ``loaded`` say)."""
-    return int(
+    """Insert the ``versions`` row (``row`` and the columns ``stored`` and ``loaded`` say)
+    and its ``tags``; its id."""
+    version_id = int(
         conn.execute(
             V.insert().returning(V.c.id),
             {
@@ -160,6 +187,12 @@ def _insert_version(
             },
         ).scalar_one()
     )
+    if tags:
+        conn.execute(
+            T.insert(),
+            [{"version_id": version_id, "key": k, "value": v} for k, v in sorted(tags.items())],
+        )
+    return version_id
 
 
 def _original(
@@ -395,11 +428,9 @@ class _NodeWriter:
         self.ids = _IdReserver(conn)
         self.dialect = conn.dialect.name
 
-    def start(self, stored: byte_layout.StoredGraph, base: _OrderBase | None = None) -> None:
-        """Start encoding the first run, so that the worker is busy while this thread is;
-        ``base``: the order the version's may be stored as a delta against."""
+    def start(self, stored: byte_layout.StoredGraph) -> None:
+        """Start encoding the first run, so that the worker is busy while this thread is."""
         self.stored = stored
-        self.base = base
         self.encoder = _Encoder(stored.node_defs, self.current)
         self.encoding = self.worker.submit(self.encoder.next_run)
 
@@ -408,8 +439,10 @@ class _NodeWriter:
         progress: Callable[[int, int], None] | None,
         meanwhile: Callable[[], None],
         members: Future[_PreparedCollections],
+        base: _OrderBase | None = None,
     ) -> _Written:
-        """Write every run; return the version's content hash, size and packed node order.
+        """Write every run; return the version's content hash, size and stored node order
+        (a delta against ``base`` where that is smaller, docs/storage.md §4.1).
 
         ``meanwhile`` is the caller's other database work, done while the worker builds the
         first rows. Then the worker makes the version's outline (:attr:`outlining`) from the
@@ -436,7 +469,7 @@ class _NodeWriter:
         if last is not None:
             bodies.append(last.body)
             locations.append(last.locations)
-        finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations))
+        finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations), base)
         self.outlining = self.worker.submit(self.encoder.outline, members)
         if last is not None:
             self._insert(last, [], [])
@@ -453,7 +486,8 @@ class _NodeWriter:
         # Packs hold at most PACK_BYTES, cut at node boundaries: two neighbours together
         # always exceed it, which bounds how many a run can fill.
         packs = min(len(fresh), 2 * run.new_bytes // PACK_BYTES + 2)
-        return _Placement(located, self.ids.reserve(N, len(fresh)), self.ids.reserve(P, packs))
+        node_ids, pack_ids = self.ids.reserve((N, len(fresh)), (P, packs))
+        return _Placement(located, node_ids, pack_ids)
 
     def _rows(self, run: _Encoded, placement: _Placement) -> _RunRows:
         """The pack, node and edge rows of a run (Python only: runs in the worker)."""
@@ -487,13 +521,18 @@ class _NodeWriter:
         )
         return _RunRows(rows, locations, b"".join(nodes.framed))
 
-    def _finish(self, bodies: Sequence[bytes], locations: Sequence[Sequence[Location]]) -> _Written:
+    def _finish(
+        self,
+        bodies: Sequence[bytes],
+        locations: Sequence[Sequence[Location]],
+        base: _OrderBase | None,
+    ) -> _Written:
         content_hash, size = self.stored.content(bodies)
         incoming = self.encoder.incoming  # every run is encoded: the worker is done with it
         closing = sorted(
             node_id for sha, (node_id, _) in self.current.items() if sha not in incoming
         )
-        node_order = _stored_order(orders.flat(chain.from_iterable(locations)), self.base)
+        node_order = _stored_order(orders.flat(chain.from_iterable(locations)), base)
         return _Written(content_hash, size, node_order, closing, bodies)
 
     def _insert(
@@ -507,12 +546,8 @@ class _NodeWriter:
 
     def close_rows(self, closing: Sequence[int]) -> None:
         """End the rows of the latest version's nodes that this version does not keep."""
-        for i in range(0, len(closing), _CHUNK):
-            self.conn.execute(
-                update(N)
-                .where(N.c.id.in_(closing[i : i + _CHUNK]))
-                .values(last_version=self.number - 1)
-            )
+        for where in id_batches(self.conn, N.c.id, closing):
+            self.conn.execute(update(N).where(where).values(last_version=self.number - 1))
 
 
 def _stored_order(order: Any, base: _OrderBase | None) -> bytes:
@@ -617,14 +652,19 @@ def _locate(conn: Connection, wanted: Mapping[bytes, str]) -> dict[bytes, Locati
     """
     found: dict[bytes, Location] = {}
     pairs = sorted((name, sha) for sha, name in wanted.items())
-    for i in range(0, len(pairs), _CHUNK):
-        chunk = pairs[i : i + _CHUNK]
-        rows = conn.execute(
-            select(N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
-                N.c.name.in_([name for name, _ in chunk]),
-                N.c.sha256.in_([sha for _, sha in chunk]),
+    # PostgreSQL: the run in one statement, each list one array parameter.
+    step = len(pairs) if conn.dialect.name == "postgresql" else _CHUNK
+    for i in range(0, len(pairs), step):
+        chunk = pairs[i : i + step]
+        names, shas = [name for name, _ in chunk], [sha for _, sha in chunk]
+        if conn.dialect.name == "postgresql":
+            where = (
+                N.c.name == any_(cast(bindparam(None, names), postgresql.ARRAY(Text))),
+                N.c.sha256 == any_(cast(bindparam(None, shas), postgresql.ARRAY(LargeBinary))),
             )
-        )
+        else:
+            where = (N.c.name.in_(names), N.c.sha256.in_(shas))
+        rows = conn.execute(select(N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(*where))
         found.update(
             (sha, (pack, offset, length)) for sha, pack, offset, length in rows if sha in wanted
         )
@@ -714,23 +754,52 @@ class _IdReserver:
         self.conn = conn
         self.next: dict[str, int] = {}
 
-    def reserve(self, table: Any, count: int) -> list[int]:
-        if count == 0:
-            return []
+    def reserve(self, *wanted: tuple[Any, int]) -> list[Sequence[int]]:
+        """``count`` fresh ids of each ``(table, count)``; on PostgreSQL in one round trip."""
         if self.conn.dialect.name == "postgresql":
-            return list(
-                self.conn.execute(
-                    text(
-                        "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
-                        " FROM generate_series(1, :n)"
-                    ),
-                    {"table": table.name, "n": count},
-                ).scalars()
-            )
+            return self._from_sequences(wanted)
         # SQLite: writes hold the database lock (BEGIN IMMEDIATE), so nobody else takes ids.
-        start = self.next.get(table.name)
-        if start is None:
-            query = select(func.coalesce(func.max(table.c.id), 0) + 1)
-            start = int(self.conn.execute(query).scalar_one())
-        self.next[table.name] = start + count
-        return list(range(start, start + count))
+        out: list[Sequence[int]] = []
+        for table, count in wanted:
+            start = self.next.get(table.name)
+            if start is None and count:
+                query = select(func.coalesce(func.max(table.c.id), 0) + 1)
+                start = int(self.conn.execute(query).scalar_one())
+            if count:
+                assert start is not None
+                self.next[table.name] = start + count
+                out.append(range(start, start + count))
+            else:
+                out.append(range(0))
+        return out
+
+    def _from_sequences(self, wanted: Sequence[tuple[Any, int]]) -> list[Sequence[int]]:
+        """PostgreSQL: the ids drawn from each table's sequence by one statement, which
+        sends back a range's ends (or, should another writer's draws interleave with ours,
+        the ids themselves), not a row per id (docs/storage.md §7)."""
+        asked = [(table.name, count) for table, count in wanted if count]
+        found: dict[str, Sequence[int]] = {}
+        if asked:
+            rows = self.conn.execute(
+                _RESERVE_IDS,
+                {"tables": [name for name, _ in asked], "counts": [n for _, n in asked]},
+            )
+            for name, low, high, count, ids in rows:
+                found[name] = range(low, high + 1) if ids is None else sorted(ids)
+                if len(found[name]) != count:
+                    raise AssertionError(f"{name}: {len(found[name])} ids for {count}")
+        return [found.get(table.name, range(0)) if count else range(0) for table, count in wanted]
+
+
+# Each sequence is looked up once (the materialized CTE), then drawn from ``count`` times; a
+# contiguous draw (the rule: nobody else drew meanwhile) comes back as its two ends.
+_RESERVE_IDS = text(
+    "WITH seqs AS MATERIALIZED ("
+    " SELECT w.t, CAST(pg_get_serial_sequence(w.t, 'id') AS regclass) AS seq, w.n"
+    " FROM unnest(CAST(:tables AS text[]), CAST(:counts AS integer[])) AS w(t, n)),"
+    " ids AS MATERIALIZED ("
+    " SELECT s.t, nextval(s.seq) AS v FROM seqs AS s CROSS JOIN LATERAL generate_series(1, s.n))"
+    " SELECT t, min(v), max(v), count(*),"
+    " CASE WHEN max(v) - min(v) + 1 = count(*) THEN NULL ELSE array_agg(v) END"
+    " FROM ids GROUP BY t"
+)
