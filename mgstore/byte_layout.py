@@ -67,6 +67,7 @@ class StoredGraph:
     has_graph_def: bool
     debug: bytes | None
     collections: dict[str, Any]  # name -> CollectionDef
+    source: Any = None  # the MetaGraphDef split (the import form is computed from it)
 
     @property
     def debug_hash(self) -> str | None:
@@ -111,6 +112,7 @@ def split(meta_graph: MetaGraphDef, debug_info: GraphDebugInfo | None = None) ->
         has_graph_def=meta_graph.HasField("graph_def"),
         debug=None if debug_info is None else serialize(debug_info),
         collections=dict(rest.collection_def),
+        source=meta_graph,
     )
 
 

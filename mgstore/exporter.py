@@ -7,9 +7,10 @@ recorded as failed. The options are recorded so that :func:`reproduce` can run t
 again; message arguments (a ``saver_def``...) are kept as blobs and named by their SHA-256.
 
 The imported form of a version (:class:`~mgstore.export.imported.ImportedGraph`) depends only
-on its content. The first export of a version computes it and stores how the import changed
-the nodes (an :class:`~mgstore.export.imported.ImportForm`, table ``import_forms``); later
-exports, in any process, rebuild it from that in a fraction of the time, and each Store keeps
+on its content. Ingest stores how the import changes the nodes (an
+:class:`~mgstore.export.imported.ImportForm`, table ``import_forms``: :mod:`mgstore.db.forms`);
+an export that finds none computes and stores it. Exports, in any process, rebuild the graph
+from that in a fraction of the time, and each Store keeps
 the latest few (:class:`ImportCache`): repeated exports of a version only select, rewrite and
 write.
 """
@@ -33,9 +34,8 @@ from sqlalchemy import Connection, Engine, Row, select
 from mgstore import audit, subgraph
 from mgstore.atomic import published
 from mgstore.db import engine as db
-from mgstore.db import lifecycle, refs, versions
+from mgstore.db import forms, lifecycle, refs, versions
 from mgstore.db.inserts import insert_blobs
-from mgstore.db.tables import IMPORT_FORMS as F
 from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import InputError, MgstoreError, NotFoundError, StoreError
 from mgstore.export import normalize as nz
@@ -401,14 +401,9 @@ def _keep_form(engine: Engine, content_hash: str, imported: ImportedGraph) -> No
     """Store the import form for later exports; a cache, so a failure only costs speed."""
     assert imported.form is not None
     data = imported.form.to_bytes()
-    row = {"content_hash": content_hash, "form_version": FORM_VERSION, "data": data,
-           "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
     try:
         with db.transaction(engine, write=True) as conn:
-            conn.execute(
-                F.delete().where(F.c.content_hash == content_hash, F.c.form_version == FORM_VERSION)
-            )
-            conn.execute(F.insert(), row)
+            forms.keep(conn, content_hash, data, replace=True)
     except MgstoreError:
         pass  # e.g. a read-only database or a concurrent export that stored it first
 

@@ -141,22 +141,19 @@ def _cleared(conn: Connection, victims: Sequence[Any]) -> list[Any]:
     was kept, unless the order of a version not collected still builds on theirs (a node
     order stored as a delta needs its base's, docs/storage.md §4). A kept order is cleared
     by the gc that collects the last version building on it."""
-    victim_ids = {v.id for v in victims}
-    collected = select(S.c.version_id).where(S.c.collected_at.is_not(None))
-    rows = conn.execute(
-        select(V).where(
-            V.c.graph_id.in_(sorted({v.graph_id for v in victims})),
-            V.c.node_order != b"",
-            V.c.id.in_(collected) | V.c.id.in_(sorted(victim_ids)),
-        )
-    ).all() if victims else []  # fmt: skip
-    done = {r.id for r in rows}
-    # The bases the orders of live versions build on, base after base.
+    if not victims:
+        return []
+    graphs = sorted({v.graph_id for v in victims})
+    collected = set(
+        conn.execute(select(S.c.version_id).where(S.c.collected_at.is_not(None))).scalars()
+    )
+    done = collected | {v.id for v in victims}
+    # The first bytes of every order of the victims' graphs: whether it is a delta, and of what.
     bases = conn.execute(
         select(V.c.id, func.substr(V.c.node_order, 1, _HEAD, type_=LargeBinary)).where(
-            V.c.graph_id.in_(sorted({v.graph_id for v in victims})), V.c.node_order != b""
+            V.c.graph_id.in_(graphs), V.c.node_order != b""
         )
-    ).all() if victims else []  # fmt: skip
+    ).all()
     base_of = {vid: _base(bytes(head)) for vid, head in bases}
     needed: set[int] = set()
     for vid in base_of.keys() - done:  # the live versions' orders
@@ -164,7 +161,11 @@ def _cleared(conn: Connection, victims: Sequence[Any]) -> list[Any]:
         while base is not None and base not in needed:
             needed.add(base)
             base = base_of.get(base)
-    return [r for r in rows if r.id not in needed]
+    kept_before = sorted(vid for vid in base_of.keys() & collected if vid not in needed)
+    rows = list(victims)
+    for chunk in _chunks(kept_before):
+        rows.extend(conn.execute(select(V).where(V.c.id.in_(chunk))).all())
+    return [r for r in rows if r.node_order and r.id not in needed]
 
 
 def _base(head: bytes) -> int | None:

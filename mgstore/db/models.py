@@ -15,8 +15,9 @@ How a graph is kept (content-addressed, so a version costs about its change, not
 * ``edges``: the inputs of each node row, by slot (data and control, with output indexes).
 * ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
   a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
-* ``versions``: one row per immutable, numbered version, with its node order as a compressed
-  array of locations and the blobs that frame the nodes, so a checkout joins byte slices; and
+* ``versions``: one row per immutable, numbered version, with its node order (a compressed
+  array of locations, or a delta against an earlier version's, :mod:`mgstore.node_order`) and
+  the blobs that frame the nodes, so a checkout joins byte slices; and
   its input form, with the exact bytes that went in as a delta blob against that form's
   canonical encoding (:mod:`mgstore.original`).
 * ``collections`` and ``collection_members``: each version's collections, and the op names
@@ -269,9 +270,10 @@ AUDIT_HEAD = Table(
 
 # How TensorFlow's import changes a stored graph (node order, devices, attrs), by content.
 #
-# Computed by the first export of a version (:class:`mgstore.export.imported.ImportForm`)
-# and kept so that later exports, in any process, skip that work. ``form_version`` changes
-# when mgstore's import normalisation does; rows of other versions are ignored.
+# Computed at ingest, or by the first export where none is stored
+# (:class:`mgstore.export.imported.ImportForm`), so that exports, in any process, skip that
+# work. ``form_version`` changes when mgstore's import normalisation does; rows of other
+# versions are ignored.
 IMPORT_FORMS = Table(
     "import_forms",
     metadata,

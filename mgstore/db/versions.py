@@ -12,6 +12,7 @@ their digest, an import form against its hash. A mismatch raises IntegrityError.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -68,6 +69,8 @@ else:
     )
 
 _CHUNK = 500
+# Statements every read runs, built once (see _SLICES below).
+_BLOBS = select(B.c.sha256, B.c.data).where(B.c.sha256.in_(bindparam("shas", expanding=True)))
 
 
 def in_version(
@@ -76,8 +79,15 @@ def in_version(
     """The node rows (of ``nodes``, the table or an alias) that belong to version ``number``.
 
     ``graph_index=False`` keeps the planner off the (graph_id, op) index (``graph_id + 0`` is
-    the same test, unindexed), for conditions that another index answers better.
+    the same test, unindexed), for conditions that another index answers better. The
+    conditions asked last are kept (SQL expressions are immutable): a query of a few nodes
+    would otherwise spend more building them than running them.
     """
+    return _in_version(nodes, int(graph_id), int(number), graph_index)
+
+
+@functools.lru_cache(maxsize=64)
+def _in_version(nodes: Any, graph_id: int, number: int, graph_index: bool) -> ColumnElement[bool]:
     graph = nodes.c.graph_id if graph_index else nodes.c.graph_id + 0
     return and_(
         graph == graph_id,
@@ -89,11 +99,11 @@ def in_version(
 def blobs(conn: Connection, shas: list[bytes], *, verify: bool = True) -> dict[bytes, bytes]:
     """The data of the blobs with these hashes, each checked against its hash (its key)
     unless ``verify`` is false (for a caller that checks a hash covering them)."""
-    rows = conn.execute(select(B.c.sha256, B.c.data).where(B.c.sha256.in_(shas)))
+    rows = conn.execute(_BLOBS, {"shas": shas})
     found: dict[bytes, bytes] = {}
     for sha, data in rows:
         try:
-            found[bytes(sha)] = bytes(codec.decompress(data))
+            found[bytes(sha)] = bytes(_INFLATED.decompress(("blob", bytes(sha)), data))
         except ValueError as error:
             if not verify:  # the caller's own hash check fails, naming what it read
                 found[bytes(sha)] = bytes(data)
@@ -144,6 +154,45 @@ class _Verified:
 
 
 _VERIFIED = _Verified()
+
+
+class _Inflated:
+    """The large packs and blobs decompressed last, each with the stored bytes it came from:
+    a value read again whose stored bytes equal those (memcmp) is not decompressed again, so
+    that a warm query of a few nodes does not inflate whole packs and the frame's collections
+    each time (docs/storage.md §3.4, bench/bench_query.py). The stored bytes are read and
+    compared on every read: an edited database is seen at once. The key (a pack's id, a
+    blob's hash) only says where to look. Thread-safe; bounded."""
+
+    BYTES = 32 * 1024 * 1024  # of inflated data
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: OrderedDict[tuple[str, Any], tuple[bytes, bytes | memoryview]] = OrderedDict()
+        self.size = 0
+
+    def decompress(self, key: tuple[str, Any], stored: bytes) -> bytes | memoryview:
+        """``codec.decompress(stored)``, from the values kept if ``stored`` is one of them."""
+        if stored[:1] != codec.ZLIB:  # raw: nothing to inflate
+            return codec.decompress(stored)
+        with self.lock:
+            known = self.values.get(key)
+            if known is not None:
+                self.values.move_to_end(key)
+        if known is not None and known[0] == stored:
+            return known[1]
+        data = codec.decompress(stored)
+        if len(data) <= self.BYTES // 4:
+            with self.lock:
+                old = self.values.pop(key, None)
+                self.size += len(data) - (0 if old is None else len(old[1]))
+                self.values[key] = (bytes(stored), data)
+                while self.size > self.BYTES:
+                    self.size -= len(self.values.popitem(last=False)[1][1])
+        return data
+
+
+_INFLATED = _Inflated()
 
 
 def assemble(
@@ -340,6 +389,12 @@ def order_index(conn: Connection, row: Row[Any]) -> dict[int, int]:
     return entry.index
 
 
+def forget_orders() -> None:
+    """Drop every materialized order kept (for tests and benchmarks of cold reads)."""
+    with _ORDERS.lock:
+        _ORDERS.entries.clear()
+
+
 def remember_order(data: bytes, flat: Any, depth: int) -> None:
     """Keep an order just written (``data`` as stored), so that the next ingest of the graph
     finds its base's order without reading it."""
@@ -395,14 +450,23 @@ def _materialized(
     return entry
 
 
-def pack_data(conn: Connection, pack_ids: Iterable[int]) -> dict[int, memoryview]:
+def pack_data(
+    conn: Connection, pack_ids: Iterable[int], *, keep: bool = False
+) -> dict[int, memoryview]:
     """The (raw) data of these packs, by id, read in batches (one query on PostgreSQL); an
-    IntegrityError for a pack that cannot be decompressed."""
+    IntegrityError for a pack that cannot be decompressed. ``keep``: the inflated packs are
+    kept for the next read of a few nodes (:class:`_Inflated`); whole-version reads do not
+    fill the cache with every pack."""
     packs: dict[int, memoryview] = {}
     for where in id_batches(conn, P.c.id, sorted(pack_ids)):
         for pack_id, data in conn.execute(select(P.c.id, P.c.data).where(where)):
             try:
-                packs[pack_id] = memoryview(codec.decompress(data))
+                raw = (
+                    _INFLATED.decompress(("pack", pack_id), data)
+                    if keep
+                    else codec.decompress(data)
+                )
+                packs[pack_id] = memoryview(raw)
             except ValueError as error:
                 raise IntegrityError(
                     f"stored pack {pack_id} cannot be read ({error}); the store is damaged or "
@@ -428,9 +492,21 @@ def id_batches(
 def raw_slice() -> ColumnElement[Any]:
     """A node row's framed bytes, cut from its pack in SQL where the pack is stored as it is
     (NULL where it begins with a codec flag: :func:`fill_slices` cuts those)."""
+    return _RAW_SLICE
+
+
+def _raw_slice() -> ColumnElement[Any]:
     flag = func.substr(P.c.data, 1, 1, type_=LargeBinary)
     piece = func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary)
     return case((flag.in_([codec.RAW, codec.ZLIB]), null()), else_=piece)
+
+
+#: Built once: a query of a few nodes would otherwise spend more building it than running it.
+_RAW_SLICE = _raw_slice()
+#: The columns :func:`node_slices` reads, and the join they come from (built once, likewise).
+_SLICES = select(
+    N.c.pack_id, N.c.offset, _RAW_SLICE, N.c.sha256, N.c.name, N.c.op, N.c.device, N.c.length
+).select_from(N.join(P, P.c.id == N.c.pack_id))
 
 
 def fill_slices(
@@ -439,7 +515,7 @@ def fill_slices(
     """The framed bytes of node rows given as (pack, offset, length, :func:`raw_slice`):
     those SQL did not cut, from their packs, each compressed pack read once."""
     missing = {pack for pack, _, _, piece in located if piece is None}
-    packs = pack_data(conn, missing) if missing else {}
+    packs = pack_data(conn, missing, keep=True) if missing else {}
     out: list[bytes] = []
     for pack, offset, length, piece in located:
         if piece is None:
@@ -557,20 +633,7 @@ def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) 
     """The framed NodeDefs of the version's node rows that pass ``selected``, in the version's
     order, each checked against its row's hash (a slice of its pack, read in SQL), with the
     rows' indexed columns for :func:`check_node_columns`."""
-    found = conn.execute(
-        select(
-            N.c.pack_id,
-            N.c.offset,
-            raw_slice(),
-            N.c.sha256,
-            N.c.name,
-            N.c.op,
-            N.c.device,
-            N.c.length,
-        )
-        .select_from(N.join(P, P.c.id == N.c.pack_id))
-        .where(selected)
-    ).all()
+    found = conn.execute(_SLICES.where(selected)).all()
     pieces = fill_slices(conn, [(s[0], s[1], s[7], s[2]) for s in found])
     slices = [(s[0], s[1], piece, *s[3:7]) for s, piece in zip(found, pieces, strict=True)]
     where = byte_layout.positions_in(order_index(conn, row), ((s[0], s[1]) for s in slices))

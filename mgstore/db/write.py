@@ -41,7 +41,7 @@ from mgstore import collections as colls
 from mgstore import graph as nxgraph
 from mgstore import node_order as orders
 from mgstore.db import engine as db
-from mgstore.db import outlines
+from mgstore.db import forms, outlines
 from mgstore.db import versions as stored_versions
 from mgstore.db.inserts import (
     BulkRows,
@@ -104,13 +104,16 @@ def write_version(
         # Python work runs in a worker thread while this one writes (see _NodeWriter).
         with ThreadPoolExecutor(max_workers=1) as worker, _quick_gil_handover():
             nodes = _NodeWriter(conn, graph_id, number, worker)
-            nodes.start(stored, _order_base(conn, latest))
+            nodes.start(stored)
             collections = worker.submit(_prepare_collections, stored.collections)
+            base = _order_base(conn, latest)  # read while the worker encodes the first run
             written = nodes.write(
                 progress,
                 meanwhile=lambda: write_contents(conn, stored, collections.result()),
                 members=collections,
+                base=base,
             )
+            form = _computing_form(conn, worker, stored, written.content_hash)
             prepared = collections.result()
             if (
                 not allow_unchanged
@@ -120,7 +123,8 @@ def write_version(
                 and not is_deleted_version(conn, latest.id)
             ):
                 # Equal content means equal nodes and collections, all stored: nothing written.
-                nodes.outlining.cancel()
+                for task in (nodes.outlining, form):
+                    task.cancel()
                 return int(latest.id), True
             nodes.close_rows(written.closing)
             row = {
@@ -136,28 +140,38 @@ def write_version(
                 "node_order": written.node_order,
                 **_original(conn, stored, written.body, loaded, written.content_hash),
             }
-            version_id = _insert_version(conn, row, stored, loaded)
-            if tags:
-                conn.execute(
-                    T.insert(),
-                    [
-                        {"version_id": version_id, "key": k, "value": v}
-                        for k, v in sorted(tags.items())
-                    ],
-                )
+            version_id = _insert_version(conn, row, stored, loaded, tags)
             write_collections(conn, version_id, prepared)
             # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
             outlines.write(conn, version_id, nodes.outlining.result())
+            forms.keep(conn, written.content_hash, form.result())  # the worker's last task
         if recorded is not None:
             recorded(conn, version_id)
         return version_id, False
 
 
+def _computing_form(
+    conn: Connection, worker: ThreadPoolExecutor, stored: byte_layout.StoredGraph, content: str
+) -> Future[bytes | None]:
+    """The import form of the content, computed by the worker once it has built the rows
+    (docs/storage.md §6, §7); None at once where one is stored or there is no graph."""
+    if stored.source is None or forms.stored(conn, content):
+        done: Future[bytes | None] = Future()
+        done.set_result(None)
+        return done
+    return worker.submit(forms.compute, stored.source)
+
+
 def _insert_version(
-    conn: Connection, row: dict[str, Any], stored: byte_layout.StoredGraph, loaded: io.Loaded | None
+    conn: Connection,
+    row: dict[str, Any],
+    stored: byte_layout.StoredGraph,
+    loaded: io.Loaded | None,
+    tags: Mapping[str, str],
 ) -> int:
-    """Insert the ``versions`` row (``row`` and the columns ``stored`` and ``loaded`` say)."""
-    return int(
+    """Insert the ``versions`` row (``row`` and the columns ``stored`` and ``loaded`` say)
+    and its ``tags``; its id."""
+    version_id = int(
         conn.execute(
             V.insert().returning(V.c.id),
             {
@@ -173,6 +187,12 @@ def _insert_version(
             },
         ).scalar_one()
     )
+    if tags:
+        conn.execute(
+            T.insert(),
+            [{"version_id": version_id, "key": k, "value": v} for k, v in sorted(tags.items())],
+        )
+    return version_id
 
 
 def _original(
@@ -408,11 +428,9 @@ class _NodeWriter:
         self.ids = _IdReserver(conn)
         self.dialect = conn.dialect.name
 
-    def start(self, stored: byte_layout.StoredGraph, base: _OrderBase | None = None) -> None:
-        """Start encoding the first run, so that the worker is busy while this thread is;
-        ``base``: the order the version's may be stored as a delta against."""
+    def start(self, stored: byte_layout.StoredGraph) -> None:
+        """Start encoding the first run, so that the worker is busy while this thread is."""
         self.stored = stored
-        self.base = base
         self.encoder = _Encoder(stored.node_defs, self.current)
         self.encoding = self.worker.submit(self.encoder.next_run)
 
@@ -421,8 +439,10 @@ class _NodeWriter:
         progress: Callable[[int, int], None] | None,
         meanwhile: Callable[[], None],
         members: Future[_PreparedCollections],
+        base: _OrderBase | None = None,
     ) -> _Written:
-        """Write every run; return the version's content hash, size and packed node order.
+        """Write every run; return the version's content hash, size and stored node order
+        (a delta against ``base`` where that is smaller, docs/storage.md §4.1).
 
         ``meanwhile`` is the caller's other database work, done while the worker builds the
         first rows. Then the worker makes the version's outline (:attr:`outlining`) from the
@@ -449,7 +469,7 @@ class _NodeWriter:
         if last is not None:
             bodies.append(last.body)
             locations.append(last.locations)
-        finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations))
+        finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations), base)
         self.outlining = self.worker.submit(self.encoder.outline, members)
         if last is not None:
             self._insert(last, [], [])
@@ -501,13 +521,18 @@ class _NodeWriter:
         )
         return _RunRows(rows, locations, b"".join(nodes.framed))
 
-    def _finish(self, bodies: Sequence[bytes], locations: Sequence[Sequence[Location]]) -> _Written:
+    def _finish(
+        self,
+        bodies: Sequence[bytes],
+        locations: Sequence[Sequence[Location]],
+        base: _OrderBase | None,
+    ) -> _Written:
         content_hash, size = self.stored.content(bodies)
         incoming = self.encoder.incoming  # every run is encoded: the worker is done with it
         closing = sorted(
             node_id for sha, (node_id, _) in self.current.items() if sha not in incoming
         )
-        node_order = _stored_order(orders.flat(chain.from_iterable(locations)), self.base)
+        node_order = _stored_order(orders.flat(chain.from_iterable(locations)), base)
         return _Written(content_hash, size, node_order, closing, bodies)
 
     def _insert(

@@ -1,0 +1,55 @@
+"""Import forms: how TensorFlow's import changes a version's content, kept per content hash in
+``import_forms`` so that exports skip that work (docs/storage.md §6).
+
+Ingest computes a version's form while it writes the nodes (:func:`compute`, in a thread of its
+own: docs/storage.md §7) and keeps it in its transaction (:func:`keep`); an export that finds
+none (a version ingested before, or a form row deleted) computes and keeps it then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import ColumnElement, Connection, exists, select
+
+from mgstore.db.tables import IMPORT_FORMS as F
+from mgstore.export.imported import FORM_VERSION, import_meta_graph
+from mgstore.proto import MetaGraphDef
+
+__all__ = ["compute", "keep", "stored"]
+
+
+def compute(meta_graph: MetaGraphDef) -> bytes | None:
+    """The encoded import form of ``meta_graph`` (left unchanged: a copy is imported), or None
+    if TensorFlow could not import it; its export then computes it again and fails there, with
+    TensorFlow's error in TensorFlow's order."""
+    copy = MetaGraphDef()
+    copy.CopyFrom(meta_graph)
+    try:
+        form = import_meta_graph(copy).form
+    except Exception:  # noqa: BLE001 - a cache: the export raises whatever this hid
+        return None
+    return None if form is None else form.to_bytes()
+
+
+def stored(conn: Connection, content_hash: str) -> bool:
+    """Whether ``content_hash`` has an import form of this mgstore's :data:`FORM_VERSION`."""
+    return bool(conn.execute(select(exists().where(*_key(content_hash)))).scalar())
+
+
+def _key(content_hash: str) -> tuple[ColumnElement[bool], ...]:
+    return F.c.content_hash == content_hash, F.c.form_version == FORM_VERSION
+
+
+def keep(conn: Connection, content_hash: str, data: bytes | None, *, replace: bool = False) -> None:
+    """Store ``data`` as the import form of ``content_hash`` (``replace``: instead of a row
+    already there; else such a row is kept). None: nothing to store."""
+    if data is None:
+        return
+    if replace:
+        conn.execute(F.delete().where(*_key(content_hash)))
+    elif stored(conn, content_hash):
+        return
+    row = {"content_hash": content_hash, "form_version": FORM_VERSION, "data": data,
+           "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
+    conn.execute(F.insert(), row)
