@@ -3,7 +3,7 @@
     python bench/bench_order_deltas.py [--blocks 2000] [--versions 16] [--rounds 7]
 
 ``--versions`` versions of the large generated graph (1% of the nodes changed each) in one
-SQLite store, its orders stored as deltas (the last one 15 deltas from a whole order at the
+SQLite store, its orders stored as deltas (the last one 7 deltas from a whole order at the
 default 16), and a copy with every order written back whole (migration 0012_order_deltas's
 downgrade, the revision then stamped back so that this mgstore opens it: it reads whole orders
 as they are). Times, in alternating rounds, a checkout of the latest version with its order

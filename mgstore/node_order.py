@@ -152,38 +152,46 @@ def _step(
 
 
 def apply_delta(base: array[int], data: bytes) -> array[int]:
-    """The order a delta gives from its base's order; ValueError if it does not apply."""
+    """The order a delta gives from its base's order; ValueError if it does not apply.
+
+    The copied runs are slices of the base's buffer, joined once (no per-node work)."""
     base_of(data)  # checks the head
-    values = array("q")
+    coded = array("q")
     try:
-        values.frombytes(zlib.decompress(data[_HEAD:]))
+        coded.frombytes(zlib.decompress(data[_HEAD:]))
     except (zlib.error, ValueError) as error:
         raise ValueError(f"the delta cannot be read ({error})") from None
+    values = coded.tolist()
     if len(values) < 2:
         raise ValueError("the delta is cut short")
     size, wanted = values[0], values[1]
     if size * 3 != len(base):
         raise ValueError(f"its base has {len(base) // 3} nodes, the delta expects {size}")
-    out = array("q")
+    view = memoryview(base).cast("B")
+    pieces: list[bytes | memoryview] = []
     expected = previous_pack = previous_end = 0
     pos, end = 2, len(values)
     while pos < end:
         if pos + 3 > end:
             raise ValueError("the delta is cut short")
         skip, copied, inserted = values[pos : pos + 3]
-        start = expected + skip
-        literals = values[pos + 3 : pos + 3 + 3 * inserted]
+        start, pos = expected + skip, pos + 3
         if start < 0 or copied < 0 or inserted < 0 or start + copied > size:
             raise ValueError("the delta copies nodes its base does not have")
-        if len(literals) != 3 * inserted:
+        if pos + 3 * inserted > end:
             raise ValueError("the delta is cut short")
-        out.extend(base[3 * start : 3 * (start + copied)])
-        for pack_change, gap, length in zip(*(iter(literals),) * 3, strict=True):
-            previous_pack += pack_change
-            offset = previous_end + gap
-            out.extend((previous_pack, offset, length))
-            previous_end = offset + length
-        expected, pos = start + copied, pos + 3 + 3 * inserted
+        pieces.append(view[24 * start : 24 * (start + copied)])
+        if inserted:
+            literals: list[int] = []
+            for k in range(pos, pos + 3 * inserted, 3):
+                previous_pack += values[k]
+                offset = previous_end + values[k + 1]
+                previous_end = offset + values[k + 2]
+                literals += (previous_pack, offset, values[k + 2])
+            pieces.append(array("q", literals).tobytes())
+        expected, pos = start + copied, pos + 3 * inserted
+    out = array("q")
+    out.frombytes(b"".join(pieces))
     if len(out) != 3 * wanted:
         raise ValueError(f"the delta gives {len(out) // 3} nodes, not {wanted}")
     return out

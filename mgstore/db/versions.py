@@ -219,7 +219,7 @@ def assemble(
     """
     whole = body is None
     if body is None:
-        runs = orders.runs(read_order(conn, row))
+        runs = order_runs(conn, row)
         packs = pack_data(conn, {pack for pack, _, _ in runs})
         body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
     keys = [row.head_sha256, row.graph_tail_sha256, row.tail_sha256]
@@ -288,14 +288,13 @@ def body_chunks(
     replaces the NodeDef at a position of that order with other (unframed) bytes. Adjacent
     stored bytes are one slice, so the result is a few chunks per patch, not one per node.
     """
-    stored = read_order(conn, row)
-    locations = orders.locations(stored)
+    locations = orders.locations(read_order(conn, row))
     packs = pack_data(conn, {pack for pack, _, _ in locations})
     # The content hash is checked in a worker thread while this one cuts the chunks (hashing
     # releases the GIL), and awaited before they are returned.
     with ThreadPoolExecutor(max_workers=1) as worker:
         checking = worker.submit(
-            _content_problem, row, _frame(conn, row), packs, orders.runs(stored)
+            _content_problem, row, _frame(conn, row), packs, order_runs(conn, row)
         )
         chunks = _chunks(locations, packs, order, patches)
         problem = checking.result()
@@ -336,9 +335,12 @@ def _chunks(
 # ------------------------------------------------------------------------------------------
 # Node orders: stored whole or as a delta against an earlier version's (docs/storage.md §4)
 
-#: The most deltas a chain of node orders may hold (the ingest stores a whole order before
-#: this); a longer chain is damage (a loop, say), not a stored order.
-ORDER_CHAIN = 16
+#: The most deltas between a new version's node order and a whole order: the ingest stores
+#: a whole order rather than a longer chain, so a cold read applies at most 7 deltas
+#: (bench/bench_order_deltas.py measures what they cost a checkout).
+ORDER_CHAIN = 8
+#: The most deltas a read follows: a longer chain is damage (a loop, say), not a stored order.
+_CHAIN_LIMIT = 64
 
 
 @dataclass
@@ -346,6 +348,7 @@ class _Order:
     flat: Any  # array('q') of (pack, offset, length) triples
     depth: int  # how many deltas lie between it and a whole order
     index: dict[int, int] | None = None  # position by location, built when asked for
+    runs: list[tuple[int, int, int]] | None = None  # back-to-back nodes merged, likewise
 
 
 class _Orders:
@@ -406,6 +409,15 @@ def forget_orders() -> None:
         _ORDERS.entries.clear()
 
 
+def order_runs(conn: Connection, row: Row[Any]) -> list[tuple[int, int, int]]:
+    """A version's nodes as (pack, offset, length) runs of nodes that lie back to back
+    (:func:`mgstore.node_order.runs`), kept with its materialized order."""
+    entry = _materialized(conn, row, bytes(row.node_order), 0)
+    if entry.runs is None:
+        entry.runs = orders.runs(entry.flat)
+    return entry.runs
+
+
 def remember_order(data: bytes, flat: Any, depth: int) -> None:
     """Keep an order just written (``data`` as stored), so that the next ingest of the graph
     finds its base's order without reading it."""
@@ -434,7 +446,7 @@ def _materialized(
             return entry
     except ValueError as error:
         raise damaged(conn, row, f"{whose} cannot be read ({error})") from None
-    if depth >= ORDER_CHAIN:
+    if depth >= _CHAIN_LIMIT:
         raise damaged(conn, row, f"{whose} lies too many deltas from a whole order")
     base = conn.execute(
         select(V.c.graph_id, V.c.number, V.c.node_order).where(V.c.id == base_id)

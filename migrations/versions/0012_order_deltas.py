@@ -6,7 +6,7 @@ the edit (see mgstore.node_order). A whole order is a zlib stream, which never b
 0x01, so the schema does not change. The upgrade rewrites existing orders as the ingest
 writes new ones: graph by graph, each version's order as a delta against the order of the
 version before it that has one, where that is smaller, with a whole order at least every
-16th; the downgrade writes every delta back as its whole order. The audit record of a version
+8th; the downgrade writes every delta back as its whole order. The audit record of a version
 keeps the SHA-256 of its whole order, which a delta carries, so records verify either way.
 
 This revision keeps its own copy of the encoding, so that what it writes stays what it wrote
@@ -36,7 +36,7 @@ depends_on: str | Sequence[str] | None = None
 
 DELTA = b"\x01"
 HEAD = 41  # flag, base id, digest
-CHAIN = 16  # a whole order at least every CHAIN versions
+CHAIN = 8  # a whole order at least every CHAIN versions
 
 _meta = sa.MetaData()
 versions = sa.Table(

@@ -73,7 +73,8 @@ def test_many_versions_with_churn_check_out_as_they_went_in(store: Store) -> Non
     with store.engine.connect() as conn:
         ids = {int(n): int(i) for n, i in conn.execute(select(V.c.number, V.c.id))}
     deltas = [n for n, data in orders.items() if data[:1] == node_order.DELTA]
-    assert orders[1][:1] != node_order.DELTA and len(deltas) >= count - count // 15 - 1
+    chain = stored_versions.ORDER_CHAIN
+    assert orders[1][:1] != node_order.DELTA and len(deltas) >= count - count // chain - 1
     assert max(chain_length(orders, ids, n) for n in orders) == stored_versions.ORDER_CHAIN - 1
     whole = max(len(data) for data in orders.values())
     assert sum(len(orders[n]) for n in deltas) < len(deltas) * whole / 2
