@@ -35,10 +35,10 @@ from sqlalchemy import LargeBinary, func, select  # noqa: E402
 
 from mgstore import NotFoundError, Store  # noqa: E402
 from mgstore.db.migrate import upgrade_database  # noqa: E402
-from mgstore.db.models import Base  # noqa: E402
+from mgstore.db.models import metadata  # noqa: E402
 
 TARGET = 0.010
-N, P = Base.metadata.tables["nodes"], Base.metadata.tables["packs"]
+N, P = metadata.tables["nodes"], metadata.tables["packs"]
 
 
 def timed(action: Callable[[], object], cpu: list[float] | None = None) -> float:
@@ -145,7 +145,7 @@ def run(store: Store, args: argparse.Namespace) -> int:
 
 
 def _ids(store: Store, ref: str) -> tuple[int, int]:
-    G = Base.metadata.tables["graphs"]
+    G = metadata.tables["graphs"]
     name, number = ref.rsplit("@", 1)
     with store.engine.connect() as conn:
         graph_id = conn.execute(select(G.c.id).where(G.c.name == name)).scalar_one()

@@ -207,7 +207,10 @@ def sizes(
                 f"{store_size / first:.2f}x the file, {store_size / git_size:.1f}x git "
                 f"(git gc --aggressive {git_size / 1e6:.2f} MB)"
             )
-            print(f"       SQLite MB: {_top(table_sizes(copy))}")
+            tables = table_sizes(copy)
+            print(
+                f"       SQLite MB: {_top(tables)}; versions {tables.get('versions', 0) / 1e6:.2f}"
+            )
             if pg_url:
                 pg_total = pg_sizes(pg_url)
                 results[f"pg_store_{k}_mb"] = sum(pg_total.values()) / 1e6

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import operator
-import zlib
-from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate, count, repeat
 from typing import Any
 
+from mgstore import node_order
 from mgstore.graph import (
     GRAPH_DEF_FIELDS,
     META_FIELDS,
@@ -37,7 +34,7 @@ _META_TAIL_FIELDS = (
     "object_graph_def",
 )
 _REPEATED_META_FIELDS = ("collection_def", "signature_def", "asset_file_def")
-_OFFSET_BITS = 40  # (pack, offset) as one int: offsets within a pack stay far below 2**40
+_OFFSET_BITS = node_order.OFFSET_BITS  # (pack, offset) as one int
 _NODE_TAG = b"\x0a"  # GraphDef.node: field 1, wire type 2
 _GRAPH_DEF_TAG = b"\x12"  # MetaGraphDef.graph_def: field 2, wire type 2
 
@@ -192,33 +189,17 @@ def _assembled(stored: StoredGraph, body: list[bytes | memoryview]) -> list[byte
 
 
 def pack_locations(locations: Iterable[tuple[int, int, int]]) -> bytes:
-    """A compact encoding of (pack, offset, length) per node, in order (deltas, zlib).
+    """A compact encoding of (pack, offset, length) per node, in order (deltas, zlib): the
+    whole encoding of :mod:`mgstore.node_order`.
 
     Consecutive nodes of one pack give zero deltas, so a version costs a few bytes per node.
     """
-    out = array("q")
-    previous_pack = previous_end = 0
-    for pack, offset, length in locations:
-        out.extend((pack - previous_pack, offset - previous_end, length))
-        previous_pack, previous_end = pack, offset + length
-    return zlib.compress(out.tobytes(), 6)
+    return node_order.encode(node_order.flat(locations))
 
 
 def unpack_locations(data: bytes) -> list[tuple[int, int, int]]:
     """The (pack, offset, length) of each node, in order: the inverse of pack_locations."""
-    return list(zip(*unpack_columns(data), strict=True))
-
-
-def unpack_columns(data: bytes) -> tuple[array[int], array[int], array[int]]:
-    """:func:`unpack_locations` as three columns (packs, offsets, lengths): 24 bytes a node
-    where a list of tuples takes about 100, for reads of whole large versions."""
-    values = array("q")
-    values.frombytes(zlib.decompress(data))
-    lengths = values[2::3]
-    # Running sums in C: a node ends where the previous one ended, plus its gap and length.
-    ends = accumulate(map(operator.add, values[1::3], lengths))
-    offsets = array("q", map(operator.sub, ends, lengths))
-    return array("q", accumulate(values[0::3])), offsets, lengths
+    return node_order.locations(node_order.decode(data))
 
 
 def positions(data: bytes, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
@@ -228,7 +209,14 @@ def positions(data: bytes, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int,
     array) and kept for the few versions read last, so that a query that keeps a few nodes
     of a large version costs in proportion to those nodes once the version was read.
     """
-    index = _position_index(bytes(data))
+    return positions_in(_position_index(bytes(data)), wanted)
+
+
+def positions_in(
+    index: dict[int, int], wanted: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], int]:
+    """The positions of the ``wanted`` (pack, offset) locations in an order's index
+    (:func:`mgstore.node_order.position_index`); locations not in it are left out."""
     found = {}
     for pack, offset in wanted:
         position = index.get((pack << _OFFSET_BITS) | offset)
@@ -242,13 +230,7 @@ def _position_index(data: bytes) -> dict[int, int]:
     """(pack << _OFFSET_BITS | offset) -> position, for an encoded order (pack_locations).
     Cached by the encoded bytes themselves: a version's order never changes, and a changed
     order is another key."""
-    values = array("q")
-    values.frombytes(zlib.decompress(data))
-    lengths = values[2::3]
-    offsets = map(operator.sub, accumulate(map(operator.add, values[1::3], lengths)), lengths)
-    packs = accumulate(values[0::3])
-    keys = map(operator.or_, map(operator.lshift, packs, repeat(_OFFSET_BITS)), offsets)
-    return dict(zip(keys, count()))
+    return node_order.position_index(node_order.decode(data))
 
 
 def unpack_runs(data: bytes) -> list[tuple[int, int, int]]:
@@ -256,23 +238,7 @@ def unpack_runs(data: bytes) -> list[tuple[int, int, int]]:
 
     A checkout then joins a few slices instead of one per node.
     """
-    values = array("q")
-    values.frombytes(zlib.decompress(data))
-    runs: list[tuple[int, int, int]] = []
-    pack = end = start = 0
-    triples = iter(values)
-    for pack_delta, gap, length in zip(triples, triples, triples, strict=True):
-        if pack_delta or gap:
-            if end > start:
-                runs.append((pack, start, end - start))
-            pack += pack_delta
-            start = end + gap
-            end = start + length
-        else:
-            end += length
-    if end > start:
-        runs.append((pack, start, end - start))
-    return runs
+    return node_order.runs(node_order.decode(data))
 
 
 def insert_graph_def(

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, select
 
-from mgstore import audit, byte_layout
+from mgstore import audit, byte_layout, node_order
 from mgstore import collections as colls
 from mgstore.db import engine as db
 from mgstore.db import outlines, versions
@@ -97,6 +97,17 @@ def _version(conn: Connection, row: Row[Any], deep: bool) -> Found:
     yield from _outline(conn, row, data)
 
 
+def _order_digest(row: Row[Any], order: list[tuple[int, int, int]]) -> Found:
+    """A node order stored as a delta against the digest it carries (what the version's
+    audit record keeps, docs/storage.md §4); a whole order is its own digest."""
+    data = bytes(row.node_order)
+    if node_order.base_of(data) is None:
+        return
+    whole = node_order.encode(node_order.flat(order))
+    if hashlib.sha256(whole).digest() != node_order.digest(data):
+        yield "order", "its node order does not match the digest its delta carries"
+
+
 def _reason(error: IntegrityError) -> str:
     """The error's message without the version (the line names it) and the advice."""
     text = str(error).split("; the store is damaged")[0]
@@ -111,7 +122,13 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
         ).where(versions.in_version(N, row.graph_id, row.number))  # fmt: skip
     ).all()
     located = {(r.pack_id, r.offset, r.length) for r in rows}
-    order = byte_layout.unpack_locations(row.node_order)
+    try:
+        order = node_order.locations(versions.read_order(conn, row, cached=False))
+    except IntegrityError as error:
+        yield "order", _reason(error)
+        order = []
+    else:
+        yield from _order_digest(row, order)
     if len(order) != row.node_count or set(order) != located:
         yield (
             "nodes",

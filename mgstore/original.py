@@ -19,12 +19,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from mgstore import lazy
-from mgstore.byte_layout import read_varint, varint
 
 if TYPE_CHECKING:
-    from mgstore import proto
+    from mgstore import byte_layout, proto
 else:
-    proto = lazy.module("mgstore.proto")  # the CLI's parser needs FORMS, not the protos
+    # The CLI's parser needs FORMS, not the protos (nor byte_layout, which imports them).
+    proto = lazy.module("mgstore.proto")
+    byte_layout = lazy.module("mgstore.byte_layout")
 
 #: The input forms a version can come from (and be converted to on checkout), by name.
 FORMS = ("meta", "meta-text", "graphdef", "graphdef-text", "saved-model", "saved-model-text")
@@ -121,7 +122,7 @@ def graph_def_bytes(content: bytes) -> bytes:
 
 def _saved_model_bytes(content: bytes) -> bytes:
     return b"".join(
-        (b"\x08", varint(SAVED_MODEL_SCHEMA_VERSION), b"\x12", varint(len(content)), content)
+        (b"\x08", _varint(SAVED_MODEL_SCHEMA_VERSION), b"\x12", _varint(len(content)), content)
     )
 
 
@@ -166,7 +167,7 @@ def _chunked(original: bytes, ref: bytes) -> bytes:
     as its dictionary, or, where it equals the reference at the place found for it, that
     place. Header: count, then (dictionary start, dictionary length, stream length) per chunk,
     a stream length of 0 meaning "the dictionary is the chunk"; then the streams."""
-    header, streams = [_CHUNKED, varint((len(original) + _CHUNK - 1) // _CHUNK)], []
+    header, streams = [_CHUNKED, _varint((len(original) + _CHUNK - 1) // _CHUNK)], []
     drift: int | None = None  # where the previous chunk was found, relative to its offset
     for start in range(0, len(original), _CHUNK):
         chunk = original[start : start + _CHUNK]
@@ -181,10 +182,10 @@ def _chunked(original: bytes, ref: bytes) -> bytes:
         begin = max(0, end - _WINDOW)
         if found is not None and found >= 0 and ref[found : found + len(chunk)] == chunk:
             # The chunk repeats the reference: its place and length say it all.
-            header += [varint(found), varint(len(chunk)), varint(0)]
+            header += [_varint(found), _varint(len(chunk)), _varint(0)]
             continue
         stream = _deflate(chunk, ref[begin:end])
-        header += [varint(begin), varint(end - begin), varint(len(stream))]
+        header += [_varint(begin), _varint(end - begin), _varint(len(stream))]
         streams.append(stream)
     return b"".join(header + streams)
 
@@ -252,8 +253,12 @@ def _inflate(data: bytes | memoryview, zdict: bytes, limit: int) -> bytes:
     return out
 
 
+def _varint(value: int) -> bytes:
+    return byte_layout.varint(value)
+
+
 def _read_varint(data: memoryview, pos: int) -> tuple[int, int]:
     try:
-        return read_varint(data, pos)
+        return byte_layout.read_varint(data, pos)
     except IndexError:
         raise DeltaError("a length is cut short") from None

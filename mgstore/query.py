@@ -122,11 +122,11 @@ def query(
         # An anchored pattern's literal start narrows the rows through the name index.
         prefix = "" if pattern is None else anchored_prefix(pattern)
         cond = node_filter(conn, row, scope, strict_scope, collections, op_types, devices, prefix)
-        if closure is None:
+        selected: ColumnElement[bool] = cond  # read in one statement, through the indexes
+        if closure is None and pattern is not None:
             found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
-            ids = [i for i, _ in found] if pattern is None else _matching(pattern, found)
-            selected: ColumnElement[bool] = _id_in(conn, ids)
-        else:
+            selected = _id_in(conn, _matching(pattern, found))
+        elif closure is not None:
             if pattern is not None:  # the seeds are known only after the Python filter
                 found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
                 seeds = _matching(pattern, found)
@@ -300,6 +300,20 @@ def _closure(
     which has no statistics, off the (graph_id, op) index in each step (it scanned the whole
     graph per step: ancestors 15-20x slower on 80,000 nodes); PostgreSQL chooses well itself.
     """
+    found = _reached(seeds, graph_id, number, direction, depth, graph_index=graph_index)
+    return select(found.c.id)
+
+
+def _reached(
+    seeds: ColumnElement[bool],
+    graph_id: int,
+    number: int,
+    direction: str,
+    depth: int | None,
+    *,
+    graph_index: bool = True,
+) -> Any:
+    """The recursive CTE of :func:`_closure`: the (id, name) of every row reached."""
     columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name")]
     if depth is not None:
         columns.append(cast(literal(0), Integer).label("hops"))
@@ -321,26 +335,51 @@ def _closure(
     step = select(nxt.c.id, nxt.c.name).select_from(joined)
     if depth is not None:
         step = step.add_columns(prev.c.hops + 1).where(prev.c.hops < depth)
-    found = start.union(step)
-    return select(found.c.id)
+    return start.union(step)
 
 
 def _inference_ids(conn: Connection, row: Any, seeds: ColumnElement[bool]) -> list[int]:
-    """The ids of the ``inference`` closure of the seed rows (see :mod:`mgstore.subgraph`)."""
+    """The ids of the ``inference`` closure of the seed rows (see :mod:`mgstore.subgraph`).
+
+    Each round is one recursive query from what is newly needed, and the rows it reaches come
+    back with their ids, so the closure costs what it returns (docs/subgraphs.md); what each
+    variable's restore needs is taken from the version's frame once per version and kept."""
     where = in_version(N, row.graph_id, row.number)
+    graph_index = conn.dialect.name != "sqlite"
+    ids: dict[str, int] = {}
 
     def ancestors(names: set[str]) -> set[str]:
         cond = and_(where, _text_in(conn, N.c.name, sorted(names)))
-        query = _closure(cond, row.graph_id, row.number, "ancestors", None,
-                         graph_index=conn.dialect.name != "sqlite")  # fmt: skip
-        return set(conn.execute(select(N.c.name).where(N.c.id.in_(query))).scalars())
+        found = _reached(cond, row.graph_id, row.number, "ancestors", None, graph_index=graph_index)
+        rows = conn.execute(select(found.c.id, found.c.name)).all()
+        ids.update((name, id_) for id_, name in rows)
+        return {name for _, name in rows}
 
     seed_names = set(conn.execute(select(N.c.name).where(seeds)).scalars())
-    frame = MetaGraphDef.FromString(versions.assemble(conn, row, b""))
-    names = subgraph.inference_names(seed_names, subgraph.variable_defs(frame), ancestors)
-    return list(
-        conn.execute(select(N.c.id).where(where, _text_in(conn, N.c.name, sorted(names)))).scalars()
-    )
+    names = subgraph.inference_names(seed_names, _restore_needs(conn, row), ancestors)
+    return sorted(ids[name] for name in names)
+
+
+def _restore_needs(conn: Connection, row: Any) -> dict[str, list[str]]:
+    """What restoring each variable of the version needs (:func:`subgraph.restore_needs`),
+    kept for the versions asked last under their frame's hashes (checked when read)."""
+    frame = bytes(row.head_sha256) + bytes(row.graph_tail_sha256) + bytes(row.tail_sha256)
+    with _NEEDS_LOCK:
+        needs = _NEEDS.get(frame)
+        if needs is not None:
+            _NEEDS.move_to_end(frame)
+            return needs
+    meta = MetaGraphDef.FromString(versions.assemble(conn, row, b""))
+    needs = subgraph.restore_needs(subgraph.variable_defs(meta))
+    with _NEEDS_LOCK:
+        _NEEDS[frame] = needs
+        while len(_NEEDS) > _PayloadIndexes.SIZE:
+            _NEEDS.popitem(last=False)
+    return needs
+
+
+_NEEDS: OrderedDict[bytes, dict[str, list[str]]] = OrderedDict()
+_NEEDS_LOCK = threading.Lock()
 
 
 # ------------------------------------------------------------------------------------------

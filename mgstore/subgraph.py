@@ -24,7 +24,7 @@ MetaGraphDef resolve, by these rules (docs/subgraphs.md says why):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
@@ -48,6 +48,7 @@ __all__ = [
     "fingerprint",
     "inference_names",
     "resolve",
+    "restore_needs",
     "variable_defs",
 ]
 
@@ -284,31 +285,42 @@ def variable_defs(meta: MetaGraphDef) -> list[Any]:
     return found
 
 
-def inference_names(
-    seeds: Iterable[str],
-    variables: list[Any],
-    ancestors: Callable[[set[str]], set[str]],
-) -> set[str]:
-    """The seeds' ancestors plus, for every variable they read, what restoring it needs.
-
-    A variable is read when its variable op is an ancestor. Restoring it needs its variable
-    op, initializer (the assign op), snapshot and initial value, and their ancestors: with
-    them the exported ``variables`` collection holds it, and ``tf.compat.v1.train.Saver()``
-    (which ``import_meta_graph`` builds when no saver_def is exported) restores it from the
-    original checkpoint. ``ancestors`` maps names to the names they reach upstream
-    (themselves included); repeated until nothing new is needed.
-    """
-    found = ancestors(set(seeds))
+def restore_needs(variables: Iterable[Any]) -> dict[str, list[str]]:
+    """For each variable op of these VariableDefs, the ops restoring it needs: its variable op,
+    initializer (the assign op), snapshot and initial value (see :func:`inference_names`).
+    Depends on the version only, so a caller keeps it for the next closure of that version."""
     by_op: dict[str, list[str]] = {}
     for v in variables:
         needs = [v.initializer_name, v.snapshot_name, v.initial_value_name, v.variable_name]
         by_op.setdefault(parse_input(v.variable_name)[0], []).extend(
             parse_input(n)[0] for n in needs if n
         )
+    return by_op
+
+
+def inference_names(
+    seeds: Iterable[str],
+    needs: Mapping[str, Sequence[str]],
+    ancestors: Callable[[set[str]], set[str]],
+) -> set[str]:
+    """The seeds' ancestors plus, for every variable they read, what restoring it needs.
+
+    A variable is read when its variable op is an ancestor. Restoring it needs its variable
+    op, initializer (the assign op), snapshot and initial value (``needs``, by variable op:
+    :func:`restore_needs`), and their ancestors: with them the exported ``variables``
+    collection holds it, and ``tf.compat.v1.train.Saver()`` (which ``import_meta_graph``
+    builds when no saver_def is exported) restores it from the original checkpoint.
+    ``ancestors`` maps names to the names they reach upstream (themselves included); asked
+    again for what is newly needed until nothing is, so the work follows what is found
+    (docs/subgraphs.md), not the number of variables in the graph.
+    """
+    found = ancestors(set(seeds))
     asked = set(found)
+    new = found
     while True:
-        wanted = {n for op in found if op in by_op for n in by_op[op]} - asked
+        wanted = {n for op in new if op in needs for n in needs[op]} - asked
         if not wanted:
             return found
         asked |= wanted
-        found |= ancestors(wanted)
+        new = ancestors(wanted) - found
+        found |= new

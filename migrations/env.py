@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic import context
 
 from mgstore.db.engine import create, resolve_url
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_online() -> None:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from mgstore import Store
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
 
 REQUIRED = {c.strip() for c in os.environ.get("MGSTORE_REQUIRE", "").split(",") if c.strip()}
@@ -164,7 +164,7 @@ def row_counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         return {
             table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-            for table in Base.metadata.sorted_tables
+            for table in metadata.sorted_tables
         }
 
 
@@ -176,7 +176,7 @@ def table_dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
                 tuple(row)
                 for row in conn.execute(select(table).order_by(*table.primary_key.columns))
             ]
-            for table in Base.metadata.sorted_tables
+            for table in metadata.sorted_tables
         }
 
 

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from mgstore import IntegrityError, Store, codec
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.proto import MetaGraphDef
 
-P = Base.metadata.tables["packs"]
+P = metadata.tables["packs"]
 
 
 @given(st.binary(max_size=9000) | st.builds(lambda n: b"\x0a" * n, st.integers(0, 20000)))
@@ -52,3 +52,20 @@ def test_a_damaged_compressed_pack_is_refused(store: Store) -> None:
         store.query("g@1", scope="layer_7/", strict_scope=True)
     report = store.fsck()
     assert not report.ok and {p.kind for p in report.problems} >= {"content", "node"}
+
+
+def test_a_pack_damaged_after_a_query_read_it_is_refused_by_the_next(store: Store) -> None:
+    """Packs a query inflated are kept with their stored bytes (versions._Inflated); a later
+    read compares the stored bytes it fetched with those, so an edit is seen at once."""
+    meta = MetaGraphDef()
+    for i in range(300):
+        meta.graph_def.node.add(name=f"layer_{i}/w", op="VariableV2", device="/cpu:0")
+    store.ingest(meta, "g")
+    assert list(store.query("g@1", scope="layer_7/", strict_scope=True)) == ["layer_7/w"]
+    assert list(store.query("g@1", scope="layer_7/", strict_scope=True)) == ["layer_7/w"]
+    with db.transaction(store.engine, write=True) as conn:
+        pack_id, data = conn.execute(select(P.c.id, P.c.data)).one()
+        damaged = bytes(data[:20]) + bytes([data[20] ^ 0xFF]) + bytes(data[21:])
+        conn.execute(P.update().where(P.c.id == pack_id).values(data=damaged))
+    with pytest.raises(IntegrityError, match="damaged"):
+        store.query("g@1", scope="layer_7/", strict_scope=True)

@@ -27,11 +27,11 @@ from sqlalchemy import func, select
 
 from mgstore import Store
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.publish import CRASH_ENV, CRASH_EXIT, CRASH_POINTS
 from tests import workers
 
-J = Base.metadata.tables["export_journal"]
+J = metadata.tables["export_journal"]
 TIMEOUT = 120
 GRAPHS = ("old", "new")  # graph names; their exports have different bytes
 

@@ -16,10 +16,10 @@ from sqlalchemy import select, text
 
 from mgstore import IntegrityError, Store
 from mgstore.cli import main
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
-TABLES = Base.metadata.tables
+TABLES = metadata.tables
 P, B, N, E = (TABLES[t] for t in ("packs", "blobs", "nodes", "edges"))
 CM, F, V = TABLES["collection_members"], TABLES["import_forms"], TABLES["versions"]
 OP, VO = TABLES["outline_parts"], TABLES["version_outlines"]

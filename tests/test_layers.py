@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "formats",
         ("mgstore.io", "mgstore.atomic", "mgstore.graph", "mgstore.byte_layout",
-         "mgstore.collections", "mgstore.original"),
+         "mgstore.node_order", "mgstore.collections", "mgstore.original"),
     ),
     (
         "semantics (no SQL, no store)",

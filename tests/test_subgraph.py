@@ -11,7 +11,7 @@ import pytest
 
 from mgstore import EditedQueryError, IncompleteSubgraphError, QueryResult, Store
 from mgstore.proto import AttrValue, MetaGraphDef, SaverDef, VariableDef
-from mgstore.subgraph import inference_names, resolve
+from mgstore.subgraph import inference_names, resolve, restore_needs
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -137,7 +137,7 @@ def test_inference_names_add_what_each_read_variable_needs_until_nothing_is_miss
                 todo.extend(graph.get(n, ()))
         return seen
 
-    found = inference_names({"out"}, variables, ancestors)
+    found = inference_names({"out"}, restore_needs(variables), ancestors)
     assert found == {"out", "x", "w", "w/read", "w/Assign", "w/init", "u", "u/read", "u/Assign",
                      "u/init"}  # fmt: skip
-    assert inference_names({"q"}, variables, lambda names: names & {"q"}) == {"q"}
+    assert inference_names({"q"}, restore_needs(variables), lambda names: names & {"q"}) == {"q"}

@@ -1,7 +1,7 @@
 """The audit log of exports: who exported what, when, where to, and whether the file is intact.
 
 Every export, successful or failed, is one record in the table ``exports`` (see
-:class:`mgstore.db.models.Export`), appended in the transaction that makes the export visible.
+:data:`mgstore.db.models.EXPORTS`), appended in the transaction that makes the export visible.
 The log is append-only and tamper-evident:
 
 * Records are numbered ``seq`` = 1, 2, 3... (unique), and chained: each stores ``prev_hash``,

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select
 
+from mgstore import node_order
 from mgstore.audit.entities import AuditEvent
 from mgstore.audit.events import append_event, audit_key, indexed_names, link_holds, normalized
 from mgstore.clock import as_utc
@@ -82,7 +83,7 @@ def version_fields(row: Row[Any] | Mapping[Any, Any], graph: str) -> dict[str, A
         "created_by": values["created_by"],
         "node_count": int(values["node_count"]),
         "size": int(values["size"]),
-        "node_order": hashlib.sha256(bytes(values["node_order"])).hexdigest(),
+        "node_order": _order_digest(bytes(values["node_order"])),
         "has_graph_def": bool(values["has_graph_def"]),
         "head": hexed(values["head_sha256"]),
         "graph_tail": hexed(values["graph_tail_sha256"]),
@@ -101,6 +102,16 @@ def version_fields(row: Row[Any] | Mapping[Any, Any], graph: str) -> dict[str, A
         fields["original_delta"] = hexed(values["original_delta_sha256"])
         fields["meta_graph_index"] = values["meta_graph_index"]
     return fields
+
+
+def _order_digest(data: bytes) -> str:
+    """The SHA-256 of a node order's whole encoding: what the ingest record keeps, whether
+    the order is stored whole or as a delta (docs/storage.md §4), so that records made
+    before deltas existed, and orders written back whole by a downgrade, still match."""
+    try:
+        return node_order.digest(data).hex()
+    except ValueError:  # a delta cut short: its bytes' hash, which no record holds
+        return hashlib.sha256(data).hexdigest()
 
 
 def payload_time(row: Row[Any] | Mapping[Any, Any]) -> Any:

@@ -21,8 +21,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, LargeBinary, delete, func, select, update
 
+from mgstore import node_order
 from mgstore.db.lifecycle import lock_versions, record_lifecycle_event
 from mgstore.db.outlines import PARTS
 from mgstore.db.refs import graph_name, is_deleted
@@ -41,6 +42,7 @@ from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import GcReport
 
 _CHUNK = 500
+_HEAD = 41  # the bytes of a stored node order that name its base (mgstore.node_order)
 
 
 def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
@@ -57,7 +59,8 @@ def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
     for graph_id in sorted({v.graph_id for v in victims}):
         node_ids.extend(_dead_rows(conn, graph_id))
     pack_ids = _dead_packs(conn, node_ids)
-    blob_shas = _dead_blobs(conn, victims)
+    cleared = _cleared(conn, victims)
+    blob_shas = _dead_blobs(conn, victims, cleared)
     forms = _dead_forms(conn, victims)
     report = GcReport(
         versions=tuple(f"{graph_name(conn, v.graph_id)}@{v.number}" for v in victims),
@@ -68,7 +71,7 @@ def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
         blobs=len(blob_shas),
         blob_bytes=_bytes(conn, B, B.c.sha256, blob_shas),
         import_forms=len(forms),
-        order_bytes=sum(len(v.node_order) for v in victims),
+        order_bytes=sum(len(v.node_order) for v in cleared),
         dry_run=dry_run,
     )
     if dry_run or not victims:
@@ -85,7 +88,7 @@ def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
     _delete(conn, E, E.c.node_id, node_ids)
     _delete(conn, N, N.c.id, node_ids)
     _delete(conn, P, P.c.id, pack_ids)
-    for chunk in _chunks(ids):
+    for chunk in _chunks([v.id for v in cleared]):
         conn.execute(
             update(V)
             .where(V.c.id.in_(chunk))
@@ -132,13 +135,55 @@ def _dead_packs(conn: Connection, node_ids: Sequence[int]) -> list[int]:
     return sorted(candidates - used)
 
 
-def _dead_blobs(conn: Connection, victims: Sequence[Any]) -> list[bytes]:
-    """The debug-info, collection and original-delta blobs of the victims that nothing else
-    names. (Their frames stay: the version rows keep naming them.)"""
+def _cleared(conn: Connection, victims: Sequence[Any]) -> list[Any]:
+    """The version rows whose node order, debug info and original's delta gc clears: the
+    victims', and those of versions collected before, in the victims' graphs, whose order
+    was kept, unless the order of a version not collected still builds on theirs (a node
+    order stored as a delta needs its base's, docs/storage.md §4). A kept order is cleared
+    by the gc that collects the last version building on it."""
+    if not victims:
+        return []
+    graphs = sorted({v.graph_id for v in victims})
+    collected = set(
+        conn.execute(select(S.c.version_id).where(S.c.collected_at.is_not(None))).scalars()
+    )
+    done = collected | {v.id for v in victims}
+    # The first bytes of every order of the victims' graphs: whether it is a delta, and of what.
+    bases = conn.execute(
+        select(V.c.id, func.substr(V.c.node_order, 1, _HEAD, type_=LargeBinary)).where(
+            V.c.graph_id.in_(graphs), V.c.node_order != b""
+        )
+    ).all()
+    base_of = {vid: _base(bytes(head)) for vid, head in bases}
+    needed: set[int] = set()
+    for vid in base_of.keys() - done:  # the live versions' orders
+        base = base_of[vid]
+        while base is not None and base not in needed:
+            needed.add(base)
+            base = base_of.get(base)
+    kept_before = sorted(vid for vid in base_of.keys() & collected if vid not in needed)
+    rows = list(victims)
+    for chunk in _chunks(kept_before):
+        rows.extend(conn.execute(select(V).where(V.c.id.in_(chunk))).all())
+    return [r for r in rows if r.node_order and r.id not in needed]
+
+
+def _base(head: bytes) -> int | None:
+    """The base a stored order's first bytes name (None: whole, or too damaged to say)."""
+    try:
+        return node_order.base_of(head)
+    except ValueError:
+        return None
+
+
+def _dead_blobs(conn: Connection, victims: Sequence[Any], cleared: Sequence[Any]) -> list[bytes]:
+    """The collection blobs of the victims, and the debug-info and original-delta blobs of
+    the ``cleared`` rows, that nothing else names. (Frames stay: the version rows keep
+    naming them.)"""
     ids = [v.id for v in victims]
     candidates = {
         bytes(sha)
-        for v in victims
+        for v in cleared
         for sha in (v.debug_sha256, v.original_delta_sha256)
         if sha is not None
     }
@@ -148,14 +193,16 @@ def _dead_blobs(conn: Connection, victims: Sequence[Any]) -> list[bytes]:
         )
     if not candidates:
         return []
-    victim_ids = set(ids)
+    victim_ids, cleared_ids = set(ids), {v.id for v in cleared}
     keep: set[bytes] = set()
     shas = sorted(candidates)
     for chunk in _chunks(shas):
-        for column in (V.c.head_sha256, V.c.graph_tail_sha256, V.c.tail_sha256, V.c.debug_sha256,
-                       V.c.original_delta_sha256):  # fmt: skip
+        for column in (V.c.head_sha256, V.c.graph_tail_sha256, V.c.tail_sha256):
             rows = conn.execute(select(V.c.id, column).where(column.in_(chunk)))
             keep.update(sha for version_id, sha in rows if version_id not in victim_ids)
+        for column in (V.c.debug_sha256, V.c.original_delta_sha256):
+            rows = conn.execute(select(V.c.id, column).where(column.in_(chunk)))
+            keep.update(sha for version_id, sha in rows if version_id not in cleared_ids)
         rows = conn.execute(
             select(C.c.version_id, C.c.blob_sha256).where(C.c.blob_sha256.in_(chunk))
         )

@@ -18,6 +18,8 @@ from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Connection,
     Integer,
     LargeBinary,
@@ -36,6 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from mgstore import codec
+from mgstore.db.tables import BLOBS
 
 
 def insert_ignore(conn: Connection, table: Table, keys: Sequence[str]) -> Any:
@@ -84,21 +87,53 @@ def fetch_raw(conn: Connection, statement: ClauseElement) -> list[tuple[Any, ...
 
 
 def copy_rows(
-    conn: Connection, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    types: Sequence[str] | None = None,
 ) -> None:
     """Rows into a PostgreSQL table by ``COPY ... FROM STDIN`` (psycopg 3): a few times faster
-    than INSERTs, which the server plans and executes row by row."""
+    than INSERTs, which the server plans and executes row by row. With ``types`` (the columns'
+    PostgreSQL types, :func:`pg_types`) in binary format: nothing to escape or parse, and bytes
+    (packs) travel as they are instead of in hex (docs/storage.md §7)."""
     from psycopg import sql
 
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    binary = sql.SQL(" (FORMAT BINARY)") if types is not None else sql.SQL("")
+    statement = sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns)), binary
     )
     with (
         _driver_cursor(conn, statement.as_string(), None) as cursor,
         cursor.copy(statement) as copy,
     ):
+        if types is not None:
+            copy.set_types(list(types))
         for row in rows:
             copy.write_row(row)
+
+
+def pg_types(table: Table, columns: Sequence[str]) -> tuple[str, ...] | None:
+    """The PostgreSQL types of ``table``'s ``columns`` as binary COPY names them, or None if
+    one has a type this module does not map (its rows then go in text format)."""
+    names: list[str] = []
+    for name in columns:
+        kind = table.c[name].type
+        found = next((pg for sa, pg in _PG_TYPES if isinstance(kind, sa)), None)
+        if found is None:
+            return None
+        names.append(found)
+    return tuple(names)
+
+
+# Most specific first: BigInteger is an Integer, Text a String.
+_PG_TYPES: tuple[tuple[type, str], ...] = (
+    (BigInteger, "int8"),
+    (Integer, "int4"),
+    (Boolean, "bool"),
+    (LargeBinary, "bytea"),
+    (String, "text"),
+)
 
 
 @contextmanager
@@ -126,13 +161,12 @@ def _compile(conn: Connection, statement: ClauseElement, **kw: Any) -> SQLCompil
 def insert_blobs(conn: Connection, blobs: Iterable[tuple[bytes, bytes]]) -> None:
     """Store ``(sha256, data)`` blobs the store lacks (content-addressed: duplicates are fine),
     compressed where that pays (``mgstore.codec.compress``)."""
-    from mgstore.db.models import Blob
-
     # Sorted, so concurrent writers lock shared rows in one order and cannot deadlock.
     rows = [(sha, codec.compress(data)) for sha, data in sorted(dict(blobs).items())]
-    if rows:
-        table = Blob.__table__
-        executemany(conn, insert_ignore(conn, table, ["sha256"]), ("sha256", "data"), rows)  # type: ignore[arg-type]
+    if rows and conn.dialect.driver == "psycopg":
+        insert_arrays(conn, BLOBS, ("sha256", "data"), rows, ("sha256",))
+    elif rows:
+        executemany(conn, insert_ignore(conn, BLOBS, ["sha256"]), ("sha256", "data"), rows)
 
 
 @dataclass(frozen=True)
@@ -359,12 +393,47 @@ def insert_bulk(conn: Connection, bulk: BulkRows) -> None:
             _insert_slices(conn, bulk)
     elif bulk.ignore is None and conn.dialect.driver == "psycopg":
         if bulk.rows:
-            copy_rows(conn, bulk.table.name, bulk.columns, bulk.rows)
+            types = pg_types(bulk.table, bulk.columns)
+            copy_rows(conn, bulk.table.name, bulk.columns, bulk.rows, types)
+    elif bulk.ignore is not None and conn.dialect.driver == "psycopg":
+        if bulk.rows:
+            insert_arrays(conn, bulk.table, bulk.columns, bulk.rows, bulk.ignore)
     else:
         statement: Any = bulk.table.insert()
         if bulk.ignore is not None:
             statement = insert_ignore(conn, bulk.table, bulk.ignore)
         executemany(conn, statement, bulk.columns, bulk.rows)
+
+
+def insert_arrays(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    ignore: Sequence[str],
+) -> None:
+    """PostgreSQL: ``rows`` as one ``INSERT ... SELECT unnest(...) ON CONFLICT (ignore) DO
+    NOTHING``, each column one array parameter: one statement and one round trip for the whole
+    batch, where an executemany sends a statement per row (docs/storage.md §7). The rows are
+    inserted in the order given (sorted, for shared rows: docs/storage.md §8)."""
+    if not rows:
+        return
+    arrays = tuple(map(list, zip(*rows, strict=True)))
+    statement = _arrays_insert(table, tuple(columns), tuple(ignore))
+    executemany(conn, statement, [f"a{i}" for i in range(len(columns))], [arrays])
+
+
+@functools.lru_cache(maxsize=16)
+def _arrays_insert(table: Table, columns: tuple[str, ...], ignore: tuple[str, ...]) -> Any:
+    arrays = [
+        func.unnest(cast(bindparam(f"a{i}"), postgresql.ARRAY(table.c[name].type)))
+        for i, name in enumerate(columns)
+    ]
+    return (
+        postgresql.insert(table)
+        .from_select(list(columns), select(*arrays))
+        .on_conflict_do_nothing(index_elements=list(ignore))
+    )
 
 
 def _insert_slices(conn: Connection, bulk: BulkRows) -> None:

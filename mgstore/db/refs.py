@@ -20,7 +20,7 @@ import difflib
 import re
 from typing import Any
 
-from sqlalchemy import Connection, Row, exists, func, select
+from sqlalchemy import Connection, Row, bindparam, exists, func, select
 
 from mgstore import names
 from mgstore.db.tables import ALIASES as A
@@ -113,7 +113,7 @@ def _whole(digits: str, ref: str) -> int:
 
 
 def _latest(conn: Connection, graph_id: int, name: str, deleted: bool) -> Row[Any]:
-    row = conn.execute(_versions(graph_id, deleted).order_by(V.c.number.desc()).limit(1)).first()
+    row = conn.execute(_LATEST[deleted], {"graph_id": graph_id}).first()
     if row is None:
         raise NotFoundError(f"every version of {name!r} is deleted (see mgstore log --all)")
     return row
@@ -139,7 +139,7 @@ def _check_live(conn: Connection, row: Row[Any], label: str) -> None:
         raise NotFoundError(f"{label} is deleted (mgstore restore {ref} brings it back)")
 
 
-def _versions(graph_id: int, deleted: bool) -> Any:
+def _versions(graph_id: Any, deleted: bool) -> Any:
     query = select(V).where(V.c.graph_id == graph_id)
     return query if deleted else query.where(~_is_deleted())
 
@@ -154,7 +154,7 @@ def is_deleted() -> Any:
 
 
 def _graph_row(conn: Connection, name: str) -> Row[Any] | None:
-    return conn.execute(select(G.c.id).where(G.c.name == name)).first()
+    return conn.execute(_GRAPH_ID, {"name": name}).first()
 
 
 def graph_id_of(conn: Connection, name: str) -> int:
@@ -168,7 +168,17 @@ def graph_id_of(conn: Connection, name: str) -> int:
 
 def graph_name(conn: Connection, graph_id: int) -> str:
     """The name of the graph with id ``graph_id``."""
-    return str(conn.execute(select(G.c.name).where(G.c.id == graph_id)).scalar_one())
+    return str(conn.execute(_GRAPH_NAME, {"graph_id": graph_id}).scalar_one())
+
+
+# The statements every read resolves a ref with, built once (with bound parameters): building
+# and keying them cost more than running them, in a query of a few nodes (bench/bench_query.py).
+_GRAPH_ID = select(G.c.id).where(G.c.name == bindparam("name"))
+_GRAPH_NAME = select(G.c.name).where(G.c.id == bindparam("graph_id"))
+_LATEST = {
+    deleted: _versions(bindparam("graph_id"), deleted).order_by(V.c.number.desc()).limit(1)
+    for deleted in (False, True)
+}
 
 
 def version_ref(conn: Connection, row: Row[Any]) -> str:

@@ -15,7 +15,7 @@ from typing import Literal
 from sqlalchemy import Connection, Engine, text
 
 from mgstore.db.engine import errors_mapped
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.errors import InputError, NotFoundError
 
 __all__ = ["Kind", "WRITER_EXTRA", "grant"]
@@ -105,7 +105,7 @@ def _statements(conn: Connection, role: str, kind: Kind) -> list[str]:
             text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
         ).scalars()
     )
-    tables = [t for t in [*Base.metadata.tables, "alembic_version"] if t in present]
+    tables = [t for t in [*metadata.tables, "alembic_version"] if t in present]
     every = ", ".join(f"{schema}.{quote(t)}" for t in tables)
     statements = [
         f"REVOKE ALL ON {every} FROM {who}",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import Table
 
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 
 __all__ = [
     "ALIASES",
@@ -35,7 +35,7 @@ __all__ = [
 
 
 def _table(name: str) -> Table:
-    return Base.metadata.tables[name]
+    return metadata.tables[name]
 
 
 ALIASES = _table("aliases")

@@ -12,6 +12,7 @@ their digest, an import form against its hash. A mismatch raises IntegrityError.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -23,10 +24,27 @@ from datetime import timezone
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, LargeBinary, Row, and_, case, func, null, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    LargeBinary,
+    Row,
+    and_,
+    any_,
+    bindparam,
+    case,
+    cast,
+    func,
+    null,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import codec, lazy, original
+from mgstore import node_order as orders
 from mgstore.clock import as_utc
 from mgstore.db.tables import ALIASES as A
 from mgstore.db.tables import BLOBS as B
@@ -39,6 +57,7 @@ from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_STATES as S
 from mgstore.db.tables import VERSION_TAGS as T
+from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import VersionInfo
 from mgstore.errors import IntegrityError
 
@@ -50,6 +69,8 @@ else:
     )
 
 _CHUNK = 500
+# Statements every read runs, built once (see _SLICES below).
+_BLOBS = select(B.c.sha256, B.c.data).where(B.c.sha256.in_(bindparam("shas", expanding=True)))
 
 
 def in_version(
@@ -58,8 +79,15 @@ def in_version(
     """The node rows (of ``nodes``, the table or an alias) that belong to version ``number``.
 
     ``graph_index=False`` keeps the planner off the (graph_id, op) index (``graph_id + 0`` is
-    the same test, unindexed), for conditions that another index answers better.
+    the same test, unindexed), for conditions that another index answers better. The
+    conditions asked last are kept (SQL expressions are immutable): a query of a few nodes
+    would otherwise spend more building them than running them.
     """
+    return _in_version(nodes, int(graph_id), int(number), graph_index)
+
+
+@functools.lru_cache(maxsize=64)
+def _in_version(nodes: Any, graph_id: int, number: int, graph_index: bool) -> ColumnElement[bool]:
     graph = nodes.c.graph_id if graph_index else nodes.c.graph_id + 0
     return and_(
         graph == graph_id,
@@ -71,11 +99,11 @@ def in_version(
 def blobs(conn: Connection, shas: list[bytes], *, verify: bool = True) -> dict[bytes, bytes]:
     """The data of the blobs with these hashes, each checked against its hash (its key)
     unless ``verify`` is false (for a caller that checks a hash covering them)."""
-    rows = conn.execute(select(B.c.sha256, B.c.data).where(B.c.sha256.in_(shas)))
+    rows = conn.execute(_BLOBS, {"shas": shas})
     found: dict[bytes, bytes] = {}
     for sha, data in rows:
         try:
-            found[bytes(sha)] = bytes(codec.decompress(data))
+            found[bytes(sha)] = bytes(_INFLATED.decompress(("blob", bytes(sha)), data))
         except ValueError as error:
             if not verify:  # the caller's own hash check fails, naming what it read
                 found[bytes(sha)] = bytes(data)
@@ -128,6 +156,45 @@ class _Verified:
 _VERIFIED = _Verified()
 
 
+class _Inflated:
+    """The large packs and blobs decompressed last, each with the stored bytes it came from:
+    a value read again whose stored bytes equal those (memcmp) is not decompressed again, so
+    that a warm query of a few nodes does not inflate whole packs and the frame's collections
+    each time (docs/storage.md §3.4, bench/bench_query.py). The stored bytes are read and
+    compared on every read: an edited database is seen at once. The key (a pack's id, a
+    blob's hash) only says where to look. Thread-safe; bounded."""
+
+    BYTES = 32 * 1024 * 1024  # of inflated data
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.values: OrderedDict[tuple[str, Any], tuple[bytes, bytes | memoryview]] = OrderedDict()
+        self.size = 0
+
+    def decompress(self, key: tuple[str, Any], stored: bytes) -> bytes | memoryview:
+        """``codec.decompress(stored)``, from the values kept if ``stored`` is one of them."""
+        if stored[:1] != codec.ZLIB:  # raw: nothing to inflate
+            return codec.decompress(stored)
+        with self.lock:
+            known = self.values.get(key)
+            if known is not None:
+                self.values.move_to_end(key)
+        if known is not None and known[0] == stored:
+            return known[1]
+        data = codec.decompress(stored)
+        if len(data) <= self.BYTES // 4:
+            with self.lock:
+                old = self.values.pop(key, None)
+                self.size += len(data) - (0 if old is None else len(old[1]))
+                self.values[key] = (bytes(stored), data)
+                while self.size > self.BYTES:
+                    self.size -= len(self.values.popitem(last=False)[1][1])
+        return data
+
+
+_INFLATED = _Inflated()
+
+
 def assemble(
     conn: Connection, row: Row[Any], body: bytes | None = None, *, check_frame: bool = True
 ) -> bytes:
@@ -141,7 +208,7 @@ def assemble(
     """
     whole = body is None
     if body is None:
-        runs = byte_layout.unpack_runs(row.node_order)
+        runs = orders.runs(read_order(conn, row))
         packs = pack_data(conn, {pack for pack, _, _ in runs})
         body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
     keys = [row.head_sha256, row.graph_tail_sha256, row.tail_sha256]
@@ -168,7 +235,10 @@ def _frame(conn: Connection, row: Row[Any]) -> list[bytes | None]:
 
 
 def _content_problem(
-    row: Row[Any], frame: list[bytes | None], packs: Mapping[int, memoryview]
+    row: Row[Any],
+    frame: list[bytes | None],
+    packs: Mapping[int, memoryview],
+    runs: Sequence[tuple[int, int, int]],
 ) -> str | None:
     """What is wrong with a version's stored bytes (None if they match its content hash).
     Needs no connection, so that it can run in another thread: the hash releases the GIL."""
@@ -176,10 +246,7 @@ def _content_problem(
         return "a blob that frames its nodes is missing"
     head, graph_tail, tail = (part or b"" for part in frame)
     try:  # hashed slice by slice: a joined copy would hold the whole file once more
-        body = [
-            packs[pack][offset : offset + length]
-            for pack, offset, length in byte_layout.unpack_runs(row.node_order)
-        ]
+        body = [packs[pack][offset : offset + length] for pack, offset, length in runs]
     except KeyError:
         return "a pack that holds its nodes is missing"
     stored = byte_layout.StoredGraph((), head, graph_tail, tail, row.has_graph_def, None, {})
@@ -210,12 +277,15 @@ def body_chunks(
     replaces the NodeDef at a position of that order with other (unframed) bytes. Adjacent
     stored bytes are one slice, so the result is a few chunks per patch, not one per node.
     """
-    locations = byte_layout.unpack_columns(row.node_order)
+    stored = read_order(conn, row)  # flat triples: 24 bytes a node, not a tuple's ~100
+    locations = stored[0::3], stored[1::3], stored[2::3]
     packs = pack_data(conn, set(locations[0]))
     # The content hash is checked in a worker thread while this one cuts the chunks (hashing
     # releases the GIL), and awaited before they are returned.
     with ThreadPoolExecutor(max_workers=1) as worker:
-        checking = worker.submit(_content_problem, row, _frame(conn, row), packs)
+        checking = worker.submit(
+            _content_problem, row, _frame(conn, row), packs, orders.runs(stored)
+        )
         chunks = _chunks(locations, packs, order, patches)
         problem = checking.result()
     if problem is not None:
@@ -255,16 +325,151 @@ def _chunks(
     return chunks
 
 
-def pack_data(conn: Connection, pack_ids: Iterable[int]) -> dict[int, memoryview]:
-    """The (raw) data of these packs, by id, read in batches; IntegrityError for a pack that
-    cannot be decompressed."""
-    ids = sorted(pack_ids)
+# ------------------------------------------------------------------------------------------
+# Node orders: stored whole or as a delta against an earlier version's (docs/storage.md §4)
+
+#: The most deltas a chain of node orders may hold (the ingest stores a whole order before
+#: this); a longer chain is damage (a loop, say), not a stored order.
+ORDER_CHAIN = 16
+
+
+@dataclass
+class _Order:
+    flat: Any  # array('q') of (pack, offset, length) triples
+    depth: int  # how many deltas lie between it and a whole order
+    index: dict[int, int] | None = None  # position by location, built when asked for
+
+
+class _Orders:
+    """The node orders materialized last, by their stored bytes: a whole order is its own
+    key, and a delta carries the digest of the order it gives, so equal bytes mean an equal
+    order. Thread-safe; bounded."""
+
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[bytes, _Order] = OrderedDict()
+
+    def get(self, data: bytes) -> _Order | None:
+        with self.lock:
+            found = self.entries.get(data)
+            if found is not None:
+                self.entries.move_to_end(data)
+            return found
+
+    def put(self, data: bytes, entry: _Order) -> None:
+        with self.lock:
+            self.entries[data] = entry
+            self.entries.move_to_end(data)
+            while len(self.entries) > self.SIZE:
+                self.entries.popitem(last=False)
+
+
+_ORDERS = _Orders()
+
+
+def read_order(conn: Connection, row: Row[Any], *, cached: bool = True) -> Any:
+    """A version's node order, materialized (a flat ``array('q')`` of (pack, offset, length)
+    triples, :mod:`mgstore.node_order`): its stored order, or the delta applied to its base's
+    order, base after base. IntegrityError naming the version if it cannot be read.
+    ``cached=False`` reads every order of the chain again (fsck)."""
+    return _materialized(conn, row, bytes(row.node_order), 0, cached=cached).flat
+
+
+def order_depth(conn: Connection, row: Row[Any]) -> int:
+    """How many deltas lie between a version's node order and a whole stored order."""
+    return _materialized(conn, row, bytes(row.node_order), 0).depth
+
+
+def order_index(conn: Connection, row: Row[Any]) -> dict[int, int]:
+    """A version's node positions by location (:func:`mgstore.node_order.position_index`),
+    kept with its materialized order: a query that keeps a few nodes of a large version then
+    costs in proportion to those nodes once the version was read."""
+    entry = _materialized(conn, row, bytes(row.node_order), 0)
+    if entry.index is None:
+        entry.index = orders.position_index(entry.flat)
+    return entry.index
+
+
+def forget_orders() -> None:
+    """Drop every materialized order kept (for tests and benchmarks of cold reads)."""
+    with _ORDERS.lock:
+        _ORDERS.entries.clear()
+
+
+def remember_order(data: bytes, flat: Any, depth: int) -> None:
+    """Keep an order just written (``data`` as stored), so that the next ingest of the graph
+    finds its base's order without reading it."""
+    _ORDERS.put(data, _Order(flat, depth))
+
+
+def _materialized(
+    conn: Connection,
+    row: Row[Any],
+    data: bytes,
+    depth: int,
+    whose: str = "its node order",
+    *,
+    cached: bool = True,
+) -> _Order:
+    """The order stored as ``data``: ``row``'s own or, ``depth`` deltas down, one of its
+    bases' (``whose`` says which, for the error)."""
+    found = _ORDERS.get(data) if cached else None
+    if found is not None:
+        return found
+    try:
+        base_id = orders.base_of(data)
+        if base_id is None:
+            entry = _Order(orders.decode(data), 0)
+            _ORDERS.put(data, entry)
+            return entry
+    except ValueError as error:
+        raise damaged(conn, row, f"{whose} cannot be read ({error})") from None
+    if depth >= ORDER_CHAIN:
+        raise damaged(conn, row, f"{whose} lies too many deltas from a whole order")
+    base = conn.execute(
+        select(V.c.graph_id, V.c.number, V.c.node_order).where(V.c.id == base_id)
+    ).first()
+    if base is None or base.graph_id != row.graph_id or not base.node_order:
+        raise damaged(
+            conn, row, f"{whose} is a delta of a node order that is missing (version id {base_id})"
+        )
+    below = _materialized(
+        conn,
+        row,
+        bytes(base.node_order),
+        depth + 1,
+        f"the node order of version {base.number} (which its own builds on)",
+        cached=cached,
+    )
+    try:
+        entry = _Order(orders.apply_delta(below.flat, data), below.depth + 1)
+    except ValueError as error:
+        raise damaged(
+            conn, row, f"{whose}, a delta against version {base.number}'s, is damaged ({error})"
+        ) from None
+    _ORDERS.put(data, entry)
+    return entry
+
+
+def pack_data(
+    conn: Connection, pack_ids: Iterable[int], *, keep: bool = False
+) -> dict[int, memoryview]:
+    """The (raw) data of these packs, by id, read in batches (one query on PostgreSQL); an
+    IntegrityError for a pack that cannot be decompressed. ``keep``: the inflated packs are
+    kept for the next read of a few nodes (:class:`_Inflated`); whole-version reads do not
+    fill the cache with every pack."""
     packs: dict[int, memoryview] = {}
-    for i in range(0, len(ids), _CHUNK):
-        rows = conn.execute(select(P.c.id, P.c.data).where(P.c.id.in_(ids[i : i + _CHUNK])))
-        for pack_id, data in rows:
+    for where in id_batches(conn, P.c.id, sorted(pack_ids)):
+        for pack_id, data in conn.execute(select(P.c.id, P.c.data).where(where)):
             try:
-                packs[pack_id] = memoryview(codec.decompress(data))
+                raw = (
+                    _INFLATED.decompress(("pack", pack_id), data)
+                    if keep
+                    else codec.decompress(data)
+                )
+                packs[pack_id] = memoryview(raw)
             except ValueError as error:
                 raise IntegrityError(
                     f"stored pack {pack_id} cannot be read ({error}); the store is damaged or "
@@ -273,12 +478,38 @@ def pack_data(conn: Connection, pack_ids: Iterable[int]) -> dict[int, memoryview
     return packs
 
 
+def id_batches(
+    conn: Connection, column: ColumnElement[Any], ids: Sequence[int]
+) -> list[ColumnElement[bool]]:
+    """Conditions that together select the rows whose ``column`` is one of ``ids``: on
+    PostgreSQL one, ``column = ANY(array)`` (one statement, one parameter, whatever the
+    count); elsewhere ``IN`` lists of at most 500 (SQLite's limit on bound parameters)."""
+    if not ids:
+        return []
+    if conn.dialect.name == "postgresql":
+        kind = BigInteger() if isinstance(column.type, BigInteger) else Integer()
+        return [column == any_(cast(bindparam(None, list(ids)), postgresql.ARRAY(kind)))]
+    return [column.in_(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
+
+
 def raw_slice() -> ColumnElement[Any]:
     """A node row's framed bytes, cut from its pack in SQL where the pack is stored as it is
     (NULL where it begins with a codec flag: :func:`fill_slices` cuts those)."""
+    return _RAW_SLICE
+
+
+def _raw_slice() -> ColumnElement[Any]:
     flag = func.substr(P.c.data, 1, 1, type_=LargeBinary)
     piece = func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary)
     return case((flag.in_([codec.RAW, codec.ZLIB]), null()), else_=piece)
+
+
+#: Built once: a query of a few nodes would otherwise spend more building it than running it.
+_RAW_SLICE = _raw_slice()
+#: The columns :func:`node_slices` reads, and the join they come from (built once, likewise).
+_SLICES = select(
+    N.c.pack_id, N.c.offset, _RAW_SLICE, N.c.sha256, N.c.name, N.c.op, N.c.device, N.c.length
+).select_from(N.join(P, P.c.id == N.c.pack_id))
 
 
 def fill_slices(
@@ -287,7 +518,7 @@ def fill_slices(
     """The framed bytes of node rows given as (pack, offset, length, :func:`raw_slice`):
     those SQL did not cut, from their packs, each compressed pack read once."""
     missing = {pack for pack, _, _, piece in located if piece is None}
-    packs = pack_data(conn, missing) if missing else {}
+    packs = pack_data(conn, missing, keep=True) if missing else {}
     out: list[bytes] = []
     for pack, offset, length, piece in located:
         if piece is None:
@@ -405,25 +636,12 @@ def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) 
     """The framed NodeDefs of the version's node rows that pass ``selected``, in the version's
     order, each checked against its row's hash (a slice of its pack, read in SQL), with the
     rows' indexed columns for :func:`check_node_columns`."""
-    found = conn.execute(
-        select(
-            N.c.pack_id,
-            N.c.offset,
-            raw_slice(),
-            N.c.sha256,
-            N.c.name,
-            N.c.op,
-            N.c.device,
-            N.c.length,
-        )
-        .select_from(N.join(P, P.c.id == N.c.pack_id))
-        .where(selected)
-    ).all()
+    found = conn.execute(_SLICES.where(selected)).all()
     pieces = fill_slices(conn, [(s[0], s[1], s[7], s[2]) for s in found])
     slices = [(s[0], s[1], piece, *s[3:7]) for s, piece in zip(found, pieces, strict=True)]
-    order = byte_layout.positions(row.node_order, ((s[0], s[1]) for s in slices))
+    where = byte_layout.positions_in(order_index(conn, row), ((s[0], s[1]) for s in slices))
     try:
-        slices.sort(key=lambda s: order[(s[0], s[1])])
+        slices.sort(key=lambda s: where[(s[0], s[1])])
     except KeyError:
         raise damaged(conn, row, "a node row lies where the version has no node") from None
     sha, unframe = hashlib.sha256, byte_layout.unframe

@@ -21,13 +21,28 @@ from datetime import datetime, timezone
 from itertools import accumulate, chain, islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    LargeBinary,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
 from mgstore import byte_layout, codec, io, original
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
+from mgstore import node_order as orders
 from mgstore.db import engine as db
 from mgstore.db import forms, outlines
+from mgstore.db import versions as stored_versions
 from mgstore.db.inserts import (
     BulkRows,
     bulk_rows,
@@ -46,8 +61,8 @@ from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
-from mgstore.db.versions import members_digest
-from mgstore.errors import InvalidGraphError
+from mgstore.db.versions import id_batches, members_digest
+from mgstore.errors import IntegrityError, InvalidGraphError
 from mgstore.who import user_at_host
 
 __all__ = ["PACK_BYTES", "RUN_NODES", "write_collections", "write_contents", "write_version"]
@@ -91,10 +106,12 @@ def write_version(
             nodes = _NodeWriter(conn, graph_id, number, worker)
             nodes.start(stored)
             collections = worker.submit(_prepare_collections, stored.collections)
+            base = _order_base(conn, latest)  # read while the worker encodes the first run
             written = nodes.write(
                 progress,
                 meanwhile=lambda: write_contents(conn, stored, collections.result()),
                 members=collections,
+                base=base,
             )
             form = _computing_form(conn, worker, stored, written.content_hash)
             prepared = collections.result()
@@ -215,6 +232,33 @@ def _original(
             insert_blobs(conn, [(sha, delta)])
         fields["original_delta_sha256"] = sha
     return fields
+
+
+@dataclass(frozen=True)
+class _OrderBase:
+    """The order a new version's node order may be stored as a delta against: the latest
+    version's (docs/storage.md §4)."""
+
+    version_id: int
+    order: Any  # array('q'), materialized
+    depth: int  # deltas between it and a whole order
+
+
+def _order_base(conn: Connection, latest: Any) -> _OrderBase | None:
+    """The latest version's order as a base (its row is at hand: a read of at most
+    ``ORDER_CHAIN`` rows, none if it was written by this process); None where the new order
+    is to be stored whole: no latest version, its order collected or unreadable (a damaged
+    store does not stop ingests; fsck names it), or at the end of a chain of deltas."""
+    if latest is None or not latest.node_order:
+        return None
+    try:
+        order = stored_versions.read_order(conn, latest)
+        depth = stored_versions.order_depth(conn, latest)
+    except IntegrityError:
+        return None
+    if depth + 1 >= stored_versions.ORDER_CHAIN:
+        return None
+    return _OrderBase(int(latest.id), order, depth)
 
 
 def _lock_graph(conn: Connection, name: str, now: datetime) -> int:
@@ -395,8 +439,10 @@ class _NodeWriter:
         progress: Callable[[int, int], None] | None,
         meanwhile: Callable[[], None],
         members: Future[_PreparedCollections],
+        base: _OrderBase | None = None,
     ) -> _Written:
-        """Write every run; return the version's content hash, size and packed node order.
+        """Write every run; return the version's content hash, size and stored node order
+        (a delta against ``base`` where that is smaller, docs/storage.md §4.1).
 
         ``meanwhile`` is the caller's other database work, done while the worker builds the
         first rows. Then the worker makes the version's outline (:attr:`outlining`) from the
@@ -423,7 +469,7 @@ class _NodeWriter:
         if last is not None:
             bodies.append(last.body)
             locations.append(last.locations)
-        finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations))
+        finishing = self.worker.submit(self._finish, tuple(bodies), tuple(locations), base)
         self.outlining = self.worker.submit(self.encoder.outline, members)
         if last is not None:
             self._insert(last, [], [])
@@ -440,7 +486,8 @@ class _NodeWriter:
         # Packs hold at most PACK_BYTES, cut at node boundaries: two neighbours together
         # always exceed it, which bounds how many a run can fill.
         packs = min(len(fresh), 2 * run.new_bytes // PACK_BYTES + 2)
-        return _Placement(located, self.ids.reserve(N, len(fresh)), self.ids.reserve(P, packs))
+        node_ids, pack_ids = self.ids.reserve((N, len(fresh)), (P, packs))
+        return _Placement(located, node_ids, pack_ids)
 
     def _rows(self, run: _Encoded, placement: _Placement) -> _RunRows:
         """The pack, node and edge rows of a run (Python only: runs in the worker)."""
@@ -474,13 +521,18 @@ class _NodeWriter:
         )
         return _RunRows(rows, locations, b"".join(nodes.framed))
 
-    def _finish(self, bodies: Sequence[bytes], locations: Sequence[Sequence[Location]]) -> _Written:
+    def _finish(
+        self,
+        bodies: Sequence[bytes],
+        locations: Sequence[Sequence[Location]],
+        base: _OrderBase | None,
+    ) -> _Written:
         content_hash, size = self.stored.content(bodies)
         incoming = self.encoder.incoming  # every run is encoded: the worker is done with it
         closing = sorted(
             node_id for sha, (node_id, _) in self.current.items() if sha not in incoming
         )
-        node_order = byte_layout.pack_locations(chain.from_iterable(locations))
+        node_order = _stored_order(orders.flat(chain.from_iterable(locations)), base)
         return _Written(content_hash, size, node_order, closing, bodies)
 
     def _insert(
@@ -494,12 +546,24 @@ class _NodeWriter:
 
     def close_rows(self, closing: Sequence[int]) -> None:
         """End the rows of the latest version's nodes that this version does not keep."""
-        for i in range(0, len(closing), _CHUNK):
-            self.conn.execute(
-                update(N)
-                .where(N.c.id.in_(closing[i : i + _CHUNK]))
-                .values(last_version=self.number - 1)
-            )
+        for where in id_batches(self.conn, N.c.id, closing):
+            self.conn.execute(update(N).where(where).values(last_version=self.number - 1))
+
+
+def _stored_order(order: Any, base: _OrderBase | None) -> bytes:
+    """A version's node order as stored: a delta against ``base`` where that is smaller
+    than the whole encoding, else whole (docs/storage.md §4)."""
+    whole = orders.encode(order)
+    data, depth = whole, 0
+    if base is not None:
+        try:
+            coded = orders.delta(base.order, order, base.version_id, whole)
+        except ValueError:  # nodes at one place with two lengths: not this base's
+            coded = whole
+        if len(coded) < len(whole):
+            data, depth = coded, base.depth + 1
+    stored_versions.remember_order(data, order, depth)
+    return data
 
 
 def _packed(
@@ -588,14 +652,19 @@ def _locate(conn: Connection, wanted: Mapping[bytes, str]) -> dict[bytes, Locati
     """
     found: dict[bytes, Location] = {}
     pairs = sorted((name, sha) for sha, name in wanted.items())
-    for i in range(0, len(pairs), _CHUNK):
-        chunk = pairs[i : i + _CHUNK]
-        rows = conn.execute(
-            select(N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(
-                N.c.name.in_([name for name, _ in chunk]),
-                N.c.sha256.in_([sha for _, sha in chunk]),
+    # PostgreSQL: the run in one statement, each list one array parameter.
+    step = len(pairs) if conn.dialect.name == "postgresql" else _CHUNK
+    for i in range(0, len(pairs), step):
+        chunk = pairs[i : i + step]
+        names, shas = [name for name, _ in chunk], [sha for _, sha in chunk]
+        if conn.dialect.name == "postgresql":
+            where = (
+                N.c.name == any_(cast(bindparam(None, names), postgresql.ARRAY(Text))),
+                N.c.sha256 == any_(cast(bindparam(None, shas), postgresql.ARRAY(LargeBinary))),
             )
-        )
+        else:
+            where = (N.c.name.in_(names), N.c.sha256.in_(shas))
+        rows = conn.execute(select(N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(*where))
         found.update(
             (sha, (pack, offset, length)) for sha, pack, offset, length in rows if sha in wanted
         )
@@ -685,23 +754,52 @@ class _IdReserver:
         self.conn = conn
         self.next: dict[str, int] = {}
 
-    def reserve(self, table: Any, count: int) -> list[int]:
-        if count == 0:
-            return []
+    def reserve(self, *wanted: tuple[Any, int]) -> list[Sequence[int]]:
+        """``count`` fresh ids of each ``(table, count)``; on PostgreSQL in one round trip."""
         if self.conn.dialect.name == "postgresql":
-            return list(
-                self.conn.execute(
-                    text(
-                        "SELECT nextval(pg_get_serial_sequence(:table, 'id'))"
-                        " FROM generate_series(1, :n)"
-                    ),
-                    {"table": table.name, "n": count},
-                ).scalars()
-            )
+            return self._from_sequences(wanted)
         # SQLite: writes hold the database lock (BEGIN IMMEDIATE), so nobody else takes ids.
-        start = self.next.get(table.name)
-        if start is None:
-            query = select(func.coalesce(func.max(table.c.id), 0) + 1)
-            start = int(self.conn.execute(query).scalar_one())
-        self.next[table.name] = start + count
-        return list(range(start, start + count))
+        out: list[Sequence[int]] = []
+        for table, count in wanted:
+            start = self.next.get(table.name)
+            if start is None and count:
+                query = select(func.coalesce(func.max(table.c.id), 0) + 1)
+                start = int(self.conn.execute(query).scalar_one())
+            if count:
+                assert start is not None
+                self.next[table.name] = start + count
+                out.append(range(start, start + count))
+            else:
+                out.append(range(0))
+        return out
+
+    def _from_sequences(self, wanted: Sequence[tuple[Any, int]]) -> list[Sequence[int]]:
+        """PostgreSQL: the ids drawn from each table's sequence by one statement, which
+        sends back a range's ends (or, should another writer's draws interleave with ours,
+        the ids themselves), not a row per id (docs/storage.md §7)."""
+        asked = [(table.name, count) for table, count in wanted if count]
+        found: dict[str, Sequence[int]] = {}
+        if asked:
+            rows = self.conn.execute(
+                _RESERVE_IDS,
+                {"tables": [name for name, _ in asked], "counts": [n for _, n in asked]},
+            )
+            for name, low, high, count, ids in rows:
+                found[name] = range(low, high + 1) if ids is None else sorted(ids)
+                if len(found[name]) != count:
+                    raise AssertionError(f"{name}: {len(found[name])} ids for {count}")
+        return [found.get(table.name, range(0)) if count else range(0) for table, count in wanted]
+
+
+# Each sequence is looked up once (the materialized CTE), then drawn from ``count`` times; a
+# contiguous draw (the rule: nobody else drew meanwhile) comes back as its two ends.
+_RESERVE_IDS = text(
+    "WITH seqs AS MATERIALIZED ("
+    " SELECT w.t, CAST(pg_get_serial_sequence(w.t, 'id') AS regclass) AS seq, w.n"
+    " FROM unnest(CAST(:tables AS text[]), CAST(:counts AS integer[])) AS w(t, n)),"
+    " ids AS MATERIALIZED ("
+    " SELECT s.t, nextval(s.seq) AS v FROM seqs AS s CROSS JOIN LATERAL generate_series(1, s.n))"
+    " SELECT t, min(v), max(v), count(*),"
+    " CASE WHEN max(v) - min(v) + 1 = count(*) THEN NULL ELSE array_agg(v) END"
+    " FROM ids GROUP BY t"
+)

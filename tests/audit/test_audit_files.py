@@ -161,9 +161,9 @@ def test_reproduction_is_compared_by_hash(write_and_record: Any) -> None:
 def _id(store: Store) -> int:
     from sqlalchemy import select
 
-    from mgstore.db.models import Base
+    from mgstore.db.models import metadata
 
-    versions, graphs = Base.metadata.tables["versions"], Base.metadata.tables["graphs"]
+    versions, graphs = metadata.tables["versions"], metadata.tables["graphs"]
     with store.engine.connect() as conn:
         return int(
             conn.execute(

@@ -15,10 +15,10 @@ from sqlalchemy import select, text
 
 from mgstore import IntegrityError, Store
 from mgstore.cli import main
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
-TABLES = Base.metadata.tables
+TABLES = metadata.tables
 V, A, T = TABLES["versions"], TABLES["audit_events"], TABLES["version_tags"]
 
 

@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from mgstore import Store
 from mgstore.cli import main
 from mgstore.db import migrate
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 Dump = Callable[[Store], dict[str, list[tuple[Any, ...]]]]
@@ -254,7 +254,7 @@ def check(workspace: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, dump: Du
 def assert_unchanged(before: dict[str, Any], after: dict[str, Any], argv: Any) -> None:
     """Every table as before; except that an export that failed once its version was known
     is recorded as failed (the audit log keeps failures), so failed records may follow."""
-    status = Base.metadata.tables["exports"].columns.keys().index("status")
+    status = metadata.tables["exports"].columns.keys().index("status")
     old = len(before["exports"])
     assert after["exports"][:old] == before["exports"], argv
     assert all(row[status] == "failed" for row in after["exports"][old:]), argv

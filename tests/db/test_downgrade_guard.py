@@ -82,13 +82,13 @@ def test_an_export_in_flight_keeps_its_journal(filled: Store) -> None:
     from datetime import datetime, timezone
 
     from mgstore.db import engine as db
-    from mgstore.db.models import Base
+    from mgstore.db.models import metadata
 
     row = {"id": "f" * 32, "path": "/x/m.meta", "files": "[]", "state": "pending",
            "host": "elsewhere", "pid": 1, "started": "",
            "created_at": datetime.now(timezone.utc)}  # fmt: skip
     with db.transaction(filled.engine, write=True) as conn:
-        conn.execute(Base.metadata.tables["export_journal"].insert(), row)
+        conn.execute(metadata.tables["export_journal"].insert(), row)
     with pytest.raises(InputError, match=r"export_journal \(1 row\)"):
         migrate.downgrade(filled.engine, "0003")
     assert migrate.current(filled.engine) == migrate.head()

@@ -16,10 +16,10 @@ from sqlalchemy.dialects import sqlite
 from mgstore import MgstoreError, Store
 from mgstore.db import engine as db
 from mgstore.db.inserts import BulkRows, bulk_rows, insert_bulk, slices_insert
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 
-B, G, N, E, P = (Base.metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
-CM = Base.metadata.tables["collection_members"]
+B, G, N, E, P = (metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
+CM = metadata.tables["collection_members"]
 LAYOUTS = {"driver", "constant", "sequence", "integer", "text", "text_fixed", "text_dict",
            "bytes", "bytes_fixed", "bytes_dict"}  # fmt: skip
 

@@ -12,11 +12,11 @@ from sqlalchemy import select
 from mgstore import Store, codec
 from mgstore.db import engine as db
 from mgstore.db import migrate
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
 
 COMPACT = "0010_compact"
-P, B = Base.metadata.tables["packs"], Base.metadata.tables["blobs"]
+P, B = metadata.tables["packs"], metadata.tables["blobs"]
 
 
 def graph(k: int) -> Any:

@@ -10,11 +10,11 @@ from sqlalchemy import Engine, inspect, select
 from mgstore import Store
 from mgstore.db import engine as db
 from mgstore.db import migrate, outlines
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from tests.web import hostile
 
 OUTLINES = "0008_outlines"
-TABLES = Base.metadata.tables
+TABLES = metadata.tables
 V, VO, OP = TABLES["versions"], TABLES["version_outlines"], TABLES["outline_parts"]
 
 

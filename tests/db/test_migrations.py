@@ -18,9 +18,9 @@ from sqlalchemy import Engine, event, inspect, text
 from mgstore import SchemaError, Store
 from mgstore.db import engine as db
 from mgstore.db import migrate
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 
-MODEL_TABLES = set(Base.metadata.tables)
+MODEL_TABLES = set(metadata.tables)
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
         context = MigrationContext.configure(
             conn, opts={"compare_type": True, "compare_server_default": True}
         )
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, metadata) == []
 
 
 def test_a_store_opens_a_database_at_head(db_url: str, engine: Engine) -> None:

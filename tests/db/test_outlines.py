@@ -14,12 +14,12 @@ from sqlalchemy import select
 from mgstore import Store
 from mgstore.db import engine as db
 from mgstore.db import outlines
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.graph import parse_input
 from mgstore.proto import MetaGraphDef
 from tests.web import hostile
 
-V = Base.metadata.tables["versions"]
+V = metadata.tables["versions"]
 
 NAMES = st.text(
     alphabet=st.sampled_from(["a", "b", "/", "_", ":", "^", "é", "\n", '"', "<", "0", "1"]),

@@ -23,6 +23,7 @@ from mgstore.cli.app import main
 from mgstore.db import engine as db
 from mgstore.db import roles
 from mgstore.db.migrate import upgrade_database
+from tests.store.test_order_deltas import stored_orders, version_meta
 
 
 @pytest.fixture
@@ -246,3 +247,30 @@ def test_grant_refuses_what_it_cannot_do_safely(
     with pytest.raises(InputError, match="PostgreSQL"):
         sqlite = db.create(sqlite_url)
         roles.grant(sqlite, writer, "writer")
+
+
+def test_a_writer_collects_versions_whose_orders_others_build_on(
+    pg_url: str, role_names: tuple[str, str, str]
+) -> None:
+    """gc as a writer keeps a collected version's order while a live delta builds on it (no
+    update of that row), and clears it, within the guards, once none does
+    (docs/storage.md §4.1); a live version's order cannot be rewritten."""
+    admin, writer, _ = role_names
+    admin_url = as_role(pg_url, admin)
+    upgrade_database(admin_url)
+    assert main(["--db", admin_url, "db", "grant", "--writer", writer]) == 0
+    with Store(as_role(pg_url, writer)) as store:
+        for k in range(1, 5):
+            store.ingest(version_meta(k), "g")
+        kept = stored_orders(store)
+        assert all(kept[n][:1] == b"\x01" for n in (2, 3, 4))
+        store.delete("g@2")
+        assert store.gc().order_bytes == 0 and stored_orders(store)[2] == kept[2]
+        refused_as(store, ["UPDATE versions SET node_order = node_order || '\\x00'::bytea"])
+        store.delete("g@3")
+        store.delete("g@4")
+        report = store.gc()
+        assert report.order_bytes == sum(len(kept[n]) for n in (2, 3, 4))
+        assert [n for n, data in stored_orders(store).items() if data] == [1]
+        assert store.checkout("g@1") == version_meta(1)
+        assert store.audit_check().ok and store.fsck().ok

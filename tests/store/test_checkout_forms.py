@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from mgstore import IntegrityError, Store, io
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.proto import GraphDef, MetaGraphDef, SavedModel
 from tests.writer_order import writer_order
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus" / "files"
-V, B = Base.metadata.tables["versions"], Base.metadata.tables["blobs"]
+V, B = metadata.tables["versions"], metadata.tables["blobs"]
 
 
 def dense(fixtures_dir: Path) -> MetaGraphDef:
@@ -44,7 +44,7 @@ def gives_back(store: Store, ref: str, file: Path, tmp_path: Path) -> None:
 
 def delta_size(store: Store, ref: str) -> int:
     name, _, number = ref.partition("@")
-    graphs = Base.metadata.tables["graphs"]
+    graphs = metadata.tables["graphs"]
     with store.engine.connect() as conn:
         delta = conn.execute(
             select(V.c.original_delta_sha256)

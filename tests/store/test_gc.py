@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from mgstore import GcReport, InputError, NotFoundError, Store, byte_layout
 from mgstore.db import engine as db
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
 from tests import workers
 
@@ -35,7 +35,7 @@ def version_meta(k: int) -> Any:
 
 def stored_bytes(store: Store) -> int:
     """The bytes of node content, blobs and node orders in the store."""
-    tables = Base.metadata.tables
+    tables = metadata.tables
     with store.engine.connect() as conn:
         return sum(
             int(conn.execute(select(func.coalesce(func.sum(func.length(c)), 0))).scalar_one())
@@ -186,7 +186,7 @@ def test_a_diff_across_a_collected_version_is_unchanged(store: Store) -> None:
 def test_gc_removes_the_outline_parts_only_collected_versions_used(store: Store) -> None:
     """Versions share the parts of their stored outlines they have in common (here all but
     the devices of version 2); gc removes version 2's own part and keeps the shared ones."""
-    tables = Base.metadata.tables
+    tables = metadata.tables
     parts, outlines = tables["outline_parts"], tables["version_outlines"]
     metas = [version_meta(1) for _ in range(3)]
     metas[1].graph_def.node[0].device = "/gpu:0"

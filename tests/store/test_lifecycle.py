@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from mgstore import AliasInfo, InputError, NotFoundError, Store, StoreError
-from mgstore.db.models import Base
+from mgstore.db.models import metadata
 
 
 def three(store: Store, small_meta: Any, name: str = "g") -> None:
@@ -20,7 +20,7 @@ def three(store: Store, small_meta: Any, name: str = "g") -> None:
 
 
 def events(store: Store) -> list[tuple[str, str | None]]:
-    table = Base.metadata.tables["lifecycle_events"]
+    table = metadata.tables["lifecycle_events"]
     with store.engine.connect() as conn:
         return [(r.kind, r.graph) for r in conn.execute(select(table).order_by(table.c.seq))]
 

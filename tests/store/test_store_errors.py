@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import random
 from collections.abc import Callable
@@ -382,9 +383,13 @@ def _fail(*args: object, **kwargs: object) -> None:
 # Where to fail: writing the last rows of a version, and encoding its node order (called after
 # the node rows are written). The encoder's name depends on the storage layout.
 _ENCODER = next(
-    f"mgstore.byte_layout.{name}"
-    for name in ("pack_locations", "pack_ids")
-    if hasattr(mgstore.byte_layout, name)
+    f"mgstore.{module}.{name}"
+    for module, name in (
+        ("node_order", "encode"),
+        ("byte_layout", "pack_locations"),
+        ("byte_layout", "pack_ids"),
+    )
+    if hasattr(importlib.import_module(f"mgstore.{module}"), name)
 )
 INJECTION_POINTS = ["mgstore.db.write.write_collections", _ENCODER]
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 import mgstore
 from mgstore import AmbiguousInputError, Store, io, original
-from mgstore.db.models import Node
+from mgstore.db.models import NODES
 from mgstore.proto import CollectionDef, MetaGraphDef, VariableDef
 
 Counts = Callable[[Store], dict[str, int]]
@@ -319,7 +319,7 @@ def test_saved_model_with_one_tag_set_needs_none(store: Store, fixtures_dir: Pat
 
 
 def _node_rows(store: Store) -> list[tuple[str, int, int | None]]:
-    N = Node.__table__
+    N = NODES
     with store.engine.connect() as conn:
         return [
             (r.name, r.first_version, r.last_version)

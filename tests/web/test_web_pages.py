@@ -268,10 +268,10 @@ def test_a_damaged_stored_outline_is_an_error_page(client: Any, store: Store) ->
     hashes: a flipped byte gives an error page that says what is damaged, not a picture."""
     from sqlalchemy import select
 
-    from mgstore.db.models import Base
+    from mgstore.db.models import metadata
 
-    parts = Base.metadata.tables["outline_parts"]
-    names = Base.metadata.tables["version_outlines"].c.names
+    parts = metadata.tables["outline_parts"]
+    names = metadata.tables["version_outlines"].c.names
     with store.engine.begin() as conn:
         sha = conn.execute(select(names)).scalar_one()
         data = bytes(conn.execute(select(parts.c.data).where(parts.c.sha256 == sha)).scalar_one())
