@@ -78,8 +78,9 @@ def in_version(
 ) -> ColumnElement[bool]:
     """The node rows (of ``nodes``, the table or an alias) that belong to version ``number``.
 
-    ``graph_index=False`` keeps the planner off the (graph_id, op) index (``graph_id + 0`` is
-    the same test, unindexed), for conditions that another index answers better. The
+    ``graph_index=False`` keeps the planner off the (graph_id, op) index and the partial
+    indexes on ``last_version`` (``graph_id + 0`` is the same test, unindexed), for conditions
+    that another index answers better. The
     conditions asked last are kept (SQL expressions are immutable): a query of a few nodes
     would otherwise spend more building them than running them.
     """
@@ -89,10 +90,13 @@ def in_version(
 @functools.lru_cache(maxsize=64)
 def _in_version(nodes: Any, graph_id: int, number: int, graph_index: bool) -> ColumnElement[bool]:
     graph = nodes.c.graph_id if graph_index else nodes.c.graph_id + 0
+    # Likewise the partial indexes on last_version: PostgreSQL, without statistics, ORed
+    # their bitmaps into a scope query, and ix_nodes_graph_last grows with the history.
+    last = nodes.c.last_version if graph_index else nodes.c.last_version + 0
     return and_(
         graph == graph_id,
         nodes.c.first_version <= number,
-        or_(nodes.c.last_version.is_(None), nodes.c.last_version >= number),
+        or_(nodes.c.last_version.is_(None), last >= number),
     )
 
 

@@ -296,3 +296,15 @@ def test_the_statements_need_no_sqlite_newer_than_json1() -> None:
         statement = slices_insert(N, columns, layout, ("graph_id",), None)
         sql = str(statement.compile(dialect=sqlite.dialect()))
         assert "json_each(" in sql and "->>" not in sql and "json_extract" not in sql
+
+
+def test_the_tables_copied_on_postgresql_go_in_binary() -> None:
+    # Binary COPY needs each column's PostgreSQL type; a column this module cannot type
+    # would send its table's rows in text format (slower, and hex for the packs' bytes).
+    from mgstore.db.inserts import pg_types
+
+    for table in (P, N, E, CM, B):
+        types = pg_types(table, [column.name for column in table.c])
+        assert types is not None and len(types) == len(table.c), table.name
+    assert pg_types(N, ["id", "offset", "sha256", "name"]) == ("int8", "int4", "bytea", "text")
+    assert pg_types(E, ["control"]) == ("bool",)
