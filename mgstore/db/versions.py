@@ -256,12 +256,12 @@ def _content_problem(
     if any(part is None for part in frame):
         return "a blob that frames its nodes is missing"
     head, graph_tail, tail = (part or b"" for part in frame)
-    try:
-        body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
+    try:  # hashed slice by slice: a joined copy would hold the whole file once more
+        body = [packs[pack][offset : offset + length] for pack, offset, length in runs]
     except KeyError:
         return "a pack that holds its nodes is missing"
     stored = byte_layout.StoredGraph((), head, graph_tail, tail, row.has_graph_def, None, {})
-    digest, size = stored.content([body])
+    digest, size = stored.content(body)
     if digest != row.content_hash or size != row.size:
         return f"its stored bytes do not match its content hash {row.content_hash}"
     return None
@@ -288,8 +288,9 @@ def body_chunks(
     replaces the NodeDef at a position of that order with other (unframed) bytes. Adjacent
     stored bytes are one slice, so the result is a few chunks per patch, not one per node.
     """
-    locations = orders.locations(read_order(conn, row))
-    packs = pack_data(conn, {pack for pack, _, _ in locations})
+    stored = read_order(conn, row)  # flat triples: 24 bytes a node, not a tuple's ~100
+    locations = stored[0::3], stored[1::3], stored[2::3]
+    packs = pack_data(conn, set(locations[0]))
     # The content hash is checked in a worker thread while this one cuts the chunks (hashing
     # releases the GIL), and awaited before they are returned.
     with ThreadPoolExecutor(max_workers=1) as worker:
@@ -304,29 +305,32 @@ def body_chunks(
 
 
 def _chunks(
-    locations: Sequence[tuple[int, int, int]],
+    locations: tuple[Sequence[int], Sequence[int], Sequence[int]],
     packs: Mapping[int, memoryview],
     order: Sequence[int] | None,
     patches: Mapping[int, bytes],
 ) -> list[bytes | memoryview]:
+    """The chunks of :func:`body_chunks` from the version's location columns (packs,
+    offsets, lengths); a patch goes as its frame's head and its own bytes, not copied."""
     chunks: list[bytes | memoryview] = []
-    frame = byte_layout.frame
+    in_pack, at, size = locations
+    frame_head = byte_layout.frame_head
     run_pack, run_start, run_end = -1, 0, 0
-    for pos, i in enumerate(range(len(locations)) if order is None else order):
+    for pos, i in enumerate(range(len(in_pack)) if order is None else order):
         patch = patches.get(pos)
         if patch is None:
-            pack, offset, length = locations[i]
+            pack, offset = in_pack[i], at[i]
             if pack == run_pack and offset == run_end:
-                run_end += length
+                run_end += size[i]
                 continue
             if run_pack >= 0:
                 chunks.append(packs[run_pack][run_start:run_end])
-            run_pack, run_start, run_end = pack, offset, offset + length
+            run_pack, run_start, run_end = pack, offset, offset + size[i]
         else:
             if run_pack >= 0:
                 chunks.append(packs[run_pack][run_start:run_end])
             run_pack = -1
-            chunks.append(frame(patch))
+            chunks += (frame_head(len(patch)), patch)
     if run_pack >= 0:
         chunks.append(packs[run_pack][run_start:run_end])
     return chunks

@@ -112,7 +112,6 @@ def write_version(
                 members=collections,
                 base=base,
             )
-            form = _computing_form(conn, worker, stored, written.content_hash)
             prepared = collections.result()
             if (
                 not allow_unchanged
@@ -122,8 +121,7 @@ def write_version(
                 and not is_deleted_version(conn, latest.id)
             ):
                 # Equal content means equal nodes and collections, all stored: nothing written.
-                for task in (nodes.outlining, form):
-                    task.cancel()
+                nodes.outlining.cancel()
                 return int(latest.id), True
             nodes.close_rows(written.closing)
             row = {
@@ -143,22 +141,28 @@ def write_version(
             write_collections(conn, version_id, prepared)
             # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
             outlines.write(conn, version_id, nodes.outlining.result())
-            forms.keep(conn, written.content_hash, form.result())  # the worker's last task
         if recorded is not None:
             recorded(conn, version_id)
-        return version_id, False
+    _keep_import_form(engine, stored, written.content_hash)
+    return version_id, False
 
 
-def _computing_form(
-    conn: Connection, worker: ThreadPoolExecutor, stored: byte_layout.StoredGraph, content: str
-) -> Future[bytes | None]:
-    """The import form of the content, computed by the worker once it has built the rows
-    (docs/storage.md §6, §7); None at once where one is stored or there is no graph."""
-    if stored.source is None or forms.stored(conn, content):
-        done: Future[bytes | None] = Future()
-        done.set_result(None)
-        return done
-    return worker.submit(forms.compute, stored.source)
+def _keep_import_form(engine: Engine, stored: byte_layout.StoredGraph, content: str) -> None:
+    """Once the version is committed, the content's import form (docs/storage.md §6), computed
+    on the ingested graph itself (normalised in place: nothing reads it any more, and a
+    committed ingest is not retried) and kept in a transaction of its own, unless one is
+    stored. A cache: a failure only costs the first export its time, so none is raised."""
+    if stored.source is None:
+        return
+    try:
+        with db.transaction(engine) as conn:
+            if forms.stored(conn, content):
+                return
+        data = forms.compute(stored.source, in_place=True)
+        with db.transaction(engine, write=True) as conn:
+            forms.keep(conn, content, data)
+    except Exception:  # noqa: BLE001 - e.g. a read-only database; never fail a committed ingest
+        pass
 
 
 def _insert_version(
