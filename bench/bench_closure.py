@@ -7,13 +7,16 @@ Builds a store holding the large generated graph, then times, in alternating rou
 * ``Store.query(ref, scope=SCOPE, strict_scope=True, closure="ancestors")`` (a few dozen
   nodes of a graph of tens of thousands), warm, beside the scope query alone (its seeds):
   target <= 0.1 s, a closure costing in proportion to what it returns, not to the graph;
+* the same scope's ``descendants`` to depth 3 (edges found by their source's name key,
+  docs/storage.md §3.5), printed beside it, no target;
 * ``Store.query(ref, name_regex=SEED, closure=...)`` for ``ancestors`` and ``inference`` of
   one dense layer's output (the inference closure adds each read variable's initializer,
   snapshot and initial value, and their ancestors): target inference <= 2 x ancestors.
 
 Also prints the first (cold) closure query of the process, and the plans of the ancestors
-query's statements (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN). Medians; exits 1 if
-a target is missed. ``--db`` runs on another (empty, or filled by this script) database.
+and descendants queries' statements (SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN).
+Medians; exits 1 if a target is missed. ``--db`` runs on another (empty, or filled by this
+script) database.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from mgstore.db.migrate import upgrade_database  # noqa: E402
 
 SEED = "^block_7/dense/Relu$"
 TARGET = 0.1
+DEPTH = 3  # of the descendants closure: the scope's whole descendants are half the graph
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -69,11 +73,16 @@ def run(store: Store, args: argparse.Namespace) -> int:
     cold = scope(closure="ancestors")
     cold_seconds = time.perf_counter() - start
     seeds = scope()
-    times: dict[str, list[float]] = {"seeds": [], "scope": [], "ancestors": [], "inference": []}
+    times: dict[str, list[float]] = {
+        "seeds": [], "scope": [], "descendants": [], "ancestors": [], "inference": []
+    }  # fmt: skip
     sizes: dict[str, int] = {"seeds": len(seeds), "scope": len(cold)}
+    below = lambda: scope(closure="descendants", depth=DEPTH)  # noqa: E731
+    sizes["descendants"] = len(below())
     for _ in range(args.rounds):
         times["seeds"].append(timed(scope))
         times["scope"].append(timed(lambda: scope(closure="ancestors")))
+        times["descendants"].append(timed(below))
         for closure in ("ancestors", "inference"):
             start = time.perf_counter()
             g = store.query("large", name_regex=SEED, closure=closure)
@@ -90,6 +99,10 @@ def run(store: Store, args: argparse.Namespace) -> int:
         f"{TARGET * 1000:.0f} ms: {'ok' if ok_scope else 'MISSED'}); first of the process "
         f"{cold_seconds * 1000:.0f} ms"
     )
+    print(
+        f"  descendants (depth {DEPTH}): {sizes['descendants']} nodes in "
+        f"{median['descendants'] * 1000:.1f} ms warm (no target)"
+    )
     a, i = median["ancestors"], median["inference"]
     print(f"{SEED}: ancestors {sizes['ancestors']} nodes in {a * 1000:.0f} ms")
     print(f"{SEED}: inference {sizes['inference']} nodes in {i * 1000:.0f} ms")
@@ -97,6 +110,10 @@ def run(store: Store, args: argparse.Namespace) -> int:
     with captured(store.engine) as statements:
         scope(closure="ancestors")
     print("the scope closure's statements and plans:")
+    print_plans(store.engine, statements)
+    with captured(store.engine) as statements:
+        below()
+    print("the descendants closure's statements and plans (docs/storage.md §3.5):")
     print_plans(store.engine, statements)
     return 0 if i <= 2 * a and ok_scope else 1
 

@@ -4,13 +4,12 @@
 
 ``--versions`` versions of the large generated graph (1% of the nodes changed each) in one
 SQLite store, its orders stored as deltas (the last one 7 deltas from a whole order at the
-default 16), and a copy with every order written back whole (migration 0012_order_deltas's
-downgrade, the revision then stamped back so that this mgstore opens it: it reads whole orders
-as they are). Times, in alternating rounds, a checkout of the latest version with its order
-materialized afresh (cold) and kept (warm), a ``block_7/`` scope query of it (cold), and the
-ingest of one more version into a fresh copy of each store, the whole one with delta coding
-off; prints the medians, their ratio and the size of the orders (no target: checkout and
-ingest should stay where they were).
+default 16), and a copy with every order written back whole (as migration 0012_order_deltas's
+downgrade does; this mgstore reads whole orders as they are). Times, in alternating rounds, a
+checkout of the latest version with its order materialized afresh (cold) and kept (warm), a
+``block_7/`` scope query of it (cold), and the ingest of one more version into a fresh copy of
+each store, the whole one with delta coding off; prints the medians, their ratio and the size
+of the orders (no target: checkout and ingest should stay where they were).
 """
 
 from __future__ import annotations
@@ -26,15 +25,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select, update
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import make_graph, mutate  # noqa: E402
 
 import mgstore.db.write  # noqa: E402
-from mgstore import Store  # noqa: E402
+from mgstore import Store, node_order  # noqa: E402
 from mgstore.db import engine as db  # noqa: E402
-from mgstore.db import migrate  # noqa: E402
 from mgstore.db import versions as stored_versions  # noqa: E402
+from mgstore.db.models import metadata  # noqa: E402
+
+V = metadata.tables["versions"]
 
 
 def cold(case: Callable[[Store], object]) -> Callable[[Store], object]:
@@ -68,13 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             for m in metas[:-1]:
                 store.ingest(m, "large")
         shutil.copy(paths["deltas"], paths["whole"])
-        engine = db.create(f"sqlite:///{paths['whole']}")
-        below = migrate.scripts().get_revision("0012_order_deltas").down_revision
-        assert isinstance(below, str)
-        migrate.downgrade(engine, below)
-        engine.dispose()
-        with sqlite3.connect(paths["whole"]) as conn:
-            conn.execute("UPDATE alembic_version SET version_num = ?", (migrate.head(),))
+        _write_whole(paths["whole"])
         for name, path in paths.items():
             conn = sqlite3.connect(path, isolation_level=None)
             conn.execute("VACUUM")
@@ -90,6 +87,23 @@ def main(argv: list[str] | None = None) -> int:
                 store.close()
         _compare_ingest(tmp, paths, metas[-1], args.rounds)
     return 0
+
+
+def _write_whole(path: Path) -> None:
+    """Every node order of the store written back whole (what the downgrade of revision
+    0012_order_deltas does), in place: this mgstore reads whole orders as they are."""
+    engine = db.create(f"sqlite:///{path}")
+    try:
+        with engine.begin() as conn:
+            rows = conn.execute(select(V).where(V.c.node_order != b"")).all()
+            whole = {
+                row.id: node_order.encode(stored_versions.read_order(conn, row)) for row in rows
+            }
+            for version_id, data in whole.items():
+                conn.execute(update(V).where(V.c.id == version_id).values(node_order=data))
+    finally:
+        engine.dispose()
+    stored_versions.forget_orders()
 
 
 def _compare(

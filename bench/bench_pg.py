@@ -1,6 +1,7 @@
 """PostgreSQL vs SQLite on the same machine: ingest, checkout and first export, side by side.
 
     python bench/bench_pg.py [--blocks 2000] [--rounds 3] [--pg URL] [--no-profile]
+                             [--fk-cost ROUNDS]
 
 On the bench graph (``bench/generate.py``; 2,000 blocks is about 80,000 nodes) and a next
 version of it with 1% of its nodes changed (``mutate``), each round makes a fresh SQLite store
@@ -12,7 +13,8 @@ PostgreSQL/SQLite ratios (issue 20's target: ingest <= 1.5x).
 Then, unless ``--no-profile``, one more PostgreSQL round with every statement the driver sends
 timed (psycopg's ``execute``, ``executemany`` and ``COPY``, by statement text): count and
 seconds of each, the share of the ingest spent waiting on the server, and the plans (EXPLAIN)
-of the slowest reads, so that one sees where PostgreSQL's time goes.
+of the slowest reads, so that one sees where PostgreSQL's time goes. ``--fk-cost`` times the
+first ingest with and without the server's triggers (the foreign-key checks), alternating.
 """
 
 from __future__ import annotations
@@ -115,6 +117,56 @@ def run_pg(server: str, tmp: Path, v1: MetaGraphDef, v2: MetaGraphDef) -> list[f
         return one_store(url, v1, v2, tmp / "out.meta")
     finally:
         drop_pg_schema(server, url)
+
+
+def ingest_only(server: str, v1: MetaGraphDef, *, triggers: bool) -> list[float]:
+    """The wall and CPU seconds (this process plus the server's) of ingesting ``v1`` into a
+    fresh store; without ``triggers``, its sessions fire none (``session_replication_role =
+    replica``, which needs a superuser): what the foreign-key checks cost, for the schema's
+    designers."""
+    url = pg_schema(server)
+    try:
+        return _ingest_only(url, v1, triggers)
+    finally:
+        drop_pg_schema(server, url)
+
+
+def _ingest_only(url: str, v1: MetaGraphDef, triggers: bool) -> list[float]:
+    from sqlalchemy import event
+
+    with Store(url) as store:
+        backends: dict[int, Any] = {}
+
+        def checkout(conn: Any, *_: Any) -> None:
+            backends.setdefault(conn.info.backend_pid, conn)
+            if not triggers:
+                with conn.cursor() as cursor:
+                    cursor.execute("SET session_replication_role = replica")
+
+        event.listen(store.engine, "checkout", checkout)
+        store.engine.dispose()  # new connections, each seen by checkout
+
+        def used() -> float:
+            return time.process_time() + sum(backend_cpu(conn) for conn in backends.values())
+
+        start, cpu_start = time.perf_counter(), used()
+        store.ingest(v1, "large")
+        return [time.perf_counter() - start, used() - cpu_start]
+
+
+def fk_cost(server: str, v1: MetaGraphDef, rounds: int) -> None:
+    """Ingest of ``v1`` on PostgreSQL with and without triggers (foreign-key checks),
+    alternating rounds: medians of wall and CPU seconds."""
+    runs: dict[bool, list[list[float]]] = {False: [], True: []}
+    for k in range(rounds):
+        for off in (k % 2 == 1, k % 2 == 0):
+            runs[off].append(ingest_only(server, v1, triggers=not off))
+    with_fk, without = ([statistics.median(r[i] for r in runs[b]) for i in (0, 1)] for b in runs)
+    print(
+        f"\nPostgreSQL ingest v1 with / without foreign-key checks (medians of {rounds}): "
+        f"wall {with_fk[0]:.3f} / {without[0]:.3f} s, CPU {with_fk[1]:.3f} / {without[1]:.3f} s "
+        f"({with_fk[1] - without[1]:.3f} s of CPU in the checks)"
+    )
 
 
 def backend_cpu(conn: Any) -> float:
@@ -275,6 +327,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg", default=PG_SERVER, help="PostgreSQL server URL (a fresh schema)")
     parser.add_argument("--no-profile", action="store_true", help="skip the statement profile")
+    parser.add_argument(
+        "--fk-cost",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="also time ingest v1 on PostgreSQL without triggers (needs a superuser)",
+    )
     args = parser.parse_args(argv)
     v1 = make_graph(args.blocks)
     v2 = mutate(v1, 0.01, seed=1)
@@ -291,22 +350,30 @@ def main(argv: list[str] | None = None) -> int:
                     times[backend].append(run_pg(args.pg, tmp, v1, v2))
                 shown = "  ".join(f"{t:6.3f}" for t in times[backend][-1][: len(STEPS)])
                 print(f"round {k + 1} {backend:10s} {shown}")
-        print(f"\nmedians of {args.rounds} alternating rounds, wall seconds and CPU seconds")
-        print("(CPU: this process, plus the PostgreSQL server processes that served it):")
-        print(f"  {'':18s} {'SQLite':>8s} {'PostgreSQL':>11s} {'ratio':>6s}    CPU: "
-              f"{'SQLite':>7s} {'PostgreSQL':>11s} {'ratio':>6s}")  # fmt: skip
-        steps = len(STEPS)
-        for i, step in enumerate(STEPS):
-            lite, pg = (statistics.median(r[i] for r in times[b]) for b in times)
-            lite_cpu, pg_cpu = (statistics.median(r[steps + i] for r in times[b]) for b in times)
-            target = "  (target <= 1.5)" if step.startswith("ingest") else ""
-            print(
-                f"  {step:18s} {lite:8.3f} {pg:11.3f} {pg / lite:6.2f}         {lite_cpu:7.3f} "
-                f"{pg_cpu:11.3f} {pg_cpu / lite_cpu:6.2f}{target}"
-            )
+        if args.rounds:
+            summary(args.rounds, times)
         if not args.no_profile:
             profiled_round(args.pg, tmp, v1, v2)
+        if args.fk_cost:
+            fk_cost(args.pg, v1, args.fk_cost)
     return 0
+
+
+def summary(rounds: int, times: dict[str, list[list[float]]]) -> None:
+    """The medians of each step, wall and CPU, and the PostgreSQL/SQLite ratios."""
+    print(f"\nmedians of {rounds} alternating rounds, wall seconds and CPU seconds")
+    print("(CPU: this process, plus the PostgreSQL server processes that served it):")
+    print(f"  {'':18s} {'SQLite':>8s} {'PostgreSQL':>11s} {'ratio':>6s}    CPU: "
+          f"{'SQLite':>7s} {'PostgreSQL':>11s} {'ratio':>6s}")  # fmt: skip
+    steps = len(STEPS)
+    for i, step in enumerate(STEPS):
+        lite, pg = (statistics.median(r[i] for r in times[b]) for b in times)
+        lite_cpu, pg_cpu = (statistics.median(r[steps + i] for r in times[b]) for b in times)
+        target = "  (target <= 1.5)" if step.startswith("ingest") else ""
+        print(
+            f"  {step:18s} {lite:8.3f} {pg:11.3f} {pg / lite:6.2f}         {lite_cpu:7.3f} "
+            f"{pg_cpu:11.3f} {pg_cpu / lite_cpu:6.2f}{target}"
+        )
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ class StoredGraph:
     def debug_hash(self) -> str | None:
         return None if self.debug is None else hashlib.sha256(self.debug).hexdigest()
 
-    def content(self, body: Iterable[bytes]) -> tuple[str, int]:
+    def content(self, body: Iterable[bytes | memoryview]) -> tuple[str, int]:
         """The SHA-256 (hex) and the length of the MetaGraphDef's deterministic bytes, given
         its framed nodes in order (in any number of pieces)."""
         digest = hashlib.sha256()
@@ -151,6 +151,12 @@ def frame(node: bytes) -> bytes:
     return b"".join((_NODE_TAG, _varint(len(node)), node))
 
 
+def frame_head(length: int) -> bytes:
+    """What :func:`frame` puts before a NodeDef of ``length`` bytes (to write it without a
+    copy)."""
+    return _NODE_TAG + _varint(length)
+
+
 def unframe(framed: bytes | memoryview) -> memoryview:
     """The NodeDef bytes inside a ``GraphDef.node`` field (the inverse of :func:`frame`);
     ValueError if ``framed`` is not one whole such field."""
@@ -174,7 +180,7 @@ def assemble(
     return b"".join(_assembled(stored, [body]))
 
 
-def _assembled(stored: StoredGraph, body: list[bytes]) -> list[bytes]:
+def _assembled(stored: StoredGraph, body: list[bytes | memoryview]) -> list[bytes | memoryview]:
     """The pieces of the deterministic MetaGraphDef bytes, in order."""
     size = sum(map(len, body)) + len(stored.graph_tail)
     if not (stored.has_graph_def or size):

@@ -4,7 +4,7 @@ For each version: its bytes against its content hash, the bytes that went in (re
 their delta) against their recorded hash, and its debug info against its debug hash; every
 node row's bytes against the row's hash, its indexed columns (name, op, device) and edge rows
 against the NodeDef, and the rows against the version's node order; each collection's blob
-against its key and its member rows against the blob (and their digest); the stored import
+against its key and its member list against the blob (and its digest); the stored import
 form against its hash and, with ``deep``, against a recomputation; the stored outline against
 its hashes and a recomputation from the version's bytes. Then the audit log
 (:func:`mgstore.audit.check_chain`), which also compares version rows and tags with their
@@ -14,23 +14,24 @@ records. Each problem names the version it was found in. See docs/audit.md.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from mgstore import audit, byte_layout, node_order
 from mgstore import collections as colls
 from mgstore.db import engine as db
 from mgstore.db import outlines, versions
 from mgstore.db import refs as version_refs
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import GRAPHS as G
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import VERSION_STATES as S
 from mgstore.db.tables import VERSIONS as V
+from mgstore.db.versions import name_key
 from mgstore.entities import FsckProblem, FsckReport
 from mgstore.errors import IntegrityError, InvalidGraphError
 from mgstore.export.imported import FORM_VERSION, import_meta_graph
@@ -118,7 +119,15 @@ def _reason(error: IntegrityError) -> str:
 def _nodes(conn: Connection, row: Row[Any]) -> Found:
     rows = conn.execute(
         select(
-            N.c.id, N.c.name, N.c.op, N.c.device, N.c.sha256, N.c.pack_id, N.c.offset, N.c.length
+            N.c.id,
+            N.c.name,
+            N.c.op,
+            N.c.device,
+            N.c.sha256,
+            N.c.pack_id,
+            N.c.offset,
+            N.c.length,
+            N.c.name_key,
         ).where(versions.in_version(N, row.graph_id, row.number))  # fmt: skip
     ).all()
     located = {(r.pack_id, r.offset, r.length) for r in rows}
@@ -158,7 +167,8 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             continue
         node = NodeDef.FromString(bytes(body))
         for column, indexed, actual in (("name", r.name, node.name), ("op", r.op, node.op),
-                                        ("device", r.device, node.device)):  # fmt: skip
+                                        ("device", r.device, node.device),
+                                        ("name key", r.name_key, name_key(node.name))):  # fmt: skip
             if indexed != actual:
                 yield (
                     "index",
@@ -173,21 +183,25 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             yield "edges", f"node {node.name!r}: its edge rows do not match its inputs"
 
 
-def _edge(text: str) -> tuple[str, int, bool]:
+_Edge = tuple[str, int, bool, "int | None"]  # source name, output, control, name's key
+
+
+def _edge(text: str) -> _Edge:
     name, output, control = parse_input(text)
-    return name, output, control
+    return name, output, control, name_key(name)
 
 
-def _edges(conn: Connection, node_ids: list[int]) -> dict[int, list[tuple[str, int, bool]]]:
-    found: dict[int, list[tuple[int, str, int, bool]]] = {}
+def _edges(conn: Connection, node_ids: list[int]) -> dict[int, list[_Edge]]:
+    found: dict[int, list[tuple[int, _Edge]]] = {}
+    columns = (E.c.node_id, E.c.slot, E.c.src_name, E.c.src_output, E.c.control, E.c.src_key)
     for i in range(0, len(node_ids), _CHUNK):
-        for node_id, slot, src, output, control in conn.execute(
-            select(E.c.node_id, E.c.slot, E.c.src_name, E.c.src_output, E.c.control).where(
-                E.c.node_id.in_(node_ids[i : i + _CHUNK])
-            )
+        for node_id, slot, src, output, control, key in conn.execute(
+            select(*columns).where(E.c.node_id.in_(node_ids[i : i + _CHUNK]))
         ):
-            found.setdefault(int(node_id), []).append((slot, src, int(output), bool(control)))
-    return {k: [(s, o, c) for _, s, o, c in sorted(v)] for k, v in found.items()}
+            found.setdefault(int(node_id), []).append(
+                (slot, (src, int(output), bool(control), key))
+            )
+    return {k: [edge for _, edge in sorted(v)] for k, v in found.items()}
 
 
 def _collections(conn: Connection, row: Row[Any]) -> Found:
@@ -199,16 +213,13 @@ def _collections(conn: Connection, row: Row[Any]) -> Found:
     except IntegrityError as error:
         yield "collection", _reason(error)
         blobs = versions.blobs(conn, [bytes(r.blob_sha256) for r in rows], verify=False)
+    lists = versions.blobs(conn, [bytes.fromhex(r.members_sha256) for r in rows], verify=False)
     memo: dict[tuple[Any, bytes], set[str]] = {}
     for r in rows:
         sha = bytes(r.blob_sha256)
-        stored = sorted(
-            conn.execute(
-                select(CM.c.node_name).where(and_(CM.c.blob_sha256 == sha, CM.c.key == r.key))
-            ).scalars()
-        )
-        if versions.members_digest(stored) != r.members_sha256:
-            yield "collection", f"collection {r.key!r}: its member rows do not match their digest"
+        stored = _member_list(lists.get(bytes.fromhex(r.members_sha256)))
+        if stored is None or versions.members_digest(stored) != r.members_sha256:
+            yield "collection", f"collection {r.key!r}: its member list does not match its digest"
         data = blobs.get(sha)
         if data is None:
             yield "collection", f"collection {r.key!r}: its blob is missing"
@@ -217,8 +228,20 @@ def _collections(conn: Connection, row: Row[Any]) -> Found:
             expected = sorted(colls.members(r.key, CollectionDef.FromString(data), memo))
         except Exception:  # noqa: BLE001 - a damaged blob: reported above by its hash
             continue
-        if expected != stored:
-            yield "collection", f"collection {r.key!r}: its member rows do not match its content"
+        if stored is not None and expected != stored:
+            yield "collection", f"collection {r.key!r}: its member list does not match its content"
+
+
+def _member_list(data: bytes | None) -> list[str] | None:
+    """The names a stored member list holds (None if it is missing or not a list of names)."""
+    if data is None:
+        return None
+    try:
+        names = json.loads(data.decode("utf-8", "surrogatepass"))
+    except ValueError:
+        return None
+    ok = isinstance(names, list) and all(isinstance(name, str) for name in names)
+    return names if ok else None
 
 
 def _import_form(conn: Connection, row: Row[Any], data: bytes | None) -> Found:

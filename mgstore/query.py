@@ -73,8 +73,6 @@ from mgstore import collections as colls
 from mgstore import devices as devs
 from mgstore.db import engine as db
 from mgstore.db import refs, versions
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
-from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import NODES as N
 from mgstore.db.versions import in_version
@@ -313,8 +311,9 @@ def _reached(
     *,
     graph_index: bool = True,
 ) -> Any:
-    """The recursive CTE of :func:`_closure`: the (id, name) of every row reached."""
-    columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name")]
+    """The recursive CTE of :func:`_closure`: the (id, name, name's key) of every row
+    reached (docs/storage.md §3.5)."""
+    columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name"), N.c.name_key.label("key")]
     if depth is not None:
         columns.append(cast(literal(0), Integer).label("hops"))
     start = select(*columns).where(seeds).cte("closure", recursive=True)
@@ -328,11 +327,10 @@ def _reached(
         joined = prev.join(E, E.c.node_id == prev.c.id).join(
             nxt, and_(nxt.c.name == E.c.src_name, in_graph)
         )
-    else:  # rows whose inputs name a row already found
-        joined = prev.join(E, E.c.src_name == prev.c.name).join(
-            nxt, and_(nxt.c.id == E.c.node_id, in_graph)
-        )
-    step = select(nxt.c.id, nxt.c.name).select_from(joined)
+    else:  # rows whose inputs name a row already found: by the name's key, then the name
+        source = and_(E.c.src_key == prev.c.key, E.c.src_name == prev.c.name)
+        joined = prev.join(E, source).join(nxt, and_(nxt.c.id == E.c.node_id, in_graph))
+    step = select(nxt.c.id, nxt.c.name, nxt.c.name_key).select_from(joined)
     if depth is not None:
         step = step.add_columns(prev.c.hops + 1).where(prev.c.hops < depth)
     return start.union(step)
@@ -387,15 +385,11 @@ _NEEDS_LOCK = threading.Lock()
 
 
 def _touched(conn: Connection, row: Any, kept: list[str]) -> set[str]:
-    """The keys of the version's collections that some node of ``kept`` is a member of."""
-    return set(
-        conn.execute(
-            select(C.c.key)
-            .distinct()
-            .join(CM, and_(CM.c.blob_sha256 == C.c.blob_sha256, CM.c.key == C.c.key))
-            .where(C.c.version_id == row.id, _text_in(conn, CM.c.node_name, kept))
-        ).scalars()
-    )
+    """The keys of the version's collections that some node of ``kept`` is a member of
+    (from the version's member lists, docs/storage.md §5)."""
+    # Only payload collections' keys are asked of the result (see _unneeded and _restrict).
+    lists = versions.member_lists(conn, row, sorted(colls.PROTO_KEYS))
+    return {key for key, names in lists.items() if not names.isdisjoint(kept)}
 
 
 #: The MetaGraphDef fields a query result leaves out (see _restrict), by number.
@@ -433,8 +427,8 @@ _BYTES_LIST_TAG = b"\x12"  # CollectionDef.bytes_list: field 2, length-delimited
 def _restrict(meta: Any, kept: set[str], touched: set[str], frame: bytes = b"") -> None:
     """Keep the graph-level parts that belong to the nodes ``kept`` (see the module doc).
 
-    ``touched`` names the collections some kept node is a member of (from the
-    collection_members table); payload collections outside it are dropped unparsed.
+    ``touched`` names the collections some kept node is a member of (from the version's
+    member lists); payload collections outside it are dropped unparsed.
     ``frame`` identifies the version's graph-level bytes (the hashes of its frame blobs,
     checked when read): the payloads' index by name is kept under it (see _belonging).
     """

@@ -1,6 +1,6 @@
 """Tampering with any stored table is caught by the read that touches it (IntegrityError, no
 file written, a failed export recorded as failed) and by ``fsck`` (naming the version), on
-SQLite and PostgreSQL: packs, blobs, import forms, collection members, the indexed columns
+SQLite and PostgreSQL: packs, blobs, import forms, collections' member lists, the indexed columns
 and edge rows of nodes, stored outlines. Changes are made as someone with write access to
 the database could.
 """
@@ -12,16 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from mgstore import IntegrityError, Store
 from mgstore.cli import main
 from mgstore.db.models import metadata
+from mgstore.db.versions import name_key
 from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
 TABLES = metadata.tables
 P, B, N, E = (TABLES[t] for t in ("packs", "blobs", "nodes", "edges"))
-CM, F, V = TABLES["collection_members"], TABLES["import_forms"], TABLES["versions"]
+C, F, V = TABLES["collections"], TABLES["import_forms"], TABLES["versions"]
 OP, VO = TABLES["outline_parts"], TABLES["version_outlines"]
 
 
@@ -144,13 +145,30 @@ def test_a_flipped_byte_in_a_collection_blob(
 
 
 def test_edited_collection_members(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
-    with net.engine.begin() as conn:
-        conn.execute(CM.update().where(CM.c.node_name == "bravo").values(node_name="alpha"))
+    lists = B.c.sha256.in_(select(func.decode(C.c.members_sha256, "hex")))
+    if net.engine.dialect.name == "sqlite":
+        lists = func.hex(B.c.sha256).in_(select(func.upper(C.c.members_sha256)))
+    with net.engine.begin() as conn:  # the list of 'train_op' names alpha, not bravo
+        for sha, data in conn.execute(select(B.c.sha256, B.c.data).where(lists)).all():
+            edited = bytes(data).replace(b'"bravo"', b'"alpha"')
+            conn.execute(B.update().where(B.c.sha256 == sha).values(data=edited))
     with pytest.raises(IntegrityError, match="members of its collection 'train_op'"):
         net.query("net@1", collection="train_op")
     lines = fsck_lines(net, capsys)
-    assert "net@1: collection: collection 'train_op': its member rows do not match their " \
+    assert "net@1: collection: collection 'train_op': its member list does not match its " \
         "digest" in lines  # fmt: skip
+
+
+def test_a_missing_member_list(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    lists = B.c.sha256.in_(select(func.decode(C.c.members_sha256, "hex")))
+    if net.engine.dialect.name == "sqlite":
+        lists = func.hex(B.c.sha256).in_(select(func.upper(C.c.members_sha256)))
+    with net.engine.begin() as conn:
+        assert conn.execute(B.delete().where(lists)).rowcount == 1
+    with pytest.raises(IntegrityError, match="members of its collection 'train_op'"):
+        net.query("net@2", collection="train_op")
+    assert "net@2: collection: collection 'train_op': its member list does not match its " \
+        "digest" in fsck_lines(net, capsys)  # fmt: skip
 
 
 def test_a_flipped_byte_in_an_import_form(
@@ -209,6 +227,20 @@ def test_edited_edge_rows(net: Store, capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(IntegrityError, match="edge rows of node 'bravo'"):
         net.query("net@1", scope="charlie", closure="ancestors")
     assert net.query("net@1", scope="bravo").number_of_nodes() == 1  # no closure: no edges
+
+
+def test_edited_name_keys(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """The keys a descendants closure follows (docs/storage.md §3.5), edited."""
+    with net.engine.begin() as conn:
+        conn.execute(N.update().where(N.c.name == "charlie").values(name_key=7))
+        conn.execute(E.update().where(E.c.src_name == "alpha").values(src_key=7))
+    with pytest.raises(IntegrityError, match="source keys of its edge rows"):
+        net.query("net@1", scope="bravo", closure="ancestors")
+    assert sorted(fsck_lines(net, capsys, "net@1")) == [
+        "net@1: edges: node 'bravo': its edge rows do not match its inputs",
+        "net@1: index: node 'charlie': indexed name key 7, but its content says "
+        f"{name_key('charlie')}",
+    ]
 
 
 def test_an_edited_version_row_and_tag(net: Store, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,9 +1,9 @@
 """Import forms: how TensorFlow's import changes a version's content, kept per content hash in
 ``import_forms`` so that exports skip that work (docs/storage.md §6).
 
-Ingest computes a version's form while it writes the nodes (:func:`compute`, in a thread of its
-own: docs/storage.md §7) and keeps it in its transaction (:func:`keep`); an export that finds
-none (a version ingested before, or a form row deleted) computes and keeps it then.
+Ingest computes a version's form once the version is committed (:func:`compute`, on the graph
+it ingested) and keeps it (:func:`keep`); an export that finds none (a version ingested before,
+a form row deleted) computes and keeps it then.
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ from mgstore.proto import MetaGraphDef
 __all__ = ["compute", "keep", "stored"]
 
 
-def compute(meta_graph: MetaGraphDef) -> bytes | None:
-    """The encoded import form of ``meta_graph`` (left unchanged: a copy is imported), or None
-    if TensorFlow could not import it; its export then computes it again and fails there, with
-    TensorFlow's error in TensorFlow's order."""
-    copy = MetaGraphDef()
-    copy.CopyFrom(meta_graph)
+def compute(meta_graph: MetaGraphDef, *, in_place: bool = False) -> bytes | None:
+    """The encoded import form of ``meta_graph``, or None if TensorFlow could not import it;
+    its export then computes it again and fails there, with TensorFlow's error in TensorFlow's
+    order. ``meta_graph`` is left as it is, unless ``in_place``: then its nodes are normalised
+    (no copy is made; ingest does so once nothing reads it any more)."""
+    if not in_place:
+        copy = MetaGraphDef()
+        copy.CopyFrom(meta_graph)
+        meta_graph = copy
     try:
-        form = import_meta_graph(copy).form
+        form = import_meta_graph(meta_graph).form
     except Exception:  # noqa: BLE001 - a cache: the export raises whatever this hid
         return None
     return None if form is None else form.to_bytes()

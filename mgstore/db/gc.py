@@ -1,10 +1,10 @@
 """Garbage collection: remove the content that only deleted versions use.
 
 A node row is kept while some version that is not deleted lies in its range of versions;
-a pack while some node row points into it; a blob (a frame, debug info, a collection, the
-delta of a version's original bytes) while a version row, a collection or an export record
-names it; an import form while a live version has its content hash; an outline part while
-the outline of a version not collected uses it. What is
+a pack while some node row points into it; a blob (a frame, debug info, a collection or its
+member list, the delta of a version's original bytes) while a version row, a collection or
+an export record names it; an import form while a live version has its content hash; an
+outline part while the outline of a version not collected uses it. What is
 left of a collected version is its ``versions`` row (and the small blobs that frame it), so
 that audit records of its exports keep their reference and still verify their files.
 
@@ -28,7 +28,6 @@ from mgstore.db.lifecycle import lock_versions, record_lifecycle_event
 from mgstore.db.outlines import PARTS
 from mgstore.db.refs import graph_name, is_deleted
 from mgstore.db.tables import BLOBS as B
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import EXPORTS as X
@@ -96,7 +95,6 @@ def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
         )
     _delete(conn, C, C.c.version_id, ids)
     _delete_outlines(conn, ids)
-    _delete(conn, CM, CM.c.blob_sha256, blob_shas)
     _delete(conn, B, B.c.sha256, blob_shas)
     for content_hash in forms:
         conn.execute(delete(F).where(F.c.content_hash == content_hash))
@@ -177,9 +175,9 @@ def _base(head: bytes) -> int | None:
 
 
 def _dead_blobs(conn: Connection, victims: Sequence[Any], cleared: Sequence[Any]) -> list[bytes]:
-    """The collection blobs of the victims, and the debug-info and original-delta blobs of
-    the ``cleared`` rows, that nothing else names. (Frames stay: the version rows keep
-    naming them.)"""
+    """The collection and member-list blobs of the victims, and the debug-info and
+    original-delta blobs of the ``cleared`` rows, that nothing else names. (Frames stay: the
+    version rows keep naming them.)"""
     ids = [v.id for v in victims]
     candidates = {
         bytes(sha)
@@ -188,9 +186,10 @@ def _dead_blobs(conn: Connection, victims: Sequence[Any], cleared: Sequence[Any]
         if sha is not None
     }
     for chunk in _chunks(ids):
-        candidates.update(
-            conn.execute(select(C.c.blob_sha256).where(C.c.version_id.in_(chunk))).scalars()
-        )
+        for sha, members in conn.execute(
+            select(C.c.blob_sha256, C.c.members_sha256).where(C.c.version_id.in_(chunk))
+        ):
+            candidates.update((bytes(sha), bytes.fromhex(members)))
     if not candidates:
         return []
     victim_ids, cleared_ids = set(ids), {v.id for v in cleared}
@@ -207,8 +206,20 @@ def _dead_blobs(conn: Connection, victims: Sequence[Any], cleared: Sequence[Any]
             select(C.c.version_id, C.c.blob_sha256).where(C.c.blob_sha256.in_(chunk))
         )
         keep.update(sha for version_id, sha in rows if version_id not in victim_ids)
+        keep.update(_used_lists(conn, chunk, victim_ids))
     keep.update(_export_blobs(conn))
     return sorted(candidates - keep)
+
+
+def _used_lists(conn: Connection, shas: Sequence[bytes], victim_ids: set[int]) -> set[bytes]:
+    """Which of ``shas`` are the member lists of collections of versions not collected now
+    (docs/storage.md §5)."""
+    rows = conn.execute(
+        select(C.c.version_id, C.c.members_sha256).where(
+            C.c.members_sha256.in_([sha.hex() for sha in shas])
+        )
+    )
+    return {bytes.fromhex(d) for version_id, d in rows if version_id not in victim_ids}
 
 
 def _export_blobs(conn: Connection) -> set[bytes]:

@@ -151,9 +151,20 @@ def _row_counts(conn: Connection) -> dict[str, int]:
     return counts
 
 
+#: What a revision argument may be: an id (or ``head``, ``base``), optionally with a relative
+#: step (``0011_ingest_indexes@-1``), or a relative step alone (``-1``). Alembic asserts rather
+#: than raising on some other shapes (``@``), so they are refused before it sees them.
+_REVISION_ARGUMENT = re.compile(r"(?:\w+(?:@[+-]?\d+)?|[+-]\d+)\Z", re.ASCII)
+
+
 def _run(step: Any, engine: Engine, revision: str, guard: _DataGuard | None = None) -> None:
     from alembic.util import CommandError
 
+    if not isinstance(revision, str) or not _REVISION_ARGUMENT.match(revision):
+        raise InputError(
+            f"schema revision {revision!r}: expected a revision id, 'head' or 'base', "
+            "optionally with a relative step such as 'head@-1', or a step such as -1"
+        )
     cfg = config(engine)
     cfg.attributes["guard"] = guard
     try:

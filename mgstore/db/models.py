@@ -12,7 +12,8 @@ How a graph is kept (content-addressed, so a version costs about its change, not
   SHA-256 and where those bytes sit (pack, offset, length), and the columns that queries
   filter on (name, op), indexed. Identical content anywhere in the store is found by its hash
   and its bytes stored once.
-* ``edges``: the inputs of each node row, by slot (data and control, with output indexes).
+* ``edges``: the inputs of each node row, by slot (data and control, with output indexes),
+  indexed by a 32-bit key of the source's name (docs/storage.md §3.5).
 * ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
   a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
 * ``versions``: one row per immutable, numbered version, with its node order (a compressed
@@ -20,8 +21,9 @@ How a graph is kept (content-addressed, so a version costs about its change, not
   the blobs that frame the nodes, so a checkout joins byte slices; and
   its input form, with the exact bytes that went in as a delta blob against that form's
   canonical encoding (:mod:`mgstore.original`).
-* ``collections`` and ``collection_members``: each version's collections, and the op names
-  each distinct (CollectionDef, key) refers to, for collection queries.
+* ``collections``: each version's collections, each naming its CollectionDef's blob and the
+  blob that lists the op names it refers to (JSON, keyed by its SHA-256), for collection
+  queries.
 * ``outline_parts`` and ``version_outlines``: each version's outline (what pictures need),
   made at ingest and kept in compressed, content-addressed parts (:mod:`mgstore.db.outlines`).
 """
@@ -133,6 +135,10 @@ NODES = Table(
     Column("length", Integer, nullable=False),
     Column("first_version", Integer, nullable=False),
     Column("last_version", Integer),
+    # The 32-bit key of ``name`` (mgstore.db.versions.name_key) that edge rows index their
+    # sources by (docs/storage.md §3.5). Every writer fills it (NULL only as SQLite's ALTER
+    # TABLE adds a column); fsck checks it against the name.
+    Column("name_key", Integer),
     # (name, graph_id) serves scope queries within a graph and content lookups across
     # graphs alike: identical NodeDef bytes always carry the same name.
     Index("ix_nodes_name_graph", "name", "graph_id"),
@@ -165,7 +171,9 @@ NODES = Table(
 )
 
 
-# The inputs of a node row, by slot (a node row's content never changes).
+# The inputs of a node row, by slot (a node row's content never changes). The rows that name
+# a source are found by the 32-bit key of its name (``src_key``, indexed), then by the name:
+# an index of the names themselves repeated each one (docs/storage.md §3.5).
 EDGES = Table(
     "edges",
     metadata,
@@ -174,7 +182,9 @@ EDGES = Table(
     Column("src_name", Text, nullable=False),
     Column("src_output", Integer, nullable=False),
     Column("control", Boolean, nullable=False),
-    Index("ix_edges_src", "src_name"),
+    # mgstore.db.versions.name_key of ``src_name`` (NULL only as for ``nodes.name_key``).
+    Column("src_key", Integer),
+    Index("ix_edges_src_key", "src_key"),
     sqlite_with_rowid=False,
 )
 
@@ -187,24 +197,11 @@ COLLECTIONS = Table(
     Column("kind", String(32), nullable=False),
     Column("size", Integer, nullable=False),
     Column("blob_sha256", ForeignKey("blobs.sha256"), nullable=False),
-    #: The digest of the op names the collection refers to (mgstore.db.versions.members_digest):
-    #: reads of ``collection_members`` are checked against it.
+    # The digest of the op names the collection refers to (mgstore.db.versions.members_digest),
+    # and the key of the blob that lists them (docs/storage.md §5), checked on every read.
     Column("members_sha256", String(64), nullable=False),
     # Which collections already hold a CollectionDef: asked by every ingest (docs/storage.md §7).
     Index("ix_collections_blob", "blob_sha256"),
-)
-
-
-COLLECTION_MEMBERS = Table(
-    "collection_members",
-    metadata,
-    # The op names a collection refers to: they depend on its bytes and on its key (only
-    # registered keys hold parsable payloads), so both identify it.
-    Column("blob_sha256", ForeignKey("blobs.sha256"), primary_key=True),
-    Column("key", Text, primary_key=True),
-    Column("node_name", Text, primary_key=True),
-    Index("ix_collection_members_node", "node_name"),
-    sqlite_with_rowid=False,
 )
 
 

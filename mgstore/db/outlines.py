@@ -19,21 +19,18 @@ import operator
 import sys
 import zlib
 from array import array
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, compress, repeat
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, and_, select
+from sqlalchemy import Connection, Row, select
 
 from mgstore.db.inserts import fetch_raw, insert_ignore
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
-from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import OUTLINE_PARTS as OP
 from mgstore.db.tables import VERSION_OUTLINES as VO
-from mgstore.db.versions import damaged, in_version
+from mgstore.db.versions import damaged, in_version, member_lists
 from mgstore.graph import parse_input
 
 __all__ = [
@@ -164,13 +161,7 @@ def columns_from_tables(conn: Connection, row: Row[Any]) -> Columns:
     )
     # Column at a time, with C-level maps: a Python loop here is most of the cost at 100k edges.
     sources, nodes, controls = (list(c) for c in zip(*inputs, strict=True)) if inputs else ([],) * 3
-    members: defaultdict[str, list[str]] = defaultdict(list)
-    for key, name in conn.execute(
-        select(CM.c.key, CM.c.node_name)
-        .join(C, and_(C.c.blob_sha256 == CM.c.blob_sha256, C.c.key == CM.c.key))
-        .where(C.c.version_id == row.id)
-    ):
-        members[key].append(name)
+    members = member_lists(conn, row)
     consumers = map(position.__getitem__, nodes)
     return _columns(names, ops, devices, sources, consumers, controls, members)
 

@@ -42,7 +42,6 @@ WRITER_EXTRA: dict[str, tuple[str, ...]] = {
     "packs": ("DELETE",),  # gc
     "blobs": ("DELETE",),  # gc
     "collections": ("DELETE",),  # gc
-    "collection_members": ("DELETE",),  # gc
     "version_outlines": ("DELETE",),  # gc
     "outline_parts": ("DELETE",),  # gc
 }

@@ -17,7 +17,6 @@ __all__ = [
     "AUDIT_HEAD",
     "BLOBS",
     "COLLECTIONS",
-    "COLLECTION_MEMBERS",
     "EDGES",
     "EXPORTS",
     "EXPORT_JOURNAL",
@@ -43,7 +42,6 @@ AUDIT_EVENTS = _table("audit_events")
 AUDIT_HEAD = _table("audit_head")
 BLOBS = _table("blobs")
 COLLECTIONS = _table("collections")
-COLLECTION_MEMBERS = _table("collection_members")
 EDGES = _table("edges")
 EXPORTS = _table("exports")
 EXPORT_JOURNAL = _table("export_journal")

@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +49,6 @@ from mgstore import node_order as orders
 from mgstore.clock import as_utc
 from mgstore.db.tables import ALIASES as A
 from mgstore.db.tables import BLOBS as B
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import GRAPHS as G
@@ -73,13 +73,21 @@ _CHUNK = 500
 _BLOBS = select(B.c.sha256, B.c.data).where(B.c.sha256.in_(bindparam("shas", expanding=True)))
 
 
+def name_key(name: str) -> int:
+    """The 32-bit key of a node name by which edge rows index their sources and node rows
+    keep their names (docs/storage.md §3.5): CRC-32 of its UTF-8, signed, so SQLite keeps it
+    in 4 bytes. Keys of distinct names may be equal: lookups compare the names too."""
+    return zlib.crc32(name.encode("utf-8", "surrogatepass")) - 0x80000000
+
+
 def in_version(
     nodes: Any, graph_id: int, number: int, *, graph_index: bool = True
 ) -> ColumnElement[bool]:
     """The node rows (of ``nodes``, the table or an alias) that belong to version ``number``.
 
-    ``graph_index=False`` keeps the planner off the (graph_id, op) index (``graph_id + 0`` is
-    the same test, unindexed), for conditions that another index answers better. The
+    ``graph_index=False`` keeps the planner off the (graph_id, op) index and the partial
+    indexes on ``last_version`` (``graph_id + 0`` is the same test, unindexed), for conditions
+    that another index answers better. The
     conditions asked last are kept (SQL expressions are immutable): a query of a few nodes
     would otherwise spend more building them than running them.
     """
@@ -89,10 +97,13 @@ def in_version(
 @functools.lru_cache(maxsize=64)
 def _in_version(nodes: Any, graph_id: int, number: int, graph_index: bool) -> ColumnElement[bool]:
     graph = nodes.c.graph_id if graph_index else nodes.c.graph_id + 0
+    # Likewise the partial indexes on last_version: PostgreSQL, without statistics, ORed
+    # their bitmaps into a scope query, and ix_nodes_graph_last grows with the history.
+    last = nodes.c.last_version if graph_index else nodes.c.last_version + 0
     return and_(
         graph == graph_id,
         nodes.c.first_version <= number,
-        or_(nodes.c.last_version.is_(None), nodes.c.last_version >= number),
+        or_(nodes.c.last_version.is_(None), last >= number),
     )
 
 
@@ -245,12 +256,12 @@ def _content_problem(
     if any(part is None for part in frame):
         return "a blob that frames its nodes is missing"
     head, graph_tail, tail = (part or b"" for part in frame)
-    try:
-        body = b"".join([packs[pack][offset : offset + length] for pack, offset, length in runs])
+    try:  # hashed slice by slice: a joined copy would hold the whole file once more
+        body = [packs[pack][offset : offset + length] for pack, offset, length in runs]
     except KeyError:
         return "a pack that holds its nodes is missing"
     stored = byte_layout.StoredGraph((), head, graph_tail, tail, row.has_graph_def, None, {})
-    digest, size = stored.content([body])
+    digest, size = stored.content(body)
     if digest != row.content_hash or size != row.size:
         return f"its stored bytes do not match its content hash {row.content_hash}"
     return None
@@ -277,8 +288,9 @@ def body_chunks(
     replaces the NodeDef at a position of that order with other (unframed) bytes. Adjacent
     stored bytes are one slice, so the result is a few chunks per patch, not one per node.
     """
-    locations = orders.locations(read_order(conn, row))
-    packs = pack_data(conn, {pack for pack, _, _ in locations})
+    stored = read_order(conn, row)  # flat triples: 24 bytes a node, not a tuple's ~100
+    locations = stored[0::3], stored[1::3], stored[2::3]
+    packs = pack_data(conn, set(locations[0]))
     # The content hash is checked in a worker thread while this one cuts the chunks (hashing
     # releases the GIL), and awaited before they are returned.
     with ThreadPoolExecutor(max_workers=1) as worker:
@@ -293,29 +305,32 @@ def body_chunks(
 
 
 def _chunks(
-    locations: Sequence[tuple[int, int, int]],
+    locations: tuple[Sequence[int], Sequence[int], Sequence[int]],
     packs: Mapping[int, memoryview],
     order: Sequence[int] | None,
     patches: Mapping[int, bytes],
 ) -> list[bytes | memoryview]:
+    """The chunks of :func:`body_chunks` from the version's location columns (packs,
+    offsets, lengths); a patch goes as its frame's head and its own bytes, not copied."""
     chunks: list[bytes | memoryview] = []
-    frame = byte_layout.frame
+    in_pack, at, size = locations
+    frame_head = byte_layout.frame_head
     run_pack, run_start, run_end = -1, 0, 0
-    for pos, i in enumerate(range(len(locations)) if order is None else order):
+    for pos, i in enumerate(range(len(in_pack)) if order is None else order):
         patch = patches.get(pos)
         if patch is None:
-            pack, offset, length = locations[i]
+            pack, offset = in_pack[i], at[i]
             if pack == run_pack and offset == run_end:
-                run_end += length
+                run_end += size[i]
                 continue
             if run_pack >= 0:
                 chunks.append(packs[run_pack][run_start:run_end])
-            run_pack, run_start, run_end = pack, offset, offset + length
+            run_pack, run_start, run_end = pack, offset, offset + size[i]
         else:
             if run_pack >= 0:
                 chunks.append(packs[run_pack][run_start:run_end])
             run_pack = -1
-            chunks.append(frame(patch))
+            chunks += (frame_head(len(patch)), patch)
     if run_pack >= 0:
         chunks.append(packs[run_pack][run_start:run_end])
     return chunks
@@ -679,52 +694,111 @@ def check_node_columns(
 
 def check_edges(conn: Connection, row: Row[Any], nodes: Iterable[Any]) -> None:
     """Check that the edge rows of these NodeDefs' rows (which closures follow) say what
-    their inputs say."""
+    their inputs say, their sources' keys included."""
     parse_input = graph.parse_input
     wanted = {node.name: [parse_input(text) for text in node.input] for node in nodes}
     names = sorted(wanted)
     found: dict[str, list[tuple[int, str, int, bool]]] = {}
+    keyed = True
     for i in range(0, len(names), _CHUNK):
-        for name, slot, src, output, control in conn.execute(
-            select(N.c.name, E.c.slot, E.c.src_name, E.c.src_output, E.c.control)
+        for name, slot, src, output, control, key in conn.execute(
+            select(N.c.name, E.c.slot, E.c.src_name, E.c.src_output, E.c.control, E.c.src_key)
             .join(E, E.c.node_id == N.c.id)
             .where(in_version(N, row.graph_id, row.number), N.c.name.in_(names[i : i + _CHUNK]))
         ):
             found.setdefault(name, []).append((slot, src, int(output), bool(control)))
+            keyed = keyed and key == name_key(src)
     for name in names:
         stored = [(s, o, c) for _, s, o, c in sorted(found.get(name, []))]
         if stored != wanted[name]:
             raise damaged(conn, row, f"the edge rows of node {name!r} differ from its inputs")
+    if not keyed:
+        raise damaged(conn, row, "the source keys of its edge rows differ from their names")
+
+
+def members_json(names: Iterable[str]) -> bytes:
+    """A collection's member names (sorted) as stored: the JSON its member blob holds, whose
+    SHA-256 is the collection's ``members_sha256`` (docs/storage.md §5)."""
+    text = json.dumps(sorted(names), separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "surrogatepass")
 
 
 def members_digest(names: Iterable[str]) -> str:
     """The digest of a collection's member names (sorted), kept with each collection row."""
-    text = json.dumps(sorted(names), separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return hashlib.sha256(members_json(names)).hexdigest()
+
+
+def member_lists(
+    conn: Connection, row: Row[Any], keys: Sequence[str] | None = None
+) -> dict[str, frozenset[str]]:
+    """The op names each of the version's collections (``keys``, or all) refers to, by key:
+    read from the member blobs the collections name, each checked against its digest
+    (docs/storage.md §5). A list read before is checked by comparing the stored bytes with
+    those it was parsed from, not parsed again (queries read a version's lists each time)."""
+    query = select(C.c.key, C.c.members_sha256).where(C.c.version_id == row.id)
+    if keys is not None:
+        query = query.where(C.c.key.in_(list(keys)))
+    digests = {key: digest for key, digest in conn.execute(query)}
+    shas = sorted({bytes.fromhex(d) for d in digests.values()})
+    blob_rows = conn.execute(select(B.c.sha256, B.c.data).where(B.c.sha256.in_(shas)))
+    stored = {bytes(sha): data for sha, data in blob_rows}
+    parsed: dict[str, frozenset[str]] = {}
+    for key, digest in digests.items():
+        if digest not in parsed:
+            data = stored.get(bytes.fromhex(digest))
+            names = None if data is None else _LISTS.names(digest, bytes(data))
+            if names is None:
+                raise damaged(conn, row, f"the members of its collection {key!r} were changed")
+            parsed[digest] = names
+    return {key: parsed[digest] for key, digest in digests.items()}
+
+
+class _Lists:
+    """Member lists parsed last, by digest, with the stored bytes they were parsed from.
+    Thread-safe; bounded by those bytes."""
+
+    BYTES = 16 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.lists: OrderedDict[str, tuple[bytes, frozenset[str]]] = OrderedDict()
+        self.size = 0
+
+    def names(self, digest: str, stored: bytes) -> frozenset[str] | None:
+        """The names ``stored`` holds if it matches ``digest`` (None if it does not)."""
+        with self.lock:
+            known = self.lists.get(digest)
+        if known is not None and known[0] == stored:
+            return known[1]
+        try:
+            data = bytes(codec.decompress(stored))
+        except ValueError:
+            return None
+        if hashlib.sha256(data).hexdigest() != digest:
+            return None
+        try:
+            names = json.loads(data.decode("utf-8", "surrogatepass"))
+        except ValueError:  # hashed as recorded, yet not a list: the digest was edited too
+            return None
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            return None
+        parsed = frozenset(names)
+        with self.lock:
+            if digest not in self.lists and len(stored) <= self.BYTES // 4:
+                self.lists[digest] = (stored, parsed)
+                self.size += len(stored)
+            while self.size > self.BYTES:
+                self.size -= len(self.lists.popitem(last=False)[1][0])
+        return parsed
+
+
+_LISTS = _Lists()
 
 
 def collection_members(conn: Connection, row: Row[Any], keys: Sequence[str]) -> list[str]:
     """The op names the version's collections ``keys`` refer to, checked against the digest
     recorded for each collection."""
-    members: dict[tuple[bytes, str], list[str]] = {}
-    digests = {
-        (bytes(sha), key): digest
-        for sha, key, digest in conn.execute(
-            select(C.c.blob_sha256, C.c.key, C.c.members_sha256).where(
-                C.c.version_id == row.id, C.c.key.in_(list(keys))
-            )
-        )
-    }
-    for sha, key, name in conn.execute(
-        select(CM.c.blob_sha256, CM.c.key, CM.c.node_name)
-        .join(C, and_(C.c.blob_sha256 == CM.c.blob_sha256, C.c.key == CM.c.key))
-        .where(C.c.version_id == row.id, C.c.key.in_(list(keys)))
-    ):
-        members.setdefault((bytes(sha), key), []).append(name)
-    for (sha, key), digest in digests.items():
-        if members_digest(members.get((sha, key), [])) != digest:
-            raise damaged(conn, row, f"the members of its collection {key!r} were changed")
-    return sorted({name for names in members.values() for name in names})
+    return sorted(frozenset().union(*member_lists(conn, row, keys).values()))
 
 
 def import_form(conn: Connection, row: Row[Any], form_version: int) -> bytes | None:

@@ -53,7 +53,6 @@ from mgstore.db.inserts import (
 )
 from mgstore.db.lifecycle import is_deleted_version, lock_versions
 from mgstore.db.tables import BLOBS as B
-from mgstore.db.tables import COLLECTION_MEMBERS as CM
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import GRAPHS as G
@@ -61,7 +60,7 @@ from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
-from mgstore.db.versions import id_batches, members_digest
+from mgstore.db.versions import id_batches, members_json, name_key
 from mgstore.errors import IntegrityError, InvalidGraphError
 from mgstore.who import user_at_host
 
@@ -113,7 +112,6 @@ def write_version(
                 members=collections,
                 base=base,
             )
-            form = _computing_form(conn, worker, stored, written.content_hash)
             prepared = collections.result()
             if (
                 not allow_unchanged
@@ -123,8 +121,7 @@ def write_version(
                 and not is_deleted_version(conn, latest.id)
             ):
                 # Equal content means equal nodes and collections, all stored: nothing written.
-                for task in (nodes.outlining, form):
-                    task.cancel()
+                nodes.outlining.cancel()
                 return int(latest.id), True
             nodes.close_rows(written.closing)
             row = {
@@ -144,22 +141,28 @@ def write_version(
             write_collections(conn, version_id, prepared)
             # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
             outlines.write(conn, version_id, nodes.outlining.result())
-            forms.keep(conn, written.content_hash, form.result())  # the worker's last task
         if recorded is not None:
             recorded(conn, version_id)
-        return version_id, False
+    _keep_import_form(engine, stored, written.content_hash)
+    return version_id, False
 
 
-def _computing_form(
-    conn: Connection, worker: ThreadPoolExecutor, stored: byte_layout.StoredGraph, content: str
-) -> Future[bytes | None]:
-    """The import form of the content, computed by the worker once it has built the rows
-    (docs/storage.md §6, §7); None at once where one is stored or there is no graph."""
-    if stored.source is None or forms.stored(conn, content):
-        done: Future[bytes | None] = Future()
-        done.set_result(None)
-        return done
-    return worker.submit(forms.compute, stored.source)
+def _keep_import_form(engine: Engine, stored: byte_layout.StoredGraph, content: str) -> None:
+    """Once the version is committed, the content's import form (docs/storage.md §6), computed
+    on the ingested graph itself (normalised in place: nothing reads it any more, and a
+    committed ingest is not retried) and kept in a transaction of its own, unless one is
+    stored. A cache: a failure only costs the first export its time, so none is raised."""
+    if stored.source is None:
+        return
+    try:
+        with db.transaction(engine) as conn:
+            if forms.stored(conn, content):
+                return
+        data = forms.compute(stored.source, in_place=True)
+        with db.transaction(engine, write=True) as conn:
+            forms.keep(conn, content, data)
+    except Exception:  # noqa: BLE001 - e.g. a read-only database; never fail a committed ingest
+        pass
 
 
 def _insert_version(
@@ -369,7 +372,7 @@ class _Encoder:
 
     def outline(self, members: Future[_PreparedCollections]) -> dict[str, bytes]:
         """The version's outline, encoded, once every run is encoded (docs/storage.md §11)."""
-        by_key = {key: names for _, key, names in members.result()[2]}
+        by_key = members.result()[2]
         shape = outlines.build(*self.columns, by_key)
         self.columns = ([], [], [], [])
         return outlines.encode(shape)
@@ -602,6 +605,7 @@ def _node_columns(
     return {
         "id": node_ids,
         "name": pick(nodes.names),
+        "name_key": list(map(name_key, pick(nodes.names))),
         "op": pick(nodes.ops),
         "device": pick(nodes.devices),
         "pack_id": [location[0] for location in where_fresh],
@@ -625,6 +629,7 @@ def _edge_columns(
         "node_id": [i for i, t in zip(node_ids, texts, strict=True) for _ in t],
         "slot": [slot for t in texts for slot in range(len(t))],
         "src_name": sources,
+        "src_key": list(map(name_key, sources)),
         "src_output": outputs,
         "control": controls,
     }
@@ -675,35 +680,19 @@ def write_contents(
     conn: Connection, stored: byte_layout.StoredGraph, prepared: _PreparedCollections
 ) -> None:
     """Store a version's content-addressed parts: the blobs that frame its nodes, those of its
-    collections, and the op names each collection refers to.
+    collections, and the member lists of its collections (docs/storage.md §5).
 
     All are kept once for every version that has them, so they can be written before the
     version exists (a version equal to the latest adds nothing here); the blobs go in one
     sorted insert, so that concurrent writers lock them in one order.
     """
-    _, collection_blobs, members = prepared
+    _, collection_blobs, _ = prepared
     parts = [stored.head, stored.graph_tail, stored.tail]
     if stored.debug is not None:
         parts.append(stored.debug)
     blobs = {**collection_blobs, **{byte_layout.sha256(part): part for part in parts}}
     present = set(conn.execute(select(B.c.sha256).where(B.c.sha256.in_(list(blobs)))).scalars())
     insert_blobs(conn, ((sha, data) for sha, data in blobs.items() if sha not in present))
-    # Members depend on the bytes and the key; pairs kept by earlier versions have theirs.
-    shas = list(collection_blobs)
-    known = {
-        (sha, key)
-        for sha, key in conn.execute(
-            select(C.c.blob_sha256, C.c.key).distinct().where(C.c.blob_sha256.in_(shas))
-        )
-    } if shas else set()  # fmt: skip
-    keys = ("blob_sha256", "key", "node_name")
-    for sha, key, names in members:
-        if (sha, key) not in known:
-            same = {"blob_sha256": sha, "key": key}
-            bulk = bulk_rows(
-                conn.dialect.name, CM, {"node_name": names}, constants=same, ignore=keys
-            )
-            insert_bulk(conn, bulk)
 
 
 def write_collections(conn: Connection, version_id: int, prepared: _PreparedCollections) -> None:
@@ -713,38 +702,39 @@ def write_collections(conn: Connection, version_id: int, prepared: _PreparedColl
         conn.execute(C.insert(), [{**row, "version_id": version_id} for row in rows])
 
 
-# Rows, blobs, and each (blob, key)'s member names, sorted.
-_PreparedCollections = tuple[
-    list[dict[str, Any]], dict[bytes, bytes], list[tuple[bytes, str, list[str]]]
-]
+# Rows; the blobs they name (each CollectionDef's and each member list's, by SHA-256); and
+# each collection's member names (sorted), by key.
+_PreparedCollections = tuple[list[dict[str, Any]], dict[bytes, bytes], dict[str, list[str]]]
 
 
 def _prepare_collections(collections: Mapping[str, Any]) -> _PreparedCollections:
-    """Rows, blobs and member names of a version's collections; no database needed.
+    """Rows and blobs of a version's collections; no database needed.
 
-    Members come in (blob, key, name) order, so concurrent writers lock shared rows in one
-    order and cannot deadlock.
+    A collection's member names (which depend on its bytes and its key) are a blob of their
+    own, keyed by their digest, the row's ``members_sha256`` (docs/storage.md §5).
     """
     rows: list[dict[str, Any]] = []
     blobs: dict[bytes, bytes] = {}
-    members: list[tuple[bytes, str, list[str]]] = []
+    by_key: dict[str, list[str]] = {}
     memo: dict[tuple[Any, bytes], set[str]] = {}
     for key, collection in sorted(collections.items()):
         data = io.serialize(collection)
         sha = byte_layout.sha256(data)
         blobs[sha] = data
-        names = sorted(colls.members(key, collection, memo))
+        by_key[key] = names = sorted(colls.members(key, collection, memo))
+        members = members_json(names)
+        digest = hashlib.sha256(members).digest()
+        blobs[digest] = members
         rows.append(
             {
                 "key": key,
                 "kind": colls.kind(collection),
                 "size": colls.size(collection),
                 "blob_sha256": sha,
-                "members_sha256": members_digest(names),
+                "members_sha256": digest.hex(),
             }
         )
-        members.append((sha, key, names))
-    return rows, blobs, sorted(members)
+    return rows, blobs, by_key
 
 
 class _IdReserver:

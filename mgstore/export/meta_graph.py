@@ -13,7 +13,7 @@ Section numbers (§) refer to docs/export-semantics.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
@@ -22,7 +22,7 @@ from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InputError, InvalidGraphError
 from mgstore.export.imported import ImportedGraph, held_size
 from mgstore.export.normalize import TF_VERSION
-from mgstore.export.oplist import stripped_op_list_for
+from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
 from mgstore.export.options import ExportOptions
 from mgstore.export.payloads import add_collection, item_name
 from mgstore.export.restored_collections import CollectionItem, regenerate
@@ -75,6 +75,8 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
         source: Sequence[NodeDef] = o.graph_def.node if o.graph_def is not None else graph.nodes
         if o.clear_extraneous_savers:
             excluded |= extraneous_saver_nodes(source, o.saver_def)
+        if not message and o.graph_def is None and not o.strip_default_attrs:
+            return _rebuilt_bytes(graph, o, excluded)
         graph_def, names, unbound = _rewritten(graph, source, o, excluded)
         collections = _collections_after_export(graph, o.unbound_inputs_col_name, unbound)
     elif o.selection is not None:  # as imported, the selected nodes only (§3.7)
@@ -120,29 +122,78 @@ def _rewritten(
         graph_def.versions.CopyFrom(graph.versions)
     unbound: list[str] = []
     names: list[tuple[str, str]] = []
+    for node in _kept(graph if given is None else None, source, o, excluded):
+        new = rewrite_node(node, scope, graph_def.node.add())  # written in place
+        if scope:
+            unbound.extend(rewrite_inputs(node.input, scope)[1])
+        if o.clear_devices:
+            new.device = ""
+        names.append((node.name, new.name))
+    if given is None and graph.rebuilt_library is not None:
+        graph_def.library.CopyFrom(graph.rebuilt_library)
+    return graph_def, names, unbound
+
+
+def _kept(
+    graph: ImportedGraph | None,
+    source: Sequence[NodeDef],
+    o: ExportOptions,
+    excluded: frozenset[str],
+) -> Iterator[NodeDef]:
+    """The nodes of ``source`` a rebuilt or given-graph_def export keeps (§3.4): in the scope
+    (or unbound-input placeholders) and not ``excluded``. With the imported ``graph`` (the
+    rebuilt export), raises past TensorFlow's 2 GB limit (§11.2), the library counted last."""
     size = 0
     for node in source:
-        if (node.name.startswith(UNBOUND_INPUT_PREFIX) or in_scope(node.name, scope)) and (
+        if (node.name.startswith(UNBOUND_INPUT_PREFIX) or in_scope(node.name, o.scope)) and (
             node.name not in excluded
         ):
-            new = rewrite_node(node, scope)
-            if scope:
-                unbound.extend(rewrite_inputs(node.input, scope)[1])
-            if o.clear_devices:
-                new.device = ""
-            graph_def.node.append(new)
-            names.append((node.name, new.name))
-            if given is None and graph.size >= SIZE_LIMIT:  # else the sum stays below
+            yield node
+            if graph is not None and graph.size >= SIZE_LIMIT:  # else the sum stays below
                 size += held_size(node)
                 if size >= SIZE_LIMIT:
                     raise InputError(f"GraphDef cannot be larger than 2GB. Received size: {size}.")
-    if given is None and graph.rebuilt_library is not None:
+    if graph is not None and graph.rebuilt_library is not None:
         for function in graph.rebuilt_library.function:
             size += function.ByteSize()
             if size >= SIZE_LIMIT:
                 raise InputError("GraphDef cannot be larger than 2GB.")
-        graph_def.library.CopyFrom(graph.rebuilt_library)
-    return graph_def, names, unbound
+
+
+def _rebuilt_bytes(graph: ImportedGraph, o: ExportOptions, excluded: frozenset[str]) -> Exported:
+    """The rebuilt export (§3.4) as deterministic bytes in chunks, for a caller that only writes
+    them: each node is rewritten into one scratch message and serialised at once, so the
+    export holds its bytes (about the file) rather than a second graph of messages. The bytes
+    are those of :func:`_rewritten`'s GraphDef: its nodes, then its library and versions."""
+    chunks: list[bytes | memoryview] = []
+    names: list[tuple[str, str]] = []
+    unbound: list[str] = []
+    ops = GraphDef()  # what stripped_op_list reads: each op once, call ops whole (§3.9)
+    seen: set[str] = set()
+    scratch = NodeDef()
+    for node in _kept(graph, graph.nodes, o, excluded):
+        scratch.Clear()
+        new = rewrite_node(node, o.scope, scratch)
+        if o.scope:
+            unbound.extend(rewrite_inputs(node.input, o.scope)[1])
+        if o.clear_devices:
+            new.device = ""
+        chunks.append(byte_layout.frame(new.SerializeToString(deterministic=True)))
+        names.append((node.name, new.name))
+        if new.op in CALL_OPS or new.op not in seen:
+            seen.add(new.op)
+            ops.node.add().CopyFrom(new)
+    rest = GraphDef()
+    rest.versions.CopyFrom(graph.versions)
+    if graph.rebuilt_library is not None:
+        rest.library.CopyFrom(graph.rebuilt_library)
+        ops.library.CopyFrom(graph.rebuilt_library)
+    chunks.append(rest.SerializeToString(deterministic=True))
+    collections = _collections_after_export(graph, o.unbound_inputs_col_name, unbound)
+    _check_global_variables(collections.get("variables"), o.scope)
+    out = _create_meta_graph_def(graph, None, collections, excluded, o, stripped_op_list_for(ops))
+    data = byte_layout.insert_graph_def(out.SerializeToString(deterministic=True), chunks)
+    return Exported(None, tuple(names), data)
 
 
 def _selected(

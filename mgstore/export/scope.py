@@ -145,7 +145,7 @@ def _class_entries(node: NodeDef, value: AttrValue, scope: str) -> list[bytes]:
     return kept
 
 
-def rewrite_node(node: NodeDef, scope: str) -> NodeDef:
+def rewrite_node(node: NodeDef, scope: str, out: NodeDef | None = None) -> NodeDef:
     """A copy of ``node`` as the rebuilt export writes it under ``scope`` (§4.1-§4.6).
 
     The caller selects the nodes (:func:`in_scope`) and collects unbound inputs
@@ -158,9 +158,11 @@ def rewrite_node(node: NodeDef, scope: str) -> NodeDef:
 
     Raises :class:`~mgstore.errors.InvalidGraphError` for a ``_class`` entry without ``@`` or
     a frame name outside the scope, and :class:`~mgstore.errors.InputError` for a scope that
-    is not a valid regular expression.
+    is not a valid regular expression. ``out``: an empty message to write the copy into (e.g.
+    a new element of the GraphDef's nodes, so that it is not copied again).
     """
-    out = NodeDef()
+    if out is None:
+        out = NodeDef()
     out.CopyFrom(node)
     new_inputs, _ = rewrite_inputs(node.input, scope)
     out.ClearField("input")

@@ -133,6 +133,9 @@ def test_checkout_gives_back_the_form_and_converts_with_as(
         (["ingest", "__FIXTURE__", "--name", "x", "--tag", "novalue"], "expected KEY=VALUE"),
         (["ingest", "__FIXTURE__", "--name", "bad@name"], "no '@'"),
         (["db", "downgrade", "nosuchrev"], "nosuchrev"),
+        # shapes on which Alembic asserts instead of raising (found by hypothesis)
+        (["db", "downgrade", ";@"], "expected a revision id"),
+        (["db", "upgrade", "heads@"], "expected a revision id"),
     ],
 )
 def test_errors_are_one_line_and_exit_1(

@@ -10,21 +10,38 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
+from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, select
 from sqlalchemy.dialects import sqlite
 
 from mgstore import MgstoreError, Store
 from mgstore.db import engine as db
 from mgstore.db.inserts import BulkRows, bulk_rows, insert_bulk, slices_insert
 from mgstore.db.models import metadata
+from mgstore.db.versions import name_key
 
 B, G, N, E, P = (metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
-CM = metadata.tables["collection_members"]
+# A table keyed by bytes and text, as collection_members was (migration 0013 dropped it).
+CM = Table(
+    "members_for_test",
+    MetaData(),
+    Column("blob_sha256", LargeBinary(32), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("node_name", Text, primary_key=True),
+    sqlite_with_rowid=False,
+)
 LAYOUTS = {"driver", "constant", "sequence", "integer", "text", "text_fixed", "text_dict",
            "bytes", "bytes_fixed", "bytes_dict"}  # fmt: skip
 
 # Text as SQLite and PostgreSQL keep it: any code point but surrogates (and NUL on PostgreSQL).
 TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+
+
+@pytest.fixture
+def keyed(store: Store) -> Store:
+    """The store, with the table CM."""
+    with db.transaction(store.engine, write=True) as conn:
+        CM.create(conn)
+    return store
 
 
 def _insert(store: Store, bulk: BulkRows) -> None:
@@ -63,7 +80,7 @@ def test_node_rows_with_hashes_and_constants(store: Store) -> None:
                                "sequence", "constant", "bytes_fixed")  # fmt: skip
     _insert(store, bulk)
     assert _rows(store, N) == [
-        (i, 1, f"n{i}", "Op", "", shas[i - 1], 1, i, 1, 7, None) for i in range(1, 6)
+        (i, 1, f"n{i}", "Op", "", shas[i - 1], 1, i, 1, 7, None, None) for i in range(1, 6)
     ]
 
 
@@ -74,7 +91,8 @@ def test_rows_with_byte_strings_of_many_lengths(store: Store) -> None:
     assert _rows(store, P) == sorted(zip([4, 2, 3, 1], packs, strict=True))
 
 
-def test_ignore_skips_rows_whose_key_is_stored(store: Store) -> None:
+def test_ignore_skips_rows_whose_key_is_stored(keyed: Store) -> None:
+    store = keyed
     sha = b"s" * 32
     with db.transaction(store.engine, write=True) as conn:
         conn.execute(B.insert(), {"sha256": sha, "data": b"x"})
@@ -95,7 +113,8 @@ def test_no_rows_is_nothing(store: Store) -> None:
     assert _rows(store, E) == []
 
 
-def test_a_batch_of_constant_columns_has_every_row(store: Store) -> None:
+def test_a_batch_of_constant_columns_has_every_row(keyed: Store) -> None:
+    store = keyed
     # No column refers to the statement's row source: the rows must still all arrive.
     sha = b"s" * 32
     with db.transaction(store.engine, write=True) as conn:
@@ -115,7 +134,8 @@ def test_a_batch_of_constant_columns_has_every_row(store: Store) -> None:
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 5])
-def test_empty_strings_and_bytes_stay_empty(store: Store, count: int) -> None:
+def test_empty_strings_and_bytes_stay_empty(keyed: Store, count: int) -> None:
+    store = keyed
     sha = b"s" * 32
     with db.transaction(store.engine, write=True) as conn:
         conn.execute(B.insert(), {"sha256": sha, "data": b"x"})
@@ -257,7 +277,7 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
                 insert_bulk(conn, bulk)
             n = len(ids)
             expected = list(zip(ids, [1] * n, names, ops, devices, shas, [1] * n, offsets,
-                                lengths, [2] * n, [None] * n, strict=True))  # fmt: skip
+                                lengths, [2] * n, [None] * n, [None] * n, strict=True))  # fmt: skip
             assert _rows(store, N) == expected
 
         check()
@@ -279,9 +299,10 @@ def test_edges_keep_any_text_and_integer(store: Store) -> None:
             conn.execute(E.delete())
             columns = {"node_id": [1] * len(values), "slot": list(range(len(values))),
                        "src_name": [v[0] for v in values], "src_output": [v[1] for v in values],
-                       "control": [v[2] for v in values]}  # fmt: skip
+                       "control": [v[2] for v in values],
+                       "src_key": [name_key(v[0]) for v in values]}  # fmt: skip
             insert_bulk(conn, bulk_rows(dialect, E, columns))
-        assert _rows(store, E) == [(1, slot, *v) for slot, v in enumerate(values)]
+        assert _rows(store, E) == [(1, slot, *v, name_key(v[0])) for slot, v in enumerate(values)]
 
     check()
 
@@ -296,3 +317,15 @@ def test_the_statements_need_no_sqlite_newer_than_json1() -> None:
         statement = slices_insert(N, columns, layout, ("graph_id",), None)
         sql = str(statement.compile(dialect=sqlite.dialect()))
         assert "json_each(" in sql and "->>" not in sql and "json_extract" not in sql
+
+
+def test_the_tables_copied_on_postgresql_go_in_binary() -> None:
+    # Binary COPY needs each column's PostgreSQL type; a column this module cannot type
+    # would send its table's rows in text format (slower, and hex for the packs' bytes).
+    from mgstore.db.inserts import pg_types
+
+    for table in (P, N, E, CM, B):
+        types = pg_types(table, [column.name for column in table.c])
+        assert types is not None and len(types) == len(table.c), table.name
+    assert pg_types(N, ["id", "offset", "sha256", "name"]) == ("int8", "int4", "bytea", "text")
+    assert pg_types(E, ["control"]) == ("bool",)

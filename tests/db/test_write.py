@@ -16,6 +16,7 @@ import mgstore.db.write
 from mgstore import InvalidGraphError, Store, io
 from mgstore.db import engine as db
 from mgstore.db.models import metadata
+from mgstore.db.versions import name_key
 from mgstore.graph import parse_input
 from mgstore.proto import AttrValue, MetaGraphDef
 
@@ -58,13 +59,14 @@ def rows_match(store: Store, ref: str) -> None:
         assert sorted(nodes) == sorted(n.name for n in meta.graph_def.node)
         for node in meta.graph_def.node:
             row = nodes[node.name]
-            assert (row.op, row.device) == (node.op, node.device)
+            assert (row.op, row.device, row.name_key) == (node.op, node.device, name_key(node.name))
             edges = conn.execute(
-                select(E.c.src_name, E.c.src_output, E.c.control)
+                select(E.c.src_name, E.c.src_output, E.c.control, E.c.src_key)
                 .where(E.c.node_id == row.id)
                 .order_by(E.c.slot)
             ).all()
-            assert [tuple(e) for e in edges] == [parse_input(t) for t in node.input]
+            assert [tuple(e)[:3] for e in edges] == [parse_input(t) for t in node.input]
+            assert [e.src_key for e in edges] == [name_key(e.src_name) for e in edges]
         # A pack over the limit holds one node.
         for pack_id, data in conn.execute(select(P.c.id, P.c.data)):
             if len(data) > 2048:
