@@ -34,7 +34,7 @@ from generate import make_graph, mutate  # noqa: E402
 import mgstore.db.write  # noqa: E402
 from mgstore import Store, node_order  # noqa: E402
 from mgstore.db import engine as db  # noqa: E402
-from mgstore.db import versions as stored_versions  # noqa: E402
+from mgstore.db import orders as stored_orders
 from mgstore.db.models import metadata  # noqa: E402
 
 V = metadata.tables["versions"]
@@ -42,7 +42,7 @@ V = metadata.tables["versions"]
 
 def cold(case: Callable[[Store], object]) -> Callable[[Store], object]:
     def run(store: Store) -> object:
-        stored_versions.forget_orders()
+        stored_orders.forget_orders()
         return case(store)
 
     return run
@@ -96,14 +96,12 @@ def _write_whole(path: Path) -> None:
     try:
         with engine.begin() as conn:
             rows = conn.execute(select(V).where(V.c.node_order != b"")).all()
-            whole = {
-                row.id: node_order.encode(stored_versions.read_order(conn, row)) for row in rows
-            }
+            whole = {row.id: node_order.encode(stored_orders.read_order(conn, row)) for row in rows}
             for version_id, data in whole.items():
                 conn.execute(update(V).where(V.c.id == version_id).values(node_order=data))
     finally:
         engine.dispose()
-    stored_versions.forget_orders()
+    stored_orders.forget_orders()
 
 
 def _compare(
@@ -134,7 +132,7 @@ def _compare_ingest(tmp: Path, paths: dict[str, Path], meta: Any, rounds: int) -
         for key, path in paths.items():
             copy = tmp / f"copy-{key}.db"
             shutil.copy(path, copy)
-            stored_versions.forget_orders()
+            stored_orders.forget_orders()
             mgstore.db.write._order_base = choose if key == "deltas" else _no_base
             try:
                 with Store(f"sqlite:///{copy}") as store:

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, Row, select
 from mgstore import audit, byte_layout, node_order
 from mgstore import collections as colls
 from mgstore.db import engine as db
+from mgstore.db import orders as stored_orders
 from mgstore.db import outlines, versions
 from mgstore.db import refs as version_refs
 from mgstore.db.tables import COLLECTIONS as C
@@ -132,7 +133,7 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
     ).all()
     located = {(r.pack_id, r.offset, r.length) for r in rows}
     try:
-        order = node_order.locations(versions.read_order(conn, row, cached=False))
+        order = node_order.locations(stored_orders.read_order(conn, row, cached=False))
     except IntegrityError as error:
         yield "order", _reason(error)
         order = []

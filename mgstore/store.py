@@ -372,7 +372,7 @@ class Store:
                 frame.get(bytes(row.graph_tail_sha256)),
             )
             if tail is None or graph_tail is None:
-                raise versions.damaged(conn, row, "a blob that frames its nodes is missing")
+                raise refs.damaged(conn, row, "a blob that frames its nodes is missing")
         rest = proto.MetaGraphDef.FromString(tail)
         library = proto.MetaGraphDef.FromString(
             byte_layout.assemble(b"", graph_tail, b"", True, b"")

@@ -16,7 +16,7 @@ from mgstore import node_order
 from mgstore.audit.entities import AuditEvent
 from mgstore.audit.events import append_event, audit_key, indexed_names, link_holds, normalized
 from mgstore.clock import as_utc
-from mgstore.db import versions
+from mgstore.db import refs
 from mgstore.db.tables import AUDIT_EVENTS as A
 from mgstore.db.tables import GRAPHS as G
 from mgstore.db.tables import VERSION_STATES as S
@@ -164,7 +164,7 @@ def check_versions(
         ingests = [payload for kind, payload in found if kind == "ingest"]
         if len(ingests) != 1:
             what = "no ingest record" if not ingests else f"{len(ingests)} ingest records"
-            raise versions.damaged(
+            raise refs.damaged(
                 conn, row, f"it has {what} in the audit chain (run `mgstore audit check`)"
             )
         recorded_tags = dict(ingests[0].get("tags") or {})
@@ -187,7 +187,7 @@ def check_versions(
                 collected=_collected(conn, row),
             )
         if changed:
-            raise versions.damaged(
+            raise refs.damaged(
                 conn,
                 row,
                 f"it differs from its records in the audit chain in {', '.join(changed)} "
@@ -243,7 +243,7 @@ def _records(
                 or not isinstance(payload, dict)
                 or indexed_names(payload) != (graph, number)
             ):
-                raise versions.damaged(
+                raise refs.damaged(
                     conn,
                     by_number[number],
                     f"its {values['kind']} record {values['seq']} in the audit chain was changed "

@@ -2,8 +2,10 @@
 ``import_forms`` so that exports skip that work (docs/storage.md §6).
 
 Ingest computes a version's form once the version is committed (:func:`compute`, on the graph
-it ingested) and keeps it (:func:`keep`); an export that finds none (a version ingested before,
-a form row deleted) computes and keeps it then.
+it ingested) and keeps it (:func:`keep`), and drops the form of the version it follows unless
+that content was exported (:func:`drop_unexported`): the latest version of each graph and the
+exported ones have their forms ready, and the store does not grow by a form per version. An
+export that finds none (an older version, a form row deleted) computes and keeps it then.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import hashlib
 
 from sqlalchemy import ColumnElement, Connection, exists, select
 
+from mgstore.db.tables import EXPORTS as X
 from mgstore.db.tables import IMPORT_FORMS as F
 from mgstore.export.imported import FORM_VERSION, import_meta_graph
 from mgstore.proto import MetaGraphDef
 
-__all__ = ["compute", "keep", "stored"]
+__all__ = ["compute", "drop_unexported", "keep", "stored"]
 
 
 def compute(meta_graph: MetaGraphDef, *, in_place: bool = False) -> bytes | None:
@@ -56,3 +59,10 @@ def keep(conn: Connection, content_hash: str, data: bytes | None, *, replace: bo
     row = {"content_hash": content_hash, "form_version": FORM_VERSION, "data": data,
            "sha256": hashlib.sha256(data).hexdigest()}  # fmt: skip
     conn.execute(F.insert(), row)
+
+
+def drop_unexported(conn: Connection, content_hash: str) -> None:
+    """Remove the import form of ``content_hash`` unless an export record names that content
+    (a later export of it then computes the form again)."""
+    exported = exists().where(X.c.content_hash == content_hash)
+    conn.execute(F.delete().where(*_key(content_hash), ~exported))

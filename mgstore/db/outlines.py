@@ -26,11 +26,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Row, select
 
 from mgstore.db.inserts import fetch_raw, insert_ignore
+from mgstore.db.refs import damaged
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import OUTLINE_PARTS as OP
 from mgstore.db.tables import VERSION_OUTLINES as VO
-from mgstore.db.versions import damaged, in_version, member_lists
+from mgstore.db.versions import in_version, member_lists
 from mgstore.graph import parse_input
 
 __all__ = [

@@ -27,7 +27,7 @@ from mgstore.db.tables import ALIASES as A
 from mgstore.db.tables import GRAPHS as G
 from mgstore.db.tables import VERSION_STATES as S
 from mgstore.db.tables import VERSIONS as V
-from mgstore.errors import AmbiguousRefError, ArgumentTypeError, NotFoundError
+from mgstore.errors import AmbiguousRefError, ArgumentTypeError, IntegrityError, NotFoundError
 
 HEX_PREFIX = re.compile(r"[0-9a-f]{4,64}")
 _BACK = re.compile(r"(?s)(.+)~([0-9]+)")
@@ -196,3 +196,12 @@ def nearby(conn: Connection, name: str) -> str:
     label = "did you mean" if close else "graphs here"
     more = "" if close or len(names) <= 10 else f", … ({len(names)} in all)"
     return f"; {label}: {', '.join(shown)}{more}"
+
+
+def damaged(conn: Connection, row: Row[Any], what: str) -> IntegrityError:
+    """The error for a version whose stored data is not what was recorded."""
+    name = conn.execute(select(G.c.name).where(G.c.id == row.graph_id)).scalar()
+    return IntegrityError(
+        f"{name}@{row.number}: {what}; the store is damaged or was edited "
+        f"(run `mgstore fsck {name}@{row.number}`); nothing was written"
+    )

@@ -42,7 +42,7 @@ from mgstore import graph as nxgraph
 from mgstore import node_order as orders
 from mgstore.db import engine as db
 from mgstore.db import forms, outlines
-from mgstore.db import versions as stored_versions
+from mgstore.db import orders as stored_orders
 from mgstore.db.inserts import (
     BulkRows,
     bulk_rows,
@@ -143,15 +143,19 @@ def write_version(
             outlines.write(conn, version_id, nodes.outlining.result())
         if recorded is not None:
             recorded(conn, version_id)
-    _keep_import_form(engine, stored, written.content_hash)
+    previous = None if latest is None else str(latest.content_hash)
+    _keep_import_form(engine, stored, written.content_hash, previous)
     return version_id, False
 
 
-def _keep_import_form(engine: Engine, stored: byte_layout.StoredGraph, content: str) -> None:
+def _keep_import_form(
+    engine: Engine, stored: byte_layout.StoredGraph, content: str, previous: str | None
+) -> None:
     """Once the version is committed, the content's import form (docs/storage.md §6), computed
     on the ingested graph itself (normalised in place: nothing reads it any more, and a
     committed ingest is not retried) and kept in a transaction of its own, unless one is
-    stored. A cache: a failure only costs the first export its time, so none is raised."""
+    stored; the form of the ``previous`` latest content goes unless it was exported. A cache:
+    a failure only costs the first export its time, so none is raised."""
     if stored.source is None:
         return
     try:
@@ -161,6 +165,8 @@ def _keep_import_form(engine: Engine, stored: byte_layout.StoredGraph, content: 
         data = forms.compute(stored.source, in_place=True)
         with db.transaction(engine, write=True) as conn:
             forms.keep(conn, content, data)
+            if previous is not None and previous != content:
+                forms.drop_unexported(conn, previous)
     except Exception:  # noqa: BLE001 - e.g. a read-only database; never fail a committed ingest
         pass
 
@@ -255,11 +261,11 @@ def _order_base(conn: Connection, latest: Any) -> _OrderBase | None:
     if latest is None or not latest.node_order:
         return None
     try:
-        order = stored_versions.read_order(conn, latest)
-        depth = stored_versions.order_depth(conn, latest)
+        order = stored_orders.read_order(conn, latest)
+        depth = stored_orders.order_depth(conn, latest)
     except IntegrityError:
         return None
-    if depth + 1 >= stored_versions.ORDER_CHAIN:
+    if depth + 1 >= stored_orders.ORDER_CHAIN:
         return None
     return _OrderBase(int(latest.id), order, depth)
 
@@ -565,7 +571,7 @@ def _stored_order(order: Any, base: _OrderBase | None) -> bytes:
             coded = whole
         if len(coded) < len(whole):
             data, depth = coded, base.depth + 1
-    stored_versions.remember_order(data, order, depth)
+    stored_orders.remember_order(data, order, depth)
     return data
 
 

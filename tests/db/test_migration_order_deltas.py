@@ -12,7 +12,7 @@ from sqlalchemy import select
 from mgstore import Store, byte_layout, node_order
 from mgstore.db import engine as db
 from mgstore.db import migrate
-from mgstore.db import versions as stored_versions
+from mgstore.db import orders as stored_orders
 from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
 
@@ -54,7 +54,7 @@ def step(url: str, revision: str, *, down: bool) -> None:
 
 
 def check(url: str, head: Any) -> None:
-    stored_versions.forget_orders()
+    stored_orders.forget_orders()
     with Store(url) as store:
         for k in (1, 3, 4, 5):  # g@2 is deleted (its order is g@3's base)
             assert store.checkout(f"g@{k}") == graph(k)
@@ -76,12 +76,10 @@ def test_down_and_up_with_data(db_url: str) -> None:
         head = store.audit_head()
     new = orders(db_url)
     assert sum(d[:1] == node_order.DELTA for d in new.values()) == 4  # g@2 to g@5
-    stored_versions.forget_orders()
+    stored_orders.forget_orders()
     with Store(db_url) as store, store.engine.connect() as conn:
         rows = conn.execute(select(V)).all()
-        materialized = {
-            r.id: node_order.locations(stored_versions.read_order(conn, r)) for r in rows
-        }
+        materialized = {r.id: node_order.locations(stored_orders.read_order(conn, r)) for r in rows}
     below = migrate.scripts().get_revision(ORDER_DELTAS).down_revision
     assert isinstance(below, str)
 

@@ -71,3 +71,26 @@ def test_stored_content_and_unimportable_graphs_compute_nothing(
     bad.graph_def.node.add(name="a", op="NoOp", input=["ghost"])
     store.ingest(bad, "bad")  # stored as given; TensorFlow could not import it
     assert list(_forms(store)) == [version.content_hash]
+
+
+def test_only_the_latest_and_the_exported_versions_keep_their_forms(
+    store: Store, tmp_path: Path
+) -> None:
+    """A form per version would grow the store by a form per version: the one an ingest
+    follows goes, unless its content was exported."""
+    meta = MetaGraphDef.FromString((FIXTURES / "dense.meta").read_bytes())
+    v1 = store.ingest(perturb(meta, seed=1), "g")
+    v2 = store.ingest(perturb(meta, seed=2), "g")
+    assert v1.content_hash != v2.content_hash
+    assert list(_forms(store)) == [v2.content_hash]
+    store.export(tmp_path / "v2.meta", "g@2")
+    v3 = store.ingest(perturb(meta, seed=3), "g")
+    assert set(_forms(store)) == {v2.content_hash, v3.content_hash}
+    # an older version's export computes its form again: the same file as with it stored
+    store.export(tmp_path / "v1.meta", "g@1")
+    assert v1.content_hash in _forms(store)
+    with db.transaction(store.engine, write=True) as conn:
+        conn.execute(F.delete().where(F.c.content_hash == v1.content_hash))
+    store.import_cache.clear()
+    store.export(tmp_path / "v1-again.meta", "g@1")
+    assert (tmp_path / "v1.meta").read_bytes() == (tmp_path / "v1-again.meta").read_bytes()

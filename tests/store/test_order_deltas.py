@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from mgstore import IntegrityError, Store, node_order
-from mgstore.db import versions as stored_versions
+from mgstore.db import orders as order_reads
 from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
 
@@ -73,12 +73,12 @@ def test_many_versions_with_churn_check_out_as_they_went_in(store: Store) -> Non
     with store.engine.connect() as conn:
         ids = {int(n): int(i) for n, i in conn.execute(select(V.c.number, V.c.id))}
     deltas = [n for n, data in orders.items() if data[:1] == node_order.DELTA]
-    chain = stored_versions.ORDER_CHAIN
+    chain = order_reads.ORDER_CHAIN
     assert orders[1][:1] != node_order.DELTA and len(deltas) >= count - count // chain - 1
-    assert max(chain_length(orders, ids, n) for n in orders) == stored_versions.ORDER_CHAIN - 1
+    assert max(chain_length(orders, ids, n) for n in orders) == order_reads.ORDER_CHAIN - 1
     whole = max(len(data) for data in orders.values())
     assert sum(len(orders[n]) for n in deltas) < len(deltas) * whole / 2
-    stored_versions.forget_orders()  # read every chain from the database
+    order_reads.forget_orders()  # read every chain from the database
     for k in range(1, count + 1):
         assert store.checkout(f"g@{k}") == version_meta(k)
     scope = store.query("g@35", scope="scope_3/", strict_scope=True)
@@ -92,7 +92,7 @@ def test_a_damaged_delta_or_base_names_the_version(store: Store) -> None:
         store.ingest(version_meta(k), "g")
     orders = stored_orders(store)
     assert all(orders[n][:1] == node_order.DELTA for n in (2, 3, 4))
-    stored_versions.forget_orders()
+    order_reads.forget_orders()
     set_order(store, 3, orders[3][:41] + b"\x78\x9c damaged")
     with pytest.raises(IntegrityError, match=r"g@3: its node order, a delta .* is damaged"):
         store.checkout("g@3")
@@ -106,7 +106,7 @@ def test_a_damaged_delta_or_base_names_the_version(store: Store) -> None:
     assert not any(p.kind == "audit" for p in report.problems)
     set_order(store, 3, orders[3])
     # A delta applied to another base gives another order: the content hash refuses it.
-    stored_versions.forget_orders()
+    order_reads.forget_orders()
     set_order(store, 2, orders[1])
     with pytest.raises(IntegrityError, match=r"g@3: .*content hash|g@3: its node order"):
         store.checkout("g@3")
@@ -114,7 +114,7 @@ def test_a_damaged_delta_or_base_names_the_version(store: Store) -> None:
     assert ("g@3", "order") in problems or ("g@3", "content") in problems
     set_order(store, 2, orders[2])
     # A delta whose digest was changed: fsck and audit check see it, a checkout still works.
-    stored_versions.forget_orders()
+    order_reads.forget_orders()
     forged = orders[4][:9] + bytes(32) + orders[4][41:]
     set_order(store, 4, forged)
     assert store.checkout("g@4") == version_meta(4)
@@ -135,7 +135,7 @@ def test_gc_keeps_an_order_a_live_delta_builds_on(store: Store) -> None:
     assert report.versions == ("g@2", "g@3") and report.order_bytes == 0
     after = stored_orders(store)
     assert after[2] == orders[2] and after[3] == orders[3]  # g@4 builds on them
-    stored_versions.forget_orders()
+    order_reads.forget_orders()
     for k in (1, 4, 5):
         assert store.checkout(f"g@{k}") == version_meta(k)
     assert store.fsck().ok and store.audit_check().ok
