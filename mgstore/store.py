@@ -162,6 +162,7 @@ class Store:
         saved_model_tags: Iterable[str] | None = None,
         progress: Progress | None = None,
         allow_unchanged: bool = False,
+        prepare_export: bool = False,
     ) -> VersionInfo:
         """Store ``source`` as the next version of ``name`` and return that version.
 
@@ -171,6 +172,10 @@ class Store:
         that version is returned with ``unchanged=True`` and nothing is added, unless
         ``allow_unchanged``. The whole ingest, with its record in the audit log, is one
         transaction.
+
+        ``prepare_export``: once the version is committed, also compute how TensorFlow's import
+        changes it, so that its first export costs what a later one does; the ingest then
+        takes about as long again as the first export would have (docs/storage.md §6).
 
         ``progress(stage, done, total)`` hears ``("read", 0, 1)``, then ``("write", nodes,
         total)`` as nodes go to the database (inside the transaction: keep it quick), then
@@ -203,6 +208,7 @@ class Store:
                 loaded,
                 lambda done, total: report("write", done, total),
                 allow_unchanged=bool(allow_unchanged),
+                prepare_export=bool(prepare_export),
                 recorded=audit.record_ingest,
             )
         )

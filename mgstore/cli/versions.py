@@ -55,6 +55,12 @@ def _register_ingest(commands: Commands) -> None:
         action="store_true",
         help="record a new version even if the content equals the latest version's",
     )
+    sub.add_argument(
+        "--prepare-export",
+        action="store_true",
+        help="also work out how TensorFlow's import changes the version, so that its first "
+        "export is as fast as a later one (the ingest takes that much longer)",
+    )
 
 
 def _register_reading(commands: Commands) -> None:
@@ -144,6 +150,7 @@ def ingest(args: argparse.Namespace) -> int:
             saved_model_tags=args.saved_model_tags.split(",") if args.saved_model_tags else None,
             progress=progress_bar(sys.stderr),
             allow_unchanged=args.allow_unchanged,
+            prepare_export=args.prepare_export,
         )
     if args.json:
         print_json(version.to_dict())

@@ -82,6 +82,7 @@ def write_version(
     progress: Callable[[int, int], None] | None = None,
     *,
     allow_unchanged: bool = False,
+    prepare_export: bool = False,
     recorded: Callable[[Connection, int], object] | None = None,
 ) -> tuple[int, bool]:
     """Write ``stored`` as the next version of ``name``, in one transaction; its id, and
@@ -91,6 +92,7 @@ def write_version(
     ``allow_unchanged``), nothing is written and that version's id is returned with True.
     ``progress(done, total)`` hears how many nodes are written; ``recorded(conn, version_id)``
     runs in the transaction once the version is written (the audit record of the ingest).
+    ``prepare_export``: then keep the version's import form (:func:`_keep_import_form`).
     """
     now = datetime.now(timezone.utc)
     with db.transaction(engine, write=True) as conn:
@@ -143,8 +145,9 @@ def write_version(
             outlines.write(conn, version_id, nodes.outlining.result())
         if recorded is not None:
             recorded(conn, version_id)
-    previous = None if latest is None else str(latest.content_hash)
-    _keep_import_form(engine, stored, written.content_hash, previous)
+    if prepare_export:
+        previous = None if latest is None else str(latest.content_hash)
+        _keep_import_form(engine, stored, written.content_hash, previous)
     return version_id, False
 
 

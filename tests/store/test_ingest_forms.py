@@ -1,6 +1,7 @@
-"""Ingest computes a version's import form (docs/storage.md §6, §7), so that its first export
-does the work of a later one; the form is the one an export would compute, and a graph
-TensorFlow cannot import, or content whose form is stored, costs nothing more."""
+"""Ingest asked to prepare the export computes a version's import form (docs/storage.md §6,
+§7), so that its first export does the work of a later one (by default it does not); the form
+is the one an export would compute, and a graph TensorFlow cannot import, or content whose form
+is stored, costs nothing more."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_ingest_keeps_the_form_an_export_would_compute(
 ) -> None:
     meta = perturb(MetaGraphDef.FromString((FIXTURES / name).read_bytes()), seed=3)
     before = meta.SerializeToString(deterministic=True)
-    version = store.ingest(meta, "g")
+    version = store.ingest(meta, "g", prepare_export=True)
     assert meta.SerializeToString(deterministic=True) == before  # the caller's message: as given
     kept = _forms(store)
     recomputed = import_meta_graph(store.checkout("g@1")).form
@@ -61,15 +62,17 @@ def test_ingest_keeps_the_form_an_export_would_compute(
 def test_stored_content_and_unimportable_graphs_compute_nothing(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    version = store.ingest(FIXTURES / "dense.meta", "a")
+    version = store.ingest(FIXTURES / "dense.meta", "a", prepare_export=True)
     monkeypatch.setattr(forms, "compute", _must_not_run)
-    store.ingest(FIXTURES / "dense.meta", "b")  # the same content: its form is stored
+    store.ingest(
+        FIXTURES / "dense.meta", "b", prepare_export=True
+    )  # the same content: its form is stored
     assert list(_forms(store)) == [version.content_hash]
     monkeypatch.undo()
 
     bad = MetaGraphDef()
     bad.graph_def.node.add(name="a", op="NoOp", input=["ghost"])
-    store.ingest(bad, "bad")  # stored as given; TensorFlow could not import it
+    store.ingest(bad, "bad", prepare_export=True)  # stored as given; TensorFlow could not import it
     assert list(_forms(store)) == [version.content_hash]
 
 
@@ -79,12 +82,12 @@ def test_only_the_latest_and_the_exported_versions_keep_their_forms(
     """A form per version would grow the store by a form per version: the one an ingest
     follows goes, unless its content was exported."""
     meta = MetaGraphDef.FromString((FIXTURES / "dense.meta").read_bytes())
-    v1 = store.ingest(perturb(meta, seed=1), "g")
-    v2 = store.ingest(perturb(meta, seed=2), "g")
+    v1 = store.ingest(perturb(meta, seed=1), "g", prepare_export=True)
+    v2 = store.ingest(perturb(meta, seed=2), "g", prepare_export=True)
     assert v1.content_hash != v2.content_hash
     assert list(_forms(store)) == [v2.content_hash]
     store.export(tmp_path / "v2.meta", "g@2")
-    v3 = store.ingest(perturb(meta, seed=3), "g")
+    v3 = store.ingest(perturb(meta, seed=3), "g", prepare_export=True)
     assert set(_forms(store)) == {v2.content_hash, v3.content_hash}
     # an older version's export computes its form again: the same file as with it stored
     store.export(tmp_path / "v1.meta", "g@1")
@@ -94,3 +97,11 @@ def test_only_the_latest_and_the_exported_versions_keep_their_forms(
     store.import_cache.clear()
     store.export(tmp_path / "v1-again.meta", "g@1")
     assert (tmp_path / "v1.meta").read_bytes() == (tmp_path / "v1-again.meta").read_bytes()
+
+
+def test_by_default_ingest_leaves_the_form_to_the_first_export(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(forms, "compute", _must_not_run)
+    store.ingest(FIXTURES / "dense.meta", "g")
+    assert _forms(store) == {}
