@@ -142,7 +142,8 @@ def write_version(
             version_id = _insert_version(conn, row, stored, loaded, tags)
             write_collections(conn, version_id, prepared)
             # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
-            outlines.write(conn, version_id, nodes.outlining.result())
+            parent = None if latest is None else int(latest.id)
+            outlines.write(conn, version_id, nodes.outlining.result(), parent)
         if recorded is not None:
             recorded(conn, version_id)
     if prepare_export:
