@@ -45,8 +45,11 @@ if TYPE_CHECKING:
 __all__ = ["DERIVE_SHARE", "compute", "derived", "drop_unexported", "keep", "prepare", "stored"]
 
 
-def prepare(engine: Engine, graph: StoredGraph, version_id: int, previous: str | None) -> None:
-    """Once an ingest's version (``version_id``) is committed, its content's import form,
+def prepare(
+    engine: Engine, graph: StoredGraph, version_id: int, previous: str | None, body: bytes
+) -> None:
+    """Once an ingest's version (``version_id``, its framed nodes ``body``) is committed,
+    its content's import form,
     derived from the form of another version of the graph (:func:`derived`: the ``previous``
     latest one's, kept until now) or else computed on the ingested graph itself (normalised in
     place: nothing reads it any more, and a committed ingest is not retried), and kept in a
@@ -60,7 +63,7 @@ def prepare(engine: Engine, graph: StoredGraph, version_id: int, previous: str |
             row = conn.execute(select(V).where(V.c.id == version_id)).one()
             if stored(conn, row.content_hash):
                 return
-            form = derived(conn, row, graph.source, None)
+            form = derived(conn, row, graph.source, None, body=body)
         data = compute(graph.source, in_place=True) if form is None else form.to_bytes()
         with db.transaction(engine, write=True) as conn:
             keep(conn, row.content_hash, data)
@@ -122,23 +125,33 @@ DERIVE_SHARE = 0.1
 
 
 def derived(
-    conn: Connection, row: Row[Any], meta_graph: MetaGraphDef, data: bytes | None
+    conn: Connection,
+    row: Row[Any],
+    meta_graph: MetaGraphDef,
+    data: bytes | None,
+    *,
+    body: bytes | None = None,
 ) -> ImportForm | None:
-    """The import form of the version ``row`` (its content ``data`` if the caller has it,
-    parsed as ``meta_graph``, which is left as it is), derived from the stored form of the nearest
-    other version of its graph whose nodes differ at few positions
-    (:func:`mgstore.export.imported.derive_form`): only those nodes are normalised. None if
-    there is no such version or the form cannot be derived (the caller computes it in full).
-    The other version's form is checked against its hash and its nodes read at those
-    positions against their rows' hashes; anything amiss there gives None, not an error."""
+    """The import form of the version ``row`` (its content ``data``, or its framed nodes
+    ``body``, if the caller has them; parsed as ``meta_graph``, which is left as it is),
+    derived from the stored form of the nearest other version of its graph whose nodes differ
+    at few positions (:func:`mgstore.export.imported.derive_form`): only those nodes are
+    normalised. None if there is no such version or the form cannot be derived (the caller
+    computes it in full). The other version's form is checked against its hash and its nodes
+    read at those positions against their rows' hashes; anything amiss there gives None, not
+    an error."""
     try:
-        return _derived(conn, row, meta_graph, data)
+        return _derived(conn, row, meta_graph, data, body)
     except MgstoreError:
         return None
 
 
 def _derived(
-    conn: Connection, row: Row[Any], meta_graph: MetaGraphDef, data: bytes | None
+    conn: Connection,
+    row: Row[Any],
+    meta_graph: MetaGraphDef,
+    data: bytes | None,
+    body: bytes | None,
 ) -> ImportForm | None:
     near = conn.execute(
         select(V)
@@ -163,7 +176,14 @@ def _derived(
     before = _nodes_at(conn, near, then, changed, meta_graph)
     if before is None:
         return None
-    scan = None if data is None else colocation_scan(data, now[2::3])
+    sizes = now[2::3]
+    scan = (
+        colocation_scan(data, sizes)
+        if data is not None
+        else None
+        if body is None
+        else colocation_scan(body, sizes, nodes_at=0)
+    )
     return derive_form(meta_graph, form, changed, before, colocated=scan)
 
 

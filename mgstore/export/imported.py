@@ -259,8 +259,8 @@ def _derived(
     return ImportForm(
         ops=tuple(sorted({node.op for node in stored})),
         order=None,
-        nodes=dict(sorted(patches.items())),
-        rewritten_inputs=dict(sorted(rewritten.items())),
+        nodes=patches,  # to_bytes writes them by position
+        rewritten_inputs=rewritten,
         context=parent.context,
     )
 
@@ -330,19 +330,23 @@ def _affected(
 
 
 def colocation_scan(
-    data: bytes, framed_sizes: Sequence[int]
+    data: bytes, framed_sizes: Sequence[int], *, nodes_at: int | None = None
 ) -> Callable[[Collection[str]], list[int]] | None:
     """For :func:`derive_form`: the positions of the nodes of ``data`` (a serialized
-    MetaGraphDef whose GraphDef begins with its nodes, of these framed sizes) that hold a
-    string ``loc:@NAME`` for one of the names asked (a superset of those colocated with
-    them), found in the bytes rather than by reading every node's ``_class``. None if
-    ``data`` is not laid out so."""
-    top = byte_layout.fields(data)
-    graph = [(start, end) for number, start, end in top or () if number == 2]
-    if len(graph) != 1:
-        return None
-    starts = list(accumulate(framed_sizes, initial=graph[0][0]))
-    if starts[-1] > graph[0][1]:
+    MetaGraphDef whose GraphDef begins with its nodes, of these framed sizes; or with
+    ``nodes_at``, those nodes framed from that offset on) that hold a string ``loc:@NAME``
+    for one of the names asked (a superset of those colocated with them), found in the bytes
+    rather than by reading every node's ``_class``. None if ``data`` is not laid out so."""
+    if nodes_at is None:
+        top = byte_layout.fields(data)
+        graph = [(start, end) for number, start, end in top or () if number == 2]
+        if len(graph) != 1:
+            return None
+        nodes_at, end = graph[0]
+    else:
+        end = len(data)
+    starts = list(accumulate(framed_sizes, initial=nodes_at))
+    if starts[-1] > end:
         return None
     holders: dict[bytes, list[int]] = {}
     unsure: list[int] = []  # a string too long to read its length here: always included
