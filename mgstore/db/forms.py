@@ -228,7 +228,10 @@ def _nodes_at(
     pieces = fill_slices(conn, [(h[0], h[1], h[4], h[2]) for h in located])
     out = []
     for hit, piece in zip(located, pieces, strict=True):
-        node = byte_layout.unframe(piece)
+        try:
+            node = byte_layout.unframe(piece)
+        except ValueError:  # e.g. its pack is gone (a collected version)
+            return None
         if hashlib.sha256(node).digest() != bytes(hit[3]):
             return None
         out.append(NodeDef.FromString(bytes(node)))
