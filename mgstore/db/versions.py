@@ -380,10 +380,10 @@ def _raw_slice() -> ColumnElement[Any]:
 
 #: Built once: a query of a few nodes would otherwise spend more building it than running it.
 _RAW_SLICE = _raw_slice()
-#: The columns :func:`node_slices` reads, and the join they come from (built once, likewise).
-_SLICES = select(
-    N.c.pack_id, N.c.offset, _RAW_SLICE, N.c.sha256, N.c.name, N.c.op, N.c.device, N.c.length
-).select_from(N.join(P, P.c.id == N.c.pack_id))
+#: The columns :func:`node_slices` reads (built once, likewise). No pack bytes: SQLite reads a
+#: whole pack (up to 256 KiB over its overflow pages) for each ``substr`` of it, so each pack
+#: the rows name is read once instead (:func:`pack_data`).
+_SLICES = select(N.c.pack_id, N.c.offset, N.c.length, N.c.sha256, N.c.name, N.c.op, N.c.device)
 
 
 def fill_slices(
@@ -508,11 +508,13 @@ class NodeSlices:
 
 def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) -> NodeSlices:
     """The framed NodeDefs of the version's node rows that pass ``selected``, in the version's
-    order, each checked against its row's hash (a slice of its pack, read in SQL), with the
-    rows' indexed columns for :func:`check_node_columns`."""
+    order, each checked against its row's hash (a slice of its pack, each pack read once and
+    its inflated bytes kept for the next query), with the rows' indexed columns for
+    :func:`check_node_columns`."""
     found = conn.execute(_SLICES.where(selected)).all()
-    pieces = fill_slices(conn, [(s[0], s[1], s[7], s[2]) for s in found])
-    slices = [(s[0], s[1], piece, *s[3:7]) for s, piece in zip(found, pieces, strict=True)]
+    packs = pack_data(conn, {s[0] for s in found}, keep=True)
+    empty = memoryview(b"")
+    slices = [(s[0], s[1], packs.get(s[0], empty)[s[1] : s[1] + s[2]], *s[3:7]) for s in found]
     where = byte_layout.positions_in(order_index(conn, row), ((s[0], s[1]) for s in slices))
     try:
         slices.sort(key=lambda s: where[(s[0], s[1])])
