@@ -47,9 +47,9 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from bench_startup import CLI, make_store, run_once  # noqa: E402
 from bench_store import (  # noqa: E402
-    _drop_pg_schema,
-    _pg_schema,
     compressed_sizes,
+    drop_pg_schema,
+    pg_schema,
     tf_import_seconds,
 )
 from generate import make_graph, mutate  # noqa: E402
@@ -312,7 +312,7 @@ def _history(
     packed = compressed_sizes(data).items()
     print(f"the file: {len(data) / 1e6:.2f} MB; " + ", ".join(
         f"{name} {size / 1e6:.2f} MB" for name, size in packed))  # fmt: skip
-    pg_url = _pg_schema(args.pg) if args.pg else None
+    pg_url = pg_schema(args.pg) if args.pg else None
     stores = {"sqlite": Store(f"sqlite:///{tmp / 'store.db'}")}
     if pg_url:
         stores["postgresql"] = Store(pg_url)
@@ -333,7 +333,7 @@ def _history(
         for store in stores.values():
             store.close()
         if args.pg and pg_url:
-            _drop_pg_schema(args.pg, pg_url)
+            drop_pg_schema(args.pg, pg_url)
     return results
 
 

@@ -26,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,38 +35,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
+from bench_store import drop_pg_schema, pg_schema  # noqa: E402
 from generate import make_graph, mutate  # noqa: E402
 
 from mgstore import Store  # noqa: E402
-from mgstore.db.migrate import upgrade_database  # noqa: E402
 from mgstore.proto import MetaGraphDef  # noqa: E402
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 STEPS = ("ingest v1", "ingest v2 (1%)", "checkout v2", "first export v2")
-
-
-def pg_schema(server: str) -> str:
-    """A URL on a fresh, migrated schema of ``server``'s database."""
-    from sqlalchemy import create_engine, text
-
-    schema = f"mgstore_benchpg_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    url = f"{server}{'&' if '?' in server else '?'}options=-csearch_path%3D{schema}"
-    upgrade_database(url)
-    return url
-
-
-def drop_pg_schema(server: str, url: str) -> None:
-    from sqlalchemy import create_engine, text
-
-    schema = url.rsplit("%3D", 1)[1]
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def one_store(url: str, v1: MetaGraphDef, v2: MetaGraphDef, out: Path) -> list[float]:

@@ -174,7 +174,7 @@ def sizes(
     files: list[Path] = []
     db = tmp / "sizes.db"
     failed: list[str] = []
-    pg_url = _pg_schema(pg) if pg else None
+    pg_url = pg_schema(pg) if pg else None
     current = meta
     first = len(meta.SerializeToString(deterministic=True))
     print(f"sizes:       the file {first / 1e6:.2f} MB; " + ", ".join(
@@ -234,12 +234,12 @@ def sizes(
         for store in stores:
             store.close()
         if pg and pg_url:
-            _drop_pg_schema(pg, pg_url)
+            drop_pg_schema(pg, pg_url)
     return failed
 
 
-def _pg_schema(server: str) -> str:
-    """A URL on a fresh schema of ``server``'s database."""
+def pg_schema(server: str) -> str:
+    """A URL on a fresh, migrated schema of ``server``'s database (dropped by drop_pg_schema)."""
     from sqlalchemy import create_engine, text
 
     schema = f"mgstore_bench_{uuid.uuid4().hex[:12]}"
@@ -252,7 +252,7 @@ def _pg_schema(server: str) -> str:
     return url
 
 
-def _drop_pg_schema(server: str, url: str) -> None:
+def drop_pg_schema(server: str, url: str) -> None:
     from sqlalchemy import create_engine, text
 
     schema = url.rsplit("%3D", 1)[1]

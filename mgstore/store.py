@@ -8,24 +8,19 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Row, and_, exists, func, select
+from sqlalchemy import Connection, Row, select
 
 from mgstore import lazy, names, publish
 from mgstore import original as original_forms
-from mgstore.clock import as_utc
+from mgstore.db import catalog, lifecycle, refs, versions
 from mgstore.db import engine as db
-from mgstore.db import lifecycle, refs, versions
-from mgstore.db.tables import COLLECTIONS as C
-from mgstore.db.tables import GRAPHS as G
-from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
 from mgstore.entities import (
     AliasInfo,
@@ -303,30 +298,9 @@ class Store:
     def graphs(self, *, tags: Mapping[str, str] | None = None) -> list[GraphInfo]:
         """Every named graph with a version that is not deleted, by name; with ``tags``, only
         graphs with a (live) version that has all of them."""
-        live = ~refs.is_deleted()
-        query = (
-            select(
-                G.c.name,
-                G.c.created_at,
-                func.count(V.c.id).label("versions"),
-                func.max(V.c.number).label("latest"),
-                func.max(V.c.created_at).label("updated"),
-            )
-            .join(V, V.c.graph_id == G.c.id)
-            .where(live)
-            .group_by(G.c.id, G.c.name, G.c.created_at)
-            .order_by(G.c.name)
-        )
-        if tags:
-            tagged = select(V.c.graph_id).where(live, _tagged(names.check_tags(tags)))
-            query = query.where(G.c.id.in_(tagged))
+        checked = names.check_tags(tags) if tags else None
         with db.transaction(self.engine) as conn:
-            return [
-                GraphInfo(
-                    r.name, int(r.versions), int(r.latest), as_utc(r.created_at), as_utc(r.updated)
-                )
-                for r in conn.execute(query)
-            ]
+            return catalog.graph_infos(conn, checked)
 
     def versions(
         self,
@@ -341,14 +315,10 @@ class Store:
         ``deleted_at`` says so)."""
         if limit is not None and (not isinstance(limit, int) or limit < 0):
             raise InputError(f"a limit is a whole number >= 0; got {limit!r}")
+        checked = names.check_tags(tags) if tags else None
         with db.transaction(self.engine) as conn:
             graph_id = self._graph_id(conn, name)
-            query = select(V).where(V.c.graph_id == graph_id).order_by(V.c.number.desc())
-            if not deleted:
-                query = query.where(~refs.is_deleted())
-            if tags:
-                query = query.where(_tagged(names.check_tags(tags)))
-            rows = conn.execute(query.limit(limit)).all()
+            rows = catalog.version_rows(conn, graph_id, tags=checked, limit=limit, deleted=deleted)
             infos = [versions.version_info(conn, r, name) for r in rows]
             # Checked against the chain with one look-up for all of them.
             audit.check_versions(
@@ -365,37 +335,7 @@ class Store:
         """Node and op counts, top-level scopes, devices, collections, signatures of a version."""
         with db.transaction(self.engine) as conn:
             row = self._resolve(conn, ref)
-            info = self._version_info(conn, row)
-            # The columns of the stored outline (docs/storage.md §11).
-            shape = _outline.read_shape(conn, row, ("names", "ops", "devices"))
-            collections = {
-                r.key: int(r.size)
-                for r in conn.execute(select(C.c.key, C.c.size).where(C.c.version_id == row.id))
-            }
-            frame = versions.blobs(conn, [row.tail_sha256, row.graph_tail_sha256])
-            tail, graph_tail = (
-                frame.get(bytes(row.tail_sha256)),
-                frame.get(bytes(row.graph_tail_sha256)),
-            )
-            if tail is None or graph_tail is None:
-                raise refs.damaged(conn, row, "a blob that frames its nodes is missing")
-        rest = proto.MetaGraphDef.FromString(tail)
-        library = proto.MetaGraphDef.FromString(
-            byte_layout.assemble(b"", graph_tail, b"", True, b"")
-        ).graph_def
-        return Summary(
-            version=info,
-            op_counts=MappingProxyType(dict(Counter(shape.ops).most_common())),
-            scopes=MappingProxyType(
-                dict(sorted(Counter(name.split("/", 1)[0] for name in shape.names).items()))
-            ),
-            devices=MappingProxyType(dict(Counter(shape.devices).most_common())),
-            collections=MappingProxyType(collections),
-            signatures=tuple(sorted(rest.signature_def)),
-            functions=len(library.library.function),
-            has_saver=rest.HasField("saver_def"),
-            has_debug_info=row.debug_sha256 is not None,
-        )
+            return catalog.summary(conn, row, self._version_info(conn, row))
 
     def query(
         self,
@@ -792,13 +732,3 @@ def _check_decodable(meta: Any, debug: Any | None, loaded: io.Loaded | None) -> 
         io.check_decodable(meta, where)
     if debug is not None:
         io.check_decodable(debug, f"{where} (its debug info)")
-
-
-def _tagged(tags: Mapping[str, str]) -> Any:
-    """A condition on ``versions`` rows: the version has every one of these tags."""
-    return and_(
-        *(
-            exists().where(T.c.version_id == V.c.id, T.c.key == key, T.c.value == value)
-            for key, value in sorted(tags.items())
-        )
-    )

@@ -1,25 +1,52 @@
 """Import forms: how TensorFlow's import changes a version's content, kept per content hash in
 ``import_forms`` so that exports skip that work (docs/storage.md §6).
 
-Ingest computes a version's form once the version is committed (:func:`compute`, on the graph
-it ingested) and keeps it (:func:`keep`), and drops the form of the version it follows unless
-that content was exported (:func:`drop_unexported`): the latest version of each graph and the
-exported ones have their forms ready, and the store does not grow by a form per version. An
-export that finds none (an older version, a form row deleted) computes and keeps it then.
+Ingest asked to prepare the export computes a version's form once the version is committed
+(:func:`prepare`: :func:`compute` on the graph it ingested, then :func:`keep`), and drops the
+form of the version it follows unless that content was exported (:func:`drop_unexported`): the
+latest version of each graph and the exported ones have their forms ready, and the store does
+not grow by a form per version. An export that finds none (an older version, a form row
+deleted) computes and keeps it then.
 """
 
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, Connection, exists, select
+from sqlalchemy import ColumnElement, Connection, Engine, exists, select
 
+from mgstore.db import engine as db
 from mgstore.db.tables import EXPORTS as X
 from mgstore.db.tables import IMPORT_FORMS as F
 from mgstore.export.imported import FORM_VERSION, import_meta_graph
 from mgstore.proto import MetaGraphDef
 
-__all__ = ["compute", "drop_unexported", "keep", "stored"]
+if TYPE_CHECKING:
+    from mgstore.byte_layout import StoredGraph
+
+__all__ = ["compute", "drop_unexported", "keep", "prepare", "stored"]
+
+
+def prepare(engine: Engine, graph: StoredGraph, content: str, previous: str | None) -> None:
+    """Once an ingest's version is committed, the content's import form, computed on the
+    ingested graph itself (normalised in place: nothing reads it any more, and a committed
+    ingest is not retried) and kept in a transaction of its own, unless one is stored; the
+    form of the ``previous`` latest content goes unless it was exported. A cache: a failure
+    only costs the first export its time, so none is raised."""
+    if graph.source is None:
+        return
+    try:
+        with db.transaction(engine) as conn:
+            if stored(conn, content):
+                return
+        data = compute(graph.source, in_place=True)
+        with db.transaction(engine, write=True) as conn:
+            keep(conn, content, data)
+            if previous is not None and previous != content:
+                drop_unexported(conn, previous)
+    except Exception:  # noqa: BLE001 - e.g. a read-only database; never fail a committed ingest
+        pass
 
 
 def compute(meta_graph: MetaGraphDef, *, in_place: bool = False) -> bytes | None:

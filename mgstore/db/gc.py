@@ -4,7 +4,8 @@ A node row is kept while some version that is not deleted lies in its range of v
 a pack while some node row points into it; a blob (a frame, debug info, a collection or its
 member list, the delta of a version's original bytes) while a version row, a collection or
 an export record names it; an import form while a live version has its content hash; an
-outline part while the outline of a version not collected uses it. What is
+outline part while the outline of a version not collected uses it or builds on it (a delta's
+base, docs/storage.md §11). What is
 left of a collected version is its ``versions`` row (and the small blobs that frame it), so
 that audit records of its exports keep their reference and still verify their files.
 
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, LargeBinary, delete, func, select, update
 
 from mgstore import node_order
 from mgstore.db.lifecycle import lock_versions, record_lifecycle_event
-from mgstore.db.outlines import PARTS
+from mgstore.db.outlines import DELTA_PARTS, PARTS, delta_base
 from mgstore.db.refs import graph_name, is_deleted
 from mgstore.db.tables import BLOBS as B
 from mgstore.db.tables import COLLECTIONS as C
@@ -42,6 +43,9 @@ from mgstore.entities import GcReport
 
 _CHUNK = 500
 _HEAD = 41  # the bytes of a stored node order that name its base (mgstore.node_order)
+# The first bytes of an outline part: they hold its first line, which names its base (at most
+# 91 bytes, deflated: a block's code tables take under 320 bytes, a literal at most 15 bits).
+_OUTLINE_HEAD = 1024
 
 
 def collect(conn: Connection, *, dry_run: bool = False) -> GcReport:
@@ -257,12 +261,40 @@ def _delete_outlines(conn: Connection, ids: Sequence[int]) -> None:
         for row in conn.execute(select(VO).where(VO.c.version_id.in_(chunk))):
             parts.update(bytes(getattr(row, part)) for part in PARTS)
     _delete(conn, VO, VO.c.version_id, ids)
+    # The parts the victims' deltas build on may go too (docs/storage.md §11).
+    parts |= _outline_bases(conn, parts)
     used: set[bytes] = set()
     for chunk in _chunks(sorted(parts)):
         for part in PARTS:
             column = VO.c[part]
             used.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
-    _delete(conn, OP, OP.c.sha256, sorted(parts - used))
+    unused = parts - used
+    if unused:  # unless a remaining delta builds on them
+        remaining: set[bytes] = set()
+        for part in DELTA_PARTS:
+            distinct = select(VO.c[part]).distinct()
+            remaining.update(bytes(sha) for sha in conn.execute(distinct).scalars())
+        unused -= _outline_bases(conn, remaining)
+    _delete(conn, OP, OP.c.sha256, sorted(unused))
+
+
+def _outline_bases(conn: Connection, todo: set[bytes]) -> set[bytes]:
+    """The outline parts that the deltas among ``todo`` build on, however far down their
+    chains (docs/storage.md §11): read from each part's first bytes."""
+    seen: set[bytes] = set()
+    bases: set[bytes] = set()
+    head = func.substr(OP.c.data, 1, _OUTLINE_HEAD, type_=LargeBinary)
+    while todo:
+        seen |= todo
+        batch, todo = sorted(todo), set()
+        for chunk in _chunks(batch):
+            for data in conn.execute(select(head).where(OP.c.sha256.in_(chunk))).scalars():
+                base = delta_base(bytes(data))
+                if base is not None:
+                    bases.add(base)
+                    todo.add(base)
+        todo -= seen
+    return bases
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:

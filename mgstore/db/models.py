@@ -244,6 +244,8 @@ EXPORTS = Table(
     UniqueConstraint("record_hash", name="uq_exports_record_hash"),
     CheckConstraint("status IN ('ok', 'failed')", name="ck_exports_status"),
     Index("ix_exports_sha256", "sha256"),
+    # Whether an export names a content hash: asked by ingest with prepare_export (db/forms.py).
+    Index("ix_exports_content_hash", "content_hash"),
     Index("ix_exports_debug_sha256", "debug_sha256"),
     Index("ix_exports_graph", "graph"),
     Index("ix_exports_created_at", "created_at"),

@@ -7,8 +7,11 @@ a few hundredths of that. Each of the five parts (:data:`PARTS`) is one compress
 ``outline_parts``, keyed by the SHA-256 of its bytes and checked against it on every read;
 ``version_outlines`` names a version's five. A version that only moves devices or changes
 attr values therefore shares its names, edges and collections with the version before and
-adds a few kilobytes, not the whole outline. ``fsck`` compares each stored outline with a
-recomputation from the tables (:func:`from_tables`). See docs/storage.md §11.
+adds a few kilobytes, not the whole outline. Its ``ops`` and ``devices`` are kept as a delta
+against the version before's where that is smaller (the entries that changed): a whole
+column grows with every scattered change its history made, a delta costs its own changes.
+``fsck`` compares each stored outline with a recomputation from the tables
+(:func:`from_tables`). See docs/storage.md §11.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from mgstore.graph import parse_input
 
 __all__ = [
     "Shape", "Columns", "PARTS", "FORMAT", "build", "encode", "decode", "from_tables",
-    "columns_from_tables", "write", "read",
+    "columns_from_tables", "write", "read", "DELTA", "DELTA_PARTS", "CHAIN", "delta_base",
 ]  # fmt: skip
 
 
@@ -45,6 +48,14 @@ PARTS = ("names", "ops", "devices", "edges", "collections")
 #: The encoding, on the first line of each part (``mgstore-outline-names 1``). A part in
 #: another format is read as absent: the tables answer instead.
 FORMAT = 1
+#: The format of an ``ops`` or ``devices`` part kept as a delta: the SHA-256 of the part it
+#: changes on its first line (``mgstore-outline-devices 2 <hex>``), then the entries that differ.
+DELTA = 2
+#: The parts that may be deltas, and the longest chain of deltas an ingest writes (a read
+#: follows up to :data:`_MAX_CHAIN` before calling it damage).
+DELTA_PARTS = ("ops", "devices")
+CHAIN = 8
+_MAX_CHAIN = 64
 _MAGIC = b"mgstore-outline-"
 _LEVEL = 1  # zlib: a fifth of the time of its default (6), for a quarter more bytes
 _MAX_SIZE = 1 << 31  # decompressed; the largest part of 80,000 nodes' outline is 4 MB
@@ -220,9 +231,9 @@ def _unints(code: str, data: bytes) -> array[int]:
     return packed
 
 
-def _payload(part: str, data: bytes) -> bytes | None:
-    """The payload of a stored part (None if it is in another format); ValueError if the
-    bytes are not one."""
+def _parse(part: str, data: bytes) -> tuple[bytes, bytes]:
+    """A stored part's first line after its kind (``1``, or ``2 <hex>`` for a delta) and its
+    payload; ValueError if the bytes are not one of ``part``."""
     try:
         inflater = zlib.decompressobj()
         raw = inflater.decompress(data, _MAX_SIZE)
@@ -231,30 +242,46 @@ def _payload(part: str, data: bytes) -> bytes | None:
     if inflater.unconsumed_tail or not inflater.eof:
         raise ValueError("not one complete compressed part")
     line, newline, payload = raw.partition(b"\n")
-    kind, _, number = line.partition(b" ")
+    kind, _, rest = line.partition(b" ")
     if not newline or kind != b"mgstore-outline-" + part.encode():
         raise ValueError(f"not a stored outline's {part}")
-    return payload if number == b"%d" % FORMAT else None
+    return rest, payload
 
 
-def decode(parts: Mapping[str, bytes], wanted: Sequence[str] = PARTS) -> Shape | None:
+def _payload(part: str, data: bytes) -> bytes | None:
+    """The payload of a stored part (None if it is in another format); ValueError if the
+    bytes are not one."""
+    rest, payload = _parse(part, data)
+    return payload if rest == b"%d" % FORMAT else None
+
+
+def decode(
+    parts: Mapping[str, bytes],
+    wanted: Sequence[str] = PARTS,
+    resolved: Mapping[str, tuple[str, ...]] | None = None,
+) -> Shape | None:
     """The shape stored as ``parts`` (by name; None if one is in another format), with only
     the ``wanted`` parts (the others are left empty); ValueError if they are not a stored
-    outline's parts or do not fit together."""
-    payloads = {part: _payload(part, parts[part]) for part in wanted}
+    outline's parts or do not fit together. ``resolved``: columns already decoded (ops and
+    devices, which :func:`read` materializes from their deltas): their parts are not read."""
+    resolved = resolved or {}
+    payloads = {part: _payload(part, parts[part]) for part in wanted if part not in resolved}
     if any(payload is None for payload in payloads.values()):
         return None
     try:
         names = json.loads(payloads.get("names") or b"[]")
-        ops, devices = (_uncolumn(payloads.get(part)) for part in ("ops", "devices"))
-        count = len(names) if "names" in payloads else len(ops) or len(devices)
+        ops, devices = (
+            resolved[part] if part in resolved else _uncolumn(payloads.get(part))
+            for part in ("ops", "devices")
+        )
+        count = len(names) if "names" in wanted else len(ops) or len(devices)
         edges = _unedges(payloads.get("edges"), count)
         collections = json.loads(payloads.get("collections") or b"{}")
         collections = {key: tuple(members) for key, members in collections.items()}
     except (ValueError, TypeError, IndexError, AttributeError, UnicodeError) as error:
         raise ValueError(f"its parts cannot be read ({error})") from None
     columns = [len(c) for part, c in (("names", names), ("ops", ops), ("devices", devices))
-               if part in payloads]  # fmt: skip
+               if part in wanted]  # fmt: skip
     if not isinstance(names, list) or len(set(columns)) > 1:
         raise ValueError("its parts do not fit together")
     return Shape(tuple(names), ops, devices, edges, collections)
@@ -284,9 +311,127 @@ def _unedges(payload: bytes | None, nodes: int) -> tuple[tuple[int, int, bool], 
     return tuple(zip(producers, consumers, controls, strict=True))
 
 
-def write(conn: Connection, version_id: int, parts: Mapping[str, bytes]) -> None:
-    """Keep ``parts`` (an encoded outline) as the outline of version ``version_id``; parts
-    already stored (by another version) are not written again."""
+def _delta(part: str, base: bytes, old: Sequence[str], new: Sequence[str]) -> bytes | None:
+    """The stored part of column ``new`` as a delta against ``old``, the column stored as
+    the part whose SHA-256 is ``base`` (None if they do not have one entry per same node):
+    the number of entries, the changed entries' distinct values (JSON), and per changed
+    entry the step from the one before and its value's index (deterministic)."""
+    if len(old) != len(new):
+        return None
+    changed = list(compress(range(len(new)), map(operator.ne, old, new)))
+    values = list(map(new.__getitem__, changed))
+    table = sorted(set(values))
+    index = {value: i for i, value in enumerate(table)}
+    text = _json(table)
+    payload = b"".join([
+        len(new).to_bytes(8, "little"), len(text).to_bytes(8, "little"), text,
+        len(changed).to_bytes(8, "little"),
+        _ints("I", map(operator.sub, changed, [0, *changed[:-1]])),
+        _ints("I", map(index.__getitem__, values)),
+    ])  # fmt: skip
+    line = b"%s%s %d %s\n" % (_MAGIC, part.encode(), DELTA, base.hex().encode())
+    return zlib.compress(line + payload, _LEVEL)
+
+
+def _apply(column: list[str], payload: bytes) -> None:
+    """Change ``column`` as the delta ``payload`` says; ValueError if it does not fit."""
+    count = int.from_bytes(payload[:8], "little")
+    size = int.from_bytes(payload[8:16], "little")
+    table = json.loads(payload[16 : 16 + size])
+    rest = payload[16 + size :]
+    changed = int.from_bytes(rest[:8], "little")
+    if count != len(column) or len(rest) != 8 + 8 * changed or not isinstance(table, list):
+        raise ValueError("a delta does not fit the part it changes")
+    positions = accumulate(_unints("I", rest[8 : 8 + 4 * changed]))
+    for position, value in zip(positions, _unints("I", rest[8 + 4 * changed :]), strict=True):
+        column[position] = table[value]
+
+
+def delta_base(data: bytes) -> bytes | None:
+    """The SHA-256 of the part a stored ``ops`` or ``devices`` part is a delta against (None:
+    it is whole, or not readable as a delta); ``data`` may be its first bytes only."""
+    try:
+        line = zlib.decompressobj().decompress(data, 256).partition(b"\n")[0]
+    except zlib.error:
+        return None
+    kind, _, rest = line.partition(b" ")
+    number, _, base = rest.partition(b" ")
+    if number != b"%d" % DELTA or kind[len(_MAGIC) :].decode("ascii", "replace") not in DELTA_PARTS:
+        return None
+    try:
+        sha = bytes.fromhex(base.decode("ascii"))
+    except (UnicodeError, ValueError):
+        return None
+    return sha if len(sha) == 32 else None
+
+
+def _resolve(conn: Connection, part: str, data: bytes) -> tuple[tuple[str, ...], int] | None:
+    """The column stored as ``data`` (an ``ops`` or ``devices`` part, whole or a delta whose
+    bases are read from ``outline_parts``, each checked against its key) and the number of
+    deltas it took; None if a part of the chain is in a format this mgstore does not read;
+    ValueError if one is missing, damaged or the chain too long."""
+    deltas: list[bytes] = []
+    while True:
+        rest, payload = _parse(part, data)
+        if rest == b"%d" % FORMAT:
+            break
+        base = delta_base(data)
+        if base is None:
+            return None
+        if len(deltas) == _MAX_CHAIN:
+            raise ValueError(f"its {part} are a chain of more than {_MAX_CHAIN} deltas")
+        deltas.append(payload)
+        found = conn.execute(select(OP.c.data).where(OP.c.sha256 == base)).scalar()
+        if found is None:
+            raise ValueError(f"the part its {part} build on is missing")
+        data = bytes(found)
+        if hashlib.sha256(data).digest() != base:
+            raise ValueError(f"the part its {part} build on does not match its hash")
+    try:
+        column = list(_uncolumn(payload))
+        for delta in reversed(deltas):
+            _apply(column, delta)
+    except (ValueError, TypeError, IndexError, AttributeError, UnicodeError) as error:
+        raise ValueError(f"its {part} cannot be read ({error})") from None
+    return tuple(column), len(deltas)
+
+
+def _as_deltas(conn: Connection, parent: int, parts: Mapping[str, bytes]) -> dict[str, bytes]:
+    """``parts`` (whole, as :func:`encode` makes them) with ``ops`` and ``devices`` as deltas
+    against version ``parent``'s where that is smaller and its chain shorter than
+    :data:`CHAIN` (same names: the same node at each position). A parent's part that cannot be
+    read leaves the part whole (fsck reports the damage)."""
+    out = dict(parts)
+    base = conn.execute(select(VO).where(VO.c.version_id == parent)).first()
+    if base is None or bytes(base.names) != hashlib.sha256(parts["names"]).digest():
+        return out
+    for part in DELTA_PARTS:
+        sha = bytes(getattr(base, part))
+        if sha == hashlib.sha256(parts[part]).digest():
+            continue  # the same part: shared
+        data = conn.execute(select(OP.c.data).where(OP.c.sha256 == sha)).scalar()
+        if data is None or hashlib.sha256(data).digest() != sha:
+            continue
+        try:
+            found = _resolve(conn, part, bytes(data))
+        except ValueError:
+            continue
+        if found is None or found[1] + 1 >= CHAIN:
+            continue
+        delta = _delta(part, sha, found[0], _uncolumn(_payload(part, parts[part])))
+        if delta is not None and len(delta) < len(parts[part]):
+            out[part] = delta
+    return out
+
+
+def write(
+    conn: Connection, version_id: int, parts: Mapping[str, bytes], parent: int | None = None
+) -> None:
+    """Keep ``parts`` (an encoded outline) as the outline of version ``version_id``, its ops
+    and devices as deltas against version ``parent``'s where smaller; parts already stored
+    (by another version) are not written again."""
+    if parent is not None:
+        parts = _as_deltas(conn, parent, parts)
     shas = {part: hashlib.sha256(data).digest() for part, data in parts.items()}
     present = set(
         conn.execute(select(OP.c.sha256).where(OP.c.sha256.in_(list(shas.values())))).scalars()
@@ -301,8 +446,9 @@ def write(conn: Connection, version_id: int, parts: Mapping[str, bytes]) -> None
 
 def read(conn: Connection, row: Row[Any], wanted: Sequence[str] = PARTS) -> Shape | None:
     """The stored outline of the version in ``row``, with the ``wanted`` parts only (the
-    others empty), each checked against its hash; None if none is stored, or in a format
-    this mgstore does not read; IntegrityError if a part is missing or damaged."""
+    others empty), each checked against its hash (and the parts its deltas build on against
+    theirs); None if none is stored, or in a format this mgstore does not read;
+    IntegrityError if a part is missing or damaged."""
     found = conn.execute(select(VO).where(VO.c.version_id == row.id)).first()
     if found is None:
         return None
@@ -322,6 +468,12 @@ def read(conn: Connection, row: Row[Any], wanted: Sequence[str] = PARTS) -> Shap
             raise damaged(conn, row, f"its stored outline's {part} do not match their hash")
         parts[part] = data
     try:
-        return decode(parts, wanted)
+        resolved: dict[str, tuple[str, ...]] = {}
+        for part in (part for part in DELTA_PARTS if part in wanted):
+            column = _resolve(conn, part, parts[part])
+            if column is None:
+                return None
+            resolved[part] = column[0]
+        return decode(parts, wanted, resolved)
     except ValueError as error:
         raise damaged(conn, row, f"its stored outline cannot be read: {error}") from None

@@ -92,7 +92,7 @@ def write_version(
     ``allow_unchanged``), nothing is written and that version's id is returned with True.
     ``progress(done, total)`` hears how many nodes are written; ``recorded(conn, version_id)``
     runs in the transaction once the version is written (the audit record of the ingest).
-    ``prepare_export``: then keep the version's import form (:func:`_keep_import_form`).
+    ``prepare_export``: then keep the version's import form (:func:`mgstore.db.forms.prepare`).
     """
     now = datetime.now(timezone.utc)
     with db.transaction(engine, write=True) as conn:
@@ -142,36 +142,14 @@ def write_version(
             version_id = _insert_version(conn, row, stored, loaded, tags)
             write_collections(conn, version_id, prepared)
             # Made by the worker meanwhile, from the nodes' columns (docs/storage.md §11).
-            outlines.write(conn, version_id, nodes.outlining.result())
+            parent = None if latest is None else int(latest.id)
+            outlines.write(conn, version_id, nodes.outlining.result(), parent)
         if recorded is not None:
             recorded(conn, version_id)
     if prepare_export:
         previous = None if latest is None else str(latest.content_hash)
-        _keep_import_form(engine, stored, written.content_hash, previous)
+        forms.prepare(engine, stored, written.content_hash, previous)
     return version_id, False
-
-
-def _keep_import_form(
-    engine: Engine, stored: byte_layout.StoredGraph, content: str, previous: str | None
-) -> None:
-    """Once the version is committed, the content's import form (docs/storage.md §6), computed
-    on the ingested graph itself (normalised in place: nothing reads it any more, and a
-    committed ingest is not retried) and kept in a transaction of its own, unless one is
-    stored; the form of the ``previous`` latest content goes unless it was exported. A cache:
-    a failure only costs the first export its time, so none is raised."""
-    if stored.source is None:
-        return
-    try:
-        with db.transaction(engine) as conn:
-            if forms.stored(conn, content):
-                return
-        data = forms.compute(stored.source, in_place=True)
-        with db.transaction(engine, write=True) as conn:
-            forms.keep(conn, content, data)
-            if previous is not None and previous != content:
-                forms.drop_unexported(conn, previous)
-    except Exception:  # noqa: BLE001 - e.g. a read-only database; never fail a committed ingest
-        pass
 
 
 def _insert_version(

@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 
 from mgstore import Store, codec
-from mgstore.db import engine as db
 from mgstore.db import migrate
 from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
+from tests.db.migration_steps import below, connection, step
 
 COMPACT = "0010_compact"
 P, B = metadata.tables["packs"], metadata.tables["blobs"]
@@ -31,28 +31,11 @@ def graph(k: int) -> Any:
 
 
 def stored(url: str) -> dict[str, dict[Any, bytes]]:
-    engine = db.create(url)
-    try:
-        with engine.connect() as conn:
-            return {
-                "packs": {k: bytes(v) for k, v in conn.execute(select(P.c.id, P.c.data))},
-                "blobs": {
-                    bytes(k): bytes(v) for k, v in conn.execute(select(B.c.sha256, B.c.data))
-                },
-            }
-    finally:
-        engine.dispose()
-
-
-def step(url: str, revision: str, *, down: bool) -> None:
-    engine = db.create(url)
-    try:
-        if down:
-            migrate.downgrade(engine, revision)
-        else:
-            migrate.upgrade(engine, revision)
-    finally:
-        engine.dispose()
+    with connection(url) as conn:
+        return {
+            "packs": {k: bytes(v) for k, v in conn.execute(select(P.c.id, P.c.data))},
+            "blobs": {bytes(k): bytes(v) for k, v in conn.execute(select(B.c.sha256, B.c.data))},
+        }
 
 
 def test_down_and_up_with_data(db_url: str) -> None:
@@ -63,10 +46,7 @@ def test_down_and_up_with_data(db_url: str) -> None:
             store.ingest(graph(k), "g")
         store.ingest(graph(1), "other")
         head = store.audit_head()
-    below = migrate.scripts().get_revision(COMPACT).down_revision
-    assert isinstance(below, str)
-
-    step(db_url, below, down=True)  # nothing to lose: refused by no guard
+    step(db_url, below(COMPACT), down=True)  # nothing to lose: refused by no guard
     plain = stored(db_url)
     values = [*plain["packs"].values(), *plain["blobs"].values()]
     assert all(v[:1] not in (codec.RAW, codec.ZLIB) for v in values)  # as the release before
@@ -91,7 +71,7 @@ def test_down_and_up_with_data(db_url: str) -> None:
         store.ingest(graph(3), "g")  # a new version shares the converted content
         assert store.checkout("g@3") == graph(3)
 
-    step(db_url, below, down=True)
+    step(db_url, below(COMPACT), down=True)
     again = stored(db_url)
     for table, rows in plain.items():
         assert {k: again[table][k] for k in rows} == rows

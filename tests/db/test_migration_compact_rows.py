@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import MetaData, Table, inspect, select
 
 from mgstore import Store, codec
-from mgstore.db import engine as db
 from mgstore.db import migrate
 from mgstore.db.models import metadata
 from mgstore.db.versions import name_key
 from mgstore.proto import MetaGraphDef
+from tests.db.migration_steps import below, connection, step
 
 ROWS = "0013_compact_rows"
 B, C, N, E = (metadata.tables[t] for t in ("blobs", "collections", "nodes", "edges"))
@@ -36,45 +36,26 @@ def graph(k: int) -> Any:
 
 def state(url: str) -> tuple[dict[bytes, bytes], set[tuple[bytes, str, str]] | None]:
     """The blobs, and the member rows (None where the table is gone)."""
-    engine = db.create(url)
-    try:
-        with engine.connect() as conn:
-            blobs = {bytes(k): bytes(v) for k, v in conn.execute(select(B.c.sha256, B.c.data))}
-            if "collection_members" not in inspect(conn).get_table_names():
-                return blobs, None
-            members = Table("collection_members", MetaData(), autoload_with=conn)
-            rows = {(bytes(s), k, n) for s, k, n in conn.execute(select(members))}
-            return blobs, rows
-    finally:
-        engine.dispose()
+    with connection(url) as conn:
+        blobs = {bytes(k): bytes(v) for k, v in conn.execute(select(B.c.sha256, B.c.data))}
+        if "collection_members" not in inspect(conn).get_table_names():
+            return blobs, None
+        members = Table("collection_members", MetaData(), autoload_with=conn)
+        rows = {(bytes(s), k, n) for s, k, n in conn.execute(select(members))}
+        return blobs, rows
 
 
 def keys(url: str) -> tuple[set[str], set[str], dict[str, int | None]]:
     """The columns of nodes and edges, and the key of each name they hold (where kept)."""
-    engine = db.create(url)
-    try:
-        with engine.connect() as conn:
-            found = inspect(conn)
-            columns = [{c["name"] for c in found.get_columns(t)} for t in ("nodes", "edges")]
-            indexes = {i["name"] for i in found.get_indexes("edges")}
-            named: dict[str, int | None] = {}
-            if "name_key" in columns[0]:
-                named.update((n, k) for n, k in conn.execute(select(N.c.name, N.c.name_key)))
-                named.update((n, k) for n, k in conn.execute(select(E.c.src_name, E.c.src_key)))
-            return columns[0] | columns[1], indexes, named
-    finally:
-        engine.dispose()
-
-
-def step(url: str, revision: str, *, down: bool) -> None:
-    engine = db.create(url)
-    try:
-        if down:
-            migrate.downgrade(engine, revision)
-        else:
-            migrate.upgrade(engine, revision)
-    finally:
-        engine.dispose()
+    with connection(url) as conn:
+        found = inspect(conn)
+        columns = [{c["name"] for c in found.get_columns(t)} for t in ("nodes", "edges")]
+        indexes = {i["name"] for i in found.get_indexes("edges")}
+        named: dict[str, int | None] = {}
+        if "name_key" in columns[0]:
+            named.update((n, k) for n, k in conn.execute(select(N.c.name, N.c.name_key)))
+            named.update((n, k) for n, k in conn.execute(select(E.c.src_name, E.c.src_key)))
+        return columns[0] | columns[1], indexes, named
 
 
 def test_down_and_up_with_data(db_url: str) -> None:
@@ -91,14 +72,12 @@ def test_down_and_up_with_data(db_url: str) -> None:
     before, gone = state(db_url)
     assert gone is None and len(lists) == 5  # train_op three times, summaries, empty
     assert all(hashlib.sha256(codec.decompress(before[sha])).digest() == sha for sha in lists)
-    below = migrate.scripts().get_revision(ROWS).down_revision
-    assert isinstance(below, str)
 
     columns, indexes, named = keys(db_url)
     assert {"name_key", "src_key"} <= columns and indexes == {"ix_edges_src_key"}
     assert named == {name: name_key(name) for name in named} and len(named) == 21
 
-    step(db_url, below, down=True)
+    step(db_url, below(ROWS), down=True)
     columns, indexes, _ = keys(db_url)
     assert not {"name_key", "src_key"} & columns and indexes == {"ix_edges_src"}
     blobs, rows = state(db_url)
@@ -112,10 +91,8 @@ def test_down_and_up_with_data(db_url: str) -> None:
         ("summaries", "block_19/dense"),
     }
 
-    engine = db.create(db_url)  # as a store made by the release before: no lists
-    with engine.begin() as conn:
-        conn.execute(B.delete().where(B.c.sha256.in_(sorted(lists))))
-    engine.dispose()
+    with connection(db_url, write=True) as conn:  # as a store made by the release before
+        conn.execute(B.delete().where(B.c.sha256.in_(sorted(lists))))  # (no lists)
     step(db_url, "head", down=False)
     assert state(db_url) == (before, None)
     assert keys(db_url) == (columns | {"name_key", "src_key"}, {"ix_edges_src_key"}, named)

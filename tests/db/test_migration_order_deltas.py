@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import select
 
 from mgstore import Store, byte_layout, node_order
-from mgstore.db import engine as db
 from mgstore.db import migrate
 from mgstore.db import orders as stored_orders
 from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
+from tests.db.migration_steps import below, connection, step
 
 ORDER_DELTAS = "0012_order_deltas"
 V = metadata.tables["versions"]
@@ -34,23 +34,8 @@ def graph(k: int) -> Any:
 
 
 def orders(url: str) -> dict[int, bytes]:
-    engine = db.create(url)
-    try:
-        with engine.connect() as conn:
-            return {int(i): bytes(d) for i, d in conn.execute(select(V.c.id, V.c.node_order))}
-    finally:
-        engine.dispose()
-
-
-def step(url: str, revision: str, *, down: bool) -> None:
-    engine = db.create(url)
-    try:
-        if down:
-            migrate.downgrade(engine, revision)
-        else:
-            migrate.upgrade(engine, revision)
-    finally:
-        engine.dispose()
+    with connection(url) as conn:
+        return {int(i): bytes(d) for i, d in conn.execute(select(V.c.id, V.c.node_order))}
 
 
 def check(url: str, head: Any) -> None:
@@ -80,10 +65,7 @@ def test_down_and_up_with_data(db_url: str) -> None:
     with Store(db_url) as store, store.engine.connect() as conn:
         rows = conn.execute(select(V)).all()
         materialized = {r.id: node_order.locations(stored_orders.read_order(conn, r)) for r in rows}
-    below = migrate.scripts().get_revision(ORDER_DELTAS).down_revision
-    assert isinstance(below, str)
-
-    step(db_url, below, down=True)
+    step(db_url, below(ORDER_DELTAS), down=True)
     whole = orders(db_url)
     assert whole.keys() == new.keys()
     for version_id, data in whole.items():
@@ -102,7 +84,7 @@ def test_down_and_up_with_data(db_url: str) -> None:
         assert orders(db_url)[max(again) + 1][:1] == node_order.DELTA
         assert store.checkout("g@6") == graph(6)
 
-    step(db_url, below, down=True)
+    step(db_url, below(ORDER_DELTAS), down=True)
     assert all(d[:1] != node_order.DELTA for d in orders(db_url).values())
     step(db_url, "head", down=False)
     with Store(db_url) as store:

@@ -243,6 +243,25 @@ def test_the_latest_nodes_are_read_through_the_open_rows_index(
             assert "ix_nodes_graph_open" in " ".join(str(row[-1]) for row in plan)
 
 
+def test_the_exported_content_check_is_read_through_an_index(
+    store: Store, fixtures_dir: Path
+) -> None:
+    """Whether an export names a content hash (asked by an ingest with ``prepare_export``) is
+    answered through ``ix_exports_content_hash``, not a scan of the export log
+    (docs/storage.md §7)."""
+    from sqlalchemy import inspect, text
+
+    store.ingest(fixtures_dir / GRAPHS[0], "g")
+    with store.engine.connect() as conn:
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("exports")}
+        assert "ix_exports_content_hash" in indexes
+        if conn.dialect.name == "sqlite":
+            plan = conn.execute(
+                text("EXPLAIN QUERY PLAN SELECT 1 FROM exports WHERE content_hash = 'x'")
+            ).all()
+            assert "ix_exports_content_hash" in " ".join(str(row[-1]) for row in plan)
+
+
 @pytest.mark.postgres
 def test_ids_are_reserved_in_one_round_trip_even_when_draws_interleave(pg_url: str) -> None:
     """PostgreSQL ids for a run's nodes and packs come from one statement, as a range's ends;
