@@ -1,7 +1,7 @@
 """Ingest, checkout and a scope query at the end of a long history (issue 20), quickly.
 
     python bench/bench_history.py [--blocks 200] [--versions 1000] [--rounds 5] [--keep DIR]
-                                  [--steps ingest,checkout,query] [--profile STEP]
+                                  [--steps ingest,checkout,query] [--profile STEP] [--pg URL]
 
 ``bench_overview.py --thousand`` measures these at 1,000 versions, but only after building the
 whole history, at every run. This builds the history once (``--keep DIR`` keeps it for the
@@ -20,6 +20,8 @@ rounds:
   in milliseconds, wall and CPU (target <= 10 ms), with the statements it ran.
 
 ``--profile STEP`` prints a cProfile of that step (ingest: of version N) after the rounds.
+``--pg URL`` times the query on PostgreSQL too (after the SQLite rounds), on the same history
+ingested there once (the schema in the URL's ``search_path`` is reused by the next run).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from explain import captured  # noqa: E402
 from generate import make_graph, mutate  # noqa: E402
 
-from mgstore import Store  # noqa: E402
+from mgstore import NotFoundError, Store  # noqa: E402
+from mgstore.db.migrate import upgrade_database  # noqa: E402
 from mgstore.proto import MetaGraphDef  # noqa: E402
 
 SCOPE = "GradientDescent/"
@@ -71,6 +74,28 @@ def build(directory: Path, blocks: int, versions: int) -> None:
             if k % 100 == 0:
                 print(f"  ingested version {k}", flush=True)
     (directory / "done").write_text(str(versions))
+
+
+def build_pg(url: str, blocks: int, versions: int) -> None:
+    """The same history in the PostgreSQL database at ``url`` (a schema of its own, upgraded
+    to the current revision), unless it holds it already."""
+    upgrade_database(url)
+    with Store(url) as store:
+        try:
+            held = store.version("large").number
+        except NotFoundError:
+            held = 0
+        if held >= versions:
+            return
+        if held:
+            raise SystemExit(f"{url} holds {held} versions of 'large': give an empty schema")
+        meta = make_graph(blocks)
+        for k in range(1, versions + 1):
+            if k > 1:
+                meta = mutate(meta, 0.01, seed=k - 1)
+            store.ingest(meta, "large")
+            if k % 100 == 0:
+                print(f"  ingested version {k} (PostgreSQL)", flush=True)
 
 
 def timed(action: Callable[[], object]) -> tuple[float, float]:
@@ -113,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", help="a directory to keep the history in (reused)")
     parser.add_argument("--steps", default="ingest,checkout,query")
     parser.add_argument("--profile", choices=("ingest", "checkout", "query"))
+    parser.add_argument("--pg", help="a PostgreSQL URL (an empty schema, or one this filled): "
+                        "the scope query there too")  # fmt: skip
     args = parser.parse_args(argv)
     steps = set(args.steps.split(","))
     n = args.versions
@@ -168,6 +195,15 @@ def main(argv: list[str] | None = None) -> int:
                     query()
                 driver = sum(s.seconds for s in statements) * 1e3
                 print(f"    {len(statements)} statements, {driver:.2f} ms in the driver")
+                if args.pg:
+                    build_pg(args.pg, args.blocks, n)
+                    with Store(args.pg) as pg_store:
+                        pg_query = lambda: pg_store.query("large", scope=SCOPE, strict_scope=True)  # noqa: E731
+                        pg_query()
+                        pg_times = [timed(pg_query) for _ in range(max(args.rounds, 15))]
+                    report("  on PostgreSQL", pg_times, mine, "on SQLite", 1e3, "ms")
+                    if median_pair(pg_times)[0] * 1e3 > TARGETS["query"]:
+                        missed.append("query (PostgreSQL)")
             if args.profile in ("checkout", "query"):
                 action = (lambda: store.checkout("large")) if args.profile == "checkout" else query
                 _profile(action)
