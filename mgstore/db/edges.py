@@ -86,22 +86,8 @@ def edge_columns(
     outputs, controls = [0] * len(sources), [False] * len(sources)
     for k in [k for k, entry in enumerate(sources) if ":" in entry or entry[:1] == "^"]:
         sources[k], outputs[k], controls[k] = edge(sources[k])
-    shared = [0] * len(texts)
-    keep: list[bool] | None = None
-    if previous:
-        keep = []
-        names = nodes.names if every else [nodes.names[i] for i in fresh]
-        start = 0
-        for j, (name, entries) in enumerate(zip(names, texts, strict=True)):
-            end = start + len(entries)
-            before = previous.get(name) if entries else None
-            same = before is not None and before[1] == list(
-                zip(sources[start:end], outputs[start:end], controls[start:end], strict=True)
-            )
-            if same and before is not None:
-                shared[j] = before[0]
-            keep.extend([not same] * len(entries))
-            start = end
+    names = nodes.names if every else [nodes.names[i] for i in fresh]
+    shared, keep = _sharing(names, texts, (sources, outputs, controls), previous)
     node_id = [i for i, t in zip(node_ids, texts, strict=True) for _ in t]
     slot = [s for t in texts for s in range(len(t))]
     columns: dict[str, list[Any]] = {
@@ -112,6 +98,33 @@ def edge_columns(
         "src_output": outputs,
         "control": controls,
     }
-    if keep is not None and not all(keep):
+    if not all(keep):
         columns = {key: list(compress(column, keep)) for key, column in columns.items()}
     return columns, shared
+
+
+def _sharing(
+    names: Sequence[str],
+    texts: Sequence[Sequence[str]],
+    parsed: tuple[list[str], list[int], list[bool]],
+    previous: Mapping[str, tuple[int, Inputs]],
+) -> tuple[list[int], list[bool]]:
+    """Each node's ``edges_from`` (the row in ``previous`` whose inputs equal its parsed
+    inputs, else 0), and for each of its edges whether it is written (not shared)."""
+    shared = [0] * len(texts)
+    if not previous:
+        return shared, [True] * len(parsed[0])
+    sources, outputs, controls = parsed
+    keep: list[bool] = []
+    start = 0
+    for j, (name, entries) in enumerate(zip(names, texts, strict=True)):
+        end = start + len(entries)
+        before = previous.get(name) if entries else None
+        same = before is not None and before[1] == list(
+            zip(sources[start:end], outputs[start:end], controls[start:end], strict=True)
+        )
+        if same and before is not None:
+            shared[j] = before[0]
+        keep.extend([not same] * len(entries))
+        start = end
+    return shared, keep
