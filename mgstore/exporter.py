@@ -9,8 +9,9 @@ again; message arguments (a ``saver_def``...) are kept as blobs and named by the
 The imported form of a version (:class:`~mgstore.export.imported.ImportedGraph`) depends only
 on its content. Ingest stores how the import changes the nodes (an
 :class:`~mgstore.export.imported.ImportForm`, table ``import_forms``: :mod:`mgstore.db.forms`);
-an export that finds none computes and stores it. Exports, in any process, rebuild the graph
-from that in a fraction of the time, and each Store keeps
+an export that finds none derives it from a neighbouring version's
+(:func:`mgstore.db.forms.derived`) or computes it, and stores it. Exports, in any process,
+rebuild the graph from that in a fraction of the time, and each Store keeps
 the latest few (:class:`ImportCache`): repeated exports of a version only select, rewrite and
 write.
 """
@@ -23,19 +24,21 @@ import threading
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import accumulate
 from typing import Any
 
 import networkx as nx
 from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Row, select
 
-from mgstore import audit, subgraph
+from mgstore import audit, byte_layout, subgraph
 from mgstore.atomic import published
 from mgstore.db import engine as db
 from mgstore.db import forms, lifecycle, refs, versions
 from mgstore.db.inserts import insert_blobs
+from mgstore.db.orders import read_order
 from mgstore.db.tables import VERSIONS as V
 from mgstore.errors import InputError, MgstoreError, NotFoundError, StoreError
 from mgstore.export import normalize as nz
@@ -335,16 +338,27 @@ def _imported_version(
             assembled = None if form is None else from_stored_bytes(conn, row, form)
             if assembled is not None:
                 return assembled
-        if cached is None:
-            form = _form(stored_form)
-            data, debug = versions.version_bytes(conn, row)
-    if cached is not None:
-        return cached
+        if cached is not None:
+            return cached
+        form = _form(stored_form)
+        data, debug = versions.version_bytes(conn, row)
+        meta_graph = MetaGraphDef.FromString(data)
+        derived = assembled = None
+        if form is None:  # none stored: derived from another version's form if it can be
+            form = derived = forms.derived(conn, row, meta_graph, data)
+            if form is not None and plain:
+                sizes = read_order(conn, row)[2::3]
+                assembled = _from_content(data, meta_graph, sizes, form, row.size)
+    if derived is not None:
+        _keep(engine, row.content_hash, derived)
+        if assembled is not None:
+            return assembled
     if form is not None:
-        imported = import_with_form(MetaGraphDef.FromString(data), form, debug, row.size)
-    else:
-        imported = import_meta_graph(MetaGraphDef.FromString(data), debug)
-        _keep_form(engine, row.content_hash, imported)
+        imported = import_with_form(meta_graph, form, debug, row.size)
+    else:  # computed in full, and kept
+        imported = import_meta_graph(meta_graph, debug)
+        assert imported.form is not None
+        _keep(engine, row.content_hash, imported.form)
     cache.put(key, imported)
     return imported
 
@@ -360,6 +374,39 @@ def from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> Impo
         return None
     # The frame is checked with the whole content, by body_chunks below.
     frame = MetaGraphDef.FromString(versions.assemble(conn, row, b"", check_frame=False))
+    chunks = versions.body_chunks(conn, row, form.order, form.nodes)
+    return _assembled(frame, chunks, form, row.size)
+
+
+def _from_content(
+    data: bytes, meta_graph: MetaGraphDef, sizes: Sequence[int], form: ImportForm, size: int
+) -> ImportedGraph | None:
+    """:func:`from_stored_bytes` from the version's content ``data`` (read and checked
+    already; ``meta_graph`` parsed from it, its nodes of these framed ``sizes``) and a form
+    that keeps the stored order: the nodes' bytes are slices of ``data``."""
+    if form.order is not None or form.rewritten_inputs or CALL_OPS.intersection(form.ops):
+        return None
+    graph = [(start, end) for number, start, end in byte_layout.fields(data) or () if number == 2]
+    if len(graph) != 1:
+        return None
+    starts = list(accumulate(sizes, initial=graph[0][0]))
+    if starts[-1] > graph[0][1]:
+        return None
+    view = memoryview(data)
+    chunks: list[bytes | memoryview] = []
+    at = starts[0]
+    for pos, patch in sorted(form.nodes.items()):
+        chunks += (view[at : starts[pos]], byte_layout.frame_head(len(patch)), patch)
+        at = starts[pos + 1]
+    chunks.append(view[at : starts[-1]])
+    return _assembled(meta_graph, chunks, form, size)
+
+
+def _assembled(
+    frame: MetaGraphDef, chunks: list[bytes | memoryview], form: ImportForm, size: int
+) -> ImportedGraph:
+    """The imported graph whose as-imported GraphDef is ``chunks`` (its nodes' frames) and
+    the graph-level parts of ``frame`` (a version's MetaGraphDef, its nodes aside)."""
     graph_def = frame.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
     rebuilt_library = nz.rebuilt_library(library)
@@ -370,12 +417,11 @@ def from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> Impo
     rest.versions.CopyFrom(
         nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
     )
-    chunks = versions.body_chunks(conn, row, form.order, form.nodes)
     chunks.append(rest.SerializeToString(deterministic=True))
     rest.node.extend(NodeDef(op=op) for op in form.ops)
     return ImportedGraph(
         nodes=(),
-        size=row.size,
+        size=size,
         rewritten_inputs={},
         versions=rest.versions,
         as_imported_library=as_imported_library,
@@ -397,10 +443,9 @@ def _form(data: bytes | None) -> ImportForm | None:
         return None  # unreadable: computed again (and replaced) below
 
 
-def _keep_form(engine: Engine, content_hash: str, imported: ImportedGraph) -> None:
+def _keep(engine: Engine, content_hash: str, form: ImportForm) -> None:
     """Store the import form for later exports; a cache, so a failure only costs speed."""
-    assert imported.form is not None
-    data = imported.form.to_bytes()
+    data = form.to_bytes()
     try:
         with db.transaction(engine, write=True) as conn:
             forms.keep(conn, content_hash, data, replace=True)

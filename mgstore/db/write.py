@@ -148,7 +148,7 @@ def write_version(
             recorded(conn, version_id)
     if prepare_export:
         previous = None if latest is None else str(latest.content_hash)
-        forms.prepare(engine, stored, written.content_hash, previous)
+        forms.prepare(engine, stored, version_id, previous, b"".join(written.body))
     return version_id, False
 
 

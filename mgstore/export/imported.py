@@ -12,11 +12,15 @@ Section numbers (§) refer to docs/export-semantics.md.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import re
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from mgstore import byte_layout
 from mgstore.errors import RemovedOpError
@@ -41,6 +45,9 @@ __all__ = [
     "Derived",
     "ImportForm",
     "ImportedGraph",
+    "colocation_scan",
+    "context_of",
+    "derive_form",
     "held_size",
     "import_meta_graph",
     "import_with_form",
@@ -151,8 +158,266 @@ def import_meta_graph(
             for pos in sorted(set(changed) | set(moved))
         },
         rewritten_inputs=rewritten_inputs,
+        context=context_of(meta_graph),
     )
     return _imported(meta_graph, nodes, form, graph_def.ByteSize(), debug_info, rebuilt_library)
+
+
+def derive_form(
+    meta_graph: MetaGraphDef,
+    parent: ImportForm,
+    changed: Sequence[int],
+    before: Sequence[NodeDef],
+    *,
+    colocated: Callable[[Collection[str]], Iterable[int]] | None = None,
+    registry: Mapping[str, OpDef] | None = None,
+) -> ImportForm | None:
+    """The import form of ``meta_graph`` (what :func:`import_meta_graph` would compute, to
+    the byte) from the ``parent`` form of a graph with the same nodes, in the same order,
+    except at the stored positions ``changed`` (ascending), where it had ``before``.
+
+    Only the changed nodes are checked and normalised; the others keep the parent's result,
+    which depends on the node and the :func:`context_of` the graph alone, except their
+    devices (a colocated node takes its target's: those colocated with a node whose placement
+    changed are placed again) and the checks that span nodes, which are shown to hold: names
+    equal, inputs from earlier nodes, no loop ops, output counts not smaller. ``colocated``
+    gives the positions of (at least) the nodes whose ``_class`` names one of the given nodes
+    (:func:`colocation_scan`); without it every node's ``_class`` is read. None where the
+    form is not shown equal (the caller computes it in full, which also raises TensorFlow's
+    errors in TensorFlow's order). ``meta_graph`` is left as it is.
+    """
+    if parent.order is not None or parent.context is None or nz.LOOP_OPS.intersection(parent.ops):
+        return None
+    if parent.context != context_of(meta_graph):
+        return None
+    producer = meta_graph.meta_info_def.stripped_op_list
+    if any(a.name == "_class" for op in producer.op for a in op.attr):
+        return None  # normalising attrs could remove a node's colocation (and move it)
+    try:
+        return _derived(
+            meta_graph, parent, (changed, before), colocated, registry or load_registry()
+        )
+    except (ValueError, KeyError, IndexError, RecursionError):  # InvalidGraphError included
+        return None
+
+
+def _derived(
+    meta_graph: MetaGraphDef,
+    parent: ImportForm,
+    change: tuple[Sequence[int], Sequence[NodeDef]],
+    colocated: Callable[[Collection[str]], Iterable[int]] | None,
+    registry: Mapping[str, OpDef],
+) -> ImportForm | None:
+    attrs = _graph_checks(meta_graph, registry)  # what import_meta_graph checks of the graph
+    stored = list(meta_graph.graph_def.node)
+    names = [node.name for node in stored]
+    index = dict(zip(names, range(len(names)), strict=True))
+    if len(index) != len(names) or len(change[0]) != len(change[1]):
+        return None
+    new: dict[int, tuple[NodeDef, bool]] = {}
+    old: dict[int, NodeDef] = {}
+    for i, was in zip(*change, strict=True):
+        node = stored[i]
+        if node.name != was.name or not node.op or {node.op, was.op} & nz.LOOP_OPS:
+            return None
+        if not _inputs_hold(node, i, index, attrs, stored):
+            return None
+        for entry in node.attr["_class"].list.s if "_class" in node.attr else ():
+            if entry.startswith(b"loc:@") and entry[5:].decode("utf-8", "replace") not in index:
+                return None
+        copy, previous = NodeDef(), NodeDef()
+        copy.CopyFrom(node)
+        previous.CopyFrom(was)
+        new[i] = (copy, attrs.normalize(copy))
+        if attrs.outputs[node.name][0] < attrs.count(previous):
+            return None  # a consumer left as it was may name an output no longer there
+        attrs.attrs.normalize(previous)  # its attrs as the parent's import left them
+        old[i] = previous
+    now = _Devices(stored, index, {i: pair[0] for i, pair in new.items()})
+    was_placed = _Devices(stored, index, old)
+    patches = {i: data for i, data in parent.nodes.items() if i not in new}
+    for i in _affected(now, was_placed, colocated, change[0]) - new.keys():
+        device = now.device(i)
+        if device == was_placed.device(i):
+            continue
+        copy = NodeDef()
+        copy.CopyFrom(stored[i])
+        normalised = attrs.normalize(copy)
+        patches.pop(i, None)
+        if normalised or copy.device != device:
+            copy.device = device
+            patches[i] = copy.SerializeToString(deterministic=True)
+    rewritten = {i: v for i, v in parent.rewritten_inputs.items() if i not in new}
+    for i, (copy, normalised) in new.items():
+        device = now.device(i)
+        if normalised or copy.device != device:
+            copy.device = device
+            patches[i] = copy.SerializeToString(deterministic=True)
+        inputs = _rewritten_inputs(copy)
+        if inputs is not None:
+            rewritten[i] = inputs
+    return ImportForm(
+        ops=tuple(sorted({node.op for node in stored})),
+        order=None,
+        nodes=patches,  # to_bytes writes them by position
+        rewritten_inputs=rewritten,
+        context=parent.context,
+    )
+
+
+class _Devices:
+    """The devices :func:`~mgstore.export.normalize.colocated_devices` gives, node by node
+    as asked, for a graph in import order whose nodes are ``stored`` except ``replaced``."""
+
+    def __init__(
+        self, stored: Sequence[NodeDef], index: Mapping[str, int], replaced: Mapping[int, NodeDef]
+    ) -> None:
+        self.stored, self.index, self.replaced = stored, index, replaced
+        self.placed: dict[int, list[str] | str] = {}
+        self.final: dict[int, str] = {}
+
+    def placement(self, i: int) -> list[str] | str:
+        found = self.placed.get(i)
+        if found is None:
+            node = self.replaced.get(i)
+            found = self.placed[i] = nz.placement(self.stored[i] if node is None else node)
+        return found
+
+    def device(self, i: int) -> str:
+        """Node ``i``'s device: its own, or that of its first target placed before it
+        (colocated nodes are placed in import order, after the others)."""
+        found = self.final.get(i)
+        if found is not None:
+            return found
+        where = self.placement(i)
+        device = ""
+        if isinstance(where, str):
+            device = where
+        else:
+            for target in where:
+                j = self.index[target]
+                placed = self.placement(j)
+                device = placed if isinstance(placed, str) else self.device(j) if j < i else ""
+                if device:
+                    break
+        self.final[i] = device
+        return device
+
+
+def _affected(
+    now: _Devices,
+    before: _Devices,
+    colocated: Callable[[Collection[str]], Iterable[int]] | None,
+    changed: Sequence[int],
+) -> set[int]:
+    """The positions whose device may differ between ``before`` and ``now``: the changed
+    nodes, and those colocated (through any chain) with a changed node placed otherwise."""
+    stored = now.stored
+    if colocated is None:
+        targets: dict[str, list[int]] = {}
+        for i in range(len(stored)):
+            where = now.placement(i)
+            for name in () if isinstance(where, str) else where:
+                targets.setdefault(name, []).append(i)
+        colocated = lambda found: [i for name in found for i in targets.get(name, ())]  # noqa: E731
+    affected = set(changed)
+    names = {stored[i].name for i in changed if now.placement(i) != before.placement(i)}
+    while names:
+        found = set(colocated(names)) - affected
+        affected |= found
+        names = {stored[i].name for i in found}
+    return affected
+
+
+def colocation_scan(
+    data: bytes, framed_sizes: Sequence[int], *, nodes_at: int | None = None
+) -> Callable[[Collection[str]], list[int]] | None:
+    """For :func:`derive_form`: the positions of the nodes of ``data`` (a serialized
+    MetaGraphDef whose GraphDef begins with its nodes, of these framed sizes; or with
+    ``nodes_at``, those nodes framed from that offset on) that hold a string ``loc:@NAME``
+    for one of the names asked (a superset of those colocated with them), found in the bytes
+    rather than by reading every node's ``_class``. None if ``data`` is not laid out so."""
+    if nodes_at is None:
+        top = byte_layout.fields(data)
+        graph = [(start, end) for number, start, end in top or () if number == 2]
+        if len(graph) != 1:
+            return None
+        nodes_at, end = graph[0]
+    else:
+        end = len(data)
+    starts = list(accumulate(framed_sizes, initial=nodes_at))
+    if starts[-1] > end:
+        return None
+    holders: dict[bytes, list[int]] = {}
+    unsure: list[int] = []  # a string too long to read its length here: always included
+    for hit in _LOC.finditer(data, starts[0], starts[-1]):
+        at = hit.start()
+        node = bisect_right(starts, at) - 1
+        # a string's varint length ends just before it, after a tag byte (field 2, < 0x80)
+        if data[at - 2] < 0x80:
+            length = data[at - 1]
+        elif data[at - 3] < 0x80:
+            length = (data[at - 2] & 0x7F) | data[at - 1] << 7
+        else:
+            unsure.append(node)
+            continue
+        holders.setdefault(data[at + 5 : at + length], []).append(node)
+
+    def scan(names: Collection[str]) -> list[int]:
+        found = set(unsure)
+        for name in names:
+            found.update(holders.get(name.encode("utf-8", "surrogatepass"), ()))
+        return sorted(found)
+
+    return scan
+
+
+_LOC = re.compile(b"loc:@")
+
+
+def _graph_checks(meta_graph: MetaGraphDef, registry: Mapping[str, OpDef]) -> _AttrNormalizer:
+    """The graph-level steps of :func:`import_meta_graph` (collections, versions, library),
+    raising as they do; the normaliser its nodes go through."""
+    graph_def = meta_graph.graph_def
+    library = graph_def.library if graph_def.HasField("library") else None
+    unbound = nz.UNBOUND_INPUTS_KEY
+    if unbound in meta_graph.collection_def:
+        nz.restore_collections({unbound: meta_graph.collection_def[unbound]})
+    nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
+    rebuilt_library = nz.rebuilt_library(library, registry)
+    functions = {
+        f.signature.name: f.signature for f in (rebuilt_library.function if rebuilt_library else ())
+    }
+    bodies = BodyChecker(registry, library, graph_def.versions)
+    producer_ops = (
+        meta_graph.meta_info_def.stripped_op_list
+        if meta_graph.meta_info_def.HasField("stripped_op_list")
+        else None
+    )
+    nz.restore_collections(meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version)
+    return _AttrNormalizer(registry, producer_ops, functions, graph_def.versions, bodies)
+
+
+def _inputs_hold(
+    node: NodeDef, i: int, index: Mapping[str, int], attrs: _AttrNormalizer, stored: list[NodeDef]
+) -> bool:
+    """Whether ``node``'s inputs (at stored position ``i``) pass the import's checks: data
+    before control inputs, each from a known node earlier in the graph, naming an output
+    that node has."""
+    seen_control = False
+    for text in node.input:
+        name, output = nz.parse_tensor_name(text)
+        control = text.startswith("^")
+        if control:
+            seen_control = True
+        elif seen_control:
+            return False
+        source = index.get(name)
+        if source is None or source >= i:
+            return False
+        if not control and output >= attrs.count(stored[source]):
+            return False
+    return True
 
 
 def import_with_form(
@@ -219,15 +484,18 @@ class ImportForm:
     ``order``: stored positions in import order (None: unchanged). The rest is by import position:
     ``nodes`` the import changed (device or attrs; their whole normalised bytes),
     ``rewritten_inputs`` as the as-imported export writes them; ``ops`` are the nodes' op names.
-    Kept by the store beside a version, so that later exports skip the checks and normalisation (see
-    :func:`import_with_form`), or assemble a full export from stored bytes without parsing the
-    graph.
+    ``context`` is :func:`context_of` the graph: what normalising a node depends on besides the
+    node, so that a version with equal context and mostly equal nodes can derive its form from
+    this one (:func:`derive_form`). Kept by the store beside a version, so that later exports
+    skip the checks and normalisation (see :func:`import_with_form`), or assemble a full export
+    from stored bytes without parsing the graph.
     """
 
     ops: tuple[str, ...]
     order: tuple[int, ...] | None
     nodes: Mapping[int, bytes]
     rewritten_inputs: Mapping[int, list[str]]
+    context: str | None = None
 
     def to_bytes(self) -> bytes:
         """A compact, versioned encoding: a JSON header (ops, order, rewritten_inputs), then each
@@ -238,6 +506,7 @@ class ImportForm:
                 "ops": list(self.ops),
                 "order": None if self.order is None else _pack(self.order),
                 "p_inputs": sorted(self.rewritten_inputs.items()),
+                "context": self.context,
             },
             separators=(",", ":"),
         ).encode()
@@ -264,11 +533,33 @@ class ImportForm:
             order=None if data["order"] is None else _unpack(data["order"]),
             nodes=nodes,
             rewritten_inputs={int(pos): list(inputs) for pos, inputs in data["p_inputs"]},
+            context=data.get("context"),
         )
 
 
 #: Bumped whenever import normalisation changes, so that stored forms are recomputed.
-FORM_VERSION = 6
+FORM_VERSION = 7
+
+
+def context_of(meta_graph: MetaGraphDef) -> str:
+    """A digest of what an import's per-node work depends on besides the node itself (and
+    this mgstore's op registry, which :data:`FORM_VERSION` covers): the producer's stripped
+    op list, the function library and the GraphDef's versions, each present or not."""
+    digest = hashlib.sha256()
+    graph_def = meta_graph.graph_def
+    info = meta_graph.meta_info_def
+    parts = (
+        (info, "stripped_op_list", info.stripped_op_list),
+        (graph_def, "library", graph_def.library),
+        (graph_def, "versions", graph_def.versions),
+    )
+    for holder, name, value in parts:
+        if holder.HasField(name):
+            data = value.SerializeToString(deterministic=True)
+            digest.update(b"+" + struct.pack("<Q", len(data)) + data)
+        else:
+            digest.update(b"-")
+    return digest.hexdigest()
 
 
 def _pack(values: Sequence[int]) -> str:
@@ -319,21 +610,24 @@ class _AttrNormalizer:
         self.registry = registry
         self.functions = functions
         self.versions = versions
-        self.ops: dict[str, tuple[OpDef, int | None, bool, str | None]] = {}
+        self.ops: dict[str, tuple[OpDef, int | None, bool, str | None, bool]] = {}
         self.outputs: dict[str, tuple[int, str]] = {}  # node -> its output count, op
         self.validator = NodeValidator()
         self.type_rules = full_types.load_rules()
+        self.calls = bool(bodies.functions)  # else no node calls a function body
 
     def normalize(self, node: NodeDef) -> bool:
         """Normalise ``node`` in place; whether anything changed. Checks in TensorFlow's
         order: the op is known, the node valid for its OpDef (defaults added), the op not
         removed; then the node gets its full type (if its op has a constructor and the node
         no type); then the stored shapes, then the bodies of the functions the node calls."""
-        self._check_inputs(node)
-        info = self.ops.get(node.op)
+        if node.input:
+            self._check_inputs(node)
+        op = node.op
+        info = self.ops.get(op)
         if info is None:
-            info = self.ops[node.op] = self._op_info(node)
-        op_def, static_outputs, registered, removed = info
+            info = self.ops[op] = self._op_info(node)
+        op_def, static_outputs, registered, removed, constructs = info
         changed = self.attrs.normalize(node)
         if registered:
             problem = self.validator.error(node, op_def)
@@ -341,13 +635,13 @@ class _AttrNormalizer:
                 raise nz.import_error(problem, self.versions)
         if removed is not None:
             raise nz.import_error(removed, self.versions, RemovedOpError)
-        if registered and not node.HasField("experimental_type"):
+        if constructs and not node.HasField("experimental_type"):
             typed = full_types.constructed_type(node, op_def, self.type_rules)
             if typed is not None:  # Graph::AddNode, after the checks above
                 node.experimental_type.CopyFrom(typed)
                 changed = True
         outputs = static_outputs if static_outputs is not None else num_outputs(node, op_def)
-        self.outputs[node.name] = (outputs or 0, node.op)
+        self.outputs[node.name] = (outputs or 0, op)
         shapes = node.attr.get(_OUTPUT_SHAPES)
         if shapes is not None and nz.is_shape_list(shapes):
             if not outputs:
@@ -360,8 +654,22 @@ class _AttrNormalizer:
                     self.versions,
                 )
         # else none stored (TensorFlow would infer them), or not shapes: kept
-        self.bodies.check_node(node)
+        if self.calls:
+            self.bodies.check_node(node)
         return changed
+
+    def count(self, node: NodeDef) -> int:
+        """How many outputs ``node`` has, as :meth:`normalize` counts them (it leaves
+        ``node`` as it is)."""
+        info = self.ops.get(node.op)
+        if info is None:
+            info = self.ops[node.op] = self._op_info(node)
+        if info[1] is not None:
+            return info[1]
+        copy = NodeDef()
+        copy.CopyFrom(node)
+        self.attrs.normalize(copy)
+        return num_outputs(copy, info[0]) or 0
 
     def _check_inputs(self, node: NodeDef) -> None:
         """TensorFlow's check that each data input names an output its source has (sources
@@ -387,9 +695,10 @@ class _AttrNormalizer:
                     self.versions,
                 )
 
-    def _op_info(self, node: NodeDef) -> tuple[OpDef, int | None, bool, str | None]:
+    def _op_info(self, node: NodeDef) -> tuple[OpDef, int | None, bool, str | None, bool]:
         """The op's definition, its output count if fixed, whether it is a registered op
-        (not a function), and TensorFlow's message if the graph's producer removed it."""
+        (not a function), TensorFlow's message if the graph's producer removed it, and
+        whether a registered op has a full-type constructor."""
         registered = self.registry.get(node.op)
         op_def = registered or self.functions.get(node.op)
         if op_def is None:
@@ -402,7 +711,9 @@ class _AttrNormalizer:
                 f"It has been removed in version {removed.version}. {removed.explanation}."
             )
         dynamic = any(a.number_attr or a.type_list_attr for a in op_def.output_arg)
-        return op_def, None if dynamic else len(op_def.output_arg), registered is not None, message
+        constructs = registered is not None and full_types.has_constructor(op_def, self.type_rules)
+        static = None if dynamic else len(op_def.output_arg)
+        return op_def, static, registered is not None, message, constructs
 
 
 def _rewritten_inputs(node: NodeDef) -> list[str] | None:

@@ -58,6 +58,8 @@ GRAPH_DEF_VERSION_MIN_PRODUCER = 0
 TF_VERSION = "2.21.0"
 _MERGE_OPS = frozenset({"Merge", "RefMerge", "_XlaMerge"})
 _NEXT_ITERATION_OPS = frozenset({"NextIteration", "RefNextIteration"})
+#: Ops whose nodes the import orders otherwise than by their inputs alone (§2.2).
+LOOP_OPS = _MERGE_OPS | _NEXT_ITERATION_OPS
 _VALID_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_./-]*(?:>[A-Za-z0-9.][A-Za-z0-9_./-]*)*")
 _DEVICE_TYPES = frozenset({"CPU", "GPU", "TPU", "CUSTOM", "EPU"})
 
@@ -128,9 +130,13 @@ def import_order(
     sources, in_order = _input_sources(nodes, inputs, index, versions)
     if in_order and not next_iterations:
         if check_colocation:
-            for node in nodes:
-                if "_class" in node.attr:
-                    _check_colocation(node, index, versions)
+            for node in nodes:  # _check_colocation, inlined: 80,000 calls cost
+                value = node.attr.get("_class")
+                if value is None:
+                    continue
+                for entry in value.list.s:
+                    if entry[:5] == b"loc:@" and entry[5:].decode("utf-8", "replace") not in index:
+                        _check_colocation(node, index, versions)
         return list(range(len(nodes)))
     pending, outputs = _dependency_counts(nodes, inputs, sources, next_iterations)
     order = _ready_first(nodes, pending, outputs, index if check_colocation else None, versions)
@@ -338,9 +344,12 @@ def colocation_targets(node: NodeDef) -> list[str]:
     Raises where TensorFlow's Python import crashes: a ``_class`` that is neither a list of
     strings nor empty, or an entry that is not UTF-8.
     """
-    if "_class" not in node.attr:
-        return []
-    value = node.attr["_class"]
+    value = node.attr.get("_class")
+    return [] if value is None else _targets(node, value)
+
+
+def _targets(node: NodeDef, value: AttrValue) -> list[str]:
+    """:func:`colocation_targets` of ``node``, whose ``_class`` attr is ``value``."""
     which = value.WhichOneof("value")
     entries: Sequence[bytes] = ()
     if which == "list":
@@ -378,16 +387,38 @@ def colocated_devices(nodes: Sequence[NodeDef], order: Sequence[int] | None = No
     """
     if order is None:
         order = import_order(nodes)
-    index = {node.name: i for i, node in enumerate(nodes)}
+    placed = [placement(nodes[i]) for i in order]
+    return placed_devices(nodes, order, placed)
+
+
+def placement(node: NodeDef) -> list[str] | str:
+    """What a node's device after import depends on, of the node itself: its colocation
+    targets (:func:`colocation_targets`), or if it has none its :func:`canonical_device`."""
+    value = node.attr.get("_class")
+    targets = None if value is None else _targets(node, value)
+    return targets if targets else canonical_device(node.device)
+
+
+def placed_devices(
+    nodes: Sequence[NodeDef],
+    order: Sequence[int],
+    placed: Sequence[list[str] | str],
+    index: Mapping[str, int] | None = None,
+) -> list[str]:
+    """:func:`colocated_devices` from each node's :func:`placement`, given in import
+    ``order`` (``placed[k]`` is node ``order[k]``'s); ``index``: each node's position by
+    name, if the caller has it."""
     devices = [""] * len(nodes)
     colocated: list[tuple[int, list[str]]] = []
-    for i in order:
-        node = nodes[i]
-        targets = colocation_targets(node) if "_class" in node.attr else None
-        if targets:
-            colocated.append((i, targets))
+    for i, where in zip(order, placed, strict=True):
+        if isinstance(where, str):
+            devices[i] = where
         else:
-            devices[i] = canonical_device(node.device)
+            colocated.append((i, where))
+    if not colocated:
+        return devices
+    if index is None:
+        index = {node.name: i for i, node in enumerate(nodes)}
     for i, targets in colocated:
         for target in targets:
             j = index.get(target)
@@ -716,6 +747,7 @@ from mgstore.export.restored_collections import (  # noqa: E402
 
 __all__ = [
     "GRAPH_DEF_VERSION",
+    "LOOP_OPS",
     "OUT_OF_RANGE",
     "PROTO_KEYS",
     "TF_VERSION",
@@ -730,6 +762,8 @@ __all__ = [
     "canonical_device",
     "colocated_devices",
     "colocation_targets",
+    "placed_devices",
+    "placement",
     "import_error",
     "import_order",
     "is_shape_list",
