@@ -27,7 +27,9 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_WAL_LIMIT = 64 * 1024 * 1024  #: bytes of write-ahead log kept once checkpointed
 WRITE_RETRIES = 8
 T = TypeVar("T")
-_PASSWORD_PARAMETER = re.compile(r"([?&](?:password|passwd|sslpassword)=)[^&]*", re.IGNORECASE)
+#: A query parameter that holds a password: ``password``, ``passwd``, ``sslpassword``, and any
+#: key ending so (a '?' in the host makes SQLAlchemy read ``/db?password`` as one key).
+_PASSWORD_PARAMETER = re.compile(r"([?&][^=&]*(?:password|passwd)=)[^&]*", re.IGNORECASE)
 
 
 def resolve_url(url: str | None) -> str:
