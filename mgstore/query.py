@@ -77,7 +77,7 @@ from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import NODES as N
 from mgstore.db.versions import in_version
 from mgstore.errors import ArgumentTypeError, InputError
-from mgstore.graph import to_networkx
+from mgstore.graph import networkx_of
 from mgstore.names import check_text
 from mgstore.patterns import anchored_prefix, compile_linear, matching_names
 from mgstore.proto import MetaGraphDef
@@ -146,7 +146,7 @@ def query(
     # The frame's blobs were checked against these hashes when read (versions.assemble).
     frame = bytes(row.head_sha256) + bytes(row.graph_tail_sha256) + bytes(row.tail_sha256)
     _restrict(meta, kept, touched, frame)
-    g = to_networkx(meta)
+    g = networkx_of(meta)  # meta is this query's own: not copied
     filters = {"scope": scope, "strict_scope": strict_scope or None, "collection": collections,
                "op_type": op_types, "device": devices, "name_regex": name_regex,
                "closure": closure, "depth": depth}  # fmt: skip

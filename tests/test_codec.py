@@ -5,6 +5,7 @@ IntegrityError that fsck names, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import random
+import zlib
 
 import pytest
 from hypothesis import given
@@ -34,6 +35,14 @@ def test_what_is_compressed_and_what_is_not() -> None:
     assert bytes(codec.decompress(b"\x0a\x05hello")) == b"\x0a\x05hello"  # an old value
     with pytest.raises(ValueError, match="zlib"):
         codec.decompress(codec.ZLIB + b"not zlib")
+
+
+def test_small_values_take_the_higher_level() -> None:
+    """What a version of a few changed nodes brings is small: it takes zlib's level 9."""
+    text = b"".join(b"\x0a\x07node_%d" % i for i in range(3000))
+    small, large = text[: codec.SMALL - 1], text * (codec.SMALL // len(text) + 1)
+    assert codec.compress(small) == codec.ZLIB + zlib.compress(small, codec.SMALL_LEVEL)
+    assert codec.compress(large) == codec.ZLIB + zlib.compress(large, codec.ZLIB_LEVEL)
 
 
 def test_a_damaged_compressed_pack_is_refused(store: Store) -> None:

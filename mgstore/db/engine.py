@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import QueuePool, StaticPool
 
 from mgstore.errors import ConflictError, InputError, NotFoundError, StoreError
 
 DEFAULT_URL = "sqlite:///mgstore.db"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_WAL_LIMIT = 64 * 1024 * 1024  #: bytes of write-ahead log kept once checkpointed
 WRITE_RETRIES = 8
 T = TypeVar("T")
 _PASSWORD_PARAMETER = re.compile(r"([?&](?:password|passwd|sslpassword)=)[^&]*", re.IGNORECASE)
@@ -122,7 +123,10 @@ def create(url: str) -> Engine:
             )
             _configure_sqlite(engine)
         elif parsed.get_backend_name() == "sqlite":
-            engine = create_engine(parsed, poolclass=NullPool)
+            # Connections are kept for the next transaction (as many as threads ask for): a
+            # new one reads the schema and starts with an empty page cache, which cost a warm
+            # scope query half its time (docs/storage.md §8). Store.close() closes them.
+            engine = create_engine(parsed, poolclass=QueuePool, pool_size=5, max_overflow=-1)
             _configure_sqlite(engine)
         else:
             engine = create_engine(parsed, pool_pre_ping=True)
@@ -171,13 +175,16 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        # Connections are kept (create), so the log is not removed after each transaction:
+        # once checkpointed, it is cut back to this size rather than left at its largest.
+        cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_WAL_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("mgstore_write", False)
-        # Writers get a large page cache (random-key index inserts); readers, on a fresh
-        # connection each time, only stream pack pages through it: a small one saves memory.
+        # Writers get a large page cache (random-key index inserts); readers mostly stream
+        # pack pages through it: a small one saves memory (shrinking it frees the rest).
         conn.exec_driver_sql(f"PRAGMA cache_size = {-65536 if write else -4096}")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
@@ -227,6 +234,11 @@ def vacuum(engine: Engine) -> None:
             raw = engine.raw_connection()
             try:
                 raw.driver_connection.execute("VACUUM")  # type: ignore[union-attr]
+                # VACUUM wrote the database into the write-ahead log, which kept connections
+                # (create) do not fold in on closing: give the space back now.
+                raw.driver_connection.execute(  # type: ignore[union-attr]
+                    "PRAGMA wal_checkpoint(TRUNCATE)"
+                )
             finally:
                 raw.close()
         else:

@@ -140,8 +140,10 @@ NODES = Table(
     # TABLE adds a column); fsck checks it against the name.
     Column("name_key", Integer),
     # (name, graph_id) serves scope queries within a graph and content lookups across
-    # graphs alike: identical NodeDef bytes always carry the same name.
-    Index("ix_nodes_name_graph", "name", "graph_id"),
+    # graphs alike: identical NodeDef bytes always carry the same name. The version span
+    # follows, so that a version's rows are told from the rest of the history in the index,
+    # and a scope query reads from the table only the rows it returns (0015).
+    Index("ix_nodes_name_graph", "name", "graph_id", "last_version", "first_version"),
     Index("ix_nodes_graph_op", "graph_id", "op"),
     # The rows a version added, and those it closed: what a diff of two versions reads.
     # Both are partial, so that other queries, whose conditions do not imply theirs, are
