@@ -220,7 +220,7 @@ def assemble(
     whole = body is None
     if body is None:
         runs = order_runs(conn, row)
-        packs = pack_data(conn, {pack for pack, _, _ in runs})
+        packs = pack_data(conn, {pack for pack, _, _ in runs}, version=row)
         # Appended run by run: a long history scatters a version's nodes over many packs
         # (6,471 runs for 8,049 nodes after 1,000 versions), and this is half the cost of a
         # list of slices joined.
@@ -287,7 +287,7 @@ def body_chunks(
     """
     stored = read_order(conn, row)  # flat triples: 24 bytes a node, not a tuple's ~100
     locations = stored[0::3], stored[1::3], stored[2::3]
-    packs = pack_data(conn, set(locations[0]))
+    packs = pack_data(conn, set(locations[0]), version=row)
     # The content hash is checked in a worker thread while this one cuts the chunks (hashing
     # releases the GIL), and awaited before they are returned.
     with ThreadPoolExecutor(max_workers=1) as worker:
@@ -334,12 +334,16 @@ def _chunks(
 
 
 def pack_data(
-    conn: Connection, pack_ids: Iterable[int], *, keep: bool = False
+    conn: Connection,
+    pack_ids: Iterable[int],
+    *,
+    keep: bool = False,
+    version: Row[Any] | None = None,
 ) -> dict[int, memoryview]:
     """The (raw) data of these packs, by id, read in batches (one query on PostgreSQL); an
-    IntegrityError for a pack that cannot be decompressed. ``keep``: the inflated packs are
-    kept for the next read of a few nodes (:class:`_Inflated`); whole-version reads do not
-    fill the cache with every pack."""
+    IntegrityError for a pack that cannot be decompressed, naming ``version`` (the versions
+    row being read) where given. ``keep``: the inflated packs are kept for the next read of a
+    few nodes (:class:`_Inflated`); whole-version reads do not fill the cache with every pack."""
     packs: dict[int, memoryview] = {}
     ids = sorted(pack_ids)
     if conn.dialect.name == "sqlite":  # one statement, one parameter (no list to expand)
@@ -358,9 +362,11 @@ def pack_data(
                 )
                 packs[pack_id] = memoryview(raw)
             except ValueError as error:
+                what = f"stored pack {pack_id} cannot be read ({error})"
+                if version is not None:
+                    raise damaged(conn, version, what) from None
                 raise IntegrityError(
-                    f"stored pack {pack_id} cannot be read ({error}); the store is damaged or "
-                    "was edited (run `mgstore fsck`)"
+                    f"{what}; the store is damaged or was edited (run `mgstore fsck`)"
                 ) from None
     return packs
 
@@ -532,7 +538,7 @@ def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) 
     its inflated bytes kept for the next query), with the rows' indexed columns for
     :func:`check_node_columns`."""
     found = conn.execute(_SLICES.where(selected)).all()
-    packs = pack_data(conn, {s[0] for s in found}, keep=True)
+    packs = pack_data(conn, {s[0] for s in found}, keep=True, version=row)
     empty = memoryview(b"")
     slices = [(s[0], s[1], packs.get(s[0], empty)[s[1] : s[1] + s[2]], *s[3:7]) for s in found]
     where = byte_layout.positions_in(order_index(conn, row), ((s[0], s[1]) for s in slices))
