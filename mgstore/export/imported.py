@@ -214,6 +214,44 @@ def _derived(
     index = dict(zip(names, range(len(names)), strict=True))
     if len(index) != len(names) or len(change[0]) != len(change[1]):
         return None
+    normalised = _normalised(stored, index, attrs, change)
+    if normalised is None:
+        return None
+    new, old = normalised
+    now = _Devices(stored, index, {i: pair[0] for i, pair in new.items()})
+    was_placed = _Devices(stored, index, old)
+    patches = {i: data for i, data in parent.nodes.items() if i not in new}
+    for i in _affected(now, was_placed, colocated, change[0]) - new.keys():
+        device = now.device(i)
+        if device != was_placed.device(i):
+            copy = NodeDef()
+            copy.CopyFrom(stored[i])
+            patches.pop(i, None)
+            _patch(patches, i, copy, attrs.normalize(copy), device)
+    rewritten = {i: v for i, v in parent.rewritten_inputs.items() if i not in new}
+    for i, (copy, changed) in new.items():
+        _patch(patches, i, copy, changed, now.device(i))
+        inputs = _rewritten_inputs(copy)
+        if inputs is not None:
+            rewritten[i] = inputs
+    return ImportForm(
+        ops=tuple(sorted({node.op for node in stored})),
+        order=None,
+        nodes=patches,  # to_bytes writes them by position
+        rewritten_inputs=rewritten,
+        context=parent.context,
+    )
+
+
+def _normalised(
+    stored: Sequence[NodeDef],
+    index: Mapping[str, int],
+    attrs: _AttrNormalizer,
+    change: tuple[Sequence[int], Sequence[NodeDef]],
+) -> tuple[dict[int, tuple[NodeDef, bool]], dict[int, NodeDef]] | None:
+    """The changed nodes, checked and normalised (copies, with whether the import changed
+    them), and as they were (attrs normalised), by position; None if a check that spans
+    nodes is not shown to hold (:func:`derive_form`)."""
     new: dict[int, tuple[NodeDef, bool]] = {}
     old: dict[int, NodeDef] = {}
     for i, was in zip(*change, strict=True):
@@ -233,36 +271,15 @@ def _derived(
             return None  # a consumer left as it was may name an output no longer there
         attrs.attrs.normalize(previous)  # its attrs as the parent's import left them
         old[i] = previous
-    now = _Devices(stored, index, {i: pair[0] for i, pair in new.items()})
-    was_placed = _Devices(stored, index, old)
-    patches = {i: data for i, data in parent.nodes.items() if i not in new}
-    for i in _affected(now, was_placed, colocated, change[0]) - new.keys():
-        device = now.device(i)
-        if device == was_placed.device(i):
-            continue
-        copy = NodeDef()
-        copy.CopyFrom(stored[i])
-        normalised = attrs.normalize(copy)
-        patches.pop(i, None)
-        if normalised or copy.device != device:
-            copy.device = device
-            patches[i] = copy.SerializeToString(deterministic=True)
-    rewritten = {i: v for i, v in parent.rewritten_inputs.items() if i not in new}
-    for i, (copy, normalised) in new.items():
-        device = now.device(i)
-        if normalised or copy.device != device:
-            copy.device = device
-            patches[i] = copy.SerializeToString(deterministic=True)
-        inputs = _rewritten_inputs(copy)
-        if inputs is not None:
-            rewritten[i] = inputs
-    return ImportForm(
-        ops=tuple(sorted({node.op for node in stored})),
-        order=None,
-        nodes=patches,  # to_bytes writes them by position
-        rewritten_inputs=rewritten,
-        context=parent.context,
-    )
+    return new, old
+
+
+def _patch(patches: dict[int, bytes], i: int, node: NodeDef, changed: bool, device: str) -> None:
+    """Put the imported ``node`` (normalised; ``changed`` if that changed it) placed on
+    ``device`` among the form's ``patches`` if the import changed or moved it."""
+    if changed or node.device != device:
+        node.device = device
+        patches[i] = node.SerializeToString(deterministic=True)
 
 
 class _Devices:
@@ -399,7 +416,11 @@ def _graph_checks(meta_graph: MetaGraphDef, registry: Mapping[str, OpDef]) -> _A
 
 
 def _inputs_hold(
-    node: NodeDef, i: int, index: Mapping[str, int], attrs: _AttrNormalizer, stored: list[NodeDef]
+    node: NodeDef,
+    i: int,
+    index: Mapping[str, int],
+    attrs: _AttrNormalizer,
+    stored: Sequence[NodeDef],
 ) -> bool:
     """Whether ``node``'s inputs (at stored position ``i``) pass the import's checks: data
     before control inputs, each from a known node earlier in the graph, naming an output
