@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, select
@@ -129,6 +129,7 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             N.c.offset,
             N.c.length,
             N.c.name_key,
+            N.c.edges_from,
         ).where(versions.in_version(N, row.graph_id, row.number))  # fmt: skip
     ).all()
     located = {(r.pack_id, r.offset, r.length) for r in rows}
@@ -152,7 +153,8 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
     except IntegrityError as error:
         yield "node", _reason(error)
         return
-    edges = _edges(conn, [int(r.id) for r in rows])
+    edges = _edges(conn, [int(r.edges_from or r.id) for r in rows])
+    yield from _shared_edges(conn, rows, row.graph_id)
     for r in rows:
         pack = packs.get(r.pack_id)
         if pack is None:
@@ -178,7 +180,7 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
                         f"{actual!r}"
                     ),
                 )
-        stored = edges.get(int(r.id), [])
+        stored = edges.get(int(r.edges_from or r.id), [])
         wanted = [_edge(text) for text in node.input]
         if stored != wanted:
             yield "edges", f"node {node.name!r}: its edge rows do not match its inputs"
@@ -203,6 +205,26 @@ def _edges(conn: Connection, node_ids: list[int]) -> dict[int, list[_Edge]]:
                 (slot, (src, int(output), bool(control), key))
             )
     return {k: [edge for _, edge in sorted(v)] for k, v in found.items()}
+
+
+def _shared_edges(conn: Connection, rows: Sequence[Any], graph_id: int) -> Found:
+    """Rows that use another row's edges (docs/storage.md §3.5): that row must be one of
+    their graph under their name, with edges of its own, or closures would miss them."""
+    sharing = [r for r in rows if r.edges_from]
+    for i in range(0, len(sharing), _CHUNK):
+        chunk = sharing[i : i + _CHUNK]
+        found = {
+            int(o.id): o
+            for o in conn.execute(
+                select(N.c.id, N.c.name, N.c.graph_id, N.c.edges_from).where(
+                    N.c.id.in_(sorted({int(r.edges_from) for r in chunk}))
+                )
+            )
+        }
+        for r in chunk:
+            o = found.get(int(r.edges_from))
+            if o is None or o.name != r.name or o.edges_from or o.graph_id != graph_id:
+                yield "edges", f"node {r.name!r}: the row whose edges it uses is not its own"
 
 
 def _collections(conn: Connection, row: Row[Any]) -> Found:

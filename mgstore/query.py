@@ -73,6 +73,7 @@ from mgstore import collections as colls
 from mgstore import devices as devs
 from mgstore.db import engine as db
 from mgstore.db import refs, versions
+from mgstore.db.edges import owner
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import NODES as N
 from mgstore.db.versions import in_version
@@ -311,26 +312,40 @@ def _reached(
     *,
     graph_index: bool = True,
 ) -> Any:
-    """The recursive CTE of :func:`_closure`: the (id, name, name's key) of every row
-    reached (docs/storage.md §3.5)."""
-    columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name"), N.c.name_key.label("key")]
+    """The recursive CTE of :func:`_closure`: the (id, name, and the id of the row whose
+    edges it uses for ancestors, its name's key for descendants) of every row reached
+    (docs/storage.md §3.5). Only what the step needs: PostgreSQL hashes the rows of a step,
+    and wider rows spilled out of its memory, which made it hash them again each step."""
+    ancestors = direction == "ancestors"
+    follow = owner(N).label("own") if ancestors else N.c.name_key.label("key")
+    columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name"), follow]
     if depth is not None:
         columns.append(cast(literal(0), Integer).label("hops"))
     start = select(*columns).where(seeds).cte("closure", recursive=True)
     prev = start.alias("prev")
     nxt = N.alias("nxt")
-    # (descendants join rows by id, where the index choice made no difference measured)
-    in_graph = in_version(
-        nxt, graph_id, number, graph_index=graph_index or direction != "ancestors"
-    )
-    if direction == "ancestors":  # a row's inputs name the rows that produce them
-        joined = prev.join(E, E.c.node_id == prev.c.id).join(
+    if ancestors:  # a row's inputs name the rows that produce them
+        in_graph = in_version(nxt, graph_id, number, graph_index=graph_index)
+        joined = prev.join(E, E.c.node_id == prev.c.own).join(
             nxt, and_(nxt.c.name == E.c.src_name, in_graph)
         )
-    else:  # rows whose inputs name a row already found: by the name's key, then the name
+        step = select(nxt.c.id, nxt.c.name, owner(nxt)).select_from(joined)
+    else:  # rows whose inputs name a row already found: by the name's key, then the name;
+        # the edges' row may be an older row of the name, shared (docs/storage.md §3.5), so
+        # the version's row is found by that row's name (its graph tested unindexed: else
+        # each step scanned the version's rows, on SQLite and on PostgreSQL alike)
+        in_graph = in_version(nxt, graph_id, number, graph_index=False)
         source = and_(E.c.src_key == prev.c.key, E.c.src_name == prev.c.name)
-        joined = prev.join(E, source).join(nxt, and_(nxt.c.id == E.c.node_id, in_graph))
-    step = select(nxt.c.id, nxt.c.name, nxt.c.name_key).select_from(joined)
+        edges_row = N.alias("edges_row")
+        joined = (
+            prev.join(E, source)
+            .join(edges_row, edges_row.c.id == E.c.node_id)
+            .join(
+                nxt,
+                and_(nxt.c.name == edges_row.c.name, in_graph, owner(nxt) == edges_row.c.id),
+            )
+        )
+        step = select(nxt.c.id, nxt.c.name, nxt.c.name_key).select_from(joined)
     if depth is not None:
         step = step.add_columns(prev.c.hops + 1).where(prev.c.hops < depth)
     return start.union(step)

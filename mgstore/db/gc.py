@@ -1,6 +1,7 @@
 """Garbage collection: remove the content that only deleted versions use.
 
-A node row is kept while some version that is not deleted lies in its range of versions;
+A node row is kept while some version that is not deleted lies in its range of versions,
+or a row kept uses its edges;
 a pack while some node row points into it; a blob (a frame, debug info, a collection or its
 member list, the delta of a version's original bytes) while a version row, a collection or
 an export record names it; an import form while a live version has its content hash; an
@@ -114,14 +115,19 @@ def _dead_rows(conn: Connection, graph_id: int) -> list[int]:
         conn.execute(select(V.c.number).where(V.c.graph_id == graph_id, ~is_deleted())).scalars()
     )
     rows = conn.execute(
-        select(N.c.id, N.c.first_version, N.c.last_version).where(N.c.graph_id == graph_id)
+        select(N.c.id, N.c.first_version, N.c.last_version, N.c.edges_from).where(
+            N.c.graph_id == graph_id
+        )
     )
     dead = []
-    for node_id, first, last in rows:
+    shared: set[int] = set()  # rows whose edges a row that stays uses (docs/storage.md §3.5)
+    for node_id, first, last, edges_from in rows:
         k = bisect_left(live, first)  # the first live version at or after the row's first
         if k == len(live) or (last is not None and live[k] > last):
             dead.append(int(node_id))
-    return dead
+        elif edges_from:
+            shared.add(int(edges_from))
+    return [node_id for node_id in dead if node_id not in shared]
 
 
 def _dead_packs(conn: Connection, node_ids: Sequence[int]) -> list[int]:

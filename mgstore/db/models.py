@@ -13,7 +13,8 @@ How a graph is kept (content-addressed, so a version costs about its change, not
   filter on (name, op), indexed. Identical content anywhere in the store is found by its hash
   and its bytes stored once.
 * ``edges``: the inputs of each node row, by slot (data and control, with output indexes),
-  indexed by a 32-bit key of the source's name (docs/storage.md §3.5).
+  indexed by a 32-bit key of the source's name; a later row of the same name with the same
+  inputs uses them instead of repeating them (``nodes.edges_from``, docs/storage.md §3.5).
 * ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
   a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
 * ``versions``: one row per immutable, numbered version, with its node order (a compressed
@@ -139,6 +140,15 @@ NODES = Table(
     # sources by (docs/storage.md §3.5). Every writer fills it (NULL only as SQLite's ALTER
     # TABLE adds a column); fsck checks it against the name.
     Column("name_key", Integer),
+    # The row whose edge rows are this row's inputs (docs/storage.md §3.5): 0 for its own;
+    # else the row it follows in its graph under its name, whose inputs it repeats (a changed
+    # attr or device), so that it adds no edge rows. Always a row of the same graph and name.
+    Column(
+        "edges_from",
+        BigInteger().with_variant(Integer, "sqlite"),
+        nullable=False,
+        server_default="0",
+    ),  # fmt: skip
     # (name, graph_id) serves scope queries within a graph and content lookups across
     # graphs alike: identical NodeDef bytes always carry the same name. The version span
     # follows, so that a version's rows are told from the rest of the history in the index,

@@ -34,7 +34,7 @@ from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import OUTLINE_PARTS as OP
 from mgstore.db.tables import VERSION_OUTLINES as VO
-from mgstore.db.versions import in_version, member_lists
+from mgstore.db.versions import edges_owner, in_version, member_lists
 from mgstore.graph import parse_input
 
 __all__ = [
@@ -158,17 +158,21 @@ def from_tables(conn: Connection, row: Row[Any]) -> Shape:
     return columns_from_tables(conn, row).shape()
 
 
-def columns_from_tables(conn: Connection, row: Row[Any]) -> Columns:
-    """:func:`from_tables`, as :class:`Columns` (to be encoded)."""
+def columns_from_tables(conn: Connection, row: Row[Any], *, shared: bool = True) -> Columns:
+    """:func:`from_tables`, as :class:`Columns` (to be encoded). ``shared=False``: for a
+    schema before ``nodes.edges_from`` (revision 0008's upgrade), every row's own edges."""
     in_row = in_version(N, row.graph_id, row.number)
     # Plain tuples from the driver: SQLAlchemy's per-row processing is most of the cost here.
-    rows = fetch_raw(conn, select(N.c.name, N.c.op, N.c.device, N.c.id).where(in_row))
+    # Each row by the id of the row whose edges it uses (its own or a shared one: one per
+    # name, so one per row of a version).
+    own = edges_owner(N) if shared else N.c.id
+    rows = fetch_raw(conn, select(N.c.name, N.c.op, N.c.device, own).where(in_row))
     names, ops, devices, ids = (list(c) for c in zip(*rows, strict=True)) if rows else ([],) * 4
     position = {node_id: i for i, node_id in enumerate(ids)}
     inputs = fetch_raw(
         conn,
         select(E.c.src_name, E.c.node_id, E.c.control)
-        .select_from(E.join(N, N.c.id == E.c.node_id))
+        .select_from(E.join(N, own == E.c.node_id))
         .where(in_row),
     )
     # Column at a time, with C-level maps: a Python loop here is most of the cost at 100k edges.

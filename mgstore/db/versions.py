@@ -80,6 +80,13 @@ def name_key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8", "surrogatepass")) - 0x80000000
 
 
+def edges_owner(nodes: Any) -> Any:
+    """The id of the row whose edge rows are the inputs of a row of ``nodes`` (the table or
+    an alias): its own (``edges_from`` 0), or the older row of its name whose inputs it
+    repeats (docs/storage.md §3.5, :mod:`mgstore.db.edges`)."""
+    return case((nodes.c.edges_from == 0, nodes.c.id), else_=nodes.c.edges_from)
+
+
 def in_version(
     nodes: Any, graph_id: int, number: int, *, graph_index: bool = True
 ) -> ColumnElement[bool]:
@@ -581,7 +588,7 @@ def check_edges(conn: Connection, row: Row[Any], nodes: Iterable[Any]) -> None:
     for i in range(0, len(names), _CHUNK):
         for name, slot, src, output, control, key in conn.execute(
             select(N.c.name, E.c.slot, E.c.src_name, E.c.src_output, E.c.control, E.c.src_key)
-            .join(E, E.c.node_id == N.c.id)
+            .join(E, E.c.node_id == edges_owner(N))
             .where(in_version(N, row.graph_id, row.number), N.c.name.in_(names[i : i + _CHUNK]))
         ):
             found.setdefault(name, []).append((slot, src, int(output), bool(control)))

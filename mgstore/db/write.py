@@ -40,8 +40,8 @@ from mgstore import byte_layout, codec, io, original
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
 from mgstore import node_order as orders
+from mgstore.db import edges, forms, outlines
 from mgstore.db import engine as db
-from mgstore.db import forms, outlines
 from mgstore.db import orders as stored_orders
 from mgstore.db.inserts import (
     BulkRows,
@@ -61,7 +61,7 @@ from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
 from mgstore.db.versions import id_batches, members_json, name_key
-from mgstore.errors import IntegrityError, InvalidGraphError
+from mgstore.errors import IntegrityError
 from mgstore.who import user_at_host
 
 __all__ = ["PACK_BYTES", "RUN_NODES", "write_collections", "write_contents", "write_version"]
@@ -317,6 +317,8 @@ class _Placement:
     located: Mapping[bytes, Location]
     node_ids: Sequence[int]
     pack_ids: Sequence[int]  # enough for the new content
+    # The open rows of the fresh nodes' names, whose edge rows theirs may share (db.edges).
+    previous: Mapping[str, tuple[int, edges.Inputs]]
 
 
 @dataclass(frozen=True)
@@ -477,7 +479,12 @@ class _NodeWriter:
         # always exceed it, which bounds how many a run can fill.
         packs = min(len(fresh), 2 * run.new_bytes // PACK_BYTES + 2)
         node_ids, pack_ids = self.ids.reserve((N, len(fresh)), (P, packs))
-        return _Placement(located, node_ids, pack_ids)
+        previous = (
+            edges.previous_inputs(self.conn, self.graph_id, [nodes.names[i] for i in fresh])
+            if fresh and self.current
+            else {}
+        )
+        return _Placement(located, node_ids, pack_ids, previous)
 
     def _rows(self, run: _Encoded, placement: _Placement) -> _RunRows:
         """The pack, node and edge rows of a run (Python only: runs in the worker)."""
@@ -499,15 +506,21 @@ class _NodeWriter:
         dialect = self.dialect
         # Compressed here, in the worker: zlib releases the GIL (docs/storage.md §3.4).
         stored = [codec.compress(pack) for pack in packs]
+        edge_rows, shared = edges.edge_columns(
+            nodes, run.fresh, placement.node_ids, placement.previous
+        )
         rows = (
             bulk_rows(dialect, P, {"id": placement.pack_ids[: len(packs)], "data": stored}),
             bulk_rows(
                 dialect,
                 N,
-                _node_columns(nodes, run.fresh, placement.node_ids, locations),
+                {
+                    **_node_columns(nodes, run.fresh, placement.node_ids, locations),
+                    "edges_from": shared,
+                },
                 constants={"graph_id": self.graph_id, "first_version": self.number},
             ),
-            bulk_rows(dialect, E, _edge_columns(nodes, run.fresh, placement.node_ids)),
+            bulk_rows(dialect, E, edge_rows),
         )
         return _RunRows(rows, locations, b"".join(nodes.framed))
 
@@ -602,38 +615,7 @@ def _node_columns(
     }
 
 
-def _edge_columns(
-    nodes: byte_layout.StoredNodes, fresh: Sequence[int], node_ids: Sequence[int]
-) -> dict[str, Sequence[Any]]:
-    """The ``fresh`` nodes' edge rows, column by column: most inputs are plain names,
-    ``(name, 0, False)`` parsed."""
-    texts = nodes.inputs if len(fresh) == len(nodes) else [nodes.inputs[i] for i in fresh]
-    sources = [entry for entries in texts for entry in entries]
-    outputs, controls = [0] * len(sources), [False] * len(sources)
-    for k in [k for k, entry in enumerate(sources) if ":" in entry or entry[:1] == "^"]:
-        sources[k], outputs[k], controls[k] = _edge(sources[k])
-    return {
-        "node_id": [i for i, t in zip(node_ids, texts, strict=True) for _ in t],
-        "slot": [slot for t in texts for slot in range(len(t))],
-        "src_name": sources,
-        "src_key": list(map(name_key, sources)),
-        "src_output": outputs,
-        "control": controls,
-    }
-
-
 _Rows = tuple[BulkRows, BulkRows, BulkRows]  # packs, nodes, edges
-
-
-_MAX_OUTPUT = 2**31 - 1  # edges.src_output is a 32-bit integer (TensorFlow's is an int32)
-
-
-def _edge(text: str) -> tuple[str, int, bool]:
-    """An input's source name, output index and control flag, as the edges table keeps them."""
-    name, output, control = nxgraph.parse_input(text)
-    if output > _MAX_OUTPUT:
-        raise InvalidGraphError(f"input {text!r}: output index {output} is over {_MAX_OUTPUT}")
-    return name, output, control
 
 
 def _locate(conn: Connection, wanted: Mapping[bytes, str]) -> dict[bytes, Location]:

@@ -57,7 +57,8 @@ def upgrade() -> None:
         sa.select(versions_t).where(versions_t.c.id.not_in(collected)).order_by(versions_t.c.id)
     ).all()
     for row in rows:  # one version's rows in memory at a time
-        outlines.write(conn, row.id, outlines.encode(outlines.columns_from_tables(conn, row)))
+        shape = outlines.columns_from_tables(conn, row, shared=False)  # no edges_from yet
+        outlines.write(conn, row.id, outlines.encode(shape))
 
 
 def downgrade() -> None:

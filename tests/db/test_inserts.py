@@ -80,7 +80,7 @@ def test_node_rows_with_hashes_and_constants(store: Store) -> None:
                                "sequence", "constant", "bytes_fixed")  # fmt: skip
     _insert(store, bulk)
     assert _rows(store, N) == [
-        (i, 1, f"n{i}", "Op", "", shas[i - 1], 1, i, 1, 7, None, None) for i in range(1, 6)
+        (i, 1, f"n{i}", "Op", "", shas[i - 1], 1, i, 1, 7, None, None, 0) for i in range(1, 6)
     ]
 
 
@@ -277,7 +277,8 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
                 insert_bulk(conn, bulk)
             n = len(ids)
             expected = list(zip(ids, [1] * n, names, ops, devices, shas, [1] * n, offsets,
-                                lengths, [2] * n, [None] * n, [None] * n, strict=True))  # fmt: skip
+                                lengths, [2] * n, [None] * n, [None] * n, [0] * n,
+                                strict=True))  # fmt: skip
             assert _rows(store, N) == expected
 
         check()

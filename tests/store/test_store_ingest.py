@@ -348,7 +348,9 @@ def test_changing_one_node_adds_one_node_row_and_one_blob(
     # other node are shared with version 1.
     assert stored_parts(after) - stored_parts(before) == 1
     assert delta["nodes"] == 1
-    assert delta["edges"] == len(node.input)  # the inputs of the new NodeDef
+    # Its inputs did not change: the new row uses the edge rows of the row it follows
+    # (docs/storage.md §3.5).
+    assert delta["edges"] == 0
     assert delta["versions"] == 1
     assert delta["collections"] == len(original.collection_def)
     assert delta["graphs"] == 0
