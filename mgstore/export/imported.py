@@ -114,30 +114,13 @@ def import_meta_graph(
     """
     registry = registry if registry is not None else load_registry()
     graph_def = meta_graph.graph_def
-    library = graph_def.library if graph_def.HasField("library") else None
-    # 1. a non-empty unbound_inputs collection fails first (§2.13)
-    unbound = nz.UNBOUND_INPUTS_KEY
-    if unbound in meta_graph.collection_def:
-        nz.restore_collections({unbound: meta_graph.collection_def[unbound]})
-    # 2. versions, 3. names, ops, inputs and (as nodes are created) colocation targets
-    nz.merged_versions(  # TensorFlow checks the versions here, before the nodes
-        graph_def.versions if graph_def.HasField("versions") else None, library
-    )
+    # 1. a non-empty unbound_inputs collection, 2. the versions
+    library = _checked_prelude(meta_graph)
+    # 3. names, ops, inputs and (as nodes are created) colocation targets
     stored = list(graph_def.node)
     order = nz.import_order(stored, versions=graph_def.versions)
-    # 4. the function library
-    rebuilt_library = nz.rebuilt_library(library, registry)
-    functions = {
-        f.signature.name: f.signature for f in (rebuilt_library.function if rebuilt_library else ())
-    }
-    bodies = BodyChecker(registry, library, graph_def.versions)
-    # 5. registered ops and stored shapes, in import order
-    producer_ops = (
-        meta_graph.meta_info_def.stripped_op_list
-        if meta_graph.meta_info_def.HasField("stripped_op_list")
-        else None
-    )
-    attrs = _AttrNormalizer(registry, producer_ops, functions, graph_def.versions, bodies)
+    # 4. the function library; 5. registered ops and stored shapes, in import order
+    attrs, rebuilt_library = _normalizer(meta_graph, registry, library)
     nodes = [stored[i] for i in order]
     changed = [pos for pos, node in enumerate(nodes) if attrs.normalize(node)]
     # 6. devices and colocation, then collections
@@ -395,12 +378,30 @@ _LOC = re.compile(b"loc:@")
 def _graph_checks(meta_graph: MetaGraphDef, registry: Mapping[str, OpDef]) -> _AttrNormalizer:
     """The graph-level steps of :func:`import_meta_graph` (collections, versions, library),
     raising as they do; the normaliser its nodes go through."""
+    attrs, _ = _normalizer(meta_graph, registry, _checked_prelude(meta_graph))
+    nz.restore_collections(meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version)
+    return attrs
+
+
+def _checked_prelude(meta_graph: MetaGraphDef) -> FunctionDefLibrary | None:
+    """What the import checks before any node, in its order: a non-empty ``unbound_inputs``
+    collection fails first (docs/export-semantics.md §2.13), then the versions (merged with
+    the library's). Returns the graph's function library, if it has one."""
     graph_def = meta_graph.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
     unbound = nz.UNBOUND_INPUTS_KEY
     if unbound in meta_graph.collection_def:
         nz.restore_collections({unbound: meta_graph.collection_def[unbound]})
     nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
+    return library
+
+
+def _normalizer(
+    meta_graph: MetaGraphDef, registry: Mapping[str, OpDef], library: FunctionDefLibrary | None
+) -> tuple[_AttrNormalizer, FunctionDefLibrary | None]:
+    """The function library checked and rebuilt as the import does, and the normaliser of
+    the nodes' attrs (registered ops, stored shapes) that it and the producer's op list make."""
+    graph_def = meta_graph.graph_def
     rebuilt_library = nz.rebuilt_library(library, registry)
     functions = {
         f.signature.name: f.signature for f in (rebuilt_library.function if rebuilt_library else ())
@@ -411,8 +412,8 @@ def _graph_checks(meta_graph: MetaGraphDef, registry: Mapping[str, OpDef]) -> _A
         if meta_graph.meta_info_def.HasField("stripped_op_list")
         else None
     )
-    nz.restore_collections(meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version)
-    return _AttrNormalizer(registry, producer_ops, functions, graph_def.versions, bodies)
+    attrs = _AttrNormalizer(registry, producer_ops, functions, graph_def.versions, bodies)
+    return attrs, rebuilt_library
 
 
 def _inputs_hold(
