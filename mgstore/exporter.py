@@ -357,10 +357,10 @@ def _imported_version(
         imported = import_with_form(meta_graph, form, debug, row.size)
     else:  # computed in full, and kept; a full export then assembled from ``data`` too
         imported = import_meta_graph(meta_graph, debug)
-        assert imported.form is not None
-        _keep(engine, row.content_hash, imported.form)
-        if plain:
-            assembled = _from_content(data, meta_graph, sizes, imported.form, row.size)
+        if imported.form is not None:  # a full import always makes one
+            _keep(engine, row.content_hash, imported.form)
+            if plain:
+                assembled = _from_content(data, meta_graph, sizes, imported.form, row.size)
     cache.put(key, imported)
     return imported if assembled is None else assembled
 
