@@ -346,8 +346,8 @@ def _imported_version(
         derived = assembled = None
         if form is None:  # none stored: derived from another version's form if it can be
             form = derived = forms.derived(conn, row, meta_graph, data)
+            sizes = read_order(conn, row)[2::3]  # the frames' sizes, to cut ``data`` by
             if form is not None and plain:
-                sizes = read_order(conn, row)[2::3]
                 assembled = _from_content(data, meta_graph, sizes, form, row.size)
     if derived is not None:
         _keep(engine, row.content_hash, derived)
@@ -355,12 +355,14 @@ def _imported_version(
             return assembled
     if form is not None:
         imported = import_with_form(meta_graph, form, debug, row.size)
-    else:  # computed in full, and kept
+    else:  # computed in full, and kept; a full export then assembled from ``data`` too
         imported = import_meta_graph(meta_graph, debug)
-        assert imported.form is not None
-        _keep(engine, row.content_hash, imported.form)
+        if imported.form is not None:  # a full import always makes one
+            _keep(engine, row.content_hash, imported.form)
+            if plain:
+                assembled = _from_content(data, meta_graph, sizes, imported.form, row.size)
     cache.put(key, imported)
-    return imported
+    return imported if assembled is None else assembled
 
 
 def from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Engine
 
 from mgstore.db.engine import create, resolve_url
 from mgstore.db.models import metadata
@@ -13,8 +14,18 @@ target_metadata = metadata
 
 def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
-    if engine is None:
-        engine = create(resolve_url(config.get_main_option("sqlalchemy.url") or None))
+    if engine is not None:
+        _run(engine)
+        return
+    # Run from the alembic command line: the engine is this run's, closed with its pool.
+    own = create(resolve_url(config.get_main_option("sqlalchemy.url") or None))
+    try:
+        _run(own)
+    finally:
+        own.dispose()
+
+
+def _run(engine: Engine) -> None:
     # One write transaction for the whole run (BEGIN IMMEDIATE on SQLite), so processes that
     # open a new database at once queue here and the later ones find it migrated.
     # A guard (mgstore.db.migrate's) may look at the data before and after the scripts run, in

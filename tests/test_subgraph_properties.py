@@ -4,6 +4,7 @@ error, leaves no file, and is not recorded as ok."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,9 @@ GRAPHS = fixture_graphs()
 
 
 @pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, dict[str, Any]]:
-    """One SQLite store holding every fixture, and what each graph offers to query."""
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, dict[str, Any]]]:
+    """One SQLite store holding every fixture, and what each graph offers to query (closed
+    after the module's tests)."""
     store = Store(f"sqlite:///{tmp_path_factory.mktemp('prop') / 'store.db'}")
     offered: dict[str, Any] = {}
     for i, (name, meta) in enumerate(GRAPHS):
@@ -35,7 +37,8 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, dict[str, 
             "collections": sorted(meta.collection_def) or ["nothing"],
             "names": names or ["nothing"],
         }
-    return store, offered
+    with store:
+        yield store, offered
 
 
 @st.composite

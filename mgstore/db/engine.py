@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
@@ -26,7 +27,9 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 SQLITE_WAL_LIMIT = 64 * 1024 * 1024  #: bytes of write-ahead log kept once checkpointed
 WRITE_RETRIES = 8
 T = TypeVar("T")
-_PASSWORD_PARAMETER = re.compile(r"([?&](?:password|passwd|sslpassword)=)[^&]*", re.IGNORECASE)
+#: A query parameter that holds a password: ``password``, ``passwd``, ``sslpassword``, and any
+#: key ending so (a '?' in the host makes SQLAlchemy read ``/db?password`` as one key).
+_PASSWORD_PARAMETER = re.compile(r"([?&][^=&]*(?:password|passwd)=)[^&]*", re.IGNORECASE)
 
 
 def resolve_url(url: str | None) -> str:
@@ -165,9 +168,42 @@ def database_files(engine: Engine) -> tuple[str, ...]:
     return (database, *(database + suffix for suffix in SQLITE_COMPANIONS))
 
 
+def _file_identity(path: str | None) -> tuple[int, int] | None:
+    """The device and inode of the file at ``path`` (None if there is none): what tells a
+    kept connection that its database file was replaced or removed under it."""
+    if path is None:
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _configure_sqlite(engine: Engine) -> None:
+    files = database_files(engine)
+    path = os.path.abspath(files[0]) if files else None
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # A kept connection reads the file it opened: if another file has taken its name
+        # since (a refreshed replica, a restored backup), the pool opens a new connection.
+        if path is not None and record.info.get("mgstore_file") != _file_identity(path):
+            raise exc.DisconnectionError("the database file was replaced")
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_conn: Any, _record: Any) -> None:
+        # A kept connection does not fold the write-ahead log into the database on closing:
+        # each one returned does, so that the database file alone holds what was committed
+        # (a copy of it, a replica, sees every write). Passive: it never waits for a reader
+        # or writer, and costs ~16 us when there is nothing to fold (docs/storage.md §8). A
+        # read-only file cannot be checkpointed, and needs not be.
+        if dbapi_conn is not None:
+            with suppress(sqlite3.Error):
+                dbapi_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA page_size = 16384")  # takes effect only in a new database
@@ -179,6 +215,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # once checkpointed, it is cut back to this size rather than left at its largest.
         cursor.execute(f"PRAGMA journal_size_limit = {SQLITE_WAL_LIMIT}")
         cursor.close()
+        record.info["mgstore_file"] = _file_identity(path)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:

@@ -114,30 +114,13 @@ def import_meta_graph(
     """
     registry = registry if registry is not None else load_registry()
     graph_def = meta_graph.graph_def
-    library = graph_def.library if graph_def.HasField("library") else None
-    # 1. a non-empty unbound_inputs collection fails first (§2.13)
-    unbound = nz.UNBOUND_INPUTS_KEY
-    if unbound in meta_graph.collection_def:
-        nz.restore_collections({unbound: meta_graph.collection_def[unbound]})
-    # 2. versions, 3. names, ops, inputs and (as nodes are created) colocation targets
-    nz.merged_versions(  # TensorFlow checks the versions here, before the nodes
-        graph_def.versions if graph_def.HasField("versions") else None, library
-    )
+    # 1. a non-empty unbound_inputs collection, 2. the versions
+    library = _checked_prelude(meta_graph)
+    # 3. names, ops, inputs and (as nodes are created) colocation targets
     stored = list(graph_def.node)
     order = nz.import_order(stored, versions=graph_def.versions)
-    # 4. the function library
-    rebuilt_library = nz.rebuilt_library(library, registry)
-    functions = {
-        f.signature.name: f.signature for f in (rebuilt_library.function if rebuilt_library else ())
-    }
-    bodies = BodyChecker(registry, library, graph_def.versions)
-    # 5. registered ops and stored shapes, in import order
-    producer_ops = (
-        meta_graph.meta_info_def.stripped_op_list
-        if meta_graph.meta_info_def.HasField("stripped_op_list")
-        else None
-    )
-    attrs = _AttrNormalizer(registry, producer_ops, functions, graph_def.versions, bodies)
+    # 4. the function library; 5. registered ops and stored shapes, in import order
+    attrs, rebuilt_library = _normalizer(meta_graph, registry, library)
     nodes = [stored[i] for i in order]
     changed = [pos for pos, node in enumerate(nodes) if attrs.normalize(node)]
     # 6. devices and colocation, then collections
@@ -214,6 +197,44 @@ def _derived(
     index = dict(zip(names, range(len(names)), strict=True))
     if len(index) != len(names) or len(change[0]) != len(change[1]):
         return None
+    normalised = _normalised(stored, index, attrs, change)
+    if normalised is None:
+        return None
+    new, old = normalised
+    now = _Devices(stored, index, {i: pair[0] for i, pair in new.items()})
+    was_placed = _Devices(stored, index, old)
+    patches = {i: data for i, data in parent.nodes.items() if i not in new}
+    for i in _affected(now, was_placed, colocated, change[0]) - new.keys():
+        device = now.device(i)
+        if device != was_placed.device(i):
+            copy = NodeDef()
+            copy.CopyFrom(stored[i])
+            patches.pop(i, None)
+            _patch(patches, i, copy, attrs.normalize(copy), device)
+    rewritten = {i: v for i, v in parent.rewritten_inputs.items() if i not in new}
+    for i, (copy, changed) in new.items():
+        _patch(patches, i, copy, changed, now.device(i))
+        inputs = _rewritten_inputs(copy)
+        if inputs is not None:
+            rewritten[i] = inputs
+    return ImportForm(
+        ops=tuple(sorted({node.op for node in stored})),
+        order=None,
+        nodes=patches,  # to_bytes writes them by position
+        rewritten_inputs=rewritten,
+        context=parent.context,
+    )
+
+
+def _normalised(
+    stored: Sequence[NodeDef],
+    index: Mapping[str, int],
+    attrs: _AttrNormalizer,
+    change: tuple[Sequence[int], Sequence[NodeDef]],
+) -> tuple[dict[int, tuple[NodeDef, bool]], dict[int, NodeDef]] | None:
+    """The changed nodes, checked and normalised (copies, with whether the import changed
+    them), and as they were (attrs normalised), by position; None if a check that spans
+    nodes is not shown to hold (:func:`derive_form`)."""
     new: dict[int, tuple[NodeDef, bool]] = {}
     old: dict[int, NodeDef] = {}
     for i, was in zip(*change, strict=True):
@@ -233,36 +254,15 @@ def _derived(
             return None  # a consumer left as it was may name an output no longer there
         attrs.attrs.normalize(previous)  # its attrs as the parent's import left them
         old[i] = previous
-    now = _Devices(stored, index, {i: pair[0] for i, pair in new.items()})
-    was_placed = _Devices(stored, index, old)
-    patches = {i: data for i, data in parent.nodes.items() if i not in new}
-    for i in _affected(now, was_placed, colocated, change[0]) - new.keys():
-        device = now.device(i)
-        if device == was_placed.device(i):
-            continue
-        copy = NodeDef()
-        copy.CopyFrom(stored[i])
-        normalised = attrs.normalize(copy)
-        patches.pop(i, None)
-        if normalised or copy.device != device:
-            copy.device = device
-            patches[i] = copy.SerializeToString(deterministic=True)
-    rewritten = {i: v for i, v in parent.rewritten_inputs.items() if i not in new}
-    for i, (copy, normalised) in new.items():
-        device = now.device(i)
-        if normalised or copy.device != device:
-            copy.device = device
-            patches[i] = copy.SerializeToString(deterministic=True)
-        inputs = _rewritten_inputs(copy)
-        if inputs is not None:
-            rewritten[i] = inputs
-    return ImportForm(
-        ops=tuple(sorted({node.op for node in stored})),
-        order=None,
-        nodes=patches,  # to_bytes writes them by position
-        rewritten_inputs=rewritten,
-        context=parent.context,
-    )
+    return new, old
+
+
+def _patch(patches: dict[int, bytes], i: int, node: NodeDef, changed: bool, device: str) -> None:
+    """Put the imported ``node`` (normalised; ``changed`` if that changed it) placed on
+    ``device`` among the form's ``patches`` if the import changed or moved it."""
+    if changed or node.device != device:
+        node.device = device
+        patches[i] = node.SerializeToString(deterministic=True)
 
 
 class _Devices:
@@ -378,12 +378,30 @@ _LOC = re.compile(b"loc:@")
 def _graph_checks(meta_graph: MetaGraphDef, registry: Mapping[str, OpDef]) -> _AttrNormalizer:
     """The graph-level steps of :func:`import_meta_graph` (collections, versions, library),
     raising as they do; the normaliser its nodes go through."""
+    attrs, _ = _normalizer(meta_graph, registry, _checked_prelude(meta_graph))
+    nz.restore_collections(meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version)
+    return attrs
+
+
+def _checked_prelude(meta_graph: MetaGraphDef) -> FunctionDefLibrary | None:
+    """What the import checks before any node, in its order: a non-empty ``unbound_inputs``
+    collection fails first (docs/export-semantics.md §2.13), then the versions (merged with
+    the library's). Returns the graph's function library, if it has one."""
     graph_def = meta_graph.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
     unbound = nz.UNBOUND_INPUTS_KEY
     if unbound in meta_graph.collection_def:
         nz.restore_collections({unbound: meta_graph.collection_def[unbound]})
     nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
+    return library
+
+
+def _normalizer(
+    meta_graph: MetaGraphDef, registry: Mapping[str, OpDef], library: FunctionDefLibrary | None
+) -> tuple[_AttrNormalizer, FunctionDefLibrary | None]:
+    """The function library checked and rebuilt as the import does, and the normaliser of
+    the nodes' attrs (registered ops, stored shapes) that it and the producer's op list make."""
+    graph_def = meta_graph.graph_def
     rebuilt_library = nz.rebuilt_library(library, registry)
     functions = {
         f.signature.name: f.signature for f in (rebuilt_library.function if rebuilt_library else ())
@@ -394,12 +412,16 @@ def _graph_checks(meta_graph: MetaGraphDef, registry: Mapping[str, OpDef]) -> _A
         if meta_graph.meta_info_def.HasField("stripped_op_list")
         else None
     )
-    nz.restore_collections(meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version)
-    return _AttrNormalizer(registry, producer_ops, functions, graph_def.versions, bodies)
+    attrs = _AttrNormalizer(registry, producer_ops, functions, graph_def.versions, bodies)
+    return attrs, rebuilt_library
 
 
 def _inputs_hold(
-    node: NodeDef, i: int, index: Mapping[str, int], attrs: _AttrNormalizer, stored: list[NodeDef]
+    node: NodeDef,
+    i: int,
+    index: Mapping[str, int],
+    attrs: _AttrNormalizer,
+    stored: Sequence[NodeDef],
 ) -> bool:
     """Whether ``node``'s inputs (at stored position ``i``) pass the import's checks: data
     before control inputs, each from a known node earlier in the graph, naming an output

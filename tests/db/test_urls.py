@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from mgstore import InputError, MgstoreError, Store
@@ -79,6 +79,7 @@ _TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
 
 
 @given(password=st.text(min_size=1, max_size=16), host=_TEXT, port=_TEXT, scheme=_TEXT)
+@example(password="0", host="?", port="", scheme="")  # the query read as "/db?password=..."
 def test_no_password_in_any_error_or_display(
     password: str, host: str, port: str, scheme: str
 ) -> None:

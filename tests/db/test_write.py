@@ -248,20 +248,28 @@ def test_the_latest_nodes_are_read_through_the_open_rows_index(
 def test_the_exported_content_check_is_read_through_an_index(
     store: Store, fixtures_dir: Path
 ) -> None:
-    """Whether an export names a content hash (asked by an ingest with ``prepare_export``) is
-    answered through ``ix_exports_content_hash``, not a scan of the export log
-    (docs/storage.md §7)."""
-    from sqlalchemy import inspect, text
+    """Whether an export names a content hash (asked by an ingest with ``prepare_export``,
+    ``forms.drop_unexported``) is answered through ``ix_exports_content_hash``, not a scan of
+    the export log (docs/storage.md §7): the plan of the statement it sends."""
+    from sqlalchemy import event, inspect
+
+    from mgstore.db import forms
 
     store.ingest(fixtures_dir / GRAPHS[0], "g")
     with store.engine.connect() as conn:
         indexes = {ix["name"] for ix in inspect(conn).get_indexes("exports")}
         assert "ix_exports_content_hash" in indexes
-        if conn.dialect.name == "sqlite":
-            plan = conn.execute(
-                text("EXPLAIN QUERY PLAN SELECT 1 FROM exports WHERE content_hash = 'x'")
-            ).all()
-            assert "ix_exports_content_hash" in " ".join(str(row[-1]) for row in plan)
+        if conn.dialect.name != "sqlite":
+            return
+        sent: list[tuple[str, Any]] = []
+        event.listen(
+            conn, "before_cursor_execute", lambda _c, _k, sql, p, *_: sent.append((sql, p))
+        )
+        forms.drop_unexported(conn, "0" * 64)
+        [(sql, parameters)] = [(q, p) for q, p in sent if "exports" in q]
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters).all()
+        conn.rollback()
+        assert "ix_exports_content_hash" in " ".join(str(row[-1]) for row in plan)
 
 
 @pytest.mark.postgres

@@ -138,3 +138,23 @@ def test_a_missing_replica_is_not_created(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="does not exist"):
         Store(f"sqlite:///{primary}", read_url=f"sqlite:///{replica}")
     assert not replica.exists()
+
+
+def test_a_sqlite_replica_refreshed_under_an_open_store_is_read_anew(tmp_path: Path) -> None:
+    """Kept connections fold the write-ahead log in as they are returned, so a copy of the
+    file taken while the store is open holds every write; and one reading a file that another
+    has replaced since (a refreshed replica) is dropped for the file now there
+    (docs/storage.md §8)."""
+    primary, replica = tmp_path / "p.db", tmp_path / "r.db"
+    with Store(f"sqlite:///{primary}") as writer:
+        writer.ingest(DENSE, "dense")
+        shutil.copyfile(primary, replica)  # the store still open
+        with Store(f"sqlite:///{primary}", read_url=f"sqlite:///{replica}") as reader:
+            assert reader.checkout_bytes("dense@1") == DENSE.read_bytes()
+            writer.ingest(OTHER, "dense")
+            with pytest.raises(NotFoundError):
+                reader.checkout("dense@2")  # not copied yet
+            fresh = tmp_path / "fresh.db"
+            shutil.copyfile(primary, fresh)
+            fresh.replace(replica)  # another file under the replica's name
+            assert reader.checkout_bytes("dense@2") == OTHER.read_bytes()
