@@ -12,23 +12,16 @@ target: ``bench_store.py`` and ``bench_overview.py`` hold them.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_store import compacted_copy, table_sizes  # noqa: E402
 from generate import make_graph, mutate  # noqa: E402
 
 from mgstore import Store  # noqa: E402
-
-
-def table_bytes(path: Path) -> dict[str, int]:
-    """Bytes of pages per table and index (SQLite's ``dbstat``)."""
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
-    return {str(name): int(size) for name, size in rows}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,10 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                 if k not in points:
                     continue
                 copy = tmp / f"at{k}.db"
-                with sqlite3.connect(db) as conn:
-                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                    conn.execute("VACUUM INTO ?", (str(copy),))
-                sizes[k] = (copy.stat().st_size, table_bytes(copy))
+                sizes[k] = (compacted_copy(db, copy), table_sizes(copy))
                 copy.unlink()
     last = sizes[points[-1]][1]
     names = sorted(set().union(*(s[1] for s in sizes.values())), key=lambda n: -last.get(n, 0))

@@ -88,6 +88,15 @@ def db_size(path: Path) -> int:
     return path.stat().st_size
 
 
+def compacted_copy(db: Path, copy: Path) -> int:
+    """Write the SQLite store ``db``, its write-ahead log folded in, compacted to ``copy``
+    (``VACUUM INTO``: the store is left as it is); the copy's size."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM INTO ?", (str(copy),))
+    return copy.stat().st_size
+
+
 def table_sizes(path: Path) -> dict[str, int]:
     """Bytes per table and per index of a SQLite file (``dbstat``; page counts where that
     virtual table is not compiled in)."""
@@ -195,10 +204,7 @@ def sizes(
             if k not in checkpoints:
                 continue
             copy = tmp / f"sizes{k}.db"
-            with sqlite3.connect(db) as conn:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                conn.execute("VACUUM INTO ?", (str(copy),))
-            store_size = copy.stat().st_size
+            store_size = compacted_copy(db, copy)
             git_size = git_packed_size(tmp / "git", files)
             results[f"store_{k}_mb"] = store_size / 1e6
             results[f"git_{k}_mb"] = git_size / 1e6
