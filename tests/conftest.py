@@ -135,14 +135,22 @@ def db_url(request):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def store(db_url):  # type: ignore[no-untyped-def]
-    """A fresh Store on each database."""
-    from mgstore import Store
+def migrated_url(db_url):  # type: ignore[no-untyped-def]
+    """:func:`db_url` at the current schema, ready for a Store: a server database is set up
+    explicitly, as users do (``mgstore db upgrade``); a SQLite file is created by the Store."""
     from mgstore.db.migrate import upgrade_database
 
     if not db_url.startswith("sqlite"):
-        upgrade_database(db_url)  # a server database is set up explicitly, as users do
-    with Store(db_url) as s:
+        upgrade_database(db_url)
+    return db_url
+
+
+@pytest.fixture
+def store(migrated_url):  # type: ignore[no-untyped-def]
+    """A fresh Store on each database."""
+    from mgstore import Store
+
+    with Store(migrated_url) as s:
         yield s
 
 

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import select
 
 from mgstore import Store, codec
-from mgstore.db import migrate
 from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
 from tests.db.migration_steps import below, connection, step
@@ -38,22 +37,20 @@ def stored(url: str) -> dict[str, dict[Any, bytes]]:
         }
 
 
-def test_down_and_up_with_data(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        migrate.upgrade_database(db_url)
-    with Store(db_url) as store:
+def test_down_and_up_with_data(migrated_url: str) -> None:
+    with Store(migrated_url) as store:
         for k in (1, 2):
             store.ingest(graph(k), "g")
         store.ingest(graph(1), "other")
         head = store.audit_head()
-    step(db_url, below(COMPACT), down=True)  # nothing to lose: refused by no guard
-    plain = stored(db_url)
+    step(migrated_url, below(COMPACT), down=True)  # nothing to lose: refused by no guard
+    plain = stored(migrated_url)
     values = [*plain["packs"].values(), *plain["blobs"].values()]
     assert all(v[:1] not in (codec.RAW, codec.ZLIB) for v in values)  # as the release before
     assert any(len(v) >= codec.COMPRESS_MIN for v in values)
 
-    step(db_url, "head", down=False)
-    compact = stored(db_url)
+    step(migrated_url, "head", down=False)
+    compact = stored(migrated_url)
     assert compact.keys() == plain.keys()
     for table, rows in compact.items():
         assert rows.keys() == plain[table].keys()
@@ -61,7 +58,7 @@ def test_down_and_up_with_data(db_url: str) -> None:
             assert bytes(codec.decompress(value)) == plain[table][key]
     assert sum(map(len, compact["packs"].values())) < sum(map(len, plain["packs"].values())) / 2
     assert any(v[:1] == codec.ZLIB for v in compact["blobs"].values())
-    with Store(db_url) as store:
+    with Store(migrated_url) as store:
         assert store.checkout("g@1") == graph(1) and store.checkout("g@2") == graph(2)
         assert set(store.query("g@2", scope="block_7/", strict_scope=True).nodes) == {
             "block_7/dense"
@@ -71,10 +68,10 @@ def test_down_and_up_with_data(db_url: str) -> None:
         store.ingest(graph(3), "g")  # a new version shares the converted content
         assert store.checkout("g@3") == graph(3)
 
-    step(db_url, below(COMPACT), down=True)
-    again = stored(db_url)
+    step(migrated_url, below(COMPACT), down=True)
+    again = stored(migrated_url)
     for table, rows in plain.items():
         assert {k: again[table][k] for k in rows} == rows
-    step(db_url, "head", down=False)
-    with Store(db_url) as store:
+    step(migrated_url, "head", down=False)
+    with Store(migrated_url) as store:
         assert store.checkout("g@3") == graph(3) and store.fsck().ok

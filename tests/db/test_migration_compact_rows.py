@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import MetaData, Table, inspect, select
 
 from mgstore import Store, codec
-from mgstore.db import migrate
 from mgstore.db.models import metadata
 from mgstore.db.versions import name_key
 from mgstore.proto import MetaGraphDef
@@ -58,10 +57,8 @@ def keys(url: str) -> tuple[set[str], set[str], dict[str, int | None]]:
         return columns[0] | columns[1], indexes, named
 
 
-def test_down_and_up_with_data(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        migrate.upgrade_database(db_url)
-    with Store(db_url) as store:
+def test_down_and_up_with_data(migrated_url: str) -> None:
+    with Store(migrated_url) as store:
         for k in (1, 2, 3):
             store.ingest(graph(k), "g")
         head = store.audit_head()
@@ -69,18 +66,18 @@ def test_down_and_up_with_data(db_url: str) -> None:
             bytes.fromhex(d)
             for d in store.engine.connect().execute(select(C.c.members_sha256)).scalars()
         }
-    before, gone = state(db_url)
+    before, gone = state(migrated_url)
     assert gone is None and len(lists) == 5  # train_op three times, summaries, empty
     assert all(hashlib.sha256(codec.decompress(before[sha])).digest() == sha for sha in lists)
 
-    at_head = columns, indexes, named = keys(db_url)
+    at_head = columns, indexes, named = keys(migrated_url)
     assert {"name_key", "src_key"} <= columns and indexes == {"ix_edges_src_key"}
     assert named == {name: name_key(name) for name in named} and len(named) == 21
 
-    step(db_url, below(ROWS), down=True)
-    columns, indexes, _ = keys(db_url)
+    step(migrated_url, below(ROWS), down=True)
+    columns, indexes, _ = keys(migrated_url)
     assert not {"name_key", "src_key"} & columns and indexes == {"ix_edges_src"}
-    blobs, rows = state(db_url)
+    blobs, rows = state(migrated_url)
     assert blobs == before  # the lists stay, unread
     assert rows is not None and len(rows) == 3 * 2 + 1
     assert {(key, name) for _, key, name in rows} == {
@@ -91,12 +88,12 @@ def test_down_and_up_with_data(db_url: str) -> None:
         ("summaries", "block_19/dense"),
     }
 
-    with connection(db_url, write=True) as conn:  # as a store made by the release before
+    with connection(migrated_url, write=True) as conn:  # as a store made by the release before
         conn.execute(B.delete().where(B.c.sha256.in_(sorted(lists))))  # (no lists)
-    step(db_url, "head", down=False)
-    assert state(db_url) == (before, None)
-    assert keys(db_url) == at_head
-    with Store(db_url) as store:
+    step(migrated_url, "head", down=False)
+    assert state(migrated_url) == (before, None)
+    assert keys(migrated_url) == at_head
+    with Store(migrated_url) as store:
         assert set(store.query("g@2", collection="train_op").nodes) == {
             "block_0/dense",
             "block_2/dense",
@@ -108,7 +105,7 @@ def test_down_and_up_with_data(db_url: str) -> None:
         assert store.fsck().ok and store.audit_check(expect=head).ok
         store.delete("g@1")
         assert store.gc().versions == ("g@1",)
-        after, _ = state(db_url)
+        after, _ = state(migrated_url)
         assert set(before) - set(after) >= {hashlib.sha256(b'["block_0/dense","block_1/dense"]')
                                             .digest()}  # fmt: skip
         assert store.fsck().ok

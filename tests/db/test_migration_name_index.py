@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import inspect
 
 from mgstore import Store
-from mgstore.db import migrate
 from mgstore.proto import MetaGraphDef
 from tests.db.migration_steps import below, connection, step
 
@@ -42,21 +41,19 @@ def answers(url: str) -> list[object]:
         ]
 
 
-def test_down_and_up_with_data(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        migrate.upgrade_database(db_url)
-    with Store(db_url) as store:
+def test_down_and_up_with_data(migrated_url: str) -> None:
+    with Store(migrated_url) as store:
         for k in (1, 2, 3):
             store.ingest(graph(k), "g")
         store.ingest(graph(1), "g")  # content found in an older row, by name
-    assert columns(db_url) == ["name", "graph_id", "last_version", "first_version"]
-    expected = answers(db_url)
+    assert columns(migrated_url) == ["name", "graph_id", "last_version", "first_version"]
+    expected = answers(migrated_url)
     assert expected[0] == [("block_1/dense", "/cpu:0"), ("block_10/dense", "/cpu:0"),
                            ("block_11/dense", "/cpu:0")]  # fmt: skip
     assert expected[2][:2] == [("block_1/dense", "/cpu:1"), ("block_10/dense", "/cpu:0")]
 
-    step(db_url, below(NAME_INDEX), down=True)
-    assert columns(db_url) == ["name", "graph_id"]  # (mgstore opens only the head revision)
-    step(db_url, "head", down=False)
-    assert columns(db_url) == ["name", "graph_id", "last_version", "first_version"]
-    assert answers(db_url) == expected
+    step(migrated_url, below(NAME_INDEX), down=True)
+    assert columns(migrated_url) == ["name", "graph_id"]  # (mgstore opens only the head revision)
+    step(migrated_url, "head", down=False)
+    assert columns(migrated_url) == ["name", "graph_id", "last_version", "first_version"]
+    assert answers(migrated_url) == expected

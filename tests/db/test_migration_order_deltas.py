@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import select
 
 from mgstore import Store, byte_layout, node_order
-from mgstore.db import migrate
 from mgstore.db import orders as stored_orders
 from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
@@ -50,42 +49,40 @@ def check(url: str, head: Any) -> None:
         assert store.fsck().ok and store.audit_check(expect=head).ok
 
 
-def test_down_and_up_with_data(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        migrate.upgrade_database(db_url)
-    with Store(db_url) as store:
+def test_down_and_up_with_data(migrated_url: str) -> None:
+    with Store(migrated_url) as store:
         for k in range(1, 6):
             store.ingest(graph(k), "g")
         store.ingest(graph(1), "other")
         store.delete("g@2")
         head = store.audit_head()
-    new = orders(db_url)
+    new = orders(migrated_url)
     assert sum(d[:1] == node_order.DELTA for d in new.values()) == 4  # g@2 to g@5
     stored_orders.forget_orders()
-    with Store(db_url) as store, store.engine.connect() as conn:
+    with Store(migrated_url) as store, store.engine.connect() as conn:
         rows = conn.execute(select(V)).all()
         materialized = {r.id: node_order.locations(stored_orders.read_order(conn, r)) for r in rows}
-    step(db_url, below(ORDER_DELTAS), down=True)
-    whole = orders(db_url)
+    step(migrated_url, below(ORDER_DELTAS), down=True)
+    whole = orders(migrated_url)
     assert whole.keys() == new.keys()
     for version_id, data in whole.items():
         assert data[:1] != node_order.DELTA  # as the release before kept them
         assert byte_layout.unpack_locations(data) == materialized[version_id]
         assert node_order.digest(data) == node_order.digest(new[version_id])  # the records'
 
-    step(db_url, "head", down=False)
-    again = orders(db_url)
+    step(migrated_url, "head", down=False)
+    again = orders(migrated_url)
     assert sum(d[:1] == node_order.DELTA for d in again.values()) == 4
     assert all(len(d) < len(whole[i]) for i, d in again.items() if d[:1] == node_order.DELTA)
     assert again == new  # the upgrade codes each order as the ingest did
-    check(db_url, head)
-    with Store(db_url) as store:
+    check(migrated_url, head)
+    with Store(migrated_url) as store:
         store.ingest(graph(6), "g")  # a delta against a converted order
-        assert orders(db_url)[max(again) + 1][:1] == node_order.DELTA
+        assert orders(migrated_url)[max(again) + 1][:1] == node_order.DELTA
         assert store.checkout("g@6") == graph(6)
 
-    step(db_url, below(ORDER_DELTAS), down=True)
-    assert all(d[:1] != node_order.DELTA for d in orders(db_url).values())
-    step(db_url, "head", down=False)
-    with Store(db_url) as store:
+    step(migrated_url, below(ORDER_DELTAS), down=True)
+    assert all(d[:1] != node_order.DELTA for d in orders(migrated_url).values())
+    step(migrated_url, "head", down=False)
+    with Store(migrated_url) as store:
         assert store.checkout("g@6") == graph(6) and store.fsck().ok and store.audit_check().ok

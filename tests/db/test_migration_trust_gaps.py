@@ -18,10 +18,8 @@ from mgstore.proto import MetaGraphDef
 BEFORE = "0006"
 
 
-def test_down_and_up_with_data(db_url: str, tmp_path: Path) -> None:
-    if not db_url.startswith("sqlite"):
-        migrate.upgrade_database(db_url)
-    with Store(db_url) as store:
+def test_down_and_up_with_data(migrated_url: str, tmp_path: Path) -> None:
+    with Store(migrated_url) as store:
         meta = MetaGraphDef()
         meta.graph_def.node.add(name="a", op="NoOp")
         store.ingest(meta, "net", message="one", tags={"stage": "dev"})
@@ -34,7 +32,7 @@ def test_down_and_up_with_data(db_url: str, tmp_path: Path) -> None:
         store.delete("net@1", force=True)
         store.gc()
         expected = [(e.seq, e.kind) for e in store.audit_log()]
-    engine = db.create(db_url)
+    engine = db.create(migrated_url)
     try:
         migrate.downgrade(engine, BEFORE)
         assert migrate.current(engine) == BEFORE
@@ -60,7 +58,7 @@ def test_down_and_up_with_data(db_url: str, tmp_path: Path) -> None:
     assert {("ingest", "net", 1), ("ingest", "net", 2), ("tag", "net", 2)} <= by_kind
     assert ("export", "net", 1) in by_kind and ("alias_removed", "net", None) in by_kind
     assert ("gc", None, None) in by_kind
-    with Store(db_url) as store:
+    with Store(migrated_url) as store:
         assert store.audit_check().ok
         assert [(v.number, dict(v.tags)) for v in store.versions("net", deleted=True)] == [
             (2, {"stage": "prod"}),

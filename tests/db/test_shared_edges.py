@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import func, inspect, select, update
 
 from mgstore import Store
-from mgstore.db import migrate
 from mgstore.db.models import metadata
 from mgstore.proto import MetaGraphDef
 from tests.db.migration_steps import below, connection, step
@@ -95,23 +94,21 @@ def test_fsck_finds_a_row_using_another_names_edges(store: Store) -> None:
     assert ("edges", "node 's0/n5': the row whose edges it uses is not its own") in problems
 
 
-def test_down_and_up_with_data(db_url: str) -> None:
-    if not db_url.startswith("sqlite"):
-        migrate.upgrade_database(db_url)
-    with Store(db_url) as store:
+def test_down_and_up_with_data(migrated_url: str) -> None:
+    with Store(migrated_url) as store:
         for k in (1, 2, 3):
             store.ingest(graph(k), "g")
         store.ingest(graph(3), "fresh")
         head = store.audit_head()
         expected = closures(store, "fresh")
         shared_count = edge_rows(store)
-    step(db_url, below(SHARED), down=True)
-    with connection(db_url) as conn:
+    step(migrated_url, below(SHARED), down=True)
+    with connection(migrated_url) as conn:
         assert "edges_from" not in {c["name"] for c in inspect(conn).get_columns("nodes")}
         count = int(conn.execute(select(func.count()).select_from(E)).scalar_one())
     assert count == shared_count + 4 * 2  # each of the 4 sharing rows got its 2 edges
-    step(db_url, "head", down=False)
-    with Store(db_url) as store:
+    step(migrated_url, "head", down=False)
+    with Store(migrated_url) as store:
         assert closures(store, "g@3") == expected
         assert store.fsck().ok and store.audit_check(expect=head).ok
         store.ingest(graph(2), "g")  # n5 and n6 share again
