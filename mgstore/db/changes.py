@@ -17,8 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from mgstore import byte_layout
 from mgstore.db.inserts import fetch_raw
 from mgstore.db.tables import NODES as N
-from mgstore.db.tables import PACKS as P
-from mgstore.db.versions import blobs, fill_slices, in_version, raw_slice
+from mgstore.db.versions import blobs, in_version, pack_slices
 from mgstore.proto import GraphDef, MetaGraphDef
 
 _CHUNK = 500
@@ -96,11 +95,11 @@ def node_defs(conn: Connection, node_ids: Iterable[int]) -> dict[int, Any]:
     framed: dict[int, bytes] = {}
     for i in range(0, len(ids), _CHUNK):
         rows = conn.execute(
-            select(N.c.id, N.c.pack_id, N.c.offset, N.c.length, raw_slice())
-            .join(P, P.c.id == N.c.pack_id)
-            .where(N.c.id.in_(ids[i : i + _CHUNK]))
+            select(N.c.id, N.c.pack_id, N.c.offset, N.c.length).where(
+                N.c.id.in_(ids[i : i + _CHUNK])
+            )
         ).all()
-        pieces = fill_slices(conn, [(r[1], r[2], r[3], r[4]) for r in rows])
+        pieces = pack_slices(conn, [(r[1], r[2], r[3]) for r in rows])
         framed.update((int(r[0]), piece) for r, piece in zip(rows, pieces, strict=True))
     order = sorted(framed)
     parsed = GraphDef.FromString(b"".join(framed[k] for k in order)).node

@@ -26,9 +26,8 @@ from mgstore.db.orders import read_order
 from mgstore.db.tables import EXPORTS as X
 from mgstore.db.tables import IMPORT_FORMS as F
 from mgstore.db.tables import NODES as N
-from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSIONS as V
-from mgstore.db.versions import fill_slices, in_version, raw_slice
+from mgstore.db.versions import in_version, pack_slices
 from mgstore.errors import MgstoreError
 from mgstore.export.imported import (
     FORM_VERSION,
@@ -211,12 +210,10 @@ def _nodes_at(
     nodes = meta_graph.graph_def.node
     names = sorted({nodes[i].name for i in positions})
     found: dict[tuple[int, int], tuple[Any, ...]] = {}
-    columns = select(N.c.pack_id, N.c.offset, raw_slice(), N.c.sha256, N.c.length)
+    columns = select(N.c.pack_id, N.c.offset, N.c.length, N.c.sha256)
     for i in range(0, len(names), 500):
         chunk = names[i : i + 500]
-        query = columns.join_from(N, P, P.c.id == N.c.pack_id).where(
-            in_version(N, row.graph_id, row.number), N.c.name.in_(chunk)
-        )
+        query = columns.where(in_version(N, row.graph_id, row.number), N.c.name.in_(chunk))
         for r in conn.execute(query):
             found[(r[0], r[1])] = tuple(r)
     located = []
@@ -225,7 +222,7 @@ def _nodes_at(
         if hit is None:
             return None
         located.append(hit)
-    pieces = fill_slices(conn, [(h[0], h[1], h[4], h[2]) for h in located])
+    pieces = pack_slices(conn, [(h[0], h[1], h[2]) for h in located])
     out = []
     for hit, piece in zip(located, pieces, strict=True):
         try:

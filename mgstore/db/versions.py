@@ -29,7 +29,6 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Integer,
-    LargeBinary,
     Row,
     and_,
     any_,
@@ -37,7 +36,6 @@ from sqlalchemy import (
     case,
     cast,
     func,
-    null,
     or_,
     select,
 )
@@ -399,40 +397,21 @@ def id_batches(
     return [column.in_(ids[i : i + _CHUNK]) for i in range(0, len(ids), _CHUNK)]
 
 
-def raw_slice() -> ColumnElement[Any]:
-    """A node row's framed bytes, cut from its pack in SQL where the pack is stored as it is
-    (NULL where it begins with a codec flag: :func:`fill_slices` cuts those)."""
-    return _RAW_SLICE
-
-
-def _raw_slice() -> ColumnElement[Any]:
-    flag = func.substr(P.c.data, 1, 1, type_=LargeBinary)
-    piece = func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary)
-    return case((flag.in_([codec.RAW, codec.ZLIB]), null()), else_=piece)
-
-
-#: Built once: a query of a few nodes would otherwise spend more building it than running it.
-_RAW_SLICE = _raw_slice()
 #: The columns :func:`node_slices` reads (built once, likewise). No pack bytes: SQLite reads a
 #: whole pack (up to 256 KiB over its overflow pages) for each ``substr`` of it, so each pack
 #: the rows name is read once instead (:func:`pack_data`).
 _SLICES = select(N.c.pack_id, N.c.offset, N.c.length, N.c.sha256, N.c.name, N.c.op, N.c.device)
 
 
-def fill_slices(
-    conn: Connection, located: Sequence[tuple[int, int, int, bytes | None]]
-) -> list[bytes]:
-    """The framed bytes of node rows given as (pack, offset, length, :func:`raw_slice`):
-    those SQL did not cut, from their packs, each compressed pack read once."""
-    missing = {pack for pack, _, _, piece in located if piece is None}
-    packs = pack_data(conn, missing, keep=True) if missing else {}
-    out: list[bytes] = []
-    for pack, offset, length, piece in located:
-        if piece is None:
-            data = packs.get(pack)
-            piece = b"" if data is None else bytes(data[offset : offset + length])
-        out.append(bytes(piece))
-    return out
+def pack_slices(conn: Connection, located: Sequence[tuple[int, int, int]]) -> list[bytes]:
+    """The framed bytes of node rows given as (pack, offset, length), each pack read once
+    (and its inflated bytes kept for the next read, :func:`pack_data`): SQLite would read a
+    whole pack for each slice of it cut in SQL. Empty where the pack is missing."""
+    packs = pack_data(conn, {pack for pack, _, _ in located}, keep=True)
+    empty = memoryview(b"")
+    return [
+        bytes(packs.get(pack, empty)[offset : offset + length]) for pack, offset, length in located
+    ]
 
 
 def version_info(conn: Connection, row: Row[Any], name: str | None = None) -> VersionInfo:
