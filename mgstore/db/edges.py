@@ -49,12 +49,16 @@ def previous_inputs(
     owners: dict[str, int] = {}
     ordered = sorted(set(names))
     for i in range(0, len(ordered), _CHUNK):
+        # Open rows only, asked of the name index (name, graph, last version): the rows of
+        # those names in the graph's history are not read.
         rows = conn.execute(
-            select(N.c.name, owner(N), N.c.last_version).where(
-                N.c.name.in_(ordered[i : i + _CHUNK]), N.c.graph_id == graph_id
+            select(N.c.name, owner(N)).where(
+                N.c.name.in_(ordered[i : i + _CHUNK]),
+                N.c.graph_id == graph_id,
+                N.c.last_version.is_(None),
             )
         )
-        owners.update((name, int(own)) for name, own, last in rows if last is None)
+        owners.update((name, int(own)) for name, own in rows)
     found: dict[int, list[tuple[int, tuple[str, int, bool]]]] = {}
     ids = sorted(set(owners.values()))
     for i in range(0, len(ids), _CHUNK):
