@@ -225,8 +225,8 @@ def _original(
 
 @dataclass(frozen=True)
 class _OrderBase:
-    """The order a new version's node order may be stored as a delta against: the latest
-    version's (docs/storage.md §4)."""
+    """The order a new version's node order may be stored as a delta against: its skip base's
+    (docs/storage.md §4.1)."""
 
     version_id: int
     order: Any  # array('q'), materialized
@@ -234,20 +234,31 @@ class _OrderBase:
 
 
 def _order_base(conn: Connection, latest: Any) -> _OrderBase | None:
-    """The latest version's order as a base (its row is at hand: a read of at most
-    ``ORDER_CHAIN`` rows, none if it was written by this process); None where the new order
-    is to be stored whole: no latest version, its order collected or unreadable (a damaged
-    store does not stop ingests; fsck names it), or at the end of a chain of deltas."""
-    if latest is None or not latest.node_order:
+    """The order of the new version's skip base (:func:`mgstore.db.orders.skip_base`), or,
+    where that one's is collected or unreadable, the latest version's (its row is at hand):
+    a read of at most a few rows, each chain being logarithmic, none if this process wrote or
+    read them last. None where the new order is to be stored whole: no version to build on
+    (a damaged store does not stop ingests; fsck names it), or a chain at ``ORDER_CHAIN``."""
+    if latest is None:
         return None
-    try:
-        order = stored_orders.read_order(conn, latest)
-        depth = stored_orders.order_depth(conn, latest)
-    except IntegrityError:
-        return None
-    if depth + 1 >= stored_orders.ORDER_CHAIN:
-        return None
-    return _OrderBase(int(latest.id), order, depth)
+    number = stored_orders.skip_base(int(latest.number) + 1)
+    candidates = [latest]
+    if number is not None and number != latest.number:
+        skip = conn.execute(
+            select(V).where(V.c.graph_id == latest.graph_id, V.c.number == number)
+        ).first()
+        candidates.insert(0, skip)
+    for row in candidates:
+        if row is None or not row.node_order:
+            continue
+        try:
+            order = stored_orders.read_order(conn, row)
+            depth = stored_orders.order_depth(conn, row)
+        except IntegrityError:
+            continue
+        if depth + 1 < stored_orders.ORDER_CHAIN:
+            return _OrderBase(int(row.id), order, depth)
+    return None
 
 
 def _lock_graph(conn: Connection, name: str, now: datetime) -> int:
@@ -558,8 +569,10 @@ class _NodeWriter:
 
 
 def _stored_order(order: Any, base: _OrderBase | None) -> bytes:
-    """A version's node order as stored: a delta against ``base`` where that is smaller
-    than the whole encoding, else whole (docs/storage.md §4)."""
+    """A version's node order as stored: a delta against ``base`` where that takes at most
+    3/4 of the whole encoding, else whole (docs/storage.md §4.1): a delta spanning so much
+    churn that it is nearly a whole order saves little, and costs every read of a chain
+    through it as much work as a whole order would, and more."""
     whole = orders.encode(order)
     data, depth = whole, 0
     if base is not None:
@@ -567,7 +580,7 @@ def _stored_order(order: Any, base: _OrderBase | None) -> bytes:
             coded = orders.delta(base.order, order, base.version_id, whole)
         except ValueError:  # nodes at one place with two lengths: not this base's
             coded = whole
-        if len(coded) < len(whole):
+        if 4 * len(coded) <= 3 * len(whole):
             data, depth = coded, base.depth + 1
     stored_orders.remember_order(data, order, depth)
     return data
