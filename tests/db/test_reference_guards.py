@@ -93,7 +93,8 @@ def test_a_referenced_row_cannot_be_deleted(store: Store) -> None:
 def test_gc_waits_for_an_ingest_that_found_its_content_in_a_pack_gc_would_free(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # No edges: a later row of a name would use an earlier one's, keeping it (§3.5).
+    # No edges: a later row of a name would use an earlier one's, keeping it
+    # (docs/storage.md §3.5).
     old, new = labelled("old", chain=False), labelled("new", chain=False)
     store.ingest(old, "g")  # g@1's nodes fill one pack...
     store.ingest(new, "g")  # ...that g@2 no longer uses
