@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_pg_reference_guards"
@@ -88,8 +89,11 @@ PG_TRIGGERS = {
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for name, table, _, _ in FOREIGN_KEYS:
-        op.drop_constraint(name, table, type_="foreignkey")
+    found = sa.inspect(op.get_bind())
+    for _, table, column, referred in FOREIGN_KEYS:  # by what they refer, whatever their names
+        for fk in found.get_foreign_keys(table):
+            if fk["constrained_columns"] == [column] and fk["referred_table"] == referred:
+                op.drop_constraint(fk["name"], table, type_="foreignkey")
     op.execute(PG_FUNCTION)
     for statement in PG_TRIGGERS.values():
         op.execute(statement)
