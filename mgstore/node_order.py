@@ -15,8 +15,8 @@ Read, it is one flat ``array('q')`` of those triples (:func:`decode`). Stored, i
   that holds it (its width in a byte before it), so that zlib sees like values together;
 * the same edit as the byte 0x01, head as above, and zlib's stream of the counts and then
   each step followed by its literal triples, all 8-byte integers: what revisions
-  ``0012_order_deltas`` to ``0016_shared_edges`` wrote. It is read as it is; revision
-  ``0017_order_columns`` rewrites it as 0x02 and its downgrade writes it back.
+  ``0012_order_deltas`` to ``0017_pg_reference_guards`` wrote. It is read as it is; revision
+  ``0018_order_columns`` rewrites it as 0x02 and its downgrade writes it back.
 
 The digest in a delta is what the audit record of the version keeps for its order (the
 SHA-256 of the whole encoding, as for whole orders), so a record says the same whether the
@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 DELTA = b"\x02"  #: the first byte of an order stored as a delta (columns)
-DELTA_V1 = b"\x01"  #: the first byte of a delta as revisions before 0017 wrote it
+DELTA_V1 = b"\x01"  #: the first byte of a delta as revisions before 0018 wrote it
 _DELTAS = (DELTA, DELTA_V1)
 _WIDTHS = {1: "b", 2: "h", 4: "i", 8: "q"}  # a column's width in bytes -> its array type
 _HEAD = 1 + 8 + 32  # flag, base id, digest
@@ -253,7 +253,7 @@ def _columns(data: bytes) -> _Columns:
 
 
 def _v1_columns(data: bytes) -> _Columns:
-    """The counts and columns of a delta as revisions before 0017 wrote it: 8-byte values,
+    """The counts and columns of a delta as revisions before 0018 wrote it: 8-byte values,
     each step followed by its literal triples."""
     coded = array("q")
     try:

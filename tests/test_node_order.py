@@ -1,6 +1,6 @@
 """Node orders stored whole or as deltas (mgstore.node_order, docs/storage.md §4): every edit
 of an order (nodes changed, added, removed, moved) round-trips through a delta, deltas as
-revisions before 0017_order_columns wrote them are read, a whole order is what
+revisions before 0018_order_columns wrote them are read, a whole order is what
 ``byte_layout.pack_locations`` writes, and damaged deltas are refused."""
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def columns_of(data: bytes) -> tuple[list[int], list[list[int]]]:
 
 
 def as_v1(data: bytes) -> bytes:
-    """A delta as revisions before 0017_order_columns wrote it: 8-byte values, each step
+    """A delta as revisions before 0018_order_columns wrote it: 8-byte values, each step
     followed by its literal triples."""
     counts, (skips, copies, inserts, packs, gaps, lengths) = columns_of(data)
     values, used = array("q", counts[:2]), 0

@@ -183,6 +183,17 @@ NODES = Table(
 )
 
 
+#: The foreign keys that PostgreSQL does not keep as constraints, as (table, column, referred
+#: table): checked row by row, they cost every ingest a trigger and a lookup per node and edge
+#: row; there a guard on delete keeps them instead (revision 0017_pg_reference_guards,
+#: docs/storage.md §8). SQLite keeps them as declared here.
+GUARDED_ON_POSTGRESQL = (
+    ("nodes", "pack_id", "packs"),
+    ("nodes", "graph_id", "graphs"),
+    ("edges", "node_id", "nodes"),
+)
+
+
 # The inputs of a node row, by slot (a node row's content never changes). The rows that name
 # a source are found by the 32-bit key of its name (``src_key``, indexed), then by the name:
 # an index of the names themselves repeated each one (docs/storage.md §3.5).

@@ -1,4 +1,4 @@
-"""Migration 0017_order_columns (node order deltas column by column) down and up with data
+"""Migration 0018_order_columns (node order deltas column by column) down and up with data
 present, on SQLite and PostgreSQL: down writes every delta as revisions before it did (0x01,
 8-byte values, same base and steps), up writes them back as the ingest does; checkout, fsck and
 the audit chain (whose records keep each order's digest) see the same store either way."""
@@ -17,7 +17,7 @@ from mgstore.db.models import metadata
 from tests.db.migration_steps import below, connection, step
 from tests.db.test_migration_order_deltas import graph
 
-ORDER_COLUMNS = "0017_order_columns"
+ORDER_COLUMNS = "0018_order_columns"
 V = metadata.tables["versions"]
 
 

@@ -17,8 +17,8 @@ so every audit record, is unchanged either way. Node orders are the only change.
 This revision keeps its own copy of the layout, so that what it writes stays what it wrote
 when mgstore's changes.
 
-Revision ID: 0017_order_columns
-Revises: 0016_shared_edges
+Revision ID: 0018_order_columns
+Revises: 0017_pg_reference_guards
 Create Date: 2026-12-07 23:10:00
 """
 
@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterator, Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017_order_columns"
-down_revision: str | None = "0016_shared_edges"
+revision: str = "0018_order_columns"
+down_revision: str | None = "0017_pg_reference_guards"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
