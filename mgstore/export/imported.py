@@ -121,27 +121,16 @@ def import_meta_graph(
     # 1. a non-empty unbound_inputs collection, 2. the versions
     library = _checked_prelude(meta_graph)
     stored = list(graph_def.node)
-    found = plain_import.scan(stored) if plain else None
-    if found is None:
-        order, nodes, changed, moved, rewritten_inputs, rebuilt_library = _general(
-            meta_graph, stored, registry, library
-        )
-    else:  # the same steps, in few passes (mgstore.export.plain_import)
-        order = list(range(len(stored)))
-        attrs, rebuilt_library = _normalizer(meta_graph, registry, library)
-        nodes = stored
-        changed, general = plain_import.normalize(stored, found, attrs)
-        placed = plain_import.placements(stored, found, general)
-        devices = nz.placed_devices(stored, order, placed, found.index)
-        moved = {}
-        for i, (device, now) in enumerate(zip(found.devices, devices, strict=True)):
-            if device != now:
-                stored[i].device = moved[i] = now
-        rewritten_inputs = {}
-        for i in found.rewrite:
-            inputs = _rewritten_inputs(stored[i])
-            if inputs is not None:
-                rewritten_inputs[i] = inputs
+    with plain_import.collector_paused():
+        found = plain_import.scan(stored) if plain else None
+        if found is None:
+            order, nodes, changed, moved, rewritten_inputs, rebuilt_library = _general(
+                meta_graph, stored, registry, library
+            )
+        else:  # the same steps, in few passes (mgstore.export.plain_import)
+            order, nodes, changed, moved, rewritten_inputs, rebuilt_library = _few_passes(
+                meta_graph, found, registry, library
+            )
     form = ImportForm(
         ops=tuple(sorted(set(found.ops) if found else {node.op for node in nodes})),
         order=None if order == list(range(len(order))) else tuple(order),
@@ -153,6 +142,32 @@ def import_meta_graph(
         context=context_of(meta_graph),
     )
     return _imported(meta_graph, nodes, form, graph_def.ByteSize(), debug_info, rebuilt_library)
+
+
+def _few_passes(
+    meta_graph: MetaGraphDef,
+    found: plain_import.Scan,
+    registry: Mapping[str, OpDef],
+    library: FunctionDefLibrary | None,
+) -> _Steps:
+    """:func:`_general` of a plain graph (:func:`mgstore.export.plain_import.scan` read it
+    as ``found``): the stored order kept, each node read once."""
+    stored = list(meta_graph.graph_def.node)
+    order = list(range(len(stored)))
+    attrs, rebuilt_library = _normalizer(meta_graph, registry, library)
+    changed, general = plain_import.normalize(stored, found, attrs)
+    placed = plain_import.placements(stored, found, general)
+    devices = nz.placed_devices(stored, order, placed, found.index)
+    moved = {}
+    for i, (device, now) in enumerate(zip(found.devices, devices, strict=True)):
+        if device != now:
+            stored[i].device = moved[i] = now
+    rewritten_inputs = {}
+    for i in found.rewrite:
+        inputs = _rewritten_inputs(stored[i])
+        if inputs is not None:
+            rewritten_inputs[i] = inputs
+    return order, stored, changed, moved, rewritten_inputs, rebuilt_library
 
 
 #: What the import's steps 3 to 6 give (:func:`_general`).

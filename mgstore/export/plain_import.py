@@ -15,8 +15,10 @@ error or makes TensorFlow's change. The result is the general path's to the byte
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +30,7 @@ from mgstore.proto import AttrValue, NodeDef
 if TYPE_CHECKING:
     from mgstore.export.imported import _AttrNormalizer
 
-__all__ = ["Scan", "normalize", "placements", "scan"]
+__all__ = ["Scan", "collector_paused", "normalize", "placements", "scan"]
 
 _NAMES = re.compile(
     r"(?:[A-Za-z0-9.][A-Za-z0-9_./-]*(?:>[A-Za-z0-9.][A-Za-z0-9_./-]*)*\n)*"
@@ -36,40 +38,37 @@ _NAMES = re.compile(
 _SHAPE_FIELD = AttrValue.ListValue.DESCRIPTOR.fields_by_name["shape"]
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cycle collector off for a while: an import makes some 10^5 small lists and
+    tuples, none in a cycle, each few hundred of which set off a collection that walks the
+    parsed graph's objects (a fifth of the import's time on 80,000 nodes)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 @dataclass
 class Scan:
     """What :func:`scan` read of each node, by stored position: name, op, device, attrs, the
-    sources of its data inputs as (position, output index), how many data inputs it has,
-    whether the as-imported export may write its inputs otherwise (§2.7), the colocation
-    targets of the nodes with a ``_class`` attr (None: read them again) and each name's
-    position."""
+    positions of its data inputs' sources (and for a node that reads an output other than
+    0, each data input's (position, output index)), the nodes whose inputs the as-imported
+    export may write otherwise (§2.7), the colocation targets of the nodes with a ``_class``
+    attr (None: read them again) and each name's position."""
 
     names: list[str]
     ops: list[str]
     devices: list[str]
     attrs: list[Any]
-    sources: list[list[tuple[int, int]]]
-    data_inputs: list[int]
+    sources: list[list[int]]
+    outputs: dict[int, list[tuple[int, int]]]
     rewrite: list[int]
     targets: dict[int, list[str] | None]
     index: dict[str, int]
-
-
-def _targets(value: AttrValue, name: str) -> list[str] | None:
-    """The colocation targets of a node named ``name`` whose ``_class`` attr is ``value``
-    (:func:`~mgstore.export.normalize.colocation_targets`) where that is a non-empty list of
-    UTF-8 strings; None where :func:`~mgstore.export.normalize.placement` must read it."""
-    if value.WhichOneof("value") != "list":
-        return None
-    out = []
-    for entry in value.list.s:
-        try:
-            text = entry.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        if text.startswith("loc:@") and text[5:] != name:
-            out.append(text[5:])
-    return out if value.list.s else None
 
 
 def scan(nodes: Sequence[NodeDef]) -> Scan | None:
@@ -98,40 +97,65 @@ def scan(nodes: Sequence[NodeDef]) -> Scan | None:
 
 def _inputs(
     nodes: Sequence[NodeDef], index: dict[str, int]
-) -> tuple[list[list[tuple[int, int]]], list[int], list[int]] | None:
-    """:func:`scan`'s inputs: each node's data inputs' sources, how many, and the nodes whose
-    inputs the as-imported export may rewrite; None unless every input names an earlier
-    node plainly, control inputs last."""
-    sources: list[list[tuple[int, int]]] = []
-    data_inputs: list[int] = []
+) -> tuple[list[list[int]], dict[int, list[tuple[int, int]]], list[int]] | None:
+    """:func:`scan`'s inputs: each node's data inputs' sources, the (source, output) pairs
+    of the nodes that read an output other than 0, and the nodes whose inputs the
+    as-imported export may rewrite (an output index with a leading zero, control inputs not
+    sorted by name or repeated; §2.7); None unless every input names an earlier node
+    plainly, control inputs last."""
+    sources: list[list[int]] = []
+    outputs: dict[int, list[tuple[int, int]]] = {}
     rewrite: list[int] = []
     get = index.get
     for i, node in enumerate(nodes):
-        row: list[tuple[int, int]] = []
-        controls = 0
-        suspect = False
-        for text in node.input:
-            source = get(text)
-            if source is not None:  # a node's name: a data input of its output 0
-                if controls or source >= i:
-                    return None  # after a control input, or not earlier: the import may reorder
-                row.append((source, 0))
-                continue
-            if text[:1] == "^":
-                controls += 1
-                if get(text[1:], i) >= i:
-                    return None
-                continue
-            found = None if controls else _tensor(text, index, i)
-            if found is None:
+        row: list[Any] = list(map(get, node.input))  # a name: a data input of output 0
+        if None in row:  # control inputs, or other outputs
+            read = _read(node.input, index, i)
+            if read is None:
                 return None
-            row.append(found)
-            suspect = suspect or text[text.rfind(":") + 1] == "0"
+            row, pairs, suspect = read
+            if pairs:
+                outputs[i] = pairs
+            if suspect:
+                rewrite.append(i)
+        elif row and max(row) >= i:
+            return None  # not earlier: the import may reorder
         sources.append(row)
-        data_inputs.append(len(row))
-        if controls > 1 or suspect:
-            rewrite.append(i)
-    return sources, data_inputs, rewrite
+    return sources, outputs, rewrite
+
+
+def _read(
+    texts: Iterable[str], index: dict[str, int], i: int
+) -> tuple[list[int], list[tuple[int, int]], bool] | None:
+    """:func:`_inputs` of node ``i`` whose inputs ``texts`` are not all names: its data
+    inputs' sources, the (source, output) pairs of those of an output other than 0, and
+    whether the as-imported export may rewrite them; None unless plain."""
+    row: list[int] = []
+    pairs: list[tuple[int, int]] = []
+    controls = 0
+    suspect = False
+    last = ""
+    for text in texts:
+        source = index.get(text)
+        if source is not None:
+            if controls or source >= i:
+                return None  # after a control input, or not earlier
+            row.append(source)
+            continue
+        if text[:1] == "^":
+            controls += 1
+            if index.get(text[1:], i) >= i:
+                return None
+            suspect = suspect or text <= last  # not sorted by name, or repeated
+            last = text
+            continue
+        found = None if controls else _tensor(text, index, i)
+        if found is None:
+            return None
+        row.append(found[0])
+        pairs.append(found)
+        suspect = suspect or text[text.rfind(":") + 1] == "0"
+    return row, pairs, suspect
 
 
 def _tensor(text: str, index: dict[str, int], i: int) -> tuple[int, int] | None:
@@ -149,27 +173,50 @@ def _classes(
     nodes: Sequence[NodeDef], names: Sequence[str], index: dict[str, int]
 ) -> tuple[list[Any], dict[int, list[str] | None]] | None:
     """:func:`scan`'s attrs: each node's attr map, and the colocation targets of those with a
-    ``_class`` (None: read again); None if a node names an unknown target."""
+    ``_class`` (:func:`~mgstore.export.normalize.colocation_targets`; None: read again, by
+    :func:`~mgstore.export.normalize.placement`, which raises TensorFlow's error on it);
+    None if a node names an unknown target."""
     attrs = []
     targets: dict[int, list[str] | None] = {}
     for i, node in enumerate(nodes):
         attr = node.attr
         attrs.append(attr)
         value = attr.get("_class")
-        if value is not None:
-            for entry in value.list.s:
-                if entry[:5] == b"loc:@" and entry[5:].decode("utf-8", "replace") not in index:
+        if value is None:
+            continue
+        entries = value.list.s
+        found: list[str] | None = [] if entries else None  # strings: the value is a list
+        for entry in entries:
+            if entry[:5] == b"loc:@":
+                target = entry[5:].decode("utf-8", "replace")
+                if target not in index:
                     return None  # an unknown target
-            targets[i] = _targets(value, names[i])
+                if found is not None and target != names[i]:
+                    found.append(target)  # a name, so UTF-8
+            elif found is not None and not _utf8(entry):
+                found = None
+        targets[i] = found
     return attrs, targets
 
 
-#: A compiled op: its attr tests (name, allowed types or None, the validator's check),
-#: its input signature, its fixed output count (None: from attrs), whether a node without a
-#: type gets one, and the op's definition.
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+#: How an attr is tested: its type is one of a set, its value is of a field, or the
+#: validator's check (:func:`~mgstore.export.node_validation._fits`) passes.
+_TYPE, _SET, _FITS = 0, 1, 2
+#: A compiled op: its attr tests (name, how, what with), its input lists' length attrs
+#: (number, type list), how many single inputs it has, its fixed output count (None: from
+#: attrs), whether a node without a type gets one, and the op's definition.
 _Plan = tuple[
-    list[tuple[str, "frozenset[int] | None", Any]],
+    list[tuple[str, int, Any]],
     list[tuple[str, str]],
+    int,
     "int | None",
     bool,
     Any,
@@ -185,15 +232,9 @@ def _plan(normalizer: _AttrNormalizer, op: str) -> _Plan | None:
     defaults, producer_defaults = normalizer.attrs.ops.get(op) or normalizer.attrs._rules(op)
     if producer_defaults:
         return None
-    checks, args = _compile(op_def)
-    tests: list[tuple[str, frozenset[int] | None, Any]] = []
-    for check in checks:
-        name, kind, _, _, allowed = check
-        if kind == "type":
-            types = _VALID_TYPES if allowed is None else _VALID_TYPES.intersection(allowed)
-            tests.append((name, types, None))
-        else:
-            tests.append((name, None, check))
+    checks, signature = _compile(op_def)
+    lists = [arg for arg in signature if arg[0] or arg[1]]
+    tests = _tests(checks)
     if {name for name, _ in defaults} - {t[0] for t in tests}:
         return None
     static = (
@@ -202,7 +243,23 @@ def _plan(normalizer: _AttrNormalizer, op: str) -> _Plan | None:
         else (len(op_def.output_arg))
     )
     constructs = full_types.has_constructor(op_def, normalizer.type_rules)
-    return tests, args, static, constructs, op_def
+    return tests, lists, len(signature) - len(lists), static, constructs, op_def
+
+
+def _tests(checks: Sequence[Any]) -> list[tuple[str, int, Any]]:
+    """A plan's attr tests, from the validator's checks of an op's attrs
+    (:func:`~mgstore.export.node_validation._compile`)."""
+    tests: list[tuple[str, int, Any]] = []
+    for check in checks:
+        name, kind, field, minimum, allowed = check
+        if kind == "type":  # a valid type, allowed: then the value is set
+            types = _VALID_TYPES if allowed is None else _VALID_TYPES.intersection(allowed)
+            tests.append((name, _TYPE, types))
+        elif field and minimum is None and allowed is None and not kind.startswith("list("):
+            tests.append((name, _SET, field))  # any value of the field fits
+        else:
+            tests.append((name, _FITS, check))
+    return tests
 
 
 def normalize(
@@ -214,6 +271,7 @@ def normalize(
     Raises TensorFlow's errors in TensorFlow's order (through the general step)."""
     plans: dict[str, _Plan | None] = {}
     counts: list[int] = []
+    zero: set[int] = set()  # the nodes without outputs
     changed: list[int] = []
     general: list[int] = []
     outputs = normalizer.outputs
@@ -221,17 +279,21 @@ def normalize(
     for i, node in enumerate(nodes):
         op = found.ops[i]
         plan = plans[op] if op in plans else plans.setdefault(op, _plan(normalizer, op))
-        count = None if plan is None else _plain(node, plan, found, i, counts)
+        count = None if plan is None else _plain(node, plan, found, i, counts, zero)
         if count is None:
             general.append(i)
             if normalizer.normalize(node):
                 changed.append(i)
             counts.append(outputs[found.names[i]][0])
+            if not counts[-1]:
+                zero.add(i)
             continue
         outputs[found.names[i]] = (count, op)
         counts.append(count)
-        shapes = node.attr.get("_output_shapes")
-        if shapes is not None and count == 0 and _is_shape_list(shapes):
+        if not count:
+            zero.add(i)
+        shapes = None if count else found.attrs[i].get("_output_shapes")
+        if shapes is not None and _is_shape_list(shapes):
             del node.attr["_output_shapes"]
             changed.append(i)
         if calls:
@@ -239,33 +301,24 @@ def normalize(
     return changed, general
 
 
-def _plain(node: NodeDef, plan: _Plan, found: Scan, i: int, counts: list[int]) -> int | None:
+def _plain(
+    node: NodeDef, plan: _Plan, found: Scan, i: int, counts: list[int], zero: set[int]
+) -> int | None:
     """``node``'s output count if it is certainly plain under ``plan`` (its inputs name
     outputs their sources have, every declared attr present and valid, its data inputs as
     its signature says, a type if its op constructs one, stored shapes that fit); else None."""
-    for source, output in found.sources[i]:
+    if zero and not zero.isdisjoint(found.sources[i]):
+        return None  # an input from a node without outputs
+    for source, output in found.outputs.get(i, ()):
         if output >= counts[source]:
             return None
-    tests, args, static, constructs, op_def = plan
+    tests, lists, expected, static, constructs, op_def = plan
     attr = found.attrs[i]
-    for name, types, check in tests:
-        value = attr.get(name)
-        if value is None:
-            return None
-        if types is not None:
-            if value.type not in types:
-                return None
-        elif not _fits(value, check):
-            return None
-    expected = 0
-    for number, type_list in args:
-        if number:
-            expected += attr[number].i
-        elif type_list:
-            expected += len(attr[type_list].list.type)
-        else:
-            expected += 1
-    if expected != found.data_inputs[i]:
+    if not _fit(attr, tests):
+        return None
+    for number, type_list in lists:
+        expected += attr[number].i if number else len(attr[type_list].list.type)
+    if expected != len(found.sources[i]):
         return None
     if constructs and not node.HasField("experimental_type"):
         return None
@@ -278,6 +331,23 @@ def _plain(node: NodeDef, plan: _Plan, found: Scan, i: int, counts: list[int]) -
     if shapes is not None and count and len(shapes.list.shape) != count:
         return None  # too many or too few stored shapes, or not a list of shapes
     return count
+
+
+def _fit(attr: Any, tests: Sequence[tuple[str, int, Any]]) -> bool:
+    """Whether the attr map ``attr`` passes a plan's ``tests``."""
+    for name, how, arg in tests:
+        value = attr.get(name)
+        if value is None:
+            return False
+        if how == _TYPE:
+            if value.type not in arg:
+                return False
+        elif how == _SET:
+            if value.WhichOneof("value") != arg:
+                return False
+        elif not _fits(value, arg):
+            return False
+    return True
 
 
 def _is_shape_list(value: AttrValue) -> bool:
