@@ -180,9 +180,9 @@ def _rebuilt_bytes(graph: ImportedGraph, o: ExportOptions, excluded: frozenset[s
             unbound.extend(rewrite_inputs(node.input, o.scope)[1])
         if o.clear_devices:
             new.device = ""
-        data = new.SerializeToString(deterministic=True)
-        block += byte_layout.frame_head(len(data))
-        block += data
+        serialised = new.SerializeToString(deterministic=True)
+        block += byte_layout.frame_head(len(serialised))
+        block += serialised
         if len(block) >= _BLOCK:
             chunks.append(bytes(block))
             block.clear()
