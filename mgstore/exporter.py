@@ -451,9 +451,8 @@ def _assembled(
 ) -> ImportedGraph:
     """The imported graph whose nodes' frames are ``chunks`` and the graph-level parts of
     ``frame`` (a version's MetaGraphDef, its nodes aside; its ``collections`` restored, if
-    given). ``chunks`` are its as-imported GraphDef's, unless the form rewrites inputs or
-    calls functions; ``nodes``: the graph's nodes are read from them too, and its
-    as-imported GraphDef left to be computed from those where it differs."""
+    given): its as-imported GraphDef's, or with ``nodes`` its nodes, read one at a time for
+    the one export the graph serves (:class:`FramedNodes` with ``release``: not cached)."""
     graph_def = frame.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
     rebuilt_library = nz.rebuilt_library(library)
@@ -464,8 +463,7 @@ def _assembled(
     rest.versions.CopyFrom(
         nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
     )
-    framed = FramedNodes(chunks[:]) if nodes else ()
-    as_imported = not (form.rewritten_inputs or CALL_OPS.intersection(form.ops))
+    framed = FramedNodes(chunks[:], release=True) if nodes else ()
     chunks.append(rest.SerializeToString(deterministic=True))
     rest.node.extend(NodeDef(op=op) for op in form.ops)
     return ImportedGraph(
@@ -481,7 +479,7 @@ def _assembled(
         if collections is None
         else collections,
         form=form,
-        derived=Derived(graph_def=(chunks, stripped_op_list_for(rest)) if as_imported else None),
+        derived=Derived(graph_def=None if nodes else (chunks, stripped_op_list_for(rest))),
     )
 
 

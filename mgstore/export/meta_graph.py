@@ -20,6 +20,7 @@ from typing import TypeAlias
 from mgstore import byte_layout
 from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InputError, InvalidGraphError
+from mgstore.export.framed_nodes import FramedNodes
 from mgstore.export.imported import ImportedGraph, held_size
 from mgstore.export.normalize import TF_VERSION
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
@@ -174,7 +175,8 @@ def _rebuilt_bytes(graph: ImportedGraph, o: ExportOptions, excluded: frozenset[s
     unbound: list[str] = []
     ops = GraphDef()  # what stripped_op_list reads: each op once, call ops whole (§3.9)
     seen: set[str] = set()
-    for node in _kept(graph, graph.nodes, o, excluded):
+    nodes = graph.nodes.take() if isinstance(graph.nodes, FramedNodes) else graph.nodes
+    for node in _kept(graph, nodes, o, excluded):
         new = rewrite_node(node, o.scope)  # a new message: a cleared one keeps its arena
         if o.scope:
             unbound.extend(rewrite_inputs(node.input, o.scope)[1])
@@ -257,20 +259,28 @@ def _as_imported_graph_def(graph: ImportedGraph) -> tuple[list[bytes | memoryvie
 
 def extraneous_saver_nodes(nodes: Iterable[NodeDef], saver_def: SaverDef | None) -> frozenset[str]:
     """The nodes ``clear_extraneous_savers`` removes (§7): those under the name scope of
-    a save/restore op, except the scopes of ``saver_def``'s save and restore names."""
-    by_name = {node.name: node.op for node in nodes}
+    a save/restore op, except the scopes of ``saver_def``'s save and restore names.
+
+    ``nodes`` is read twice and only the save/restore nodes' names are held (a node named
+    twice counts with its last op, as TensorFlow's dict of names does)."""
     retained: set[str] = set()
     if saver_def is not None:
         retained = {
             _scope_of(_op_name(saver_def.restore_op_name)) + "/",
             _scope_of(_op_name(saver_def.save_tensor_name)) + "/",
         }
-    saver_nodes = {name for name, op in by_name.items() if op in _SAVER_OPS}
+    is_saver: dict[str, bool] = {}  # the names that had a save/restore op: whether they still do
+    for node in nodes:
+        if node.op in _SAVER_OPS:
+            is_saver[node.name] = True
+        elif is_saver and node.name in is_saver:
+            is_saver[node.name] = False
+    saver_nodes = {name for name, saver in is_saver.items() if saver}
     scopes = {_scope_of(name) for name in saver_nodes} - saver_nodes
     extraneous = tuple(s + "/" for s in scopes if s + "/" not in retained)
     if not extraneous:
         return frozenset()
-    return frozenset(name for name in by_name if name.startswith(extraneous))
+    return frozenset(node.name for node in nodes if node.name.startswith(extraneous))
 
 
 def _op_name(tensor_name: str) -> str:

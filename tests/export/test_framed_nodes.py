@@ -5,6 +5,10 @@ are not whole frames are refused."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+from array import array
+
 import hypothesis.strategies as st
 import pytest
 from hypothesis import given, settings
@@ -66,3 +70,24 @@ def test_bytes_that_are_not_whole_frames_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=problem):
         list(byte_layout.node_bodies(chunks))
+
+
+def test_taken_nodes_are_released_chunk_by_chunk_and_gone() -> None:
+    nodes = _nodes([10, 300, 20])
+    chunks = [byte_layout.frame(n.SerializeToString()) for n in nodes]
+    kept = FramedNodes(chunks)
+    assert list(kept.take()) == nodes and list(kept) == nodes  # without release: as iter
+    arrays = [array("B", c) for c in chunks]  # buffers a weak reference can watch
+    alive = [weakref.ref(a) for a in arrays]
+    once = FramedNodes(arrays, release=True)
+    del arrays
+    taken = once.take()
+    assert next(taken) == nodes[0]
+    assert next(taken) == nodes[1]
+    gc.collect()
+    assert [ref() is not None for ref in alive] == [False, True, True]  # the first let go
+    with pytest.raises(ValueError, match="taken"):
+        list(once)
+    assert list(taken) == nodes[2:]
+    with pytest.raises(ValueError, match="taken"):
+        once.take()
