@@ -260,8 +260,9 @@ def _run(
     """The exported message and the files it makes; ``origin`` gets the version and query
     as soon as they are known (so that a failure after that can be recorded against them).
     Versions are read from ``read_engine``; import forms are kept in ``engine``."""
+    streamed = _streamed(options, message=message, filename=filename)
     imported = _source(
-        read_engine, engine, cache, graph, origin, plain=options.plain, streamed=_streamed(options)
+        read_engine, engine, cache, graph, origin, plain=options.plain, streamed=streamed
     )
     if origin.query is not None:
         assert isinstance(graph, nx.MultiDiGraph)
@@ -270,12 +271,21 @@ def _run(
     return export_imported(imported, filename, options, message=message)
 
 
-def _streamed(options: ExportOptions) -> bool:
+def _streamed(
+    options: ExportOptions, *, message: bool, filename: str | os.PathLike[str] | None
+) -> bool:
     """Whether a graph whose nodes are read one at a time from stored bytes serves the export
     well (:func:`from_stored_bytes` with ``nodes``): a rebuilt export (§3.4 of
-    docs/export-semantics.md) of the imported nodes, which reads each node once; its debug
-    info aside (not read from the packs)."""
-    return options.rebuilds_nodes and options.graph_def is None and not options.save_debug_info
+    docs/export-semantics.md) of the imported nodes written as bytes, which reads each node
+    once and holds no message of the graph. Not where the message is built (the imported graph
+    is then parsed and cached, for the next export), nor for the debug info (not read here)."""
+    return (
+        options.rebuilds_nodes
+        and options.graph_def is None
+        and not (options.save_debug_info or options.strip_default_attrs or options.as_text)
+        and not message
+        and bool(filename)
+    )
 
 
 def _export_query_result(
