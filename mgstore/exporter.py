@@ -275,8 +275,8 @@ def _streamed(
     options: ExportOptions, *, message: bool, filename: str | os.PathLike[str] | None
 ) -> bool:
     """Whether a graph whose nodes are read one at a time from stored bytes serves the export
-    well (:func:`from_stored_bytes` with ``nodes``): a rebuilt export (§3.4 of
-    docs/export-semantics.md) of the imported nodes written as bytes, which reads each node
+    well (:func:`from_stored_bytes` with ``nodes``): a rebuilt export
+    (docs/export-semantics.md §3.4) of the imported nodes written as bytes, which reads each node
     once and holds no message of the graph. Not where the message is built (the imported graph
     is then parsed and cached, for the next export), nor for the debug info (not read here)."""
     return (
@@ -358,18 +358,9 @@ def _imported_version(
         key = (row.content_hash, row.debug_hash)
         stored_form = versions.import_form(conn, row, FORM_VERSION)
         cached = cache.get(key)
-        # A full export without options is assembled from stored bytes, unless the cached
-        # graph has its as-imported bytes already (serialising 80,000 nodes takes longer).
-        if plain and stored_form and (cached is None or cached.derived.graph_def is None):
-            form = _form(stored_form)
-            assembled = None if form is None else from_stored_bytes(conn, row, form)
-            if assembled is not None:
-                return assembled
-        if streamed and stored_form and cached is None:
-            form = _form(stored_form)
-            streamed_graph = None if form is None else from_stored_bytes(conn, row, form, True)
-            if streamed_graph is not None:
-                return streamed_graph
+        from_bytes = _from_stored(conn, row, stored_form, cached, plain=plain, streamed=streamed)
+        if from_bytes is not None:
+            return from_bytes
         if cached is not None:
             return cached
         form = _form(stored_form)
@@ -397,6 +388,27 @@ def _imported_version(
                 )
     cache.put(key, imported)
     return imported if assembled is None else assembled
+
+
+def _from_stored(
+    conn: Connection,
+    row: Row[Any],
+    stored_form: bytes | None,
+    cached: ImportedGraph | None,
+    *,
+    plain: bool,
+    streamed: bool,
+) -> ImportedGraph | None:
+    """The imported graph from stored bytes (:func:`from_stored_bytes`), where it serves the
+    export (``plain``, ``streamed``: :func:`_imported_version`) better than the ``cached`` one:
+    a full export without options is assembled from them unless the cached graph has its
+    as-imported bytes already (serialising 80,000 nodes takes longer); a rebuilt one reads its
+    nodes from them unless the graph is cached (parsed already). None: not from stored bytes."""
+    as_imported = plain and (cached is None or cached.derived.graph_def is None)
+    if not stored_form or not (as_imported or (streamed and cached is None)):
+        return None
+    form = _form(stored_form)
+    return None if form is None else from_stored_bytes(conn, row, form, not as_imported)
 
 
 def from_stored_bytes(

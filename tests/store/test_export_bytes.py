@@ -52,9 +52,10 @@ def test_written_exports_are_the_message_bytes(store: Store, tmp_path: Path, nam
 def test_a_rebuilt_export_reads_the_nodes_one_at_a_time(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without a cached imported graph, a rebuilt export (§3.4) parses its nodes one at a time
-    from the stored bytes (no parsed MetaGraphDef of the version): the file holds about the
-    file's bytes, not a graph of messages (docs/storage.md §6, "Memory")."""
+    """Without a cached imported graph, a rebuilt export (docs/export-semantics.md §3.4) parses
+    its nodes one at a time from the stored bytes (no parsed MetaGraphDef of the version): the
+    export holds about the file's bytes, not a graph of messages (docs/storage.md §6,
+    "Memory")."""
     store.ingest(GRAPHS["functions.meta"], "g")  # call ops: not served as-imported from bytes
     expected = store.export_meta_graph(graph="g", clear_devices=True)
     store.import_cache.clear()
