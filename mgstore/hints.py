@@ -16,8 +16,9 @@ from sqlalchemy import Connection, select
 
 from mgstore import devices as devs
 from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
-from mgstore.db.versions import in_version
+from mgstore.db.versions import in_version, named
 
 __all__ = ["unmatched"]
 
@@ -38,7 +39,8 @@ def unmatched(
     where = in_version(N, row.graph_id, row.number)
     notes: list[str] = []
     if scope or export_scope:
-        names = list(conn.execute(select(N.c.name).where(where)).scalars())
+        query = select(NM.c.name).select_from(named()).where(where)
+        names = list(conn.execute(query).scalars())
         notes.extend(_scope_notes(names, scope, strict_scope, export_scope))
     if op_type:
         ops = set(conn.execute(select(N.c.op).distinct().where(where)).scalars())

@@ -17,9 +17,9 @@ from mgstore import MgstoreError, Store
 from mgstore.db import engine as db
 from mgstore.db.inserts import BulkRows, bulk_rows, insert_bulk, slices_insert
 from mgstore.db.models import metadata
-from mgstore.db.versions import name_key
 
 B, G, N, E, P = (metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
+NM = metadata.tables["names"]
 # A table keyed by bytes and text, as collection_members was (migration 0013 dropped it).
 CM = Table(
     "members_for_test",
@@ -61,7 +61,7 @@ def _graph_and_pack(store: Store, pack: bytes = b"p") -> None:
 
 
 def _nodes(rows: Sequence[tuple[Any, ...]], shas: list[bytes]) -> dict[str, Sequence[Any]]:
-    names = ("id", "name", "op", "device", "pack_id", "offset", "length")
+    names = ("id", "name_id", "op", "device", "pack_id", "offset", "length")
     columns: dict[str, Sequence[Any]] = {
         name: [row[k] for row in rows] for k, name in enumerate(names)
     }
@@ -70,17 +70,17 @@ def _nodes(rows: Sequence[tuple[Any, ...]], shas: list[bytes]) -> dict[str, Sequ
 
 def test_node_rows_with_hashes_and_constants(store: Store) -> None:
     _graph_and_pack(store)
-    rows = [(i, f"n{i}", "Op", "", 1, i, 1) for i in range(1, 6)]
+    rows = [(i, i, "Op", "", 1, i, 1) for i in range(1, 6)]
     shas = [bytes([i]) * 32 for i in range(1, 6)]
     dialect = store.engine.dialect.name
     bulk = bulk_rows(dialect, N, _nodes(rows, shas), constants={"graph_id": 1, "first_version": 7})
     assert (bulk.rows is None) == (dialect == "sqlite")
     if dialect == "sqlite":
-        assert bulk.layout == ("sequence", "driver", "constant", "constant", "constant",
+        assert bulk.layout == ("sequence", "sequence", "constant", "constant", "constant",
                                "sequence", "constant", "bytes_fixed")  # fmt: skip
     _insert(store, bulk)
     assert _rows(store, N) == [
-        (i, 1, f"n{i}", "Op", "", shas[i - 1], 1, i, 1, 7, None, None, 0) for i in range(1, 6)
+        (i, 1, i, "Op", "", shas[i - 1], 1, i, 1, 7, None, 0) for i in range(1, 6)
     ]
 
 
@@ -123,10 +123,10 @@ def test_a_batch_of_constant_columns_has_every_row(keyed: Store) -> None:
     _insert(store, bulk_rows(store.engine.dialect.name, CM, columns))
     assert len(_rows(store, CM)) == 5
     _graph_and_pack(store)
-    columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
+    columns = _nodes([(1, 1, "Op", "", 1, 0, 1)], [b"h" * 32])
     _insert(store, bulk_rows(store.engine.dialect.name, N, columns,
                              constants={"graph_id": 1, "first_version": 1}))  # fmt: skip
-    edges = {"node_id": [1] * 4, "slot": [0] * 4, "src_name": ["a"] * 4, "src_output": [0] * 4,
+    edges = {"node_id": [1] * 4, "slot": [0] * 4, "src_id": [1] * 4, "src_output": [0] * 4,
              "control": [False] * 4}  # fmt: skip
     bulk = bulk_rows(store.engine.dialect.name, E, edges)
     with pytest.raises(MgstoreError, match="conflict|UNIQUE|duplicate"):  # four rows, one key
@@ -158,9 +158,9 @@ def test_a_refused_batch_is_an_mgstore_error_and_leaves_nothing(store: Store) ->
     # PostgreSQL takes the rows by COPY: its errors must be mapped as an INSERT's are.
     _graph_and_pack(store)
     dialect = store.engine.dialect.name
-    edges = {"node_id": [1, 99], "slot": [0, 0], "src_name": ["a", "b"], "src_output": [0, 0],
+    edges = {"node_id": [1, 99], "slot": [0, 0], "src_id": [1, 2], "src_output": [0, 0],
              "control": [False, True]}  # fmt: skip
-    columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
+    columns = _nodes([(1, 1, "Op", "", 1, 0, 1)], [b"h" * 32])
     nodes = bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1})
     refused = pytest.raises(MgstoreError, match="FOREIGN KEY|foreign key")
     with refused, db.transaction(store.engine, write=True) as conn:
@@ -185,7 +185,7 @@ def test_other_postgresql_drivers_take_inserts(
         _graph_and_pack(store)
         assert copies == ["packs"]
         monkeypatch.setattr(store.engine.dialect, "driver", "psycopg2")
-        columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
+        columns = _nodes([(1, 1, "Op", "", 1, 0, 1)], [b"h" * 32])
         _insert(
             store,
             bulk_rows("postgresql", N, columns, constants={"graph_id": 1, "first_version": 1}),
@@ -202,18 +202,18 @@ def test_nul_characters_arrive_whole(store: Store) -> None:
     # SQLite's JSON functions end a string at NUL: such a column must be read from slices.
     _graph_and_pack(store)
     dialect = store.engine.dialect.name
-    names = ["a\x00b", "\x00", "plain", "back\\u0000slash"]
+    devices = ["a\x00b", "\x00", "plain", "back\\u0000slash"]
     ops = ["Op\x00", "Op\x00", "Op\x00", "Op\x00"]
     if dialect == "postgresql":  # PostgreSQL text has no NUL
-        names, ops = [n.replace("\x00", "") + "!" for n in names], ["Op"] * 4
-    pairs = zip(names, ops, strict=True)
-    rows = [(i, name, op, "", 1, 0, 1) for i, (name, op) in enumerate(pairs, 1)]
-    columns = _nodes(rows, [b"h" * 32] * len(names))
+        devices, ops = [n.replace("\x00", "") + "!" for n in devices], ["Op"] * 4
+    pairs = zip(ops, devices, strict=True)
+    rows = [(i, i, op, device, 1, 0, 1) for i, (op, device) in enumerate(pairs, 1)]
+    columns = _nodes(rows, [b"h" * 32] * len(devices))
     bulk = bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1})
     if dialect == "sqlite":
-        assert bulk.rows is None and bulk.layout[1:3] == ("text", "constant")
+        assert bulk.rows is None and bulk.layout[2:4] == ("constant", "text")
     _insert(store, bulk)
-    assert [r[2:4] for r in _rows(store, N)] == [row[1:3] for row in rows]
+    assert [r[3:5] for r in _rows(store, N)] == [row[2:4] for row in rows]
 
 
 # Columns drawn so that every form is taken: constant, consecutive, single digits, wide and
@@ -255,8 +255,8 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
             [[-1, 2**40], [7, 8]], ["aa", "bb", "cc", "dd"], ["ab", "cd", "ef", "gh"], [b""], True
         )  # text_fixed, bytes_fixed
         @example(
-            [[0], [0]], ["a", "b", "c", "d"], ["x", "y", "z", "w"], [b"", b"a", b"bc", b"d"], False
-        )  # bytes
+            [[0], [0]], ["a", "b", "c", "d"], ["x", "yy", "z", "w"], [b"", b"a", b"bc", b"d"], False
+        )  # text, bytes
         @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
         @given(st.lists(INTEGERS, min_size=2, max_size=2), TEXTS, TEXTS, st.lists(
             st.binary(max_size=8), min_size=1, max_size=30), st.booleans())  # fmt: skip
@@ -264,9 +264,10 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
             ints: list[list[int]], a: list[str], b: list[str], data: list[bytes], hashes: bool
         ) -> None:
             ids = list(range(1, len(a) + 1))
-            names, ops, devices, offsets, lengths = _fit([a, b, a[::-1], *ints])
+            ops, devices, offsets, lengths = _fit([a, b, *ints])
+            names = _fit([ids, ints[0][::-1]])[1]
             shas = _fit([ids, [bytes([k % 256]) * 32 for k in ids] if hashes else data])[1]
-            columns = {"id": ids, "name": names, "op": ops, "device": devices,
+            columns = {"id": ids, "name_id": names, "op": ops, "device": devices,
                        "pack_id": [1] * len(ids), "offset": offsets, "length": lengths,
                        "sha256": shas}  # fmt: skip
             bulk = bulk_rows("sqlite", N, columns, constants={"graph_id": 1, "first_version": 2})
@@ -277,8 +278,7 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
                 insert_bulk(conn, bulk)
             n = len(ids)
             expected = list(zip(ids, [1] * n, names, ops, devices, shas, [1] * n, offsets,
-                                lengths, [2] * n, [None] * n, [None] * n, [0] * n,
-                                strict=True))  # fmt: skip
+                                lengths, [2] * n, [None] * n, [0] * n, strict=True))  # fmt: skip
             assert _rows(store, N) == expected
 
         check()
@@ -288,29 +288,34 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
 def test_edges_keep_any_text_and_integer(store: Store) -> None:
     _graph_and_pack(store)
     dialect = store.engine.dialect.name
-    columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
+    columns = _nodes([(1, 1, "Op", "", 1, 0, 1)], [b"h" * 32])
     _insert(store, bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1}))
     nul = dialect == "sqlite"
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.tuples(TEXT if nul else TEXT.map(lambda t: t.replace("\x00", "")),
-                              st.integers(-1, 2**31 - 1), st.booleans()), max_size=20))  # fmt: skip
+                              st.integers(-1, 2**31 - 1), st.booleans()), max_size=20,
+                    unique_by=lambda v: v[0]))  # fmt: skip
     def check(values: list[tuple[str, int, bool]]) -> None:
+        # The names of the sources, interned (docs/storage.md §3.5), and edges naming them.
         with db.transaction(store.engine, write=True) as conn:
             conn.execute(E.delete())
+            conn.execute(NM.delete())
+            ids = list(range(1, len(values) + 1))
+            insert_bulk(conn, bulk_rows(dialect, NM, {"id": ids, "name": [v[0] for v in values]}))
             columns = {"node_id": [1] * len(values), "slot": list(range(len(values))),
-                       "src_name": [v[0] for v in values], "src_output": [v[1] for v in values],
-                       "control": [v[2] for v in values],
-                       "src_key": [name_key(v[0]) for v in values]}  # fmt: skip
+                       "src_output": [v[1] for v in values], "control": [v[2] for v in values],
+                       "src_id": ids}  # fmt: skip
             insert_bulk(conn, bulk_rows(dialect, E, columns))
-        assert _rows(store, E) == [(1, slot, *v, name_key(v[0])) for slot, v in enumerate(values)]
+        assert _rows(store, NM) == [(i, v[0]) for i, v in zip(ids, values, strict=True)]
+        assert _rows(store, E) == [(1, k, v[1], v[2], k + 1) for k, v in enumerate(values)]
 
     check()
 
 
 def test_the_statements_need_no_sqlite_newer_than_json1() -> None:
     # ->> came with SQLite 3.38; Python 3.10 may link an older SQLite with JSON1.
-    columns = ("id", "name", "op", "device", "pack_id", "offset", "length", "sha256")
+    columns = ("id", "op", "device", "name_id", "pack_id", "offset", "length", "sha256")
     for layout in [("sequence", "driver", "text_dict", "constant", "integer", "integer",
                     "integer", "bytes_fixed"),
                    ("integer", "text", "text_fixed", "bytes_dict", "constant", "sequence",
@@ -325,8 +330,8 @@ def test_the_tables_copied_on_postgresql_go_in_binary() -> None:
     # would send its table's rows in text format (slower, and hex for the packs' bytes).
     from mgstore.db.inserts import pg_types
 
-    for table in (P, N, E, CM, B):
+    for table in (P, N, E, NM, CM, B):
         types = pg_types(table, [column.name for column in table.c])
         assert types is not None and len(types) == len(table.c), table.name
-    assert pg_types(N, ["id", "offset", "sha256", "name"]) == ("int8", "int4", "bytea", "text")
+    assert pg_types(N, ["id", "offset", "sha256", "op"]) == ("int8", "int4", "bytea", "text")
     assert pg_types(E, ["control"]) == ("bool",)

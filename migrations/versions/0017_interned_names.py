@@ -1,0 +1,142 @@
+"""Interned names: node rows and edge rows name nodes by the id of a row of ``names``.
+
+Each changed node row repeated its name (about 40 bytes on the bench graph) in ``nodes`` and
+in ``ix_nodes_name_graph``, and each edge row its source's name, beside 32-bit keys of both
+(revision 0013) that a descendants step looked edges up by. Now ``names`` holds every distinct
+name once (unique index on the name: lookups and the range scans of scope queries), and
+``nodes.name_id`` and ``edges.src_id`` refer to it; the id serves as the key, so
+``nodes.name_key`` and ``edges.src_key`` go (docs/storage.md §3.5).
+
+The upgrade fills ``names`` with the names of node rows and edge sources (in name order),
+adds and fills the id columns, swaps the indexes and drops the name and key columns. The
+columns are nullable because SQLite's ALTER TABLE adds only such columns without a rebuild;
+every writer fills them and fsck checks them. On PostgreSQL the guard of node rows (revision
+0009) names the node through ``names``. The downgrade puts the names and keys back (keys as
+revision 0013 computed them) and drops ``names``.
+
+Revision ID: 0017_interned_names
+Revises: 0016_shared_edges
+Create Date: 2026-12-07 23:00:00
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0017_interned_names"
+down_revision: str | None = "0016_shared_edges"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+BATCH = 5000
+
+_meta = sa.MetaData()
+names = sa.Table("names", _meta, sa.Column("id", sa.Integer), sa.Column("name", sa.Text))
+nodes = sa.Table(
+    "nodes",
+    _meta,
+    sa.Column("name", sa.Text),
+    sa.Column("name_key", sa.Integer),
+    sa.Column("name_id", sa.Integer),
+)
+edges = sa.Table(
+    "edges",
+    _meta,
+    sa.Column("src_name", sa.Text),
+    sa.Column("src_key", sa.Integer),
+    sa.Column("src_id", sa.Integer),
+)
+
+# PostgreSQL's guard of node rows (revision 0009), naming the node by its name row, and as
+# revision 0009 made it.
+_GUARD_NODES = """CREATE OR REPLACE FUNCTION mgstore_guard_nodes() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF mgstore_guarded(TG_RELID)
+            AND mgstore_uncollected_in(OLD.graph_id, OLD.first_version, OLD.last_version) THEN
+        PERFORM mgstore_guard_refuse('node ' || %s || ' is in a version not collected');
+    END IF;
+    RETURN OLD;
+END
+$$"""
+_NAMED = "coalesce((SELECT n.name FROM names n WHERE n.id = OLD.name_id), '?')"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "names",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    conn = op.get_bind()
+    every = sa.union(sa.select(nodes.c.name), sa.select(edges.c.src_name)).subquery()
+    conn.execute(names.insert().from_select(["name"], sa.select(every.c[0]).order_by(every.c[0])))
+    op.create_index("ix_names_name", "names", ["name"], unique=True)
+    op.add_column("nodes", sa.Column("name_id", sa.Integer()))
+    op.add_column("edges", sa.Column("src_id", sa.Integer()))
+    conn.execute(nodes.update().values(name_id=_id_of(nodes.c.name)))
+    conn.execute(edges.update().values(src_id=_id_of(edges.c.src_name)))
+    op.drop_index("ix_nodes_name_graph", table_name="nodes")
+    op.drop_index("ix_edges_src_key", table_name="edges")
+    if conn.dialect.name == "postgresql":
+        op.execute(_GUARD_NODES % _NAMED)
+    # SQLite (3.35+) and PostgreSQL drop a column in place: no rebuild, triggers stay.
+    for table, column in (("nodes", "name"), ("nodes", "name_key"), ("edges", "src_name"),
+                          ("edges", "src_key")):  # fmt: skip
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    op.create_index(
+        "ix_nodes_name_graph", "nodes", ["name_id", "graph_id", "last_version", "first_version"]
+    )
+    op.create_index("ix_edges_src", "edges", ["src_id"])
+
+
+def downgrade() -> None:
+    conn = op.get_bind()
+    postgresql = conn.dialect.name == "postgresql"
+    # NOT NULL as revision 0001 made it; SQLite adds such a column only with a default.
+    default = None if postgresql else sa.text("''")
+    op.add_column(
+        "nodes", sa.Column("name", sa.Text(), nullable=postgresql, server_default=default)
+    )
+    op.add_column("nodes", sa.Column("name_key", sa.Integer(), nullable=True))
+    op.add_column(
+        "edges", sa.Column("src_name", sa.Text(), nullable=postgresql, server_default=default)
+    )
+    op.add_column("edges", sa.Column("src_key", sa.Integer(), nullable=True))
+    rows = [(int(i), str(n)) for i, n in conn.execute(sa.select(names.c.id, names.c.name))]
+    for table, id_, name, key in ((nodes, nodes.c.name_id, "name", "name_key"),
+                                  (edges, edges.c.src_id, "src_name", "src_key")):  # fmt: skip
+        update = table.update().where(id_ == sa.bindparam("i"))
+        update = update.values({name: sa.bindparam("n"), key: sa.bindparam("k")})
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start : start + BATCH]
+            conn.execute(update, [{"i": i, "n": n, "k": _key(n)} for i, n in batch])
+    if postgresql:
+        op.execute("ALTER TABLE nodes ALTER COLUMN name SET NOT NULL")
+        op.execute("ALTER TABLE edges ALTER COLUMN src_name SET NOT NULL")
+        op.execute(_GUARD_NODES % "OLD.name")
+    op.drop_index("ix_nodes_name_graph", table_name="nodes")
+    op.drop_index("ix_edges_src", table_name="edges")
+    for table, column in (("nodes", "name_id"), ("edges", "src_id")):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    op.create_index(
+        "ix_nodes_name_graph", "nodes", ["name", "graph_id", "last_version", "first_version"]
+    )
+    op.create_index("ix_edges_src_key", "edges", ["src_key"])
+    op.drop_index("ix_names_name", table_name="names")
+    op.drop_table("names")
+
+
+def _id_of(name: sa.Column[str]) -> sa.ScalarSelect[int]:
+    """The id of the ``names`` row of ``name`` (a correlated lookup through its index)."""
+    return sa.select(names.c.id).where(names.c.name == name).scalar_subquery()
+
+
+def _key(name: str) -> int:
+    """As mgstore.db.versions.name_key at revision 0013: CRC-32 of the UTF-8, signed."""
+    return zlib.crc32(name.encode("utf-8", "surrogatepass")) - 0x80000000
