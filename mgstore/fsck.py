@@ -123,15 +123,15 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             N.c.id,
             N.c.name_id,
             NM.c.name,
-            N.c.op,
-            N.c.device,
+            versions.OPS.c.name.label("op"),
+            versions.DEVICES.c.name.label("device"),
             N.c.sha256,
             N.c.pack_id,
             N.c.offset,
             N.c.length,
             N.c.edges_from,
         )
-        .select_from(versions.named())
+        .select_from(versions.described())
         .where(versions.in_version(N, row.graph_id, row.number))
     ).all()
     located = {(r.pack_id, r.offset, r.length) for r in rows}

@@ -76,7 +76,7 @@ from mgstore.db.edges import owner
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
-from mgstore.db.versions import in_version, named, names_in
+from mgstore.db.versions import in_version, named, names_in, strings_of
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.graph import networkx_of
 from mgstore.names import check_text
@@ -215,12 +215,12 @@ def node_filter(
         members = versions.collection_members(conn, row, collections)
         conds.append(names_in(conn, N.c.name_id, sorted(members)))
     if op_types is not None:
-        conds.append(N.c.op.in_(op_types))
+        conds.append(N.c.op_id.in_(select(NM.c.id).where(NM.c.name.in_(op_types))))
     if devices is not None:
-        stored = conn.execute(
-            select(N.c.device).distinct().where(in_version(N, row.graph_id, row.number))
-        ).scalars()
-        conds.append(N.c.device.in_(devs.matching(devices, stored)))
+        ids = select(N.c.device_id).distinct().where(in_version(N, row.graph_id, row.number))
+        stored = conn.execute(strings_of(ids)).scalars()
+        matching = devs.matching(devices, stored)
+        conds.append(N.c.device_id.in_(select(NM.c.id).where(NM.c.name.in_(matching))))
     return and_(*conds)
 
 

@@ -216,7 +216,10 @@ def test_a_recomputed_import_form_is_compared_on_request(net: Store, tmp_path: P
 
 def test_an_edited_op_column(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
     with net.engine.begin() as conn:
-        conn.execute(N.update().where(N.c.name_id == name_id("bravo")).values(op="Conv2D"))
+        conn.execute(NM.insert(), {"name": "Conv2D"})  # ops are names' rows (revision 0017)
+        conn.execute(
+            N.update().where(N.c.name_id == name_id("bravo")).values(op_id=name_id("Conv2D"))
+        )
     with pytest.raises(IntegrityError, match="indexed columns of node 'bravo'"):
         net.query("net@1", op_type="Conv2D")
     assert main(["--db", net.url, "query", "net@1", "--op-type", "Conv2D"]) == 1

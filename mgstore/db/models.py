@@ -10,10 +10,10 @@ How a graph is kept (content-addressed, so a version costs about its change, not
   ``last_version`` (NULL while it is still current) bound the versions of its graph that
   contain it, so an unchanged node adds no row to a new version. Each row has its content's
   SHA-256 and where those bytes sit (pack, offset, length), and the columns that queries
-  filter on (name, op), indexed. Identical content anywhere in the store is found by its hash
-  and its bytes stored once.
-* ``names``: every distinct node name once; node and edge rows keep its id
-  (docs/storage.md §3.5).
+  filter on (name, op, device: ids of ``names`` rows), indexed. Identical content anywhere
+  in the store is found by its hash and its bytes stored once.
+* ``names``: every distinct node name, op type and device once; node and edge rows keep
+  its id (docs/storage.md §3.5).
 * ``edges``: the inputs of each node row, by slot (data and control, with output indexes),
   indexed by the id of the source's name; a later row of the same name with the same
   inputs uses them instead of repeating them (``nodes.edges_from``, docs/storage.md §3.5).
@@ -124,10 +124,11 @@ VERSION_TAGS = Table(
 )
 
 
-# Every distinct node name of the store, once (docs/storage.md §3.5): node rows and edge rows
-# refer to names by id. One table for every graph, so that content found in another graph
-# (§3.3) and the same name in many graphs cost one row; the unique index serves lookups by
-# name and the range scans of scope queries (``name >= 'scope/' AND name < 'scope0'``).
+# Every distinct node name, op type and device of the store, once (docs/storage.md §3.5): node
+# rows and edge rows refer to them by id. One table for every graph, so that content found in
+# another graph (§3.3) and the same name in many graphs cost one row; the unique index serves
+# lookups by name and the range scans of scope queries (``name >= 'scope/' AND name <
+# 'scope0'``).
 NAMES = Table(
     "names",
     metadata,
@@ -146,8 +147,9 @@ NODES = Table(
     # adds a column, revision 0017); fsck checks it against the NodeDef. No foreign key:
     # SQLite drops no such column in place (the downgrade), and names are never deleted.
     Column("name_id", Integer),
-    Column("op", Text, nullable=False),
-    Column("device", Text, nullable=False),
+    # The op type and device (``names.id``, as ``name_id``).
+    Column("op_id", Integer),
+    Column("device_id", Integer),
     Column("sha256", LargeBinary(32), nullable=False),
     Column("pack_id", ForeignKey("packs.id"), nullable=False),
     Column("offset", Integer, nullable=False),
@@ -168,7 +170,7 @@ NODES = Table(
     # follows, so that a version's rows are told from the rest of the history in the index,
     # and a scope query reads from the table only the rows it returns (0015).
     Index("ix_nodes_name_graph", "name_id", "graph_id", "last_version", "first_version"),
-    Index("ix_nodes_graph_op", "graph_id", "op"),
+    Index("ix_nodes_graph_op", "graph_id", "op_id"),
     # The rows a version added, and those it closed: what a diff of two versions reads.
     # Both are partial, so that other queries, whose conditions do not imply theirs, are
     # never planned on them; and first versions' rows (most rows) and open rows stay out.

@@ -35,7 +35,7 @@ from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import OUTLINE_PARTS as OP
 from mgstore.db.tables import VERSION_OUTLINES as VO
-from mgstore.db.versions import edges_owner, in_version, member_lists, named
+from mgstore.db.versions import DEVICES, OPS, described, edges_owner, in_version, member_lists
 from mgstore.graph import parse_input
 
 __all__ = [
@@ -170,14 +170,25 @@ def columns_from_tables(conn: Connection, row: Row[Any], *, shared: bool = True)
     own = edges_owner(N) if shared else N.c.id
     source = NM.alias("source")
     name: Any
+    op: Any
+    device: Any
     src: Any
     if shared:
-        name, nodes, src = NM.c.name, named(), source.c.name
+        name, op, device = NM.c.name, OPS.c.name, DEVICES.c.name
+        nodes, src = described(), source.c.name
         edge_rows = E.join(N, own == E.c.node_id).outerjoin(source, source.c.id == E.c.src_id)
     else:
-        name, nodes, src = literal_column("nodes.name"), N, literal_column("edges.src_name")
-        edge_rows = E.join(N, own == E.c.node_id)
-    query = select(name, N.c.op, N.c.device, own).select_from(nodes).where(in_row)
+        name, op, device, src = (
+            literal_column(f"{t}.{c}")
+            for t, c in (
+                ("nodes", "name"),
+                ("nodes", "op"),
+                ("nodes", "device"),
+                ("edges", "src_name"),
+            )
+        )
+        nodes, edge_rows = N, E.join(N, own == E.c.node_id)
+    query = select(name, op, device, own).select_from(nodes).where(in_row)
     rows = fetch_raw(conn, query)
     names, ops, devices, ids = (list(c) for c in zip(*rows, strict=True)) if rows else ([],) * 4
     position = {node_id: i for i, node_id in enumerate(ids)}

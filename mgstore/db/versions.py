@@ -72,11 +72,31 @@ _CHUNK = 500
 _BLOBS = select(B.c.sha256, B.c.data).where(B.c.sha256.in_(bindparam("shas", expanding=True)))
 
 
+#: ``names`` as the op types and devices of node rows (:func:`described`).
+OPS, DEVICES = NM.alias("op_names"), NM.alias("device_names")
+
+
 def named(nodes: Any = N, names: Any = NM) -> Any:
     """``nodes`` (the table or an alias) joined to the ``names`` row of each (docs/storage.md
     §3.5): select ``names.c.name`` from it. An outer join: a row whose name is missing reads
     as None, which the checks of what was read then report."""
     return nodes.outerjoin(names, names.c.id == nodes.c.name_id)
+
+
+def described(nodes: Any = N) -> Any:
+    """:func:`named`, joined also to the op type (``OPS.c.name``) and the device
+    (``DEVICES.c.name``) of each row, by outer joins likewise."""
+    return (
+        named(nodes)
+        .outerjoin(OPS, OPS.c.id == nodes.c.op_id)
+        .outerjoin(DEVICES, DEVICES.c.id == nodes.c.device_id)
+    )
+
+
+def strings_of(ids: Any) -> Any:
+    """The strings of the ``names`` rows whose ids ``ids`` (a SELECT of one column) gives:
+    the distinct op types or devices of a set of node rows."""
+    return select(NM.c.name).where(NM.c.id.in_(ids))
 
 
 def names_in(conn: Connection, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
@@ -416,8 +436,8 @@ def id_batches(
 #: whole pack (up to 256 KiB over its overflow pages) for each ``substr`` of it, so each pack
 #: the rows name is read once instead (:func:`pack_data`).
 _SLICES = select(
-    N.c.pack_id, N.c.offset, N.c.length, N.c.sha256, NM.c.name, N.c.op, N.c.device
-).select_from(named())
+    N.c.pack_id, N.c.offset, N.c.length, N.c.sha256, NM.c.name, OPS.c.name, DEVICES.c.name
+).select_from(described())
 
 
 def pack_slices(conn: Connection, located: Sequence[tuple[int, int, int]]) -> list[bytes]:

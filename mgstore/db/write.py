@@ -308,7 +308,8 @@ class _Encoded:
     nodes: byte_layout.StoredNodes
     fresh: Sequence[int]  # positions of the nodes that need a row
     new_bytes: int
-    names: set[str]  # the fresh nodes' names and their inputs' sources (docs/storage.md §3.5)
+    # The fresh nodes' names, ops, devices and their inputs' sources (docs/storage.md §3.5).
+    names: set[str]
 
 
 @dataclass(frozen=True)
@@ -385,10 +386,10 @@ class _Encoder:
         fresh = [i for i, sha in enumerate(shas) if sha not in current] if current else None
         if fresh is None or len(fresh) == len(nodes):
             wanted = edges.sources(nodes.inputs)
-            wanted.update(names)
+            wanted.update(names, nodes.ops, nodes.devices)
             return _Encoded(nodes, range(len(nodes)), sum(map(len, nodes.framed)), wanted)
         wanted = edges.sources([nodes.inputs[i] for i in fresh])
-        wanted.update(names[i] for i in fresh)
+        wanted.update(*([column[i] for i in fresh] for column in (names, nodes.ops, nodes.devices)))
         return _Encoded(nodes, fresh, sum(len(nodes.framed[i]) for i in fresh), wanted)
 
 
@@ -619,8 +620,8 @@ def _node_columns(
     return {
         "id": node_ids,
         "name_id": list(map(name_ids.__getitem__, pick(nodes.names))),
-        "op": pick(nodes.ops),
-        "device": pick(nodes.devices),
+        "op_id": list(map(name_ids.__getitem__, pick(nodes.ops))),
+        "device_id": list(map(name_ids.__getitem__, pick(nodes.devices))),
         "pack_id": [location[0] for location in where_fresh],
         "offset": [location[1] for location in where_fresh],
         "length": [location[2] for location in where_fresh],

@@ -1,7 +1,8 @@
 """Migration 0017_interned_names down and up with data present, on SQLite and PostgreSQL: down
-writes each row's name (and the 32-bit keys of revision 0013) back into node and edge rows and
-drops ``names``; up interns them again, and scope queries, closures, checkout, content lookups
-across graphs, fsck and the audit chain see the same store."""
+writes each row's name, op type and device (and the 32-bit keys of revision 0013) back into
+node and edge rows and drops ``names``; up interns them again, and scope, op type and device
+queries, closures, checkout, content lookups across graphs, fsck and the audit chain see the
+same store."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ from tests.db.migration_steps import below, connection, step
 INTERNED = "0017_interned_names"
 NM, N = metadata.tables["names"], metadata.tables["nodes"]
 # The rows' names and keys as revisions 0013 to 0016 keep them.
-OLD_N = Table("nodes", MetaData(), Column("name", Text), Column("name_key", Integer))
+OLD_N = Table(
+    "nodes",
+    MetaData(),
+    Column("name", Text),
+    Column("name_key", Integer),
+    Column("op", Text),
+    Column("device", Text),
+)
 OLD_E = Table("edges", MetaData(), Column("src_name", Text), Column("src_key", Integer))
 
 
@@ -44,6 +52,8 @@ def answers(store: Store, ref: str) -> list[object]:
     for direction in ("ancestors", "descendants"):
         found.append(sorted(store.query(ref, scope="s1/n9", closure=direction).nodes))
     found.append(sorted(store.query(ref, collection="train_op", closure="ancestors").nodes))
+    found.append(sorted(store.query(ref, op_type="Identity", device="/cpu:2").nodes))
+    found.append(sorted(store.query(ref, op_type="Const").nodes))
     return found
 
 
@@ -67,14 +77,18 @@ def test_down_and_up_with_data(migrated_url: str) -> None:
         expected = {ref: answers(store, ref) for ref in ("g@1", "g@3", "other")}
     step(migrated_url, below(INTERNED), down=True)
     columns, keys = old_rows(migrated_url)
-    assert {"name", "name_key", "src_name", "src_key"} <= columns
-    assert not {"name_id", "src_id"} & columns
+    assert {"name", "name_key", "op", "device", "src_name", "src_key"} <= columns
+    assert not {"name_id", "op_id", "device_id", "src_id"} & columns
     assert len(keys) == 25  # every node's name, and the input no node has
     assert keys == {n: zlib.crc32(n.encode()) - 0x80000000 for n in keys}
+    with connection(migrated_url) as conn:
+        described = set(conn.execute(select(OLD_N.c.op, OLD_N.c.device).distinct()).all())
+    assert described == {("Identity", ""), ("Identity", "/cpu:1"), ("Identity", "/cpu:2"),
+                         ("Identity", "/cpu:3")}  # fmt: skip
 
     step(migrated_url, "head", down=False)
-    with connection(migrated_url) as conn:
-        assert int(conn.execute(select(func.count()).select_from(NM)).scalar_one()) == 25
+    with connection(migrated_url) as conn:  # 25 names, an op, 4 devices ("" too)
+        assert int(conn.execute(select(func.count()).select_from(NM)).scalar_one()) == 30
         rows = int(conn.execute(select(func.count()).select_from(N)).scalar_one())
         packs = set(conn.execute(select(N.c.pack_id).distinct()).scalars())
     with Store(migrated_url) as store:
@@ -85,4 +99,4 @@ def test_down_and_up_with_data(migrated_url: str) -> None:
     with connection(migrated_url) as conn:
         assert int(conn.execute(select(func.count()).select_from(N)).scalar_one()) == rows + 24
         assert set(conn.execute(select(N.c.pack_id).distinct()).scalars()) == packs  # none new
-        assert int(conn.execute(select(func.count()).select_from(NM)).scalar_one()) == 25
+        assert int(conn.execute(select(func.count()).select_from(NM)).scalar_one()) == 30

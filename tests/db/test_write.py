@@ -60,7 +60,7 @@ def rows_match(store: Store, ref: str) -> None:
         assert sorted(nodes) == sorted(n.name for n in meta.graph_def.node)
         for node in meta.graph_def.node:
             row = nodes[node.name]
-            assert (row.op, row.device) == (node.op, node.device)
+            assert (names[row.op_id], names[row.device_id]) == (node.op, node.device)
             edges = conn.execute(
                 select(E.c.src_id, E.c.src_output, E.c.control)
                 .where(E.c.node_id == (row.edges_from or row.id))  # its own, or shared
