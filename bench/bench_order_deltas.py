@@ -3,9 +3,10 @@
     python bench/bench_order_deltas.py [--blocks 2000] [--versions 16] [--rounds 7]
 
 ``--versions`` versions of the large generated graph (1% of the nodes changed each) in one
-SQLite store, its orders stored as deltas (the last one 7 deltas from a whole order at the
-default 16), and a copy with every order written back whole (as migration 0012_order_deltas's
-downgrade does; this mgstore reads whole orders as they are). Times, in alternating rounds, a
+SQLite store, its orders stored as deltas against skip bases (the last one 4 deltas from the
+whole order of version 1 at the default 16, docs/storage.md §4.1), and a copy with every
+order written back whole (as migration 0012_order_deltas's downgrade does; this mgstore reads
+whole orders as they are). Times, in alternating rounds, a
 checkout of the latest version with its order materialized afresh (cold) and kept (warm), a
 ``block_7/`` scope query of it (cold), and the ingest of one more version into a fresh copy of
 each store, the whole one with delta coding off; prints the medians, their ratio and the size

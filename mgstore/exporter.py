@@ -360,7 +360,9 @@ def _imported_version(
         if imported.form is not None:  # a full import always makes one
             _keep(engine, row.content_hash, imported.form)
             if plain:
-                assembled = _from_content(data, meta_graph, sizes, imported.form, row.size)
+                assembled = _from_content(
+                    data, meta_graph, sizes, imported.form, row.size, imported.collections
+                )
     cache.put(key, imported)
     return imported if assembled is None else assembled
 
@@ -381,11 +383,17 @@ def from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> Impo
 
 
 def _from_content(
-    data: bytes, meta_graph: MetaGraphDef, sizes: Sequence[int], form: ImportForm, size: int
+    data: bytes,
+    meta_graph: MetaGraphDef,
+    sizes: Sequence[int],
+    form: ImportForm,
+    size: int,
+    collections: Mapping[str, nz.RestoredCollection] | None = None,
 ) -> ImportedGraph | None:
     """:func:`from_stored_bytes` from the version's content ``data`` (read and checked
     already; ``meta_graph`` parsed from it, its nodes of these framed ``sizes``) and a form
-    that keeps the stored order: the nodes' bytes are slices of ``data``."""
+    that keeps the stored order: the nodes' bytes are slices of ``data``. ``collections``:
+    ``meta_graph``'s, restored already (an import of it has them)."""
     if form.order is not None or form.rewritten_inputs or CALL_OPS.intersection(form.ops):
         return None
     graph = [(start, end) for number, start, end in byte_layout.fields(data) or () if number == 2]
@@ -401,14 +409,19 @@ def _from_content(
         chunks += (view[at : starts[pos]], byte_layout.frame_head(len(patch)), patch)
         at = starts[pos + 1]
     chunks.append(view[at : starts[-1]])
-    return _assembled(meta_graph, chunks, form, size)
+    return _assembled(meta_graph, chunks, form, size, collections)
 
 
 def _assembled(
-    frame: MetaGraphDef, chunks: list[bytes | memoryview], form: ImportForm, size: int
+    frame: MetaGraphDef,
+    chunks: list[bytes | memoryview],
+    form: ImportForm,
+    size: int,
+    collections: Mapping[str, nz.RestoredCollection] | None = None,
 ) -> ImportedGraph:
     """The imported graph whose as-imported GraphDef is ``chunks`` (its nodes' frames) and
-    the graph-level parts of ``frame`` (a version's MetaGraphDef, its nodes aside)."""
+    the graph-level parts of ``frame`` (a version's MetaGraphDef, its nodes aside; its
+    ``collections`` restored, if given)."""
     graph_def = frame.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
     rebuilt_library = nz.rebuilt_library(library)
@@ -430,7 +443,9 @@ def _assembled(
         rebuilt_library=rebuilt_library,
         collections=nz.restore_collections(
             frame.collection_def, frame.meta_info_def.tensorflow_version
-        ),
+        )
+        if collections is None
+        else collections,
         form=form,
         derived=Derived(graph_def=(chunks, stripped_op_list_for(rest))),
     )

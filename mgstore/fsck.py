@@ -151,7 +151,7 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             ),
         )
     try:
-        packs = versions.pack_data(conn, {r.pack_id for r in rows})
+        packs = versions.pack_data(conn, {r.pack_id for r in rows}, complete=False)
     except IntegrityError as error:
         yield "node", _reason(error)
         return

@@ -6,11 +6,17 @@ Read, it is one flat ``array('q')`` of those triples (:func:`decode`). Stored, i
 * **whole**: :func:`encode` (per node, the pack's change, the gap since the previous node's
   end and the length, zlib-compressed); every order written before revision
   ``0012_order_deltas`` is whole, and a zlib stream never begins with the byte 0x01;
-* a **delta**: the byte 0x01, the base version's id (8 bytes, big-endian), the SHA-256 of the
+* a **delta**: the byte 0x02, the base version's id (8 bytes, big-endian), the SHA-256 of the
   order's whole encoding, then zlib's stream of the edit: the base's and the result's node
-  counts, then per step (skip, copy, insert) — copy ``copy`` nodes of the base starting
-  ``skip`` after where the previous copy ended, then ``insert`` literal triples, coded as the
-  whole encoding codes them.
+  counts and how many steps and literal nodes follow, then the steps (skip, copy, insert) —
+  copy ``copy`` nodes of the base starting ``skip`` after where the previous copy ended, then
+  ``insert`` literal nodes — and the literals' (pack, gap, length), coded as the whole encoding
+  codes them; column by column, each column in the narrowest of 1, 2, 4 or 8-byte integers
+  that holds it (its width in a byte before it), so that zlib sees like values together;
+* the same edit as the byte 0x01, head as above, and zlib's stream of the counts and then
+  each step followed by its literal triples, all 8-byte integers: what revisions
+  ``0012_order_deltas`` to ``0017_pg_reference_guards`` wrote. It is read as it is; revision
+  ``0018_order_columns`` rewrites it as 0x02 and its downgrade writes it back.
 
 The digest in a delta is what the audit record of the version keeps for its order (the
 SHA-256 of the whole encoding, as for whole orders), so a record says the same whether the
@@ -29,6 +35,7 @@ from itertools import accumulate, chain, count, repeat
 
 __all__ = [
     "DELTA",
+    "DELTA_V1",
     "apply_delta",
     "base_of",
     "decode",
@@ -41,7 +48,10 @@ __all__ = [
     "runs",
 ]
 
-DELTA = b"\x01"  #: the first byte of an order stored as a delta
+DELTA = b"\x02"  #: the first byte of an order stored as a delta (columns)
+DELTA_V1 = b"\x01"  #: the first byte of a delta as revisions before 0018 wrote it
+_DELTAS = (DELTA, DELTA_V1)
+_WIDTHS = {1: "b", 2: "h", 4: "i", 8: "q"}  # a column's width in bytes -> its array type
 _HEAD = 1 + 8 + 32  # flag, base id, digest
 OFFSET_BITS = 40  # (pack, offset) as one int: offsets within a pack stay far below 2**40
 
@@ -86,7 +96,7 @@ def decode(data: bytes) -> array[int]:
 def digest(data: bytes) -> bytes:
     """The SHA-256 of a stored order's whole encoding: of the bytes themselves when whole,
     the one a delta carries otherwise (what the audit record of a version keeps)."""
-    if data[:1] == DELTA:
+    if data[:1] in _DELTAS:
         if len(data) < _HEAD:
             raise ValueError("a node order delta is cut short")
         return data[9:_HEAD]
@@ -95,7 +105,7 @@ def digest(data: bytes) -> bytes:
 
 def base_of(data: bytes) -> int | None:
     """The id of the version a stored order is a delta against (None: it is whole)."""
-    if data[:1] != DELTA:
+    if data[:1] not in _DELTAS:
         return None
     if len(data) < _HEAD:
         raise ValueError("a node order delta is cut short")
@@ -112,7 +122,7 @@ def delta(base: array[int], order: array[int], base_id: int, whole: bytes) -> by
     # Where a run of consecutive base nodes ends: each node not in the base is a run too.
     bounds = [0, *(j for j, a, b in zip(count(1), found[1:], found, strict=False)
                    if a is None or b is None or a != b + 1), n]  # fmt: skip
-    out = array("q", (len(base) // 3, n))
+    steps: tuple[list[int], ...] = ([], [], [], [], [], [])  # skip, copy, insert; literals
     state = [0, 0, 0]  # where the previous copy ended, the previous literal's pack and end
     start, copied, inserted = 0, 0, []
     for s, e in zip(bounds, bounds[1:], strict=False) if n else ():
@@ -120,18 +130,30 @@ def delta(base: array[int], order: array[int], base_id: int, whole: bytes) -> by
         if here is None:
             inserted.append(s)
             continue
-        _step(out, state, order, start, copied, inserted)
+        _step(steps, state, order, start, copied, inserted)
         start, copied, inserted = here, e - s, []
-    _step(out, state, order, start, copied, inserted)
+    _step(steps, state, order, start, copied, inserted)
+    counts = array("q", (len(base) // 3, n, len(steps[0]), len(steps[3])))
+    body = b"".join([counts.tobytes(), *map(_column, steps)])
     head = DELTA + base_id.to_bytes(8, "big") + hashlib.sha256(whole).digest()
-    data = head + zlib.compress(out.tobytes(), 9)
+    data = head + zlib.compress(body, 9)
     if apply_delta(base, data) != order:
         raise ValueError("the order cannot be coded against this base")
     return data
 
 
+def _column(values: list[int]) -> bytes:
+    """A column of a delta: its width in a byte, then its values in that width."""
+    low, high = (min(values), max(values)) if values else (0, 0)
+    for width, kind in _WIDTHS.items():
+        bound = 1 << (8 * width - 1)
+        if -bound <= low and high < bound:
+            return bytes((width,)) + array(kind, values).tobytes()
+    raise ValueError("a delta's value does not fit in 8 bytes")
+
+
 def _step(
-    out: array[int],
+    steps: tuple[list[int], ...],
     state: list[int],
     order: array[int],
     start: int,
@@ -143,10 +165,14 @@ def _step(
     if not copied and not inserted:
         return
     expected, previous_pack, previous_end = state
-    out.extend((start - expected, copied, len(inserted)))
+    steps[0].append(start - expected)
+    steps[1].append(copied)
+    steps[2].append(len(inserted))
     for i in inserted:
         pack, offset, length = order[3 * i : 3 * i + 3]
-        out.extend((pack - previous_pack, offset - previous_end, length))
+        steps[3].append(pack - previous_pack)
+        steps[4].append(offset - previous_end)
+        steps[5].append(length)
         previous_pack, previous_end = pack, offset + length
     state[:] = [start + copied, previous_pack, previous_end]
 
@@ -154,8 +180,81 @@ def _step(
 def apply_delta(base: array[int], data: bytes) -> array[int]:
     """The order a delta gives from its base's order; ValueError if it does not apply.
 
-    The copied runs are slices of the base's buffer, joined once (no per-node work)."""
+    The copied runs are slices of the base's buffer, and the literals one array made by
+    running sums, joined once (no per-node work)."""
     base_of(data)  # checks the head
+    size, wanted, columns = (_v1_columns if data[:1] == DELTA_V1 else _columns)(data)
+    if size * 3 != len(base):
+        raise ValueError(f"its base has {len(base) // 3} nodes, the delta expects {size}")
+    if sum(columns[2]) != len(columns[5]) or min(columns[2], default=0) < 0:
+        raise ValueError("the delta's steps do not match its literals")
+    lengths = columns[5]
+    literal_ends = accumulate(map(operator.add, columns[4], lengths))
+    coded = array("q", bytes(24 * len(lengths)))
+    coded[0::3] = array("q", accumulate(columns[3]))
+    coded[1::3] = array("q", map(operator.sub, literal_ends, lengths))
+    coded[2::3] = array("q", lengths)
+    # Step k copies base nodes [ends[k] - copies[k], ends[k]), ends being running sums of
+    # skip + copy; its literals follow those of the steps before. Slices are cut in C.
+    skips, copies, inserts = columns[:3]
+    ends = list(accumulate(map(operator.add, skips, copies)))
+    starts = list(map(operator.sub, ends, copies))
+    if copies and (min(starts) < 0 or min(copies) < 0 or max(ends) > size):
+        raise ValueError("the delta copies nodes its base does not have")
+    view, literals = memoryview(base).cast("B"), memoryview(coded).cast("B")
+    used = list(accumulate(inserts))
+    pieces = chain.from_iterable(
+        zip(
+            map(view.__getitem__, map(slice, _bytes_at(starts), _bytes_at(ends))),
+            map(literals.__getitem__, map(slice, _bytes_at(map(operator.sub, used, inserts)),
+                                          _bytes_at(used))),
+            strict=True,
+        )
+    )  # fmt: skip
+    out = array("q")
+    out.frombytes(b"".join(pieces))
+    if len(out) != 3 * wanted:
+        raise ValueError(f"the delta gives {len(out) // 3} nodes, not {wanted}")
+    return out
+
+
+def _bytes_at(positions: Iterable[int]) -> Iterable[int]:
+    """Node positions as byte offsets in an order's buffer (three 8-byte values a node)."""
+    return map(operator.mul, positions, repeat(24))
+
+
+_Columns = tuple[int, int, list[list[int]]]  # base size, result size; skip, copy, insert, literals
+
+
+def _columns(data: bytes) -> _Columns:
+    """A delta's counts and columns (docs/storage.md §4.1)."""
+    try:
+        body = zlib.decompress(data[_HEAD:])
+    except zlib.error as error:
+        raise ValueError(f"the delta cannot be read ({error})") from None
+    if len(body) < 32:
+        raise ValueError("the delta is cut short")
+    counts = array("q")
+    counts.frombytes(body[:32])
+    size, wanted, steps, literals = counts
+    if min(counts) < 0:
+        raise ValueError("the delta's counts are negative")
+    pos, columns = 32, []
+    for length in (steps, steps, steps, literals, literals, literals):
+        width = body[pos] if pos < len(body) else 0
+        kind, end = _WIDTHS.get(width), pos + 1 + length * width
+        if kind is None or end > len(body):
+            raise ValueError("the delta is cut short")
+        columns.append(array(kind, body[pos + 1 : end]).tolist())
+        pos = end
+    if pos != len(body):
+        raise ValueError("the delta has bytes after its columns")
+    return size, wanted, columns
+
+
+def _v1_columns(data: bytes) -> _Columns:
+    """The counts and columns of a delta as revisions before 0018 wrote it: 8-byte values,
+    each step followed by its literal triples."""
     coded = array("q")
     try:
         coded.frombytes(zlib.decompress(data[_HEAD:]))
@@ -164,37 +263,21 @@ def apply_delta(base: array[int], data: bytes) -> array[int]:
     values = coded.tolist()
     if len(values) < 2:
         raise ValueError("the delta is cut short")
-    size, wanted = values[0], values[1]
-    if size * 3 != len(base):
-        raise ValueError(f"its base has {len(base) // 3} nodes, the delta expects {size}")
-    view = memoryview(base).cast("B")
-    pieces: list[bytes | memoryview] = []
-    expected = previous_pack = previous_end = 0
+    columns: list[list[int]] = [[], [], [], [], [], []]
     pos, end = 2, len(values)
     while pos < end:
         if pos + 3 > end:
             raise ValueError("the delta is cut short")
-        skip, copied, inserted = values[pos : pos + 3]
-        start, pos = expected + skip, pos + 3
-        if start < 0 or copied < 0 or inserted < 0 or start + copied > size:
-            raise ValueError("the delta copies nodes its base does not have")
-        if pos + 3 * inserted > end:
-            raise ValueError("the delta is cut short")
-        pieces.append(view[24 * start : 24 * (start + copied)])
-        if inserted:
-            literals: list[int] = []
-            for k in range(pos, pos + 3 * inserted, 3):
-                previous_pack += values[k]
-                offset = previous_end + values[k + 1]
-                previous_end = offset + values[k + 2]
-                literals += (previous_pack, offset, values[k + 2])
-            pieces.append(array("q", literals).tobytes())
-        expected, pos = start + copied, pos + 3 * inserted
-    out = array("q")
-    out.frombytes(b"".join(pieces))
-    if len(out) != 3 * wanted:
-        raise ValueError(f"the delta gives {len(out) // 3} nodes, not {wanted}")
-    return out
+        inserted = values[pos + 2]
+        for column, value in zip(columns, values[pos : pos + 3], strict=False):
+            column.append(value)
+        pos += 3
+        if inserted < 0 or pos + 3 * inserted > end:
+            raise ValueError("the delta is cut short" if inserted > 0 else "a negative step")
+        for k in range(3):
+            columns[3 + k].extend(values[pos + k : pos + 3 * inserted : 3])
+        pos += 3 * inserted
+    return values[0], values[1], columns
 
 
 def locations(order: array[int]) -> list[Location]:

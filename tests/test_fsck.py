@@ -8,6 +8,9 @@ the database could.
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +219,7 @@ def test_a_recomputed_import_form_is_compared_on_request(net: Store, tmp_path: P
 
 def test_an_edited_op_column(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
     with net.engine.begin() as conn:
-        conn.execute(NM.insert(), {"name": "Conv2D"})  # ops are names' rows (revision 0017)
+        conn.execute(NM.insert(), {"name": "Conv2D"})  # ops are names' rows (revision 0019)
         conn.execute(
             N.update().where(N.c.name_id == name_id("bravo")).values(op_id=name_id("Conv2D"))
         )
@@ -347,3 +350,28 @@ def test_a_flipped_byte_in_debug_info(
     assert store.exports()[0].status == "failed"
     lines = fsck_lines(store, capsys)
     assert lines == ["dbg@1: debug: its stored debug info does not match its debug hash"]
+
+
+def test_a_missing_pack(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """A pack deleted around what keeps node rows' references (SQLite's foreign keys off, or
+    PostgreSQL's triggers, docs/storage.md §8): reads refuse the version, fsck names its nodes."""
+    charlie = select(N.c.pack_id).where(N.c.name_id == name_id("charlie")).scalar_subquery()
+    if net.engine.dialect.name == "sqlite":  # a connection of sqlite3's own: foreign keys off
+        net.close()
+        with closing(sqlite3.connect(net.engine.url.database or "")) as conn:
+            pack = conn.execute(
+                "SELECT pack_id FROM nodes"
+                " WHERE name_id = (SELECT id FROM names WHERE name = 'charlie')"
+            ).fetchone()
+            conn.execute("DELETE FROM packs WHERE id = ?", pack)
+            conn.commit()
+    else:
+        with net.engine.begin() as conn:  # as a superuser
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+            assert conn.execute(P.delete().where(P.c.id == charlie)).rowcount == 1
+    with pytest.raises(IntegrityError):
+        net.checkout("net@1")
+    lines = fsck_lines(net, capsys, "net@1")
+    assert any(
+        re.fullmatch(r"net@1: node: node 'charlie': its pack \d+ is missing", x) for x in lines
+    )

@@ -36,7 +36,9 @@ KINDS = ("alias_set", "alias_removed", "tag", "delete", "restore", "gc")
 
 # PostgreSQL: writers that add or change versions take this advisory lock shared, gc takes it
 # exclusive, so gc never removes content that a concurrent ingest is about to refer to.
-# (SQLite's write transactions are serialized by BEGIN IMMEDIATE already.)
+# (SQLite's write transactions are serialized by BEGIN IMMEDIATE already.) A delete of packs,
+# node rows or graphs takes it exclusive too, in the guard that keeps their references
+# (revision 0017_pg_reference_guards, which has this number; docs/storage.md §8).
 _VERSIONS_LOCK = 0x6D6773746F7265  # "mgstore"
 
 

@@ -144,7 +144,7 @@ NODES = Table(
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     Column("graph_id", ForeignKey("graphs.id"), nullable=False),
     # The node's name (``names.id``). Every writer fills it (NULL only as SQLite's ALTER TABLE
-    # adds a column, revision 0017); fsck checks it against the NodeDef. No foreign key:
+    # adds a column, revision 0019); fsck checks it against the NodeDef. No foreign key:
     # SQLite drops no such column in place (the downgrade), and names are never deleted.
     Column("name_id", Integer),
     # The op type and device (``names.id``, as ``name_id``).
@@ -196,6 +196,17 @@ NODES = Table(
         sqlite_where=text("last_version IS NULL"),
         postgresql_where=text("last_version IS NULL"),
     ),
+)
+
+
+#: The foreign keys that PostgreSQL does not keep as constraints, as (table, column, referred
+#: table): checked row by row, they cost every ingest a trigger and a lookup per node and edge
+#: row; there a guard on delete keeps them instead (revision 0017_pg_reference_guards,
+#: docs/storage.md §8). SQLite keeps them as declared here.
+GUARDED_ON_POSTGRESQL = (
+    ("nodes", "pack_id", "packs"),
+    ("nodes", "graph_id", "graphs"),
+    ("edges", "node_id", "nodes"),
 )
 
 

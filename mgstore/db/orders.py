@@ -20,11 +20,26 @@ from mgstore.db.refs import damaged
 from mgstore.db.tables import VERSIONS as V
 
 #: The most deltas between a new version's node order and a whole order: the ingest stores
-#: a whole order rather than a longer chain, so a cold read applies at most 7 deltas
-#: (bench/bench_order_deltas.py measures what they cost a checkout).
-ORDER_CHAIN = 8
+#: a whole order rather than a longer chain. Skip-deltas (:func:`skip_base`) keep chains to
+#: the number of set bits in ``number - 1`` (at most 16 below 65,537 versions), so this bounds
+#: only chains whose skip bases were collected (bench/bench_order_deltas.py measures what a
+#: chain costs a checkout). Older readers follow at most 64.
+ORDER_CHAIN = 24
 #: The most deltas a read follows: a longer chain is damage (a loop, say), not a stored order.
 _CHAIN_LIMIT = 64
+
+
+def skip_base(number: int) -> int | None:
+    """The version whose node order version ``number``'s is stored as a delta against
+    (docs/storage.md §4.1): with versions counted from 0 (``number - 1``), the one with the
+    lowest set bit cleared, as Subversion's skip-deltas. A chain from any version to the first
+    (the one whole order) is then at most ``log2(number)`` deltas long, and a delta spans
+    ``2**k`` versions for one version in ``2**(k+1)``: half the deltas span one version, a
+    quarter two, and so on. None for the first version."""
+    if number <= 1:
+        return None
+    index = number - 1
+    return (index & (index - 1)) + 1
 
 
 @dataclass

@@ -162,7 +162,7 @@ def from_tables(conn: Connection, row: Row[Any]) -> Shape:
 def columns_from_tables(conn: Connection, row: Row[Any], *, shared: bool = True) -> Columns:
     """:func:`from_tables`, as :class:`Columns` (to be encoded). ``shared=False``: for a
     schema before ``nodes.edges_from`` (revision 0008's upgrade), every row's own edges and
-    the names in the rows (before revision 0017's ``names``)."""
+    the names in the rows (before revision 0019's ``names``)."""
     in_row = in_version(N, row.graph_id, row.number)
     # Plain tuples from the driver: SQLAlchemy's per-row processing is most of the cost here.
     # Each row by the id of the row whose edges it uses (its own or a shared one: one per

@@ -379,11 +379,14 @@ def pack_data(
     *,
     keep: bool = False,
     version: Row[Any] | None = None,
+    complete: bool = True,
 ) -> dict[int, memoryview]:
     """The (raw) data of these packs, by id, read in batches (one query on PostgreSQL); an
-    IntegrityError for a pack that cannot be decompressed, naming ``version`` (the versions
-    row being read) where given. ``keep``: the inflated packs are kept for the next read of a
-    few nodes (:class:`_Inflated`); whole-version reads do not fill the cache with every pack."""
+    IntegrityError for a pack that cannot be decompressed or, if ``complete``, is missing (on
+    PostgreSQL no foreign key stops a node row naming one, docs/storage.md §8), naming
+    ``version`` (the versions row being read) where given. ``keep``: the inflated packs are
+    kept for the next read of a few nodes (:class:`_Inflated`); whole-version reads do not
+    fill the cache with every pack."""
     packs: dict[int, memoryview] = {}
     ids = sorted(pack_ids)
     if conn.dialect.name == "sqlite":  # one statement, one parameter (no list to expand)
@@ -408,6 +411,14 @@ def pack_data(
                 raise IntegrityError(
                     f"{what}; the store is damaged or was edited (run `mgstore fsck`)"
                 ) from None
+    missing = set(ids) - packs.keys() if complete and len(packs) < len(ids) else set()
+    if missing:
+        what = f"its pack {min(missing)} is missing"
+        if version is not None:
+            raise damaged(conn, version, what)
+        raise IntegrityError(
+            f"a node's {what}; the store is damaged or was edited (run `mgstore fsck`)"
+        )
     return packs
 
 

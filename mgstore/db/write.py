@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import sys
 import threading
-from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import accumulate, chain, islice
+from itertools import chain, islice
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -36,11 +35,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql
 
-from mgstore import byte_layout, codec, io, original
+from mgstore import byte_layout, io, original
 from mgstore import collections as colls
 from mgstore import graph as nxgraph
 from mgstore import node_order as orders
-from mgstore.db import edges, forms, outlines
+from mgstore.db import edges, forms, outlines, packing
 from mgstore.db import engine as db
 from mgstore.db import orders as stored_orders
 from mgstore.db.inserts import (
@@ -227,8 +226,8 @@ def _original(
 
 @dataclass(frozen=True)
 class _OrderBase:
-    """The order a new version's node order may be stored as a delta against: the latest
-    version's (docs/storage.md §4)."""
+    """The order a new version's node order may be stored as a delta against: its skip base's
+    (docs/storage.md §4.1)."""
 
     version_id: int
     order: Any  # array('q'), materialized
@@ -236,20 +235,31 @@ class _OrderBase:
 
 
 def _order_base(conn: Connection, latest: Any) -> _OrderBase | None:
-    """The latest version's order as a base (its row is at hand: a read of at most
-    ``ORDER_CHAIN`` rows, none if it was written by this process); None where the new order
-    is to be stored whole: no latest version, its order collected or unreadable (a damaged
-    store does not stop ingests; fsck names it), or at the end of a chain of deltas."""
-    if latest is None or not latest.node_order:
+    """The order of the new version's skip base (:func:`mgstore.db.orders.skip_base`), or,
+    where that one's is collected or unreadable, the latest version's (its row is at hand):
+    a read of at most a few rows, each chain being logarithmic, none if this process wrote or
+    read them last. None where the new order is to be stored whole: no version to build on
+    (a damaged store does not stop ingests; fsck names it), or a chain at ``ORDER_CHAIN``."""
+    if latest is None:
         return None
-    try:
-        order = stored_orders.read_order(conn, latest)
-        depth = stored_orders.order_depth(conn, latest)
-    except IntegrityError:
-        return None
-    if depth + 1 >= stored_orders.ORDER_CHAIN:
-        return None
-    return _OrderBase(int(latest.id), order, depth)
+    number = stored_orders.skip_base(int(latest.number) + 1)
+    candidates = [latest]
+    if number is not None and number != latest.number:
+        skip = conn.execute(
+            select(V).where(V.c.graph_id == latest.graph_id, V.c.number == number)
+        ).first()
+        candidates.insert(0, skip)
+    for row in candidates:
+        if row is None or not row.node_order:
+            continue
+        try:
+            order = stored_orders.read_order(conn, row)
+            depth = stored_orders.order_depth(conn, row)
+        except IntegrityError:
+            continue
+        if depth + 1 < stored_orders.ORDER_CHAIN:
+            return _OrderBase(int(row.id), order, depth)
+    return None
 
 
 def _lock_graph(conn: Connection, name: str, now: datetime) -> int:
@@ -433,6 +443,7 @@ class _NodeWriter:
         """Start encoding the first run, so that the worker is busy while this thread is."""
         self.stored = stored
         self.encoder = _Encoder(stored.node_defs, self.current)
+        self.packer = packing.Packer(PACK_BYTES)  # the worker's, like the encoder
         self.encoding = self.worker.submit(self.encoder.next_run)
 
     def write(
@@ -458,7 +469,8 @@ class _NodeWriter:
             run = encoding.result()
             if start + RUN_NODES < total:
                 encoding = self.worker.submit(self.encoder.next_run)
-            rows = self.worker.submit(self._rows, run, self._plan(run))
+            last_run = start + RUN_NODES >= total
+            rows = self.worker.submit(self._rows, run, self._plan(run), last_run)
             if building is not None:
                 self._insert(building.result(), bodies, locations)
             else:
@@ -498,13 +510,15 @@ class _NodeWriter:
         )
         return _Placement(located, node_ids, pack_ids, previous, name_ids)
 
-    def _rows(self, run: _Encoded, placement: _Placement) -> _RunRows:
-        """The pack, node and edge rows of a run (Python only: runs in the worker)."""
+    def _rows(self, run: _Encoded, placement: _Placement, last: bool) -> _RunRows:
+        """The pack, node and edge rows of a run (Python only: runs in the worker). Rows
+        that point into a pack later runs go on filling come with the run that closes it
+        (:mod:`mgstore.db.packing`); ``last``: the version's last run."""
         nodes, current, located = run.nodes, self.current, placement.located
         # Content never repeats within a version (the name is part of it), so positions
         # place it.
         new = [i for i in run.fresh if nodes.shas[i] not in located] if located else run.fresh
-        packs, placed = _packed(nodes.framed, new, placement.pack_ids)
+        placed = self.packer.place(nodes.framed, new, placement.pack_ids)
 
         def where(i: int) -> Location:
             location = placed.get(i)
@@ -516,25 +530,24 @@ class _NodeWriter:
 
         locations = list(map(where, range(len(nodes))))
         dialect = self.dialect
-        # Compressed here, in the worker: zlib releases the GIL (docs/storage.md §3.4).
-        stored = [codec.compress(pack) for pack in packs]
         edge_rows, shared = edges.edge_columns(
             nodes, run.fresh, placement.node_ids, placement.previous, placement.name_ids
         )
+        node_rows = {
+            **_node_columns(nodes, run.fresh, placement.node_ids, locations, placement.name_ids),
+            "edges_from": shared,
+        }
+        # Packs are compressed there, in the worker: zlib releases the GIL (§3.4).
+        ready = self.packer.rows(node_rows, edge_rows, last=last)
         rows = (
-            bulk_rows(dialect, P, {"id": placement.pack_ids[: len(packs)], "data": stored}),
+            bulk_rows(dialect, P, ready[0]),
             bulk_rows(
                 dialect,
                 N,
-                {
-                    **_node_columns(
-                        nodes, run.fresh, placement.node_ids, locations, placement.name_ids
-                    ),
-                    "edges_from": shared,
-                },
+                ready[1],
                 constants={"graph_id": self.graph_id, "first_version": self.number},
             ),
-            bulk_rows(dialect, E, edge_rows),
+            bulk_rows(dialect, E, ready[2]),
         )
         return _RunRows(rows, locations, b"".join(nodes.framed))
 
@@ -568,8 +581,10 @@ class _NodeWriter:
 
 
 def _stored_order(order: Any, base: _OrderBase | None) -> bytes:
-    """A version's node order as stored: a delta against ``base`` where that is smaller
-    than the whole encoding, else whole (docs/storage.md §4)."""
+    """A version's node order as stored: a delta against ``base`` where that takes at most
+    3/4 of the whole encoding, else whole (docs/storage.md §4.1): a delta spanning so much
+    churn that it is nearly a whole order saves little, and costs every read of a chain
+    through it as much work as a whole order would, and more."""
     whole = orders.encode(order)
     data, depth = whole, 0
     if base is not None:
@@ -577,30 +592,10 @@ def _stored_order(order: Any, base: _OrderBase | None) -> bytes:
             coded = orders.delta(base.order, order, base.version_id, whole)
         except ValueError:  # nodes at one place with two lengths: not this base's
             coded = whole
-        if len(coded) < len(whole):
+        if 4 * len(coded) <= 3 * len(whole):
             data, depth = coded, base.depth + 1
     stored_orders.remember_order(data, order, depth)
     return data
-
-
-def _packed(
-    framed: Sequence[bytes], new: Sequence[int], pack_ids: Sequence[int]
-) -> tuple[list[bytes], dict[int, Location]]:
-    """The ``new`` nodes (positions in the run) in packs of at most PACK_BYTES, cut at node
-    boundaries, and where each of them lies, by position."""
-    lengths = [len(framed[i]) for i in new]
-    ends = list(accumulate(lengths, initial=0))  # ends[k]: where new node k starts
-    packs: list[bytes] = []
-    placed: dict[int, Location] = {}
-    first = 0
-    while first < len(new):
-        last = max(first + 1, bisect_right(ends, ends[first] + PACK_BYTES) - 1)
-        pack_id = pack_ids[len(packs)]
-        packs.append(b"".join(framed[i] for i in new[first:last]))
-        start, span = ends[first], range(first, last)
-        placed.update((new[k], (pack_id, ends[k] - start, lengths[k])) for k in span)
-        first = last
-    return packs, placed
 
 
 def _node_columns(

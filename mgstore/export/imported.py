@@ -24,7 +24,7 @@ from itertools import accumulate
 
 from mgstore import byte_layout
 from mgstore.errors import RemovedOpError
-from mgstore.export import full_types
+from mgstore.export import full_types, plain_import
 from mgstore.export import normalize as nz
 from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
 from mgstore.export.node_validation import NodeValidator
@@ -105,19 +105,100 @@ def import_meta_graph(
     meta_graph: MetaGraphDef,
     debug_info: GraphDebugInfo | None = None,
     registry: Mapping[str, OpDef] | None = None,
+    *,
+    plain: bool = True,
 ) -> ImportedGraph:
     """Import ``meta_graph`` as TensorFlow 2.21 does, raising its errors in its order.
 
     Every failure is an :class:`~mgstore.errors.InvalidGraphError` (a ``ValueError``) with
     TensorFlow's message where it has one. The result shares ``meta_graph``'s nodes, which are
-    normalised in place: pass a message nothing else uses.
+    normalised in place: pass a message nothing else uses. ``plain``: take the few-pass
+    path (:mod:`mgstore.export.plain_import`) where the graph allows it; False runs the
+    steps one after the other on every graph (the same result: for tests).
     """
     registry = registry if registry is not None else load_registry()
     graph_def = meta_graph.graph_def
     # 1. a non-empty unbound_inputs collection, 2. the versions
     library = _checked_prelude(meta_graph)
-    # 3. names, ops, inputs and (as nodes are created) colocation targets
     stored = list(graph_def.node)
+    with plain_import.collector_paused():
+        found = plain_import.scan(stored) if plain else None
+        if found is None:
+            order, nodes, changed, moved, rewritten_inputs, rebuilt_library = _general(
+                meta_graph, stored, registry, library
+            )
+        else:  # the same steps, in few passes (mgstore.export.plain_import)
+            order, nodes, changed, moved, rewritten_inputs, rebuilt_library = _few_passes(
+                meta_graph, found, registry, library
+            )
+    form = ImportForm(
+        ops=tuple(sorted(set(found.ops) if found else {node.op for node in nodes})),
+        order=None if order == list(range(len(order))) else tuple(order),
+        nodes={
+            pos: nodes[pos].SerializeToString(deterministic=True)
+            for pos in sorted(set(changed) | set(moved))
+        },
+        rewritten_inputs=rewritten_inputs,
+        context=context_of(meta_graph),
+    )
+    return _imported(meta_graph, nodes, form, graph_def.ByteSize(), debug_info, rebuilt_library)
+
+
+def _few_passes(
+    meta_graph: MetaGraphDef,
+    found: plain_import.Scan,
+    registry: Mapping[str, OpDef],
+    library: FunctionDefLibrary | None,
+) -> _Steps:
+    """:func:`_general` of a plain graph (:func:`mgstore.export.plain_import.scan` read it
+    as ``found``): the stored order kept, each node read once."""
+    stored = list(meta_graph.graph_def.node)
+    order = list(range(len(stored)))
+    attrs, rebuilt_library = _normalizer(meta_graph, registry, library)
+    changed, general = plain_import.normalize(stored, found, attrs)
+    placed = plain_import.placements(stored, found, general)
+    devices = nz.placed_devices(stored, order, placed, found.index)
+    moved = {}
+    for i, (device, now) in enumerate(zip(found.devices, devices, strict=True)):
+        if device != now:
+            stored[i].device = moved[i] = now
+    rewritten_inputs = {}
+    for i in found.rewrite:
+        inputs = _rewritten_inputs(stored[i])
+        if inputs is not None:
+            rewritten_inputs[i] = inputs
+    return order, stored, changed, moved, rewritten_inputs, rebuilt_library
+
+
+#: What the import's steps 3 to 6 give (:func:`_general`).
+_Steps = tuple[
+    list[int],
+    list[NodeDef],
+    list[int],
+    dict[int, str],
+    dict[int, list[str]],
+    "FunctionDefLibrary | None",
+]
+
+
+def _general(
+    meta_graph: MetaGraphDef,
+    stored: list[NodeDef],
+    registry: Mapping[str, OpDef],
+    library: FunctionDefLibrary | None,
+) -> tuple[
+    list[int],
+    list[NodeDef],
+    list[int],
+    dict[int, str],
+    dict[int, list[str]],
+    FunctionDefLibrary | None,
+]:
+    """Steps 3 to 6 of :func:`import_meta_graph` on any graph, one after the other: the
+    import order, the nodes in it normalised, the positions changed and moved (to their new
+    devices), the rewritten inputs and the rebuilt library."""
+    graph_def = meta_graph.graph_def
+    # 3. names, ops, inputs and (as nodes are created) colocation targets
     order = nz.import_order(stored, versions=graph_def.versions)
     # 4. the function library; 5. registered ops and stored shapes, in import order
     attrs, rebuilt_library = _normalizer(meta_graph, registry, library)
@@ -133,17 +214,7 @@ def import_meta_graph(
     rewritten_inputs = {
         i: new for i, new in enumerate(map(_rewritten_inputs, nodes)) if new is not None
     }
-    form = ImportForm(
-        ops=tuple(sorted({node.op for node in nodes})),
-        order=None if order == list(range(len(order))) else tuple(order),
-        nodes={
-            pos: nodes[pos].SerializeToString(deterministic=True)
-            for pos in sorted(set(changed) | set(moved))
-        },
-        rewritten_inputs=rewritten_inputs,
-        context=context_of(meta_graph),
-    )
-    return _imported(meta_graph, nodes, form, graph_def.ByteSize(), debug_info, rebuilt_library)
+    return order, nodes, changed, moved, rewritten_inputs, rebuilt_library
 
 
 def derive_form(

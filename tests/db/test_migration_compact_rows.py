@@ -17,9 +17,9 @@ from mgstore.proto import MetaGraphDef
 from tests.db.migration_steps import below, connection, step
 
 ROWS = "0013_compact_rows"
-INTERNED = "0017_interned_names"  # the keys' last revision is the one below it
+INTERNED = "0019_interned_names"  # the keys' last revision is the one below it
 B, C = (metadata.tables[t] for t in ("blobs", "collections"))
-# The name columns as revisions 0013 to 0016 keep them (revision 0017 interns the names).
+# The name columns as revisions 0013 to 0018 keep them (revision 0019 interns the names).
 N = Table("nodes", MetaData(), Column("name", Text), Column("name_key", Integer))
 E = Table("edges", MetaData(), Column("src_name", Text), Column("src_key", Integer))
 

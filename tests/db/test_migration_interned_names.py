@@ -1,4 +1,4 @@
-"""Migration 0017_interned_names down and up with data present, on SQLite and PostgreSQL: down
+"""Migration 0019_interned_names down and up with data present, on SQLite and PostgreSQL: down
 writes each row's name, op type and device (and the 32-bit keys of revision 0013) back into
 node and edge rows and drops ``names``; up interns them again, and scope, op type and device
 queries, closures, checkout, content lookups across graphs, fsck and the audit chain see the
@@ -16,9 +16,9 @@ from mgstore.db.models import metadata
 from mgstore.proto import MetaGraphDef
 from tests.db.migration_steps import below, connection, step
 
-INTERNED = "0017_interned_names"
+INTERNED = "0019_interned_names"
 NM, N = metadata.tables["names"], metadata.tables["nodes"]
-# The rows' names and keys as revisions 0013 to 0016 keep them.
+# The rows' names and keys as revisions 0013 to 0018 keep them.
 OLD_N = Table(
     "nodes",
     MetaData(),

@@ -46,7 +46,7 @@ def test_down_and_up_with_data(migrated_url: str) -> None:
         for k in (1, 2, 3):
             store.ingest(graph(k), "g")
         store.ingest(graph(1), "g")  # content found in an older row, by name
-    # At the head the index holds the name's id (revision 0017_interned_names).
+    # At the head the index holds the name's id (revision 0019_interned_names).
     assert columns(migrated_url) == ["name_id", "graph_id", "last_version", "first_version"]
     expected = answers(migrated_url)
     assert expected[0] == [("block_1/dense", "/cpu:0"), ("block_10/dense", "/cpu:0"),

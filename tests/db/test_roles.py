@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import sqlalchemy
 
-from mgstore import InputError, NotFoundError, Store, StoreError
+from mgstore import InputError, NotFoundError, Store, StoreError, node_order
 from mgstore.cli.app import main
 from mgstore.db import engine as db
 from mgstore.db import roles
@@ -219,7 +219,10 @@ def test_a_writer_runs_every_lifecycle_command_but_cannot_alter_history(
         assert store.audit_check().ok and store.fsck().ok
         assert store.version("h@live").tags == {"t": "1"}
 
-    with Store(admin_url) as store:  # the owner is not guarded (and could drop the guards)
+    with Store(admin_url) as store:  # the owner is not guarded (and could drop the guards)...
+        # ...but for the references of node rows, kept for every role as foreign keys were
+        # (revision 0017_pg_reference_guards): a used pack, a node row with edges
+        refused_as(store, ["DELETE FROM packs", "DELETE FROM nodes"])
         with db.transaction(store.engine, write=True) as conn:
             conn.exec_driver_sql("UPDATE version_tags SET value = 'edited'")
         assert not store.audit_check().ok
@@ -264,11 +267,11 @@ def test_a_writer_collects_versions_whose_orders_others_build_on(
         for k in range(1, 5):
             store.ingest(version_meta(k), "g")
         kept = stored_orders(store)
-        assert all(kept[n][:1] == b"\x01" for n in (2, 3, 4))
-        store.delete("g@2")
-        assert store.gc().order_bytes == 0 and stored_orders(store)[2] == kept[2]
+        assert all(kept[n][:1] == node_order.DELTA for n in (2, 3, 4))
+        store.delete("g@3")  # g@4 builds on g@3 (skip bases: g@2 and g@3 on g@1)
+        assert store.gc().order_bytes == 0 and stored_orders(store)[3] == kept[3]
         refused_as(store, ["UPDATE versions SET node_order = node_order || '\\x00'::bytea"])
-        store.delete("g@3")
+        store.delete("g@2")
         store.delete("g@4")
         report = store.gc()
         assert report.order_bytes == sum(len(kept[n]) for n in (2, 3, 4))

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import mgstore.db.inserts
 import mgstore.db.write
-from mgstore import InvalidGraphError, Store, io
+from mgstore import InvalidGraphError, Store, codec, io
 from mgstore.db import engine as db
 from mgstore.db.models import metadata
 from mgstore.graph import parse_input
@@ -91,6 +91,37 @@ def test_large_nodes_and_small_packs(store: Store) -> None:
     store.ingest(meta, "g")
     assert store.checkout("g") == meta
     rows_match(store, "g")
+
+
+def test_a_versions_new_nodes_fill_packs_across_its_runs(
+    store: Store, counts: Callable[[Store], dict[str, int]]
+) -> None:
+    """Nodes changed in many runs go into as few packs as the limit allows, not one per run
+    (docs/storage.md §3.2)."""
+    names = [f"n{i}" for i in range(30)]  # ten runs of three
+    store.ingest(chain(*names, payload=4), "g")
+    for version, (every, payload) in enumerate([(4, 4), (1, 20)], start=2):
+        before = counts(store)["packs"]
+        changed = chain(*names, payload=payload)
+        for node in changed.graph_def.node[::every]:
+            node.device = "/device:CPU:1"
+        store.ingest(changed, "g")
+        with db.transaction(store.engine) as conn:
+            added = conn.execute(
+                select(P.c.id, P.c.data).where(
+                    P.c.id
+                    > select(func.max(N.c.pack_id))
+                    .where(N.c.first_version < version)
+                    .scalar_subquery()
+                )
+            ).all()
+        sizes = [len(codec.decompress(data)) for _, data in added]
+        assert len(added) == counts(store)["packs"] - before
+        # Every pack but the last is full: the next node would not have fitted.
+        assert all(2048 - 200 < size <= 2048 for size in sizes[:-1]) and sizes[-1] <= 2048
+        assert store.checkout("g") == changed
+        rows_match(store, f"g@{version}")
+    assert len(sizes) > 1  # the second edit fills more than one pack
 
 
 def test_a_changed_node_in_a_later_run_adds_one_row(
@@ -206,7 +237,7 @@ def test_runs_too_large_for_one_value_go_row_by_row(
 ) -> None:
     # SQLite refuses one value over 10**9 bytes: a run whose packs or columns would come near
     # it is inserted a row at a time. (PostgreSQL takes every run by COPY.)
-    # (40: node and edge rows hold name ids, not names, since revision 0017: runs are smaller)
+    # (40: node and edge rows hold name ids, not names, since revision 0019: runs are smaller)
     monkeypatch.setattr(mgstore.db.inserts, "VALUE_LIMIT", 40)
     tables: list[str] = []
     executemany = mgstore.db.inserts.executemany

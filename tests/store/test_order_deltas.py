@@ -1,7 +1,8 @@
-"""Node orders stored as deltas against the order of the version before (docs/storage.md §4):
-many versions with changed, added, removed and moved nodes check out as they went in; chains
-stay bounded; a damaged delta or base is an IntegrityError naming the version, and fsck says
-so; gc keeps the order a live version's delta builds on, and clears it once none does."""
+"""Node orders stored as deltas against the order of an earlier version, its skip base
+(docs/storage.md §4.1): many versions with changed, added, removed and moved nodes check out
+as they went in; chains stay logarithmic; a damaged delta or base is an IntegrityError naming
+the version, and fsck says so; gc keeps the order a live version's delta builds on, and clears
+it once none does."""
 
 from __future__ import annotations
 
@@ -73,11 +74,18 @@ def test_many_versions_with_churn_check_out_as_they_went_in(store: Store) -> Non
     with store.engine.connect() as conn:
         ids = {int(n): int(i) for n, i in conn.execute(select(V.c.number, V.c.id))}
     deltas = [n for n, data in orders.items() if data[:1] == node_order.DELTA]
-    chain = order_reads.ORDER_CHAIN
-    assert orders[1][:1] != node_order.DELTA and len(deltas) >= count - count // chain - 1
-    assert max(chain_length(orders, ids, n) for n in orders) == order_reads.ORDER_CHAIN - 1
-    whole = max(len(data) for data in orders.values())
-    assert sum(len(orders[n]) for n in deltas) < len(deltas) * whole / 2
+    assert orders[1][:1] != node_order.DELTA and len(deltas) >= count * 3 // 4
+    # Each delta builds on its skip base: chains are as long as n - 1 has set bits.
+    by_id = {i: n for n, i in ids.items()}
+    for n in deltas:
+        assert by_id[node_order.base_of(orders[n])] == order_reads.skip_base(n)
+    assert all(chain_length(orders, ids, n) <= bin(n - 1).count("1") for n in orders)
+    assert max(chain_length(orders, ids, n) for n in orders) >= 4
+    with store.engine.connect() as conn:
+        rows = {r.number: r for r in conn.execute(select(V)).all()}
+        whole = {n: node_order.encode(order_reads.read_order(conn, rows[n])) for n in deltas}
+    assert all(4 * len(orders[n]) <= 3 * len(whole[n]) for n in deltas)
+    assert sum(len(orders[n]) for n in deltas) < sum(map(len, whole.values())) / 2
     order_reads.forget_orders()  # read every chain from the database
     for k in range(1, count + 1):
         assert store.checkout(f"g@{k}") == version_meta(k)
@@ -105,14 +113,15 @@ def test_a_damaged_delta_or_base_names_the_version(store: Store) -> None:
     # check is what finds this damage.
     assert not any(p.kind == "audit" for p in report.problems)
     set_order(store, 3, orders[3])
-    # A delta applied to another base gives another order: the content hash refuses it.
+    # A delta applied to another base gives another order: the content hash refuses it
+    # (g@4's base is g@3; g@2's order builds on g@1 as g@3's does).
     order_reads.forget_orders()
-    set_order(store, 2, orders[1])
-    with pytest.raises(IntegrityError, match=r"g@3: .*content hash|g@3: its node order"):
-        store.checkout("g@3")
+    set_order(store, 3, orders[2])
+    with pytest.raises(IntegrityError, match=r"g@4: .*content hash|g@4: its node order"):
+        store.checkout("g@4")
     problems = {(p.ref, p.kind) for p in store.fsck().problems}
-    assert ("g@3", "order") in problems or ("g@3", "content") in problems
-    set_order(store, 2, orders[2])
+    assert ("g@4", "order") in problems or ("g@4", "content") in problems
+    set_order(store, 3, orders[3])
     # A delta whose digest was changed: fsck and audit check see it, a checkout still works.
     order_reads.forget_orders()
     forged = orders[4][:9] + bytes(32) + orders[4][41:]
@@ -128,30 +137,36 @@ def test_gc_keeps_an_order_a_live_delta_builds_on(store: Store) -> None:
     for k in range(1, 6):
         store.ingest(version_meta(k), "g")
     orders = stored_orders(store)
+    # Skip bases: g@2 and g@3 build on g@1, g@4 on g@3, g@5 on g@1.
     assert all(orders[n][:1] == node_order.DELTA for n in (2, 3, 4, 5))
     store.delete("g@2")
     store.delete("g@3")
     report = store.gc()
-    assert report.versions == ("g@2", "g@3") and report.order_bytes == 0
+    assert report.versions == ("g@2", "g@3") and report.order_bytes == len(orders[2])
     after = stored_orders(store)
-    assert after[2] == orders[2] and after[3] == orders[3]  # g@4 builds on them
+    assert after[2] == b"" and after[3] == orders[3]  # g@4 builds on g@3
     order_reads.forget_orders()
     for k in (1, 4, 5):
         assert store.checkout(f"g@{k}") == version_meta(k)
     assert store.fsck().ok and store.audit_check().ok
-    store.ingest(version_meta(6), "g")
+    store.ingest(version_meta(6), "g")  # builds on g@5
     store.delete("g@4")
     store.delete("g@5")
-    report = store.gc()  # g@6 builds on g@5, so g@2 to g@5 keep their orders still
-    assert report.order_bytes == 0 and stored_orders(store)[2] == orders[2]
+    report = store.gc()  # g@6 builds on g@5, which builds on g@1: g@3 and g@4 are cleared
+    assert report.order_bytes == len(orders[3]) + len(orders[4])
+    assert stored_orders(store)[5] == orders[5]
     sixth = stored_orders(store)[6]
     store.delete("g@6")
-    report = store.gc()  # the last version building on them is collected: all cleared
-    assert report.order_bytes == sum(len(orders[n]) for n in (2, 3, 4, 5)) + len(sixth)
+    report = store.gc()  # the last version building on g@5 is collected: all cleared
+    assert report.order_bytes == len(orders[5]) + len(sixth)
     left = stored_orders(store)
     assert [n for n, data in left.items() if data] == [1]
     assert store.checkout("g@1") == version_meta(1)
     assert store.fsck().ok and store.audit_check().ok
-    store.ingest(version_meta(7), "g")  # the latest is collected: a whole order again
+    # The skip base (g@5) and the latest (g@6) are collected: a whole order again.
+    store.ingest(version_meta(7), "g")
     assert stored_orders(store)[7][:1] != node_order.DELTA
     assert store.checkout("g@7") == version_meta(7)
+    store.ingest(version_meta(8), "g")  # its skip base, g@7, is there
+    assert node_order.base_of(stored_orders(store)[8]) is not None
+    assert store.checkout("g@8") == version_meta(8)

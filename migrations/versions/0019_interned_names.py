@@ -9,16 +9,18 @@ string once (unique index: lookups and the range scans of scope queries), and
 ``nodes.name_id``, ``op_id``, ``device_id`` and ``edges.src_id`` refer to it; the id serves as
 the key, so ``nodes.name_key`` and ``edges.src_key`` go (docs/storage.md §3.5).
 
-The upgrade fills ``names`` with the names of node rows and edge sources, op types and
-devices (in order), adds and fills the id columns, swaps the indexes and drops the string and
-key columns. The
-columns are nullable because SQLite's ALTER TABLE adds only such columns without a rebuild;
-every writer fills them and fsck checks them. On PostgreSQL the guard of node rows (revision
-0009) names the node through ``names``. The downgrade puts the names and keys back (keys as
-revision 0013 computed them) and drops ``names``.
+The upgrade fills ``names`` with the names of node rows and edge sources, op types and devices
+(in order), adds and fills the id columns, swaps the indexes and drops the string and key
+columns. The columns are nullable because SQLite's ALTER TABLE adds only such columns without a
+rebuild; every writer fills them and fsck checks them. On PostgreSQL the guard of node rows
+(revision 0009) names the node through ``names``; the reference guards of revision
+0017_pg_reference_guards look rows up by ``pack_id``, ``graph_id`` and ``node_id`` only, and
+revision 0018_order_columns changed node orders, not rows: neither needs a change. The
+downgrade puts the names and keys back (keys as revision 0013 computed them) and drops
+``names``.
 
-Revision ID: 0017_interned_names
-Revises: 0016_shared_edges
+Revision ID: 0019_interned_names
+Revises: 0018_order_columns
 Create Date: 2026-12-07 23:00:00
 """
 
@@ -30,8 +32,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0017_interned_names"
-down_revision: str | None = "0016_shared_edges"
+revision: str = "0019_interned_names"
+down_revision: str | None = "0018_order_columns"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
