@@ -126,9 +126,9 @@ VERSION_TAGS = Table(
 
 # Every distinct node name, op type and device of the store, once (docs/storage.md §3.5): node
 # rows and edge rows refer to them by id. One table for every graph, so that content found in
-# another graph (§3.3) and the same name in many graphs cost one row; the unique index serves
-# lookups by name and the range scans of scope queries (``name >= 'scope/' AND name <
-# 'scope0'``).
+# another graph (docs/storage.md §3.3) and the same name in many graphs cost one row; the
+# unique index serves lookups by name and the range scans of scope queries (``name >=
+# 'scope/' AND name < 'scope0'``).
 NAMES = Table(
     "names",
     metadata,

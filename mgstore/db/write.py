@@ -537,7 +537,8 @@ class _NodeWriter:
             **_node_columns(nodes, run.fresh, placement.node_ids, locations, placement.name_ids),
             "edges_from": shared,
         }
-        # Packs are compressed there, in the worker: zlib releases the GIL (§3.4).
+        # Packs are compressed there, in the worker: zlib releases the GIL
+        # (docs/storage.md §3.4).
         ready = self.packer.rows(node_rows, edge_rows, last=last)
         rows = (
             bulk_rows(dialect, P, ready[0]),
