@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,6 +170,61 @@ def unframe(framed: bytes | memoryview) -> memoryview:
     if pos + length != len(view):
         raise ValueError("a framed NodeDef's length does not match its bytes")
     return view[pos:]
+
+
+def node_bodies(chunks: Iterable[bytes | memoryview]) -> Iterator[memoryview]:
+    """Each NodeDef's bytes, in order, from ``chunks`` of framed NodeDefs (a GraphDef's node
+    fields, cut anywhere: :func:`mgstore.db.versions.body_chunks` cuts a patch's frame after
+    its head). A node inside one chunk is a view of it; one cut by a chunk's end is copied.
+    ValueError if the chunks are not whole frames."""
+    carry = bytearray()  # the start of a frame cut by the end of a chunk
+    for chunk in chunks:
+        view = memoryview(chunk)
+        pos = (yield from _finish_frame(carry, view)) if carry else 0
+        end = len(view)
+        while pos < end:
+            if view[pos] != _NODE_TAG[0]:
+                raise ValueError("not a framed NodeDef")
+            try:
+                length, start = read_varint(view, pos + 1)
+            except IndexError:  # the head is cut
+                start, length = end, 1
+            if start + length > end:
+                carry += view[pos:]
+                break
+            pos = start + length
+            yield view[start:pos]
+    if carry:
+        raise ValueError("the last framed NodeDef is cut short")
+
+
+def _finish_frame(carry: bytearray, view: memoryview) -> Generator[memoryview, None, int]:
+    """Complete the frame begun in ``carry`` with the start of ``view`` (yielding its NodeDef
+    once whole, and emptying ``carry``); returns how many bytes of ``view`` it took."""
+    pos = 0
+    while True:
+        try:
+            length, start = read_varint(memoryview(bytes(carry[:11])), 1)
+        except IndexError:  # the head is still cut
+            if len(carry) > 10:
+                raise ValueError("a framed NodeDef's length is not a varint") from None
+            if pos == len(view):
+                return pos
+            carry.append(view[pos])
+            pos += 1
+            continue
+        if len(carry) == start and len(view) - pos >= length:  # the body is whole in ``view``
+            carry.clear()
+            yield view[pos : pos + length]
+            return pos + length
+        take = min(start + length - len(carry), len(view) - pos)
+        carry += view[pos : pos + take]
+        if len(carry) < start + length:
+            return pos + take
+        body = bytes(carry[start:])
+        carry.clear()
+        yield memoryview(body)
+        return pos + take
 
 
 def assemble(

@@ -48,6 +48,7 @@ from mgstore.export.api import (
     export_imported,
     in_memory_graph,
 )
+from mgstore.export.framed_nodes import FramedNodes
 from mgstore.export.imported import (
     FORM_VERSION,
     Derived,
@@ -259,12 +260,32 @@ def _run(
     """The exported message and the files it makes; ``origin`` gets the version and query
     as soon as they are known (so that a failure after that can be recorded against them).
     Versions are read from ``read_engine``; import forms are kept in ``engine``."""
-    imported = _source(read_engine, engine, cache, graph, origin, plain=options.plain)
+    streamed = _streamed(options, message=message, filename=filename)
+    imported = _source(
+        read_engine, engine, cache, graph, origin, plain=options.plain, streamed=streamed
+    )
     if origin.query is not None:
         assert isinstance(graph, nx.MultiDiGraph)
         options = replace(options, selection=frozenset(graph.nodes))
         return _export_query_result(imported, filename, options)
     return export_imported(imported, filename, options, message=message)
+
+
+def _streamed(
+    options: ExportOptions, *, message: bool, filename: str | os.PathLike[str] | None
+) -> bool:
+    """Whether a graph whose nodes are read one at a time from stored bytes serves the export
+    well (:func:`from_stored_bytes` with ``nodes``): a rebuilt export
+    (docs/export-semantics.md §3.4) of the imported nodes written as bytes, which reads each node
+    once and holds no message of the graph. Not where the message is built (the imported graph
+    is then parsed and cached, for the next export), nor for the debug info (not read here)."""
+    return (
+        options.rebuilds_nodes
+        and options.graph_def is None
+        and not (options.save_debug_info or options.strip_default_attrs or options.as_text)
+        and not message
+        and bool(filename)
+    )
 
 
 def _export_query_result(
@@ -289,12 +310,16 @@ def _source(
     origin: _Origin,
     *,
     plain: bool = False,
+    streamed: bool = False,
 ) -> ImportedGraph:
     """The imported graph to export. ``plain``: a full export without options, which a
-    graph assembled from stored bytes (:func:`from_stored_bytes`) can serve."""
+    graph assembled from stored bytes (:func:`from_stored_bytes`) can serve; ``streamed``:
+    an export that one with its nodes read from those bytes serves (:func:`_streamed`)."""
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
-        return _imported_version(read_engine, engine, cache, graph, None, origin, plain=plain)
+        return _imported_version(
+            read_engine, engine, cache, graph, None, origin, plain=plain, streamed=streamed
+        )
     if isinstance(query, dict):  # a query result: export its nodes from its version
         subgraph.check_unedited(graph)
         origin.query = query
@@ -313,12 +338,14 @@ def _imported_version(
     origin: _Origin,
     *,
     plain: bool = False,
+    streamed: bool = False,
 ) -> ImportedGraph:
     """The imported form of the version ``ref`` names, from the cache or from its bytes.
 
     ``content_hash``, if given, must be the version's (a query result names its version).
-    ``plain``: the caller only needs the as-imported export's bytes (see
-    :func:`from_stored_bytes`).
+    ``plain``: the caller only needs the as-imported export's bytes; ``streamed``: it reads
+    each node once (see :func:`from_stored_bytes`). Such a graph is not cached: it holds the
+    version's bytes, and a later export would parse its nodes again.
     """
     with db.transaction(read_engine) as conn:
         row = refs.resolve(conn, ref)
@@ -331,13 +358,9 @@ def _imported_version(
         key = (row.content_hash, row.debug_hash)
         stored_form = versions.import_form(conn, row, FORM_VERSION)
         cached = cache.get(key)
-        # A full export without options is assembled from stored bytes, unless the cached
-        # graph has its as-imported bytes already (serialising 80,000 nodes takes longer).
-        if plain and stored_form and (cached is None or cached.derived.graph_def is None):
-            form = _form(stored_form)
-            assembled = None if form is None else from_stored_bytes(conn, row, form)
-            if assembled is not None:
-                return assembled
+        from_bytes = _from_stored(conn, row, stored_form, cached, plain=plain, streamed=streamed)
+        if from_bytes is not None:
+            return from_bytes
         if cached is not None:
             return cached
         form = _form(stored_form)
@@ -367,19 +390,46 @@ def _imported_version(
     return imported if assembled is None else assembled
 
 
-def from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:
+def _from_stored(
+    conn: Connection,
+    row: Row[Any],
+    stored_form: bytes | None,
+    cached: ImportedGraph | None,
+    *,
+    plain: bool,
+    streamed: bool,
+) -> ImportedGraph | None:
+    """The imported graph from stored bytes (:func:`from_stored_bytes`), where it serves the
+    export (``plain``, ``streamed``: :func:`_imported_version`) better than the ``cached`` one:
+    a full export without options is assembled from them unless the cached graph has its
+    as-imported bytes already (serialising 80,000 nodes takes longer); a rebuilt one reads its
+    nodes from them unless the graph is cached (parsed already). None: not from stored bytes."""
+    as_imported = plain and (cached is None or cached.derived.graph_def is None)
+    if not stored_form or not (as_imported or (streamed and cached is None)):
+        return None
+    form = _form(stored_form)
+    return None if form is None else from_stored_bytes(conn, row, form, not as_imported)
+
+
+def from_stored_bytes(
+    conn: Connection, row: Row[Any], form: ImportForm, nodes: bool = False
+) -> ImportedGraph | None:
     """The imported graph of a version as a full export without options needs it, from stored bytes:
     the as-imported export's GraphDef as slices of the packs (reordered and patched by the stored
     ``form``), and the graph-level parts; no node is parsed. None where the nodes themselves are
     needed: the as-imported export rewrites some inputs, or a call op's ``f`` attr names the
     functions whose ops ``stripped_op_list`` lists.
+
+    ``nodes``: the nodes too, parsed one at a time from those slices as they are read
+    (:class:`~mgstore.export.framed_nodes.FramedNodes`): what an export that rebuilds each
+    node needs (docs/export-semantics.md §3.4), in about the file's bytes; any form serves.
     """
-    if form.rewritten_inputs or CALL_OPS.intersection(form.ops):
+    if not nodes and (form.rewritten_inputs or CALL_OPS.intersection(form.ops)):
         return None
     # The frame is checked with the whole content, by body_chunks below.
     frame = MetaGraphDef.FromString(versions.assemble(conn, row, b"", check_frame=False))
     chunks = versions.body_chunks(conn, row, form.order, form.nodes)
-    return _assembled(frame, chunks, form, row.size)
+    return _assembled(frame, chunks, form, row.size, nodes=nodes)
 
 
 def _from_content(
@@ -418,10 +468,13 @@ def _assembled(
     form: ImportForm,
     size: int,
     collections: Mapping[str, nz.RestoredCollection] | None = None,
+    *,
+    nodes: bool = False,
 ) -> ImportedGraph:
-    """The imported graph whose as-imported GraphDef is ``chunks`` (its nodes' frames) and
-    the graph-level parts of ``frame`` (a version's MetaGraphDef, its nodes aside; its
-    ``collections`` restored, if given)."""
+    """The imported graph whose nodes' frames are ``chunks`` and the graph-level parts of
+    ``frame`` (a version's MetaGraphDef, its nodes aside; its ``collections`` restored, if
+    given): its as-imported GraphDef's, or with ``nodes`` its nodes, read one at a time for
+    the one export the graph serves (:class:`FramedNodes` with ``release``: not cached)."""
     graph_def = frame.graph_def
     library = graph_def.library if graph_def.HasField("library") else None
     rebuilt_library = nz.rebuilt_library(library)
@@ -432,12 +485,13 @@ def _assembled(
     rest.versions.CopyFrom(
         nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
     )
+    framed = FramedNodes(chunks[:], release=True) if nodes else ()
     chunks.append(rest.SerializeToString(deterministic=True))
     rest.node.extend(NodeDef(op=op) for op in form.ops)
     return ImportedGraph(
-        nodes=(),
+        nodes=framed,
         size=size,
-        rewritten_inputs={},
+        rewritten_inputs=form.rewritten_inputs,
         versions=rest.versions,
         as_imported_library=as_imported_library,
         rebuilt_library=rebuilt_library,
@@ -447,7 +501,7 @@ def _assembled(
         if collections is None
         else collections,
         form=form,
-        derived=Derived(graph_def=(chunks, stripped_op_list_for(rest))),
+        derived=Derived(graph_def=None if nodes else (chunks, stripped_op_list_for(rest))),
     )
 
 

@@ -26,6 +26,7 @@ from mgstore import byte_layout
 from mgstore.errors import RemovedOpError
 from mgstore.export import full_types, plain_import
 from mgstore.export import normalize as nz
+from mgstore.export.framed_nodes import FramedNodes
 from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
 from mgstore.export.node_validation import NodeValidator, num_outputs
 from mgstore.export.registry import load_registry
@@ -62,7 +63,8 @@ class ImportedGraph:
     """What ``import_scoped_meta_graph`` of a stored graph leaves in a fresh graph, as export
     reads it.
 
-    ``nodes`` are in import order (§2.2) with the stored input strings (the rebuilt export's), attrs
+    ``nodes`` (messages, or read one at a time from their bytes: :class:`FramedNodes`) are in
+    import order (§2.2) with the stored input strings (the rebuilt export's), attrs
     normalised (§2.3), final devices (§2.5, §2.6) and the ``_output_shapes`` an export adds: the
     stored shapes for a node with outputs, none otherwise (§2.4; no shape inference).
     ``rewritten_inputs`` are the nodes (by position) whose inputs the as-imported export writes
@@ -72,7 +74,7 @@ class ImportedGraph:
     ``derived`` keeps what exports derive from the graph alone (:class:`Derived`).
     """
 
-    nodes: tuple[NodeDef, ...]
+    nodes: tuple[NodeDef, ...] | FramedNodes
     size: int
     rewritten_inputs: Mapping[int, list[str]]
     versions: VersionDef

@@ -20,6 +20,7 @@ from typing import TypeAlias
 from mgstore import byte_layout
 from mgstore.collections import PROTO_KEYS
 from mgstore.errors import InputError, InvalidGraphError
+from mgstore.export.framed_nodes import FramedNodes
 from mgstore.export.imported import ImportedGraph, held_size
 from mgstore.export.normalize import TF_VERSION
 from mgstore.export.oplist import CALL_OPS, stripped_op_list_for
@@ -41,6 +42,7 @@ __all__ = [
 
 TF_GIT_VERSION = "v2.21.0-rc1-5-ga481b10260d"
 SIZE_LIMIT = 1 << 31  #: TensorFlow's limit on a GraphDef's size: 2 GB
+_BLOCK = 1 << 20  # the size of the chunks a rebuilt export's nodes are written in
 _SAVER_OPS = frozenset({
     "SaveV2", "Save", "SaveSlice", "LegacySave", "LegacySaveSlice",
     "RestoreV2", "Restore", "RestoreSlice", "LegacyRestore", "LegacyRestoreSlice",
@@ -52,7 +54,7 @@ class Exported:
     """The exported message and, in its node order, ``(stored name, exported name)``."""
 
     meta_graph: MetaGraphDef | None  # None when build() was asked for the bytes only
-    names: tuple[tuple[str, str], ...]
+    names: tuple[tuple[str, str], ...]  # empty for bytes only without save_debug_info
     chunks: Sequence[bytes | memoryview] | None = None  # its deterministic bytes, when known
 
 
@@ -72,7 +74,7 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
         source_names = o.graph_def.node if o.graph_def is not None else graph.nodes
         excluded = frozenset(n.name for n in source_names if n.name not in o.selection)
     if scope or o.clear_extraneous_savers or o.clear_devices:  # given-graph_def or rebuilt
-        source: Sequence[NodeDef] = o.graph_def.node if o.graph_def is not None else graph.nodes
+        source: Iterable[NodeDef] = o.graph_def.node if o.graph_def is not None else graph.nodes
         if o.clear_extraneous_savers:
             excluded |= extraneous_saver_nodes(source, o.saver_def)
         if not message and o.graph_def is None and not o.strip_default_attrs:
@@ -107,7 +109,7 @@ def build(graph: ImportedGraph, options: ExportOptions, *, message: bool = True)
 
 
 def _rewritten(
-    graph: ImportedGraph, source: Sequence[NodeDef], o: ExportOptions, excluded: frozenset[str]
+    graph: ImportedGraph, source: Iterable[NodeDef], o: ExportOptions, excluded: frozenset[str]
 ) -> tuple[GraphDef, list[tuple[str, str]], list[str]]:
     """The given-graph_def and rebuilt exports (§3.1 step 1): ``source`` (the given
     graph_def's nodes or the imported ones) in scope and not ``excluded``, renamed out of the
@@ -136,7 +138,7 @@ def _rewritten(
 
 def _kept(
     graph: ImportedGraph | None,
-    source: Sequence[NodeDef],
+    source: Iterable[NodeDef],
     o: ExportOptions,
     excluded: frozenset[str],
 ) -> Iterator[NodeDef]:
@@ -162,27 +164,36 @@ def _kept(
 
 def _rebuilt_bytes(graph: ImportedGraph, o: ExportOptions, excluded: frozenset[str]) -> Exported:
     """The rebuilt export (§3.4) as deterministic bytes in chunks, for a caller that only writes
-    them: each node is rewritten into one scratch message and serialised at once, so the
-    export holds its bytes (about the file) rather than a second graph of messages. The bytes
-    are those of :func:`_rewritten`'s GraphDef: its nodes, then its library and versions."""
+    them: each node is rewritten into a message of its own, serialised at once and dropped, so
+    the export holds its bytes (about the file) rather than a second graph of messages; the
+    graph's nodes may be read one at a time too (:class:`~mgstore.export.framed_nodes.FramedNodes`).
+    The bytes are those of :func:`_rewritten`'s GraphDef: its nodes, then its library and
+    versions. The names are kept for the debug info only (``save_debug_info``)."""
     chunks: list[bytes | memoryview] = []
-    names: list[tuple[str, str]] = []
+    block = bytearray()  # nodes' frames, cut into chunks of about _BLOCK bytes
+    names: list[tuple[str, str]] | None = [] if o.save_debug_info else None
     unbound: list[str] = []
     ops = GraphDef()  # what stripped_op_list reads: each op once, call ops whole (§3.9)
     seen: set[str] = set()
-    scratch = NodeDef()
-    for node in _kept(graph, graph.nodes, o, excluded):
-        scratch.Clear()
-        new = rewrite_node(node, o.scope, scratch)
+    nodes = graph.nodes.take() if isinstance(graph.nodes, FramedNodes) else graph.nodes
+    for node in _kept(graph, nodes, o, excluded):
+        new = rewrite_node(node, o.scope)  # a new message: a cleared one keeps its arena
         if o.scope:
             unbound.extend(rewrite_inputs(node.input, o.scope)[1])
         if o.clear_devices:
             new.device = ""
-        chunks.append(byte_layout.frame(new.SerializeToString(deterministic=True)))
-        names.append((node.name, new.name))
+        serialised = new.SerializeToString(deterministic=True)
+        block += byte_layout.frame_head(len(serialised))
+        block += serialised
+        if len(block) >= _BLOCK:
+            chunks.append(bytes(block))
+            block.clear()
+        if names is not None:
+            names.append((node.name, new.name))
         if new.op in CALL_OPS or new.op not in seen:
             seen.add(new.op)
             ops.node.add().CopyFrom(new)
+    chunks.append(bytes(block))
     rest = GraphDef()
     rest.versions.CopyFrom(graph.versions)
     if graph.rebuilt_library is not None:
@@ -193,7 +204,7 @@ def _rebuilt_bytes(graph: ImportedGraph, o: ExportOptions, excluded: frozenset[s
     _check_global_variables(collections.get("variables"), o.scope)
     out = _create_meta_graph_def(graph, None, collections, excluded, o, stripped_op_list_for(ops))
     data = byte_layout.insert_graph_def(out.SerializeToString(deterministic=True), chunks)
-    return Exported(None, tuple(names), data)
+    return Exported(None, () if names is None else tuple(names), data)
 
 
 def _selected(
@@ -248,20 +259,28 @@ def _as_imported_graph_def(graph: ImportedGraph) -> tuple[list[bytes | memoryvie
 
 def extraneous_saver_nodes(nodes: Iterable[NodeDef], saver_def: SaverDef | None) -> frozenset[str]:
     """The nodes ``clear_extraneous_savers`` removes (§7): those under the name scope of
-    a save/restore op, except the scopes of ``saver_def``'s save and restore names."""
-    by_name = {node.name: node.op for node in nodes}
+    a save/restore op, except the scopes of ``saver_def``'s save and restore names.
+
+    ``nodes`` is read twice and only the save/restore nodes' names are held (a node named
+    twice counts with its last op, as TensorFlow's dict of names does)."""
     retained: set[str] = set()
     if saver_def is not None:
         retained = {
             _scope_of(_op_name(saver_def.restore_op_name)) + "/",
             _scope_of(_op_name(saver_def.save_tensor_name)) + "/",
         }
-    saver_nodes = {name for name, op in by_name.items() if op in _SAVER_OPS}
+    is_saver: dict[str, bool] = {}  # the names that had a save/restore op: whether they still do
+    for node in nodes:
+        if node.op in _SAVER_OPS:
+            is_saver[node.name] = True
+        elif is_saver and node.name in is_saver:
+            is_saver[node.name] = False
+    saver_nodes = {name for name, saver in is_saver.items() if saver}
     scopes = {_scope_of(name) for name in saver_nodes} - saver_nodes
     extraneous = tuple(s + "/" for s in scopes if s + "/" not in retained)
     if not extraneous:
         return frozenset()
-    return frozenset(name for name in by_name if name.startswith(extraneous))
+    return frozenset(node.name for node in nodes if node.name.startswith(extraneous))
 
 
 def _op_name(tensor_name: str) -> str:

@@ -156,6 +156,22 @@ def test_clear_extraneous_savers_without_saver_def() -> None:
     assert len(kept.collection_def["savers"].bytes_list.value) == 1
 
 
+@pytest.mark.parametrize("saver_last", [False, True])
+def test_a_node_named_twice_is_a_saver_by_its_last_op(saver_last: bool) -> None:
+    """extraneous_saver_nodes reads the nodes as TensorFlow's dict of names does: a name
+    given twice (a given graph_def may) has its last op; only save/restore names are held."""
+    ops = ["Const", "SaveV2"] if saver_last else ["SaveV2", "Const"]
+    nodes = [NodeDef(name="a/save", op=op) for op in ops] + [
+        NodeDef(name="a/y", op="Const"),
+        NodeDef(name="b/restore", op="RestoreV2"),
+        NodeDef(name="b/x", op="Const"),
+    ]
+    removed = {"b/restore", "b/x"} | ({"a/save", "a/y"} if saver_last else set())
+    assert mg.extraneous_saver_nodes(nodes, None) == removed
+    retained = SaverDef(restore_op_name="b/restore", save_tensor_name="b/x:0")
+    assert mg.extraneous_saver_nodes(nodes, retained) == removed - {"b/restore", "b/x"}
+
+
 def test_graphs_tensorflow_cannot_import_raise_its_error() -> None:
     m = tiny()
     m.graph_def.node.add(name="y", op="NoOp", input=["ghost"])
