@@ -33,7 +33,7 @@ import networkx as nx
 from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Row, select
 
-from mgstore import audit, byte_layout, subgraph
+from mgstore import audit, byte_layout, scoped, subgraph
 from mgstore.atomic import published
 from mgstore.db import engine as db
 from mgstore.db import forms, lifecycle, refs, versions
@@ -259,7 +259,8 @@ def _run(
     """The exported message and the files it makes; ``origin`` gets the version and query
     as soon as they are known (so that a failure after that can be recorded against them).
     Versions are read from ``read_engine``; import forms are kept in ``engine``."""
-    imported = _source(read_engine, engine, cache, graph, origin, plain=options.plain)
+    scope = options.scope if scoped.applies(options) else ""
+    imported = _source(read_engine, engine, cache, graph, origin, plain=options.plain, scope=scope)
     if origin.query is not None:
         assert isinstance(graph, nx.MultiDiGraph)
         options = replace(options, selection=frozenset(graph.nodes))
@@ -289,12 +290,16 @@ def _source(
     origin: _Origin,
     *,
     plain: bool = False,
+    scope: str = "",
 ) -> ImportedGraph:
     """The imported graph to export. ``plain``: a full export without options, which a
-    graph assembled from stored bytes (:func:`from_stored_bytes`) can serve."""
+    graph assembled from stored bytes (:func:`from_stored_bytes`) can serve; ``scope``: an
+    export that reads only that scope's nodes (:func:`mgstore.scoped.applies`)."""
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
-        return _imported_version(read_engine, engine, cache, graph, None, origin, plain=plain)
+        return _imported_version(
+            read_engine, engine, cache, graph, None, origin, plain=plain, scope=scope
+        )
     if isinstance(query, dict):  # a query result: export its nodes from its version
         subgraph.check_unedited(graph)
         origin.query = query
@@ -313,12 +318,15 @@ def _imported_version(
     origin: _Origin,
     *,
     plain: bool = False,
+    scope: str = "",
 ) -> ImportedGraph:
     """The imported form of the version ``ref`` names, from the cache or from its bytes.
 
     ``content_hash``, if given, must be the version's (a query result names its version).
     ``plain``: the caller only needs the as-imported export's bytes (see
-    :func:`from_stored_bytes`).
+    :func:`from_stored_bytes`). ``scope``: the caller only needs the nodes a rebuilt export
+    under that scope keeps: read alone where the version's import form is stored and its
+    imported graph not cached (:func:`mgstore.scoped.scoped_import`; never cached itself).
     """
     with db.transaction(read_engine) as conn:
         row = refs.resolve(conn, ref)
@@ -341,6 +349,10 @@ def _imported_version(
         if cached is not None:
             return cached
         form = _form(stored_form)
+        if scope and form is not None:
+            partial = scoped.scoped_import(conn, row, form, scope)
+            if partial is not None:
+                return partial
         data, debug = versions.version_bytes(conn, row)
         meta_graph = MetaGraphDef.FromString(data)
         derived = assembled = None
