@@ -348,11 +348,11 @@ def _imported_version(
                 return assembled
         if cached is not None:
             return cached
-        form = _form(stored_form)
-        if scope and form is not None:
-            partial = scoped.scoped_import(conn, row, form, scope)
+        if scope and stored_form is not None:
+            partial = scoped.scoped_import(conn, row, stored_form, scope)
             if partial is not None:
                 return partial
+        form = _form(stored_form)
         data, debug = versions.version_bytes(conn, row)
         meta_graph = MetaGraphDef.FromString(data)
         derived = assembled = None

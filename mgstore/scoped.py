@@ -16,6 +16,7 @@ The result holds only those nodes: it serves that one export and is never cached
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from sqlalchemy import Connection, Row, or_
@@ -45,11 +46,12 @@ def applies(options: ExportOptions) -> bool:
 
 
 def scoped_import(
-    conn: Connection, row: Row[Any], form: ImportForm, scope: str
+    conn: Connection, row: Row[Any], stored_form: bytes, scope: str
 ) -> ImportedGraph | None:
-    """The imported graph of version ``row`` (whose stored import form is ``form``) with only
-    the nodes a rebuilt export under ``scope`` keeps; None where the form does not fit the
-    version (the caller imports the whole version).
+    """The imported graph of version ``row`` (whose stored import form is ``stored_form``,
+    encoded) with only the nodes a rebuilt export under ``scope`` keeps; None where the form
+    cannot be read or does not fit the version (the caller imports the whole version). Only
+    the form's patches of those nodes are decoded.
 
     The nodes read are checked against their rows' hashes and indexed columns, and the frame
     blobs against their keys (docs/audit.md, "Verify on read"), not the whole content.
@@ -61,7 +63,7 @@ def scoped_import(
     read = versions.node_slices(conn, row, selected)
     nodes = list(GraphDef.FromString(read.body).node)
     versions.check_node_columns(conn, row, nodes, read.columns)
-    placed = _in_import_order(nodes, read.positions, form, int(row.node_count))
+    placed = _in_import_order(nodes, read.positions, stored_form, int(row.node_count))
     if placed is None:
         return None
     frame = MetaGraphDef.FromString(versions.assemble(conn, row, b""))
@@ -88,26 +90,31 @@ def scoped_import(
 
 
 def _in_import_order(
-    nodes: list[NodeDef], positions: tuple[int, ...], form: ImportForm, count: int
+    nodes: list[NodeDef], positions: tuple[int, ...], stored_form: bytes, count: int
 ) -> list[NodeDef] | None:
     """``nodes`` (at these stored ``positions``, ascending) as the import leaves them, in
-    import order: reordered by ``form.order``, patched where the form changed them. None if
-    the form does not fit a version of ``count`` nodes."""
+    import order: reordered by the form's order, patched where the form changed them. None
+    if the form cannot be read or does not fit a version of ``count`` nodes."""
     if len(positions) != len(nodes) or any(p >= count for p in positions[-1:]):
         return None
-    if form.order is None:
-        at = list(positions)
-    else:
-        if len(form.order) != count:
-            return None
-        imported = {stored: pos for pos, stored in enumerate(form.order)}
-        at = [imported.get(p, -1) for p in positions]
-        if -1 in at:
-            return None
-        ranked = sorted(range(len(nodes)), key=at.__getitem__)
-        nodes, at = [nodes[i] for i in ranked], [at[i] for i in ranked]
+    try:
+        order = ImportForm.from_bytes(stored_form, only=()).order
+        if order is None:
+            at = list(positions)
+        else:
+            if len(order) != count:
+                return None
+            imported = {stored: pos for pos, stored in enumerate(order)}
+            at = [imported.get(p, -1) for p in positions]
+            if -1 in at:
+                return None
+            ranked = sorted(range(len(nodes)), key=at.__getitem__)
+            nodes, at = [nodes[i] for i in ranked], [at[i] for i in ranked]
+        patches = ImportForm.from_bytes(stored_form, only=frozenset(at)).nodes
+    except (ValueError, KeyError, TypeError, zlib.error):
+        return None  # unreadable: the whole import computes it again
     for node, pos in zip(nodes, at, strict=True):
-        patch = form.nodes.get(pos)
+        patch = patches.get(pos)
         if patch is not None:
             node.Clear()
             node.MergeFromString(patch)

@@ -162,3 +162,15 @@ def test_generated_graphs_export_alike(
         return  # refused at ingest: nothing to export
     outcome(store, tmp_path / "first.meta", "h")  # stores the import form, if it imports
     compare(store, tmp_path, "h", scope, monkeypatch, clear_devices=clear)
+
+
+def test_a_form_decodes_the_patches_asked_for() -> None:
+    """``ImportForm.from_bytes(..., only=...)``: the patches at those positions alone."""
+    from mgstore.export.imported import ImportForm
+
+    form = ImportForm(("A",), (1, 0, 2), {0: b"x", 2: b"yz"}, {1: ["a"]}, "c")
+    blob = form.to_bytes()
+    assert ImportForm.from_bytes(blob) == form
+    assert ImportForm.from_bytes(blob, only=()).nodes == {}
+    assert ImportForm.from_bytes(blob, only=()).order == (1, 0, 2)
+    assert ImportForm.from_bytes(blob, only={2, 1}).nodes == {2: b"yz"}
