@@ -8,7 +8,7 @@ version's import form), each round runs, in a fresh process per tree (``import m
 and opening the store excluded), the floor (protobuf parse plus deterministic serialize of
 the whole file) and ``Store.export_meta_graph(..., export_scope="block_7",
 clear_devices=True, strip_default_attrs=True)`` with the store's cache of imported graphs
-empty, as a new process sees it (docs/storage.md §11.2). With ``--baseline DIR`` (e.g.
+empty, as a new process sees it (docs/export-semantics.md §3.4). With ``--baseline DIR`` (e.g.
 ``git archive main | tar -x -C DIR``) the other tree runs too, its process alternating with
 this tree's, which goes first in odd rounds. Prints the medians and each tree's ratio to
 its own floor; target (issue 20) <= 0.25 x; exits 1 if this tree misses it.

@@ -8,7 +8,7 @@ With the version's stored import form (:class:`~mgstore.export.imported.ImportFo
 kept node as imported is its stored bytes or the form's patch at its import position, so
 :func:`scoped_import` reads those rows through the name index
 (:func:`mgstore.query.node_filter`), the frame blobs and the debug info, and nothing else:
-an export that costs in proportion to the scope (docs/storage.md §11.2).
+an export that costs about in proportion to the scope (docs/export-semantics.md §3.4).
 
 The result holds only those nodes: it serves that one export and is never cached.
 :func:`applies` says which exports it serves; the others import the whole version.
@@ -36,7 +36,7 @@ def applies(options: ExportOptions) -> bool:
     """Whether an export of a stored version with ``options`` reads only the scope's nodes
     from its imported graph: a rebuilt export (no ``graph_def``) under a non-empty scope, of
     the whole version (no query result's selection), without ``clear_extraneous_savers``
-    (which looks for saver ops anywhere in the graph, §7)."""
+    (which looks for saver ops anywhere in the graph, docs/export-semantics.md §7.1)."""
     return (
         bool(options.scope)
         and options.graph_def is None

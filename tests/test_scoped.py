@@ -1,7 +1,7 @@
 """A scoped export read from the scope's rows (mgstore.scoped) against the whole version's.
 
 ``Store.export`` under ``export_scope`` reads only the scope's node rows where the
-version's import form is stored (docs/export-semantics.md §3.4, docs/storage.md §11.2);
+version's import form is stored (docs/export-semantics.md §3.4, docs/export-semantics.md §3.4);
 with :func:`mgstore.scoped.scoped_import` turned off it imports the whole version. Both
 must write the same files, byte for byte, or fail with the same error: on the fixtures,
 their shuffled copies (another import order), generated graphs, scopes that match nothing,
