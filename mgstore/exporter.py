@@ -339,19 +339,11 @@ def _imported_version(
         key = (row.content_hash, row.debug_hash)
         stored_form = versions.import_form(conn, row, FORM_VERSION)
         cached = cache.get(key)
-        # A full export without options is assembled from stored bytes, unless the cached
-        # graph has its as-imported bytes already (serialising 80,000 nodes takes longer).
-        if plain and stored_form and (cached is None or cached.derived.graph_def is None):
-            form = _form(stored_form)
-            assembled = None if form is None else from_stored_bytes(conn, row, form)
-            if assembled is not None:
-                return assembled
+        shortcut = _shortcut(conn, row, stored_form, cached, plain=plain, scope=scope)
+        if shortcut is not None:
+            return shortcut
         if cached is not None:
             return cached
-        if scope and stored_form is not None:
-            partial = scoped.scoped_import(conn, row, stored_form, scope)
-            if partial is not None:
-                return partial
         form = _form(stored_form)
         data, debug = versions.version_bytes(conn, row)
         meta_graph = MetaGraphDef.FromString(data)
@@ -377,6 +369,29 @@ def _imported_version(
                 )
     cache.put(key, imported)
     return imported if assembled is None else assembled
+
+
+def _shortcut(
+    conn: Connection,
+    row: Row[Any],
+    stored_form: bytes | None,
+    cached: ImportedGraph | None,
+    *,
+    plain: bool,
+    scope: str,
+) -> ImportedGraph | None:
+    """What serves the export without the whole imported graph, if anything (see
+    :func:`_imported_version`): a full export without options assembled from stored bytes,
+    unless the cached graph has its as-imported bytes already (serialising 80,000 nodes takes
+    longer); a scoped export from the scope's rows, unless the graph is cached."""
+    if plain and stored_form and (cached is None or cached.derived.graph_def is None):
+        form = _form(stored_form)
+        assembled = None if form is None else from_stored_bytes(conn, row, form)
+        if assembled is not None:
+            return assembled
+    if scope and stored_form is not None and cached is None:
+        return scoped.scoped_import(conn, row, stored_form, scope)
+    return None
 
 
 def from_stored_bytes(conn: Connection, row: Row[Any], form: ImportForm) -> ImportedGraph | None:

@@ -10,7 +10,8 @@ kept node as imported is its stored bytes or the form's patch at its import posi
 (:func:`mgstore.query.node_filter`), the frame blobs and the debug info, and nothing else:
 an export that costs about in proportion to the scope (docs/export-semantics.md §3.4).
 
-The result holds only those nodes: it serves that one export and is never cached.
+The result holds only those nodes, and stands in for the variables the scope leaves out (after
+checking them): it serves that one export and is never cached.
 :func:`applies` says which exports it serves; the others import the whole version.
 """
 
@@ -25,6 +26,7 @@ from mgstore.db import versions
 from mgstore.export import normalize as nz
 from mgstore.export.imported import ImportedGraph, ImportForm
 from mgstore.export.options import ExportOptions
+from mgstore.export.restored_collections import restore_collections
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX
 from mgstore.proto import GraphDef, MetaGraphDef, NodeDef
 from mgstore.query import node_filter
@@ -82,8 +84,11 @@ def scoped_import(
         if rebuilt_library is not None
         else None,
         rebuilt_library=rebuilt_library,
-        collections=nz.restore_collections(
-            frame.collection_def, frame.meta_info_def.tensorflow_version
+        collections=restore_collections(
+            frame.collection_def,
+            frame.meta_info_def.tensorflow_version,
+            # the variables the export keeps (payloads.included, with nothing excluded)
+            wanted=lambda name: name.startswith((scope, UNBOUND_INPUT_PREFIX)),
         ),
         debug_info=debug_info,
     )
