@@ -31,6 +31,8 @@ SCOPED = {"export_scope": "block_7", "clear_devices": True, "strip_default_attrs
 
 WORKER = """
 import sys, time
+import mgstore
+assert mgstore.__file__.startswith({tree!r}), mgstore.__file__  # the tree asked for
 from mgstore import Store
 from mgstore.proto import MetaGraphDef
 source, url, out, action = sys.argv[1:5]
@@ -56,9 +58,14 @@ with Store(url) as store:
 
 def run(tree: Path, *args: str) -> list[float]:
     env = dict(os.environ, PYTHONPATH=str(tree))
-    code = WORKER.format(scoped=SCOPED)
+    code = WORKER.format(scoped=SCOPED, tree=str(tree))
     done = subprocess.run(
-        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code, *args],
+        env=env,
+        cwd=tree,  # "-c" puts the working directory first on sys.path
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return [float(x) for x in done.stdout.split()]
 

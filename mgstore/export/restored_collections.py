@@ -99,7 +99,7 @@ def restore_collections(
         _check_unbound(collection_def.get(unbound_inputs_col_name), unbound_inputs_col_name)
     force = bool(tensorflow_version) and not at_least_1_9(tensorflow_version)
     keys = sorted(collection_def, key=lambda k: (k != "trainable_variables", k))
-    shared: dict[bytes, Message] = {}
+    shared: dict[bytes, CollectionItem] = {}
     out: dict[str, RestoredCollection] = {}
     for key in keys:
         col = collection_def[key]
@@ -142,7 +142,7 @@ def _payloads(
     proto_type: type[Message],
     values: list[bytes],
     force: bool,
-    shared: dict[bytes, Message],
+    shared: dict[bytes, CollectionItem],
     wanted: Callable[[str], bool] | None = None,
 ) -> list[CollectionItem]:
     """The regenerated payloads of a proto-function collection (§2.11). VariableDefs (but
@@ -158,8 +158,10 @@ def _payloads(
         payload: Any = proto_type.FromString(raw)
         if wanted is not None and proto_type is VariableDef:
             name = _unwanted_variable(payload, wanted)
-            if name is not None:
+            if name is not None:  # equal bytes: the same name, checked alike
                 items.append(name)
+                if is_shared:
+                    shared[raw] = name
                 continue
         if force and is_shared:
             payload.trainable = key == "trainable_variables"
