@@ -39,6 +39,7 @@ from mgstore.db.models import metadata  # noqa: E402
 
 TARGET = 0.010
 N, P = metadata.tables["nodes"], metadata.tables["packs"]
+NM = metadata.tables["names"]
 
 
 def timed(action: Callable[[], object], cpu: list[float] | None = None) -> float:
@@ -72,12 +73,16 @@ def anchor(store: Store, scope: str, graph_id: int, number: int) -> Callable[[],
     """The floor: the rows of the scope found through the name index, with their bytes."""
     base = scope.rstrip("/")
     live = (N.c.last_version.is_(None)) | (N.c.last_version >= number)
+    # Names are interned (docs/storage.md §3.5): the scope's names' ids, then their rows.
+    under = select(NM.c.id).where(
+        NM.c.name >= base + "/",
+        NM.c.name < base + "0",  # "0" follows "/": every name under the scope
+    )
     stmt = (
-        select(N.c.name, func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary))
-        .select_from(N.join(P, P.c.id == N.c.pack_id))
+        select(NM.c.name, func.substr(P.c.data, N.c.offset + 1, N.c.length, type_=LargeBinary))
+        .select_from(N.join(P, P.c.id == N.c.pack_id).join(NM, NM.c.id == N.c.name_id))
         .where(
-            N.c.name >= base + "/",
-            N.c.name < base + "0",  # "0" follows "/": every name under the scope
+            N.c.name_id.in_(under),
             N.c.graph_id + 0 == graph_id,  # the name index, as the query's plan (printed)
             N.c.first_version <= number,
             live,

@@ -29,10 +29,10 @@ from mgstore.db import refs as version_refs
 from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import GRAPHS as G
+from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import VERSION_STATES as S
 from mgstore.db.tables import VERSIONS as V
-from mgstore.db.versions import name_key
 from mgstore.entities import FsckProblem, FsckReport
 from mgstore.errors import IntegrityError, InvalidGraphError
 from mgstore.export.imported import FORM_VERSION, import_meta_graph
@@ -121,16 +121,18 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
     rows = conn.execute(
         select(
             N.c.id,
-            N.c.name,
-            N.c.op,
-            N.c.device,
+            N.c.name_id,
+            NM.c.name,
+            versions.OPS.c.name.label("op"),
+            versions.DEVICES.c.name.label("device"),
             N.c.sha256,
             N.c.pack_id,
             N.c.offset,
             N.c.length,
-            N.c.name_key,
             N.c.edges_from,
-        ).where(versions.in_version(N, row.graph_id, row.number))  # fmt: skip
+        )
+        .select_from(versions.described())
+        .where(versions.in_version(N, row.graph_id, row.number))
     ).all()
     located = {(r.pack_id, r.offset, r.length) for r in rows}
     try:
@@ -170,8 +172,7 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             continue
         node = NodeDef.FromString(bytes(body))
         for column, indexed, actual in (("name", r.name, node.name), ("op", r.op, node.op),
-                                        ("device", r.device, node.device),
-                                        ("name key", r.name_key, name_key(node.name))):  # fmt: skip
+                                        ("device", r.device, node.device)):  # fmt: skip
             if indexed != actual:
                 yield (
                     "index",
@@ -186,24 +187,22 @@ def _nodes(conn: Connection, row: Row[Any]) -> Found:
             yield "edges", f"node {node.name!r}: its edge rows do not match its inputs"
 
 
-_Edge = tuple[str, int, bool, "int | None"]  # source name, output, control, name's key
+_Edge = tuple["str | None", int, bool]  # source name (its ``names`` row's), output, control
 
 
 def _edge(text: str) -> _Edge:
-    name, output, control = parse_input(text)
-    return name, output, control, name_key(name)
+    return parse_input(text)
 
 
 def _edges(conn: Connection, node_ids: list[int]) -> dict[int, list[_Edge]]:
     found: dict[int, list[tuple[int, _Edge]]] = {}
-    columns = (E.c.node_id, E.c.slot, E.c.src_name, E.c.src_output, E.c.control, E.c.src_key)
+    columns = (E.c.node_id, E.c.slot, NM.c.name, E.c.src_output, E.c.control)
+    rows = E.outerjoin(NM, NM.c.id == E.c.src_id)
     for i in range(0, len(node_ids), _CHUNK):
-        for node_id, slot, src, output, control, key in conn.execute(
-            select(*columns).where(E.c.node_id.in_(node_ids[i : i + _CHUNK]))
+        for node_id, slot, src, output, control in conn.execute(
+            select(*columns).select_from(rows).where(E.c.node_id.in_(node_ids[i : i + _CHUNK]))
         ):
-            found.setdefault(int(node_id), []).append(
-                (slot, (src, int(output), bool(control), key))
-            )
+            found.setdefault(int(node_id), []).append((slot, (src, int(output), bool(control))))
     return {k: [edge for _, edge in sorted(v)] for k, v in found.items()}
 
 
@@ -216,14 +215,14 @@ def _shared_edges(conn: Connection, rows: Sequence[Any], graph_id: int) -> Found
         found = {
             int(o.id): o
             for o in conn.execute(
-                select(N.c.id, N.c.name, N.c.graph_id, N.c.edges_from).where(
+                select(N.c.id, N.c.name_id, N.c.graph_id, N.c.edges_from).where(
                     N.c.id.in_(sorted({int(r.edges_from) for r in chunk}))
                 )
             )
         }
         for r in chunk:
             o = found.get(int(r.edges_from))
-            if o is None or o.name != r.name or o.edges_from or o.graph_id != graph_id:
+            if o is None or o.name_id != r.name_id or o.edges_from or o.graph_id != graph_id:
                 yield "edges", f"node {r.name!r}: the row whose edges it uses is not its own"
 
 

@@ -16,8 +16,9 @@ from sqlalchemy import Connection, select
 
 from mgstore import devices as devs
 from mgstore.db.tables import COLLECTIONS as C
+from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
-from mgstore.db.versions import in_version
+from mgstore.db.versions import in_version, named, strings_of
 
 __all__ = ["unmatched"]
 
@@ -38,13 +39,15 @@ def unmatched(
     where = in_version(N, row.graph_id, row.number)
     notes: list[str] = []
     if scope or export_scope:
-        names = list(conn.execute(select(N.c.name).where(where)).scalars())
+        query = select(NM.c.name).select_from(named()).where(where)
+        names = list(conn.execute(query).scalars())
         notes.extend(_scope_notes(names, scope, strict_scope, export_scope))
     if op_type:
-        ops = set(conn.execute(select(N.c.op).distinct().where(where)).scalars())
+        ops = set(conn.execute(strings_of(select(N.c.op_id).where(where))).scalars())
         notes.extend(_note("op type", op, ops) for op in op_type if op not in ops)
     if device:
-        stored = list(conn.execute(select(N.c.device).distinct().where(where)).scalars())
+        query = strings_of(select(N.c.device_id).where(where)).order_by(NM.c.name)
+        stored = list(conn.execute(query).scalars())
         notes.extend(_device_notes(stored, device))
     if collection or collection_list:
         keys = set(conn.execute(select(C.c.key).where(C.c.version_id == row.id)).scalars())

@@ -52,7 +52,6 @@ from sqlalchemy import (
     Connection,
     Engine,
     Integer,
-    Text,
     and_,
     any_,
     bindparam,
@@ -75,8 +74,9 @@ from mgstore.db import engine as db
 from mgstore.db import refs, versions
 from mgstore.db.edges import owner
 from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
-from mgstore.db.versions import in_version
+from mgstore.db.versions import in_version, named, names_in, strings_of
 from mgstore.errors import ArgumentTypeError, InputError
 from mgstore.graph import networkx_of
 from mgstore.names import check_text
@@ -123,11 +123,13 @@ def query(
         cond = node_filter(conn, row, scope, strict_scope, collections, op_types, devices, prefix)
         selected: ColumnElement[bool] = cond  # read in one statement, through the indexes
         if closure is None and pattern is not None:
-            found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
+            found = conn.execute(select(N.c.id, NM.c.name).select_from(named()).where(cond)).all()
             selected = _id_in(conn, _matching(pattern, found))
         elif closure is not None:
             if pattern is not None:  # the seeds are known only after the Python filter
-                found = conn.execute(select(N.c.id, N.c.name).where(cond)).all()
+                found = conn.execute(
+                    select(N.c.id, NM.c.name).select_from(named()).where(cond)
+                ).all()
                 seeds = _matching(pattern, found)
                 cond = and_(in_version(N, row.graph_id, row.number), _id_in(conn, seeds))
             if closure == "inference":
@@ -169,7 +171,7 @@ def scopes(engine: Engine, ref: str, depth: int | None = None) -> list[tuple[str
     with db.transaction(engine) as conn:
         row = refs.resolve(conn, ref)
         names = conn.execute(
-            select(N.c.name).where(in_version(N, row.graph_id, row.number))
+            select(NM.c.name).select_from(named()).where(in_version(N, row.graph_id, row.number))
         ).scalars()
         for name in names:
             parts = name.split("/")
@@ -200,42 +202,49 @@ def node_filter(
     named = bool(scope) or bool(name_prefix)
     conds = [in_version(N, row.graph_id, row.number, graph_index=not named)]
     if name_prefix:
-        conds.append(_prefix(conn, name_prefix))
+        conds.append(_name_is(_prefix(conn, name_prefix)))
     if scope is not None and scope != "":
         if strict:
             base = scope[:-1] if scope.endswith("/") else scope
-            conds.append(or_(N.c.name == base, _prefix(conn, base + "/")))
+            conds.append(_name_is(or_(NM.c.name == base, _prefix(conn, base + "/"))))
         else:
-            conds.append(_prefix(conn, scope))
+            conds.append(_name_is(_prefix(conn, scope)))
     elif scope == "" and strict:
         conds.append(literal(False))  # no name is the empty scope or starts with "/"
     if collections is not None:
         members = versions.collection_members(conn, row, collections)
-        conds.append(_text_in(conn, N.c.name, members))
+        conds.append(names_in(conn, N.c.name_id, sorted(members)))
     if op_types is not None:
-        conds.append(N.c.op.in_(op_types))
+        conds.append(N.c.op_id.in_(select(NM.c.id).where(NM.c.name.in_(op_types))))
     if devices is not None:
-        stored = conn.execute(
-            select(N.c.device).distinct().where(in_version(N, row.graph_id, row.number))
-        ).scalars()
-        conds.append(N.c.device.in_(devs.matching(devices, stored)))
+        ids = select(N.c.device_id).distinct().where(in_version(N, row.graph_id, row.number))
+        stored = conn.execute(strings_of(ids)).scalars()
+        matching = devs.matching(devices, stored)
+        conds.append(N.c.device_id.in_(select(NM.c.id).where(NM.c.name.in_(matching))))
     return and_(*conds)
 
 
+def _name_is(names: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The node row's name is one of those ``names`` (a condition on ``names.name``) selects:
+    the names' index finds their ids, then the nodes' name index the rows (docs/storage.md
+    §3.5)."""
+    return N.c.name_id.in_(select(NM.c.id).where(names))
+
+
 def _prefix(conn: Connection, prefix: str) -> ColumnElement[bool]:
-    """``name`` starts with ``prefix``, every character literal, through the name index."""
+    """``names.name`` starts with ``prefix``, every character literal, through its index."""
     if conn.dialect.name == "sqlite":
         # SQLite's LIKE ignores ASCII case and uses no BINARY index; GLOB does both right.
         escaped = re.sub(r"([*?\[])", r"[\1]", prefix)
-        return N.c.name.op("GLOB")(bindparam("scope_glob", escaped + "*", unique=True))
-    like = N.c.name.startswith(prefix, autoescape=True)
+        return NM.c.name.op("GLOB")(bindparam("scope_glob", escaped + "*", unique=True))
+    like = NM.c.name.startswith(prefix, autoescape=True)
     upper = _successor(prefix)
     if upper is None or not _codepoint_order(conn):
         return like
     # LIKE with a parameter uses a btree only in the "C" collation; in one that orders by
     # code point (C.UTF-8...) the range [prefix, successor) holds every match, so the index
     # finds the range and LIKE decides. Other collations need a text_pattern_ops index.
-    return and_(N.c.name >= prefix, N.c.name < upper, like)
+    return and_(NM.c.name >= prefix, NM.c.name < upper, like)
 
 
 _CODEPOINT_COLLATIONS = {"c", "posix", "c.utf-8", "c.utf8", "ucs_basic"}
@@ -273,16 +282,6 @@ def _id_in(conn: Connection, ids: list[int]) -> ColumnElement[bool]:
     return N.c.id.in_(select(values.c.value))
 
 
-def _text_in(
-    conn: Connection, column: ColumnElement[str], values: list[str]
-) -> ColumnElement[bool]:
-    """``column`` is one of ``values``, as a single bound parameter (no limit on their number)."""
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam("names", values, type_=postgresql.ARRAY(Text)))
-    items = func.json_each(bindparam("names", json.dumps(values))).table_valued("value")
-    return column.in_(select(items.c.value))
-
-
 def _closure(
     seeds: ColumnElement[bool],
     graph_id: int,
@@ -312,13 +311,14 @@ def _reached(
     *,
     graph_index: bool = True,
 ) -> Any:
-    """The recursive CTE of :func:`_closure`: the (id, name, and the id of the row whose
-    edges it uses for ancestors, its name's key for descendants) of every row reached
-    (docs/storage.md §3.5). Only what the step needs: PostgreSQL hashes the rows of a step,
-    and wider rows spilled out of its memory, which made it hash them again each step."""
+    """The recursive CTE of :func:`_closure`: the (id, name id, and for ancestors the id of
+    the row whose edges it uses) of every row reached (docs/storage.md §3.5). Only what the
+    step needs: PostgreSQL hashes the rows of a step, and wider rows spilled out of its
+    memory, which made it hash them again each step."""
     ancestors = direction == "ancestors"
-    follow = owner(N).label("own") if ancestors else N.c.name_key.label("key")
-    columns: list[Any] = [N.c.id.label("id"), N.c.name.label("name"), follow]
+    columns: list[Any] = [N.c.id.label("id"), N.c.name_id.label("name_id")]
+    if ancestors:
+        columns.append(owner(N).label("own"))
     if depth is not None:
         columns.append(cast(literal(0), Integer).label("hops"))
     start = select(*columns).where(seeds).cte("closure", recursive=True)
@@ -327,25 +327,28 @@ def _reached(
     if ancestors:  # a row's inputs name the rows that produce them
         in_graph = in_version(nxt, graph_id, number, graph_index=graph_index)
         joined = prev.join(E, E.c.node_id == prev.c.own).join(
-            nxt, and_(nxt.c.name == E.c.src_name, in_graph)
+            nxt, and_(nxt.c.name_id == E.c.src_id, in_graph)
         )
-        step = select(nxt.c.id, nxt.c.name, owner(nxt)).select_from(joined)
-    else:  # rows whose inputs name a row already found: by the name's key, then the name;
-        # the edges' row may be an older row of the name, shared (docs/storage.md §3.5), so
-        # the version's row is found by that row's name (its graph tested unindexed: else
-        # each step scanned the version's rows, on SQLite and on PostgreSQL alike)
+        step = select(nxt.c.id, nxt.c.name_id, owner(nxt)).select_from(joined)
+    else:  # rows whose inputs name a row already found, by its name id; the edges' row may
+        # be an older row of the name, shared (docs/storage.md §3.5), so the version's row
+        # is found by that row's name (its graph tested unindexed: else each step scanned
+        # the version's rows, on SQLite and on PostgreSQL alike)
         in_graph = in_version(nxt, graph_id, number, graph_index=False)
-        source = and_(E.c.src_key == prev.c.key, E.c.src_name == prev.c.name)
         edges_row = N.alias("edges_row")
         joined = (
-            prev.join(E, source)
+            prev.join(E, E.c.src_id == prev.c.name_id)
             .join(edges_row, edges_row.c.id == E.c.node_id)
             .join(
                 nxt,
-                and_(nxt.c.name == edges_row.c.name, in_graph, owner(nxt) == edges_row.c.id),
+                and_(
+                    nxt.c.name_id == edges_row.c.name_id,
+                    in_graph,
+                    owner(nxt) == edges_row.c.id,
+                ),
             )
         )
-        step = select(nxt.c.id, nxt.c.name, nxt.c.name_key).select_from(joined)
+        step = select(nxt.c.id, nxt.c.name_id).select_from(joined)
     if depth is not None:
         step = step.add_columns(prev.c.hops + 1).where(prev.c.hops < depth)
     return start.union(step)
@@ -362,13 +365,14 @@ def _inference_ids(conn: Connection, row: Any, seeds: ColumnElement[bool]) -> li
     ids: dict[str, int] = {}
 
     def ancestors(names: set[str]) -> set[str]:
-        cond = and_(where, _text_in(conn, N.c.name, sorted(names)))
+        cond = and_(where, names_in(conn, N.c.name_id, sorted(names)))
         found = _reached(cond, row.graph_id, row.number, "ancestors", None, graph_index=graph_index)
-        rows = conn.execute(select(found.c.id, found.c.name)).all()
+        joined = found.outerjoin(NM, NM.c.id == found.c.name_id)
+        rows = conn.execute(select(found.c.id, NM.c.name).select_from(joined)).all()
         ids.update((name, id_) for id_, name in rows)
         return {name for _, name in rows}
 
-    seed_names = set(conn.execute(select(N.c.name).where(seeds)).scalars())
+    seed_names = set(conn.execute(select(NM.c.name).select_from(named()).where(seeds)).scalars())
     names = subgraph.inference_names(seed_names, _restore_needs(conn, row), ancestors)
     return sorted(ids[name] for name in names)
 

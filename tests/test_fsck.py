@@ -20,11 +20,18 @@ from sqlalchemy import func, select, text
 from mgstore import IntegrityError, Store
 from mgstore.cli import main
 from mgstore.db.models import metadata
-from mgstore.db.versions import name_key
 from mgstore.proto import GraphDebugInfo, MetaGraphDef
 
 TABLES = metadata.tables
 P, B, N, E = (TABLES[t] for t in ("packs", "blobs", "nodes", "edges"))
+NM = TABLES["names"]
+
+
+def name_id(name: str) -> Any:
+    """The id of ``name``'s row of ``names``, as SQL (docs/storage.md §3.5)."""
+    return select(NM.c.id).where(NM.c.name == name).scalar_subquery()
+
+
 C, F, V = TABLES["collections"], TABLES["import_forms"], TABLES["versions"]
 OP, VO = TABLES["outline_parts"], TABLES["version_outlines"]
 
@@ -212,7 +219,10 @@ def test_a_recomputed_import_form_is_compared_on_request(net: Store, tmp_path: P
 
 def test_an_edited_op_column(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
     with net.engine.begin() as conn:
-        conn.execute(N.update().where(N.c.name == "bravo").values(op="Conv2D"))
+        conn.execute(NM.insert(), {"name": "Conv2D"})  # ops are names' rows (revision 0019)
+        conn.execute(
+            N.update().where(N.c.name_id == name_id("bravo")).values(op_id=name_id("Conv2D"))
+        )
     with pytest.raises(IntegrityError, match="indexed columns of node 'bravo'"):
         net.query("net@1", op_type="Conv2D")
     assert main(["--db", net.url, "query", "net@1", "--op-type", "Conv2D"]) == 1
@@ -224,7 +234,9 @@ def test_an_edited_op_column(net: Store, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_edited_edge_rows(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
     with net.engine.begin() as conn:
-        conn.execute(E.update().where(E.c.src_name == "alpha").values(src_name="delta"))
+        conn.execute(
+            E.update().where(E.c.src_id == name_id("alpha")).values(src_id=name_id("delta"))
+        )
     lines = fsck_lines(net, capsys, "net@1")
     assert lines == ["net@1: edges: node 'bravo': its edge rows do not match its inputs"]
     with pytest.raises(IntegrityError, match="edge rows of node 'bravo'"):
@@ -232,18 +244,18 @@ def test_edited_edge_rows(net: Store, capsys: pytest.CaptureFixture[str]) -> Non
     assert net.query("net@1", scope="bravo").number_of_nodes() == 1  # no closure: no edges
 
 
-def test_edited_name_keys(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
-    """The keys a descendants closure follows (docs/storage.md §3.5), edited."""
+def test_an_edited_name(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    """The interned names that node and edge rows refer to (docs/storage.md §3.5), edited:
+    the node of that name and the edges from it no longer say what the content says."""
     with net.engine.begin() as conn:
-        conn.execute(N.update().where(N.c.name == "charlie").values(name_key=7))
-        conn.execute(E.update().where(E.c.src_name == "alpha").values(src_key=7))
-    with pytest.raises(IntegrityError, match="source keys of its edge rows"):
-        net.query("net@1", scope="bravo", closure="ancestors")
-    assert sorted(fsck_lines(net, capsys, "net@1")) == [
-        "net@1: edges: node 'bravo': its edge rows do not match its inputs",
-        "net@1: index: node 'charlie': indexed name key 7, but its content says "
-        f"{name_key('charlie')}",
-    ]
+        conn.execute(NM.update().where(NM.c.name == "alpha").values(name="zulu"))
+    with pytest.raises(IntegrityError, match="indexed columns of node 'alpha'"):
+        net.query("net@1", scope="zulu")
+    with pytest.raises(IntegrityError, match="edge rows of node 'bravo'"):
+        net.query("net@1", scope="bravo", closure="descendants")
+    lines = fsck_lines(net, capsys, "net@1")
+    assert "net@1: index: node 'alpha': indexed name 'zulu', but its content says 'alpha'" in lines
+    assert "net@1: edges: node 'bravo': its edge rows do not match its inputs" in lines
 
 
 def test_an_edited_version_row_and_tag(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
@@ -343,11 +355,14 @@ def test_a_flipped_byte_in_debug_info(
 def test_a_missing_pack(net: Store, capsys: pytest.CaptureFixture[str]) -> None:
     """A pack deleted around what keeps node rows' references (SQLite's foreign keys off, or
     PostgreSQL's triggers, docs/storage.md §8): reads refuse the version, fsck names its nodes."""
-    charlie = select(N.c.pack_id).where(N.c.name == "charlie").scalar_subquery()
+    charlie = select(N.c.pack_id).where(N.c.name_id == name_id("charlie")).scalar_subquery()
     if net.engine.dialect.name == "sqlite":  # a connection of sqlite3's own: foreign keys off
         net.close()
         with closing(sqlite3.connect(net.engine.url.database or "")) as conn:
-            pack = conn.execute("SELECT pack_id FROM nodes WHERE name = 'charlie'").fetchone()
+            pack = conn.execute(
+                "SELECT pack_id FROM nodes"
+                " WHERE name_id = (SELECT id FROM names WHERE name = 'charlie')"
+            ).fetchone()
             conn.execute("DELETE FROM packs WHERE id = ?", pack)
             conn.commit()
     else:

@@ -131,15 +131,17 @@ def test_a_version_without_a_stored_form_is_imported_whole(
 
 def test_a_damaged_scope_node_is_found(store: Store, tmp_path: Path) -> None:
     """A node of the scope read alone is checked against its row's hash."""
-    from sqlalchemy import update
+    from sqlalchemy import select, update
 
     from mgstore import IntegrityError
+    from mgstore.db.tables import NAMES as NM
     from mgstore.db.tables import NODES as N
 
     store.ingest(GRAPHS["dense.meta"], "g")
     store.export_meta_graph(graph="g")  # stores the version's import form
     with store.engine.begin() as conn:
-        conn.execute(update(N).where(N.c.name.like("gradients/%")).values(sha256=b"\0" * 32))
+        scope = select(NM.c.id).where(NM.c.name.like("gradients/%"))
+        conn.execute(update(N).where(N.c.name_id.in_(scope)).values(sha256=b"\0" * 32))
     store.import_cache.clear()
     with pytest.raises(IntegrityError):
         store.export(tmp_path / "x.meta", "g", export_scope="gradients")

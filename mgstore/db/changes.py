@@ -16,8 +16,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import byte_layout
 from mgstore.db.inserts import fetch_raw
+from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
-from mgstore.db.versions import blobs, in_version, pack_slices
+from mgstore.db.versions import blobs, in_version, named, pack_slices
 from mgstore.proto import GraphDef, MetaGraphDef
 
 _CHUNK = 500
@@ -72,7 +73,7 @@ def _same_in(row: Row[Any]) -> ColumnElement[bool]:
     of the (name, graph) index per node."""
     other = N.alias("other")
     return exists().where(
-        other.c.name == N.c.name,
+        other.c.name_id == N.c.name_id,
         other.c.sha256 == N.c.sha256,
         in_version(other, row.graph_id, row.number),
     )
@@ -84,8 +85,9 @@ def _in(row: Row[Any]) -> ColumnElement[bool]:
 
 def _rows(conn: Connection, conditions: list[Any], scope: str | None) -> list[NodeRow]:
     if scope:
-        conditions.append(or_(N.c.name == scope, N.c.name.startswith(scope + "/", autoescape=True)))
-    query = select(N.c.id, N.c.name, N.c.sha256).where(and_(*conditions))
+        under = or_(NM.c.name == scope, NM.c.name.startswith(scope + "/", autoescape=True))
+        conditions.append(N.c.name_id.in_(select(NM.c.id).where(under)))
+    query = select(N.c.id, NM.c.name, N.c.sha256).select_from(named()).where(and_(*conditions))
     return [(i, name, bytes(sha)) for i, name, sha in fetch_raw(conn, query)]
 
 

@@ -27,7 +27,7 @@ from mgstore.db.tables import EXPORTS as X
 from mgstore.db.tables import IMPORT_FORMS as F
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import VERSIONS as V
-from mgstore.db.versions import in_version, pack_slices
+from mgstore.db.versions import in_version, names_in, pack_slices
 from mgstore.errors import MgstoreError
 from mgstore.export.imported import (
     FORM_VERSION,
@@ -213,7 +213,9 @@ def _nodes_at(
     columns = select(N.c.pack_id, N.c.offset, N.c.length, N.c.sha256)
     for i in range(0, len(names), 500):
         chunk = names[i : i + 500]
-        query = columns.where(in_version(N, row.graph_id, row.number), N.c.name.in_(chunk))
+        query = columns.where(
+            in_version(N, row.graph_id, row.number), names_in(conn, N.c.name_id, chunk)
+        )
         for r in conn.execute(query):
             found[(r[0], r[1])] = tuple(r)
     located = []

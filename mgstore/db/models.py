@@ -10,10 +10,12 @@ How a graph is kept (content-addressed, so a version costs about its change, not
   ``last_version`` (NULL while it is still current) bound the versions of its graph that
   contain it, so an unchanged node adds no row to a new version. Each row has its content's
   SHA-256 and where those bytes sit (pack, offset, length), and the columns that queries
-  filter on (name, op), indexed. Identical content anywhere in the store is found by its hash
-  and its bytes stored once.
+  filter on (name, op, device: ids of ``names`` rows), indexed. Identical content anywhere
+  in the store is found by its hash and its bytes stored once.
+* ``names``: every distinct node name, op type and device once; node and edge rows keep
+  its id (docs/storage.md §3.5).
 * ``edges``: the inputs of each node row, by slot (data and control, with output indexes),
-  indexed by a 32-bit key of the source's name; a later row of the same name with the same
+  indexed by the id of the source's name; a later row of the same name with the same
   inputs uses them instead of repeating them (``nodes.edges_from``, docs/storage.md §3.5).
 * ``blobs``: every other distinct serialized part (the graph-level frame of a MetaGraphDef,
   a CollectionDef, a GraphDebugInfo) once, keyed by its SHA-256.
@@ -122,24 +124,38 @@ VERSION_TAGS = Table(
 )
 
 
+# Every distinct node name, op type and device of the store, once (docs/storage.md §3.5): node
+# rows and edge rows refer to them by id. One table for every graph, so that content found in
+# another graph (docs/storage.md §3.3) and the same name in many graphs cost one row; the
+# unique index serves lookups by name and the range scans of scope queries (``name >=
+# 'scope/' AND name < 'scope0'``).
+NAMES = Table(
+    "names",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    Index("ix_names_name", "name", unique=True),
+)
+
+
 NODES = Table(
     "nodes",
     metadata,
     Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     Column("graph_id", ForeignKey("graphs.id"), nullable=False),
-    Column("name", Text, nullable=False),
-    Column("op", Text, nullable=False),
-    Column("device", Text, nullable=False),
+    # The node's name (``names.id``). Every writer fills it (NULL only as SQLite's ALTER TABLE
+    # adds a column, revision 0019); fsck checks it against the NodeDef. No foreign key:
+    # SQLite drops no such column in place (the downgrade), and names are never deleted.
+    Column("name_id", Integer),
+    # The op type and device (``names.id``, as ``name_id``).
+    Column("op_id", Integer),
+    Column("device_id", Integer),
     Column("sha256", LargeBinary(32), nullable=False),
     Column("pack_id", ForeignKey("packs.id"), nullable=False),
     Column("offset", Integer, nullable=False),
     Column("length", Integer, nullable=False),
     Column("first_version", Integer, nullable=False),
     Column("last_version", Integer),
-    # The 32-bit key of ``name`` (mgstore.db.versions.name_key) that edge rows index their
-    # sources by (docs/storage.md §3.5). Every writer fills it (NULL only as SQLite's ALTER
-    # TABLE adds a column); fsck checks it against the name.
-    Column("name_key", Integer),
     # The row whose edge rows are this row's inputs (docs/storage.md §3.5): 0 for its own;
     # else the row it follows in its graph under its name, whose inputs it repeats (a changed
     # attr or device), so that it adds no edge rows. Always a row of the same graph and name.
@@ -149,12 +165,12 @@ NODES = Table(
         nullable=False,
         server_default="0",
     ),  # fmt: skip
-    # (name, graph_id) serves scope queries within a graph and content lookups across
+    # (name_id, graph_id) serves scope queries within a graph and content lookups across
     # graphs alike: identical NodeDef bytes always carry the same name. The version span
     # follows, so that a version's rows are told from the rest of the history in the index,
     # and a scope query reads from the table only the rows it returns (0015).
-    Index("ix_nodes_name_graph", "name", "graph_id", "last_version", "first_version"),
-    Index("ix_nodes_graph_op", "graph_id", "op"),
+    Index("ix_nodes_name_graph", "name_id", "graph_id", "last_version", "first_version"),
+    Index("ix_nodes_graph_op", "graph_id", "op_id"),
     # The rows a version added, and those it closed: what a diff of two versions reads.
     # Both are partial, so that other queries, whose conditions do not imply theirs, are
     # never planned on them; and first versions' rows (most rows) and open rows stay out.
@@ -194,20 +210,19 @@ GUARDED_ON_POSTGRESQL = (
 )
 
 
-# The inputs of a node row, by slot (a node row's content never changes). The rows that name
-# a source are found by the 32-bit key of its name (``src_key``, indexed), then by the name:
-# an index of the names themselves repeated each one (docs/storage.md §3.5).
+# The inputs of a node row, by slot (a node row's content never changes). The source is a name
+# id (``src_id``, indexed): descendants find the edges that name a row by its ``name_id``
+# (docs/storage.md §3.5).
 EDGES = Table(
     "edges",
     metadata,
     Column("node_id", ForeignKey("nodes.id"), primary_key=True),
     Column("slot", Integer, primary_key=True),
-    Column("src_name", Text, nullable=False),
     Column("src_output", Integer, nullable=False),
     Column("control", Boolean, nullable=False),
-    # mgstore.db.versions.name_key of ``src_name`` (NULL only as for ``nodes.name_key``).
-    Column("src_key", Integer),
-    Index("ix_edges_src_key", "src_key"),
+    # The source's name (``names.id``; NULL only as for ``nodes.name_id``).
+    Column("src_id", Integer),
+    Index("ix_edges_src", "src_id"),
     sqlite_with_rowid=False,
 )
 

@@ -26,15 +26,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate, compress, repeat
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, literal_column, select
 
 from mgstore.db.inserts import fetch_raw, insert_ignore
 from mgstore.db.refs import damaged
 from mgstore.db.tables import EDGES as E
+from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import OUTLINE_PARTS as OP
 from mgstore.db.tables import VERSION_OUTLINES as VO
-from mgstore.db.versions import edges_owner, in_version, member_lists
+from mgstore.db.versions import DEVICES, OPS, described, edges_owner, in_version, member_lists
 from mgstore.graph import parse_input
 
 __all__ = [
@@ -160,20 +161,39 @@ def from_tables(conn: Connection, row: Row[Any]) -> Shape:
 
 def columns_from_tables(conn: Connection, row: Row[Any], *, shared: bool = True) -> Columns:
     """:func:`from_tables`, as :class:`Columns` (to be encoded). ``shared=False``: for a
-    schema before ``nodes.edges_from`` (revision 0008's upgrade), every row's own edges."""
+    schema before ``nodes.edges_from`` (revision 0008's upgrade), every row's own edges and
+    the names in the rows (before revision 0019's ``names``)."""
     in_row = in_version(N, row.graph_id, row.number)
     # Plain tuples from the driver: SQLAlchemy's per-row processing is most of the cost here.
     # Each row by the id of the row whose edges it uses (its own or a shared one: one per
     # name, so one per row of a version).
     own = edges_owner(N) if shared else N.c.id
-    rows = fetch_raw(conn, select(N.c.name, N.c.op, N.c.device, own).where(in_row))
+    source = NM.alias("source")
+    name: Any
+    op: Any
+    device: Any
+    src: Any
+    if shared:
+        name, op, device = NM.c.name, OPS.c.name, DEVICES.c.name
+        nodes, src = described(), source.c.name
+        edge_rows = E.join(N, own == E.c.node_id).outerjoin(source, source.c.id == E.c.src_id)
+    else:
+        name, op, device, src = (
+            literal_column(f"{t}.{c}")
+            for t, c in (
+                ("nodes", "name"),
+                ("nodes", "op"),
+                ("nodes", "device"),
+                ("edges", "src_name"),
+            )
+        )
+        nodes, edge_rows = N, E.join(N, own == E.c.node_id)
+    query = select(name, op, device, own).select_from(nodes).where(in_row)
+    rows = fetch_raw(conn, query)
     names, ops, devices, ids = (list(c) for c in zip(*rows, strict=True)) if rows else ([],) * 4
     position = {node_id: i for i, node_id in enumerate(ids)}
     inputs = fetch_raw(
-        conn,
-        select(E.c.src_name, E.c.node_id, E.c.control)
-        .select_from(E.join(N, own == E.c.node_id))
-        .where(in_row),
+        conn, select(src, E.c.node_id, E.c.control).select_from(edge_rows).where(in_row)
     )
     # Column at a time, with C-level maps: a Python loop here is most of the cost at 100k edges.
     sources, nodes, controls = (list(c) for c in zip(*inputs, strict=True)) if inputs else ([],) * 3

@@ -23,6 +23,7 @@ __all__ = [
     "GRAPHS",
     "IMPORT_FORMS",
     "LIFECYCLE_EVENTS",
+    "NAMES",
     "NODES",
     "OUTLINE_PARTS",
     "PACKS",
@@ -48,6 +49,7 @@ EXPORT_JOURNAL = _table("export_journal")
 GRAPHS = _table("graphs")
 IMPORT_FORMS = _table("import_forms")
 LIFECYCLE_EVENTS = _table("lifecycle_events")
+NAMES = _table("names")
 NODES = _table("nodes")
 OUTLINE_PARTS = _table("outline_parts")
 PACKS = _table("packs")

@@ -16,7 +16,6 @@ import functools
 import hashlib
 import json
 import threading
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +29,7 @@ from sqlalchemy import (
     Connection,
     Integer,
     Row,
+    Text,
     and_,
     any_,
     bindparam,
@@ -52,6 +52,7 @@ from mgstore.db.tables import COLLECTIONS as C
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import GRAPHS as G
 from mgstore.db.tables import IMPORT_FORMS as F
+from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_STATES as S
@@ -71,11 +72,45 @@ _CHUNK = 500
 _BLOBS = select(B.c.sha256, B.c.data).where(B.c.sha256.in_(bindparam("shas", expanding=True)))
 
 
-def name_key(name: str) -> int:
-    """The 32-bit key of a node name by which edge rows index their sources and node rows
-    keep their names (docs/storage.md §3.5): CRC-32 of its UTF-8, signed, so SQLite keeps it
-    in 4 bytes. Keys of distinct names may be equal: lookups compare the names too."""
-    return zlib.crc32(name.encode("utf-8", "surrogatepass")) - 0x80000000
+#: ``names`` as the op types and devices of node rows (:func:`described`).
+OPS, DEVICES = NM.alias("op_names"), NM.alias("device_names")
+
+
+def named(nodes: Any = N, names: Any = NM) -> Any:
+    """``nodes`` (the table or an alias) joined to the ``names`` row of each (docs/storage.md
+    §3.5): select ``names.c.name`` from it. An outer join: a row whose name is missing reads
+    as None, which the checks of what was read then report."""
+    return nodes.outerjoin(names, names.c.id == nodes.c.name_id)
+
+
+def described(nodes: Any = N) -> Any:
+    """:func:`named`, joined also to the op type (``OPS.c.name``) and the device
+    (``DEVICES.c.name``) of each row, by outer joins likewise."""
+    return (
+        named(nodes)
+        .outerjoin(OPS, OPS.c.id == nodes.c.op_id)
+        .outerjoin(DEVICES, DEVICES.c.id == nodes.c.device_id)
+    )
+
+
+def strings_of(ids: Any) -> Any:
+    """The strings of the ``names`` rows whose ids ``ids`` (a SELECT of one column) gives:
+    the distinct op types or devices of a set of node rows."""
+    return select(NM.c.name).where(NM.c.id.in_(ids))
+
+
+def names_in(conn: Connection, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """``column`` (a name id) is the id of one of ``values``: the ids found through the names'
+    index, the names given as one bound parameter (no limit on their number)."""
+    if conn.dialect.name == "postgresql":
+        given: ColumnElement[bool] = NM.c.name == any_(
+            bindparam("names", list(values), type_=postgresql.ARRAY(Text), unique=True)
+        )
+    else:
+        items = func.json_each(bindparam("names", json.dumps(list(values)), unique=True))
+        given = NM.c.name.in_(select(items.table_valued("value").c.value))
+    found: ColumnElement[bool] = column.in_(select(NM.c.id).where(given))
+    return found
 
 
 def edges_owner(nodes: Any) -> Any:
@@ -411,7 +446,9 @@ def id_batches(
 #: The columns :func:`node_slices` reads (built once, likewise). No pack bytes: SQLite reads a
 #: whole pack (up to 256 KiB over its overflow pages) for each ``substr`` of it, so each pack
 #: the rows name is read once instead (:func:`pack_data`).
-_SLICES = select(N.c.pack_id, N.c.offset, N.c.length, N.c.sha256, N.c.name, N.c.op, N.c.device)
+_SLICES = select(
+    N.c.pack_id, N.c.offset, N.c.length, N.c.sha256, NM.c.name, OPS.c.name, DEVICES.c.name
+).select_from(described())
 
 
 def pack_slices(conn: Connection, located: Sequence[tuple[int, int, int]]) -> list[bytes]:
@@ -574,26 +611,27 @@ def check_node_columns(
 
 def check_edges(conn: Connection, row: Row[Any], nodes: Iterable[Any]) -> None:
     """Check that the edge rows of these NodeDefs' rows (which closures follow) say what
-    their inputs say, their sources' keys included."""
+    their inputs say (their sources' names read through ``names``)."""
     parse_input = graph.parse_input
     wanted = {node.name: [parse_input(text) for text in node.input] for node in nodes}
     names = sorted(wanted)
     found: dict[str, list[tuple[int, str, int, bool]]] = {}
-    keyed = True
+    source = NM.alias("source")
     for i in range(0, len(names), _CHUNK):
-        for name, slot, src, output, control, key in conn.execute(
-            select(N.c.name, E.c.slot, E.c.src_name, E.c.src_output, E.c.control, E.c.src_key)
-            .join(E, E.c.node_id == edges_owner(N))
-            .where(in_version(N, row.graph_id, row.number), N.c.name.in_(names[i : i + _CHUNK]))
+        for name, slot, src, output, control in conn.execute(
+            select(NM.c.name, E.c.slot, source.c.name, E.c.src_output, E.c.control)
+            .select_from(named().join(E, E.c.node_id == edges_owner(N)))
+            .outerjoin(source, source.c.id == E.c.src_id)
+            .where(
+                in_version(N, row.graph_id, row.number),
+                names_in(conn, N.c.name_id, names[i : i + _CHUNK]),
+            )
         ):
             found.setdefault(name, []).append((slot, src, int(output), bool(control)))
-            keyed = keyed and key == name_key(src)
     for name in names:
         stored = [(s, o, c) for _, s, o, c in sorted(found.get(name, []))]
         if stored != wanted[name]:
             raise damaged(conn, row, f"the edge rows of node {name!r} differ from its inputs")
-    if not keyed:
-        raise damaged(conn, row, "the source keys of its edge rows differ from their names")
 
 
 def members_json(names: Iterable[str]) -> bytes:

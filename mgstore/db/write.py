@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     LargeBinary,
-    Text,
     any_,
     bindparam,
     cast,
@@ -50,6 +50,7 @@ from mgstore.db.inserts import (
     insert_bulk,
     insert_ignore,
 )
+from mgstore.db.interned import NameIds
 from mgstore.db.lifecycle import is_deleted_version, lock_versions
 from mgstore.db.tables import BLOBS as B
 from mgstore.db.tables import COLLECTIONS as C
@@ -59,7 +60,7 @@ from mgstore.db.tables import NODES as N
 from mgstore.db.tables import PACKS as P
 from mgstore.db.tables import VERSION_TAGS as T
 from mgstore.db.tables import VERSIONS as V
-from mgstore.db.versions import id_batches, members_json, name_key
+from mgstore.db.versions import id_batches, members_json
 from mgstore.errors import IntegrityError
 from mgstore.who import user_at_host
 
@@ -317,6 +318,8 @@ class _Encoded:
     nodes: byte_layout.StoredNodes
     fresh: Sequence[int]  # positions of the nodes that need a row
     new_bytes: int
+    # The fresh nodes' names, ops, devices and their inputs' sources (docs/storage.md §3.5).
+    names: set[str]
 
 
 @dataclass(frozen=True)
@@ -328,7 +331,8 @@ class _Placement:
     node_ids: Sequence[int]
     pack_ids: Sequence[int]  # enough for the new content
     # The open rows of the fresh nodes' names, whose edge rows theirs may share (db.edges).
-    previous: Mapping[str, tuple[int, edges.Inputs]]
+    previous: Mapping[int, tuple[int, edges.Inputs]]
+    name_ids: Mapping[str, int]  # the id of each of the run's names (_Encoded.names)
 
 
 @dataclass(frozen=True)
@@ -391,8 +395,12 @@ class _Encoder:
         self.columns[3].extend(nodes.inputs)
         fresh = [i for i, sha in enumerate(shas) if sha not in current] if current else None
         if fresh is None or len(fresh) == len(nodes):
-            return _Encoded(nodes, range(len(nodes)), sum(map(len, nodes.framed)))
-        return _Encoded(nodes, fresh, sum(len(nodes.framed[i]) for i in fresh))
+            wanted = edges.sources(nodes.inputs)
+            wanted.update(names, nodes.ops, nodes.devices)
+            return _Encoded(nodes, range(len(nodes)), sum(map(len, nodes.framed)), wanted)
+        wanted = edges.sources([nodes.inputs[i] for i in fresh])
+        wanted.update(*([column[i] for i in fresh] for column in (names, nodes.ops, nodes.devices)))
+        return _Encoded(nodes, fresh, sum(len(nodes.framed[i]) for i in fresh), wanted)
 
 
 class _NodeWriter:
@@ -428,6 +436,7 @@ class _NodeWriter:
             conn.execute(select(N.c.id).limit(1)).first() is not None
         )
         self.ids = _IdReserver(conn)
+        self.names = NameIds()
         self.dialect = conn.dialect.name
 
     def start(self, stored: byte_layout.StoredGraph) -> None:
@@ -484,19 +493,22 @@ class _NodeWriter:
     def _plan(self, run: _Encoded) -> _Placement:
         """Where the run's fresh content already lies, and ids for its rows (database work)."""
         nodes, fresh = run.nodes, run.fresh
+        name_ids = self.names.ids(self.conn, run.names)
         located: dict[bytes, Location] = {}
         if fresh and self.elsewhere:
-            located = _locate(self.conn, {nodes.shas[i]: nodes.names[i] for i in fresh})
+            located = _locate(self.conn, {nodes.shas[i]: name_ids[nodes.names[i]] for i in fresh})
         # Packs hold at most PACK_BYTES, cut at node boundaries: two neighbours together
         # always exceed it, which bounds how many a run can fill.
         packs = min(len(fresh), 2 * run.new_bytes // PACK_BYTES + 2)
         node_ids, pack_ids = self.ids.reserve((N, len(fresh)), (P, packs))
         previous = (
-            edges.previous_inputs(self.conn, self.graph_id, [nodes.names[i] for i in fresh])
+            edges.previous_inputs(
+                self.conn, self.graph_id, [name_ids[nodes.names[i]] for i in fresh]
+            )
             if fresh and self.current
             else {}
         )
-        return _Placement(located, node_ids, pack_ids, previous)
+        return _Placement(located, node_ids, pack_ids, previous, name_ids)
 
     def _rows(self, run: _Encoded, placement: _Placement, last: bool) -> _RunRows:
         """The pack, node and edge rows of a run (Python only: runs in the worker). Rows
@@ -519,13 +531,14 @@ class _NodeWriter:
         locations = list(map(where, range(len(nodes))))
         dialect = self.dialect
         edge_rows, shared = edges.edge_columns(
-            nodes, run.fresh, placement.node_ids, placement.previous
+            nodes, run.fresh, placement.node_ids, placement.previous, placement.name_ids
         )
         node_rows = {
-            **_node_columns(nodes, run.fresh, placement.node_ids, locations),
+            **_node_columns(nodes, run.fresh, placement.node_ids, locations, placement.name_ids),
             "edges_from": shared,
         }
-        # Packs are compressed there, in the worker: zlib releases the GIL (§3.4).
+        # Packs are compressed there, in the worker: zlib releases the GIL
+        # (docs/storage.md §3.4).
         ready = self.packer.rows(node_rows, edge_rows, last=last)
         rows = (
             bulk_rows(dialect, P, ready[0]),
@@ -591,6 +604,7 @@ def _node_columns(
     fresh: Sequence[int],
     node_ids: Sequence[int],
     locations: Sequence[Location],
+    name_ids: Mapping[str, int],
 ) -> dict[str, Sequence[Any]]:
     """The ``fresh`` nodes' rows, column by column (tuples per row would cost more)."""
     every = len(fresh) == len(nodes)
@@ -601,10 +615,9 @@ def _node_columns(
     where_fresh = pick(locations)
     return {
         "id": node_ids,
-        "name": pick(nodes.names),
-        "name_key": list(map(name_key, pick(nodes.names))),
-        "op": pick(nodes.ops),
-        "device": pick(nodes.devices),
+        "name_id": list(map(name_ids.__getitem__, pick(nodes.names))),
+        "op_id": list(map(name_ids.__getitem__, pick(nodes.ops))),
+        "device_id": list(map(name_ids.__getitem__, pick(nodes.devices))),
         "pack_id": [location[0] for location in where_fresh],
         "offset": [location[1] for location in where_fresh],
         "length": [location[2] for location in where_fresh],
@@ -615,10 +628,10 @@ def _node_columns(
 _Rows = tuple[BulkRows, BulkRows, BulkRows]  # packs, nodes, edges
 
 
-def _locate(conn: Connection, wanted: Mapping[bytes, str]) -> dict[bytes, Location]:
+def _locate(conn: Connection, wanted: Mapping[bytes, int]) -> dict[bytes, Location]:
     """Where the store already holds NodeDefs with these hashes (content addressing).
 
-    ``wanted`` maps each hash to its node's name: equal bytes mean an equal name, so the
+    ``wanted`` maps each hash to its node's name id: equal bytes mean an equal name, so the
     name index finds the candidates and the full hash decides.
     """
     found: dict[bytes, Location] = {}
@@ -630,11 +643,11 @@ def _locate(conn: Connection, wanted: Mapping[bytes, str]) -> dict[bytes, Locati
         names, shas = [name for name, _ in chunk], [sha for _, sha in chunk]
         if conn.dialect.name == "postgresql":
             where = (
-                N.c.name == any_(cast(bindparam(None, names), postgresql.ARRAY(Text))),
+                N.c.name_id == any_(cast(bindparam(None, names), postgresql.ARRAY(Integer))),
                 N.c.sha256 == any_(cast(bindparam(None, shas), postgresql.ARRAY(LargeBinary))),
             )
         else:
-            where = (N.c.name.in_(names), N.c.sha256.in_(shas))
+            where = (N.c.name_id.in_(names), N.c.sha256.in_(shas))
         rows = conn.execute(select(N.c.sha256, N.c.pack_id, N.c.offset, N.c.length).where(*where))
         found.update(
             (sha, (pack, offset, length)) for sha, pack, offset, length in rows if sha in wanted

@@ -27,7 +27,7 @@ from mgstore.errors import RemovedOpError
 from mgstore.export import full_types, plain_import
 from mgstore.export import normalize as nz
 from mgstore.export.function_bodies import BodyChecker, unregistered_op_error
-from mgstore.export.node_validation import NodeValidator
+from mgstore.export.node_validation import NodeValidator, num_outputs
 from mgstore.export.registry import load_registry
 from mgstore.proto import (
     CollectionDef,
@@ -51,7 +51,6 @@ __all__ = [
     "held_size",
     "import_meta_graph",
     "import_with_form",
-    "num_outputs",
 ]
 
 _OUTPUT_SHAPES = "_output_shapes"
@@ -665,25 +664,6 @@ def _pack(values: Sequence[int]) -> str:
 def _unpack(text: str) -> tuple[int, ...]:
     data = base64.b64decode(text)
     return struct.unpack(f"<{len(data) // 4}I", data)
-
-
-def num_outputs(node: NodeDef, op_def: OpDef) -> int | None:
-    """How many outputs ``node`` has under ``op_def``; None if its attrs leave it unknown."""
-    count = 0
-    for arg in op_def.output_arg:
-        if arg.number_attr:
-            value = node.attr.get(arg.number_attr)
-            if value is None or value.WhichOneof("value") != "i":
-                return None
-            count += value.i
-        elif arg.type_list_attr:
-            value = node.attr.get(arg.type_list_attr)
-            if value is None or value.WhichOneof("value") not in ("list", None):
-                return None
-            count += len(value.list.type)
-        else:
-            count += 1
-    return count
 
 
 class _AttrNormalizer:

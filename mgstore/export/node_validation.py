@@ -24,7 +24,17 @@ from typing import Any
 from mgstore.export.function_order import hash64
 from mgstore.proto import AttrValue, DataType, NodeDef, OpDef, TensorProto, TensorShapeProto
 
-__all__ = ["NodeValidator", "data_type_string", "summarize_op_def", "validation_error"]
+__all__ = [
+    "Check",
+    "NodeValidator",
+    "VALID_TYPES",
+    "compile_checks",
+    "data_type_string",
+    "fits",
+    "num_outputs",
+    "summarize_op_def",
+    "validation_error",
+]
 
 _FIELDS = (
     ("s", "string", "s"),
@@ -340,12 +350,12 @@ def validation_error(node: NodeDef, op_def: OpDef) -> str | None:
 
 _SCALARS = {name: oneof for _, name, oneof in _FIELDS}
 _LISTS = {f"list({name})": field for field, name, _ in _FIELDS}
-_VALID_TYPES = frozenset(t for t in DataType.values() if 0 < t < _REF_OFFSET)
+VALID_TYPES = frozenset(t for t in DataType.values() if 0 < t < _REF_OFFSET)
 
 
 #: Per attr of an OpDef: name, kind, the AttrValue field for it, minimum (or None), the
 #: allowed types or strings (or None).
-_Check = tuple[str, str, str, "int | None", "frozenset[int] | frozenset[bytes] | None"]
+Check = tuple[str, str, str, "int | None", "frozenset[int] | frozenset[bytes] | None"]
 
 
 class NodeValidator:
@@ -355,18 +365,18 @@ class NodeValidator:
     message."""
 
     def __init__(self) -> None:
-        self._ops: dict[str, tuple[list[_Check], list[tuple[str, str]]]] = {}
+        self._ops: dict[str, tuple[list[Check], list[tuple[str, str]]]] = {}
 
     def error(self, node: NodeDef, op_def: OpDef) -> str | None:
         """TensorFlow's message if ``node`` does not match ``op_def``, else None."""
         compiled = self._ops.get(op_def.name)
         if compiled is None:
-            compiled = self._ops[op_def.name] = _compile(op_def)
+            compiled = self._ops[op_def.name] = compile_checks(op_def)
         checks, args = compiled
         given = node.attr
         for check in checks:
             value = given.get(check[0])
-            if value is None or not _fits(value, check):
+            if value is None or not fits(value, check):
                 return validation_error(node, op_def)
         expected = 0
         for number, type_list in args:
@@ -383,8 +393,10 @@ class NodeValidator:
         return None if count == expected else validation_error(node, op_def)
 
 
-def _compile(op_def: OpDef) -> tuple[list[_Check], list[tuple[str, str]]]:
-    checks: list[_Check] = []
+def compile_checks(op_def: OpDef) -> tuple[list[Check], list[tuple[str, str]]]:
+    """``op_def``'s attrs as :data:`Check` tuples, and its input args' (number attr, type
+    list attr): what :class:`NodeValidator` tests a node against, compiled once per op."""
+    checks: list[Check] = []
     for attr in op_def.attr:
         kind = attr.type
         field = _SCALARS.get(kind) or _LISTS.get(kind, "")
@@ -396,7 +408,7 @@ def _compile(op_def: OpDef) -> tuple[list[_Check], list[tuple[str, str]]]:
     return checks, [(a.number_attr, a.type_list_attr) for a in op_def.input_arg]
 
 
-def _fits(value: AttrValue, check: _Check) -> bool:
+def fits(value: AttrValue, check: Check) -> bool:
     """Whether ``value`` certainly passes ``ValidateAttrValue`` (False: let the full check
     decide). Placeholders pass."""
     _, kind, field, minimum, allowed = check
@@ -407,7 +419,7 @@ def _fits(value: AttrValue, check: _Check) -> bool:
         if which != field:
             return False
         if kind == "type":
-            return value.type in _VALID_TYPES and (allowed is None or value.type in allowed)
+            return value.type in VALID_TYPES and (allowed is None or value.type in allowed)
         if kind == "int":
             return minimum is None or value.i >= minimum
         if kind == "string":
@@ -422,7 +434,7 @@ def _fits_list(
     minimum: int | None,
     allowed: frozenset[int] | frozenset[bytes] | None,
 ) -> bool:
-    """:func:`_fits` for a list value of a list attr (``field``: the list's field)."""
+    """:func:`fits` for a list value of a list attr (``field``: the list's field)."""
     if not field:
         return False
     if not all(f.name == field for f, _ in value.list.ListFields()):
@@ -431,5 +443,24 @@ def _fits_list(
     if minimum is not None and len(items) < minimum:
         return False
     if field == "type":
-        return all(t in _VALID_TYPES and (allowed is None or t in allowed) for t in items)
+        return all(t in VALID_TYPES and (allowed is None or t in allowed) for t in items)
     return allowed is None or (field == "s" and all(x in allowed for x in items))
+
+
+def num_outputs(node: NodeDef, op_def: OpDef) -> int | None:
+    """How many outputs ``node`` has under ``op_def``; None if its attrs leave it unknown."""
+    count = 0
+    for arg in op_def.output_arg:
+        if arg.number_attr:
+            value = node.attr.get(arg.number_attr)
+            if value is None or value.WhichOneof("value") != "i":
+                return None
+            count += value.i
+        elif arg.type_list_attr:
+            value = node.attr.get(arg.type_list_attr)
+            if value is None or value.WhichOneof("value") not in ("list", None):
+                return None
+            count += len(value.list.type)
+        else:
+            count += 1
+    return count

@@ -694,7 +694,7 @@ class AttrNormalizer:
         """Normalise ``node``'s attrs in place; whether anything changed."""
         rules = self.ops.get(node.op)
         if rules is None:
-            rules = self.ops[node.op] = self._rules(node.op)
+            rules = self.ops[node.op] = self.rules(node.op)
         defaults, producer_defaults = rules
         attr = node.attr
         changed = False
@@ -709,7 +709,10 @@ class AttrNormalizer:
                     changed = True
         return changed
 
-    def _rules(self, op: str) -> tuple[tuple[tuple[str, AttrValue], ...], dict[str, AttrValue]]:
+    def rules(self, op: str) -> tuple[tuple[tuple[str, AttrValue], ...], dict[str, AttrValue]]:
+        """What the import does to the attrs of ``op``'s nodes (§2.2): the defaults it adds
+        (the registry's, in its order) and the producer's defaults it removes where a node
+        holds them and the registry no longer declares the attr."""
         current = self.registry.get(op)
         if current is None:
             return (), {}

@@ -8,29 +8,46 @@ known colocation targets, and nodes that already hold every attr their OpDef dec
 For those, :func:`scan` reads each node's name, op, inputs and device once, and
 :func:`normalize` checks each node against a plan compiled once per op, reading only the
 attrs that plan names; a node that is not certainly plain goes to the general step
-(:meth:`mgstore.export.imported._AttrNormalizer.normalize`), which raises TensorFlow's
+(the general path's ``normalize``, :mod:`mgstore.export.imported`), which raises TensorFlow's
 error or makes TensorFlow's change. The result is the general path's to the byte
 (docs/storage.md §6; ``tests/export/test_plain_import.py`` compares both).
+
+Section numbers (§) refer to docs/export-semantics.md.
 """
 
 from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from mgstore.export import full_types
 from mgstore.export import normalize as nz
-from mgstore.export.node_validation import _VALID_TYPES, _compile, _fits
-from mgstore.proto import AttrValue, NodeDef
+from mgstore.export.function_bodies import BodyChecker
+from mgstore.export.node_validation import VALID_TYPES, compile_checks, fits, num_outputs
+from mgstore.proto import AttrValue, NodeDef, OpDef
 
-if TYPE_CHECKING:
-    from mgstore.export.imported import _AttrNormalizer
+__all__ = ["NodeSteps", "Scan", "collector_paused", "normalize", "placements", "scan"]
 
-__all__ = ["Scan", "collector_paused", "normalize", "placements", "scan"]
+
+class NodeSteps(Protocol):
+    """What :func:`normalize` uses of the import's per-node steps (the general path's
+    normaliser in :mod:`mgstore.export.imported`): the registry, the attr rules, the full
+    type rules, each node's output count and op so far, whether functions are called, the
+    function bodies' checker and the general step itself."""
+
+    registry: Mapping[str, OpDef]
+    attrs: nz.AttrNormalizer
+    type_rules: full_types.FullTypeRules
+    outputs: dict[str, tuple[int, str]]
+    calls: bool
+    bodies: BodyChecker
+
+    def normalize(self, node: NodeDef) -> bool: ...
+
 
 _NAMES = re.compile(
     r"(?:[A-Za-z0-9.][A-Za-z0-9_./-]*(?:>[A-Za-z0-9.][A-Za-z0-9_./-]*)*\n)*"
@@ -208,7 +225,7 @@ def _utf8(data: bytes) -> bool:
 
 
 #: How an attr is tested: its type is one of a set, its value is of a field, or the
-#: validator's check (:func:`~mgstore.export.node_validation._fits`) passes.
+#: validator's check (:func:`~mgstore.export.node_validation.fits`) passes.
 _TYPE, _SET, _FITS = 0, 1, 2
 #: A compiled op: its attr tests (name, how, what with), its input lists' length attrs
 #: (number, type list), how many single inputs it has, its fixed output count (None: from
@@ -223,16 +240,16 @@ _Plan = tuple[
 ]
 
 
-def _plan(normalizer: _AttrNormalizer, op: str) -> _Plan | None:
+def _plan(normalizer: NodeSteps, op: str) -> _Plan | None:
     """How to check a node of ``op`` quickly; None if every node of it goes to the general
     step (not a plain registered op, or one whose attrs the producer's op list changes)."""
     op_def = normalizer.registry.get(op)
     if op_def is None or op_def.HasField("deprecation"):
         return None
-    defaults, producer_defaults = normalizer.attrs.ops.get(op) or normalizer.attrs._rules(op)
+    defaults, producer_defaults = normalizer.attrs.ops.get(op) or normalizer.attrs.rules(op)
     if producer_defaults:
         return None
-    checks, signature = _compile(op_def)
+    checks, signature = compile_checks(op_def)
     lists = [arg for arg in signature if arg[0] or arg[1]]
     tests = _tests(checks)
     if {name for name, _ in defaults} - {t[0] for t in tests}:
@@ -248,12 +265,12 @@ def _plan(normalizer: _AttrNormalizer, op: str) -> _Plan | None:
 
 def _tests(checks: Sequence[Any]) -> list[tuple[str, int, Any]]:
     """A plan's attr tests, from the validator's checks of an op's attrs
-    (:func:`~mgstore.export.node_validation._compile`)."""
+    (:func:`~mgstore.export.node_validation.compile_checks`)."""
     tests: list[tuple[str, int, Any]] = []
     for check in checks:
         name, kind, field, minimum, allowed = check
         if kind == "type":  # a valid type, allowed: then the value is set
-            types = _VALID_TYPES if allowed is None else _VALID_TYPES.intersection(allowed)
+            types = VALID_TYPES if allowed is None else VALID_TYPES.intersection(allowed)
             tests.append((name, _TYPE, types))
         elif field and minimum is None and allowed is None and not kind.startswith("list("):
             tests.append((name, _SET, field))  # any value of the field fits
@@ -263,7 +280,7 @@ def _tests(checks: Sequence[Any]) -> list[tuple[str, int, Any]]:
 
 
 def normalize(
-    nodes: Sequence[NodeDef], found: Scan, normalizer: _AttrNormalizer
+    nodes: Sequence[NodeDef], found: Scan, normalizer: NodeSteps
 ) -> tuple[list[int], list[int]]:
     """Normalise ``nodes`` (in stored order, which is the import's) in place as
     ``normalizer.normalize`` does, node by node; the positions it changed, and those handed
@@ -324,8 +341,6 @@ def _plain(
         return None
     count = static
     if count is None:
-        from mgstore.export.imported import num_outputs
-
         count = num_outputs(node, op_def) or 0
     shapes = attr.get("_output_shapes")
     if shapes is not None and count and len(shapes.list.shape) != count:
@@ -345,7 +360,7 @@ def _fit(attr: Any, tests: Sequence[tuple[str, int, Any]]) -> bool:
         elif how == _SET:
             if value.WhichOneof("value") != arg:
                 return False
-        elif not _fits(value, arg):
+        elif not fits(value, arg):
             return False
     return True
 

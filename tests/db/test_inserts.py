@@ -10,16 +10,35 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, LargeBinary, MetaData, Table, Text, select
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Table, Text, select
 from sqlalchemy.dialects import sqlite
 
 from mgstore import MgstoreError, Store
 from mgstore.db import engine as db
 from mgstore.db.inserts import BulkRows, bulk_rows, insert_bulk, slices_insert
 from mgstore.db.models import metadata
-from mgstore.db.versions import name_key
 
 B, G, N, E, P = (metadata.tables[t] for t in ("blobs", "graphs", "nodes", "edges", "packs"))
+NM = metadata.tables["names"]
+# A table shaped as node rows were before revision 0019 interned their strings (three text
+# columns, hashes, integers): every form of the bulk statement, with the real tables' types.
+NT = Table(
+    "nodes_for_test",
+    MetaData(),
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("graph_id", Integer, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("op", Text, nullable=False),
+    Column("device", Text, nullable=False),
+    Column("sha256", LargeBinary(32), nullable=False),
+    Column("pack_id", Integer, nullable=False),
+    Column("offset", Integer, nullable=False),
+    Column("length", Integer, nullable=False),
+    Column("first_version", Integer, nullable=False),
+    Column("last_version", Integer),
+    Column("name_key", Integer),
+    Column("edges_from", BigInteger().with_variant(Integer, "sqlite"), server_default="0"),
+)
 # A table keyed by bytes and text, as collection_members was (migration 0013 dropped it).
 CM = Table(
     "members_for_test",
@@ -55,9 +74,18 @@ def _rows(store: Store, table: Any) -> list[tuple[Any, ...]]:
 
 
 def _graph_and_pack(store: Store, pack: bytes = b"p") -> None:
+    """A graph and a pack, and the table NT."""
     _insert(store, bulk_rows(store.engine.dialect.name, P, {"id": [1], "data": [pack]}))
     with db.transaction(store.engine, write=True) as conn:
         conn.execute(G.insert(), {"id": 1, "name": "g", "created_at": datetime.now(timezone.utc)})
+        NT.create(conn)
+
+
+def _node_bulk(dialect: str) -> BulkRows:
+    """Node row 1 of the real table (its strings are ids of ``names``, revision 0019)."""
+    columns = {"id": [1], "name_id": [1], "op_id": [1], "device_id": [1], "sha256": [b"h" * 32],
+               "pack_id": [1], "offset": [0], "length": [1]}  # fmt: skip
+    return bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1})
 
 
 def _nodes(rows: Sequence[tuple[Any, ...]], shas: list[bytes]) -> dict[str, Sequence[Any]]:
@@ -73,13 +101,13 @@ def test_node_rows_with_hashes_and_constants(store: Store) -> None:
     rows = [(i, f"n{i}", "Op", "", 1, i, 1) for i in range(1, 6)]
     shas = [bytes([i]) * 32 for i in range(1, 6)]
     dialect = store.engine.dialect.name
-    bulk = bulk_rows(dialect, N, _nodes(rows, shas), constants={"graph_id": 1, "first_version": 7})
+    bulk = bulk_rows(dialect, NT, _nodes(rows, shas), constants={"graph_id": 1, "first_version": 7})
     assert (bulk.rows is None) == (dialect == "sqlite")
     if dialect == "sqlite":
         assert bulk.layout == ("sequence", "driver", "constant", "constant", "constant",
                                "sequence", "constant", "bytes_fixed")  # fmt: skip
     _insert(store, bulk)
-    assert _rows(store, N) == [
+    assert _rows(store, NT) == [
         (i, 1, f"n{i}", "Op", "", shas[i - 1], 1, i, 1, 7, None, None, 0) for i in range(1, 6)
     ]
 
@@ -123,10 +151,8 @@ def test_a_batch_of_constant_columns_has_every_row(keyed: Store) -> None:
     _insert(store, bulk_rows(store.engine.dialect.name, CM, columns))
     assert len(_rows(store, CM)) == 5
     _graph_and_pack(store)
-    columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
-    _insert(store, bulk_rows(store.engine.dialect.name, N, columns,
-                             constants={"graph_id": 1, "first_version": 1}))  # fmt: skip
-    edges = {"node_id": [1] * 4, "slot": [0] * 4, "src_name": ["a"] * 4, "src_output": [0] * 4,
+    _insert(store, _node_bulk(store.engine.dialect.name))
+    edges = {"node_id": [1] * 4, "slot": [0] * 4, "src_id": [1] * 4, "src_output": [0] * 4,
              "control": [False] * 4}  # fmt: skip
     bulk = bulk_rows(store.engine.dialect.name, E, edges)
     with pytest.raises(MgstoreError, match="conflict|UNIQUE|duplicate"):  # four rows, one key
@@ -159,13 +185,11 @@ def test_a_refused_batch_is_an_mgstore_error_and_leaves_nothing(store: Store) ->
     _graph_and_pack(store)
     dialect = store.engine.dialect.name
     # One key twice (PostgreSQL checks no foreign key on insert, docs/storage.md §8).
-    edges = {"node_id": [1, 1], "slot": [0, 0], "src_name": ["a", "b"], "src_output": [0, 0],
+    edges = {"node_id": [1, 1], "slot": [0, 0], "src_id": [1, 2], "src_output": [0, 0],
              "control": [False, True]}  # fmt: skip
-    columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
-    nodes = bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1})
     refused = pytest.raises(MgstoreError, match="conflict|UNIQUE|duplicate")
     with refused, db.transaction(store.engine, write=True) as conn:
-        insert_bulk(conn, nodes)
+        insert_bulk(conn, _node_bulk(dialect))
         insert_bulk(conn, bulk_rows(dialect, E, edges))
     assert _rows(store, N) == [] and _rows(store, E) == []
 
@@ -189,9 +213,9 @@ def test_other_postgresql_drivers_take_inserts(
         columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
         _insert(
             store,
-            bulk_rows("postgresql", N, columns, constants={"graph_id": 1, "first_version": 1}),
+            bulk_rows("postgresql", NT, columns, constants={"graph_id": 1, "first_version": 1}),
         )
-        assert copies == ["packs"] and len(_rows(store, N)) == 1
+        assert copies == ["packs"] and len(_rows(store, NT)) == 1
 
 
 def test_columns_of_different_lengths_are_refused() -> None:
@@ -210,11 +234,11 @@ def test_nul_characters_arrive_whole(store: Store) -> None:
     pairs = zip(names, ops, strict=True)
     rows = [(i, name, op, "", 1, 0, 1) for i, (name, op) in enumerate(pairs, 1)]
     columns = _nodes(rows, [b"h" * 32] * len(names))
-    bulk = bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1})
+    bulk = bulk_rows(dialect, NT, columns, constants={"graph_id": 1, "first_version": 1})
     if dialect == "sqlite":
         assert bulk.rows is None and bulk.layout[1:3] == ("text", "constant")
     _insert(store, bulk)
-    assert [r[2:4] for r in _rows(store, N)] == [row[1:3] for row in rows]
+    assert [r[2:4] for r in _rows(store, NT)] == [row[1:3] for row in rows]
 
 
 # Columns drawn so that every form is taken: constant, consecutive, single digits, wide and
@@ -270,17 +294,17 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
             columns = {"id": ids, "name": names, "op": ops, "device": devices,
                        "pack_id": [1] * len(ids), "offset": offsets, "length": lengths,
                        "sha256": shas}  # fmt: skip
-            bulk = bulk_rows("sqlite", N, columns, constants={"graph_id": 1, "first_version": 2})
+            bulk = bulk_rows("sqlite", NT, columns, constants={"graph_id": 1, "first_version": 2})
             assert bulk.rows is None
             seen.update(bulk.layout)
             with db.transaction(store.engine, write=True) as conn:
-                conn.execute(N.delete())
+                conn.execute(NT.delete())
                 insert_bulk(conn, bulk)
             n = len(ids)
             expected = list(zip(ids, [1] * n, names, ops, devices, shas, [1] * n, offsets,
                                 lengths, [2] * n, [None] * n, [None] * n, [0] * n,
                                 strict=True))  # fmt: skip
-            assert _rows(store, N) == expected
+            assert _rows(store, NT) == expected
 
         check()
     assert seen == LAYOUTS
@@ -289,22 +313,26 @@ def test_every_form_keeps_every_value(tmp_path: Any) -> None:
 def test_edges_keep_any_text_and_integer(store: Store) -> None:
     _graph_and_pack(store)
     dialect = store.engine.dialect.name
-    columns = _nodes([(1, "n", "Op", "", 1, 0, 1)], [b"h" * 32])
-    _insert(store, bulk_rows(dialect, N, columns, constants={"graph_id": 1, "first_version": 1}))
+    _insert(store, _node_bulk(store.engine.dialect.name))
     nul = dialect == "sqlite"
 
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(st.tuples(TEXT if nul else TEXT.map(lambda t: t.replace("\x00", "")),
-                              st.integers(-1, 2**31 - 1), st.booleans()), max_size=20))  # fmt: skip
+                              st.integers(-1, 2**31 - 1), st.booleans()), max_size=20,
+                    unique_by=lambda v: v[0]))  # fmt: skip
     def check(values: list[tuple[str, int, bool]]) -> None:
+        # The names of the sources, interned (docs/storage.md §3.5), and edges naming them.
         with db.transaction(store.engine, write=True) as conn:
             conn.execute(E.delete())
+            conn.execute(NM.delete())
+            ids = list(range(1, len(values) + 1))
+            insert_bulk(conn, bulk_rows(dialect, NM, {"id": ids, "name": [v[0] for v in values]}))
             columns = {"node_id": [1] * len(values), "slot": list(range(len(values))),
-                       "src_name": [v[0] for v in values], "src_output": [v[1] for v in values],
-                       "control": [v[2] for v in values],
-                       "src_key": [name_key(v[0]) for v in values]}  # fmt: skip
+                       "src_output": [v[1] for v in values], "control": [v[2] for v in values],
+                       "src_id": ids}  # fmt: skip
             insert_bulk(conn, bulk_rows(dialect, E, columns))
-        assert _rows(store, E) == [(1, slot, *v, name_key(v[0])) for slot, v in enumerate(values)]
+        assert _rows(store, NM) == [(i, v[0]) for i, v in zip(ids, values, strict=True)]
+        assert _rows(store, E) == [(1, k, v[1], v[2], k + 1) for k, v in enumerate(values)]
 
     check()
 
@@ -316,7 +344,7 @@ def test_the_statements_need_no_sqlite_newer_than_json1() -> None:
                     "integer", "bytes_fixed"),
                    ("integer", "text", "text_fixed", "bytes_dict", "constant", "sequence",
                     "integer", "bytes")]:  # fmt: skip
-        statement = slices_insert(N, columns, layout, ("graph_id",), None)
+        statement = slices_insert(NT, columns, layout, ("graph_id",), None)
         sql = str(statement.compile(dialect=sqlite.dialect()))
         assert "json_each(" in sql and "->>" not in sql and "json_extract" not in sql
 
@@ -326,8 +354,8 @@ def test_the_tables_copied_on_postgresql_go_in_binary() -> None:
     # would send its table's rows in text format (slower, and hex for the packs' bytes).
     from mgstore.db.inserts import pg_types
 
-    for table in (P, N, E, CM, B):
+    for table in (P, N, E, NM, NT, CM, B):
         types = pg_types(table, [column.name for column in table.c])
         assert types is not None and len(types) == len(table.c), table.name
-    assert pg_types(N, ["id", "offset", "sha256", "name"]) == ("int8", "int4", "bytea", "text")
+    assert pg_types(NT, ["id", "offset", "sha256", "name"]) == ("int8", "int4", "bytea", "text")
     assert pg_types(E, ["control"]) == ("bool",)

@@ -6,18 +6,22 @@ see the same store."""
 from __future__ import annotations
 
 import hashlib
+import zlib
 from typing import Any
 
-from sqlalchemy import MetaData, Table, inspect, select
+from sqlalchemy import Column, Integer, MetaData, Table, Text, inspect, select
 
 from mgstore import Store, codec
 from mgstore.db.models import metadata
-from mgstore.db.versions import name_key
 from mgstore.proto import MetaGraphDef
 from tests.db.migration_steps import below, connection, step
 
 ROWS = "0013_compact_rows"
-B, C, N, E = (metadata.tables[t] for t in ("blobs", "collections", "nodes", "edges"))
+INTERNED = "0019_interned_names"  # the keys' last revision is the one below it
+B, C = (metadata.tables[t] for t in ("blobs", "collections"))
+# The name columns as revisions 0013 to 0018 keep them (revision 0019 interns the names).
+N = Table("nodes", MetaData(), Column("name", Text), Column("name_key", Integer))
+E = Table("edges", MetaData(), Column("src_name", Text), Column("src_key", Integer))
 
 
 def graph(k: int) -> Any:
@@ -42,6 +46,11 @@ def state(url: str) -> tuple[dict[bytes, bytes], set[tuple[bytes, str, str]] | N
         members = Table("collection_members", MetaData(), autoload_with=conn)
         rows = {(bytes(s), k, n) for s, k, n in conn.execute(select(members))}
         return blobs, rows
+
+
+def name_key(name: str) -> int:
+    """A name's key as revision 0013 computes it: CRC-32 of the UTF-8, signed."""
+    return zlib.crc32(name.encode("utf-8", "surrogatepass")) - 0x80000000
 
 
 def keys(url: str) -> tuple[set[str], set[str], dict[str, int | None]]:
@@ -70,7 +79,8 @@ def test_down_and_up_with_data(migrated_url: str) -> None:
     assert gone is None and len(lists) == 5  # train_op three times, summaries, empty
     assert all(hashlib.sha256(codec.decompress(before[sha])).digest() == sha for sha in lists)
 
-    at_head = columns, indexes, named = keys(migrated_url)
+    step(migrated_url, below(INTERNED), down=True)  # the keys' last revision
+    at_keys = columns, indexes, named = keys(migrated_url)
     assert {"name_key", "src_key"} <= columns and indexes == {"ix_edges_src_key"}
     assert named == {name: name_key(name) for name in named} and len(named) == 21
 
@@ -90,9 +100,10 @@ def test_down_and_up_with_data(migrated_url: str) -> None:
 
     with connection(migrated_url, write=True) as conn:  # as a store made by the release before
         conn.execute(B.delete().where(B.c.sha256.in_(sorted(lists))))  # (no lists)
-    step(migrated_url, "head", down=False)
+    step(migrated_url, below(INTERNED), down=False)
     assert state(migrated_url) == (before, None)
-    assert keys(migrated_url) == at_head
+    assert keys(migrated_url) == at_keys
+    step(migrated_url, "head", down=False)
     with Store(migrated_url) as store:
         assert set(store.query("g@2", collection="train_op").nodes) == {
             "block_0/dense",

@@ -21,6 +21,7 @@ from mgstore.db.models import metadata
 from mgstore.proto import AttrValue, MetaGraphDef
 
 P, N, E, G = (metadata.tables[t] for t in ("packs", "nodes", "edges", "graphs"))
+NM = metadata.tables["names"]
 TIMEOUT = 60
 REFUSED = "(?i)foreign key"
 
@@ -40,6 +41,11 @@ def count(store: Store, table: Any) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
+def name_id(name: str) -> Any:
+    """The id of ``name``'s row of ``names``, as SQL (docs/storage.md §3.5)."""
+    return select(NM.c.id).where(NM.c.name == name).scalar_subquery()
+
+
 def refused(store: Store, statement: Any) -> None:
     with pytest.raises(StoreError, match=REFUSED), db.transaction(store.engine, write=True) as c:
         c.execute(statement)
@@ -55,33 +61,31 @@ def test_a_referenced_row_cannot_be_deleted(store: Store) -> None:
             insert(N).from_select(
                 [
                     "graph_id",
-                    "name",
-                    "op",
-                    "device",
+                    "name_id",
+                    "op_id",
+                    "device_id",
                     "sha256",
                     "pack_id",
                     "offset",
                     "length",
                     "first_version",
-                    "name_key",
                 ],  # fmt: skip
                 select(
                     lonely,
-                    N.c.name,
-                    N.c.op,
-                    N.c.device,
+                    N.c.name_id,
+                    N.c.op_id,
+                    N.c.device_id,
                     N.c.sha256,
                     N.c.pack_id,
                     N.c.offset,
                     N.c.length,
                     N.c.first_version,
-                    N.c.name_key,
-                ).where(N.c.name == "a"),  # fmt: skip
+                ).where(N.c.name_id == name_id("a")),  # fmt: skip
             )
         )
         spare = conn.execute(insert(P).values(data=b"").returning(P.c.id)).scalar_one()
     refused(store, delete(P))  # node rows point into it
-    refused(store, delete(N).where(N.c.name == "b"))  # b's edge row
+    refused(store, delete(N).where(N.c.name_id == name_id("b")))  # b's edge row
     refused(store, delete(G).where(G.c.id == lonely))  # its node row
     with db.transaction(store.engine, write=True) as conn:  # what nothing refers to goes
         assert conn.execute(delete(P).where(P.c.id == spare)).rowcount == 1
@@ -153,13 +157,14 @@ def test_a_delete_by_hand_waits_for_ingests_in_flight(pg_url: str) -> None:
 
         with store.engine.connect() as ingest:
             lock_versions(ingest)  # shared, as write_version takes it
+            ingest.execute(insert(NM).values(name="a_copy"))
             ingest.execute(
                 insert(N).from_select(
                     [
                         "graph_id",
-                        "name",
-                        "op",
-                        "device",
+                        "name_id",
+                        "op_id",
+                        "device_id",
                         "sha256",
                         "pack_id",
                         "offset",
@@ -168,15 +173,15 @@ def test_a_delete_by_hand_waits_for_ingests_in_flight(pg_url: str) -> None:
                     ],  # fmt: skip
                     select(
                         N.c.graph_id,
-                        N.c.name + "_copy",
-                        N.c.op,
-                        N.c.device,
+                        name_id("a_copy"),
+                        N.c.op_id,
+                        N.c.device_id,
                         N.c.sha256,
                         spare,
                         N.c.offset,
                         N.c.length,
                         N.c.first_version,
-                    ).where(N.c.name == "a"),  # fmt: skip
+                    ).where(N.c.name_id == name_id("a")),  # fmt: skip
                 )
             )
             deleter = threading.Thread(target=delete_spare)

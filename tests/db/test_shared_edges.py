@@ -10,11 +10,12 @@ from sqlalchemy import func, inspect, select, update
 
 from mgstore import Store
 from mgstore.db.models import metadata
+from mgstore.db.versions import named
 from mgstore.proto import MetaGraphDef
 from tests.db.migration_steps import below, connection, step
 
 SHARED = "0016_shared_edges"
-N, E = metadata.tables["nodes"], metadata.tables["edges"]
+N, E, NM = metadata.tables["nodes"], metadata.tables["edges"], metadata.tables["names"]
 
 
 def graph(k: int) -> Any:
@@ -52,10 +53,14 @@ def test_a_node_whose_inputs_stay_uses_the_edges_of_the_row_it_follows(store: St
     # g: version 1's rows, n10's new row (3 edges); n5 and n6 share, twice
     assert edge_rows(store) == inputs[0] + 3 + sum(inputs)
     with store.engine.connect() as conn:
-        shared = conn.execute(select(N.c.name, N.c.edges_from).where(N.c.edges_from != 0)).all()
+        shared = conn.execute(
+            select(NM.c.name, N.c.edges_from).select_from(named()).where(N.c.edges_from != 0)
+        ).all()
         first = dict(
             conn.execute(
-                select(N.c.name, N.c.id).where(N.c.first_version == 1, N.c.graph_id == 1)
+                select(NM.c.name, N.c.id)
+                .select_from(named())
+                .where(N.c.first_version == 1, N.c.graph_id == 1)
             ).all()
         )
     moved = [(name, first[name]) for name in ("s0/n5", "s0/n6")]
@@ -77,7 +82,9 @@ def test_gc_keeps_the_rows_whose_edges_are_shared(store: Store) -> None:
     assert closures(store, "g@3") == closures(store, "fresh")
     assert store.fsck().ok
     with store.engine.connect() as conn:  # version 1's n5 and n6 stay for their edges
-        kept = conn.execute(select(N.c.name).where(N.c.first_version == 1, N.c.graph_id == 1))
+        kept = conn.execute(
+            select(NM.c.name).select_from(named()).where(N.c.first_version == 1, N.c.graph_id == 1)
+        )
         assert {"s0/n5", "s0/n6"} <= set(kept.scalars())
     store.delete("g@3", force=True)
     store.gc()
@@ -88,7 +95,9 @@ def test_fsck_finds_a_row_using_another_names_edges(store: Store) -> None:
     store.ingest(graph(1), "g")
     store.ingest(graph(2), "g")
     with store.engine.begin() as conn:
-        other = conn.execute(select(N.c.id).where(N.c.name == "s0/n4")).scalar_one()
+        other = conn.execute(
+            select(N.c.id).select_from(named()).where(NM.c.name == "s0/n4")
+        ).scalar_one()
         conn.execute(update(N).where(N.c.edges_from != 0).values(edges_from=other))
     problems = {(p.kind, p.detail) for p in store.fsck().problems}
     assert ("edges", "node 's0/n5': the row whose edges it uses is not its own") in problems

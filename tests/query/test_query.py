@@ -337,7 +337,7 @@ def test_scope_query_uses_the_name_index(dense: tuple[Any, Any]) -> None:
         row = resolve(conn, "dense")
         for strict in (False, True):
             cond = q.node_filter(conn, row, "tower_1", strict, None, None, None)
-            stmt = select(q.N.c.id, q.N.c.name).where(cond)
+            stmt = select(q.N.c.id, q.NM.c.name).select_from(q.named()).where(cond)
             compiled = stmt.compile(dialect=conn.dialect)
             if conn.dialect.name == "sqlite":
                 args: Any = tuple(compiled.params[k] for k in compiled.positiontup or ())

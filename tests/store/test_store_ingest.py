@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 import mgstore
 from mgstore import AmbiguousInputError, Store, io, original
-from mgstore.db.models import NODES
+from mgstore.db.models import NAMES, NODES
+from mgstore.db.versions import named
 from mgstore.proto import CollectionDef, MetaGraphDef, VariableDef
 
 Counts = Callable[[Store], dict[str, int]]
@@ -323,7 +324,9 @@ def _node_rows(store: Store) -> list[tuple[str, int, int | None]]:
     with store.engine.connect() as conn:
         return [
             (r.name, r.first_version, r.last_version)
-            for r in conn.execute(select(N.c.name, N.c.first_version, N.c.last_version))
+            for r in conn.execute(
+                select(NAMES.c.name, N.c.first_version, N.c.last_version).select_from(named())
+            )
         ]
 
 
