@@ -33,7 +33,7 @@ import networkx as nx
 from google.protobuf.message import Message
 from sqlalchemy import Connection, Engine, Row, select
 
-from mgstore import audit, byte_layout, subgraph
+from mgstore import audit, byte_layout, scoped, subgraph
 from mgstore.atomic import published
 from mgstore.db import engine as db
 from mgstore.db import forms, lifecycle, refs, versions
@@ -261,8 +261,16 @@ def _run(
     as soon as they are known (so that a failure after that can be recorded against them).
     Versions are read from ``read_engine``; import forms are kept in ``engine``."""
     streamed = _streamed(options, message=message, filename=filename)
+    scope = options.scope if scoped.applies(options) else ""
     imported = _source(
-        read_engine, engine, cache, graph, origin, plain=options.plain, streamed=streamed
+        read_engine,
+        engine,
+        cache,
+        graph,
+        origin,
+        plain=options.plain,
+        streamed=streamed,
+        scope=scope,
     )
     if origin.query is not None:
         assert isinstance(graph, nx.MultiDiGraph)
@@ -311,14 +319,24 @@ def _source(
     *,
     plain: bool = False,
     streamed: bool = False,
+    scope: str = "",
 ) -> ImportedGraph:
     """The imported graph to export. ``plain``: a full export without options, which a
     graph assembled from stored bytes (:func:`from_stored_bytes`) can serve; ``streamed``:
-    an export that one with its nodes read from those bytes serves (:func:`_streamed`)."""
+    an export that one with its nodes read from those bytes serves (:func:`_streamed`);
+    ``scope``: an export that reads only that scope's nodes (:func:`mgstore.scoped.applies`)."""
     query = graph.graph.get("query") if isinstance(graph, nx.MultiDiGraph) else None
     if isinstance(graph, str):
         return _imported_version(
-            read_engine, engine, cache, graph, None, origin, plain=plain, streamed=streamed
+            read_engine,
+            engine,
+            cache,
+            graph,
+            None,
+            origin,
+            plain=plain,
+            streamed=streamed,
+            scope=scope,
         )
     if isinstance(query, dict):  # a query result: export its nodes from its version
         subgraph.check_unedited(graph)
@@ -339,13 +357,17 @@ def _imported_version(
     *,
     plain: bool = False,
     streamed: bool = False,
+    scope: str = "",
 ) -> ImportedGraph:
     """The imported form of the version ``ref`` names, from the cache or from its bytes.
 
     ``content_hash``, if given, must be the version's (a query result names its version).
     ``plain``: the caller only needs the as-imported export's bytes; ``streamed``: it reads
     each node once (see :func:`from_stored_bytes`). Such a graph is not cached: it holds the
-    version's bytes, and a later export would parse its nodes again.
+    version's bytes, and a later export would parse its nodes again. ``scope``: the caller
+    only needs the nodes a rebuilt export under that scope keeps: read alone where the
+    version's import form is stored and its imported graph not cached
+    (:func:`mgstore.scoped.scoped_import`; never cached itself).
     """
     with db.transaction(read_engine) as conn:
         row = refs.resolve(conn, ref)
@@ -358,9 +380,11 @@ def _imported_version(
         key = (row.content_hash, row.debug_hash)
         stored_form = versions.import_form(conn, row, FORM_VERSION)
         cached = cache.get(key)
-        from_bytes = _from_stored(conn, row, stored_form, cached, plain=plain, streamed=streamed)
-        if from_bytes is not None:
-            return from_bytes
+        shortcut = _shortcut(
+            conn, row, stored_form, cached, plain=plain, streamed=streamed, scope=scope
+        )
+        if shortcut is not None:
+            return shortcut
         if cached is not None:
             return cached
         form = _form(stored_form)
@@ -390,7 +414,7 @@ def _imported_version(
     return imported if assembled is None else assembled
 
 
-def _from_stored(
+def _shortcut(
     conn: Connection,
     row: Row[Any],
     stored_form: bytes | None,
@@ -398,14 +422,23 @@ def _from_stored(
     *,
     plain: bool,
     streamed: bool,
+    scope: str,
 ) -> ImportedGraph | None:
-    """The imported graph from stored bytes (:func:`from_stored_bytes`), where it serves the
-    export (``plain``, ``streamed``: :func:`_imported_version`) better than the ``cached`` one:
-    a full export without options is assembled from them unless the cached graph has its
-    as-imported bytes already (serialising 80,000 nodes takes longer); a rebuilt one reads its
-    nodes from them unless the graph is cached (parsed already). None: not from stored bytes."""
+    """What serves the export without parsing the whole imported graph, if anything (see
+    :func:`_imported_version`), unless the ``cached`` graph serves it better: a scoped export
+    from the scope's rows alone, unless the graph is cached (parsed already); a full export
+    without options assembled from stored bytes (:func:`from_stored_bytes`), unless the cached
+    graph has its as-imported bytes already (serialising 80,000 nodes takes longer); a rebuilt
+    one with its nodes read one at a time from those bytes, unless the graph is cached.
+    None: from the whole imported graph."""
+    if not stored_form:
+        return None
+    if scope and cached is None:
+        found = scoped.scoped_import(conn, row, stored_form, scope)
+        if found is not None:
+            return found
     as_imported = plain and (cached is None or cached.derived.graph_def is None)
-    if not stored_form or not (as_imported or (streamed and cached is None)):
+    if not (as_imported or (streamed and cached is None)):
         return None
     form = _form(stored_form)
     return None if form is None else from_stored_bytes(conn, row, form, not as_imported)

@@ -51,7 +51,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("mgstore.db", "mgstore.db.*", "mgstore.audit", "mgstore.audit.*", "mgstore.publish",
          "mgstore.outline", "mgstore.hints"),
     ),
-    ("operations", ("mgstore.query", "mgstore.exporter", "mgstore.fsck")),
+    ("operations", ("mgstore.query", "mgstore.scoped", "mgstore.exporter", "mgstore.fsck")),
     ("store", ("mgstore.store",)),
     ("public API", ("mgstore.api", "mgstore")),
     ("web view", ("mgstore.web", "mgstore.web.*")),

@@ -559,11 +559,12 @@ def form_bytes(conn: Connection, row: Row[Any], content: bytes, form: str | None
 
 @dataclass(frozen=True)
 class NodeSlices:
-    """Nodes read on their own: their framed bytes joined in the version's order, and each
-    one's indexed columns (name, op, device) in that order."""
+    """Nodes read on their own: their framed bytes joined in the version's order, each
+    one's indexed columns (name, op, device) and its position in the version, in that order."""
 
     body: bytes
     columns: list[tuple[str, str, str]]
+    positions: tuple[int, ...] = ()
 
 
 def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) -> NodeSlices:
@@ -588,7 +589,11 @@ def node_slices(conn: Connection, row: Row[Any], selected: ColumnElement[bool]) 
             intact = False
         if not intact:
             raise damaged(conn, row, "a stored node does not match its hash")
-    return NodeSlices(b"".join(bytes(s[2]) for s in slices), [(s[4], s[5], s[6]) for s in slices])
+    return NodeSlices(
+        b"".join(bytes(s[2]) for s in slices),
+        [(s[4], s[5], s[6]) for s in slices],
+        tuple(where[(s[0], s[1])] for s in slices),
+    )
 
 
 def check_node_columns(

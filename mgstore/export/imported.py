@@ -610,17 +610,20 @@ class ImportForm:
         return zlib.compress(b"".join(parts), 6)
 
     @classmethod
-    def from_bytes(cls, blob: bytes) -> ImportForm:
+    def from_bytes(cls, blob: bytes, *, only: Collection[int] | None = None) -> ImportForm:
+        """The form :meth:`to_bytes` encoded. ``only``: the patched nodes at these import
+        positions alone (empty: none), for a reader of a few nodes."""
         raw = memoryview(zlib.decompress(blob))
         (size,) = struct.unpack_from("<I", raw)
         data = json.loads(bytes(raw[4 : 4 + size]))
         if data.get("form") != FORM_VERSION:
             raise ValueError(f"import form {data.get('form')}, expected {FORM_VERSION}")
         nodes: dict[int, bytes] = {}
-        offset = 4 + size
+        offset = 4 + size if only is None or only else len(raw)
         while offset < len(raw):
             pos, length = struct.unpack_from("<II", raw, offset)
-            nodes[pos] = bytes(raw[offset + 8 : offset + 8 + length])
+            if only is None or pos in only:
+                nodes[pos] = bytes(raw[offset + 8 : offset + 8 + length])
             offset += 8 + length
         return cls(
             ops=tuple(data["ops"]),

@@ -11,7 +11,7 @@ Section numbers (§) refer to docs/export-semantics.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
@@ -80,6 +80,7 @@ def restore_collections(
     tensorflow_version: str = "",
     *,
     unbound_inputs_col_name: str | None = UNBOUND_INPUTS_KEY,
+    wanted: Callable[[str], bool] | None = None,
 ) -> dict[str, RestoredCollection]:
     """The imported graph's collections, in restoration order (§2.10, §2.11).
 
@@ -89,12 +90,16 @@ def restore_collections(
     VariableDef's ``trainable`` to "first seen in ``trainable_variables``" (identical
     VariableDefs of the variable collections are one object; ``global_step`` is not one).
     Names are canonicalised as ``Graph.as_graph_element`` does; their existence is not checked.
+
+    ``wanted``: a VariableDef whose (canonical) ``variable_name`` it refuses is checked as
+    its regeneration would check it, and stands as a :class:`NodeRef` of that name, not
+    regenerated (for an export whose scope leaves it out, docs/export-semantics.md §3.4).
     """
     if unbound_inputs_col_name:
         _check_unbound(collection_def.get(unbound_inputs_col_name), unbound_inputs_col_name)
     force = bool(tensorflow_version) and not at_least_1_9(tensorflow_version)
     keys = sorted(collection_def, key=lambda k: (k != "trainable_variables", k))
-    shared: dict[bytes, Message] = {}
+    shared: dict[bytes, CollectionItem] = {}
     out: dict[str, RestoredCollection] = {}
     for key in keys:
         col = collection_def[key]
@@ -105,7 +110,7 @@ def restore_collections(
         proto_type = PROTO_KEYS.get(key)
         items: list[CollectionItem]
         if proto_type is not None and kind == "bytes_list":
-            items = _payloads(key, proto_type, values, force, shared)
+            items = _payloads(key, proto_type, values, force, shared, wanted)
         elif kind == "node_list":
             items = [NodeRef(element_name(v)) for v in values]
         else:
@@ -137,11 +142,13 @@ def _payloads(
     proto_type: type[Message],
     values: list[bytes],
     force: bool,
-    shared: dict[bytes, Message],
+    shared: dict[bytes, CollectionItem],
+    wanted: Callable[[str], bool] | None = None,
 ) -> list[CollectionItem]:
     """The regenerated payloads of a proto-function collection (§2.11). VariableDefs (but
     under ``global_step``) with equal bytes are one object across the collections
-    (``shared``); ``force``: below TensorFlow 1.9, ``trainable`` is set by the key."""
+    (``shared``); ``force``: below TensorFlow 1.9, ``trainable`` is set by the key;
+    ``wanted``: see :func:`restore_collections`."""
     is_shared = proto_type is VariableDef and key != "global_step"
     items: list[CollectionItem] = []
     for raw in values:
@@ -149,6 +156,13 @@ def _payloads(
             items.append(shared[raw])
             continue
         payload: Any = proto_type.FromString(raw)
+        if wanted is not None and proto_type is VariableDef:
+            name = _unwanted_variable(payload, wanted)
+            if name is not None:  # equal bytes: the same name, checked alike
+                items.append(name)
+                if is_shared:
+                    shared[raw] = name
+                continue
         if force and is_shared:
             payload.trainable = key == "trainable_variables"
         regenerated = regenerate(payload)
@@ -156,6 +170,22 @@ def _payloads(
         if is_shared:
             shared[raw] = regenerated
     return items
+
+
+def _unwanted_variable(payload: VariableDef, wanted: Callable[[str], bool]) -> NodeRef | None:
+    """A stand-in for ``payload`` if ``wanted`` refuses its name, after the checks
+    :func:`regenerate` makes of it (its modes, then its names, in that order); None if wanted
+    or its name is not valid (then regenerated, which raises in its order)."""
+    try:
+        name = element_name(payload.variable_name)
+    except InvalidGraphError:
+        return None
+    if wanted(name):
+        return None
+    _check_variable_modes(payload)
+    for field in _NAME_FIELDS[VariableDef]:
+        element_name(getattr(payload, field))
+    return NodeRef(name)
 
 
 def exported_collection_def(restored: RestoredCollection) -> CollectionDef | None:
