@@ -106,6 +106,8 @@ def names_in(conn: Connection, column: Any, values: Sequence[str]) -> ColumnElem
         given: ColumnElement[bool] = NM.c.name == any_(
             bindparam("names", list(values), type_=postgresql.ARRAY(Text), unique=True)
         )
+    elif any("\0" in value for value in values):  # SQLite's JSON functions end strings at NUL
+        given = or_(*(NM.c.name.in_(values[i : i + _CHUNK]) for i in range(0, len(values), _CHUNK)))
     else:
         items = func.json_each(bindparam("names", json.dumps(list(values)), unique=True))
         given = NM.c.name.in_(select(items.table_valued("value").c.value))

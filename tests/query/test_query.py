@@ -251,6 +251,21 @@ def test_a_version_does_not_see_later_nodes(store: Any) -> None:
     assert store.scopes("v@1") == [("a", 1), ("b", 1)]
 
 
+def test_closures_through_a_name_holding_nul(store: Any) -> None:
+    """A node name may hold NUL (the store keeps it): closures that follow its edges find it
+    and its edge rows agree with its inputs (SQLite's JSON functions would end the name at
+    the NUL). PostgreSQL keeps no NUL in text: there the ingest is refused."""
+    meta = meta_of(("w", "NoOp", []), ("x\0y", "NoOp", ["^w"]))
+    if store.url.startswith("postgresql"):
+        with pytest.raises(InputError, match="NUL"):
+            store.ingest(meta, "nul")
+        return
+    store.ingest(meta, "nul")
+    assert names(store.query("nul", scope="x", closure="ancestors")) == ["w", "x\0y"]
+    assert names(store.query("nul", scope="w", closure="descendants")) == ["w", "x\0y"]
+    assert store.fsck().ok
+
+
 # ------------------------------------------------------------------------------------------
 # Literal matching
 
