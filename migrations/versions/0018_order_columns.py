@@ -11,7 +11,8 @@ needs no conversion: any version may be a base.
 
 An mgstore before this revision would read a 0x02 delta as a damaged whole order, so the
 revision is what tells it the store is newer. The upgrade rewrites every 0x01 delta as 0x02
-(same base, same steps); the downgrade writes every 0x02 delta back as 0x01. The digest, and
+(same base, same steps); the downgrade writes every 0x02 delta back as 0x01. A delta that
+cannot be read is left as it is, for fsck to report. The digest, and
 so every audit record, is unchanged either way. Node orders are the only change.
 
 This revision keeps its own copy of the layout, so that what it writes stays what it wrote
@@ -59,7 +60,12 @@ def _rewrite(flag: bytes, into: bytes, convert: Callable[[bytes], bytes]) -> Non
     conn = op.get_bind()
     for version_id, data in _orders(conn):
         if data[:1] == flag:
-            body = convert(zlib.decompress(data[HEAD:]))
+            try:
+                body = convert(zlib.decompress(data[HEAD:]))
+            except (zlib.error, IndexError, KeyError, ValueError):
+                # A damaged order stays as it is (both revisions read 0x01 deltas):
+                # fsck names its version, and one bad row does not stop the migration.
+                continue
             coded = into + data[1:HEAD] + zlib.compress(body, 9)
             conn.execute(
                 sa.update(versions).where(versions.c.id == version_id).values(node_order=coded)

@@ -74,3 +74,25 @@ def _materialized(stored: dict[int, bytes], version_id: int) -> Any:
     if base is None:
         return node_order.decode(data)
     return node_order.apply_delta(_materialized(stored, base), data)
+
+
+def test_a_damaged_order_is_left_as_it_is(migrated_url: str) -> None:
+    """An order that cannot be read does not stop the migration either way: it stays as it
+    is (fsck reports it) and the other orders are converted."""
+    with Store(migrated_url) as store:
+        for k in range(1, 4):
+            store.ingest(graph(k), "g")
+    new = orders(migrated_url)
+    damaged, kept = sorted(i for i, d in new.items() if d[:1] == node_order.DELTA)[:2]
+    with connection(migrated_url, write=True) as conn:
+        bad = new[damaged][:41] + b"not zlib"
+        conn.execute(V.update().where(V.c.id == damaged).values(node_order=bad))
+    step(migrated_url, below(ORDER_COLUMNS), down=True)
+    old = orders(migrated_url)
+    assert old[damaged] == bad and old[kept][:1] == node_order.DELTA_V1
+    step(migrated_url, "head", down=False)
+    after = orders(migrated_url)
+    assert after[damaged] == bad and after[kept] == new[kept]
+    stored_orders.forget_orders()
+    with Store(migrated_url) as store:
+        assert not store.fsck().ok
