@@ -612,7 +612,15 @@ class ImportForm:
     @classmethod
     def from_bytes(cls, blob: bytes, *, only: Collection[int] | None = None) -> ImportForm:
         """The form :meth:`to_bytes` encoded. ``only``: the patched nodes at these import
-        positions alone (empty: none), for a reader of a few nodes."""
+        positions alone (empty: none), for a reader of a few nodes. ValueError (or
+        zlib.error, KeyError, TypeError) if ``blob`` is not such a form."""
+        try:
+            return cls._decoded(blob, only)
+        except struct.error:
+            raise ValueError("an import form is cut short") from None
+
+    @classmethod
+    def _decoded(cls, blob: bytes, only: Collection[int] | None) -> ImportForm:
         raw = memoryview(zlib.decompress(blob))
         (size,) = struct.unpack_from("<I", raw)
         data = json.loads(bytes(raw[4 : 4 + size]))
@@ -622,6 +630,8 @@ class ImportForm:
         offset = 4 + size if only is None or only else len(raw)
         while offset < len(raw):
             pos, length = struct.unpack_from("<II", raw, offset)
+            if offset + 8 + length > len(raw):
+                raise ValueError("an import form is cut short")
             if only is None or pos in only:
                 nodes[pos] = bytes(raw[offset + 8 : offset + 8 + length])
             offset += 8 + length

@@ -8,6 +8,7 @@ keeps it so that a later export (another process: another cache) skips the impor
 from __future__ import annotations
 
 import hashlib
+import zlib
 from pathlib import Path
 
 import pytest
@@ -84,6 +85,18 @@ def test_forms_of_another_version_are_refused(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.undo()
     with pytest.raises(ValueError, match="import form"):
         ImportForm.from_bytes(newer)
+
+
+def test_a_form_cut_short_is_a_value_error() -> None:
+    """A form whose inflated bytes end early (in its header or in a node's patch) is refused
+    with ValueError, which every reader takes as "compute it again"."""
+    form = ImportForm(("NoOp",), (1, 0), {0: b"\n\x01a"}, {1: ["^a"]})
+    raw = zlib.decompress(form.to_bytes())
+    for cut in (2, len(raw) - 1, len(raw) - 9):
+        with pytest.raises(ValueError, match="cut short"):
+            ImportForm.from_bytes(zlib.compress(raw[:cut]))
+        with pytest.raises(ValueError, match="cut short"):
+            ImportForm.from_bytes(zlib.compress(raw[:cut]), only={0})
 
 
 def _fresh_cache(store: Store) -> None:
