@@ -182,6 +182,13 @@ def apply_delta(base: array[int], data: bytes) -> array[int]:
 
     The copied runs are slices of the base's buffer, and the literals one array made by
     running sums, joined once (no per-node work)."""
+    try:
+        return _applied(base, data)
+    except OverflowError:  # running sums of a damaged delta past 8 bytes
+        raise ValueError("the delta's values do not fit in 8 bytes") from None
+
+
+def _applied(base: array[int], data: bytes) -> array[int]:
     base_of(data)  # checks the head
     size, wanted, columns = (_v1_columns if data[:1] == DELTA_V1 else _columns)(data)
     if size * 3 != len(base):

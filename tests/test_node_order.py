@@ -162,6 +162,7 @@ def test_damaged_deltas_are_refused() -> None:
         (coded([*counts[:3], counts[3] + 1], columns), "cut short"),
         (coded(counts, columns, b"\x00"), "bytes after its columns"),
         (coded([*counts[:2], -1, counts[3]], columns), "negative"),
+        (coded(counts, [*columns[:3], [2**62] * counts[3], *literals[1:]]), "do not fit"),
         (as_v1(data)[:-2], "cannot be read"),
     ]:
         with pytest.raises(ValueError, match=message):
