@@ -123,6 +123,7 @@ def export(
     *,
     message: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    whole: bool = False,
 ) -> tuple[MetaGraphDef | None, audit.ExportRecord | None]:
     """Run ``export_meta_graph(filename, graph=graph, ...)`` with ``options`` on the store in
     ``engine``, reading versions from ``read_engine`` (the same, or a read replica of it,
@@ -131,7 +132,8 @@ def export(
     Returns the message and the export's audit record (None if nothing was recorded: no
     file, or a graph from memory). With ``message=False`` the file is written without
     building the message when it can be (a full export from stored bytes). ``progress``
-    hears ``("export", 0, 2)``, ``("write", 1, 2)``, ``("done", 2, 2)``.
+    hears ``("export", 0, 2)``, ``("write", 1, 2)``, ``("done", 2, 2)``. ``whole``: read
+    and check the whole version even for a scoped export (a reproduction, see :func:`_run`).
     """
     started = time.monotonic()
     origin = _Origin()
@@ -140,7 +142,15 @@ def export(
     try:
         report("export", 0, 2)
         meta_graph, files = _run(
-            read_engine, engine, cache, graph, filename, options, origin, message=message
+            read_engine,
+            engine,
+            cache,
+            graph,
+            filename,
+            options,
+            origin,
+            message=message,
+            whole=whole,
         )
         report("write", 1, 2)
         if not files or filename is None:
@@ -227,11 +237,21 @@ def reproduce(
         filename = os.fspath(path)
         if not filename:
             raise InputError("reproduce: the output path is empty; give a file name or none")
-        _, new = export(engine, read_engine, cache, graph, filename, options, message=False)
+        _, new = export(
+            engine, read_engine, cache, graph, filename, options, message=False, whole=True
+        )
         assert new is not None
         return Reproduction(str(new.sha256), new.debug_sha256, new)
     _, files = _run(
-        read_engine, engine, cache, graph, record.path, options, _Origin(), message=False
+        read_engine,
+        engine,
+        cache,
+        graph,
+        record.path,
+        options,
+        _Origin(),
+        message=False,
+        whole=True,
     )
     digests = [f.sha256() for f in files]
     return Reproduction(digests[0], digests[1] if len(digests) > 1 else None, None)
@@ -256,12 +276,15 @@ def _run(
     origin: _Origin,
     *,
     message: bool = True,
+    whole: bool = False,
 ) -> tuple[MetaGraphDef | None, list[ExportFile]]:
     """The exported message and the files it makes; ``origin`` gets the version and query
     as soon as they are known (so that a failure after that can be recorded against them).
-    Versions are read from ``read_engine``; import forms are kept in ``engine``."""
+    Versions are read from ``read_engine``; import forms are kept in ``engine``. ``whole``:
+    never a scoped export from the scope's rows alone, which checks only those rows
+    (docs/audit.md): a reproduction reads and checks the whole version."""
     streamed = _streamed(options, message=message, filename=filename)
-    scope = options.scope if scoped.applies(options) else ""
+    scope = options.scope if scoped.applies(options) and not whole else ""
     imported = _source(
         read_engine,
         engine,

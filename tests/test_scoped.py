@@ -147,6 +147,31 @@ def test_a_damaged_scope_node_is_found(store: Store, tmp_path: Path) -> None:
         store.export(tmp_path / "x.meta", "g", export_scope="gradients")
 
 
+def test_a_reproduction_reads_the_whole_version(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scoped export may be read from the scope's rows, which checks only those; reproducing
+    it reads and checks the whole version (docs/audit.md), and gives the same bytes."""
+    store.ingest(GRAPHS["dense.meta"], "g")
+    store.export_meta_graph(graph="g")  # stores the version's import form
+    store.import_cache.clear()
+    used: list[str] = []
+    read_alone = scoped.scoped_import
+
+    def spy(*args: Any) -> Any:
+        used.append(args[-1])
+        return read_alone(*args)
+
+    monkeypatch.setattr(scoped, "scoped_import", spy)
+    record = store.export(tmp_path / "x.meta", "g", export_scope="gradients")
+    assert used == ["gradients"]
+    store.import_cache.clear()
+    store.reproduce(record.id)
+    store.reproduce(record.id, tmp_path / "again.meta")
+    assert used == ["gradients"]
+    assert (tmp_path / "again.meta").read_bytes() == (tmp_path / "x.meta").read_bytes()
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
           HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(meta=graphs(), scope=st.sampled_from(["n", "n1", "n0", "x", "x/", "b", "zz", "n."]),
