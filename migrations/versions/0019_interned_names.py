@@ -177,9 +177,12 @@ def _open_rows_index_last() -> None:
     )
 
 
-def _string_of(id_: sa.Column[int]) -> sa.ScalarSelect[str]:
-    """The string of the ``names`` row ``id_`` names (a lookup by primary key)."""
-    return sa.select(names.c.name).where(names.c.id == id_).scalar_subquery()
+def _string_of(id_: sa.Column[int]) -> sa.ColumnElement[str]:
+    """The string of the ``names`` row ``id_`` names (a lookup by primary key); '' where the
+    id is missing or names no row (damaged: fsck at the older revision then reports the row,
+    whose NodeDef names it otherwise, instead of the downgrade failing on NOT NULL)."""
+    found = sa.select(names.c.name).where(names.c.id == id_).scalar_subquery()
+    return sa.func.coalesce(found, "")
 
 
 def _id_of(name: sa.Column[str]) -> sa.ScalarSelect[int]:
