@@ -58,8 +58,10 @@ def _found(conn: Connection, names: Sequence[str]) -> dict[str, int]:
 
 
 def _add(conn: Connection, names: Sequence[str]) -> None:
-    """Add ``names`` (sorted: concurrent writers add shared names in one order); a name
-    another writer added meanwhile is skipped."""
+    """Add ``names`` (sorted, so that one call takes its rows' locks in one order); a name
+    another writer added meanwhile is skipped. On PostgreSQL a writer adding a name another
+    uncommitted ingest has added waits for it; two ingests that add shared new names in
+    different runs can deadlock, which ends as ConflictError and the ingest's retry."""
     if conn.dialect.name == "postgresql":
         array = bindparam("names", list(names), type_=postgresql.ARRAY(Text))
         statement = postgresql.insert(NM).from_select(["name"], select(func.unnest(array)))
