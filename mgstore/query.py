@@ -41,7 +41,6 @@ describe the whole graph and are left out.
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
@@ -58,10 +57,8 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    literal_column,
     or_,
     select,
-    table,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
@@ -73,6 +70,7 @@ from mgstore import devices as devs
 from mgstore.db import engine as db
 from mgstore.db import refs, versions
 from mgstore.db.edges import owner
+from mgstore.db.prefixes import name_starts_with
 from mgstore.db.tables import EDGES as E
 from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
@@ -202,13 +200,13 @@ def node_filter(
     named = bool(scope) or bool(name_prefix)
     conds = [in_version(N, row.graph_id, row.number, graph_index=not named)]
     if name_prefix:
-        conds.append(_name_is(_prefix(conn, name_prefix)))
+        conds.append(_name_is(name_starts_with(conn, name_prefix)))
     if scope is not None and scope != "":
         if strict:
             base = scope[:-1] if scope.endswith("/") else scope
-            conds.append(_name_is(or_(NM.c.name == base, _prefix(conn, base + "/"))))
+            conds.append(_name_is(or_(NM.c.name == base, name_starts_with(conn, base + "/"))))
         else:
-            conds.append(_name_is(_prefix(conn, scope)))
+            conds.append(_name_is(name_starts_with(conn, scope)))
     elif scope == "" and strict:
         conds.append(literal(False))  # no name is the empty scope or starts with "/"
     if collections is not None:
@@ -229,49 +227,6 @@ def _name_is(names: ColumnElement[bool]) -> ColumnElement[bool]:
     the names' index finds their ids, then the nodes' name index the rows (docs/storage.md
     §3.5)."""
     return N.c.name_id.in_(select(NM.c.id).where(names))
-
-
-def _prefix(conn: Connection, prefix: str) -> ColumnElement[bool]:
-    """``names.name`` starts with ``prefix``, every character literal, through its index."""
-    if conn.dialect.name == "sqlite":
-        # SQLite's LIKE ignores ASCII case and uses no BINARY index; GLOB does both right.
-        escaped = re.sub(r"([*?\[])", r"[\1]", prefix)
-        return NM.c.name.op("GLOB")(bindparam("scope_glob", escaped + "*", unique=True))
-    like = NM.c.name.startswith(prefix, autoescape=True)
-    upper = _successor(prefix)
-    if upper is None or not _codepoint_order(conn):
-        return like
-    # LIKE with a parameter uses a btree only in the "C" collation; in one that orders by
-    # code point (C.UTF-8...) the range [prefix, successor) holds every match, so the index
-    # finds the range and LIKE decides. Other collations need a text_pattern_ops index.
-    return and_(NM.c.name >= prefix, NM.c.name < upper, like)
-
-
-_CODEPOINT_COLLATIONS = {"c", "posix", "c.utf-8", "c.utf8", "ucs_basic"}
-_collation_cache: dict[str, bool] = {}
-
-
-def _codepoint_order(conn: Connection) -> bool:
-    """Whether the database orders text by code point (so a prefix is a range of the index)."""
-    key = conn.engine.url.render_as_string(hide_password=True)
-    if key not in _collation_cache:
-        collation = conn.execute(
-            select(literal_column("datcollate"))
-            .select_from(table("pg_database"))
-            .where(literal_column("datname") == func.current_database())
-        ).scalar()
-        _collation_cache[key] = str(collation).lower() in _CODEPOINT_COLLATIONS
-    return _collation_cache[key]
-
-
-def _successor(prefix: str) -> str | None:
-    """The least string greater than every string that starts with ``prefix`` (code points)."""
-    while prefix:
-        code = ord(prefix[-1]) + 1
-        if code <= 0x10FFFF:
-            return prefix[:-1] + chr(0xE000 if 0xD800 <= code <= 0xDFFF else code)
-        prefix = prefix[:-1]
-    return None
 
 
 def _id_in(conn: Connection, ids: list[int]) -> ColumnElement[bool]:

@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from mgstore import byte_layout
 from mgstore.db.inserts import fetch_raw
+from mgstore.db.prefixes import name_starts_with
 from mgstore.db.tables import NAMES as NM
 from mgstore.db.tables import NODES as N
 from mgstore.db.versions import blobs, in_version, named, pack_slices
@@ -85,7 +86,7 @@ def _in(row: Row[Any]) -> ColumnElement[bool]:
 
 def _rows(conn: Connection, conditions: list[Any], scope: str | None) -> list[NodeRow]:
     if scope:
-        under = or_(NM.c.name == scope, NM.c.name.startswith(scope + "/", autoescape=True))
+        under = or_(NM.c.name == scope, name_starts_with(conn, scope + "/"))
         conditions.append(N.c.name_id.in_(select(NM.c.id).where(under)))
     query = select(N.c.id, NM.c.name, N.c.sha256).select_from(named()).where(and_(*conditions))
     return [(i, name, bytes(sha)) for i, name, sha in fetch_raw(conn, query)]

@@ -115,6 +115,7 @@ def test_scope_keeps_nodes_under_it(store: Store) -> None:
     assert [s.scope for s in result.scopes] == ["a/"]
     assert result.collections == ()
     assert store.diff("g@1", "g@2", scope="zzz").equal
+    assert store.diff("g@1", "g@2", scope="A").equal  # names match with their case
     with pytest.raises(InputError, match="scope"):
         store.diff("g@1", "g@2", scope="/")
 
