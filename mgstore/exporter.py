@@ -54,6 +54,7 @@ from mgstore.export.imported import (
     Derived,
     ImportedGraph,
     ImportForm,
+    graph_level,
     import_meta_graph,
     import_with_form,
 )
@@ -532,15 +533,14 @@ def _assembled(
     given): its as-imported GraphDef's, or with ``nodes`` its nodes, read one at a time for
     the one export the graph serves (:class:`FramedNodes` with ``release``: not cached)."""
     graph_def = frame.graph_def
-    library = graph_def.library if graph_def.HasField("library") else None
-    rebuilt_library = nz.rebuilt_library(library)
-    as_imported_library = nz.as_imported_library(library) if rebuilt_library is not None else None
+    rebuilt_library = nz.rebuilt_library(
+        graph_def.library if graph_def.HasField("library") else None
+    )
+    merged, as_imported_library = graph_level(graph_def, rebuilt_library)
     rest = GraphDef()
     if as_imported_library is not None:
         rest.library.CopyFrom(as_imported_library)
-    rest.versions.CopyFrom(
-        nz.merged_versions(graph_def.versions if graph_def.HasField("versions") else None, library)
-    )
+    rest.versions.CopyFrom(merged)
     framed = FramedNodes(chunks[:], release=True) if nodes else ()
     chunks.append(rest.SerializeToString(deterministic=True))
     rest.node.extend(NodeDef(op=op) for op in form.ops)

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Row, or_
 
 from mgstore.db import versions
 from mgstore.export import normalize as nz
-from mgstore.export.imported import ImportedGraph, ImportForm
+from mgstore.export.imported import ImportedGraph, ImportForm, graph_level
 from mgstore.export.options import ExportOptions
 from mgstore.export.restored_collections import restore_collections
 from mgstore.export.scope import UNBOUND_INPUT_PREFIX
@@ -71,18 +71,16 @@ def scoped_import(
     frame = MetaGraphDef.FromString(versions.assemble(conn, row, b""))
     _, debug_info = versions.version_bytes(conn, row, graph=False)
     graph_def = frame.graph_def
-    library = graph_def.library if graph_def.HasField("library") else None
-    rebuilt_library = nz.rebuilt_library(library)
+    rebuilt_library = nz.rebuilt_library(
+        graph_def.library if graph_def.HasField("library") else None
+    )
+    merged, as_imported_library = graph_level(graph_def, rebuilt_library)
     return ImportedGraph(
         nodes=tuple(placed),
         size=int(row.size),
         rewritten_inputs={},  # by position in the whole graph: the rebuilt export reads none
-        versions=nz.merged_versions(
-            graph_def.versions if graph_def.HasField("versions") else None, library
-        ),
-        as_imported_library=nz.as_imported_library(library)
-        if rebuilt_library is not None
-        else None,
+        versions=merged,
+        as_imported_library=as_imported_library,
         rebuilt_library=rebuilt_library,
         collections=restore_collections(
             frame.collection_def,

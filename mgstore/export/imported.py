@@ -34,6 +34,7 @@ from mgstore.proto import (
     CollectionDef,
     FunctionDefLibrary,
     GraphDebugInfo,
+    GraphDef,
     MetaGraphDef,
     NodeDef,
     OpDef,
@@ -49,6 +50,7 @@ __all__ = [
     "colocation_scan",
     "context_of",
     "derive_form",
+    "graph_level",
     "held_size",
     "import_meta_graph",
     "import_with_form",
@@ -455,6 +457,19 @@ def _graph_checks(meta_graph: MetaGraphDef, registry: Mapping[str, OpDef]) -> _A
     return attrs
 
 
+def graph_level(
+    graph_def: GraphDef, rebuilt_library: FunctionDefLibrary | None
+) -> tuple[VersionDef, FunctionDefLibrary | None]:
+    """An imported graph's versions (the stored ones merged with its library's, §2.8) and
+    as-imported library (None where the import rebuilt none), from a stored ``graph_def``."""
+    library = graph_def.library if graph_def.HasField("library") else None
+    versions = nz.merged_versions(
+        graph_def.versions if graph_def.HasField("versions") else None, library
+    )
+    as_imported = nz.as_imported_library(library) if rebuilt_library is not None else None
+    return versions, as_imported
+
+
 def _checked_prelude(meta_graph: MetaGraphDef) -> FunctionDefLibrary | None:
     """What the import checks before any node, in its order: a non-empty ``unbound_inputs``
     collection fails first (docs/export-semantics.md §2.13), then the versions (merged with
@@ -550,18 +565,13 @@ def _imported(
     debug_info: GraphDebugInfo | None,
     rebuilt_library: FunctionDefLibrary | None,
 ) -> ImportedGraph:
-    graph_def = meta_graph.graph_def
-    library = graph_def.library if graph_def.HasField("library") else None
+    versions, as_imported_library = graph_level(meta_graph.graph_def, rebuilt_library)
     return ImportedGraph(
         nodes=tuple(nodes),
         size=size,
         rewritten_inputs=form.rewritten_inputs,
-        versions=nz.merged_versions(
-            graph_def.versions if graph_def.HasField("versions") else None, library
-        ),
-        as_imported_library=nz.as_imported_library(library)
-        if rebuilt_library is not None
-        else None,
+        versions=versions,
+        as_imported_library=as_imported_library,
         rebuilt_library=rebuilt_library,
         collections=nz.restore_collections(
             meta_graph.collection_def, meta_graph.meta_info_def.tensorflow_version
