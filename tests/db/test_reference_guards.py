@@ -46,6 +46,19 @@ def name_id(name: str) -> Any:
     return select(NM.c.id).where(NM.c.name == name).scalar_subquery()
 
 
+def copy_of_a(
+    *, graph_id: Any = N.c.graph_id, name: Any = N.c.name_id, pack: Any = N.c.pack_id
+) -> Any:
+    """An INSERT of a copy of node ``a``'s row, with another graph, name or pack if given."""
+    row = select(
+        graph_id, name, N.c.op_id, N.c.device_id, N.c.sha256, pack, N.c.offset, N.c.length,
+        N.c.first_version,
+    ).where(N.c.name_id == name_id("a"))  # fmt: skip
+    columns = ["graph_id", "name_id", "op_id", "device_id", "sha256", "pack_id", "offset",
+               "length", "first_version"]  # fmt: skip
+    return insert(N).from_select(columns, row)
+
+
 def refused(store: Store, statement: Any) -> None:
     with pytest.raises(StoreError, match=REFUSED), db.transaction(store.engine, write=True) as c:
         c.execute(statement)
@@ -57,32 +70,7 @@ def test_a_referenced_row_cannot_be_deleted(store: Store) -> None:
         lonely = conn.execute(
             insert(G).values(name="lonely", created_at=datetime.now(timezone.utc)).returning(G.c.id)
         ).scalar_one()
-        conn.execute(  # ...whose one node row uses g's content
-            insert(N).from_select(
-                [
-                    "graph_id",
-                    "name_id",
-                    "op_id",
-                    "device_id",
-                    "sha256",
-                    "pack_id",
-                    "offset",
-                    "length",
-                    "first_version",
-                ],  # fmt: skip
-                select(
-                    lonely,
-                    N.c.name_id,
-                    N.c.op_id,
-                    N.c.device_id,
-                    N.c.sha256,
-                    N.c.pack_id,
-                    N.c.offset,
-                    N.c.length,
-                    N.c.first_version,
-                ).where(N.c.name_id == name_id("a")),  # fmt: skip
-            )
-        )
+        conn.execute(copy_of_a(graph_id=lonely))  # ...whose one node row uses g's content
         spare = conn.execute(insert(P).values(data=b"").returning(P.c.id)).scalar_one()
     refused(store, delete(P))  # node rows point into it
     refused(store, delete(N).where(N.c.name_id == name_id("b")))  # b's edge row
@@ -158,32 +146,7 @@ def test_a_delete_by_hand_waits_for_ingests_in_flight(pg_url: str) -> None:
         with store.engine.connect() as ingest:
             lock_versions(ingest)  # shared, as write_version takes it
             ingest.execute(insert(NM).values(name="a_copy"))
-            ingest.execute(
-                insert(N).from_select(
-                    [
-                        "graph_id",
-                        "name_id",
-                        "op_id",
-                        "device_id",
-                        "sha256",
-                        "pack_id",
-                        "offset",
-                        "length",
-                        "first_version",
-                    ],  # fmt: skip
-                    select(
-                        N.c.graph_id,
-                        name_id("a_copy"),
-                        N.c.op_id,
-                        N.c.device_id,
-                        N.c.sha256,
-                        spare,
-                        N.c.offset,
-                        N.c.length,
-                        N.c.first_version,
-                    ).where(N.c.name_id == name_id("a")),  # fmt: skip
-                )
-            )
+            ingest.execute(copy_of_a(name=name_id("a_copy"), pack=spare))
             deleter = threading.Thread(target=delete_spare)
             deleter.start()
             deleter.join(1.0)
